@@ -1,0 +1,58 @@
+//! Lifecycle states stored as text.
+
+use std::str::FromStr;
+
+macro_rules! text_enum {
+    ($(#[$m:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+        #[serde(rename_all = "lowercase")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = crate::ValidationError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err(crate::ValidationError::new(
+                        stringify!($name),
+                        format!("must be one of {}", [$($text),+].join(", ")),
+                    )),
+                }
+            }
+        }
+    };
+}
+
+text_enum!(
+    /// Whether an employee still works for the corp (resigned staff keep their history).
+    StaffStatus { Active => "active", Resigned => "resigned" }
+);
+
+text_enum!(
+    /// A job's place in the queue. `Running` rows whose lease expired are claimable again.
+    JobStatus { Pending => "pending", Running => "running", Done => "done", Failed => "failed" }
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_round_trip() {
+        for s in JobStatus::ALL {
+            assert_eq!(s.as_str().parse::<JobStatus>(), Ok(*s));
+        }
+        for s in StaffStatus::ALL {
+            assert_eq!(s.as_str().parse::<StaffStatus>(), Ok(*s));
+        }
+        assert!("gone".parse::<JobStatus>().is_err());
+    }
+}

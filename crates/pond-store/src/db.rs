@@ -1,0 +1,218 @@
+//! The database handle: SQLite (WAL, one writer connection plus readers) or PostgreSQL (one pool).
+
+use std::{str::FromStr, time::Duration};
+
+use sqlx::{
+    ConnectOptions,
+    postgres::{PgConnectOptions, PgPool, PgPoolOptions},
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous},
+};
+
+use crate::{Result, StoreError};
+
+/// Which database a [`Db`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A connected database. Cheap to clone (pools are reference-counted).
+///
+/// On SQLite all writes go through a single-connection `writer` pool, so writers queue in Pond
+/// rather than fail with `SQLITE_BUSY`; reads use a separate pool and, thanks to WAL, never block it.
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite { reader: SqlitePool, writer: SqlitePool },
+    Postgres(PgPool),
+}
+
+/// Runs a read-only query expression once per backend: `read_db!(db, |pool| sqlx::query(..).fetch_all(pool))`.
+#[macro_export]
+macro_rules! read_db {
+    ($db:expr, |$pool:ident| $body:expr) => {
+        match $db {
+            $crate::Db::Sqlite { reader: $pool, .. } => $body,
+            $crate::Db::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// Runs a writing query expression once per backend, on SQLite through the single writer.
+#[macro_export]
+macro_rules! write_db {
+    ($db:expr, |$pool:ident| $body:expr) => {
+        match $db {
+            $crate::Db::Sqlite { writer: $pool, .. } => $body,
+            $crate::Db::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// The current time as UTC epoch milliseconds, the unit of every time column.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+impl Db {
+    /// Connects to `sqlite:PATH` (file created if missing) or `postgres://…`. Does not migrate.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let bad = |reason: String| StoreError::BadUrl { url: redact_url(url), reason };
+        if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(|e| bad(e.to_string()))?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10))
+                .disable_statement_logging();
+            let writer = SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(options.clone())
+                .await
+                .map_err(StoreError::Database)?;
+            let reader = SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(options.read_only(true))
+                .await
+                .map_err(StoreError::Database)?;
+            Ok(Db::Sqlite { reader, writer })
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let options = PgConnectOptions::from_str(url)
+                .map_err(|e| bad(e.to_string()))?
+                .disable_statement_logging();
+            let pool = PgPoolOptions::new()
+                .max_connections(10)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options)
+                .await
+                .map_err(StoreError::Database)?;
+            Ok(Db::Postgres(pool))
+        } else {
+            Err(bad("must start with sqlite: or postgres://".into()))
+        }
+    }
+
+    /// Connects and applies pending migrations.
+    pub async fn open(url: &str) -> Result<Self> {
+        let db = Self::connect(url).await?;
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Db::Sqlite { .. } => Backend::Sqlite,
+            Db::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// True when the database answers a trivial query (used by `/readyz`).
+    pub async fn ping(&self) -> bool {
+        read_db!(self, |pool| sqlx::query("SELECT 1").execute(pool).await.map(|r| r.rows_affected())).is_ok()
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Db::Sqlite { reader, writer } => {
+                reader.close().await;
+                writer.close().await;
+            }
+            Db::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+/// A database URL with its password replaced, safe for logs and error messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Escapes `%`, `_` and `\` and wraps the lower-cased needle for `LOWER(col) LIKE $n ESCAPE '\'`.
+pub(crate) fn like_pattern(needle: &str) -> String {
+    let mut out = String::with_capacity(needle.len() + 2);
+    out.push('%');
+    for c in needle.trim().to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords_only() {
+        assert_eq!(redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact_url("sqlite:./x.db"), "sqlite:./x.db");
+    }
+
+    #[test]
+    fn like_pattern_escapes_wildcards() {
+        assert_eq!(like_pattern(" A_b%C\\ "), "%a\\_b\\%c\\\\%");
+    }
+}
+
+/// A searchable, paginated listing: `SELECT {columns} FROM {from} WHERE {filter}` where `filter`
+/// uses `$1` for the corp id and `$2` for a `LIKE` pattern built from `search`.
+pub(crate) struct Listing<'a> {
+    pub columns: &'a str,
+    pub from: &'a str,
+    pub filter: &'a str,
+    pub order_by: &'a str,
+}
+
+impl Listing<'_> {
+    pub(crate) async fn fetch<T>(
+        &self,
+        db: &Db,
+        corp_id: i64,
+        search: Option<&str>,
+        req: pond_core::PageRequest,
+    ) -> Result<pond_core::Page<T>>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+            + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+            + Send
+            + Unpin,
+    {
+        let pattern = like_pattern(search.unwrap_or(""));
+        let count_sql = format!("SELECT COUNT(*) FROM {} WHERE {}", self.from, self.filter);
+        let list_sql = format!(
+            "SELECT {} FROM {} WHERE {} ORDER BY {} LIMIT $3 OFFSET $4",
+            self.columns, self.from, self.filter, self.order_by
+        );
+        let total: i64 = read_db!(db, |pool| sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql))
+            .bind(corp_id)
+            .bind(&pattern)
+            .fetch_one(pool)
+            .await)?;
+        let items: Vec<T> = read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(list_sql))
+            .bind(corp_id)
+            .bind(&pattern)
+            .bind(req.limit())
+            .bind(req.offset())
+            .fetch_all(pool)
+            .await)?;
+        Ok(pond_core::Page::new(items, total, req))
+    }
+}

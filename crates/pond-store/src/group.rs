@@ -1,0 +1,130 @@
+//! Customer groups (客户群) and their members. Dismissed groups and members who left are marked.
+
+use pond_core::{Page, PageRequest};
+
+use crate::{Db, Result, db::Listing, now_ms, read_db, write_db};
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+pub struct CustomerGroup {
+    pub corp_id: i64,
+    pub chat_id: String,
+    pub name: String,
+    pub owner_userid: String,
+    pub notice: String,
+    pub created_at: i64,
+    pub dismissed_at: Option<i64>,
+}
+
+/// A group as listed, with its current member count.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+pub struct GroupListing {
+    pub chat_id: String,
+    pub name: String,
+    pub owner_userid: String,
+    pub members: i64,
+    pub created_at: i64,
+    pub dismissed_at: Option<i64>,
+}
+
+/// A member of a group: staff (`member_type` 1) or customer (2), as WeCom numbers them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+pub struct GroupMember {
+    pub corp_id: i64,
+    pub chat_id: String,
+    pub member_id: String,
+    pub member_type: i64,
+    pub join_time: i64,
+    pub join_scene: i64,
+    pub invitor_userid: String,
+    pub group_nickname: String,
+    pub left_at: Option<i64>,
+}
+
+pub async fn upsert(db: &Db, g: &CustomerGroup) -> Result<()> {
+    write_db!(db, |pool| sqlx::query(
+        "INSERT INTO customer_groups (corp_id, chat_id, name, owner_userid, notice, created_at, dismissed_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (corp_id, chat_id) DO UPDATE SET name = excluded.name, owner_userid = excluded.owner_userid,
+            notice = excluded.notice, dismissed_at = excluded.dismissed_at, updated_at = excluded.updated_at"
+    )
+    .bind(g.corp_id)
+    .bind(&g.chat_id)
+    .bind(&g.name)
+    .bind(&g.owner_userid)
+    .bind(&g.notice)
+    .bind(g.created_at)
+    .bind(g.dismissed_at)
+    .bind(now_ms())
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+pub async fn upsert_member(db: &Db, m: &GroupMember) -> Result<()> {
+    write_db!(db, |pool| sqlx::query(
+        "INSERT INTO group_members (corp_id, chat_id, member_id, member_type, join_time, join_scene, invitor_userid,
+                                    group_nickname, left_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         ON CONFLICT (corp_id, chat_id, member_id) DO UPDATE SET member_type = excluded.member_type,
+            join_time = excluded.join_time, join_scene = excluded.join_scene,
+            invitor_userid = excluded.invitor_userid, group_nickname = excluded.group_nickname,
+            left_at = excluded.left_at, updated_at = excluded.updated_at"
+    )
+    .bind(m.corp_id)
+    .bind(&m.chat_id)
+    .bind(&m.member_id)
+    .bind(m.member_type)
+    .bind(m.join_time)
+    .bind(m.join_scene)
+    .bind(&m.invitor_userid)
+    .bind(&m.group_nickname)
+    .bind(m.left_at)
+    .bind(now_ms())
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Marks a member as having left. Returns whether they were present.
+pub async fn mark_member_left(db: &Db, corp_id: i64, chat_id: &str, member_id: &str, at: i64) -> Result<bool> {
+    let n = write_db!(db, |pool| sqlx::query(
+        "UPDATE group_members SET left_at = $4, updated_at = $4
+         WHERE corp_id = $1 AND chat_id = $2 AND member_id = $3 AND left_at IS NULL"
+    )
+    .bind(corp_id)
+    .bind(chat_id)
+    .bind(member_id)
+    .bind(at)
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(n > 0)
+}
+
+/// Current and past members of a group, in joining order.
+pub async fn members(db: &Db, corp_id: i64, chat_id: &str) -> Result<Vec<GroupMember>> {
+    Ok(read_db!(db, |pool| sqlx::query_as(
+        "SELECT corp_id, chat_id, member_id, member_type, join_time, join_scene, invitor_userid, group_nickname, left_at
+         FROM group_members WHERE corp_id = $1 AND chat_id = $2 ORDER BY join_time, member_id"
+    )
+    .bind(corp_id)
+    .bind(chat_id)
+    .fetch_all(pool)
+    .await)?)
+}
+
+/// Lists groups whose name or chat id contains `search`, newest first.
+pub async fn list(db: &Db, corp_id: i64, search: Option<&str>, req: PageRequest) -> Result<Page<GroupListing>> {
+    Listing {
+        columns: "g.chat_id, g.name, g.owner_userid,
+                  (SELECT COUNT(*) FROM group_members m WHERE m.corp_id = g.corp_id AND m.chat_id = g.chat_id AND m.left_at IS NULL) AS members,
+                  g.created_at, g.dismissed_at",
+        from: "customer_groups g",
+        filter: "g.corp_id = $1 AND (LOWER(g.name) LIKE $2 ESCAPE '\\' OR LOWER(g.chat_id) LIKE $2 ESCAPE '\\')",
+        order_by: "g.created_at DESC, g.chat_id",
+    }
+    .fetch(db, corp_id, search, req)
+    .await
+}

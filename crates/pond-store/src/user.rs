@@ -1,0 +1,71 @@
+//! Console users: login e-mail, argon2 password hash (hashed by the caller), role, corp.
+
+use pond_core::Role;
+
+use crate::{Db, Result, StoreError, now_ms, read_db, write_db};
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct User {
+    pub id: i64,
+    pub corp_id: i64,
+    pub email: String,
+    pub password_hash: String,
+    pub role: String,
+    pub disabled: bool,
+    pub created_at: i64,
+    pub last_login_at: Option<i64>,
+}
+
+impl User {
+    /// The stored role; an unreadable value counts as the least privileged.
+    pub fn role(&self) -> Role {
+        self.role.parse().unwrap_or(Role::Operator)
+    }
+}
+
+const COLUMNS: &str = "id, corp_id, email, password_hash, role, disabled, created_at, last_login_at";
+
+/// Adds a user. A taken e-mail gives [`StoreError::Conflict`].
+pub async fn create(db: &Db, corp_id: i64, email: &str, password_hash: &str, role: Role) -> Result<User> {
+    let sql = format!(
+        "INSERT INTO console_users (corp_id, email, password_hash, role, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
+    );
+    Ok(write_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(corp_id)
+        .bind(email)
+        .bind(password_hash)
+        .bind(role.as_str())
+        .bind(now_ms())
+        .fetch_one(pool)
+        .await)?)
+}
+
+pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<User>> {
+    let sql = format!("SELECT {COLUMNS} FROM console_users WHERE email = $1");
+    Ok(read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(email).fetch_optional(pool).await)?)
+}
+
+pub async fn get(db: &Db, id: i64) -> Result<User> {
+    let sql = format!("SELECT {COLUMNS} FROM console_users WHERE id = $1");
+    let user: Option<User> = read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await)?;
+    user.ok_or_else(|| StoreError::NotFound(format!("user {id}")))
+}
+
+pub async fn list(db: &Db, corp_id: i64) -> Result<Vec<User>> {
+    let sql = format!("SELECT {COLUMNS} FROM console_users WHERE corp_id = $1 ORDER BY id");
+    Ok(read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(corp_id).fetch_all(pool).await)?)
+}
+
+pub async fn count(db: &Db) -> Result<i64> {
+    Ok(read_db!(db, |pool| sqlx::query_scalar("SELECT COUNT(*) FROM console_users").fetch_one(pool).await)?)
+}
+
+pub async fn touch_login(db: &Db, id: i64) -> Result<()> {
+    write_db!(db, |pool| sqlx::query("UPDATE console_users SET last_login_at = $2 WHERE id = $1")
+        .bind(id)
+        .bind(now_ms())
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
