@@ -1,1 +1,20 @@
+//! Pond's HTTP face and workers: the JSON API v1 (with its OpenAPI document), the operator
+//! console, health and metrics endpoints, and the job worker that drains the shared queue.
+//! It holds no SQL: everything persistent goes through `pond-store`.
+#![forbid(unsafe_code)]
 
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod console;
+pub mod corp_settings;
+pub mod error;
+pub mod health;
+pub mod metrics;
+pub mod state;
+pub mod worker;
+
+pub use app::{Running, router, start};
+pub use config::Config;
+pub use state::AppState;

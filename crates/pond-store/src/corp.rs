@@ -13,7 +13,7 @@ pub struct Corp {
     pub agent_id: Option<i64>,
     pub contact_secret: Secret,
     pub app_secret: Secret,
-    pub callback_token: String,
+    pub callback_token: Secret,
     pub encoding_aes_key: Secret,
     pub api_base_url: String,
     pub timezone: String,
@@ -46,7 +46,7 @@ impl From<CorpRow> for Corp {
             agent_id: r.agent_id,
             contact_secret: Secret::new(r.contact_secret),
             app_secret: Secret::new(r.app_secret),
-            callback_token: r.callback_token,
+            callback_token: Secret::new(r.callback_token),
             encoding_aes_key: Secret::new(r.encoding_aes_key),
             api_base_url: r.api_base_url,
             timezone: r.timezone,
@@ -65,7 +65,7 @@ pub struct WecomSettings {
     pub agent_id: Option<i64>,
     pub contact_secret: Option<Secret>,
     pub app_secret: Option<Secret>,
-    pub callback_token: String,
+    pub callback_token: Option<Secret>,
     pub encoding_aes_key: Option<Secret>,
     pub api_base_url: String,
 }
@@ -76,7 +76,9 @@ const COLUMNS: &str = "id, name, wecom_corp_id, agent_id, contact_secret, app_se
 /// Creates a corp with only a name; WeCom credentials are filled in later.
 pub async fn create(db: &Db, name: &str) -> Result<Corp> {
     let now = now_ms();
-    let sql = format!("INSERT INTO corps (name, created_at, updated_at) VALUES ($1, $2, $2) RETURNING {COLUMNS}");
+    let sql = format!(
+        "INSERT INTO corps (name, created_at, updated_at) VALUES ($1, $2, $2) RETURNING {COLUMNS}"
+    );
     let row: CorpRow = write_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(name)
         .bind(now)
@@ -87,21 +89,28 @@ pub async fn create(db: &Db, name: &str) -> Result<Corp> {
 
 pub async fn get(db: &Db, id: i64) -> Result<Corp> {
     let sql = format!("SELECT {COLUMNS} FROM corps WHERE id = $1");
-    let row: Option<CorpRow> =
-        read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await)?;
-    row.map(Corp::from).ok_or_else(|| StoreError::NotFound(format!("corp {id}")))
+    let row: Option<CorpRow> = read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(pool)
+        .await)?;
+    row.map(Corp::from)
+        .ok_or_else(|| StoreError::NotFound(format!("corp {id}")))
 }
 
 pub async fn find_by_wecom_corp_id(db: &Db, wecom_corp_id: &str) -> Result<Option<Corp>> {
     let sql = format!("SELECT {COLUMNS} FROM corps WHERE wecom_corp_id = $1");
-    let row: Option<CorpRow> =
-        read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(wecom_corp_id).fetch_optional(pool).await)?;
+    let row: Option<CorpRow> = read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(wecom_corp_id)
+        .fetch_optional(pool)
+        .await)?;
     Ok(row.map(Corp::from))
 }
 
 pub async fn list(db: &Db) -> Result<Vec<Corp>> {
     let sql = format!("SELECT {COLUMNS} FROM corps ORDER BY id");
-    let rows: Vec<CorpRow> = read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await)?;
+    let rows: Vec<CorpRow> = read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .fetch_all(pool)
+        .await)?;
     Ok(rows.into_iter().map(Corp::from).collect())
 }
 
@@ -110,7 +119,7 @@ pub async fn update_settings(db: &Db, id: i64, s: &WecomSettings) -> Result<Corp
     let sql = format!(
         "UPDATE corps SET name = $2, wecom_corp_id = $3, agent_id = $4,
             contact_secret = COALESCE($5, contact_secret), app_secret = COALESCE($6, app_secret),
-            callback_token = $7, encoding_aes_key = COALESCE($8, encoding_aes_key),
+            callback_token = COALESCE($7, callback_token), encoding_aes_key = COALESCE($8, encoding_aes_key),
             api_base_url = $9, updated_at = $10
          WHERE id = $1 RETURNING {COLUMNS}"
     );
@@ -122,11 +131,12 @@ pub async fn update_settings(db: &Db, id: i64, s: &WecomSettings) -> Result<Corp
         .bind(s.agent_id)
         .bind(expose(&s.contact_secret))
         .bind(expose(&s.app_secret))
-        .bind(&s.callback_token)
+        .bind(expose(&s.callback_token))
         .bind(expose(&s.encoding_aes_key))
         .bind(&s.api_base_url)
         .bind(now_ms())
         .fetch_optional(pool)
         .await)?;
-    row.map(Corp::from).ok_or_else(|| StoreError::NotFound(format!("corp {id}")))
+    row.map(Corp::from)
+        .ok_or_else(|| StoreError::NotFound(format!("corp {id}")))
 }

@@ -46,14 +46,15 @@ pub struct FollowRelation {
     pub removed_at: Option<i64>,
 }
 
-const COLUMNS: &str =
-    "id, corp_id, external_userid, name, customer_type, avatar, gender, unionid, corp_name, removed_at, created_at";
-const FOLLOW_COLUMNS: &str = "corp_id, external_userid, userid, remark, description, add_way, state, added_at, removed_at";
+const COLUMNS: &str = "id, corp_id, external_userid, name, customer_type, avatar, gender, unionid, corp_name, removed_at, created_at";
+const FOLLOW_COLUMNS: &str =
+    "corp_id, external_userid, userid, remark, description, add_way, state, added_at, removed_at";
 
 /// Inserts or refreshes a customer; returns Pond's dense id for it.
 pub async fn upsert(db: &Db, corp_id: i64, c: &CustomerData) -> Result<i64> {
     let now = now_ms();
-    Ok(write_db!(db, |pool| sqlx::query_scalar(
+    Ok(write_db!(db, |pool| {
+        sqlx::query_scalar(
         "INSERT INTO customers (corp_id, external_userid, name, customer_type, avatar, gender, unionid, corp_name,
                                 removed_at, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9, $9)
@@ -73,11 +74,13 @@ pub async fn upsert(db: &Db, corp_id: i64, c: &CustomerData) -> Result<i64> {
     .bind(&c.corp_name)
     .bind(now)
     .fetch_one(pool)
-    .await)?)
+    .await
+    })?)
 }
 
 pub async fn get(db: &Db, corp_id: i64, external_userid: &str) -> Result<Customer> {
-    let sql = format!("SELECT {COLUMNS} FROM customers WHERE corp_id = $1 AND external_userid = $2");
+    let sql =
+        format!("SELECT {COLUMNS} FROM customers WHERE corp_id = $1 AND external_userid = $2");
     let row: Option<Customer> = read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(corp_id)
         .bind(external_userid)
@@ -89,7 +92,8 @@ pub async fn get(db: &Db, corp_id: i64, external_userid: &str) -> Result<Custome
 /// Marks a customer as gone upstream (no follow relation left).
 pub async fn mark_removed(db: &Db, corp_id: i64, external_userid: &str) -> Result<()> {
     let now = now_ms();
-    write_db!(db, |pool| sqlx::query(
+    write_db!(db, |pool| {
+        sqlx::query(
         "UPDATE customers SET removed_at = $3, updated_at = $3 WHERE corp_id = $1 AND external_userid = $2 AND removed_at IS NULL"
     )
     .bind(corp_id)
@@ -97,12 +101,18 @@ pub async fn mark_removed(db: &Db, corp_id: i64, external_userid: &str) -> Resul
     .bind(now)
     .execute(pool)
     .await
-    .map(|r| r.rows_affected()))?;
+    .map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 
 /// Lists customers whose name or external id contains `search`, newest first.
-pub async fn list(db: &Db, corp_id: i64, search: Option<&str>, req: PageRequest) -> Result<Page<Customer>> {
+pub async fn list(
+    db: &Db,
+    corp_id: i64,
+    search: Option<&str>,
+    req: PageRequest,
+) -> Result<Page<Customer>> {
     Listing {
         columns: COLUMNS,
         from: "customers",
@@ -115,7 +125,8 @@ pub async fn list(db: &Db, corp_id: i64, search: Option<&str>, req: PageRequest)
 
 /// Inserts or updates a follow relation (clears its removed mark).
 pub async fn upsert_follow(db: &Db, f: &FollowRelation) -> Result<()> {
-    write_db!(db, |pool| sqlx::query(
+    write_db!(db, |pool| {
+        sqlx::query(
         "INSERT INTO follow_relations (corp_id, external_userid, userid, remark, description, add_way, state,
                                        added_at, removed_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9)
@@ -134,12 +145,18 @@ pub async fn upsert_follow(db: &Db, f: &FollowRelation) -> Result<()> {
     .bind(now_ms())
     .execute(pool)
     .await
-    .map(|r| r.rows_affected()))?;
+    .map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 
 /// Marks a follow relation ended (either side deleted the other).
-pub async fn end_follow(db: &Db, corp_id: i64, external_userid: &str, userid: &str) -> Result<bool> {
+pub async fn end_follow(
+    db: &Db,
+    corp_id: i64,
+    external_userid: &str,
+    userid: &str,
+) -> Result<bool> {
     let now = now_ms();
     let n = write_db!(db, |pool| sqlx::query(
         "UPDATE follow_relations SET removed_at = $4, updated_at = $4
@@ -156,21 +173,34 @@ pub async fn end_follow(db: &Db, corp_id: i64, external_userid: &str, userid: &s
 }
 
 /// The follow relations of one customer, oldest first.
-pub async fn follows_of(db: &Db, corp_id: i64, external_userid: &str) -> Result<Vec<FollowRelation>> {
+pub async fn follows_of(
+    db: &Db,
+    corp_id: i64,
+    external_userid: &str,
+) -> Result<Vec<FollowRelation>> {
     let sql = format!(
         "SELECT {FOLLOW_COLUMNS} FROM follow_relations WHERE corp_id = $1 AND external_userid = $2 ORDER BY added_at, userid"
     );
-    Ok(read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(corp_id)
-        .bind(external_userid)
-        .fetch_all(pool)
-        .await)?)
+    Ok(read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(
+        sql
+    ))
+    .bind(corp_id)
+    .bind(external_userid)
+    .fetch_all(pool)
+    .await)?)
 }
 
 /// Replaces the tags one employee has put on one customer, in one transaction.
-pub async fn set_follow_tags(db: &Db, corp_id: i64, external_userid: &str, userid: &str, tag_ids: &[String]) -> Result<()> {
+pub async fn set_follow_tags(
+    db: &Db,
+    corp_id: i64,
+    external_userid: &str,
+    userid: &str,
+    tag_ids: &[String],
+) -> Result<()> {
     let now = now_ms();
-    write_db!(db, |pool| async {
+    write_db!(db, |pool| {
+        async {
         let mut tx = pool.begin().await?;
         sqlx::query("DELETE FROM follow_relation_tags WHERE corp_id = $1 AND external_userid = $2 AND userid = $3")
             .bind(corp_id)
@@ -193,18 +223,26 @@ pub async fn set_follow_tags(db: &Db, corp_id: i64, external_userid: &str, useri
         }
         tx.commit().await
     }
-    .await)?;
+    .await
+    })?;
     Ok(())
 }
 
 /// Tag ids one employee has put on one customer, sorted.
-pub async fn follow_tags(db: &Db, corp_id: i64, external_userid: &str, userid: &str) -> Result<Vec<String>> {
-    Ok(read_db!(db, |pool| sqlx::query_scalar(
+pub async fn follow_tags(
+    db: &Db,
+    corp_id: i64,
+    external_userid: &str,
+    userid: &str,
+) -> Result<Vec<String>> {
+    Ok(read_db!(db, |pool| {
+        sqlx::query_scalar(
         "SELECT tag_id FROM follow_relation_tags WHERE corp_id = $1 AND external_userid = $2 AND userid = $3 ORDER BY tag_id"
     )
     .bind(corp_id)
     .bind(external_userid)
     .bind(userid)
     .fetch_all(pool)
-    .await)?)
+    .await
+    })?)
 }

@@ -5,7 +5,9 @@ use std::{str::FromStr, time::Duration};
 use sqlx::{
     ConnectOptions,
     postgres::{PgConnectOptions, PgPool, PgPoolOptions},
-    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous},
+    sqlite::{
+        SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    },
 };
 
 use crate::{Result, StoreError};
@@ -23,7 +25,10 @@ pub enum Backend {
 /// rather than fail with `SQLITE_BUSY`; reads use a separate pool and, thanks to WAL, never block it.
 #[derive(Clone, Debug)]
 pub enum Db {
-    Sqlite { reader: SqlitePool, writer: SqlitePool },
+    Sqlite {
+        reader: SqlitePool,
+        writer: SqlitePool,
+    },
     Postgres(PgPool),
 }
 
@@ -60,7 +65,10 @@ pub fn now_ms() -> i64 {
 impl Db {
     /// Connects to `sqlite:PATH` (file created if missing) or `postgres://…`. Does not migrate.
     pub async fn connect(url: &str) -> Result<Self> {
-        let bad = |reason: String| StoreError::BadUrl { url: redact_url(url), reason };
+        let bad = |reason: String| StoreError::BadUrl {
+            url: redact_url(url),
+            reason,
+        };
         if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
                 .map_err(|e| bad(e.to_string()))?
@@ -113,7 +121,11 @@ impl Db {
 
     /// True when the database answers a trivial query (used by `/readyz`).
     pub async fn ping(&self) -> bool {
-        read_db!(self, |pool| sqlx::query("SELECT 1").execute(pool).await.map(|r| r.rows_affected())).is_ok()
+        read_db!(self, |pool| sqlx::query("SELECT 1")
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))
+        .is_ok()
     }
 
     pub async fn close(&self) {
@@ -155,23 +167,6 @@ pub(crate) fn like_pattern(needle: &str) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn redacts_passwords_only() {
-        assert_eq!(redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
-        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
-        assert_eq!(redact_url("sqlite:./x.db"), "sqlite:./x.db");
-    }
-
-    #[test]
-    fn like_pattern_escapes_wildcards() {
-        assert_eq!(like_pattern(" A_b%C\\ "), "%a\\_b\\%c\\\\%");
-    }
-}
-
 /// A searchable, paginated listing: `SELECT {columns} FROM {from} WHERE {filter}` where `filter`
 /// uses `$1` for the corp id and `$2` for a `LIKE` pattern built from `search`.
 pub(crate) struct Listing<'a> {
@@ -201,11 +196,13 @@ impl Listing<'_> {
             "SELECT {} FROM {} WHERE {} ORDER BY {} LIMIT $3 OFFSET $4",
             self.columns, self.from, self.filter, self.order_by
         );
-        let total: i64 = read_db!(db, |pool| sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql))
-            .bind(corp_id)
-            .bind(&pattern)
-            .fetch_one(pool)
-            .await)?;
+        let total: i64 = read_db!(db, |pool| sqlx::query_scalar(sqlx::AssertSqlSafe(
+            count_sql
+        ))
+        .bind(corp_id)
+        .bind(&pattern)
+        .fetch_one(pool)
+        .await)?;
         let items: Vec<T> = read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(list_sql))
             .bind(corp_id)
             .bind(&pattern)
@@ -214,5 +211,25 @@ impl Listing<'_> {
             .fetch_all(pool)
             .await)?;
         Ok(pond_core::Page::new(items, total, req))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords_only() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact_url("sqlite:./x.db"), "sqlite:./x.db");
+    }
+
+    #[test]
+    fn like_pattern_escapes_wildcards() {
+        assert_eq!(like_pattern(" A_b%C\\ "), "%a\\_b\\%c\\\\%");
     }
 }

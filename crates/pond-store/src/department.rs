@@ -14,7 +14,8 @@ pub struct Department {
 
 /// Inserts or updates a department (clears its removed mark).
 pub async fn upsert(db: &Db, d: &Department) -> Result<()> {
-    write_db!(db, |pool| sqlx::query(
+    write_db!(db, |pool| {
+        sqlx::query(
         "INSERT INTO departments (corp_id, dept_id, name, parent_id, sort_order, removed_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, NULL, $6)
          ON CONFLICT (corp_id, dept_id) DO UPDATE SET name = excluded.name, parent_id = excluded.parent_id,
@@ -28,14 +29,16 @@ pub async fn upsert(db: &Db, d: &Department) -> Result<()> {
     .bind(now_ms())
     .execute(pool)
     .await
-    .map(|r| r.rows_affected()))?;
+    .map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 
 /// Marks a department as gone upstream. Returns whether it existed.
 pub async fn mark_removed(db: &Db, corp_id: i64, dept_id: i64) -> Result<bool> {
     let now = now_ms();
-    let done = write_db!(db, |pool| sqlx::query(
+    let done = write_db!(db, |pool| {
+        sqlx::query(
         "UPDATE departments SET removed_at = $3, updated_at = $3 WHERE corp_id = $1 AND dept_id = $2 AND removed_at IS NULL"
     )
     .bind(corp_id)
@@ -43,7 +46,8 @@ pub async fn mark_removed(db: &Db, corp_id: i64, dept_id: i64) -> Result<bool> {
     .bind(now)
     .execute(pool)
     .await
-    .map(|r| r.rows_affected()))?;
+    .map(|r| r.rows_affected())
+    })?;
     Ok(done > 0)
 }
 

@@ -41,7 +41,8 @@ pub struct GroupMember {
 }
 
 pub async fn upsert(db: &Db, g: &CustomerGroup) -> Result<()> {
-    write_db!(db, |pool| sqlx::query(
+    write_db!(db, |pool| {
+        sqlx::query(
         "INSERT INTO customer_groups (corp_id, chat_id, name, owner_userid, notice, created_at, dismissed_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
          ON CONFLICT (corp_id, chat_id) DO UPDATE SET name = excluded.name, owner_userid = excluded.owner_userid,
@@ -57,12 +58,14 @@ pub async fn upsert(db: &Db, g: &CustomerGroup) -> Result<()> {
     .bind(now_ms())
     .execute(pool)
     .await
-    .map(|r| r.rows_affected()))?;
+    .map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 
 pub async fn upsert_member(db: &Db, m: &GroupMember) -> Result<()> {
-    write_db!(db, |pool| sqlx::query(
+    write_db!(db, |pool| {
+        sqlx::query(
         "INSERT INTO group_members (corp_id, chat_id, member_id, member_type, join_time, join_scene, invitor_userid,
                                     group_nickname, left_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
@@ -83,12 +86,19 @@ pub async fn upsert_member(db: &Db, m: &GroupMember) -> Result<()> {
     .bind(now_ms())
     .execute(pool)
     .await
-    .map(|r| r.rows_affected()))?;
+    .map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 
 /// Marks a member as having left. Returns whether they were present.
-pub async fn mark_member_left(db: &Db, corp_id: i64, chat_id: &str, member_id: &str, at: i64) -> Result<bool> {
+pub async fn mark_member_left(
+    db: &Db,
+    corp_id: i64,
+    chat_id: &str,
+    member_id: &str,
+    at: i64,
+) -> Result<bool> {
     let n = write_db!(db, |pool| sqlx::query(
         "UPDATE group_members SET left_at = $4, updated_at = $4
          WHERE corp_id = $1 AND chat_id = $2 AND member_id = $3 AND left_at IS NULL"
@@ -105,18 +115,25 @@ pub async fn mark_member_left(db: &Db, corp_id: i64, chat_id: &str, member_id: &
 
 /// Current and past members of a group, in joining order.
 pub async fn members(db: &Db, corp_id: i64, chat_id: &str) -> Result<Vec<GroupMember>> {
-    Ok(read_db!(db, |pool| sqlx::query_as(
+    Ok(read_db!(db, |pool| {
+        sqlx::query_as(
         "SELECT corp_id, chat_id, member_id, member_type, join_time, join_scene, invitor_userid, group_nickname, left_at
          FROM group_members WHERE corp_id = $1 AND chat_id = $2 ORDER BY join_time, member_id"
     )
     .bind(corp_id)
     .bind(chat_id)
     .fetch_all(pool)
-    .await)?)
+    .await
+    })?)
 }
 
 /// Lists groups whose name or chat id contains `search`, newest first.
-pub async fn list(db: &Db, corp_id: i64, search: Option<&str>, req: PageRequest) -> Result<Page<GroupListing>> {
+pub async fn list(
+    db: &Db,
+    corp_id: i64,
+    search: Option<&str>,
+    req: PageRequest,
+) -> Result<Page<GroupListing>> {
     Listing {
         columns: "g.chat_id, g.name, g.owner_userid,
                   (SELECT COUNT(*) FROM group_members m WHERE m.corp_id = g.corp_id AND m.chat_id = g.chat_id AND m.left_at IS NULL) AS members,

@@ -26,11 +26,16 @@ pub enum Inserted {
     Duplicate,
 }
 
-const COLUMNS: &str =
-    "id, corp_id, dedupe_key, event_type, payload, status, attempts, last_error, received_at, processed_at";
+const COLUMNS: &str = "id, corp_id, dedupe_key, event_type, payload, status, attempts, last_error, received_at, processed_at";
 
 /// Stores an event unless one with the same `(corp_id, dedupe_key)` exists.
-pub async fn insert(db: &Db, corp_id: i64, dedupe_key: &str, event_type: &str, payload: &str) -> Result<Inserted> {
+pub async fn insert(
+    db: &Db,
+    corp_id: i64,
+    dedupe_key: &str,
+    event_type: &str,
+    payload: &str,
+) -> Result<Inserted> {
     let id: Option<i64> = write_db!(db, |pool| sqlx::query_scalar(
         "INSERT INTO inbox_events (corp_id, dedupe_key, event_type, payload, received_at)
          VALUES ($1, $2, $3, $4, $5) ON CONFLICT (corp_id, dedupe_key) DO NOTHING RETURNING id"
@@ -57,8 +62,10 @@ pub async fn claim(db: &Db, limit: i64) -> Result<Vec<InboxEvent>> {
          WHERE id IN (SELECT id FROM inbox_events WHERE status = 'pending' ORDER BY id LIMIT $1 {lock})
          RETURNING {COLUMNS}"
     );
-    let mut rows: Vec<InboxEvent> =
-        write_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(limit).fetch_all(pool).await)?;
+    let mut rows: Vec<InboxEvent> = write_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(limit)
+        .fetch_all(pool)
+        .await)?;
     rows.sort_by_key(|e| e.id);
     Ok(rows)
 }
@@ -70,19 +77,26 @@ pub async fn finish(db: &Db, id: i64, error: Option<&str>, give_up: bool) -> Res
         (Some(_), false) => "pending",
         (Some(_), true) => "failed",
     };
-    write_db!(db, |pool| sqlx::query("UPDATE inbox_events SET status = $2, last_error = $3, processed_at = $4 WHERE id = $1")
-        .bind(id)
-        .bind(status)
-        .bind(error)
-        .bind(now_ms())
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+    write_db!(db, |pool| sqlx::query(
+        "UPDATE inbox_events SET status = $2, last_error = $3, processed_at = $4 WHERE id = $1"
+    )
+    .bind(id)
+    .bind(status)
+    .bind(error)
+    .bind(now_ms())
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
 /// Lists a corp's events, newest first; `search` matches the event type.
-pub async fn list(db: &Db, corp_id: i64, search: Option<&str>, req: PageRequest) -> Result<Page<InboxEvent>> {
+pub async fn list(
+    db: &Db,
+    corp_id: i64,
+    search: Option<&str>,
+    req: PageRequest,
+) -> Result<Page<InboxEvent>> {
     Listing {
         columns: COLUMNS,
         from: "inbox_events",

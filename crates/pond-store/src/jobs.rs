@@ -54,7 +54,8 @@ const COLUMNS: &str = "id, corp_id, kind, payload, idempotency_key, status, atte
 /// Queues a job. Returns its id, or `None` when a job with the same idempotency key exists already.
 pub async fn enqueue(db: &Db, job: &NewJob<'_>) -> Result<Option<i64>> {
     let now = now_ms();
-    Ok(write_db!(db, |pool| sqlx::query_scalar(
+    Ok(write_db!(db, |pool| {
+        sqlx::query_scalar(
         "INSERT INTO jobs (corp_id, kind, payload, idempotency_key, max_attempts, next_run_at, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
          ON CONFLICT (corp_id, idempotency_key) DO NOTHING RETURNING id"
@@ -67,7 +68,8 @@ pub async fn enqueue(db: &Db, job: &NewJob<'_>) -> Result<Option<i64>> {
     .bind(job.run_at.unwrap_or(now))
     .bind(now)
     .fetch_optional(pool)
-    .await)?)
+    .await
+    })?)
 }
 
 /// Claims up to `limit` due jobs for `worker`, holding each for `lease_ms`. Each claim counts as an attempt.
@@ -121,7 +123,13 @@ pub async fn complete(db: &Db, worker: &str, ids: &[i64]) -> Result<u64> {
 
 /// Records a failed attempt. With `retry_at` and attempts left, the job waits until then;
 /// otherwise it is `failed` for good, keeping `error` as its reason.
-pub async fn fail(db: &Db, worker: &str, id: i64, error: &str, retry_at: Option<i64>) -> Result<JobStatus> {
+pub async fn fail(
+    db: &Db,
+    worker: &str,
+    id: i64,
+    error: &str,
+    retry_at: Option<i64>,
+) -> Result<JobStatus> {
     let now = now_ms();
     let retry_at = retry_at.unwrap_or(-1);
     let status: Option<String> = write_db!(db, |pool| sqlx::query_scalar(
@@ -140,14 +148,18 @@ pub async fn fail(db: &Db, worker: &str, id: i64, error: &str, retry_at: Option<
     .bind(now)
     .fetch_optional(pool)
     .await)?;
-    let status = status.ok_or_else(|| StoreError::NotFound(format!("job {id} held by {worker}")))?;
-    status.parse().map_err(|e: pond_core::ValidationError| StoreError::NotFound(e.to_string()))
+    let status =
+        status.ok_or_else(|| StoreError::NotFound(format!("job {id} held by {worker}")))?;
+    status
+        .parse()
+        .map_err(|e: pond_core::ValidationError| StoreError::NotFound(e.to_string()))
 }
 
 /// Puts a failed job back in the queue with a fresh set of attempts (the console's retry button).
 pub async fn retry(db: &Db, corp_id: i64, id: i64) -> Result<()> {
     let now = now_ms();
-    let n = write_db!(db, |pool| sqlx::query(
+    let n = write_db!(db, |pool| {
+        sqlx::query(
         "UPDATE jobs SET status = 'pending', attempts = 0, next_run_at = $3, finished_at = NULL, updated_at = $3
          WHERE corp_id = $1 AND id = $2 AND status = 'failed'"
     )
@@ -156,7 +168,8 @@ pub async fn retry(db: &Db, corp_id: i64, id: i64) -> Result<()> {
     .bind(now)
     .execute(pool)
     .await
-    .map(|r| r.rows_affected()))?;
+    .map(|r| r.rows_affected())
+    })?;
     if n == 0 {
         return Err(StoreError::NotFound(format!("failed job {id}")));
     }
@@ -165,20 +178,31 @@ pub async fn retry(db: &Db, corp_id: i64, id: i64) -> Result<()> {
 
 pub async fn get(db: &Db, corp_id: i64, id: i64) -> Result<Job> {
     let sql = format!("SELECT {COLUMNS} FROM jobs WHERE corp_id = $1 AND id = $2");
-    let job: Option<Job> =
-        read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(corp_id).bind(id).fetch_optional(pool).await)?;
+    let job: Option<Job> = read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(corp_id)
+        .bind(id)
+        .fetch_optional(pool)
+        .await)?;
     job.ok_or_else(|| StoreError::NotFound(format!("job {id}")))
 }
 
 /// Lists a corp's jobs in one status (newest first), or all when `status` is `None`.
-pub async fn list(db: &Db, corp_id: i64, status: Option<JobStatus>, req: PageRequest) -> Result<Page<Job>> {
+pub async fn list(
+    db: &Db,
+    corp_id: i64,
+    status: Option<JobStatus>,
+    req: PageRequest,
+) -> Result<Page<Job>> {
     let status = status.map(|s| s.as_str()).unwrap_or("");
     let count_sql = "SELECT COUNT(*) FROM jobs WHERE corp_id = $1 AND ($2 = '' OR status = $2)";
     let list_sql = format!(
         "SELECT {COLUMNS} FROM jobs WHERE corp_id = $1 AND ($2 = '' OR status = $2) ORDER BY id DESC LIMIT $3 OFFSET $4"
     );
-    let total: i64 =
-        read_db!(db, |pool| sqlx::query_scalar(count_sql).bind(corp_id).bind(status).fetch_one(pool).await)?;
+    let total: i64 = read_db!(db, |pool| sqlx::query_scalar(count_sql)
+        .bind(corp_id)
+        .bind(status)
+        .fetch_one(pool)
+        .await)?;
     let items: Vec<Job> = read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(list_sql))
         .bind(corp_id)
         .bind(status)
@@ -191,7 +215,39 @@ pub async fn list(db: &Db, corp_id: i64, status: Option<JobStatus>, req: PageReq
 
 /// Number of jobs per status across all corps (for `/metrics`).
 pub async fn counts_by_status(db: &Db) -> Result<Vec<(String, i64)>> {
-    Ok(read_db!(db, |pool| sqlx::query_as("SELECT status, COUNT(*) FROM jobs GROUP BY status ORDER BY status")
-        .fetch_all(pool)
-        .await)?)
+    Ok(read_db!(db, |pool| sqlx::query_as(
+        "SELECT status, COUNT(*) FROM jobs GROUP BY status ORDER BY status"
+    )
+    .fetch_all(pool)
+    .await)?)
+}
+
+/// Queues many jobs in one transaction (all or none). Returns how many were new.
+pub async fn enqueue_many(db: &Db, jobs: &[NewJob<'_>]) -> Result<u64> {
+    let now = now_ms();
+    Ok(write_db!(db, |pool| {
+        async {
+        let mut tx = pool.begin().await?;
+        let mut inserted = 0;
+        for job in jobs {
+            inserted += sqlx::query(
+                "INSERT INTO jobs (corp_id, kind, payload, idempotency_key, max_attempts, next_run_at, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (corp_id, idempotency_key) DO NOTHING",
+            )
+            .bind(job.corp_id)
+            .bind(job.kind)
+            .bind(job.payload)
+            .bind(job.idempotency_key)
+            .bind(job.max_attempts.max(1))
+            .bind(job.run_at.unwrap_or(now))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        tx.commit().await?;
+        Ok::<u64, sqlx::Error>(inserted)
+    }
+    .await
+    })?)
 }

@@ -35,7 +35,8 @@ impl Db {
     pub async fn migrate(&self) -> Result<Vec<i64>> {
         let mut applied = Vec::new();
         for m in MIGRATIONS {
-            let done = write_db!(self, |pool| async {
+            let done = write_db!(self, |pool| {
+                async {
                 let mut tx = pool.begin().await?;
                 if matches!(self, Db::Postgres(_)) {
                     // PostgreSQL only: serialise concurrent migrators across instances.
@@ -66,7 +67,8 @@ impl Db {
                 tx.commit().await?;
                 Ok(true)
             }
-            .await)?;
+            .await
+            })?;
             if done {
                 tracing::info!(version = m.version, name = m.name, "applied migration");
                 applied.push(m.version);
@@ -77,8 +79,10 @@ impl Db {
 
     /// The versions recorded as applied.
     pub async fn applied_migrations(&self) -> Result<Vec<i64>> {
-        Ok(read_db!(self, |pool| sqlx::query_scalar("SELECT version FROM pond_migrations ORDER BY version")
-            .fetch_all(pool)
-            .await)?)
+        Ok(read_db!(self, |pool| sqlx::query_scalar(
+            "SELECT version FROM pond_migrations ORDER BY version"
+        )
+        .fetch_all(pool)
+        .await)?)
     }
 }

@@ -13,9 +13,17 @@ pub struct Session {
     pub expires_at: i64,
 }
 
-pub async fn create(db: &Db, id_hash: &str, corp_id: i64, user_id: i64, csrf_token: &str, ttl_ms: i64) -> Result<()> {
+pub async fn create(
+    db: &Db,
+    id_hash: &str,
+    corp_id: i64,
+    user_id: i64,
+    csrf_token: &str,
+    ttl_ms: i64,
+) -> Result<()> {
     let now = now_ms();
-    write_db!(db, |pool| sqlx::query(
+    write_db!(db, |pool| {
+        sqlx::query(
         "INSERT INTO sessions (id_hash, corp_id, user_id, csrf_token, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)"
     )
     .bind(id_hash)
@@ -26,31 +34,42 @@ pub async fn create(db: &Db, id_hash: &str, corp_id: i64, user_id: i64, csrf_tok
     .bind(now + ttl_ms)
     .execute(pool)
     .await
-    .map(|r| r.rows_affected()))?;
+    .map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 
 /// The live (unexpired) session with this hash.
 pub async fn get_live(db: &Db, id_hash: &str) -> Result<Option<Session>> {
-    Ok(read_db!(db, |pool| sqlx::query_as(
+    Ok(read_db!(db, |pool| {
+        sqlx::query_as(
         "SELECT id_hash, corp_id, user_id, csrf_token, created_at, expires_at FROM sessions WHERE id_hash = $1 AND expires_at > $2"
     )
     .bind(id_hash)
     .bind(now_ms())
     .fetch_optional(pool)
-    .await)?)
+    .await
+    })?)
 }
 
 pub async fn delete(db: &Db, id_hash: &str) -> Result<()> {
-    write_db!(db, |pool| sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(pool).await.map(|r| r.rows_affected()))?;
+    write_db!(db, |pool| sqlx::query(
+        "DELETE FROM sessions WHERE id_hash = $1"
+    )
+    .bind(id_hash)
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
 /// Deletes expired sessions; returns how many.
 pub async fn purge_expired(db: &Db) -> Result<u64> {
-    Ok(write_db!(db, |pool| sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
-        .bind(now_ms())
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?)
+    Ok(write_db!(db, |pool| sqlx::query(
+        "DELETE FROM sessions WHERE expires_at <= $1"
+    )
+    .bind(now_ms())
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected()))?)
 }

@@ -26,7 +26,8 @@ impl Staff {
 const COLUMNS: &str = "corp_id, userid, name, department_ids, position, mobile, status, removed_at";
 
 pub async fn upsert(db: &Db, s: &Staff) -> Result<()> {
-    write_db!(db, |pool| sqlx::query(
+    write_db!(db, |pool| {
+        sqlx::query(
         "INSERT INTO staff (corp_id, userid, name, department_ids, position, mobile, status, removed_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
          ON CONFLICT (corp_id, userid) DO UPDATE SET name = excluded.name, department_ids = excluded.department_ids,
@@ -44,7 +45,8 @@ pub async fn upsert(db: &Db, s: &Staff) -> Result<()> {
     .bind(now_ms())
     .execute(pool)
     .await
-    .map(|r| r.rows_affected()))?;
+    .map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 
@@ -60,14 +62,16 @@ pub async fn get(db: &Db, corp_id: i64, userid: &str) -> Result<Staff> {
 
 /// Marks an employee resigned (kept, with history).
 pub async fn set_status(db: &Db, corp_id: i64, userid: &str, status: StaffStatus) -> Result<()> {
-    let n = write_db!(db, |pool| sqlx::query("UPDATE staff SET status = $3, updated_at = $4 WHERE corp_id = $1 AND userid = $2")
-        .bind(corp_id)
-        .bind(userid)
-        .bind(status.as_str())
-        .bind(now_ms())
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+    let n = write_db!(db, |pool| sqlx::query(
+        "UPDATE staff SET status = $3, updated_at = $4 WHERE corp_id = $1 AND userid = $2"
+    )
+    .bind(corp_id)
+    .bind(userid)
+    .bind(status.as_str())
+    .bind(now_ms())
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected()))?;
     if n == 0 {
         return Err(StoreError::NotFound(format!("staff {userid}")));
     }
@@ -75,7 +79,12 @@ pub async fn set_status(db: &Db, corp_id: i64, userid: &str, status: StaffStatus
 }
 
 /// Lists staff whose name or userid contains `search`, by name.
-pub async fn list(db: &Db, corp_id: i64, search: Option<&str>, req: PageRequest) -> Result<Page<Staff>> {
+pub async fn list(
+    db: &Db,
+    corp_id: i64,
+    search: Option<&str>,
+    req: PageRequest,
+) -> Result<Page<Staff>> {
     Listing {
         columns: COLUMNS,
         from: "staff",

@@ -33,7 +33,8 @@ pub struct TagListing {
 }
 
 pub async fn upsert_group(db: &Db, g: &TagGroup) -> Result<()> {
-    write_db!(db, |pool| sqlx::query(
+    write_db!(db, |pool| {
+        sqlx::query(
         "INSERT INTO tag_groups (corp_id, group_id, name, sort_order, deleted_at, updated_at)
          VALUES ($1, $2, $3, $4, NULL, $5)
          ON CONFLICT (corp_id, group_id) DO UPDATE SET name = excluded.name, sort_order = excluded.sort_order,
@@ -46,12 +47,14 @@ pub async fn upsert_group(db: &Db, g: &TagGroup) -> Result<()> {
     .bind(now_ms())
     .execute(pool)
     .await
-    .map(|r| r.rows_affected()))?;
+    .map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 
 pub async fn upsert_tag(db: &Db, t: &Tag) -> Result<()> {
-    write_db!(db, |pool| sqlx::query(
+    write_db!(db, |pool| {
+        sqlx::query(
         "INSERT INTO tags (corp_id, tag_id, group_id, name, sort_order, deleted_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, NULL, $6)
          ON CONFLICT (corp_id, tag_id) DO UPDATE SET group_id = excluded.group_id, name = excluded.name,
@@ -65,14 +68,16 @@ pub async fn upsert_tag(db: &Db, t: &Tag) -> Result<()> {
     .bind(now_ms())
     .execute(pool)
     .await
-    .map(|r| r.rows_affected()))?;
+    .map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 
 /// Marks a tag deleted upstream. Returns whether it was live.
 pub async fn mark_tag_deleted(db: &Db, corp_id: i64, tag_id: &str) -> Result<bool> {
     let now = now_ms();
-    let n = write_db!(db, |pool| sqlx::query(
+    let n = write_db!(db, |pool| {
+        sqlx::query(
         "UPDATE tags SET deleted_at = $3, updated_at = $3 WHERE corp_id = $1 AND tag_id = $2 AND deleted_at IS NULL"
     )
     .bind(corp_id)
@@ -80,12 +85,18 @@ pub async fn mark_tag_deleted(db: &Db, corp_id: i64, tag_id: &str) -> Result<boo
     .bind(now)
     .execute(pool)
     .await
-    .map(|r| r.rows_affected()))?;
+    .map(|r| r.rows_affected())
+    })?;
     Ok(n > 0)
 }
 
 /// Lists tags whose name or group name contains `search`, grouped by tag group.
-pub async fn list(db: &Db, corp_id: i64, search: Option<&str>, req: PageRequest) -> Result<Page<TagListing>> {
+pub async fn list(
+    db: &Db,
+    corp_id: i64,
+    search: Option<&str>,
+    req: PageRequest,
+) -> Result<Page<TagListing>> {
     Listing {
         columns: "t.tag_id, t.name, t.group_id, COALESCE(g.name, '') AS group_name,
                   (SELECT COUNT(*) FROM follow_relation_tags f WHERE f.corp_id = t.corp_id AND f.tag_id = t.tag_id) AS customers,

@@ -29,7 +29,11 @@ enum Cleanup {
 }
 
 fn unique_name() -> String {
-    format!("pond_test_{}_{:08x}", std::process::id(), rand::rng().random::<u32>())
+    format!(
+        "pond_test_{}_{:08x}",
+        std::process::id(),
+        rand::rng().random::<u32>()
+    )
 }
 
 impl TestDb {
@@ -39,7 +43,11 @@ impl TestDb {
         std::fs::create_dir_all(&dir).expect("create temp dir for test database");
         let url = format!("sqlite:{}", dir.join("pond.db").display());
         let db = Db::open(&url).await.expect("open test SQLite database");
-        TestDb { db, url, cleanup: Cleanup::SqliteDir(dir) }
+        TestDb {
+            db,
+            url,
+            cleanup: Cleanup::SqliteDir(dir),
+        }
     }
 
     /// A new PostgreSQL database, or `None` (reported as skipped) when no server is configured.
@@ -57,7 +65,9 @@ impl TestDb {
             return None;
         };
         let name = unique_name();
-        let mut admin = PgConnection::connect(&admin_url).await.expect("connect to the PostgreSQL test server");
+        let mut admin = PgConnection::connect(&admin_url)
+            .await
+            .expect("connect to the PostgreSQL test server");
         admin
             .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
             .await
@@ -65,7 +75,11 @@ impl TestDb {
         admin.close().await.ok();
         let url = with_database(&admin_url, &name);
         let db = Db::open(&url).await.expect("open test PostgreSQL database");
-        Some(TestDb { db, url, cleanup: Cleanup::Postgres { admin_url, name } })
+        Some(TestDb {
+            db,
+            url,
+            cleanup: Cleanup::Postgres { admin_url, name },
+        })
     }
 
     /// Closes the pools and removes the database.
@@ -78,7 +92,9 @@ impl TestDb {
             Cleanup::Postgres { admin_url, name } => {
                 if let Ok(mut admin) = PgConnection::connect(&admin_url).await {
                     let _ = admin
-                        .execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                        .execute(sqlx::AssertSqlSafe(format!(
+                            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                        )))
                         .await;
                     let _ = admin.close().await;
                 }
@@ -130,8 +146,17 @@ macro_rules! test_on_both_backends {
 mod tests {
     #[test]
     fn swaps_the_database_name() {
-        assert_eq!(super::with_database("postgres://p@h:5432/test", "x"), "postgres://p@h:5432/x");
-        assert_eq!(super::with_database("postgres://p@h/test?sslmode=disable", "x"), "postgres://p@h/x?sslmode=disable");
-        assert_eq!(super::with_database("postgres://p@h", "x"), "postgres://p@h/x");
+        assert_eq!(
+            super::with_database("postgres://p@h:5432/test", "x"),
+            "postgres://p@h:5432/x"
+        );
+        assert_eq!(
+            super::with_database("postgres://p@h/test?sslmode=disable", "x"),
+            "postgres://p@h/x?sslmode=disable"
+        );
+        assert_eq!(
+            super::with_database("postgres://p@h", "x"),
+            "postgres://p@h/x"
+        );
     }
 }

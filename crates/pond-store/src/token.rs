@@ -17,35 +17,56 @@ pub struct ApiToken {
 
 const COLUMNS: &str = "id, corp_id, name, prefix, created_by, created_at, last_used_at, revoked_at";
 
-pub async fn create(db: &Db, corp_id: i64, name: &str, token_hash: &str, prefix: &str, created_by: &str) -> Result<ApiToken> {
+pub async fn create(
+    db: &Db,
+    corp_id: i64,
+    name: &str,
+    token_hash: &str,
+    prefix: &str,
+    created_by: &str,
+) -> Result<ApiToken> {
     let sql = format!(
         "INSERT INTO api_tokens (corp_id, name, token_hash, prefix, created_by, created_at)
          VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
     );
-    Ok(write_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(corp_id)
-        .bind(name)
-        .bind(token_hash)
-        .bind(prefix)
-        .bind(created_by)
-        .bind(now_ms())
-        .fetch_one(pool)
-        .await)?)
+    Ok(write_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(
+        sql
+    ))
+    .bind(corp_id)
+    .bind(name)
+    .bind(token_hash)
+    .bind(prefix)
+    .bind(created_by)
+    .bind(now_ms())
+    .fetch_one(pool)
+    .await)?)
 }
 
 /// The unrevoked token with this hash.
 pub async fn find_active(db: &Db, token_hash: &str) -> Result<Option<ApiToken>> {
-    let sql = format!("SELECT {COLUMNS} FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL");
-    Ok(read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(token_hash).fetch_optional(pool).await)?)
+    let sql =
+        format!("SELECT {COLUMNS} FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL");
+    Ok(read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(
+        sql
+    ))
+    .bind(token_hash)
+    .fetch_optional(pool)
+    .await)?)
 }
 
 pub async fn list(db: &Db, corp_id: i64) -> Result<Vec<ApiToken>> {
     let sql = format!("SELECT {COLUMNS} FROM api_tokens WHERE corp_id = $1 ORDER BY id");
-    Ok(read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(corp_id).fetch_all(pool).await)?)
+    Ok(read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(
+        sql
+    ))
+    .bind(corp_id)
+    .fetch_all(pool)
+    .await)?)
 }
 
 pub async fn revoke(db: &Db, corp_id: i64, id: i64) -> Result<()> {
-    let n = write_db!(db, |pool| sqlx::query(
+    let n = write_db!(db, |pool| {
+        sqlx::query(
         "UPDATE api_tokens SET revoked_at = $3 WHERE corp_id = $1 AND id = $2 AND revoked_at IS NULL"
     )
     .bind(corp_id)
@@ -53,7 +74,8 @@ pub async fn revoke(db: &Db, corp_id: i64, id: i64) -> Result<()> {
     .bind(now_ms())
     .execute(pool)
     .await
-    .map(|r| r.rows_affected()))?;
+    .map(|r| r.rows_affected())
+    })?;
     if n == 0 {
         return Err(StoreError::NotFound(format!("api token {id}")));
     }
@@ -61,11 +83,13 @@ pub async fn revoke(db: &Db, corp_id: i64, id: i64) -> Result<()> {
 }
 
 pub async fn touch(db: &Db, id: i64) -> Result<()> {
-    write_db!(db, |pool| sqlx::query("UPDATE api_tokens SET last_used_at = $2 WHERE id = $1")
-        .bind(id)
-        .bind(now_ms())
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+    write_db!(db, |pool| sqlx::query(
+        "UPDATE api_tokens SET last_used_at = $2 WHERE id = $1"
+    )
+    .bind(id)
+    .bind(now_ms())
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }

@@ -32,10 +32,15 @@ async fn both_trees_have_same_versions_and_schema() {
     let lite_cols = columns(&sqlite.db).await;
     assert!(lite_cols.contains(&("jobs".to_owned(), "idempotency_key".to_owned())));
     sqlite.cleanup().await;
-    let Some(pg) = TestDb::postgres().await else { return };
+    let Some(pg) = TestDb::postgres().await else {
+        return;
+    };
     let pg_cols = columns(&pg.db).await;
     pg.cleanup().await;
     let only_lite: Vec<_> = lite_cols.difference(&pg_cols).collect();
     let only_pg: Vec<_> = pg_cols.difference(&lite_cols).collect();
-    assert!(only_lite.is_empty() && only_pg.is_empty(), "only in SQLite: {only_lite:?}; only in PostgreSQL: {only_pg:?}");
+    assert!(
+        only_lite.is_empty() && only_pg.is_empty(),
+        "only in SQLite: {only_lite:?}; only in PostgreSQL: {only_pg:?}"
+    );
 }

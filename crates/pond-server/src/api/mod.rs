@@ -1,0 +1,292 @@
+//! JSON API v1 under `/api/v1`, documented by an OpenAPI document generated from these handlers.
+//!
+//! Every route sits behind [`crate::auth::require_api_token`], applied to the whole nest, so a new
+//! route cannot be added without authentication. Errors use [`crate::error::ErrorBody`].
+
+mod views;
+
+use axum::{Extension, Json, Router, extract::State, middleware};
+use pond_core::{JobStatus, PageRequest};
+use serde::Deserialize;
+use utoipa::{
+    IntoParams, Modify, OpenApi,
+    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+pub use views::*;
+
+use crate::{
+    auth::ApiCaller,
+    corp_settings::SettingsInput,
+    error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody},
+    state::AppState,
+};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Pond API", version = "1", description = "Pond SCRM: corp settings, staff, customers, tags, groups, jobs and audit log."),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    components(schemas(ErrorBody))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The documented routes and the OpenAPI document describing them (plus `openapi.json` itself).
+fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(get_corp, put_corp))
+        .routes(routes!(list_staff))
+        .routes(routes!(list_customers))
+        .routes(routes!(get_customer))
+        .routes(routes!(list_tags))
+        .routes(routes!(list_groups))
+        .routes(routes!(list_jobs))
+        .routes(routes!(retry_job))
+        .routes(routes!(list_audit))
+        .split_for_parts();
+    doc.paths.add_path_operation(
+        "/api/v1/openapi.json",
+        vec![utoipa::openapi::HttpMethod::Get],
+        utoipa::openapi::path::OperationBuilder::new()
+            .summary(Some("This OpenAPI document"))
+            .response(
+                "200",
+                utoipa::openapi::ResponseBuilder::new()
+                    .description("OpenAPI 3.1 JSON")
+                    .build(),
+            )
+            .build(),
+    );
+    (router, doc)
+}
+
+/// The OpenAPI document of `/api/v1`, generated from the handlers' annotations.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    documented().1
+}
+
+/// All `/api/v1` routes, every one behind the API-token check (applied to the whole router).
+pub fn router(state: AppState) -> Router<AppState> {
+    let (router, doc) = documented();
+    router
+        .route(
+            "/api/v1/openapi.json",
+            axum::routing::get(move || async move { Json(doc) }),
+        )
+        .layer(middleware::from_fn_with_state(
+            state,
+            crate::auth::require_api_token,
+        ))
+}
+
+/// Search and pagination for list endpoints.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Case-insensitive substring to search for.
+    pub q: Option<String>,
+    /// Page number, from 1.
+    pub page: Option<u32>,
+    /// Items per page, 1–200 (default 50).
+    pub per_page: Option<u32>,
+}
+
+impl ListQuery {
+    fn page(&self) -> PageRequest {
+        PageRequest::new(self.page, self.per_page)
+    }
+    fn search(&self) -> Option<&str> {
+        self.q.as_deref().filter(|q| !q.trim().is_empty())
+    }
+}
+
+/// Pagination and status filter for the job list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct JobsQuery {
+    /// `pending`, `running`, `done` or `failed`; all when absent.
+    pub status: Option<String>,
+    pub page: Option<u32>,
+    pub per_page: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/api/v1/corp", tag = "corp",
+    responses((status = 200, body = CorpView), (status = 401, body = ErrorBody)))]
+async fn get_corp(
+    State(state): State<AppState>,
+    Extension(caller): Extension<ApiCaller>,
+) -> Result<Json<CorpView>, ApiError> {
+    let corp = pond_store::corp::get(&state.db, caller.corp_id).await?;
+    Ok(Json(CorpView::new(&corp)))
+}
+
+/// Replaces the corp's WeCom settings. Secret fields left empty keep their stored values.
+#[utoipa::path(put, path = "/api/v1/corp", tag = "corp", request_body = SettingsInput,
+    responses((status = 200, body = CorpView), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+async fn put_corp(
+    State(state): State<AppState>,
+    Extension(caller): Extension<ApiCaller>,
+    ApiJson(input): ApiJson<SettingsInput>,
+) -> Result<Json<CorpView>, ApiError> {
+    let settings = input.validate()?;
+    let corp = pond_store::corp::update_settings(&state.db, caller.corp_id, &settings).await?;
+    pond_store::audit::record(
+        &state.db,
+        corp.id,
+        &caller.actor,
+        "corp.update",
+        &format!("corp:{}", corp.id),
+        "WeCom settings",
+    )
+    .await?;
+    Ok(Json(CorpView::new(&corp)))
+}
+
+#[utoipa::path(get, path = "/api/v1/staff", tag = "staff", params(ListQuery),
+    responses((status = 200, body = PageOf<StaffView>), (status = 401, body = ErrorBody)))]
+async fn list_staff(
+    State(state): State<AppState>,
+    Extension(caller): Extension<ApiCaller>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<PageOf<StaffView>>, ApiError> {
+    let page = pond_store::staff::list(&state.db, caller.corp_id, q.search(), q.page()).await?;
+    Ok(Json(PageOf::from_page(page)))
+}
+
+#[utoipa::path(get, path = "/api/v1/customers", tag = "customers", params(ListQuery),
+    responses((status = 200, body = PageOf<CustomerView>), (status = 401, body = ErrorBody)))]
+async fn list_customers(
+    State(state): State<AppState>,
+    Extension(caller): Extension<ApiCaller>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<PageOf<CustomerView>>, ApiError> {
+    let page = pond_store::customer::list(&state.db, caller.corp_id, q.search(), q.page()).await?;
+    Ok(Json(PageOf::from_page(page)))
+}
+
+/// One customer with the employees who follow them and the tags each put on them.
+#[utoipa::path(get, path = "/api/v1/customers/{external_userid}", tag = "customers",
+    params(("external_userid" = String, Path, description = "WeCom external_userid")),
+    responses((status = 200, body = CustomerDetail), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn get_customer(
+    State(state): State<AppState>,
+    Extension(caller): Extension<ApiCaller>,
+    ApiPath(external_userid): ApiPath<String>,
+) -> Result<Json<CustomerDetail>, ApiError> {
+    let customer = pond_store::customer::get(&state.db, caller.corp_id, &external_userid).await?;
+    let mut follows = Vec::new();
+    for f in pond_store::customer::follows_of(&state.db, caller.corp_id, &external_userid).await? {
+        let tags = pond_store::customer::follow_tags(
+            &state.db,
+            caller.corp_id,
+            &external_userid,
+            &f.userid,
+        )
+        .await?;
+        follows.push(FollowView::new(f, tags));
+    }
+    Ok(Json(CustomerDetail {
+        customer: customer.into(),
+        follows,
+    }))
+}
+
+#[utoipa::path(get, path = "/api/v1/tags", tag = "tags", params(ListQuery),
+    responses((status = 200, body = PageOf<TagView>), (status = 401, body = ErrorBody)))]
+async fn list_tags(
+    State(state): State<AppState>,
+    Extension(caller): Extension<ApiCaller>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<PageOf<TagView>>, ApiError> {
+    let page = pond_store::tag::list(&state.db, caller.corp_id, q.search(), q.page()).await?;
+    Ok(Json(PageOf::from_page(page)))
+}
+
+#[utoipa::path(get, path = "/api/v1/groups", tag = "groups", params(ListQuery),
+    responses((status = 200, body = PageOf<GroupView>), (status = 401, body = ErrorBody)))]
+async fn list_groups(
+    State(state): State<AppState>,
+    Extension(caller): Extension<ApiCaller>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<PageOf<GroupView>>, ApiError> {
+    let page = pond_store::group::list(&state.db, caller.corp_id, q.search(), q.page()).await?;
+    Ok(Json(PageOf::from_page(page)))
+}
+
+#[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs", params(JobsQuery),
+    responses((status = 200, body = PageOf<JobView>), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn list_jobs(
+    State(state): State<AppState>,
+    Extension(caller): Extension<ApiCaller>,
+    ApiQuery(q): ApiQuery<JobsQuery>,
+) -> Result<Json<PageOf<JobView>>, ApiError> {
+    let status = match q.status.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(s) => Some(s.parse::<JobStatus>().map_err(|_| {
+            pond_core::ValidationError::new(
+                "status",
+                "must be one of pending, running, done, failed",
+            )
+        })?),
+    };
+    let page = pond_store::jobs::list(
+        &state.db,
+        caller.corp_id,
+        status,
+        PageRequest::new(q.page, q.per_page),
+    )
+    .await?;
+    Ok(Json(PageOf::from_page(page)))
+}
+
+/// Puts a failed job back in the queue with a fresh set of attempts.
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/retry", tag = "jobs",
+    params(("id" = i64, Path, description = "Job id")),
+    responses((status = 200, body = JobView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn retry_job(
+    State(state): State<AppState>,
+    Extension(caller): Extension<ApiCaller>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<JobView>, ApiError> {
+    pond_store::jobs::retry(&state.db, caller.corp_id, id).await?;
+    pond_store::audit::record(
+        &state.db,
+        caller.corp_id,
+        &caller.actor,
+        "job.retry",
+        &format!("job:{id}"),
+        "",
+    )
+    .await?;
+    state.wake_worker.notify_one();
+    Ok(Json(
+        pond_store::jobs::get(&state.db, caller.corp_id, id)
+            .await?
+            .into(),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(ListQuery),
+    responses((status = 200, body = PageOf<AuditView>), (status = 401, body = ErrorBody)))]
+async fn list_audit(
+    State(state): State<AppState>,
+    Extension(caller): Extension<ApiCaller>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<PageOf<AuditView>>, ApiError> {
+    let page = pond_store::audit::list(&state.db, caller.corp_id, q.search(), q.page()).await?;
+    Ok(Json(PageOf::from_page(page)))
+}

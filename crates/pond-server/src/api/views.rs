@@ -1,0 +1,253 @@
+//! The API's response shapes, documented in OpenAPI. Storage rows are mapped here so the wire
+//! format can stay stable while storage changes, and so secrets are masked in one place.
+
+use pond_core::Page;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// One page of results.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PageOf<T> {
+    pub items: Vec<T>,
+    /// Number of matching items on all pages.
+    pub total: i64,
+    pub page: u32,
+    pub per_page: u32,
+}
+
+impl<T> PageOf<T> {
+    pub fn from_page<R: Into<T>>(p: Page<R>) -> Self {
+        PageOf {
+            items: p.items.into_iter().map(Into::into).collect(),
+            total: p.total,
+            page: p.page,
+            per_page: p.per_page,
+        }
+    }
+}
+
+/// A corp's settings. Secrets are masked (`abc…xyz`); they are never returned in full.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CorpView {
+    pub id: i64,
+    pub name: String,
+    pub wecom_corp_id: Option<String>,
+    pub agent_id: Option<i64>,
+    pub contact_secret: String,
+    pub app_secret: String,
+    pub callback_token: String,
+    pub encoding_aes_key: String,
+    pub api_base_url: String,
+    pub timezone: String,
+}
+
+impl CorpView {
+    pub fn new(c: &pond_store::corp::Corp) -> Self {
+        CorpView {
+            id: c.id,
+            name: c.name.clone(),
+            wecom_corp_id: c.wecom_corp_id.clone(),
+            agent_id: c.agent_id,
+            contact_secret: c.contact_secret.masked(),
+            app_secret: c.app_secret.masked(),
+            callback_token: c.callback_token.masked(),
+            encoding_aes_key: c.encoding_aes_key.masked(),
+            api_base_url: c.api_base_url.clone(),
+            timezone: c.timezone.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StaffView {
+    pub userid: String,
+    pub name: String,
+    pub department_ids: Vec<i64>,
+    pub position: String,
+    /// `active` or `resigned`.
+    pub status: String,
+    pub removed_at: Option<i64>,
+}
+
+impl From<pond_store::staff::Staff> for StaffView {
+    fn from(s: pond_store::staff::Staff) -> Self {
+        StaffView {
+            department_ids: s
+                .department_ids
+                .split(',')
+                .filter_map(|d| d.trim().parse().ok())
+                .collect(),
+            userid: s.userid,
+            name: s.name,
+            position: s.position,
+            status: s.status,
+            removed_at: s.removed_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CustomerView {
+    pub external_userid: String,
+    pub name: String,
+    /// 1 = WeChat user, 2 = WeCom user.
+    pub customer_type: i64,
+    pub avatar: String,
+    pub gender: i64,
+    pub corp_name: String,
+    /// Epoch ms when Pond first saw this customer.
+    pub created_at: i64,
+    /// Set when no employee follows the customer any more.
+    pub removed_at: Option<i64>,
+}
+
+impl From<pond_store::customer::Customer> for CustomerView {
+    fn from(c: pond_store::customer::Customer) -> Self {
+        CustomerView {
+            external_userid: c.external_userid,
+            name: c.name,
+            customer_type: c.customer_type,
+            avatar: c.avatar,
+            gender: c.gender,
+            corp_name: c.corp_name,
+            created_at: c.created_at,
+            removed_at: c.removed_at,
+        }
+    }
+}
+
+/// An employee's relation with a customer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FollowView {
+    pub userid: String,
+    pub remark: String,
+    pub description: String,
+    /// WeCom's add_way code (1 = scanned QR, 2 = searched phone, …).
+    pub add_way: i64,
+    /// The `state` of the contact way used, identifying the channel.
+    pub state: String,
+    pub added_at: i64,
+    pub removed_at: Option<i64>,
+    pub tag_ids: Vec<String>,
+}
+
+impl FollowView {
+    pub fn new(f: pond_store::customer::FollowRelation, tag_ids: Vec<String>) -> Self {
+        FollowView {
+            userid: f.userid,
+            remark: f.remark,
+            description: f.description,
+            add_way: f.add_way,
+            state: f.state,
+            added_at: f.added_at,
+            removed_at: f.removed_at,
+            tag_ids,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CustomerDetail {
+    pub customer: CustomerView,
+    pub follows: Vec<FollowView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TagView {
+    pub tag_id: String,
+    pub name: String,
+    pub group_id: String,
+    pub group_name: String,
+    /// Follow relations carrying this tag.
+    pub customers: i64,
+    pub deleted_at: Option<i64>,
+}
+
+impl From<pond_store::tag::TagListing> for TagView {
+    fn from(t: pond_store::tag::TagListing) -> Self {
+        TagView {
+            tag_id: t.tag_id,
+            name: t.name,
+            group_id: t.group_id,
+            group_name: t.group_name,
+            customers: t.customers,
+            deleted_at: t.deleted_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GroupView {
+    pub chat_id: String,
+    pub name: String,
+    pub owner_userid: String,
+    pub members: i64,
+    pub created_at: i64,
+    pub dismissed_at: Option<i64>,
+}
+
+impl From<pond_store::group::GroupListing> for GroupView {
+    fn from(g: pond_store::group::GroupListing) -> Self {
+        GroupView {
+            chat_id: g.chat_id,
+            name: g.name,
+            owner_userid: g.owner_userid,
+            members: g.members,
+            created_at: g.created_at,
+            dismissed_at: g.dismissed_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobView {
+    pub id: i64,
+    pub kind: String,
+    /// `pending`, `running`, `done` or `failed`.
+    pub status: String,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    pub next_run_at: i64,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+impl From<pond_store::jobs::Job> for JobView {
+    fn from(j: pond_store::jobs::Job) -> Self {
+        JobView {
+            id: j.id,
+            kind: j.kind,
+            status: j.status,
+            attempts: j.attempts,
+            max_attempts: j.max_attempts,
+            next_run_at: j.next_run_at,
+            last_error: j.last_error,
+            created_at: j.created_at,
+            finished_at: j.finished_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditView {
+    pub id: i64,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub detail: String,
+    pub created_at: i64,
+}
+
+impl From<pond_store::audit::AuditEntry> for AuditView {
+    fn from(a: pond_store::audit::AuditEntry) -> Self {
+        AuditView {
+            id: a.id,
+            actor: a.actor,
+            action: a.action,
+            target: a.target,
+            detail: a.detail,
+            created_at: a.created_at,
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! Assembles the HTTP application and runs it with its job worker.
+
+use std::{net::SocketAddr, time::Duration};
+
+use axum::{
+    Router,
+    extract::{DefaultBodyLimit, Request},
+    http::StatusCode,
+    middleware,
+    response::{IntoResponse, Redirect, Response},
+    routing::get,
+};
+use pond_core::backoff::Backoff;
+use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
+use tower_http::{timeout::TimeoutLayer, trace::TraceLayer};
+
+use crate::{
+    api, console,
+    error::ApiError,
+    health,
+    state::AppState,
+    worker::{Registry, Worker, WorkerSettings},
+};
+
+/// The whole HTTP application for `state`.
+pub fn router(state: AppState) -> Router {
+    let api = api::router(state.clone());
+    let http = &state.config.http;
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/console") }))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .merge(console::router(state.clone()))
+        .merge(api)
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), health::track))
+        .layer(DefaultBodyLimit::max(http.body_limit_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(http.request_timeout_secs),
+        ))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn not_found(req: Request) -> Response {
+    if req.uri().path().starts_with("/api/") {
+        ApiError::NotFound("no such API route".into()).into_response()
+    } else {
+        (StatusCode::NOT_FOUND, "not found").into_response()
+    }
+}
+
+/// A worker for this server's configuration.
+pub fn worker(state: &AppState, registry: Registry, name: String) -> Worker {
+    let jobs = &state.config.jobs;
+    Worker::new(
+        state.db.clone(),
+        registry,
+        WorkerSettings {
+            name,
+            batch_size: i64::from(jobs.batch_size),
+            lease_ms: i64::try_from(jobs.lease_secs).unwrap_or(300) * 1000,
+            poll_interval: Duration::from_millis(jobs.poll_interval_ms),
+            backoff: Backoff::default(),
+        },
+        state.metrics.clone(),
+        state.wake_worker.clone(),
+    )
+}
+
+/// A started server: its address, and the means to stop it.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops accepting requests, lets the worker finish its batch, and waits for both.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+
+    /// Waits until the server stops (after Ctrl-C when started with [`start`] and `ctrl_c`).
+    pub async fn wait(self) {
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Binds `listener`, serves the app and (if enabled) runs a job worker, until shut down.
+pub async fn start(
+    state: AppState,
+    listener: TcpListener,
+    registry: Registry,
+    stop_on_ctrl_c: bool,
+) -> std::io::Result<Running> {
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = watch::channel(false);
+    if stop_on_ctrl_c {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                tracing::info!("Ctrl-C received, shutting down");
+                let _ = stop.send(true);
+            }
+        });
+    }
+    let until_stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let mut tasks = Vec::new();
+    let app = router(state.clone());
+    let server_stop = until_stopped(stopped.clone());
+    tasks.push(tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(server_stop)
+            .await
+        {
+            tracing::error!(error = %e, "HTTP server stopped with an error");
+        }
+    }));
+    if state.config.jobs.enabled {
+        let name = format!("{}-{}-{}", hostname(), std::process::id(), addr.port());
+        let w = worker(&state, registry, name);
+        let worker_stop = until_stopped(stopped);
+        tasks.push(tokio::spawn(w.run(worker_stop)));
+    }
+    Ok(Running {
+        addr,
+        state,
+        stop,
+        tasks,
+    })
+}
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "pond".to_owned())
+}

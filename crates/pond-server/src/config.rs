@@ -1,0 +1,327 @@
+//! Pond's configuration: defaults, then `pond.toml`, then `POND_*` environment variables
+//! (`__` separates sections: `POND_HTTP__BODY_LIMIT_BYTES`). Zero configuration works: SQLite under
+//! `./pond-data/`. Invalid values stop start-up with the key and what is allowed; unknown keys warn.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+    value::{Dict, Value},
+};
+use serde::{Deserialize, Serialize};
+
+/// Everything Pond reads at start-up.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Config {
+    /// Address the HTTP server binds.
+    pub listen: SocketAddr,
+    /// Folder for the SQLite database and other local files.
+    pub data_dir: PathBuf,
+    /// `sqlite:PATH` or `postgres://…`; empty means `sqlite:<data_dir>/pond.db`.
+    pub database_url: String,
+    /// The URL people and WeCom use to reach this server (links, callback URLs).
+    pub public_url: String,
+    /// Log filter, e.g. `info` or `pond_server=debug,info`.
+    pub log: String,
+    pub http: HttpConfig,
+    pub jobs: JobsConfig,
+    pub session: SessionConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HttpConfig {
+    /// Largest request body accepted, in bytes.
+    pub body_limit_bytes: usize,
+    /// Longest a request may take, in seconds.
+    pub request_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JobsConfig {
+    /// Run the job worker in this process.
+    pub enabled: bool,
+    /// Jobs claimed (and run concurrently) per batch.
+    pub batch_size: u32,
+    /// Attempts before a job is marked failed.
+    pub max_attempts: u32,
+    /// How often an idle worker looks for due jobs, in milliseconds.
+    pub poll_interval_ms: u64,
+    /// How long a claimed job is held before another worker may take it over, in seconds.
+    pub lease_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionConfig {
+    /// Console session lifetime, in hours.
+    pub ttl_hours: u32,
+    /// Mark cookies `Secure` (set when serving over HTTPS).
+    pub secure_cookie: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("pond-data"),
+            database_url: String::new(),
+            public_url: String::new(),
+            log: "info".into(),
+            http: HttpConfig {
+                body_limit_bytes: 1024 * 1024,
+                request_timeout_secs: 30,
+            },
+            jobs: JobsConfig {
+                enabled: true,
+                batch_size: 32,
+                max_attempts: 8,
+                poll_interval_ms: 1_000,
+                lease_secs: 300,
+            },
+            session: SessionConfig {
+                ttl_hours: 12,
+                secure_cookie: false,
+            },
+        }
+    }
+}
+
+/// Why the configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Parse(String),
+    #[error("configuration key `{key}`: {allowed}")]
+    Invalid { key: &'static str, allowed: String },
+}
+
+/// Where configuration comes from: an optional TOML file and the environment.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    pub file: Option<PathBuf>,
+}
+
+impl Config {
+    /// Loads defaults ← file (if it exists; `pond.toml` by default) ← `POND_*` env. Returns the
+    /// config and warnings about unknown keys.
+    pub fn load(sources: &Sources) -> Result<(Config, Vec<String>), ConfigError> {
+        let file = sources
+            .file
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("pond.toml"));
+        if sources.file.is_some() && !file.exists() {
+            return Err(ConfigError::Parse(format!(
+                "config file {} does not exist",
+                file.display()
+            )));
+        }
+        let env = Env::prefixed("POND_")
+            .split("__")
+            .filter(|k| !is_cli_only_variable(k.as_str()));
+        let raw = Figment::new().merge(Toml::file(&file)).merge(env.clone());
+        let mut warnings = Vec::new();
+        if let Ok(dict) = raw.extract::<Dict>() {
+            let known = Figment::from(Serialized::defaults(Config::default()))
+                .extract::<Dict>()
+                .unwrap_or_default();
+            unknown_keys(&dict, &known, "", &mut warnings);
+        }
+        let figment = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file(&file))
+            .merge(env);
+        let config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError::Parse(describe(&e)))?;
+        config.validate()?;
+        Ok((config, warnings))
+    }
+
+    /// Checks values a type alone cannot: ranges and URL shapes.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let url = self.database_url.trim();
+        if !url.is_empty()
+            && !url.starts_with("sqlite:")
+            && !url.starts_with("postgres://")
+            && !url.starts_with("postgresql://")
+        {
+            return Err(ConfigError::Invalid {
+                key: "database_url",
+                allowed:
+                    "must start with sqlite: or postgres:// (or be empty for SQLite under data_dir)"
+                        .into(),
+            });
+        }
+        if !(1024..=64 * 1024 * 1024).contains(&self.http.body_limit_bytes) {
+            return Err(ConfigError::Invalid {
+                key: "http.body_limit_bytes",
+                allowed: "must be 1024..=67108864".into(),
+            });
+        }
+        if !(1..=600).contains(&self.http.request_timeout_secs) {
+            return Err(ConfigError::Invalid {
+                key: "http.request_timeout_secs",
+                allowed: "must be 1..=600".into(),
+            });
+        }
+        if !(1..=1000).contains(&self.jobs.batch_size) {
+            return Err(ConfigError::Invalid {
+                key: "jobs.batch_size",
+                allowed: "must be 1..=1000".into(),
+            });
+        }
+        if !(1..=100).contains(&self.jobs.max_attempts) {
+            return Err(ConfigError::Invalid {
+                key: "jobs.max_attempts",
+                allowed: "must be 1..=100".into(),
+            });
+        }
+        if !(10..=60_000).contains(&self.jobs.poll_interval_ms) {
+            return Err(ConfigError::Invalid {
+                key: "jobs.poll_interval_ms",
+                allowed: "must be 10..=60000".into(),
+            });
+        }
+        if !(1..=86_400).contains(&self.jobs.lease_secs) {
+            return Err(ConfigError::Invalid {
+                key: "jobs.lease_secs",
+                allowed: "must be 1..=86400".into(),
+            });
+        }
+        if !(1..=24 * 30).contains(&self.session.ttl_hours) {
+            return Err(ConfigError::Invalid {
+                key: "session.ttl_hours",
+                allowed: "must be 1..=720".into(),
+            });
+        }
+        if !self.public_url.is_empty() {
+            pond_core::ids::base_url("public_url", &self.public_url).map_err(|e| {
+                ConfigError::Invalid {
+                    key: "public_url",
+                    allowed: e.reason,
+                }
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The database URL in effect (SQLite under `data_dir` unless set).
+    pub fn effective_database_url(&self) -> String {
+        if self.database_url.trim().is_empty() {
+            format!("sqlite:{}", self.data_dir.join("pond.db").display())
+        } else {
+            self.database_url.trim().to_owned()
+        }
+    }
+
+    /// The public URL in effect (derived from `listen` unless set).
+    pub fn effective_public_url(&self) -> String {
+        if self.public_url.is_empty() {
+            let host = if self.listen.ip().is_unspecified() {
+                "127.0.0.1".to_owned()
+            } else {
+                self.listen.ip().to_string()
+            };
+            format!("http://{host}:{}", self.listen.port())
+        } else {
+            self.public_url.trim_end_matches('/').to_owned()
+        }
+    }
+}
+
+/// `POND_*` variables read by the CLI or the tests rather than the configuration.
+fn is_cli_only_variable(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    key.starts_with("test_") || key == "config" || key == "new_user_password"
+}
+
+/// Figment's error with the key path and source spelled out.
+fn describe(e: &figment::Error) -> String {
+    e.clone()
+        .into_iter()
+        .map(|err| {
+            let key = err.path.join(".");
+            let source = err
+                .metadata
+                .as_ref()
+                .map(|m| m.name.to_string())
+                .unwrap_or_default();
+            if key.is_empty() {
+                format!("{} ({source})", err.kind)
+            } else {
+                format!("key `{key}`: {} ({source})", err.kind)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn unknown_keys(given: &Dict, known: &Dict, prefix: &str, out: &mut Vec<String>) {
+    for (key, value) in given {
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        match (known.get(key), value) {
+            (None, _) => out.push(format!("unknown configuration key `{path}` is ignored")),
+            (Some(Value::Dict(_, known_sub)), Value::Dict(_, given_sub)) => {
+                unknown_keys(given_sub, known_sub, &path, out)
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_use_sqlite_under_data_dir() {
+        let c = Config::default();
+        c.validate().unwrap();
+        assert_eq!(c.effective_database_url(), "sqlite:pond-data/pond.db");
+        assert_eq!(c.effective_public_url(), "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's closure must return figment::Error.
+    fn file_and_env_layering_and_errors_name_the_key() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "pond.toml",
+                "listen = \"0.0.0.0:9000\"\n[http]\nrequest_timeout_secs = 5\nbogus = 1\n",
+            )?;
+            jail.set_env("POND_HTTP__BODY_LIMIT_BYTES", "2048");
+            let (c, warnings) = Config::load(&Sources::default()).map_err(|e| e.to_string())?;
+            assert_eq!(c.listen.port(), 9000);
+            assert_eq!(c.http.request_timeout_secs, 5);
+            assert_eq!(c.http.body_limit_bytes, 2048);
+            assert_eq!(
+                warnings,
+                vec!["unknown configuration key `http.bogus` is ignored".to_owned()]
+            );
+
+            jail.set_env("POND_LISTEN", "not-an-address");
+            let err = Config::load(&Sources::default()).unwrap_err().to_string();
+            assert!(err.contains("listen"), "{err}");
+
+            jail.set_env("POND_LISTEN", "127.0.0.1:1");
+            jail.set_env("POND_DATABASE_URL", "mysql://x");
+            let err = Config::load(&Sources::default()).unwrap_err().to_string();
+            assert!(
+                err.contains("database_url") && err.contains("sqlite:"),
+                "{err}"
+            );
+
+            jail.set_env("POND_DATABASE_URL", "");
+            jail.set_env("POND_JOBS__MAX_ATTEMPTS", "0");
+            let err = Config::load(&Sources::default()).unwrap_err().to_string();
+            assert!(
+                err.contains("jobs.max_attempts") && err.contains("1..=100"),
+                "{err}"
+            );
+            Ok(())
+        });
+    }
+}

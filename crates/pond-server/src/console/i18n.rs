@@ -1,0 +1,195 @@
+//! Console text in Chinese (default) and English. Keys are looked up at render time; a missing
+//! key shows the key itself, which a test guards against.
+
+/// The console language, chosen by the `pond_lang` cookie.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lang {
+    #[default]
+    Zh,
+    En,
+}
+
+impl Lang {
+    pub fn from_code(code: &str) -> Lang {
+        match code {
+            "en" => Lang::En,
+            _ => Lang::Zh,
+        }
+    }
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Zh => "zh-CN",
+            Lang::En => "en",
+        }
+    }
+    /// The other language, for the switch link.
+    pub fn other(self) -> (&'static str, &'static str) {
+        match self {
+            Lang::Zh => ("en", "English"),
+            Lang::En => ("zh", "中文"),
+        }
+    }
+
+    pub fn t(self, key: &str) -> &'static str {
+        match TEXT.iter().find(|(k, _, _)| *k == key) {
+            Some((_, zh, en)) => match self {
+                Lang::Zh => zh,
+                Lang::En => en,
+            },
+            None => "⟨missing text⟩",
+        }
+    }
+}
+
+/// (key, 中文, English)
+pub const TEXT: &[(&str, &str, &str)] = &[
+    ("app.name", "Pond 私域运营", "Pond SCRM"),
+    ("nav.overview", "概览", "Overview"),
+    ("nav.corp", "企业设置", "Corp settings"),
+    ("nav.staff", "员工", "Staff"),
+    ("nav.customers", "客户", "Customers"),
+    ("nav.tags", "标签", "Tags"),
+    ("nav.groups", "客户群", "Customer groups"),
+    ("nav.jobs", "任务队列", "Job queue"),
+    ("nav.audit", "操作日志", "Audit log"),
+    ("nav.users", "控制台用户", "Console users"),
+    ("nav.logout", "退出登录", "Log out"),
+    ("login.title", "登录", "Log in"),
+    ("login.email", "邮箱", "E-mail"),
+    ("login.password", "密码", "Password"),
+    ("login.submit", "登录", "Log in"),
+    ("login.failed", "邮箱或密码错误", "Wrong e-mail or password"),
+    ("common.search", "搜索", "Search"),
+    ("common.save", "保存", "Save"),
+    ("common.saved", "已保存", "Saved"),
+    (
+        "common.empty",
+        "暂无数据。同步企业微信数据后，这里会显示内容。",
+        "Nothing here yet. Data appears once WeCom data is synced.",
+    ),
+    ("common.prev", "上一页", "Previous"),
+    ("common.next", "下一页", "Next"),
+    ("common.page", "页", "page"),
+    ("common.total", "共", "Total"),
+    ("common.name", "名称", "Name"),
+    ("common.status", "状态", "Status"),
+    ("common.time", "时间", "Time"),
+    ("common.yes", "是", "yes"),
+    ("common.error", "出错了", "Something went wrong"),
+    ("overview.title", "概览", "Overview"),
+    ("overview.pending_jobs", "待执行任务", "Pending jobs"),
+    ("overview.failed_jobs", "失败任务", "Failed jobs"),
+    ("corp.title", "企业微信设置", "WeCom settings"),
+    ("corp.name", "企业名称", "Corp name"),
+    ("corp.wecom_corp_id", "企业ID (CorpID)", "Corp ID"),
+    ("corp.agent_id", "自建应用 AgentId", "App AgentId"),
+    (
+        "corp.contact_secret",
+        "客户联系 Secret",
+        "Customer-contact secret",
+    ),
+    ("corp.app_secret", "自建应用 Secret", "App secret"),
+    ("corp.callback_token", "回调 Token", "Callback token"),
+    (
+        "corp.encoding_aes_key",
+        "回调 EncodingAESKey",
+        "Callback EncodingAESKey",
+    ),
+    ("corp.api_base_url", "API 地址", "API base URL"),
+    (
+        "corp.secret_hint",
+        "已保存的值不再显示；留空表示不修改。当前：",
+        "Saved values are never shown; leave blank to keep. Current: ",
+    ),
+    ("corp.not_set", "未设置", "not set"),
+    (
+        "corp.read_only",
+        "只有管理员可以修改企业设置。",
+        "Only admins can change corp settings.",
+    ),
+    ("staff.title", "员工", "Staff"),
+    ("staff.userid", "账号", "User ID"),
+    ("staff.position", "职务", "Position"),
+    ("staff.departments", "部门", "Departments"),
+    ("staff.active", "在职", "active"),
+    ("staff.resigned", "已离职", "resigned"),
+    ("customers.title", "客户", "Customers"),
+    (
+        "customers.external_userid",
+        "外部联系人ID",
+        "External user ID",
+    ),
+    ("customers.type", "类型", "Type"),
+    ("customers.corp_name", "所在企业", "Company"),
+    ("customers.added", "首次添加", "First added"),
+    ("customers.removed", "已流失", "lost"),
+    ("tags.title", "企业标签", "Corp tags"),
+    ("tags.group", "标签组", "Tag group"),
+    ("tags.customers", "客户数", "Customers"),
+    ("tags.deleted", "已删除", "deleted"),
+    ("groups.title", "客户群", "Customer groups"),
+    ("groups.owner", "群主", "Owner"),
+    ("groups.members", "成员数", "Members"),
+    ("groups.dismissed", "已解散", "dismissed"),
+    ("jobs.title", "任务队列", "Job queue"),
+    ("jobs.pending", "待执行", "Pending"),
+    ("jobs.running", "执行中", "Running"),
+    ("jobs.failed", "失败", "Failed"),
+    ("jobs.done", "已完成", "Done"),
+    ("jobs.kind", "类型", "Kind"),
+    ("jobs.attempts", "尝试次数", "Attempts"),
+    ("jobs.next_run", "下次执行", "Next run"),
+    ("jobs.last_error", "最近错误", "Last error"),
+    ("jobs.retry", "重试", "Retry"),
+    ("jobs.retried", "已重新加入队列", "Put back in the queue"),
+    ("audit.title", "操作日志", "Audit log"),
+    ("audit.actor", "操作人", "Actor"),
+    ("audit.action", "操作", "Action"),
+    ("audit.target", "对象", "Target"),
+    ("audit.detail", "详情", "Detail"),
+    ("users.title", "控制台用户", "Console users"),
+    ("users.role", "角色", "Role"),
+    ("users.last_login", "最近登录", "Last login"),
+    ("users.add", "添加用户", "Add user"),
+    ("users.added", "用户已添加", "User added"),
+    ("role.owner", "所有者", "Owner"),
+    ("role.admin", "管理员", "Admin"),
+    ("role.operator", "运营", "Operator"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_unique_and_both_languages_filled() {
+        let mut keys: Vec<&str> = TEXT.iter().map(|(k, _, _)| *k).collect();
+        keys.sort_unstable();
+        let before = keys.len();
+        keys.dedup();
+        assert_eq!(before, keys.len(), "duplicate i18n key");
+        assert!(
+            TEXT.iter()
+                .all(|(_, zh, en)| !zh.is_empty() && !en.is_empty())
+        );
+        assert_eq!(Lang::Zh.t("nav.staff"), "员工");
+        assert_eq!(Lang::En.t("nav.staff"), "Staff");
+    }
+
+    #[test]
+    fn every_key_used_in_templates_exists() {
+        let templates =
+            std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/templates")).unwrap();
+        for entry in templates {
+            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            for part in text.split("t(\"").skip(1) {
+                let key = part.split('"').next().unwrap();
+                assert_ne!(
+                    Lang::Zh.t(key),
+                    "⟨missing text⟩",
+                    "template uses unknown key {key}"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,248 @@
+//! The operator console: server-rendered pages (askama templates compiled into the binary),
+//! Chinese by default with an English switch. Everything under `/console` requires a session and
+//! every form a CSRF token — both enforced by layers over the whole console, not per handler.
+
+pub mod i18n;
+mod pages;
+pub mod session;
+
+use askama::Template;
+use axum::{
+    Router,
+    handler::Handler,
+    http::{Method, StatusCode},
+    middleware,
+    response::{Html, IntoResponse, Response},
+    routing::{get, post},
+};
+use chrono::{DateTime, FixedOffset};
+use pond_core::{Page, Role};
+
+use crate::{error::ApiError, state::AppState};
+use i18n::Lang;
+
+/// Records each console route as it is registered, so tests can walk the real list.
+struct RouteBook {
+    router: Router<AppState>,
+    routes: Vec<(Method, &'static str)>,
+}
+
+impl RouteBook {
+    fn get<H: Handler<T, AppState>, T: 'static>(mut self, path: &'static str, handler: H) -> Self {
+        self.router = self.router.route(path, get(handler));
+        self.routes.push((Method::GET, path));
+        self
+    }
+    fn post<H: Handler<T, AppState>, T: 'static>(mut self, path: &'static str, handler: H) -> Self {
+        self.router = self.router.route(path, post(handler));
+        self.routes.push((Method::POST, path));
+        self
+    }
+}
+
+fn book() -> RouteBook {
+    RouteBook {
+        router: Router::new(),
+        routes: Vec::new(),
+    }
+    .get("/console", pages::overview)
+    .get("/console/corp", pages::corp_page)
+    .post("/console/corp", pages::corp_save)
+    .get("/console/staff", pages::staff_page)
+    .get("/console/customers", pages::customers_page)
+    .get("/console/tags", pages::tags_page)
+    .get("/console/groups", pages::groups_page)
+    .get("/console/jobs", pages::jobs_page)
+    .post("/console/jobs/{id}/retry", pages::job_retry)
+    .get("/console/audit", pages::audit_page)
+    .get("/console/users", pages::users_page)
+    .post("/console/users", pages::users_add)
+    .post("/console/logout", session::logout)
+}
+
+/// Every console route (method, path pattern) that requires a session.
+pub fn protected_routes() -> Vec<(Method, &'static str)> {
+    book().routes
+}
+
+/// The console and its public entry points (login, language switch).
+pub fn router(state: AppState) -> Router<AppState> {
+    let protected = book()
+        .router
+        // Unknown console paths also pass the session check before answering 404.
+        .route("/console/{*rest}", axum::routing::any(not_found))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            session::require_csrf,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            session::require_session,
+        ));
+    let public = Router::new()
+        .route(
+            "/login",
+            get(session::login_page).post(session::login_submit),
+        )
+        .route("/lang", get(session::switch_lang))
+        .layer(middleware::from_fn_with_state(state, session::require_csrf));
+    protected.merge(public)
+}
+
+async fn not_found(headers: axum::http::HeaderMap) -> ConsoleError {
+    ConsoleError {
+        status: StatusCode::NOT_FOUND,
+        message: "no such page".into(),
+        lang: session::lang_of(&headers),
+    }
+}
+
+/// What every page's layout needs: language, who is signed in, the CSRF token, where we are.
+#[derive(Debug, Clone)]
+pub struct Chrome {
+    pub lang: Lang,
+    pub email: String,
+    pub role: Option<Role>,
+    pub csrf: String,
+    pub path: String,
+    pub flash: Option<&'static str>,
+}
+
+/// Shanghai has had no daylight saving since 1991, so a fixed +08:00 is exact for display.
+const CHINA_OFFSET_SECS: i32 = 8 * 3600;
+
+impl Chrome {
+    pub fn anonymous(lang: Lang, csrf: &str, path: &str) -> Self {
+        Chrome {
+            lang,
+            email: String::new(),
+            role: None,
+            csrf: csrf.to_owned(),
+            path: path.to_owned(),
+            flash: None,
+        }
+    }
+    pub fn t(&self, key: &str) -> &'static str {
+        self.lang.t(key)
+    }
+    pub fn is_admin(&self) -> bool {
+        self.role.is_some_and(Role::can_administer)
+    }
+    pub fn is_owner(&self) -> bool {
+        self.role == Some(Role::Owner)
+    }
+    pub fn active(&self, prefix: &str) -> bool {
+        if prefix == "/console" {
+            self.path == "/console"
+        } else {
+            self.path.starts_with(prefix)
+        }
+    }
+    /// Epoch ms → `2026-11-25 18:03:04` in China time.
+    pub fn time(&self, ms: &i64) -> String {
+        let offset = FixedOffset::east_opt(CHINA_OFFSET_SECS)
+            .unwrap_or_else(|| FixedOffset::east_opt(0).expect("zero offset"));
+        DateTime::from_timestamp_millis(*ms)
+            .map(|t| {
+                t.with_timezone(&offset)
+                    .format("%Y-%m-%d %H:%M:%S")
+                    .to_string()
+            })
+            .unwrap_or_default()
+    }
+    pub fn time_opt(&self, ms: &Option<i64>) -> String {
+        ms.as_ref().map(|m| self.time(m)).unwrap_or_default()
+    }
+    pub fn role_name(&self, role: &str) -> &'static str {
+        match role {
+            "owner" => self.t("role.owner"),
+            "admin" => self.t("role.admin"),
+            _ => self.t("role.operator"),
+        }
+    }
+}
+
+/// Previous / next links for a listing, keeping its search.
+#[derive(Debug, Clone)]
+pub struct Pager {
+    pub page: u32,
+    pub pages: u32,
+    pub total: i64,
+    pub prev: Option<String>,
+    pub next: Option<String>,
+}
+
+impl Pager {
+    pub fn new<T>(p: &Page<T>, base: &str, extra_query: &str) -> Self {
+        let link = |n: u32| format!("{base}?page={n}{extra_query}");
+        Pager {
+            page: p.page,
+            pages: p.pages(),
+            total: p.total,
+            prev: p.has_prev().then(|| link(p.page - 1)),
+            next: p.has_next().then(|| link(p.page + 1)),
+        }
+    }
+}
+
+/// Renders a template, or a plain 500 if the template itself fails.
+pub fn render<T: Template>(page: &T) -> Response {
+    match page.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template rendering failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "template error").into_response()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage {
+    pub c: Chrome,
+    pub next: String,
+    pub error: Option<&'static str>,
+    pub email: String,
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    c: Chrome,
+    status: u16,
+    message: String,
+}
+
+/// An error shown as a console page.
+#[derive(Debug)]
+pub struct ConsoleError {
+    pub status: StatusCode,
+    pub message: String,
+    pub lang: Lang,
+}
+
+impl ConsoleError {
+    pub fn from_api(err: ApiError, lang: Lang) -> Self {
+        if let ApiError::Internal(cause) = &err {
+            tracing::error!(%cause, "internal error in console");
+        }
+        ConsoleError {
+            status: err.status(),
+            message: err.to_string(),
+            lang,
+        }
+    }
+}
+
+impl IntoResponse for ConsoleError {
+    fn into_response(self) -> Response {
+        let page = ErrorPage {
+            c: Chrome::anonymous(self.lang, "", ""),
+            status: self.status.as_u16(),
+            message: self.message,
+        };
+        let mut resp = render(&page);
+        *resp.status_mut() = self.status;
+        resp
+    }
+}

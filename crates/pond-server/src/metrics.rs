@@ -1,0 +1,106 @@
+//! Prometheus metrics in text format: request counts by route and status, job runs and failures.
+//! Queue depth is read from the database at scrape time, so every instance reports the shared queue.
+
+use std::{
+    collections::BTreeMap,
+    fmt::Write,
+    sync::{
+        Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+};
+
+/// Counters kept in memory by this instance.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
+    pub job_runs: AtomicU64,
+    pub job_failures: AtomicU64,
+    pub job_retries: AtomicU64,
+}
+
+impl Metrics {
+    pub fn record_request(&self, method: &str, route: &str, status: u16) {
+        if let Ok(mut map) = self.requests.lock() {
+            *map.entry((method.to_owned(), route.to_owned(), status))
+                .or_default() += 1;
+        }
+    }
+
+    /// Renders all metrics; `queue` holds `(status, count)` from the job table.
+    pub fn render(&self, queue: &[(String, i64)]) -> String {
+        let mut out = String::new();
+        out.push_str(
+            "# HELP pond_http_requests_total HTTP requests by method, route and status.\n",
+        );
+        out.push_str("# TYPE pond_http_requests_total counter\n");
+        if let Ok(map) = self.requests.lock() {
+            for ((method, route, status), n) in map.iter() {
+                let _ = writeln!(
+                    out,
+                    "pond_http_requests_total{{method=\"{method}\",route=\"{}\",status=\"{status}\"}} {n}",
+                    escape(route)
+                );
+            }
+        }
+        out.push_str("# HELP pond_jobs Jobs in the queue by status (shared by all instances).\n");
+        out.push_str("# TYPE pond_jobs gauge\n");
+        for status in pond_core::JobStatus::ALL {
+            let n = queue
+                .iter()
+                .find(|(s, _)| s == status.as_str())
+                .map_or(0, |(_, n)| *n);
+            let _ = writeln!(out, "pond_jobs{{status=\"{}\"}} {n}", status.as_str());
+        }
+        for (name, help, value) in [
+            (
+                "pond_job_runs_total",
+                "Job attempts run by this instance.",
+                &self.job_runs,
+            ),
+            (
+                "pond_job_failures_total",
+                "Jobs this instance marked failed for good.",
+                &self.job_failures,
+            ),
+            (
+                "pond_job_retries_total",
+                "Job attempts this instance scheduled for retry.",
+                &self.job_retries,
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                value.load(Ordering::Relaxed)
+            );
+        }
+        out
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_and_queue() {
+        let m = Metrics::default();
+        m.record_request("GET", "/api/v1/staff", 200);
+        m.record_request("GET", "/api/v1/staff", 200);
+        m.job_failures.fetch_add(3, Ordering::Relaxed);
+        let text = m.render(&[("pending".into(), 7)]);
+        assert!(text.contains(
+            "pond_http_requests_total{method=\"GET\",route=\"/api/v1/staff\",status=\"200\"} 2"
+        ));
+        assert!(text.contains("pond_jobs{status=\"pending\"} 7"));
+        assert!(text.contains("pond_jobs{status=\"failed\"} 0"));
+        assert!(text.contains("pond_job_failures_total 3"));
+    }
+}

@@ -1,0 +1,28 @@
+//! What every handler shares: the database, configuration, metrics, and the worker's wake-up bell.
+
+use std::sync::Arc;
+
+use pond_store::Db;
+use tokio::sync::Notify;
+
+use crate::{config::Config, metrics::Metrics};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub config: Arc<Config>,
+    pub metrics: Arc<Metrics>,
+    /// Rung after queuing work so the local worker starts at once instead of at its next poll.
+    pub wake_worker: Arc<Notify>,
+}
+
+impl AppState {
+    pub fn new(db: Db, config: Config) -> Self {
+        AppState {
+            db,
+            config: Arc::new(config),
+            metrics: Arc::default(),
+            wake_worker: Arc::default(),
+        }
+    }
+}
