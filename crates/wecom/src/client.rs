@@ -1,0 +1,350 @@
+//! An async WeCom API client.
+//!
+//! * `access_token` is cached per client (one corp id + secret), renewed before it expires and
+//!   at once when WeCom answers 40001 / 40014 / 42001 (one renewal, one retry);
+//! * transient failures (errcode -1, 45009, 45033, HTTP 5xx, timeouts, connection errors) are
+//!   retried with exponential backoff and jitter, up to [`ClientConfig::max_retries`];
+//! * a per-API call budget (calls per minute) keeps Pond under WeCom's frequency limits: when a
+//!   path's budget is spent the call waits for the next window instead of provoking 45009;
+//! * every other errcode is returned as [`WecomError::Api`] for the caller to record.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use rand::Rng;
+use serde::{Serialize, de::DeserializeOwned};
+use serde_json::Value;
+use tokio::sync::Mutex;
+
+/// A failed API call.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WecomError {
+    /// WeCom answered with a non-zero errcode.
+    #[error("errcode {errcode}: {errmsg}")]
+    Api { errcode: i64, errmsg: String },
+    /// The call could not be made or answered (network, timeout, HTTP status).
+    #[error("transport: {0}")]
+    Transport(String),
+    /// The answer was not the JSON expected.
+    #[error("unexpected response: {0}")]
+    Decode(String),
+}
+
+impl WecomError {
+    pub fn errcode(&self) -> Option<i64> {
+        match self {
+            WecomError::Api { errcode, .. } => Some(*errcode),
+            _ => None,
+        }
+    }
+    /// Worth retrying later (upstream busy, rate limited, network).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            WecomError::Api { errcode, .. } => is_transient_code(*errcode),
+            WecomError::Transport(_) => true,
+            WecomError::Decode(_) => false,
+        }
+    }
+}
+
+/// -1 system busy, 45009 frequency limit, 45033 concurrency limit.
+pub fn is_transient_code(errcode: i64) -> bool {
+    matches!(errcode, -1 | 45009 | 45033)
+}
+
+/// 40001 bad credential, 40014 invalid token, 42001 expired token.
+pub fn is_token_code(errcode: i64) -> bool {
+    matches!(errcode, 40001 | 40014 | 42001)
+}
+
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// e.g. `https://qyapi.weixin.qq.com` (no trailing slash).
+    pub base_url: String,
+    pub corp_id: String,
+    pub secret: String,
+    /// Retries after the first attempt for transient failures.
+    pub max_retries: u32,
+    /// First backoff delay; doubles per retry, with jitter, capped at `max_backoff`.
+    pub base_backoff: Duration,
+    pub max_backoff: Duration,
+    /// Calls per minute allowed per API path (WeCom allows 10,000 per corp per API).
+    pub calls_per_minute: u32,
+    pub timeout: Duration,
+}
+
+impl ClientConfig {
+    pub fn new(base_url: &str, corp_id: &str, secret: &str) -> Self {
+        ClientConfig {
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            corp_id: corp_id.to_owned(),
+            secret: secret.to_owned(),
+            max_retries: 5,
+            base_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(10),
+            calls_per_minute: 9_000,
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Counters for metrics: calls made, retries, token renewals.
+#[derive(Debug, Default)]
+pub struct ClientStats {
+    pub calls: AtomicU64,
+    pub retries: AtomicU64,
+    pub token_refreshes: AtomicU64,
+    pub budget_waits: AtomicU64,
+}
+
+struct CachedToken {
+    value: String,
+    renew_at: Instant,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    config: ClientConfig,
+    token: Mutex<Option<CachedToken>>,
+    budget: Mutex<HashMap<String, (Instant, u32)>>,
+    stats: Arc<ClientStats>,
+}
+
+/// A client for one corp and one secret. Cheap to clone.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base_url", &self.inner.config.base_url)
+            .field("corp_id", &self.inner.config.corp_id)
+            .finish()
+    }
+}
+
+enum Method<'a> {
+    Get(&'a [(&'a str, &'a str)]),
+    Post(&'a Value, &'a [(&'a str, &'a str)]),
+}
+
+impl Client {
+    pub fn new(config: ClientConfig) -> Result<Self, WecomError> {
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .build()
+            .map_err(|e| WecomError::Transport(e.to_string()))?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                config,
+                token: Mutex::new(None),
+                budget: Mutex::new(HashMap::new()),
+                stats: Arc::default(),
+            }),
+        })
+    }
+
+    pub fn stats(&self) -> Arc<ClientStats> {
+        self.inner.stats.clone()
+    }
+
+    pub fn corp_id(&self) -> &str {
+        &self.inner.config.corp_id
+    }
+
+    /// Drops the cached token (the next call fetches a new one).
+    pub async fn forget_token(&self) {
+        *self.inner.token.lock().await = None;
+    }
+
+    /// The cached token, fetched when missing or about to expire.
+    pub async fn access_token(&self) -> Result<String, WecomError> {
+        let mut slot = self.inner.token.lock().await;
+        if let Some(t) = slot.as_ref().filter(|t| Instant::now() < t.renew_at) {
+            return Ok(t.value.clone());
+        }
+        let c = &self.inner.config;
+        let url = format!("{}/cgi-bin/gettoken", c.base_url);
+        let mut attempt = 0;
+        let value = loop {
+            let result = self
+                .send_once(
+                    &url,
+                    &Method::Get(&[("corpid", &c.corp_id), ("corpsecret", &c.secret)]),
+                )
+                .await;
+            match result {
+                Ok(v) => break v,
+                Err(e) if e.is_transient() && attempt < c.max_retries => {
+                    attempt += 1;
+                    self.inner.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(self.backoff(attempt)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        let token = value
+            .get("access_token")
+            .and_then(Value::as_str)
+            .ok_or_else(|| WecomError::Decode("gettoken without access_token".into()))?;
+        let expires_in = value
+            .get("expires_in")
+            .and_then(Value::as_u64)
+            .unwrap_or(7200);
+        // Renew 5 minutes early (or at half-life for short-lived tokens).
+        let lead = if expires_in > 600 {
+            expires_in - 300
+        } else {
+            expires_in / 2
+        };
+        self.inner
+            .stats
+            .token_refreshes
+            .fetch_add(1, Ordering::Relaxed);
+        *slot = Some(CachedToken {
+            value: token.to_owned(),
+            renew_at: Instant::now() + Duration::from_secs(lead),
+        });
+        Ok(token.to_owned())
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let c = &self.inner.config;
+        let cap = c
+            .base_backoff
+            .saturating_mul(1 << attempt.saturating_sub(1).min(16))
+            .min(c.max_backoff);
+        let half = cap / 2;
+        half + cap
+            .saturating_sub(half)
+            .mul_f64(rand::rng().random::<f64>())
+    }
+
+    /// Waits until this path's per-minute budget has room.
+    async fn spend_budget(&self, path: &str) {
+        let limit = self.inner.config.calls_per_minute.max(1);
+        loop {
+            let wait = {
+                let mut budget = self.inner.budget.lock().await;
+                let now = Instant::now();
+                let entry = budget.entry(path.to_owned()).or_insert((now, 0));
+                if now.duration_since(entry.0) >= Duration::from_secs(60) {
+                    *entry = (now, 0);
+                }
+                if entry.1 < limit {
+                    entry.1 += 1;
+                    None
+                } else {
+                    Some(Duration::from_secs(60).saturating_sub(now.duration_since(entry.0)))
+                }
+            };
+            match wait {
+                None => return,
+                Some(d) => {
+                    self.inner
+                        .stats
+                        .budget_waits
+                        .fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(d).await;
+                }
+            }
+        }
+    }
+
+    async fn send_once(&self, url: &str, method: &Method<'_>) -> Result<Value, WecomError> {
+        self.inner.stats.calls.fetch_add(1, Ordering::Relaxed);
+        let request = match method {
+            Method::Get(query) => self.inner.http.get(url).query(query),
+            Method::Post(body, query) => self.inner.http.post(url).query(query).json(body),
+        };
+        let resp = request
+            .send()
+            .await
+            .map_err(|e| WecomError::Transport(e.to_string()))?;
+        let status = resp.status();
+        if !status.is_success() {
+            return Err(WecomError::Transport(format!("HTTP {status}")));
+        }
+        let value: Value = resp
+            .json()
+            .await
+            .map_err(|e| WecomError::Decode(e.to_string()))?;
+        match value.get("errcode").and_then(Value::as_i64).unwrap_or(0) {
+            0 => Ok(value),
+            errcode => Err(WecomError::Api {
+                errcode,
+                errmsg: value
+                    .get("errmsg")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+            }),
+        }
+    }
+
+    async fn call(&self, path: &str, method: Method<'_>) -> Result<Value, WecomError> {
+        let url = format!("{}/cgi-bin/{path}", self.inner.config.base_url);
+        let mut attempt = 0;
+        let mut renewed = false;
+        loop {
+            self.spend_budget(path).await;
+            let token = self.access_token().await?;
+            let result = match &method {
+                Method::Get(q) => {
+                    let mut query: Vec<(&str, &str)> = vec![("access_token", &token)];
+                    query.extend_from_slice(q);
+                    self.send_once(&url, &Method::Get(&query)).await
+                }
+                Method::Post(body, q) => {
+                    let mut query: Vec<(&str, &str)> = vec![("access_token", &token)];
+                    query.extend_from_slice(q);
+                    self.send_once(&url, &Method::Post(body, &query)).await
+                }
+            };
+            match result {
+                Ok(v) => return Ok(v),
+                Err(WecomError::Api { errcode, .. }) if is_token_code(errcode) && !renewed => {
+                    renewed = true;
+                    self.forget_token().await;
+                }
+                Err(e) if e.is_transient() && attempt < self.inner.config.max_retries => {
+                    attempt += 1;
+                    self.inner.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(path, error = %e, attempt, "retrying WeCom call");
+                    tokio::time::sleep(self.backoff(attempt)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// GET `/cgi-bin/{path}?access_token=…&query…`, decoded into `T`.
+    pub async fn get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<T, WecomError> {
+        let v = self.call(path, Method::Get(query)).await?;
+        serde_json::from_value(v).map_err(|e| WecomError::Decode(format!("{path}: {e}")))
+    }
+
+    /// POST JSON to `/cgi-bin/{path}?access_token=…`, decoded into `T`.
+    pub async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, WecomError> {
+        let body = serde_json::to_value(body).map_err(|e| WecomError::Decode(e.to_string()))?;
+        let v = self.call(path, Method::Post(&body, &[])).await?;
+        serde_json::from_value(v).map_err(|e| WecomError::Decode(format!("{path}: {e}")))
+    }
+}
