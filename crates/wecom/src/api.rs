@@ -117,7 +117,7 @@ pub struct ExternalContactDetail {
 }
 
 /// One customer with one employee's view of them (from `batch/get_by_user`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FollowInfo {
     pub userid: String,
     #[serde(default)]

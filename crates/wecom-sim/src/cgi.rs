@@ -1,0 +1,747 @@
+//! The `/cgi-bin/...` endpoints, answering as WeCom does: same paths, parameters, JSON shapes and
+//! errcodes, token checks, a per-API frequency limit (45009) and injected faults.
+
+use std::collections::BTreeSet;
+
+use rand::Rng;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use wecom::api::ContactWay;
+
+use crate::{
+    SimState,
+    world::{SimError, World},
+};
+
+/// Which secret a token was issued for: the customer-contact secret reaches only
+/// `externalcontact/*`; the self-built app's secret reaches the address book too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Contact,
+    App,
+}
+
+#[derive(Debug, Clone)]
+pub struct TokenInfo {
+    pub scope: Scope,
+    pub expires_at_ms: i64,
+}
+
+pub const TOKEN_TTL_S: i64 = 7200;
+pub const WELCOME_CODE_TTL_MS: i64 = 20_000;
+
+/// An errcode answer in WeCom's style.
+pub fn error_body(e: &SimError) -> Value {
+    json!({
+        "errcode": e.errcode,
+        "errmsg": format!("{}, hint: [sim{:x}], from ip: 127.0.0.1, more info at https://open.work.weixin.qq.com/devtool/query?e={}", e.errmsg, rand::rng().random::<u32>(), e.errcode),
+    })
+}
+
+fn ok(mut v: Value) -> Value {
+    if let Some(map) = v.as_object_mut() {
+        map.insert("errcode".into(), json!(0));
+        map.insert("errmsg".into(), json!("ok"));
+    }
+    v
+}
+
+fn param<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    query
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn body_as<T: for<'de> Deserialize<'de>>(body: &Value) -> Result<T, SimError> {
+    serde_json::from_value(body.clone())
+        .map_err(|e| SimError::new(47001, format!("data format error: {e}")))
+}
+
+/// `gettoken`: the same token for a secret until it expires.
+pub fn gettoken(state: &SimState, query: &[(String, String)]) -> Result<Value, SimError> {
+    let corpid = param(query, "corpid")
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| SimError::new(41002, "corpid missing"))?;
+    let secret = param(query, "corpsecret")
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| SimError::new(41004, "corpsecret missing"))?;
+    let (creds, now) = {
+        let world = state.world();
+        (world.creds.clone(), world.now_ms())
+    };
+    if corpid != creds.corp_id {
+        return Err(SimError::new(40013, "invalid corpid"));
+    }
+    let scope = if secret == creds.app_secret {
+        Scope::App
+    } else if secret == creds.contact_secret {
+        Scope::Contact
+    } else {
+        return Err(SimError::new(40001, "invalid credential"));
+    };
+    let mut tokens = state.tokens.lock().unwrap_or_else(|e| e.into_inner());
+    let existing = tokens
+        .iter()
+        .find(|(_, t)| t.scope == scope && t.expires_at_ms > now)
+        .map(|(k, t)| (k.clone(), t.expires_at_ms));
+    let (token, expires_at_ms) = match existing {
+        Some(found) => found,
+        None => {
+            let token: String = (0..64)
+                .map(|_| {
+                    char::from(
+                        b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"
+                            [rand::rng().random_range(0..64)],
+                    )
+                })
+                .collect();
+            let expires = now + TOKEN_TTL_S * 1000;
+            tokens.insert(
+                token.clone(),
+                TokenInfo {
+                    scope,
+                    expires_at_ms: expires,
+                },
+            );
+            (token, expires)
+        }
+    };
+    Ok(ok(
+        json!({"access_token": token, "expires_in": (expires_at_ms - now) / 1000}),
+    ))
+}
+
+/// Checks `access_token` and returns its scope.
+pub fn check_token(state: &SimState, query: &[(String, String)]) -> Result<Scope, SimError> {
+    let token = param(query, "access_token")
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| SimError::new(41001, "access_token missing"))?;
+    let now = state.world().now_ms();
+    let tokens = state.tokens.lock().unwrap_or_else(|e| e.into_inner());
+    let info = tokens
+        .get(token)
+        .ok_or_else(|| SimError::new(40014, "invalid access_token"))?;
+    if info.expires_at_ms <= now {
+        return Err(SimError::new(42001, "access_token expired"));
+    }
+    Ok(info.scope)
+}
+
+/// Runs one business endpoint against the world.
+pub fn dispatch(
+    state: &SimState,
+    path: &str,
+    scope: Scope,
+    query: &[(String, String)],
+    body: &Value,
+) -> Result<Value, SimError> {
+    if (path.starts_with("user/") || path.starts_with("department/")) && scope != Scope::App {
+        return Err(SimError::new(
+            48002,
+            "api forbidden: this secret may not read the address book",
+        ));
+    }
+    let mut world = state.world();
+    let w: &mut World = &mut world;
+    match path {
+        "department/list" => {
+            let root = param(query, "id").and_then(|v| v.parse::<i64>().ok());
+            let mut ids: BTreeSet<i64> = match root {
+                None => w.departments.keys().copied().collect(),
+                Some(r) if w.departments.contains_key(&r) => descendants(w, r),
+                Some(_) => return Err(SimError::new(60123, "invalid party id")),
+            };
+            ids.retain(|id| w.departments.contains_key(id));
+            Ok(ok(
+                json!({"department": ids.iter().filter_map(|id| w.departments.get(id)).collect::<Vec<_>>()}),
+            ))
+        }
+        "user/list" | "user/simplelist" => {
+            let dept = param(query, "department_id")
+                .and_then(|v| v.parse::<i64>().ok())
+                .ok_or_else(|| SimError::new(40058, "department_id required"))?;
+            if !w.departments.contains_key(&dept) {
+                return Err(SimError::new(60123, "invalid party id"));
+            }
+            let depts = if param(query, "fetch_child") == Some("1") {
+                descendants(w, dept)
+            } else {
+                BTreeSet::from([dept])
+            };
+            let users: Vec<_> = w
+                .users
+                .values()
+                .filter(|u| u.status == 1 && u.department.iter().any(|d| depts.contains(d)))
+                .collect();
+            Ok(ok(json!({"userlist": users})))
+        }
+        "user/get" => {
+            let userid = param(query, "userid").unwrap_or_default();
+            let user = w
+                .users
+                .get(userid)
+                .filter(|u| u.status == 1)
+                .ok_or_else(|| SimError::new(60111, "userid not found"))?;
+            Ok(ok(serde_json::to_value(user).unwrap_or_default()))
+        }
+        "externalcontact/get_follow_user_list" => {
+            Ok(ok(json!({"follow_user": w.follow_user_ids()})))
+        }
+        "externalcontact/list" => {
+            let userid = param(query, "userid").unwrap_or_default();
+            active_user(w, userid)?;
+            let ids: Vec<&String> = w
+                .follows
+                .keys()
+                .filter(|(_, u)| u == userid)
+                .map(|(e, _)| e)
+                .collect();
+            if ids.is_empty() {
+                return Err(SimError::new(84061, "not external contact"));
+            }
+            Ok(ok(json!({"external_userid": ids})))
+        }
+        "externalcontact/get" => {
+            let id = param(query, "external_userid").unwrap_or_default();
+            let contact = w
+                .customers
+                .get(id)
+                .ok_or_else(|| SimError::new(40096, "invalid external userid"))?;
+            let follows = w.follow_users_of(id);
+            if follows.is_empty() {
+                return Err(SimError::new(84061, "not external contact"));
+            }
+            let start: usize = param(query, "cursor")
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0);
+            let page: Vec<_> = follows.iter().skip(start).take(500).collect();
+            let next = if start + 500 < follows.len() {
+                (start + 500).to_string()
+            } else {
+                String::new()
+            };
+            Ok(ok(
+                json!({"external_contact": contact, "follow_user": page, "next_cursor": next}),
+            ))
+        }
+        "externalcontact/batch/get_by_user" => {
+            #[derive(Deserialize)]
+            struct Req {
+                #[serde(default)]
+                userid_list: Vec<String>,
+                #[serde(default)]
+                cursor: String,
+                #[serde(default)]
+                limit: Option<usize>,
+            }
+            let req: Req = body_as(body)?;
+            if req.userid_list.is_empty() || req.userid_list.len() > 100 {
+                return Err(SimError::new(
+                    40058,
+                    "userid_list must hold 1 to 100 userids",
+                ));
+            }
+            let limit = req.limit.unwrap_or(50);
+            if !(1..=100).contains(&limit) {
+                return Err(SimError::new(40058, "limit must be 1..100"));
+            }
+            let wanted: BTreeSet<&String> = req.userid_list.iter().collect();
+            let all: Vec<(&String, &String)> = w
+                .follows
+                .keys()
+                .filter(|(_, u)| wanted.contains(u))
+                .map(|(e, u)| (e, u))
+                .collect();
+            let start: usize = if req.cursor.is_empty() {
+                0
+            } else {
+                req.cursor
+                    .parse()
+                    .map_err(|_| SimError::new(40058, "invalid cursor"))?
+            };
+            let list: Vec<Value> = all
+                .iter()
+                .skip(start)
+                .take(limit)
+                .filter_map(|(e, u)| Some(json!({"external_contact": w.customers.get(*e)?, "follow_info": w.follow_info(e, u)?})))
+                .collect();
+            let next = if start + limit < all.len() {
+                (start + limit).to_string()
+            } else {
+                String::new()
+            };
+            Ok(ok(
+                json!({"external_contact_list": list, "next_cursor": next}),
+            ))
+        }
+        "externalcontact/remark" => {
+            #[derive(Deserialize)]
+            struct Req {
+                userid: String,
+                external_userid: String,
+                remark: Option<String>,
+                description: Option<String>,
+            }
+            let req: Req = body_as(body)?;
+            let f = w
+                .follows
+                .get_mut(&(req.external_userid, req.userid))
+                .ok_or_else(|| SimError::new(84061, "not external contact"))?;
+            if let Some(r) = req.remark {
+                if r.chars().count() > 20 {
+                    return Err(SimError::new(40058, "remark longer than 20 characters"));
+                }
+                f.remark = r;
+            }
+            if let Some(d) = req.description {
+                f.description = d;
+            }
+            Ok(ok(json!({})))
+        }
+        "externalcontact/get_corp_tag_list" => {
+            #[derive(Deserialize, Default)]
+            struct Req {
+                #[serde(default)]
+                tag_id: Vec<String>,
+                #[serde(default)]
+                group_id: Vec<String>,
+            }
+            let req: Req = if body.is_null() {
+                Req::default()
+            } else {
+                body_as(body)?
+            };
+            Ok(ok(
+                json!({"tag_group": w.tag_library(&req.tag_id, &req.group_id)}),
+            ))
+        }
+        "externalcontact/add_corp_tag" => {
+            #[derive(Deserialize)]
+            struct NewTag {
+                name: String,
+                #[serde(default)]
+                order: Option<i64>,
+            }
+            #[derive(Deserialize)]
+            struct Req {
+                group_id: Option<String>,
+                group_name: Option<String>,
+                #[serde(default)]
+                order: Option<i64>,
+                #[serde(default)]
+                tag: Vec<NewTag>,
+            }
+            let req: Req = body_as(body)?;
+            if req.tag.is_empty() {
+                return Err(SimError::new(40058, "tag list must not be empty"));
+            }
+            let mut rng = state.rng();
+            let now = w.now_s();
+            let group_id = match (req.group_id, req.group_name) {
+                (Some(id), _) if !id.is_empty() => {
+                    if !w.tag_groups.contains_key(&id) {
+                        return Err(SimError::new(40068, "invalid tag group id"));
+                    }
+                    id
+                }
+                (_, Some(name)) if !name.is_empty() => {
+                    match w.tag_groups.iter().find(|(_, g)| g.name == name) {
+                        Some((id, _)) => id.clone(),
+                        None => {
+                            let id = format!("et{:030x}", rng.random::<u128>() >> 8);
+                            w.tag_groups.insert(
+                                id.clone(),
+                                crate::world::TagGroup {
+                                    name,
+                                    order: req.order.unwrap_or(0),
+                                    create_time: now,
+                                },
+                            );
+                            id
+                        }
+                    }
+                }
+                _ => return Err(SimError::new(40058, "group_id or group_name required")),
+            };
+            for t in &req.tag {
+                if t.name.trim().is_empty() || t.name.chars().count() > 30 {
+                    return Err(SimError::new(40058, "tag name must be 1 to 30 characters"));
+                }
+                if w.tags
+                    .values()
+                    .any(|x| x.group_id == group_id && x.name == t.name)
+                {
+                    return Err(SimError::new(40071, "tag name already exists"));
+                }
+            }
+            for t in req.tag {
+                let id = format!("et{:030x}", rng.random::<u128>() >> 8);
+                w.tags.insert(
+                    id,
+                    crate::world::Tag {
+                        group_id: group_id.clone(),
+                        name: t.name,
+                        order: t.order.unwrap_or(0),
+                        create_time: now,
+                    },
+                );
+            }
+            let group = w
+                .tag_library(&[], std::slice::from_ref(&group_id))
+                .into_iter()
+                .next();
+            Ok(ok(json!({"tag_group": group})))
+        }
+        "externalcontact/edit_corp_tag" => {
+            #[derive(Deserialize)]
+            struct Req {
+                id: String,
+                name: Option<String>,
+                order: Option<i64>,
+            }
+            let req: Req = body_as(body)?;
+            if let Some(t) = w.tags.get_mut(&req.id) {
+                if let Some(n) = req.name {
+                    t.name = n;
+                }
+                if let Some(o) = req.order {
+                    t.order = o;
+                }
+            } else if let Some(g) = w.tag_groups.get_mut(&req.id) {
+                if let Some(n) = req.name {
+                    g.name = n;
+                }
+                if let Some(o) = req.order {
+                    g.order = o;
+                }
+            } else {
+                return Err(SimError::new(40068, "invalid tagid"));
+            }
+            Ok(ok(json!({})))
+        }
+        "externalcontact/del_corp_tag" => {
+            #[derive(Deserialize)]
+            struct Req {
+                #[serde(default)]
+                tag_id: Vec<String>,
+                #[serde(default)]
+                group_id: Vec<String>,
+            }
+            let req: Req = body_as(body)?;
+            if req.tag_id.is_empty() && req.group_id.is_empty() {
+                return Err(SimError::new(40058, "tag_id or group_id required"));
+            }
+            for id in req.tag_id.iter().chain(&req.group_id) {
+                if !w.tags.contains_key(id) && !w.tag_groups.contains_key(id) {
+                    return Err(SimError::new(40068, "invalid tagid"));
+                }
+            }
+            let mut doomed: BTreeSet<String> = req.tag_id.into_iter().collect();
+            for g in &req.group_id {
+                doomed.extend(
+                    w.tags
+                        .iter()
+                        .filter(|(_, t)| &t.group_id == g)
+                        .map(|(id, _)| id.clone()),
+                );
+                w.tag_groups.remove(g);
+            }
+            for id in &doomed {
+                if let Some(t) = w.tags.remove(id)
+                    && !w.tags.values().any(|x| x.group_id == t.group_id)
+                {
+                    w.tag_groups.remove(&t.group_id);
+                }
+            }
+            for f in w.follows.values_mut() {
+                f.tags.retain(|t| !doomed.contains(t));
+            }
+            Ok(ok(json!({})))
+        }
+        "externalcontact/mark_tag" => {
+            #[derive(Deserialize)]
+            struct Req {
+                userid: String,
+                external_userid: String,
+                #[serde(default)]
+                add_tag: Vec<String>,
+                #[serde(default)]
+                remove_tag: Vec<String>,
+            }
+            let req: Req = body_as(body)?;
+            if req.add_tag.is_empty() && req.remove_tag.is_empty() {
+                return Err(SimError::new(40058, "add_tag or remove_tag required"));
+            }
+            for t in req.add_tag.iter().chain(&req.remove_tag) {
+                if !w.tags.contains_key(t) {
+                    return Err(SimError::new(40068, "invalid tagid"));
+                }
+            }
+            let f = w
+                .follows
+                .get_mut(&(req.external_userid, req.userid))
+                .ok_or_else(|| SimError::new(84061, "not external contact"))?;
+            f.tags.extend(req.add_tag);
+            for t in &req.remove_tag {
+                f.tags.remove(t);
+            }
+            Ok(ok(json!({})))
+        }
+        "externalcontact/add_contact_way" => {
+            let way: ContactWay = body_as(body)?;
+            if body.get("type").is_none() {
+                return Err(SimError::new(41037, "missing contact way type"));
+            }
+            validate_way(w, &way, true)?;
+            if w.contact_ways.len() >= w.contact_way_quota {
+                return Err(SimError::new(40058, "contact way quota exhausted"));
+            }
+            let config_id = format!("{:032x}", state.rng().random::<u128>());
+            let qr = if way.scene == 2 {
+                format!("https://wework.qpic.cn/wwpic/sim/{config_id}/0")
+            } else {
+                String::new()
+            };
+            w.contact_ways.insert(
+                config_id.clone(),
+                ContactWay {
+                    config_id: config_id.clone(),
+                    qr_code: qr.clone(),
+                    ..way
+                },
+            );
+            Ok(ok(json!({"config_id": config_id, "qr_code": qr})))
+        }
+        "externalcontact/get_contact_way" => {
+            let id = body
+                .get("config_id")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let way = w
+                .contact_ways
+                .get(id)
+                .ok_or_else(|| SimError::new(40058, "invalid config_id"))?;
+            Ok(ok(json!({"contact_way": way})))
+        }
+        "externalcontact/update_contact_way" => {
+            let id = body
+                .get("config_id")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            let mut way = w
+                .contact_ways
+                .get(&id)
+                .cloned()
+                .ok_or_else(|| SimError::new(40058, "invalid config_id"))?;
+            let obj = body.as_object().cloned().unwrap_or_default();
+            if let Some(v) = obj.get("remark").and_then(Value::as_str) {
+                way.remark = v.to_owned();
+            }
+            if let Some(v) = obj.get("skip_verify").and_then(Value::as_bool) {
+                way.skip_verify = v;
+            }
+            if let Some(v) = obj.get("state").and_then(Value::as_str) {
+                way.state = v.to_owned();
+            }
+            if let Some(v) = obj.get("user") {
+                way.user = serde_json::from_value(v.clone())
+                    .map_err(|_| SimError::new(40058, "user must be a list of userids"))?;
+            }
+            if let Some(v) = obj.get("party") {
+                way.party = serde_json::from_value(v.clone())
+                    .map_err(|_| SimError::new(40058, "party must be a list of ids"))?;
+            }
+            validate_way(w, &way, false)?;
+            w.contact_ways.insert(id, way);
+            Ok(ok(json!({})))
+        }
+        "externalcontact/del_contact_way" => {
+            let id = body
+                .get("config_id")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            w.contact_ways
+                .remove(id)
+                .ok_or_else(|| SimError::new(40058, "invalid config_id"))?;
+            Ok(ok(json!({})))
+        }
+        "externalcontact/list_contact_way" => {
+            let limit = body.get("limit").and_then(Value::as_u64).unwrap_or(100) as usize;
+            if !(1..=1000).contains(&limit) {
+                return Err(SimError::new(40058, "limit must be 1..1000"));
+            }
+            let start: usize = body
+                .get("cursor")
+                .and_then(Value::as_str)
+                .filter(|c| !c.is_empty())
+                .map(|c| c.parse().unwrap_or(usize::MAX))
+                .unwrap_or(0);
+            let ids: Vec<Value> = w
+                .contact_ways
+                .keys()
+                .skip(start)
+                .take(limit)
+                .map(|id| json!({"config_id": id}))
+                .collect();
+            let next = if start.saturating_add(limit) < w.contact_ways.len() {
+                (start + limit).to_string()
+            } else {
+                String::new()
+            };
+            Ok(ok(json!({"contact_way": ids, "next_cursor": next})))
+        }
+        "externalcontact/send_welcome_msg" => {
+            let code = body
+                .get("welcome_code")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            let has_text = body
+                .pointer("/text/content")
+                .and_then(Value::as_str)
+                .is_some_and(|t| !t.is_empty());
+            let attachments = body
+                .get("attachments")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len);
+            if !has_text && attachments == 0 {
+                return Err(SimError::new(
+                    40058,
+                    "text and attachments cannot both be empty",
+                ));
+            }
+            if attachments > 9 {
+                return Err(SimError::new(40058, "at most 9 attachments"));
+            }
+            let now = w.now_ms();
+            let entry = w
+                .welcome_codes
+                .get_mut(&code)
+                .ok_or_else(|| SimError::new(40058, "invalid welcome_code"))?;
+            if entry.used {
+                return Err(SimError::new(41051, "externaluser has started chatting"));
+            }
+            if now - entry.issued_at_ms > WELCOME_CODE_TTL_MS {
+                return Err(SimError::new(40058, "welcome_code expired"));
+            }
+            entry.used = true;
+            let sent = crate::world::SentWelcome {
+                userid: entry.userid.clone(),
+                external_userid: entry.external_userid.clone(),
+                body: body.clone(),
+                at_ms: now,
+            };
+            w.welcomes_sent.push(sent);
+            Ok(ok(json!({})))
+        }
+        "externalcontact/groupchat/list" => {
+            let limit = body.get("limit").and_then(Value::as_u64).unwrap_or(0) as usize;
+            if !(1..=1000).contains(&limit) {
+                return Err(SimError::new(40058, "limit must be 1..1000"));
+            }
+            let owners: Vec<String> = body
+                .pointer("/owner_filter/userid_list")
+                .and_then(|v| serde_json::from_value(v.clone()).ok())
+                .unwrap_or_default();
+            let all: Vec<&String> = w
+                .groups
+                .iter()
+                .filter(|(_, g)| owners.is_empty() || owners.contains(&g.owner))
+                .map(|(id, _)| id)
+                .collect();
+            let start: usize = body
+                .get("cursor")
+                .and_then(Value::as_str)
+                .filter(|c| !c.is_empty())
+                .map(|c| c.parse().unwrap_or(usize::MAX))
+                .unwrap_or(0);
+            let list: Vec<Value> = all
+                .iter()
+                .skip(start)
+                .take(limit)
+                .map(|id| json!({"chat_id": id, "status": 0}))
+                .collect();
+            let next = if start.saturating_add(limit) < all.len() {
+                (start + limit).to_string()
+            } else {
+                String::new()
+            };
+            Ok(ok(json!({"group_chat_list": list, "next_cursor": next})))
+        }
+        "externalcontact/groupchat/get" => {
+            let id = body
+                .get("chat_id")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let chat = w
+                .group_chat(id)
+                .ok_or_else(|| SimError::new(40050, "chatid not exist"))?;
+            Ok(ok(json!({"group_chat": chat})))
+        }
+        _ => Err(SimError::new(
+            48001,
+            format!("api {path} is not served by the Pond WeCom simulator"),
+        )),
+    }
+}
+
+fn descendants(w: &World, root: i64) -> BTreeSet<i64> {
+    let mut out = BTreeSet::from([root]);
+    loop {
+        let more: Vec<i64> = w
+            .departments
+            .values()
+            .filter(|d| out.contains(&d.parentid) && !out.contains(&d.id))
+            .map(|d| d.id)
+            .collect();
+        if more.is_empty() {
+            return out;
+        }
+        out.extend(more);
+    }
+}
+
+fn active_user(w: &World, userid: &str) -> Result<(), SimError> {
+    w.users
+        .get(userid)
+        .filter(|u| u.status == 1)
+        .map(|_| ())
+        .ok_or_else(|| SimError::new(60111, "userid not found"))
+}
+
+/// Contact-way limits: type 1 has exactly one user, at most 100 users, `state` and `remark` ≤ 30 characters.
+fn validate_way(w: &World, way: &ContactWay, new: bool) -> Result<(), SimError> {
+    if new && !matches!(way.kind, 1 | 2) {
+        return Err(SimError::new(40058, "type must be 1 (single) or 2 (multi)"));
+    }
+    if new && !matches!(way.scene, 1 | 2) {
+        return Err(SimError::new(
+            40058,
+            "scene must be 1 (mini program) or 2 (QR code)",
+        ));
+    }
+    if way.state.chars().count() > 30 {
+        return Err(SimError::new(40058, "state longer than 30 characters"));
+    }
+    if way.remark.chars().count() > 30 {
+        return Err(SimError::new(40058, "remark longer than 30 characters"));
+    }
+    if way.user.len() > 100 {
+        return Err(SimError::new(40058, "at most 100 users per contact way"));
+    }
+    if way.kind == 1 && (way.user.len() != 1 || !way.party.is_empty()) {
+        return Err(SimError::new(
+            40058,
+            "a single contact way has exactly one user",
+        ));
+    }
+    if way.user.is_empty() && way.party.is_empty() {
+        return Err(SimError::new(40058, "user or party required"));
+    }
+    for u in &way.user {
+        active_user(w, u)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,477 @@
+//! A WeCom that runs locally, for demos and tests: the same `/cgi-bin/...` endpoints, tokens,
+//! errcodes and limits as WeCom ([`cgi`]), encrypted callbacks pushed to a configured URL
+//! ([`callbacks`]), and a world-control API under `/sim/...` to seed scenarios, act as customers,
+//! employees and admins, inject faults and generate traffic ([`world`]). It talks to Pond only
+//! over HTTP, as WeCom would.
+#![forbid(unsafe_code)]
+
+pub mod callbacks;
+pub mod cgi;
+pub mod world;
+
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    sync::{Arc, Mutex, MutexGuard},
+    time::Duration,
+};
+
+use axum::{
+    Json, Router,
+    body::Bytes,
+    extract::{Path, Query, State},
+    http::{Method, StatusCode},
+    response::{IntoResponse, Response},
+    routing::{any, get, post},
+};
+use rand::{SeedableRng, rngs::StdRng};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use callbacks::{CallbackConfig, Pusher};
+use cgi::{Scope, TokenInfo};
+use world::{Action, Credentials, Fault, Faults, Scenario, SimError, World};
+
+/// Settings of a simulator instance.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    pub credentials: Credentials,
+    pub callback: CallbackConfig,
+    /// Calls per minute per API before 45009 (WeCom: 10,000 per corp per API).
+    pub calls_per_minute: u32,
+    pub scenario: Option<Scenario>,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            credentials: Credentials::default(),
+            callback: CallbackConfig::default(),
+            calls_per_minute: 10_000,
+            scenario: Some(Scenario::default()),
+        }
+    }
+}
+
+/// Everything the handlers share.
+pub struct SimState {
+    world: Mutex<World>,
+    rng: Mutex<StdRng>,
+    pub tokens: Mutex<HashMap<String, TokenInfo>>,
+    faults: Mutex<Faults>,
+    rate: Mutex<HashMap<String, (i64, u32)>>,
+    calls: Mutex<HashMap<String, u64>>,
+    calls_per_minute: Mutex<u32>,
+    pub pusher: Pusher,
+}
+
+impl SimState {
+    pub fn world(&self) -> MutexGuard<'_, World> {
+        self.world.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    pub fn rng(&self) -> MutexGuard<'_, StdRng> {
+        self.rng.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A simulator: cheap to clone, shareable between an HTTP server and in-process callers.
+#[derive(Clone)]
+pub struct Simulator {
+    pub state: Arc<SimState>,
+}
+
+impl Simulator {
+    /// Creates the world (seeded when the config has a scenario) and starts the callback pusher.
+    /// Must be called inside a Tokio runtime.
+    pub fn new(config: SimConfig) -> Result<Self, wecom::CryptoError> {
+        let c = &config.credentials;
+        let crypt = wecom::MsgCrypt::new(&c.callback_token, &c.encoding_aes_key, &c.corp_id)?;
+        let mut world = World::new(config.credentials.clone());
+        if let Some(s) = &config.scenario {
+            world.seed(s);
+        }
+        let seed = config.scenario.as_ref().map_or(0, |s| s.seed);
+        Ok(Simulator {
+            state: Arc::new(SimState {
+                world: Mutex::new(world),
+                rng: Mutex::new(StdRng::seed_from_u64(seed.wrapping_add(1))),
+                tokens: Mutex::default(),
+                faults: Mutex::default(),
+                rate: Mutex::default(),
+                calls: Mutex::default(),
+                calls_per_minute: Mutex::new(config.calls_per_minute),
+                pusher: Pusher::start(crypt, config.callback),
+            }),
+        })
+    }
+
+    pub fn credentials(&self) -> Credentials {
+        self.state.world().creds.clone()
+    }
+
+    /// Applies a world action and queues its callbacks.
+    pub fn act(&self, action: Action) -> Result<world::Outcome, SimError> {
+        let outcome = {
+            let mut world = self.state.world();
+            let mut rng = self.state.rng();
+            world.apply(action, &mut *rng)?
+        };
+        for xml in &outcome.callbacks {
+            self.state.pusher.push(xml.clone());
+        }
+        Ok(outcome)
+    }
+
+    /// Applies `count` random actions (the traffic generator's mix) from a seeded generator.
+    /// Returns how many applied (some random picks are refused by the world's rules, as in life).
+    pub fn random_actions(&self, count: usize, seed: u64) -> TrafficReport {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut report = TrafficReport::default();
+        for _ in 0..count {
+            let action = self.state.world().random_action(&mut rng);
+            match action.map(|a| self.act(a)) {
+                Some(Ok(_)) => report.applied += 1,
+                _ => report.refused += 1,
+            }
+        }
+        report
+    }
+
+    pub fn picture(&self) -> world::Picture {
+        self.state.world().picture()
+    }
+
+    pub fn configure_callbacks(&self, config: CallbackConfig) {
+        self.state.pusher.configure(config);
+    }
+
+    pub fn inject(&self, fault: Fault) {
+        let mut faults = self.state.faults.lock().unwrap_or_else(|e| e.into_inner());
+        faults
+            .entry(fault.path.clone())
+            .or_default()
+            .push_back(fault);
+    }
+
+    /// Expires every issued token (the next call with one gets 42001).
+    pub fn expire_tokens(&self) {
+        let mut tokens = self.state.tokens.lock().unwrap_or_else(|e| e.into_inner());
+        for t in tokens.values_mut() {
+            t.expires_at_ms = 0;
+        }
+    }
+
+    /// Calls answered per API path (including refused ones).
+    pub fn calls(&self) -> HashMap<String, u64> {
+        self.state
+            .calls
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_default()
+    }
+
+    /// The HTTP application: `/cgi-bin/...` and `/sim/...`.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/cgi-bin/{*path}", any(cgi_handler))
+            .route("/sim/credentials", get(sim_credentials))
+            .route("/sim/seed", post(sim_seed))
+            .route("/sim/picture", get(sim_picture))
+            .route("/sim/actions", post(sim_action))
+            .route("/sim/traffic", post(sim_traffic))
+            .route("/sim/faults", post(sim_fault).delete(sim_clear_faults))
+            .route("/sim/tokens/expire", post(sim_expire_tokens))
+            .route("/sim/clock/advance", post(sim_clock))
+            .route("/sim/callback", get(sim_callback_get).put(sim_callback_put))
+            .route("/sim/deliveries", get(sim_deliveries))
+            .route("/sim/welcome_messages", get(sim_welcomes))
+            .route("/sim/calls", get(sim_calls))
+            .with_state(self.clone())
+    }
+
+    /// Serves the simulator on `listener` until the returned handle is aborted.
+    pub fn serve(&self, listener: tokio::net::TcpListener) -> tokio::task::JoinHandle<()> {
+        let app = self.router();
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "simulator server stopped");
+            }
+        })
+    }
+
+    /// Binds `addr` and serves; returns the bound address.
+    pub async fn start(
+        &self,
+        addr: SocketAddr,
+    ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let bound = listener.local_addr()?;
+        Ok((bound, self.serve(listener)))
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TrafficReport {
+    pub applied: usize,
+    pub refused: usize,
+}
+
+/// Runs the traffic generator: `rate` actions per second for `duration`, from `seed`.
+pub async fn generate_traffic(
+    sim: &Simulator,
+    rate: f64,
+    duration: Duration,
+    seed: u64,
+) -> TrafficReport {
+    let mut report = TrafficReport::default();
+    if rate <= 0.0 {
+        return report;
+    }
+    let interval = Duration::from_secs_f64(1.0 / rate);
+    let start = tokio::time::Instant::now();
+    let mut n = 0u64;
+    while start.elapsed() < duration {
+        let r = sim.random_actions(1, seed.wrapping_add(n));
+        report.applied += r.applied;
+        report.refused += r.refused;
+        n += 1;
+        tokio::time::sleep_until(start + interval.mul_f64(n as f64)).await;
+    }
+    report
+}
+
+fn sim_error(status: StatusCode, e: &SimError) -> Response {
+    (status, Json(cgi::error_body(e))).into_response()
+}
+
+async fn cgi_handler(
+    State(sim): State<Simulator>,
+    Path(path): Path<String>,
+    method: Method,
+    Query(query): Query<Vec<(String, String)>>,
+    body: Bytes,
+) -> Response {
+    let state = &sim.state;
+    if let Ok(mut calls) = state.calls.lock() {
+        *calls.entry(path.clone()).or_default() += 1;
+    }
+    let result = answer(state, &path, &method, &query, &body).await;
+    match result {
+        Ok(v) => Json(v).into_response(),
+        Err(e) if e.errcode == 48001 => sim_error(StatusCode::NOT_FOUND, &e),
+        Err(e) => Json(cgi::error_body(&e)).into_response(),
+    }
+}
+
+async fn answer(
+    state: &SimState,
+    path: &str,
+    method: &Method,
+    query: &[(String, String)],
+    body: &[u8],
+) -> Result<Value, SimError> {
+    // Injected faults come first, so even gettoken can be made to fail.
+    let fault = {
+        let mut faults = state.faults.lock().unwrap_or_else(|e| e.into_inner());
+        let queue = faults.get_mut(path);
+        let fault = queue.as_ref().and_then(|q| q.front().cloned());
+        if let (Some(q), Some(_)) = (queue, &fault)
+            && let Some(front) = q.front_mut()
+        {
+            front.count = front.count.saturating_sub(1);
+            if front.count == 0 {
+                q.pop_front();
+            }
+        }
+        fault
+    };
+    if let Some(f) = fault {
+        if f.delay_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(f.delay_ms)).await;
+        }
+        if f.errcode != 0 {
+            return Err(SimError::new(f.errcode, "injected fault"));
+        }
+    }
+    if path == "gettoken" {
+        return cgi::gettoken(state, query);
+    }
+    let scope: Scope = cgi::check_token(state, query)?;
+    {
+        let limit = *state
+            .calls_per_minute
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let minute = state.world().now_ms() / 60_000;
+        let mut rate = state.rate.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = rate.entry(path.to_owned()).or_insert((minute, 0));
+        if entry.0 != minute {
+            *entry = (minute, 0);
+        }
+        entry.1 += 1;
+        if entry.1 > limit {
+            return Err(SimError::new(45009, "api freq out of limit"));
+        }
+    }
+    let body: Value = if *method == Method::POST {
+        if body.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(body).map_err(|_| SimError::new(47001, "data format error"))?
+        }
+    } else {
+        Value::Null
+    };
+    cgi::dispatch(state, path, scope, query, &body)
+}
+
+async fn sim_credentials(State(sim): State<Simulator>) -> Json<Credentials> {
+    Json(sim.credentials())
+}
+
+async fn sim_seed(State(sim): State<Simulator>, body: Bytes) -> Response {
+    let scenario: Scenario = if body.is_empty() {
+        Scenario::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(s) => s,
+            Err(e) => {
+                return sim_error(
+                    StatusCode::BAD_REQUEST,
+                    &SimError::new(40058, e.to_string()),
+                );
+            }
+        }
+    };
+    sim.state.world().seed(&scenario);
+    *sim.state.rng() = StdRng::seed_from_u64(scenario.seed.wrapping_add(1));
+    let w = sim.state.world();
+    Json(json!({"departments": w.departments.len(), "staff": w.users.len(), "customers": w.customers.len(), "groups": w.groups.len(), "tags": w.tags.len()})).into_response()
+}
+
+async fn sim_picture(State(sim): State<Simulator>) -> Json<world::Picture> {
+    Json(sim.picture())
+}
+
+async fn sim_action(State(sim): State<Simulator>, body: Bytes) -> Response {
+    let action: Action = match serde_json::from_slice(&body) {
+        Ok(a) => a,
+        Err(e) => {
+            return sim_error(
+                StatusCode::BAD_REQUEST,
+                &SimError::new(40058, e.to_string()),
+            );
+        }
+    };
+    match sim.act(action) {
+        Ok(outcome) => Json(outcome).into_response(),
+        Err(e) => sim_error(StatusCode::UNPROCESSABLE_ENTITY, &e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrafficRequest {
+    count: usize,
+    #[serde(default)]
+    seed: u64,
+}
+
+async fn sim_traffic(State(sim): State<Simulator>, body: Bytes) -> Response {
+    match serde_json::from_slice::<TrafficRequest>(&body) {
+        Ok(req) if req.count <= 100_000 => {
+            Json(sim.random_actions(req.count, req.seed)).into_response()
+        }
+        Ok(_) => sim_error(
+            StatusCode::BAD_REQUEST,
+            &SimError::new(40058, "count must be at most 100000"),
+        ),
+        Err(e) => sim_error(
+            StatusCode::BAD_REQUEST,
+            &SimError::new(40058, e.to_string()),
+        ),
+    }
+}
+
+async fn sim_fault(State(sim): State<Simulator>, body: Bytes) -> Response {
+    match serde_json::from_slice::<Fault>(&body) {
+        Ok(f) => {
+            sim.inject(f);
+            Json(json!({"ok": true})).into_response()
+        }
+        Err(e) => sim_error(
+            StatusCode::BAD_REQUEST,
+            &SimError::new(40058, e.to_string()),
+        ),
+    }
+}
+
+async fn sim_clear_faults(State(sim): State<Simulator>) -> Json<Value> {
+    sim.state
+        .faults
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clear();
+    Json(json!({"ok": true}))
+}
+
+async fn sim_expire_tokens(State(sim): State<Simulator>) -> Json<Value> {
+    sim.expire_tokens();
+    Json(json!({"ok": true}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Advance {
+    ms: i64,
+}
+
+async fn sim_clock(State(sim): State<Simulator>, body: Bytes) -> Response {
+    match serde_json::from_slice::<Advance>(&body) {
+        Ok(a) if a.ms >= 0 => {
+            let mut w = sim.state.world();
+            w.clock_offset_ms += a.ms;
+            Json(json!({"clock_offset_ms": w.clock_offset_ms})).into_response()
+        }
+        _ => sim_error(
+            StatusCode::BAD_REQUEST,
+            &SimError::new(40058, "body must be {\"ms\": <non-negative>}"),
+        ),
+    }
+}
+
+async fn sim_callback_get(State(sim): State<Simulator>) -> Json<CallbackConfig> {
+    Json(
+        sim.state
+            .pusher
+            .config
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_default(),
+    )
+}
+
+async fn sim_callback_put(State(sim): State<Simulator>, body: Bytes) -> Response {
+    match serde_json::from_slice::<CallbackConfig>(&body) {
+        Ok(c) => {
+            sim.configure_callbacks(c);
+            Json(json!({"ok": true})).into_response()
+        }
+        Err(e) => sim_error(
+            StatusCode::BAD_REQUEST,
+            &SimError::new(40058, e.to_string()),
+        ),
+    }
+}
+
+async fn sim_deliveries(State(sim): State<Simulator>) -> Json<callbacks::DeliveryStats> {
+    Json(sim.state.pusher.stats())
+}
+
+async fn sim_welcomes(State(sim): State<Simulator>) -> Json<Vec<world::SentWelcome>> {
+    Json(sim.state.world().welcomes_sent.clone())
+}
+
+async fn sim_calls(State(sim): State<Simulator>) -> Json<HashMap<String, u64>> {
+    Json(sim.calls())
+}
