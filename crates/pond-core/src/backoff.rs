@@ -14,10 +14,7 @@ pub struct Backoff {
 
 impl Default for Backoff {
     fn default() -> Self {
-        Self {
-            base_ms: 1_000,
-            max_ms: 15 * 60 * 1_000,
-        }
+        Self { base_ms: 1_000, max_ms: 15 * 60 * 1_000 }
     }
 }
 
@@ -26,16 +23,8 @@ impl Backoff {
     /// `unit` is a random draw in `[0, 1)`; the delay lies in `[cap/2, cap)` ("equal jitter").
     pub fn delay_ms(&self, attempts: u32, unit: f64) -> i64 {
         let exp = attempts.saturating_sub(1).min(30);
-        let cap = self
-            .base_ms
-            .saturating_mul(1_i64 << exp)
-            .min(self.max_ms)
-            .max(1);
-        let unit = if unit.is_finite() {
-            unit.clamp(0.0, 1.0)
-        } else {
-            0.0
-        };
+        let cap = self.base_ms.saturating_mul(1_i64 << exp).min(self.max_ms).max(1);
+        let unit = if unit.is_finite() { unit.clamp(0.0, 1.0) } else { 0.0 };
         let half = cap / 2;
         half + ((cap - half) as f64 * unit) as i64
     }
@@ -47,10 +36,7 @@ mod tests {
 
     #[test]
     fn grows_exponentially_within_jitter_band_and_caps() {
-        let b = Backoff {
-            base_ms: 1_000,
-            max_ms: 60_000,
-        };
+        let b = Backoff { base_ms: 1_000, max_ms: 60_000 };
         assert_eq!(b.delay_ms(1, 0.0), 500);
         assert_eq!(b.delay_ms(2, 0.0), 1_000);
         assert_eq!(b.delay_ms(3, 0.0), 2_000);

@@ -12,28 +12,18 @@ pub struct ValidationError {
 
 impl ValidationError {
     pub fn new(field: &'static str, reason: impl Into<String>) -> Self {
-        Self {
-            field,
-            reason: reason.into(),
-        }
+        Self { field, reason: reason.into() }
     }
 }
 
 /// Checks a free-text field: trimmed, non-empty, at most `max` characters.
-pub fn required_text(
-    field: &'static str,
-    value: &str,
-    max: usize,
-) -> Result<String, ValidationError> {
+pub fn required_text(field: &'static str, value: &str, max: usize) -> Result<String, ValidationError> {
     let trimmed = value.trim();
     if trimmed.is_empty() {
         return Err(ValidationError::new(field, "must not be empty"));
     }
     if trimmed.chars().count() > max {
-        return Err(ValidationError::new(
-            field,
-            format!("must be at most {max} characters"),
-        ));
+        return Err(ValidationError::new(field, format!("must be at most {max} characters")));
     }
     Ok(trimmed.to_owned())
 }
@@ -82,10 +72,7 @@ impl fmt::Display for WecomCorpId {
 pub fn callback_token(value: &str) -> Result<String, ValidationError> {
     let v = value.trim();
     if v.is_empty() || v.len() > 32 || !v.chars().all(|c| c.is_ascii_alphanumeric()) {
-        return Err(ValidationError::new(
-            "callback_token",
-            "must be 1–32 ASCII letters or digits",
-        ));
+        return Err(ValidationError::new("callback_token", "must be 1–32 ASCII letters or digits"));
     }
     Ok(v.to_owned())
 }
@@ -93,15 +80,8 @@ pub fn callback_token(value: &str) -> Result<String, ValidationError> {
 /// A WeCom EncodingAESKey: exactly 43 characters of base64 alphabet (no padding).
 pub fn encoding_aes_key(value: &str) -> Result<String, ValidationError> {
     let v = value.trim();
-    if v.len() != 43
-        || !v
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/')
-    {
-        return Err(ValidationError::new(
-            "encoding_aes_key",
-            "must be exactly 43 characters of A–Z, a–z, 0–9, + or /",
-        ));
+    if v.len() != 43 || !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/') {
+        return Err(ValidationError::new("encoding_aes_key", "must be exactly 43 characters of A–Z, a–z, 0–9, + or /"));
     }
     Ok(v.to_owned())
 }
@@ -114,10 +94,7 @@ pub fn base_url(field: &'static str, value: &str) -> Result<String, ValidationEr
         .or_else(|| v.strip_prefix("http://"))
         .ok_or_else(|| ValidationError::new(field, "must start with http:// or https://"))?;
     if rest.is_empty() || rest.contains(char::is_whitespace) {
-        return Err(ValidationError::new(
-            field,
-            "must name a host, e.g. https://qyapi.weixin.qq.com",
-        ));
+        return Err(ValidationError::new(field, "must name a host, e.g. https://qyapi.weixin.qq.com"));
     }
     Ok(v.to_owned())
 }
@@ -126,14 +103,10 @@ pub fn base_url(field: &'static str, value: &str) -> Result<String, ValidationEr
 pub fn login_email(value: &str) -> Result<String, ValidationError> {
     let v = value.trim().to_lowercase();
     let ok = v.len() <= 254
-        && v.split_once('@')
-            .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty())
+        && v.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty())
         && !v.contains(char::is_whitespace);
     if !ok {
-        return Err(ValidationError::new(
-            "email",
-            "must be an e-mail address such as ops@example.com",
-        ));
+        return Err(ValidationError::new("email", "must be an e-mail address such as ops@example.com"));
     }
     Ok(v)
 }
@@ -141,16 +114,10 @@ pub fn login_email(value: &str) -> Result<String, ValidationError> {
 /// A console password: at least 10 characters.
 pub fn new_password(value: &str) -> Result<&str, ValidationError> {
     if value.chars().count() < 10 {
-        return Err(ValidationError::new(
-            "password",
-            "must be at least 10 characters",
-        ));
+        return Err(ValidationError::new("password", "must be at least 10 characters"));
     }
     if value.len() > 1024 {
-        return Err(ValidationError::new(
-            "password",
-            "must be at most 1024 bytes",
-        ));
+        return Err(ValidationError::new("password", "must be at most 1024 bytes"));
     }
     Ok(value)
 }
@@ -161,10 +128,7 @@ mod tests {
 
     #[test]
     fn corp_id_accepts_wecom_shape_and_refuses_others() {
-        assert_eq!(
-            WecomCorpId::parse(" ww12ab ").map(String::from),
-            Ok("ww12ab".to_owned())
-        );
+        assert_eq!(WecomCorpId::parse(" ww12ab ").map(String::from), Ok("ww12ab".to_owned()));
         for bad in ["", "ww 12", "ww-12", &"a".repeat(65)] {
             let err = WecomCorpId::parse(bad).unwrap_err();
             assert_eq!(err.field, "wecom_corp_id", "{bad}");
@@ -181,20 +145,14 @@ mod tests {
 
     #[test]
     fn base_url_strips_trailing_slash_and_needs_scheme() {
-        assert_eq!(
-            base_url("u", "http://127.0.0.1:9/").as_deref(),
-            Ok("http://127.0.0.1:9")
-        );
+        assert_eq!(base_url("u", "http://127.0.0.1:9/").as_deref(), Ok("http://127.0.0.1:9"));
         assert!(base_url("u", "ftp://x").is_err());
         assert!(base_url("u", "https://").is_err());
     }
 
     #[test]
     fn email_and_password_rules() {
-        assert_eq!(
-            login_email(" Ops@Example.com ").as_deref(),
-            Ok("ops@example.com")
-        );
+        assert_eq!(login_email(" Ops@Example.com ").as_deref(), Ok("ops@example.com"));
         assert!(login_email("no-at-sign").is_err());
         assert!(new_password("short").is_err());
         assert!(new_password("long enough pw").is_ok());

@@ -14,9 +14,7 @@ impl PageRequest {
     pub fn new(page: Option<u32>, per_page: Option<u32>) -> Self {
         Self {
             page: page.unwrap_or(1).max(1),
-            per_page: per_page
-                .unwrap_or(Self::DEFAULT_PER_PAGE)
-                .clamp(1, Self::MAX_PER_PAGE),
+            per_page: per_page.unwrap_or(Self::DEFAULT_PER_PAGE).clamp(1, Self::MAX_PER_PAGE),
         }
     }
     pub fn limit(&self) -> i64 {
@@ -44,12 +42,7 @@ pub struct Page<T> {
 
 impl<T> Page<T> {
     pub fn new(items: Vec<T>, total: i64, req: PageRequest) -> Self {
-        Self {
-            items,
-            total,
-            page: req.page,
-            per_page: req.per_page,
-        }
+        Self { items, total, page: req.page, per_page: req.per_page }
     }
     pub fn pages(&self) -> u32 {
         let per = i64::from(self.per_page.max(1));

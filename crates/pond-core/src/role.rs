@@ -3,9 +3,7 @@
 use std::{fmt, str::FromStr};
 
 /// A console user's role. Owners manage users; admins change settings and retry jobs; operators read.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Operator,
@@ -42,10 +40,7 @@ impl FromStr for Role {
             "owner" => Ok(Role::Owner),
             "admin" => Ok(Role::Admin),
             "operator" => Ok(Role::Operator),
-            _ => Err(crate::ValidationError::new(
-                "role",
-                "must be one of owner, admin, operator",
-            )),
+            _ => Err(crate::ValidationError::new("role", "must be one of owner, admin, operator")),
         }
     }
 }

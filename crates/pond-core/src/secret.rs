@@ -23,11 +23,7 @@ impl Secret {
         match chars.len() {
             0 => String::new(),
             n if n < 12 => "****".to_owned(),
-            n => format!(
-                "{}…{}",
-                chars[..3].iter().collect::<String>(),
-                chars[n - 3..].iter().collect::<String>()
-            ),
+            n => format!("{}…{}", chars[..3].iter().collect::<String>(), chars[n - 3..].iter().collect::<String>()),
         }
     }
 }

@@ -31,6 +31,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .route("/wecom/callback/{corp_id}", get(crate::callback::verify).post(crate::callback::receive))
         .merge(console::router(state.clone()))
         .merge(api)
         .fallback(not_found)
@@ -68,6 +69,18 @@ pub fn worker(state: &AppState, registry: Registry, name: String) -> Worker {
         state.metrics.clone(),
         state.wake_worker.clone(),
     )
+}
+
+/// The inbox worker for this server's configuration.
+pub fn inbox_worker(state: &AppState) -> crate::inbox_worker::InboxWorker {
+    crate::inbox_worker::InboxWorker {
+        db: state.db.clone(),
+        clients: state.wecom.clone(),
+        wake: state.wake_inbox.clone(),
+        poll_interval: Duration::from_millis(state.config.jobs.poll_interval_ms),
+        batch_size: 100,
+        backoff: Backoff { base_ms: 500, max_ms: 5 * 60 * 1000 },
+    }
 }
 
 /// A started server: its address, and the means to stop it.
@@ -120,30 +133,25 @@ pub async fn start(
     let app = router(state.clone());
     let server_stop = until_stopped(stopped.clone());
     tasks.push(tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(server_stop)
-            .await
-        {
+        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(server_stop).await {
             tracing::error!(error = %e, "HTTP server stopped with an error");
         }
     }));
     if state.config.jobs.enabled {
         let name = format!("{}-{}-{}", hostname(), std::process::id(), addr.port());
         let w = worker(&state, registry, name);
-        let worker_stop = until_stopped(stopped);
-        tasks.push(tokio::spawn(w.run(worker_stop)));
+        tasks.push(tokio::spawn(w.run(until_stopped(stopped.clone()))));
+        tasks.push(tokio::spawn(inbox_worker(&state).run(until_stopped(stopped.clone()))));
+        let every = state.config.sync.reconcile_interval_secs;
+        if every > 0 {
+            let reconcile =
+                crate::sync::reconcile_periodically(state.clone(), Duration::from_secs(every), until_stopped(stopped));
+            tasks.push(tokio::spawn(reconcile));
+        }
     }
-    Ok(Running {
-        addr,
-        state,
-        stop,
-        tasks,
-    })
+    Ok(Running { addr, state, stop, tasks })
 }
 
 fn hostname() -> String {
-    std::env::var("HOSTNAME")
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "pond".to_owned())
+    std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "pond".to_owned())
 }

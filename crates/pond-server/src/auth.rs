@@ -22,9 +22,7 @@ pub fn hash_password(password: &str) -> Result<String, ApiError> {
 
 /// True when `password` matches the stored PHC hash.
 pub fn verify_password(password: &str, hash: &str) -> bool {
-    Argon2::default()
-        .verify_password(password.as_bytes(), hash)
-        .is_ok()
+    Argon2::default().verify_password(password.as_bytes(), hash).is_ok()
 }
 
 /// `bytes` random bytes as lowercase hex.
@@ -41,12 +39,10 @@ pub fn sha256_hex(value: &str) -> String {
 
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
 }
 
 /// A fresh API token: `(token shown once, hash to store, prefix to recognise it by)`.
@@ -80,9 +76,7 @@ pub async fn require_api_token(
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or(ApiError::Unauthorized)?;
-    let found = pond_store::token::find_active(&state.db, &sha256_hex(token))
-        .await?
-        .ok_or(ApiError::Unauthorized)?;
+    let found = pond_store::token::find_active(&state.db, &sha256_hex(token)).await?.ok_or(ApiError::Unauthorized)?;
     // Best effort: a failed "last used" stamp must not refuse the call.
     let _ = pond_store::token::touch(&state.db, found.id).await;
     req.extensions_mut().insert(ApiCaller {

@@ -27,6 +27,20 @@ pub struct Config {
     pub http: HttpConfig,
     pub jobs: JobsConfig,
     pub session: SessionConfig,
+    pub callback: CallbackConfig,
+    pub sync: SyncConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CallbackConfig {
+    /// Callbacks whose timestamp is further than this from now are refused as replays, in seconds.
+    pub max_clock_skew_secs: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SyncConfig {
+    /// Full reconcile of every configured corp this often, in seconds (0 = never).
+    pub reconcile_interval_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -67,10 +81,7 @@ impl Default for Config {
             database_url: String::new(),
             public_url: String::new(),
             log: "info".into(),
-            http: HttpConfig {
-                body_limit_bytes: 1024 * 1024,
-                request_timeout_secs: 30,
-            },
+            http: HttpConfig { body_limit_bytes: 1024 * 1024, request_timeout_secs: 30 },
             jobs: JobsConfig {
                 enabled: true,
                 batch_size: 32,
@@ -78,10 +89,9 @@ impl Default for Config {
                 poll_interval_ms: 1_000,
                 lease_secs: 300,
             },
-            session: SessionConfig {
-                ttl_hours: 12,
-                secure_cookie: false,
-            },
+            session: SessionConfig { ttl_hours: 12, secure_cookie: false },
+            callback: CallbackConfig { max_clock_skew_secs: 300 },
+            sync: SyncConfig { reconcile_interval_secs: 6 * 3600 },
         }
     }
 }
@@ -105,33 +115,19 @@ impl Config {
     /// Loads defaults ← file (if it exists; `pond.toml` by default) ← `POND_*` env. Returns the
     /// config and warnings about unknown keys.
     pub fn load(sources: &Sources) -> Result<(Config, Vec<String>), ConfigError> {
-        let file = sources
-            .file
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("pond.toml"));
+        let file = sources.file.clone().unwrap_or_else(|| PathBuf::from("pond.toml"));
         if sources.file.is_some() && !file.exists() {
-            return Err(ConfigError::Parse(format!(
-                "config file {} does not exist",
-                file.display()
-            )));
+            return Err(ConfigError::Parse(format!("config file {} does not exist", file.display())));
         }
-        let env = Env::prefixed("POND_")
-            .split("__")
-            .filter(|k| !is_cli_only_variable(k.as_str()));
+        let env = Env::prefixed("POND_").split("__").filter(|k| !is_cli_only_variable(k.as_str()));
         let raw = Figment::new().merge(Toml::file(&file)).merge(env.clone());
         let mut warnings = Vec::new();
         if let Ok(dict) = raw.extract::<Dict>() {
-            let known = Figment::from(Serialized::defaults(Config::default()))
-                .extract::<Dict>()
-                .unwrap_or_default();
+            let known = Figment::from(Serialized::defaults(Config::default())).extract::<Dict>().unwrap_or_default();
             unknown_keys(&dict, &known, "", &mut warnings);
         }
-        let figment = Figment::from(Serialized::defaults(Config::default()))
-            .merge(Toml::file(&file))
-            .merge(env);
-        let config: Config = figment
-            .extract()
-            .map_err(|e| ConfigError::Parse(describe(&e)))?;
+        let figment = Figment::from(Serialized::defaults(Config::default())).merge(Toml::file(&file)).merge(env);
+        let config: Config = figment.extract().map_err(|e| ConfigError::Parse(describe(&e)))?;
         config.validate()?;
         Ok((config, warnings))
     }
@@ -146,9 +142,7 @@ impl Config {
         {
             return Err(ConfigError::Invalid {
                 key: "database_url",
-                allowed:
-                    "must start with sqlite: or postgres:// (or be empty for SQLite under data_dir)"
-                        .into(),
+                allowed: "must start with sqlite: or postgres:// (or be empty for SQLite under data_dir)".into(),
             });
         }
         if !(1024..=64 * 1024 * 1024).contains(&self.http.body_limit_bytes) {
@@ -158,48 +152,50 @@ impl Config {
             });
         }
         if !(1..=600).contains(&self.http.request_timeout_secs) {
-            return Err(ConfigError::Invalid {
-                key: "http.request_timeout_secs",
-                allowed: "must be 1..=600".into(),
-            });
+            return Err(ConfigError::Invalid { key: "http.request_timeout_secs", allowed: "must be 1..=600".into() });
         }
         if !(1..=1000).contains(&self.jobs.batch_size) {
-            return Err(ConfigError::Invalid {
-                key: "jobs.batch_size",
-                allowed: "must be 1..=1000".into(),
-            });
+            return Err(ConfigError::Invalid { key: "jobs.batch_size", allowed: "must be 1..=1000".into() });
         }
         if !(1..=100).contains(&self.jobs.max_attempts) {
-            return Err(ConfigError::Invalid {
-                key: "jobs.max_attempts",
-                allowed: "must be 1..=100".into(),
-            });
+            return Err(ConfigError::Invalid { key: "jobs.max_attempts", allowed: "must be 1..=100".into() });
         }
         if !(10..=60_000).contains(&self.jobs.poll_interval_ms) {
-            return Err(ConfigError::Invalid {
-                key: "jobs.poll_interval_ms",
-                allowed: "must be 10..=60000".into(),
-            });
+            return Err(ConfigError::Invalid { key: "jobs.poll_interval_ms", allowed: "must be 10..=60000".into() });
         }
         if !(1..=86_400).contains(&self.jobs.lease_secs) {
+            return Err(ConfigError::Invalid { key: "jobs.lease_secs", allowed: "must be 1..=86400".into() });
+        }
+        if !(10..=86_400).contains(&self.callback.max_clock_skew_secs) {
             return Err(ConfigError::Invalid {
-                key: "jobs.lease_secs",
-                allowed: "must be 1..=86400".into(),
+                key: "callback.max_clock_skew_secs",
+                allowed: "must be 10..=86400".into(),
+            });
+        }
+        if self.sync.reconcile_interval_secs != 0 && self.sync.reconcile_interval_secs < 60 {
+            return Err(ConfigError::Invalid {
+                key: "sync.reconcile_interval_secs",
+                allowed: "must be 0 (off) or at least 60".into(),
+            });
+        }
+        if !(10..=86_400).contains(&self.callback.max_clock_skew_secs) {
+            return Err(ConfigError::Invalid {
+                key: "callback.max_clock_skew_secs",
+                allowed: "must be 10..=86400".into(),
+            });
+        }
+        if self.sync.reconcile_interval_secs != 0 && self.sync.reconcile_interval_secs < 60 {
+            return Err(ConfigError::Invalid {
+                key: "sync.reconcile_interval_secs",
+                allowed: "must be 0 (off) or at least 60".into(),
             });
         }
         if !(1..=24 * 30).contains(&self.session.ttl_hours) {
-            return Err(ConfigError::Invalid {
-                key: "session.ttl_hours",
-                allowed: "must be 1..=720".into(),
-            });
+            return Err(ConfigError::Invalid { key: "session.ttl_hours", allowed: "must be 1..=720".into() });
         }
         if !self.public_url.is_empty() {
-            pond_core::ids::base_url("public_url", &self.public_url).map_err(|e| {
-                ConfigError::Invalid {
-                    key: "public_url",
-                    allowed: e.reason,
-                }
-            })?;
+            pond_core::ids::base_url("public_url", &self.public_url)
+                .map_err(|e| ConfigError::Invalid { key: "public_url", allowed: e.reason })?;
         }
         Ok(())
     }
@@ -216,11 +212,8 @@ impl Config {
     /// The public URL in effect (derived from `listen` unless set).
     pub fn effective_public_url(&self) -> String {
         if self.public_url.is_empty() {
-            let host = if self.listen.ip().is_unspecified() {
-                "127.0.0.1".to_owned()
-            } else {
-                self.listen.ip().to_string()
-            };
+            let host =
+                if self.listen.ip().is_unspecified() { "127.0.0.1".to_owned() } else { self.listen.ip().to_string() };
             format!("http://{host}:{}", self.listen.port())
         } else {
             self.public_url.trim_end_matches('/').to_owned()
@@ -240,11 +233,7 @@ fn describe(e: &figment::Error) -> String {
         .into_iter()
         .map(|err| {
             let key = err.path.join(".");
-            let source = err
-                .metadata
-                .as_ref()
-                .map(|m| m.name.to_string())
-                .unwrap_or_default();
+            let source = err.metadata.as_ref().map(|m| m.name.to_string()).unwrap_or_default();
             if key.is_empty() {
                 format!("{} ({source})", err.kind)
             } else {
@@ -257,11 +246,7 @@ fn describe(e: &figment::Error) -> String {
 
 fn unknown_keys(given: &Dict, known: &Dict, prefix: &str, out: &mut Vec<String>) {
     for (key, value) in given {
-        let path = if prefix.is_empty() {
-            key.clone()
-        } else {
-            format!("{prefix}.{key}")
-        };
+        let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
         match (known.get(key), value) {
             (None, _) => out.push(format!("unknown configuration key `{path}` is ignored")),
             (Some(Value::Dict(_, known_sub)), Value::Dict(_, given_sub)) => {
@@ -288,19 +273,13 @@ mod tests {
     #[allow(clippy::result_large_err)] // figment::Jail's closure must return figment::Error.
     fn file_and_env_layering_and_errors_name_the_key() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file(
-                "pond.toml",
-                "listen = \"0.0.0.0:9000\"\n[http]\nrequest_timeout_secs = 5\nbogus = 1\n",
-            )?;
+            jail.create_file("pond.toml", "listen = \"0.0.0.0:9000\"\n[http]\nrequest_timeout_secs = 5\nbogus = 1\n")?;
             jail.set_env("POND_HTTP__BODY_LIMIT_BYTES", "2048");
             let (c, warnings) = Config::load(&Sources::default()).map_err(|e| e.to_string())?;
             assert_eq!(c.listen.port(), 9000);
             assert_eq!(c.http.request_timeout_secs, 5);
             assert_eq!(c.http.body_limit_bytes, 2048);
-            assert_eq!(
-                warnings,
-                vec!["unknown configuration key `http.bogus` is ignored".to_owned()]
-            );
+            assert_eq!(warnings, vec!["unknown configuration key `http.bogus` is ignored".to_owned()]);
 
             jail.set_env("POND_LISTEN", "not-an-address");
             let err = Config::load(&Sources::default()).unwrap_err().to_string();
@@ -309,18 +288,12 @@ mod tests {
             jail.set_env("POND_LISTEN", "127.0.0.1:1");
             jail.set_env("POND_DATABASE_URL", "mysql://x");
             let err = Config::load(&Sources::default()).unwrap_err().to_string();
-            assert!(
-                err.contains("database_url") && err.contains("sqlite:"),
-                "{err}"
-            );
+            assert!(err.contains("database_url") && err.contains("sqlite:"), "{err}");
 
             jail.set_env("POND_DATABASE_URL", "");
             jail.set_env("POND_JOBS__MAX_ATTEMPTS", "0");
             let err = Config::load(&Sources::default()).unwrap_err().to_string();
-            assert!(
-                err.contains("jobs.max_attempts") && err.contains("1..=100"),
-                "{err}"
-            );
+            assert!(err.contains("jobs.max_attempts") && err.contains("1..=100"), "{err}");
             Ok(())
         });
     }

@@ -35,28 +35,18 @@ pub struct SettingsInput {
 
 /// The message for a bad agent id, shared with the console form's text parsing.
 pub fn agent_id_error() -> ValidationError {
-    ValidationError::new(
-        "agent_id",
-        "must be a positive whole number such as 1000002",
-    )
+    ValidationError::new("agent_id", "must be a positive whole number such as 1000002")
 }
 
 pub const DEFAULT_API_BASE_URL: &str = "https://qyapi.weixin.qq.com";
 
-fn optional_secret(
-    field: &'static str,
-    value: &str,
-    max: usize,
-) -> Result<Option<Secret>, ValidationError> {
+fn optional_secret(field: &'static str, value: &str, max: usize) -> Result<Option<Secret>, ValidationError> {
     let v = value.trim();
     if v.is_empty() {
         return Ok(None);
     }
     if v.len() > max || v.chars().any(char::is_whitespace) {
-        return Err(ValidationError::new(
-            field,
-            format!("must be at most {max} characters without spaces"),
-        ));
+        return Err(ValidationError::new(field, format!("must be at most {max} characters without spaces")));
     }
     Ok(Some(Secret::new(v)))
 }
@@ -103,10 +93,7 @@ mod tests {
     use super::*;
 
     fn input() -> SettingsInput {
-        SettingsInput {
-            name: "咖啡".into(),
-            ..Default::default()
-        }
+        SettingsInput { name: "咖啡".into(), ..Default::default() }
     }
 
     #[test]
@@ -119,55 +106,13 @@ mod tests {
     #[test]
     fn each_bad_field_is_named() {
         let cases: Vec<(SettingsInput, &str)> = vec![
-            (
-                SettingsInput {
-                    name: " ".into(),
-                    ..input()
-                },
-                "name",
-            ),
-            (
-                SettingsInput {
-                    wecom_corp_id: "ww-1".into(),
-                    ..input()
-                },
-                "wecom_corp_id",
-            ),
-            (
-                SettingsInput {
-                    agent_id: Some(-3),
-                    ..input()
-                },
-                "agent_id",
-            ),
-            (
-                SettingsInput {
-                    callback_token: "有中文".into(),
-                    ..input()
-                },
-                "callback_token",
-            ),
-            (
-                SettingsInput {
-                    encoding_aes_key: "short".into(),
-                    ..input()
-                },
-                "encoding_aes_key",
-            ),
-            (
-                SettingsInput {
-                    api_base_url: "qyapi.weixin.qq.com".into(),
-                    ..input()
-                },
-                "api_base_url",
-            ),
-            (
-                SettingsInput {
-                    app_secret: "a b".into(),
-                    ..input()
-                },
-                "app_secret",
-            ),
+            (SettingsInput { name: " ".into(), ..input() }, "name"),
+            (SettingsInput { wecom_corp_id: "ww-1".into(), ..input() }, "wecom_corp_id"),
+            (SettingsInput { agent_id: Some(-3), ..input() }, "agent_id"),
+            (SettingsInput { callback_token: "有中文".into(), ..input() }, "callback_token"),
+            (SettingsInput { encoding_aes_key: "short".into(), ..input() }, "encoding_aes_key"),
+            (SettingsInput { api_base_url: "qyapi.weixin.qq.com".into(), ..input() }, "api_base_url"),
+            (SettingsInput { app_secret: "a b".into(), ..input() }, "app_secret"),
         ];
         for (bad, field) in cases {
             assert_eq!(bad.validate().unwrap_err().field, field);

@@ -73,10 +73,7 @@ impl ApiError {
     }
 
     pub fn body(&self) -> ErrorBody {
-        ErrorBody {
-            code: self.code(),
-            message: self.to_string(),
-        }
+        ErrorBody { code: self.code(), message: self.to_string() }
     }
 
     /// Maps an extractor rejection by its status, keeping axum's explanation.
@@ -86,10 +83,7 @@ impl ApiError {
             StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType(text),
             StatusCode::UNPROCESSABLE_ENTITY => ApiError::Invalid(ValidationError::new(
                 "body",
-                text.trim_start_matches(
-                    "Failed to deserialize the JSON body into the target type: ",
-                )
-                .to_owned(),
+                text.trim_start_matches("Failed to deserialize the JSON body into the target type: ").to_owned(),
             )),
             _ => ApiError::BadRequest(text),
         }

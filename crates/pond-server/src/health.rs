@@ -25,26 +25,19 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 
 /// GET /metrics: Prometheus text format.
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    let queue = pond_store::jobs::counts_by_status(&state.db)
-        .await
-        .unwrap_or_default();
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(&queue),
-    )
-        .into_response()
+    let gauges = crate::metrics::Gauges {
+        jobs: pond_store::jobs::counts_by_status(&state.db).await.unwrap_or_default(),
+        inbox: pond_store::inbox::counts_by_status(&state.db).await.unwrap_or_default(),
+        wecom: state.wecom.totals(),
+    };
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render(&gauges)).into_response()
 }
 
 /// Middleware counting every request by method, matched route pattern and status.
 pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let method = req.method().to_string();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let resp = next.run(req).await;
-    state
-        .metrics
-        .record_request(&method, &route, resp.status().as_u16());
+    state.metrics.record_request(&method, &route, resp.status().as_u16());
     resp
 }

@@ -6,13 +6,17 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod callback;
 pub mod config;
 pub mod console;
 pub mod corp_settings;
 pub mod error;
 pub mod health;
+pub mod inbox_worker;
 pub mod metrics;
 pub mod state;
+pub mod sync;
+pub mod wecom_link;
 pub mod worker;
 
 pub use app::{Running, router, start};

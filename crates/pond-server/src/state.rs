@@ -5,7 +5,7 @@ use std::sync::Arc;
 use pond_store::Db;
 use tokio::sync::Notify;
 
-use crate::{config::Config, metrics::Metrics};
+use crate::{config::Config, metrics::Metrics, wecom_link::WecomClients};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -14,6 +14,10 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Rung after queuing work so the local worker starts at once instead of at its next poll.
     pub wake_worker: Arc<Notify>,
+    /// Rung when a callback is stored, so the inbox worker applies it at once.
+    pub wake_inbox: Arc<Notify>,
+    /// WeCom API clients per corp.
+    pub wecom: Arc<WecomClients>,
 }
 
 impl AppState {
@@ -23,6 +27,8 @@ impl AppState {
             config: Arc::new(config),
             metrics: Arc::default(),
             wake_worker: Arc::default(),
+            wake_inbox: Arc::default(),
+            wecom: Arc::default(),
         }
     }
 }

@@ -3,10 +3,7 @@
 //! failed for good with its reason. Several instances may run workers against one PostgreSQL
 //! database; the queue's claim guarantees each attempt goes to exactly one worker.
 
-use std::{
-    collections::HashMap, future::Future, pin::Pin, sync::Arc, sync::atomic::Ordering,
-    time::Duration,
-};
+use std::{collections::HashMap, future::Future, pin::Pin, sync::Arc, sync::atomic::Ordering, time::Duration};
 
 use pond_core::backoff::Backoff;
 use pond_store::{Db, jobs::Job, now_ms};
@@ -75,20 +72,8 @@ pub struct Worker {
 }
 
 impl Worker {
-    pub fn new(
-        db: Db,
-        registry: Registry,
-        settings: WorkerSettings,
-        metrics: Arc<Metrics>,
-        wake: Arc<Notify>,
-    ) -> Self {
-        Worker {
-            db,
-            registry,
-            settings,
-            metrics,
-            wake,
-        }
+    pub fn new(db: Db, registry: Registry, settings: WorkerSettings, metrics: Arc<Metrics>, wake: Arc<Notify>) -> Self {
+        Worker { db, registry, settings, metrics, wake }
     }
 
     /// Replaces the retry policy (tests use short delays).
@@ -98,13 +83,9 @@ impl Worker {
 
     /// Claims and runs one batch. Returns how many jobs it ran (0 when none were due).
     pub async fn run_batch(&self) -> Result<usize, pond_store::StoreError> {
-        let jobs = pond_store::jobs::claim(
-            &self.db,
-            &self.settings.name,
-            self.settings.batch_size,
-            self.settings.lease_ms,
-        )
-        .await?;
+        let jobs =
+            pond_store::jobs::claim(&self.db, &self.settings.name, self.settings.batch_size, self.settings.lease_ms)
+                .await?;
         let count = jobs.len();
         let mut set = JoinSet::new();
         for job in jobs {
@@ -114,10 +95,7 @@ impl Worker {
                 async move {
                     let outcome = match handler {
                         Some(h) => h.run(&job).await,
-                        None => Err(JobError::Permanent(format!(
-                            "no handler for job kind `{}`",
-                            job.kind
-                        ))),
+                        None => Err(JobError::Permanent(format!("no handler for job kind `{}`", job.kind))),
                     };
                     (job, outcome)
                 }
@@ -144,32 +122,15 @@ impl Worker {
         Ok(count)
     }
 
-    async fn record_failure(
-        &self,
-        job: &Job,
-        err: &JobError,
-    ) -> Result<(), pond_store::StoreError> {
+    async fn record_failure(&self, job: &Job, err: &JobError) -> Result<(), pond_store::StoreError> {
         let retry_at = match err {
             JobError::Retryable(_) if job.attempts < job.max_attempts => {
                 let attempts = u32::try_from(job.attempts).unwrap_or(u32::MAX);
-                Some(
-                    now_ms()
-                        + self
-                            .settings
-                            .backoff
-                            .delay_ms(attempts, rand::rng().random::<f64>()),
-                )
+                Some(now_ms() + self.settings.backoff.delay_ms(attempts, rand::rng().random::<f64>()))
             }
             _ => None,
         };
-        let status = pond_store::jobs::fail(
-            &self.db,
-            &self.settings.name,
-            job.id,
-            &err.to_string(),
-            retry_at,
-        )
-        .await?;
+        let status = pond_store::jobs::fail(&self.db, &self.settings.name, job.id, &err.to_string(), retry_at).await?;
         if status == pond_core::JobStatus::Failed {
             self.metrics.job_failures.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(job_id = job.id, kind = %job.kind, error = %err, "job failed");

@@ -22,30 +22,19 @@ test_on_both_backends!(
 );
 
 fn concrete(path: &str) -> String {
-    path.replace("{id}", "1")
-        .replace("{external_userid}", "wmNOBODY")
+    path.replace("{id}", "1").replace("{external_userid}", "wmNOBODY")
 }
 
 async fn every_console_route_without_session_redirects_to_login(db: Db) {
     let app = App::new(db).await;
     let routes = pond_server::console::protected_routes();
-    assert!(
-        routes.len() >= 12,
-        "the route book lists the console: {routes:?}"
-    );
+    assert!(routes.len() >= 12, "the route book lists the console: {routes:?}");
     for (method, path) in routes {
         for cookie in [None, Some("pond_session=forged")] {
-            let headers: Vec<(&str, &str)> =
-                cookie.map(|c| vec![("cookie", c)]).unwrap_or_default();
-            let reply = app
-                .send(method.clone(), &concrete(path), &headers, "")
-                .await;
+            let headers: Vec<(&str, &str)> = cookie.map(|c| vec![("cookie", c)]).unwrap_or_default();
+            let reply = app.send(method.clone(), &concrete(path), &headers, "").await;
             assert_eq!(reply.status, StatusCode::SEE_OTHER, "{method} {path}");
-            assert!(
-                reply.location().starts_with("/login"),
-                "{method} {path} → {}",
-                reply.location()
-            );
+            assert!(reply.location().starts_with("/login"), "{method} {path} → {}", reply.location());
         }
     }
     // Paths under /console that no handler serves still need a session first.
@@ -69,21 +58,10 @@ async fn every_api_route_without_token_is_401_with_error_shape(db: Db) {
             if !present {
                 continue;
             }
-            for auth in [
-                None,
-                Some("Bearer pond_not_a_real_token"),
-                Some("Basic abc"),
-            ] {
-                let headers: Vec<(&str, &str)> =
-                    auth.map(|a| vec![("authorization", a)]).unwrap_or_default();
-                let reply = app
-                    .send(method.clone(), &concrete(path), &headers, "")
-                    .await;
-                assert_eq!(
-                    reply.status,
-                    StatusCode::UNAUTHORIZED,
-                    "{method} {path} with {auth:?}"
-                );
+            for auth in [None, Some("Bearer pond_not_a_real_token"), Some("Basic abc")] {
+                let headers: Vec<(&str, &str)> = auth.map(|a| vec![("authorization", a)]).unwrap_or_default();
+                let reply = app.send(method.clone(), &concrete(path), &headers, "").await;
+                assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{method} {path} with {auth:?}");
                 let body = reply.json();
                 assert_eq!(body["code"], "unauthorized");
                 assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
@@ -94,25 +72,11 @@ async fn every_api_route_without_token_is_401_with_error_shape(db: Db) {
     assert!(checked >= 30, "walked {checked} route/credential pairs");
     // A revoked token is refused too.
     let token = app.token().await;
-    let ok = app
-        .get(
-            "/api/v1/corp",
-            &[("authorization", &format!("Bearer {token}"))],
-        )
-        .await;
+    let ok = app.get("/api/v1/corp", &[("authorization", &format!("Bearer {token}"))]).await;
     assert_eq!(ok.status, StatusCode::OK);
-    let t = pond_store::token::list(app.db(), app.corp_id)
-        .await
-        .unwrap();
-    pond_store::token::revoke(app.db(), app.corp_id, t[0].id)
-        .await
-        .unwrap();
-    let revoked = app
-        .get(
-            "/api/v1/corp",
-            &[("authorization", &format!("Bearer {token}"))],
-        )
-        .await;
+    let t = pond_store::token::list(app.db(), app.corp_id).await.unwrap();
+    pond_store::token::revoke(app.db(), app.corp_id, t[0].id).await.unwrap();
+    let revoked = app.get("/api/v1/corp", &[("authorization", &format!("Bearer {token}"))]).await;
     assert_eq!(revoked.status, StatusCode::UNAUTHORIZED);
 }
 
@@ -121,26 +85,15 @@ async fn csrf_is_required_on_every_form(db: Db) {
     app.user("owner@example.com", Role::Owner).await;
     let (cookie, csrf) = app.login("owner@example.com").await;
     let before = pond_store::corp::get(app.db(), app.corp_id).await.unwrap();
-    let audit_before = pond_store::audit::list(app.db(), app.corp_id, None, Default::default())
-        .await
-        .unwrap()
-        .total;
+    let audit_before = pond_store::audit::list(app.db(), app.corp_id, None, Default::default()).await.unwrap().total;
 
     for (method, path) in pond_server::console::protected_routes() {
         if method != Method::POST {
             continue;
         }
-        for body in [
-            "name=Hacked",
-            "_csrf=wrong&name=Hacked",
-            "_csrf=&name=Hacked",
-        ] {
+        for body in ["name=Hacked", "_csrf=wrong&name=Hacked", "_csrf=&name=Hacked"] {
             let reply = app.post_form(&concrete(path), &cookie, body).await;
-            assert_eq!(
-                reply.status,
-                StatusCode::FORBIDDEN,
-                "POST {path} with {body}"
-            );
+            assert_eq!(reply.status, StatusCode::FORBIDDEN, "POST {path} with {body}");
         }
     }
     // A valid token from a foreign origin is refused as well.
@@ -172,16 +125,10 @@ async fn csrf_is_required_on_every_form(db: Db) {
     let after = pond_store::corp::get(app.db(), app.corp_id).await.unwrap();
     assert_eq!(after.name, before.name, "nothing changed");
     assert_eq!(after.updated_at, before.updated_at);
-    let audit_after = pond_store::audit::list(app.db(), app.corp_id, None, Default::default())
-        .await
-        .unwrap()
-        .total;
+    let audit_after = pond_store::audit::list(app.db(), app.corp_id, None, Default::default()).await.unwrap().total;
     assert_eq!(audit_after, audit_before, "no action recorded");
     // Still logged in: the session was not ended by the forged logout.
-    assert_eq!(
-        app.get("/console", &[("cookie", &cookie)]).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(app.get("/console", &[("cookie", &cookie)]).await.status, StatusCode::OK);
 }
 
 const AES_KEY: &str = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C";
@@ -191,23 +138,17 @@ async fn corp_settings_form_validates_saves_and_audits(db: Db) {
     app.user("admin@example.com", Role::Admin).await;
     let (cookie, csrf) = app.login("admin@example.com").await;
 
-    let bad = app.post_form("/console/corp", &cookie, &format!("_csrf={csrf}&name=%E5%92%96%E5%95%A1&encoding_aes_key=tooshort&app_secret=s3cr3t-never-echoed")).await;
+    let bad = app
+        .post_form(
+            "/console/corp",
+            &cookie,
+            &format!("_csrf={csrf}&name=%E5%92%96%E5%95%A1&encoding_aes_key=tooshort&app_secret=s3cr3t-never-echoed"),
+        )
+        .await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(
-        bad.body.contains("encoding_aes_key"),
-        "error names the field"
-    );
-    assert!(
-        !bad.body.contains("s3cr3t-never-echoed"),
-        "secrets are not echoed back"
-    );
-    assert!(
-        pond_store::corp::get(app.db(), app.corp_id)
-            .await
-            .unwrap()
-            .app_secret
-            .is_empty()
-    );
+    assert!(bad.body.contains("encoding_aes_key"), "error names the field");
+    assert!(!bad.body.contains("s3cr3t-never-echoed"), "secrets are not echoed back");
+    assert!(pond_store::corp::get(app.db(), app.corp_id).await.unwrap().app_secret.is_empty());
 
     let good = format!(
         "_csrf={csrf}&name=%E6%96%B0%E5%90%8D&wecom_corp_id=ww0011223344&agent_id=1000002&contact_secret=contact-secret-0123456789&app_secret=app-secret-0123456789&callback_token=Tok3n&encoding_aes_key={AES_KEY}&api_base_url=http%3A%2F%2F127.0.0.1%3A9100%2F"
@@ -221,43 +162,20 @@ async fn corp_settings_form_validates_saves_and_audits(db: Db) {
     assert_eq!(corp.api_base_url, "http://127.0.0.1:9100");
     assert_eq!(corp.app_secret.expose(), "app-secret-0123456789");
 
-    let page = app
-        .get("/console/corp?saved=1", &[("cookie", &cookie)])
-        .await;
-    assert!(
-        !page.body.contains("app-secret-0123456789"),
-        "secrets are never shown in full"
-    );
+    let page = app.get("/console/corp?saved=1", &[("cookie", &cookie)]).await;
+    assert!(!page.body.contains("app-secret-0123456789"), "secrets are never shown in full");
     assert!(page.body.contains("app…789"), "a masked hint is shown");
 
     // Blank secrets keep what is stored.
-    app.post_form(
-        "/console/corp",
-        &cookie,
-        &format!("_csrf={csrf}&name=Again&wecom_corp_id=ww0011223344"),
-    )
-    .await;
+    app.post_form("/console/corp", &cookie, &format!("_csrf={csrf}&name=Again&wecom_corp_id=ww0011223344")).await;
     let corp = pond_store::corp::get(app.db(), app.corp_id).await.unwrap();
-    assert_eq!(
-        (corp.name.as_str(), corp.app_secret.expose()),
-        ("Again", "app-secret-0123456789")
-    );
+    assert_eq!((corp.name.as_str(), corp.app_secret.expose()), ("Again", "app-secret-0123456789"));
     assert_eq!(corp.agent_id, None);
 
-    let audit = pond_store::audit::list(
-        app.db(),
-        app.corp_id,
-        Some("corp.update"),
-        Default::default(),
-    )
-    .await
-    .unwrap();
+    let audit = pond_store::audit::list(app.db(), app.corp_id, Some("corp.update"), Default::default()).await.unwrap();
     assert_eq!(audit.total, 2);
     assert_eq!(audit.items[1].actor, "admin@example.com");
-    assert!(
-        audit.items[1].detail.contains("app_secret")
-            && !audit.items[1].detail.contains("0123456789")
-    );
+    assert!(audit.items[1].detail.contains("app_secret") && !audit.items[1].detail.contains("0123456789"));
 }
 
 async fn bad_api_input_is_refused_and_nothing_stored(db: Db) {
@@ -266,99 +184,42 @@ async fn bad_api_input_is_refused_and_nothing_stored(db: Db) {
     let app = App::with_config(db, config).await;
     let token = app.token().await;
     let bearer = format!("Bearer {token}");
-    let json = [
-        ("authorization", bearer.as_str()),
-        ("content-type", "application/json"),
-    ];
+    let json = [("authorization", bearer.as_str()), ("content-type", "application/json")];
     let cases: Vec<(String, StatusCode, &str)> = vec![
-        (
-            "{\"name\": \"x\",".into(),
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-        ),
-        (
-            "{\"name\": \"x\", \"bogus\": 1}".into(),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_input",
-        ),
-        (
-            "{\"name\": 42}".into(),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_input",
-        ),
-        (
-            format!("{{\"name\": \"{}\"}}", "x".repeat(5000)),
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-        ),
+        ("{\"name\": \"x\",".into(), StatusCode::BAD_REQUEST, "bad_request"),
+        ("{\"name\": \"x\", \"bogus\": 1}".into(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
+        ("{\"name\": 42}".into(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
+        (format!("{{\"name\": \"{}\"}}", "x".repeat(5000)), StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
         (
             "{\"name\": \"ok\", \"encoding_aes_key\": \"short\"}".into(),
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_input",
         ),
-        (
-            "{\"name\": \"ok\", \"agent_id\": -1}".into(),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_input",
-        ),
-        (
-            "{\"name\": \"\"}".into(),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_input",
-        ),
+        ("{\"name\": \"ok\", \"agent_id\": -1}".into(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
+        ("{\"name\": \"\"}".into(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
     ];
     for (body, status, code) in cases {
-        let reply = app
-            .send(Method::PUT, "/api/v1/corp", &json, body.clone())
-            .await;
+        let reply = app.send(Method::PUT, "/api/v1/corp", &json, body.clone()).await;
         assert_eq!(reply.status, status, "{}", &body[..body.len().min(60)]);
         assert_eq!(reply.json()["code"], code);
     }
-    let no_type = app
-        .send(
-            Method::PUT,
-            "/api/v1/corp",
-            &[("authorization", bearer.as_str())],
-            "{\"name\":\"x\"}",
-        )
-        .await;
+    let no_type =
+        app.send(Method::PUT, "/api/v1/corp", &[("authorization", bearer.as_str())], "{\"name\":\"x\"}").await;
     assert_eq!(no_type.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_eq!(no_type.json()["code"], "unsupported_media_type");
-    let bad_query = app
-        .get(
-            "/api/v1/staff?page=minus-one",
-            &[("authorization", bearer.as_str())],
-        )
-        .await;
+    let bad_query = app.get("/api/v1/staff?page=minus-one", &[("authorization", bearer.as_str())]).await;
     assert_eq!(bad_query.status, StatusCode::BAD_REQUEST);
     assert_eq!(bad_query.json()["code"], "bad_request");
-    let bad_path = app
-        .send(
-            Method::POST,
-            "/api/v1/jobs/notanumber/retry",
-            &[("authorization", bearer.as_str())],
-            "",
-        )
-        .await;
+    let bad_path =
+        app.send(Method::POST, "/api/v1/jobs/notanumber/retry", &[("authorization", bearer.as_str())], "").await;
     assert_eq!(bad_path.status, StatusCode::BAD_REQUEST);
-    let unknown = app
-        .get(
-            "/api/v1/nothing-here",
-            &[("authorization", bearer.as_str())],
-        )
-        .await;
+    let unknown = app.get("/api/v1/nothing-here", &[("authorization", bearer.as_str())]).await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
     assert_eq!(unknown.json()["code"], "not_found");
 
     let corp = pond_store::corp::get(app.db(), app.corp_id).await.unwrap();
     assert_eq!(corp.name, "测试咖啡", "nothing stored");
-    assert_eq!(
-        pond_store::audit::list(app.db(), app.corp_id, None, Default::default())
-            .await
-            .unwrap()
-            .total,
-        0
-    );
+    assert_eq!(pond_store::audit::list(app.db(), app.corp_id, None, Default::default()).await.unwrap().total, 0);
 
     // Conflict: another corp owns the WeCom corp id.
     let other = pond_store::corp::create(app.db(), "别家").await.unwrap();
@@ -368,28 +229,12 @@ async fn bad_api_input_is_refused_and_nothing_stored(db: Db) {
         api_base_url: "https://qyapi.weixin.qq.com".into(),
         ..Default::default()
     };
-    pond_store::corp::update_settings(app.db(), other.id, &taken)
-        .await
-        .unwrap();
-    let conflict = app
-        .send(
-            Method::PUT,
-            "/api/v1/corp",
-            &json,
-            "{\"name\":\"x\",\"wecom_corp_id\":\"wwTAKEN\"}",
-        )
-        .await;
+    pond_store::corp::update_settings(app.db(), other.id, &taken).await.unwrap();
+    let conflict = app.send(Method::PUT, "/api/v1/corp", &json, "{\"name\":\"x\",\"wecom_corp_id\":\"wwTAKEN\"}").await;
     assert_eq!(conflict.status, StatusCode::CONFLICT);
     assert_eq!(conflict.json()["code"], "conflict");
 
-    let ok = app
-        .send(
-            Method::PUT,
-            "/api/v1/corp",
-            &json,
-            "{\"name\":\"新咖啡\",\"agent_id\":1000002}",
-        )
-        .await;
+    let ok = app.send(Method::PUT, "/api/v1/corp", &json, "{\"name\":\"新咖啡\",\"agent_id\":1000002}").await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
     assert_eq!(ok.json()["agent_id"], 1000002);
     assert_eq!(ok.json()["app_secret"], "");
@@ -418,25 +263,10 @@ async fn api_reads_and_job_retry(db: Db) {
         .await
         .unwrap();
     }
-    let staff = app
-        .get("/api/v1/staff?per_page=2&page=2", &auth)
-        .await
-        .json();
-    assert_eq!(
-        (
-            staff["total"].as_i64(),
-            staff["items"].as_array().map(Vec::len)
-        ),
-        (Some(3), Some(1))
-    );
-    assert_eq!(
-        staff["items"][0]["department_ids"],
-        serde_json::json!([1, 2])
-    );
-    let searched = app
-        .get("/api/v1/staff?q=%E5%BA%97%E5%91%981", &auth)
-        .await
-        .json();
+    let staff = app.get("/api/v1/staff?per_page=2&page=2", &auth).await.json();
+    assert_eq!((staff["total"].as_i64(), staff["items"].as_array().map(Vec::len)), (Some(3), Some(1)));
+    assert_eq!(staff["items"][0]["department_ids"], serde_json::json!([1, 2]));
+    let searched = app.get("/api/v1/staff?q=%E5%BA%97%E5%91%981", &auth).await.json();
     assert_eq!(searched["total"], 1);
 
     pond_store::customer::upsert(
@@ -467,15 +297,10 @@ async fn api_reads_and_job_retry(db: Db) {
     )
     .await
     .unwrap();
-    pond_store::customer::set_follow_tags(app.db(), c, "wmX", "u1", &["etVIP".into()])
-        .await
-        .unwrap();
+    pond_store::customer::set_follow_tags(app.db(), c, "wmX", "u1", &["etVIP".into()]).await.unwrap();
     let detail = app.get("/api/v1/customers/wmX", &auth).await.json();
     assert_eq!(detail["follows"][0]["state"], "shop-7");
-    assert_eq!(
-        detail["follows"][0]["tag_ids"],
-        serde_json::json!(["etVIP"])
-    );
+    assert_eq!(detail["follows"][0]["tag_ids"], serde_json::json!(["etVIP"]));
     let missing = app.get("/api/v1/customers/wmNONE", &auth).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     assert_eq!(app.get("/api/v1/customers", &auth).await.json()["total"], 1);
@@ -496,48 +321,18 @@ async fn api_reads_and_job_retry(db: Db) {
     .await
     .unwrap()
     .unwrap();
-    pond_store::jobs::claim(app.db(), "w", 1, 60_000)
-        .await
-        .unwrap();
-    pond_store::jobs::fail(app.db(), "w", job, "errcode 60111: userid not found", None)
-        .await
-        .unwrap();
+    pond_store::jobs::claim(app.db(), "w", 1, 60_000).await.unwrap();
+    pond_store::jobs::fail(app.db(), "w", job, "errcode 60111: userid not found", None).await.unwrap();
     let failed = app.get("/api/v1/jobs?status=failed", &auth).await.json();
-    assert_eq!(
-        failed["items"][0]["last_error"],
-        "errcode 60111: userid not found"
-    );
-    let retried = app
-        .send(
-            Method::POST,
-            &format!("/api/v1/jobs/{job}/retry"),
-            &auth,
-            "",
-        )
-        .await;
+    assert_eq!(failed["items"][0]["last_error"], "errcode 60111: userid not found");
+    let retried = app.send(Method::POST, &format!("/api/v1/jobs/{job}/retry"), &auth, "").await;
     assert_eq!(retried.status, StatusCode::OK);
     assert_eq!(retried.json()["status"], "pending");
-    let again = app
-        .send(
-            Method::POST,
-            &format!("/api/v1/jobs/{job}/retry"),
-            &auth,
-            "",
-        )
-        .await;
-    assert_eq!(
-        again.status,
-        StatusCode::NOT_FOUND,
-        "only failed jobs can be retried"
-    );
+    let again = app.send(Method::POST, &format!("/api/v1/jobs/{job}/retry"), &auth, "").await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND, "only failed jobs can be retried");
     let audit = app.get("/api/v1/audit?q=job.retry", &auth).await.json();
     assert_eq!(audit["total"], 1);
-    assert!(
-        audit["items"][0]["actor"]
-            .as_str()
-            .unwrap()
-            .starts_with("api-token:pond_")
-    );
+    assert!(audit["items"][0]["actor"].as_str().unwrap().starts_with("api-token:pond_"));
 
     let doc = app.get("/api/v1/openapi.json", &auth).await.json();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
@@ -567,22 +362,12 @@ async fn console_pages_render_search_paginate_and_switch_language(db: Db) {
     let page1 = app.get("/console/customers", &[("cookie", &cookie)]).await;
     assert_eq!(page1.status, StatusCode::OK);
     assert!(page1.body.contains("lang=\"zh-CN\"") && page1.body.contains("客户"));
-    assert!(
-        page1.body.contains("&#60;b&#62;054&#60;/b&#62;"),
-        "names are HTML-escaped"
-    );
+    assert!(page1.body.contains("&#60;b&#62;054&#60;/b&#62;"), "names are HTML-escaped");
     assert!(!page1.body.contains("<b>054</b>"));
-    assert!(
-        page1.body.contains("/console/customers?page=2"),
-        "a next-page link"
-    );
-    let page2 = app
-        .get("/console/customers?page=2", &[("cookie", &cookie)])
-        .await;
+    assert!(page1.body.contains("/console/customers?page=2"), "a next-page link");
+    let page2 = app.get("/console/customers?page=2", &[("cookie", &cookie)]).await;
     assert!(page2.body.contains("wm000") && !page2.body.contains("wm054"));
-    let searched = app
-        .get("/console/customers?q=wm01", &[("cookie", &cookie)])
-        .await;
+    let searched = app.get("/console/customers?q=wm01", &[("cookie", &cookie)]).await;
     assert!(searched.body.contains("wm010") && !searched.body.contains("wm020"));
 
     for path in [
@@ -598,28 +383,15 @@ async fn console_pages_render_search_paginate_and_switch_language(db: Db) {
     ] {
         let reply = app.get(path, &[("cookie", &cookie)]).await;
         assert_eq!(reply.status, StatusCode::OK, "{path}");
-        assert!(
-            !reply.body.contains("⟨missing text⟩"),
-            "{path} has all its texts"
-        );
+        assert!(!reply.body.contains("⟨missing text⟩"), "{path} has all its texts");
     }
     let empty = app.get("/console/staff", &[("cookie", &cookie)]).await;
     assert!(empty.body.contains("暂无数据"), "an empty list says so");
 
-    let switch = app
-        .get(
-            "/lang?to=en&back=/console/customers",
-            &[("cookie", &cookie)],
-        )
-        .await;
+    let switch = app.get("/lang?to=en&back=/console/customers", &[("cookie", &cookie)]).await;
     assert_eq!(switch.location(), "/console/customers");
     let lang = switch.cookie("pond_lang").expect("language cookie");
-    let english = app
-        .get(
-            "/console/customers",
-            &[("cookie", &format!("{cookie}; {lang}"))],
-        )
-        .await;
+    let english = app.get("/console/customers", &[("cookie", &format!("{cookie}; {lang}"))]).await;
     assert!(english.body.contains("lang=\"en\"") && english.body.contains("Customers"));
     let evil = app.get("/lang?to=en&back=https://evil.example", &[]).await;
     assert_eq!(evil.location(), "/console", "no open redirect");
@@ -634,33 +406,11 @@ async fn roles_limit_what_operators_can_do(db: Db) {
         !page.body.contains("/console/audit") && !page.body.contains("/console/users"),
         "nav hides what the role cannot use"
     );
-    assert_eq!(
-        app.get("/console/audit", &[("cookie", &cookie)])
-            .await
-            .status,
-        StatusCode::FORBIDDEN
-    );
-    assert_eq!(
-        app.get("/console/users", &[("cookie", &cookie)])
-            .await
-            .status,
-        StatusCode::FORBIDDEN
-    );
-    let save = app
-        .post_form(
-            "/console/corp",
-            &cookie,
-            &format!("_csrf={csrf}&name=Changed"),
-        )
-        .await;
+    assert_eq!(app.get("/console/audit", &[("cookie", &cookie)]).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.get("/console/users", &[("cookie", &cookie)]).await.status, StatusCode::FORBIDDEN);
+    let save = app.post_form("/console/corp", &cookie, &format!("_csrf={csrf}&name=Changed")).await;
     assert_eq!(save.status, StatusCode::FORBIDDEN);
-    assert_eq!(
-        pond_store::corp::get(app.db(), app.corp_id)
-            .await
-            .unwrap()
-            .name,
-        "测试咖啡"
-    );
+    assert_eq!(pond_store::corp::get(app.db(), app.corp_id).await.unwrap().name, "测试咖啡");
     let add = app
         .post_form(
             "/console/users",
@@ -669,12 +419,7 @@ async fn roles_limit_what_operators_can_do(db: Db) {
         )
         .await;
     assert_eq!(add.status, StatusCode::FORBIDDEN);
-    assert!(
-        pond_store::user::find_by_email(app.db(), "x@example.com")
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(pond_store::user::find_by_email(app.db(), "x@example.com").await.unwrap().is_none());
 
     // The owner can add users; bad input is explained and nothing is stored.
     app.user("boss@example.com", Role::Owner).await;
@@ -696,12 +441,7 @@ async fn roles_limit_what_operators_can_do(db: Db) {
         )
         .await;
     assert_eq!(role.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(
-        pond_store::user::find_by_email(app.db(), "new@example.com")
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(pond_store::user::find_by_email(app.db(), "new@example.com").await.unwrap().is_none());
     let ok = app
         .post_form(
             "/console/users",
@@ -711,11 +451,7 @@ async fn roles_limit_what_operators_can_do(db: Db) {
         .await;
     assert_eq!(ok.status, StatusCode::SEE_OTHER);
     assert_eq!(
-        pond_store::user::find_by_email(app.db(), "new@example.com")
-            .await
-            .unwrap()
-            .unwrap()
-            .role(),
+        pond_store::user::find_by_email(app.db(), "new@example.com").await.unwrap().unwrap().role(),
         Role::Admin
     );
     let dup = app
@@ -733,25 +469,14 @@ async fn login_refuses_wrong_password_and_logout_ends_session(db: Db) {
     app.user("owner@example.com", Role::Owner).await;
     let form = app.get("/login", &[]).await;
     let login_cookie = form.cookie("pond_login_csrf").unwrap();
-    assert!(
-        form.headers
-            .get_all("set-cookie")
-            .iter()
-            .any(|v| v.to_str().unwrap().contains("HttpOnly"))
-    );
+    assert!(form.headers.get_all("set-cookie").iter().any(|v| v.to_str().unwrap().contains("HttpOnly")));
     let csrf = login_cookie.split_once('=').unwrap().1.to_owned();
-    for (email, password) in [
-        ("owner@example.com", "wrong-password"),
-        ("nobody@example.com", "pond-test-password"),
-    ] {
+    for (email, password) in [("owner@example.com", "wrong-password"), ("nobody@example.com", "pond-test-password")] {
         let reply = app
             .send(
                 Method::POST,
                 "/login",
-                &[
-                    ("content-type", "application/x-www-form-urlencoded"),
-                    ("cookie", &login_cookie),
-                ],
+                &[("content-type", "application/x-www-form-urlencoded"), ("cookie", &login_cookie)],
                 format!("_csrf={csrf}&email={email}&password={password}"),
             )
             .await;
@@ -761,27 +486,12 @@ async fn login_refuses_wrong_password_and_logout_ends_session(db: Db) {
     let (cookie, csrf) = app.login("owner@example.com").await;
     let set = app.get("/login", &[]).await;
     assert!(set.status.is_success());
-    let out = app
-        .post_form("/console/logout", &cookie, &format!("_csrf={csrf}"))
-        .await;
+    let out = app.post_form("/console/logout", &cookie, &format!("_csrf={csrf}")).await;
     assert_eq!(out.status, StatusCode::SEE_OTHER);
-    assert!(
-        app.get("/console", &[("cookie", &cookie)])
-            .await
-            .location()
-            .starts_with("/login"),
-        "session ended"
-    );
-    let audit =
-        pond_store::audit::list(app.db(), app.corp_id, Some("console."), Default::default())
-            .await
-            .unwrap();
+    assert!(app.get("/console", &[("cookie", &cookie)]).await.location().starts_with("/login"), "session ended");
+    let audit = pond_store::audit::list(app.db(), app.corp_id, Some("console."), Default::default()).await.unwrap();
     assert_eq!(
-        audit
-            .items
-            .iter()
-            .map(|a| a.action.as_str())
-            .collect::<Vec<_>>(),
+        audit.items.iter().map(|a| a.action.as_str()).collect::<Vec<_>>(),
         vec!["console.logout", "console.login"]
     );
 }
@@ -805,24 +515,14 @@ async fn health_ready_and_metrics(db: Db) {
     .await
     .unwrap();
     let metrics = app.get("/metrics", &[]).await;
+    assert!(metrics.headers["content-type"].to_str().unwrap().starts_with("text/plain"));
     assert!(
-        metrics.headers["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/plain")
-    );
-    assert!(
-        metrics.body.contains(
-            "pond_http_requests_total{method=\"GET\",route=\"/api/v1/staff\",status=\"401\"} 1"
-        ),
+        metrics.body.contains("pond_http_requests_total{method=\"GET\",route=\"/api/v1/staff\",status=\"401\"} 1"),
         "{}",
         metrics.body
     );
     assert!(metrics.body.contains("pond_jobs{status=\"pending\"} 1"));
     assert!(metrics.body.contains("pond_job_failures_total 0"));
     app.state.db.close().await;
-    assert_eq!(
-        app.get("/readyz", &[]).await.status,
-        StatusCode::SERVICE_UNAVAILABLE
-    );
+    assert_eq!(app.get("/readyz", &[]).await.status, StatusCode::SERVICE_UNAVAILABLE);
 }

@@ -29,19 +29,14 @@ mod two_servers_drain_ten_thousand_jobs_without_running_any_twice {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sqlite() {
         let t = TestDb::sqlite().await;
-        super::two_servers_drain_ten_thousand_jobs_without_running_any_twice(t.db.clone(), &t.url)
-            .await;
+        super::two_servers_drain_ten_thousand_jobs_without_running_any_twice(t.db.clone(), &t.url).await;
         t.cleanup().await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn postgres() {
         if let Some(t) = TestDb::postgres().await {
-            super::two_servers_drain_ten_thousand_jobs_without_running_any_twice(
-                t.db.clone(),
-                &t.url,
-            )
-            .await;
+            super::two_servers_drain_ten_thousand_jobs_without_running_any_twice(t.db.clone(), &t.url).await;
             t.cleanup().await;
         }
     }
@@ -57,12 +52,7 @@ impl JobHandler for Recorder {
     fn run<'a>(&'a self, job: &'a Job) -> JobFuture<'a> {
         Box::pin(async move {
             let worker = job.locked_by.clone().unwrap_or_default();
-            self.runs
-                .lock()
-                .expect("lock")
-                .entry(job.id)
-                .or_default()
-                .push(worker);
+            self.runs.lock().expect("lock").entry(job.id).or_default().push(worker);
             Ok(())
         })
     }
@@ -76,43 +66,25 @@ fn fast_config() -> Config {
 }
 
 async fn start_server(db: Db, registry: Registry) -> pond_server::Running {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    pond_server::start(AppState::new(db, fast_config()), listener, registry, false)
-        .await
-        .expect("start")
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    pond_server::start(AppState::new(db, fast_config()), listener, registry, false).await.expect("start")
 }
 
 async fn wait_until(what: &str, mut done: impl AsyncFnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
     while !done().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
 async fn count(db: &Db, corp_id: i64, status: JobStatus) -> i64 {
-    jobs::list(
-        db,
-        corp_id,
-        Some(status),
-        PageRequest::new(Some(1), Some(1)),
-    )
-    .await
-    .expect("list")
-    .total
+    jobs::list(db, corp_id, Some(status), PageRequest::new(Some(1), Some(1))).await.expect("list").total
 }
 
 async fn two_servers_drain_ten_thousand_jobs_without_running_any_twice(db: Db, url: &str) {
     const JOBS: usize = 10_000;
-    let corp_id = pond_store::corp::create(&db, "queue")
-        .await
-        .expect("corp")
-        .id;
+    let corp_id = pond_store::corp::create(&db, "queue").await.expect("corp").id;
     let keys: Vec<String> = (0..JOBS).map(|i| format!("job-{i}")).collect();
     let new_jobs: Vec<NewJob> = keys
         .iter()
@@ -125,10 +97,7 @@ async fn two_servers_drain_ten_thousand_jobs_without_running_any_twice(db: Db, u
             run_at: None,
         })
         .collect();
-    assert_eq!(
-        jobs::enqueue_many(&db, &new_jobs).await.expect("enqueue"),
-        JOBS as u64
-    );
+    assert_eq!(jobs::enqueue_many(&db, &new_jobs).await.expect("enqueue"), JOBS as u64);
 
     // Two servers, each with its own connection pool to the same database, as two machines would have.
     let recorder = Recorder::default();
@@ -136,30 +105,19 @@ async fn two_servers_drain_ten_thousand_jobs_without_running_any_twice(db: Db, u
     let first = start_server(Db::open(url).await.expect("db 1"), registry.clone()).await;
     let second = start_server(Db::open(url).await.expect("db 2"), registry).await;
 
-    wait_until("the queue to drain", async || {
-        count(&db, corp_id, JobStatus::Done).await == JOBS as i64
-    })
-    .await;
+    wait_until("the queue to drain", async || count(&db, corp_id, JobStatus::Done).await == JOBS as i64).await;
     first.shutdown().await;
     second.shutdown().await;
 
     let runs = recorder.runs.lock().expect("lock").clone();
     assert_eq!(runs.len(), JOBS, "every job ran");
     let twice: Vec<_> = runs.iter().filter(|(_, w)| w.len() != 1).collect();
-    assert!(
-        twice.is_empty(),
-        "jobs run more than once: {:?}",
-        &twice[..twice.len().min(5)]
-    );
+    assert!(twice.is_empty(), "jobs run more than once: {:?}", &twice[..twice.len().min(5)]);
     let mut per_worker: HashMap<&str, usize> = HashMap::new();
     for workers in runs.values() {
         *per_worker.entry(workers[0].as_str()).or_default() += 1;
     }
-    assert_eq!(
-        per_worker.len(),
-        2,
-        "both servers took work: {per_worker:?}"
-    );
+    assert_eq!(per_worker.len(), 2, "both servers took work: {per_worker:?}");
     for status in [JobStatus::Pending, JobStatus::Running, JobStatus::Failed] {
         assert_eq!(count(&db, corp_id, status).await, 0, "{status:?}");
     }
@@ -174,9 +132,9 @@ impl JobHandler for Flaky {
         Box::pin(async move {
             match job.payload.as_str() {
                 "permanent" => Err(JobError::Permanent("errcode 60111: invalid userid".into())),
-                "retry-once" if job.attempts < 2 => Err(JobError::Retryable(
-                    "errcode 45009: api freq out of limit".into(),
-                )),
+                "retry-once" if job.attempts < 2 => {
+                    Err(JobError::Retryable("errcode 45009: api freq out of limit".into()))
+                }
                 "retry-once" => Ok(()),
                 _ => Err(JobError::Retryable("errcode -1: system busy".into())),
             }
@@ -185,51 +143,29 @@ impl JobHandler for Flaky {
 }
 
 async fn failures_retry_with_backoff_then_fail_with_reason(db: Db) {
-    let corp_id = pond_store::corp::create(&db, "queue")
-        .await
-        .expect("corp")
-        .id;
-    let enqueue =
-        |key: &'static str, kind: &'static str, payload: &'static str, max_attempts: i64| {
-            let db = db.clone();
-            async move {
-                jobs::enqueue(
-                    &db,
-                    &NewJob {
-                        corp_id,
-                        kind,
-                        payload,
-                        idempotency_key: key,
-                        max_attempts,
-                        run_at: None,
-                    },
-                )
+    let corp_id = pond_store::corp::create(&db, "queue").await.expect("corp").id;
+    let enqueue = |key: &'static str, kind: &'static str, payload: &'static str, max_attempts: i64| {
+        let db = db.clone();
+        async move {
+            jobs::enqueue(&db, &NewJob { corp_id, kind, payload, idempotency_key: key, max_attempts, run_at: None })
                 .await
                 .expect("enqueue")
                 .expect("new")
-            }
-        };
+        }
+    };
     let permanent = enqueue("p", "flaky", "permanent", 5).await;
     let retry_once = enqueue("r", "flaky", "retry-once", 5).await;
     let exhausted = enqueue("e", "flaky", "always", 2).await;
     let unknown = enqueue("u", "no.such.kind", "{}", 5).await;
 
     let state = AppState::new(db.clone(), fast_config());
-    let mut settings_worker = pond_server::app::worker(
-        &state,
-        Registry::default().with("flaky", Flaky),
-        "w-test".into(),
-    );
+    let mut settings_worker =
+        pond_server::app::worker(&state, Registry::default().with("flaky", Flaky), "w-test".into());
     // Backoff shortened so the test does not wait for production delays; the policy is the same.
-    settings_worker.set_backoff(pond_core::backoff::Backoff {
-        base_ms: 20,
-        max_ms: 100,
-    });
+    settings_worker.set_backoff(pond_core::backoff::Backoff { base_ms: 20, max_ms: 100 });
     wait_until("all jobs to settle", async || {
         settings_worker.run_batch().await.expect("batch");
-        count(&db, corp_id, JobStatus::Pending).await
-            + count(&db, corp_id, JobStatus::Running).await
-            == 0
+        count(&db, corp_id, JobStatus::Pending).await + count(&db, corp_id, JobStatus::Running).await == 0
     })
     .await;
 
@@ -238,32 +174,18 @@ async fn failures_retry_with_backoff_then_fail_with_reason(db: Db) {
         async move { jobs::get(&db, corp_id, id).await.expect("job") }
     };
     let p = get(permanent).await;
-    assert_eq!(
-        (p.status(), p.attempts),
-        (JobStatus::Failed, 1),
-        "permanent errors are not retried"
-    );
-    assert_eq!(
-        p.last_error.as_deref(),
-        Some("errcode 60111: invalid userid")
-    );
+    assert_eq!((p.status(), p.attempts), (JobStatus::Failed, 1), "permanent errors are not retried");
+    assert_eq!(p.last_error.as_deref(), Some("errcode 60111: invalid userid"));
     let r = get(retry_once).await;
-    assert_eq!(
-        (r.status(), r.attempts, r.last_error.as_deref()),
-        (JobStatus::Done, 2, None)
-    );
+    assert_eq!((r.status(), r.attempts, r.last_error.as_deref()), (JobStatus::Done, 2, None));
     let e = get(exhausted).await;
-    assert_eq!(
-        (e.status(), e.attempts),
-        (JobStatus::Failed, 2),
-        "stops at max_attempts"
-    );
+    assert_eq!((e.status(), e.attempts), (JobStatus::Failed, 2), "stops at max_attempts");
     assert_eq!(e.last_error.as_deref(), Some("errcode -1: system busy"));
     let u = get(unknown).await;
     assert_eq!(u.status(), JobStatus::Failed);
     assert!(u.last_error.as_deref().unwrap_or("").contains("no handler"));
 
-    let metrics = state.metrics.render(&[]);
+    let metrics = state.metrics.render(&Default::default());
     assert!(metrics.contains("pond_job_failures_total 3"), "{metrics}");
     assert!(metrics.contains("pond_job_retries_total 2"), "{metrics}");
 }

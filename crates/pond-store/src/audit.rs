@@ -16,14 +16,7 @@ pub struct AuditEntry {
 }
 
 /// Records one action. `actor` is a login e-mail, `cli`, or `api-token:<prefix>`.
-pub async fn record(
-    db: &Db,
-    corp_id: i64,
-    actor: &str,
-    action: &str,
-    target: &str,
-    detail: &str,
-) -> Result<()> {
+pub async fn record(db: &Db, corp_id: i64, actor: &str, action: &str, target: &str, detail: &str) -> Result<()> {
     write_db!(db, |pool| {
         sqlx::query(
         "INSERT INTO audit_log (corp_id, actor, action, target, detail, created_at) VALUES ($1, $2, $3, $4, $5, $6)"
@@ -42,17 +35,11 @@ pub async fn record(
 }
 
 /// Lists entries newest first; `search` matches actor, action or target.
-pub async fn list(
-    db: &Db,
-    corp_id: i64,
-    search: Option<&str>,
-    req: PageRequest,
-) -> Result<Page<AuditEntry>> {
+pub async fn list(db: &Db, corp_id: i64, search: Option<&str>, req: PageRequest) -> Result<Page<AuditEntry>> {
     Listing {
         columns: "id, corp_id, actor, action, target, detail, created_at",
         from: "audit_log",
-        filter:
-            "corp_id = $1 AND (LOWER(actor) LIKE $2 ESCAPE '\\' OR LOWER(action) LIKE $2 ESCAPE '\\'
+        filter: "corp_id = $1 AND (LOWER(actor) LIKE $2 ESCAPE '\\' OR LOWER(action) LIKE $2 ESCAPE '\\'
                  OR LOWER(target) LIKE $2 ESCAPE '\\')",
         order_by: "id DESC",
     }

@@ -76,41 +76,29 @@ const COLUMNS: &str = "id, name, wecom_corp_id, agent_id, contact_secret, app_se
 /// Creates a corp with only a name; WeCom credentials are filled in later.
 pub async fn create(db: &Db, name: &str) -> Result<Corp> {
     let now = now_ms();
-    let sql = format!(
-        "INSERT INTO corps (name, created_at, updated_at) VALUES ($1, $2, $2) RETURNING {COLUMNS}"
-    );
-    let row: CorpRow = write_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(name)
-        .bind(now)
-        .fetch_one(pool)
-        .await)?;
+    let sql = format!("INSERT INTO corps (name, created_at, updated_at) VALUES ($1, $2, $2) RETURNING {COLUMNS}");
+    let row: CorpRow =
+        write_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(name).bind(now).fetch_one(pool).await)?;
     Ok(row.into())
 }
 
 pub async fn get(db: &Db, id: i64) -> Result<Corp> {
     let sql = format!("SELECT {COLUMNS} FROM corps WHERE id = $1");
-    let row: Option<CorpRow> = read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(id)
-        .fetch_optional(pool)
-        .await)?;
-    row.map(Corp::from)
-        .ok_or_else(|| StoreError::NotFound(format!("corp {id}")))
+    let row: Option<CorpRow> =
+        read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await)?;
+    row.map(Corp::from).ok_or_else(|| StoreError::NotFound(format!("corp {id}")))
 }
 
 pub async fn find_by_wecom_corp_id(db: &Db, wecom_corp_id: &str) -> Result<Option<Corp>> {
     let sql = format!("SELECT {COLUMNS} FROM corps WHERE wecom_corp_id = $1");
-    let row: Option<CorpRow> = read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(wecom_corp_id)
-        .fetch_optional(pool)
-        .await)?;
+    let row: Option<CorpRow> =
+        read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(wecom_corp_id).fetch_optional(pool).await)?;
     Ok(row.map(Corp::from))
 }
 
 pub async fn list(db: &Db) -> Result<Vec<Corp>> {
     let sql = format!("SELECT {COLUMNS} FROM corps ORDER BY id");
-    let rows: Vec<CorpRow> = read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .fetch_all(pool)
-        .await)?;
+    let rows: Vec<CorpRow> = read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await)?;
     Ok(rows.into_iter().map(Corp::from).collect())
 }
 
@@ -137,6 +125,5 @@ pub async fn update_settings(db: &Db, id: i64, s: &WecomSettings) -> Result<Corp
         .bind(now_ms())
         .fetch_optional(pool)
         .await)?;
-    row.map(Corp::from)
-        .ok_or_else(|| StoreError::NotFound(format!("corp {id}")))
+    row.map(Corp::from).ok_or_else(|| StoreError::NotFound(format!("corp {id}")))
 }

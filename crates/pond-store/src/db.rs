@@ -5,9 +5,7 @@ use std::{str::FromStr, time::Duration};
 use sqlx::{
     ConnectOptions,
     postgres::{PgConnectOptions, PgPool, PgPoolOptions},
-    sqlite::{
-        SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-    },
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous},
 };
 
 use crate::{Result, StoreError};
@@ -25,10 +23,7 @@ pub enum Backend {
 /// rather than fail with `SQLITE_BUSY`; reads use a separate pool and, thanks to WAL, never block it.
 #[derive(Clone, Debug)]
 pub enum Db {
-    Sqlite {
-        reader: SqlitePool,
-        writer: SqlitePool,
-    },
+    Sqlite { reader: SqlitePool, writer: SqlitePool },
     Postgres(PgPool),
 }
 
@@ -65,10 +60,7 @@ pub fn now_ms() -> i64 {
 impl Db {
     /// Connects to `sqlite:PATH` (file created if missing) or `postgres://…`. Does not migrate.
     pub async fn connect(url: &str) -> Result<Self> {
-        let bad = |reason: String| StoreError::BadUrl {
-            url: redact_url(url),
-            reason,
-        };
+        let bad = |reason: String| StoreError::BadUrl { url: redact_url(url), reason };
         if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
                 .map_err(|e| bad(e.to_string()))?
@@ -90,9 +82,7 @@ impl Db {
                 .map_err(StoreError::Database)?;
             Ok(Db::Sqlite { reader, writer })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let options = PgConnectOptions::from_str(url)
-                .map_err(|e| bad(e.to_string()))?
-                .disable_statement_logging();
+            let options = PgConnectOptions::from_str(url).map_err(|e| bad(e.to_string()))?.disable_statement_logging();
             let pool = PgPoolOptions::new()
                 .max_connections(10)
                 .acquire_timeout(Duration::from_secs(10))
@@ -121,11 +111,7 @@ impl Db {
 
     /// True when the database answers a trivial query (used by `/readyz`).
     pub async fn ping(&self) -> bool {
-        read_db!(self, |pool| sqlx::query("SELECT 1")
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))
-        .is_ok()
+        read_db!(self, |pool| sqlx::query("SELECT 1").execute(pool).await.map(|r| r.rows_affected())).is_ok()
     }
 
     pub async fn close(&self) {
@@ -196,13 +182,11 @@ impl Listing<'_> {
             "SELECT {} FROM {} WHERE {} ORDER BY {} LIMIT $3 OFFSET $4",
             self.columns, self.from, self.filter, self.order_by
         );
-        let total: i64 = read_db!(db, |pool| sqlx::query_scalar(sqlx::AssertSqlSafe(
-            count_sql
-        ))
-        .bind(corp_id)
-        .bind(&pattern)
-        .fetch_one(pool)
-        .await)?;
+        let total: i64 = read_db!(db, |pool| sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql))
+            .bind(corp_id)
+            .bind(&pattern)
+            .fetch_one(pool)
+            .await)?;
         let items: Vec<T> = read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(list_sql))
             .bind(corp_id)
             .bind(&pattern)
@@ -220,10 +204,7 @@ mod tests {
 
     #[test]
     fn redacts_passwords_only() {
-        assert_eq!(
-            redact_url("postgres://u:secret@h/db"),
-            "postgres://u:***@h/db"
-        );
+        assert_eq!(redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
         assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redact_url("sqlite:./x.db"), "sqlite:./x.db");
     }

@@ -92,13 +92,7 @@ pub async fn upsert_member(db: &Db, m: &GroupMember) -> Result<()> {
 }
 
 /// Marks a member as having left. Returns whether they were present.
-pub async fn mark_member_left(
-    db: &Db,
-    corp_id: i64,
-    chat_id: &str,
-    member_id: &str,
-    at: i64,
-) -> Result<bool> {
+pub async fn mark_member_left(db: &Db, corp_id: i64, chat_id: &str, member_id: &str, at: i64) -> Result<bool> {
     let n = write_db!(db, |pool| sqlx::query(
         "UPDATE group_members SET left_at = $4, updated_at = $4
          WHERE corp_id = $1 AND chat_id = $2 AND member_id = $3 AND left_at IS NULL"
@@ -128,12 +122,7 @@ pub async fn members(db: &Db, corp_id: i64, chat_id: &str) -> Result<Vec<GroupMe
 }
 
 /// Lists groups whose name or chat id contains `search`, newest first.
-pub async fn list(
-    db: &Db,
-    corp_id: i64,
-    search: Option<&str>,
-    req: PageRequest,
-) -> Result<Page<GroupListing>> {
+pub async fn list(db: &Db, corp_id: i64, search: Option<&str>, req: PageRequest) -> Result<Page<GroupListing>> {
     Listing {
         columns: "g.chat_id, g.name, g.owner_userid,
                   (SELECT COUNT(*) FROM group_members m WHERE m.corp_id = g.corp_id AND m.chat_id = g.chat_id AND m.left_at IS NULL) AS members,
@@ -144,4 +133,92 @@ pub async fn list(
     }
     .fetch(db, corp_id, search, req)
     .await
+}
+
+/// Chat ids of a corp's groups that are not dismissed.
+pub async fn live_ids(db: &Db, corp_id: i64) -> Result<Vec<String>> {
+    Ok(read_db!(db, |pool| sqlx::query_scalar(
+        "SELECT chat_id FROM customer_groups WHERE corp_id = $1 AND dismissed_at IS NULL ORDER BY chat_id"
+    )
+    .bind(corp_id)
+    .fetch_all(pool)
+    .await)?)
+}
+
+/// Live groups with name, owner and current member ids (for comparisons).
+pub async fn all_live(db: &Db, corp_id: i64) -> Result<Vec<(CustomerGroup, Vec<String>)>> {
+    let groups: Vec<CustomerGroup> = read_db!(db, |pool| sqlx::query_as(
+        "SELECT corp_id, chat_id, name, owner_userid, notice, created_at, dismissed_at FROM customer_groups
+         WHERE corp_id = $1 AND dismissed_at IS NULL ORDER BY chat_id"
+    )
+    .bind(corp_id)
+    .fetch_all(pool)
+    .await)?;
+    let members: Vec<(String, String)> = read_db!(db, |pool| {
+        sqlx::query_as(
+        "SELECT chat_id, member_id FROM group_members WHERE corp_id = $1 AND left_at IS NULL ORDER BY chat_id, member_id"
+    )
+    .bind(corp_id)
+    .fetch_all(pool)
+    .await
+    })?;
+    Ok(groups
+        .into_iter()
+        .map(|g| {
+            let ids = members.iter().filter(|(c, _)| *c == g.chat_id).map(|(_, m)| m.clone()).collect();
+            (g, ids)
+        })
+        .collect())
+}
+
+/// Marks a group dismissed (and its members gone).
+pub async fn mark_dismissed(db: &Db, corp_id: i64, chat_id: &str) -> Result<()> {
+    let now = now_ms();
+    write_db!(db, |pool| {
+        async {
+        let mut tx = pool.begin().await?;
+        sqlx::query("UPDATE customer_groups SET dismissed_at = $3, updated_at = $3 WHERE corp_id = $1 AND chat_id = $2 AND dismissed_at IS NULL")
+            .bind(corp_id)
+            .bind(chat_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE group_members SET left_at = $3, updated_at = $3 WHERE corp_id = $1 AND chat_id = $2 AND left_at IS NULL")
+            .bind(corp_id)
+            .bind(chat_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
+    }
+    .await
+    })?;
+    Ok(())
+}
+
+/// Makes the stored membership equal `members`: upserts them, marks the others as left.
+/// Returns the ids of members who joined, and the (previous rows of) members who left.
+pub async fn set_members(
+    db: &Db,
+    corp_id: i64,
+    chat_id: &str,
+    members: &[GroupMember],
+) -> Result<(Vec<String>, Vec<GroupMember>)> {
+    let before: Vec<GroupMember> = self::members(db, corp_id, chat_id).await?;
+    let now = now_ms();
+    let mut joined = Vec::new();
+    for m in members {
+        if !before.iter().any(|b| b.member_id == m.member_id && b.left_at.is_none()) {
+            joined.push(m.member_id.clone());
+        }
+        upsert_member(db, m).await?;
+    }
+    let mut left = Vec::new();
+    for b in before.iter().filter(|b| b.left_at.is_none()) {
+        if !members.iter().any(|m| m.member_id == b.member_id) {
+            mark_member_left(db, corp_id, chat_id, &b.member_id, now).await?;
+            left.push(b.clone());
+        }
+    }
+    Ok((joined, left))
 }

@@ -3,7 +3,7 @@
 
 use pond_core::{Page, PageRequest};
 
-use crate::{Db, Result, db::Listing, now_ms, write_db};
+use crate::{Db, Result, db::Listing, now_ms, read_db, write_db};
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
 pub struct InboxEvent {
@@ -26,16 +26,16 @@ pub enum Inserted {
     Duplicate,
 }
 
-const COLUMNS: &str = "id, corp_id, dedupe_key, event_type, payload, status, attempts, last_error, received_at, processed_at";
+const COLUMNS: &str =
+    "id, corp_id, dedupe_key, event_type, payload, status, attempts, last_error, received_at, processed_at";
 
 /// Stores an event unless one with the same `(corp_id, dedupe_key)` exists.
-pub async fn insert(
-    db: &Db,
-    corp_id: i64,
-    dedupe_key: &str,
-    event_type: &str,
-    payload: &str,
-) -> Result<Inserted> {
+///
+/// A duplicate of an event already applied puts that event back in the queue: WeCom's retries
+/// and distinct events that look identical (same ids within the same second) cannot be told
+/// apart, and applying is an idempotent refresh, so re-applying is harmless while skipping could
+/// leave Pond behind.
+pub async fn insert(db: &Db, corp_id: i64, dedupe_key: &str, event_type: &str, payload: &str) -> Result<Inserted> {
     let id: Option<i64> = write_db!(db, |pool| sqlx::query_scalar(
         "INSERT INTO inbox_events (corp_id, dedupe_key, event_type, payload, received_at)
          VALUES ($1, $2, $3, $4, $5) ON CONFLICT (corp_id, dedupe_key) DO NOTHING RETURNING id"
@@ -47,56 +47,107 @@ pub async fn insert(
     .bind(now_ms())
     .fetch_optional(pool)
     .await)?;
-    Ok(id.map_or(Inserted::Duplicate, Inserted::New))
+    if let Some(id) = id {
+        return Ok(Inserted::New(id));
+    }
+    write_db!(db, |pool| {
+        sqlx::query(
+        "UPDATE inbox_events SET status = 'pending', next_attempt_at = 0 WHERE corp_id = $1 AND dedupe_key = $2 AND status = 'done'"
+    )
+    .bind(corp_id)
+    .bind(dedupe_key)
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected())
+    })?;
+    Ok(Inserted::Duplicate)
 }
 
-/// Takes up to `limit` pending events in arrival order, marking them `processing`.
-/// Claimed through the single writer on SQLite and with `SKIP LOCKED` on PostgreSQL.
-pub async fn claim(db: &Db, limit: i64) -> Result<Vec<InboxEvent>> {
+/// Takes up to `limit` due events in arrival order, holding each for `lease_ms` (an event whose
+/// worker died is taken again once its lease ends). Claimed through the single writer on SQLite
+/// and with `SKIP LOCKED` on PostgreSQL.
+pub async fn claim(db: &Db, limit: i64, lease_ms: i64) -> Result<Vec<InboxEvent>> {
+    let now = now_ms();
     let lock = match db {
         Db::Postgres(_) => "FOR UPDATE SKIP LOCKED", // PostgreSQL only
         Db::Sqlite { .. } => "",
     };
     let sql = format!(
-        "UPDATE inbox_events SET status = 'processing', attempts = attempts + 1
-         WHERE id IN (SELECT id FROM inbox_events WHERE status = 'pending' ORDER BY id LIMIT $1 {lock})
+        "UPDATE inbox_events SET status = 'processing', attempts = attempts + 1, locked_until = $2
+         WHERE id IN (SELECT id FROM inbox_events
+                      WHERE (status = 'pending' AND next_attempt_at <= $3) OR (status = 'processing' AND locked_until < $3)
+                      ORDER BY id LIMIT $1 {lock})
          RETURNING {COLUMNS}"
     );
     let mut rows: Vec<InboxEvent> = write_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(limit)
+        .bind(now + lease_ms)
+        .bind(now)
         .fetch_all(pool)
         .await)?;
     rows.sort_by_key(|e| e.id);
     Ok(rows)
 }
 
-/// Records the outcome of applying an event: done, or back to pending / failed with the error.
-pub async fn finish(db: &Db, id: i64, error: Option<&str>, give_up: bool) -> Result<()> {
-    let status = match (error, give_up) {
-        (None, _) => "done",
-        (Some(_), false) => "pending",
-        (Some(_), true) => "failed",
+/// How applying an event ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome<'a> {
+    Done,
+    /// Try again at this time (epoch ms), keeping the error.
+    Retry {
+        error: &'a str,
+        at: i64,
+    },
+    /// Give up, keeping the error.
+    Failed {
+        error: &'a str,
+    },
+}
+
+/// Records the outcome of applying an event.
+pub async fn finish(db: &Db, id: i64, outcome: Outcome<'_>) -> Result<()> {
+    let (status, error, next) = match outcome {
+        Outcome::Done => ("done", None, 0),
+        Outcome::Retry { error, at } => ("pending", Some(error), at),
+        Outcome::Failed { error } => ("failed", Some(error), 0),
     };
-    write_db!(db, |pool| sqlx::query(
-        "UPDATE inbox_events SET status = $2, last_error = $3, processed_at = $4 WHERE id = $1"
+    write_db!(db, |pool| {
+        sqlx::query(
+        "UPDATE inbox_events SET status = $2, last_error = $3, processed_at = $4, next_attempt_at = $5, locked_until = NULL
+         WHERE id = $1"
     )
     .bind(id)
     .bind(status)
     .bind(error)
     .bind(now_ms())
+    .bind(next)
     .execute(pool)
     .await
-    .map(|r| r.rows_affected()))?;
+    .map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 
+/// Events not yet done or failed, across corps (for tests and metrics).
+pub async fn unfinished(db: &Db) -> Result<i64> {
+    Ok(read_db!(db, |pool| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM inbox_events WHERE status IN ('pending', 'processing')"
+    )
+    .fetch_one(pool)
+    .await)?)
+}
+
+/// Number of events per status across corps (for `/metrics`).
+pub async fn counts_by_status(db: &Db) -> Result<Vec<(String, i64)>> {
+    Ok(read_db!(db, |pool| sqlx::query_as(
+        "SELECT status, COUNT(*) FROM inbox_events GROUP BY status ORDER BY status"
+    )
+    .fetch_all(pool)
+    .await)?)
+}
+
 /// Lists a corp's events, newest first; `search` matches the event type.
-pub async fn list(
-    db: &Db,
-    corp_id: i64,
-    search: Option<&str>,
-    req: PageRequest,
-) -> Result<Page<InboxEvent>> {
+pub async fn list(db: &Db, corp_id: i64, search: Option<&str>, req: PageRequest) -> Result<Page<InboxEvent>> {
     Listing {
         columns: COLUMNS,
         from: "inbox_events",

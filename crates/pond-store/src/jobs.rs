@@ -123,13 +123,7 @@ pub async fn complete(db: &Db, worker: &str, ids: &[i64]) -> Result<u64> {
 
 /// Records a failed attempt. With `retry_at` and attempts left, the job waits until then;
 /// otherwise it is `failed` for good, keeping `error` as its reason.
-pub async fn fail(
-    db: &Db,
-    worker: &str,
-    id: i64,
-    error: &str,
-    retry_at: Option<i64>,
-) -> Result<JobStatus> {
+pub async fn fail(db: &Db, worker: &str, id: i64, error: &str, retry_at: Option<i64>) -> Result<JobStatus> {
     let now = now_ms();
     let retry_at = retry_at.unwrap_or(-1);
     let status: Option<String> = write_db!(db, |pool| sqlx::query_scalar(
@@ -148,11 +142,8 @@ pub async fn fail(
     .bind(now)
     .fetch_optional(pool)
     .await)?;
-    let status =
-        status.ok_or_else(|| StoreError::NotFound(format!("job {id} held by {worker}")))?;
-    status
-        .parse()
-        .map_err(|e: pond_core::ValidationError| StoreError::NotFound(e.to_string()))
+    let status = status.ok_or_else(|| StoreError::NotFound(format!("job {id} held by {worker}")))?;
+    status.parse().map_err(|e: pond_core::ValidationError| StoreError::NotFound(e.to_string()))
 }
 
 /// Puts a failed job back in the queue with a fresh set of attempts (the console's retry button).
@@ -160,15 +151,15 @@ pub async fn retry(db: &Db, corp_id: i64, id: i64) -> Result<()> {
     let now = now_ms();
     let n = write_db!(db, |pool| {
         sqlx::query(
-        "UPDATE jobs SET status = 'pending', attempts = 0, next_run_at = $3, finished_at = NULL, updated_at = $3
-         WHERE corp_id = $1 AND id = $2 AND status = 'failed'"
-    )
-    .bind(corp_id)
-    .bind(id)
-    .bind(now)
-    .execute(pool)
-    .await
-    .map(|r| r.rows_affected())
+            "UPDATE jobs SET status = 'pending', attempts = 0, next_run_at = $3, finished_at = NULL, updated_at = $3
+         WHERE corp_id = $1 AND id = $2 AND status = 'failed'",
+        )
+        .bind(corp_id)
+        .bind(id)
+        .bind(now)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected())
     })?;
     if n == 0 {
         return Err(StoreError::NotFound(format!("failed job {id}")));
@@ -187,22 +178,14 @@ pub async fn get(db: &Db, corp_id: i64, id: i64) -> Result<Job> {
 }
 
 /// Lists a corp's jobs in one status (newest first), or all when `status` is `None`.
-pub async fn list(
-    db: &Db,
-    corp_id: i64,
-    status: Option<JobStatus>,
-    req: PageRequest,
-) -> Result<Page<Job>> {
+pub async fn list(db: &Db, corp_id: i64, status: Option<JobStatus>, req: PageRequest) -> Result<Page<Job>> {
     let status = status.map(|s| s.as_str()).unwrap_or("");
     let count_sql = "SELECT COUNT(*) FROM jobs WHERE corp_id = $1 AND ($2 = '' OR status = $2)";
     let list_sql = format!(
         "SELECT {COLUMNS} FROM jobs WHERE corp_id = $1 AND ($2 = '' OR status = $2) ORDER BY id DESC LIMIT $3 OFFSET $4"
     );
-    let total: i64 = read_db!(db, |pool| sqlx::query_scalar(count_sql)
-        .bind(corp_id)
-        .bind(status)
-        .fetch_one(pool)
-        .await)?;
+    let total: i64 =
+        read_db!(db, |pool| sqlx::query_scalar(count_sql).bind(corp_id).bind(status).fetch_one(pool).await)?;
     let items: Vec<Job> = read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(list_sql))
         .bind(corp_id)
         .bind(status)
@@ -215,11 +198,9 @@ pub async fn list(
 
 /// Number of jobs per status across all corps (for `/metrics`).
 pub async fn counts_by_status(db: &Db) -> Result<Vec<(String, i64)>> {
-    Ok(read_db!(db, |pool| sqlx::query_as(
-        "SELECT status, COUNT(*) FROM jobs GROUP BY status ORDER BY status"
-    )
-    .fetch_all(pool)
-    .await)?)
+    Ok(read_db!(db, |pool| sqlx::query_as("SELECT status, COUNT(*) FROM jobs GROUP BY status ORDER BY status")
+        .fetch_all(pool)
+        .await)?)
 }
 
 /// Queues many jobs in one transaction (all or none). Returns how many were new.

@@ -21,7 +21,9 @@ pub mod inbox;
 pub mod jobs;
 pub mod session;
 pub mod staff;
+pub mod sync_run;
 pub mod tag;
+pub mod timeline;
 pub mod token;
 pub mod user;
 

@@ -17,12 +17,20 @@ pub struct Migration {
 }
 
 /// Every migration, in order.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "init",
-    sqlite: include_str!("../migrations/sqlite/0001_init.sql"),
-    postgres: include_str!("../migrations/postgres/0001_init.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "init",
+        sqlite: include_str!("../migrations/sqlite/0001_init.sql"),
+        postgres: include_str!("../migrations/postgres/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "sync",
+        sqlite: include_str!("../migrations/sqlite/0002_sync.sql"),
+        postgres: include_str!("../migrations/postgres/0002_sync.sql"),
+    },
+];
 
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS pond_migrations (
     version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";
@@ -37,37 +45,38 @@ impl Db {
         for m in MIGRATIONS {
             let done = write_db!(self, |pool| {
                 async {
-                let mut tx = pool.begin().await?;
-                if matches!(self, Db::Postgres(_)) {
-                    // PostgreSQL only: serialise concurrent migrators across instances.
-                    tx.execute(sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(PG_MIGRATION_LOCK)).await?;
-                }
-                tx.execute(CREATE_LEDGER).await?;
-                let exists: Option<i64> = sqlx::query_scalar("SELECT version FROM pond_migrations WHERE version = $1")
-                    .bind(m.version)
-                    .fetch_optional(&mut *tx)
+                    let mut tx = pool.begin().await?;
+                    if matches!(self, Db::Postgres(_)) {
+                        // PostgreSQL only: serialise concurrent migrators across instances.
+                        tx.execute(sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(PG_MIGRATION_LOCK)).await?;
+                    }
+                    tx.execute(CREATE_LEDGER).await?;
+                    let exists: Option<i64> =
+                        sqlx::query_scalar("SELECT version FROM pond_migrations WHERE version = $1")
+                            .bind(m.version)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                    if exists.is_some() {
+                        return Ok::<bool, StoreError>(false);
+                    }
+                    let sql = match self {
+                        Db::Sqlite { .. } => m.sqlite,
+                        Db::Postgres(_) => m.postgres,
+                    };
+                    tx.execute(sqlx::raw_sql(sql))
+                        .await
+                        .map_err(|e| StoreError::Migration { version: m.version, reason: e.to_string() })?;
+                    tx.execute(
+                        sqlx::query("INSERT INTO pond_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+                            .bind(m.version)
+                            .bind(m.name)
+                            .bind(now_ms()),
+                    )
                     .await?;
-                if exists.is_some() {
-                    return Ok::<bool, StoreError>(false);
+                    tx.commit().await?;
+                    Ok(true)
                 }
-                let sql = match self {
-                    Db::Sqlite { .. } => m.sqlite,
-                    Db::Postgres(_) => m.postgres,
-                };
-                tx.execute(sqlx::raw_sql(sql))
-                    .await
-                    .map_err(|e| StoreError::Migration { version: m.version, reason: e.to_string() })?;
-                tx.execute(
-                    sqlx::query("INSERT INTO pond_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
-                        .bind(m.version)
-                        .bind(m.name)
-                        .bind(now_ms()),
-                )
-                .await?;
-                tx.commit().await?;
-                Ok(true)
-            }
-            .await
+                .await
             })?;
             if done {
                 tracing::info!(version = m.version, name = m.name, "applied migration");
@@ -79,10 +88,8 @@ impl Db {
 
     /// The versions recorded as applied.
     pub async fn applied_migrations(&self) -> Result<Vec<i64>> {
-        Ok(read_db!(self, |pool| sqlx::query_scalar(
-            "SELECT version FROM pond_migrations ORDER BY version"
-        )
-        .fetch_all(pool)
-        .await)?)
+        Ok(read_db!(self, |pool| sqlx::query_scalar("SELECT version FROM pond_migrations ORDER BY version")
+            .fetch_all(pool)
+            .await)?)
     }
 }

@@ -13,14 +13,7 @@ pub struct Session {
     pub expires_at: i64,
 }
 
-pub async fn create(
-    db: &Db,
-    id_hash: &str,
-    corp_id: i64,
-    user_id: i64,
-    csrf_token: &str,
-    ttl_ms: i64,
-) -> Result<()> {
+pub async fn create(db: &Db, id_hash: &str, corp_id: i64, user_id: i64, csrf_token: &str, ttl_ms: i64) -> Result<()> {
     let now = now_ms();
     write_db!(db, |pool| {
         sqlx::query(
@@ -53,23 +46,19 @@ pub async fn get_live(db: &Db, id_hash: &str) -> Result<Option<Session>> {
 }
 
 pub async fn delete(db: &Db, id_hash: &str) -> Result<()> {
-    write_db!(db, |pool| sqlx::query(
-        "DELETE FROM sessions WHERE id_hash = $1"
-    )
-    .bind(id_hash)
-    .execute(pool)
-    .await
-    .map(|r| r.rows_affected()))?;
+    write_db!(db, |pool| sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+        .bind(id_hash)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
 /// Deletes expired sessions; returns how many.
 pub async fn purge_expired(db: &Db) -> Result<u64> {
-    Ok(write_db!(db, |pool| sqlx::query(
-        "DELETE FROM sessions WHERE expires_at <= $1"
-    )
-    .bind(now_ms())
-    .execute(pool)
-    .await
-    .map(|r| r.rows_affected()))?)
+    Ok(write_db!(db, |pool| sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+        .bind(now_ms())
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?)
 }

@@ -79,12 +79,7 @@ pub async fn set_status(db: &Db, corp_id: i64, userid: &str, status: StaffStatus
 }
 
 /// Lists staff whose name or userid contains `search`, by name.
-pub async fn list(
-    db: &Db,
-    corp_id: i64,
-    search: Option<&str>,
-    req: PageRequest,
-) -> Result<Page<Staff>> {
+pub async fn list(db: &Db, corp_id: i64, search: Option<&str>, req: PageRequest) -> Result<Page<Staff>> {
     Listing {
         columns: COLUMNS,
         from: "staff",
@@ -93,4 +88,10 @@ pub async fn list(
     }
     .fetch(db, corp_id, search, req)
     .await
+}
+
+/// Every employee of a corp (for sync's "gone upstream" check and comparisons).
+pub async fn all(db: &Db, corp_id: i64) -> Result<Vec<Staff>> {
+    let sql = format!("SELECT {COLUMNS} FROM staff WHERE corp_id = $1 ORDER BY userid");
+    Ok(read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(corp_id).fetch_all(pool).await)?)
 }

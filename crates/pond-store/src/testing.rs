@@ -29,11 +29,7 @@ enum Cleanup {
 }
 
 fn unique_name() -> String {
-    format!(
-        "pond_test_{}_{:08x}",
-        std::process::id(),
-        rand::rng().random::<u32>()
-    )
+    format!("pond_test_{}_{:08x}", std::process::id(), rand::rng().random::<u32>())
 }
 
 impl TestDb {
@@ -43,11 +39,7 @@ impl TestDb {
         std::fs::create_dir_all(&dir).expect("create temp dir for test database");
         let url = format!("sqlite:{}", dir.join("pond.db").display());
         let db = Db::open(&url).await.expect("open test SQLite database");
-        TestDb {
-            db,
-            url,
-            cleanup: Cleanup::SqliteDir(dir),
-        }
+        TestDb { db, url, cleanup: Cleanup::SqliteDir(dir) }
     }
 
     /// A new PostgreSQL database, or `None` (reported as skipped) when no server is configured.
@@ -65,21 +57,12 @@ impl TestDb {
             return None;
         };
         let name = unique_name();
-        let mut admin = PgConnection::connect(&admin_url)
-            .await
-            .expect("connect to the PostgreSQL test server");
-        admin
-            .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .await
-            .expect("create test database");
+        let mut admin = PgConnection::connect(&admin_url).await.expect("connect to the PostgreSQL test server");
+        admin.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.expect("create test database");
         admin.close().await.ok();
         let url = with_database(&admin_url, &name);
         let db = Db::open(&url).await.expect("open test PostgreSQL database");
-        Some(TestDb {
-            db,
-            url,
-            cleanup: Cleanup::Postgres { admin_url, name },
-        })
+        Some(TestDb { db, url, cleanup: Cleanup::Postgres { admin_url, name } })
     }
 
     /// Closes the pools and removes the database.
@@ -92,9 +75,7 @@ impl TestDb {
             Cleanup::Postgres { admin_url, name } => {
                 if let Ok(mut admin) = PgConnection::connect(&admin_url).await {
                     let _ = admin
-                        .execute(sqlx::AssertSqlSafe(format!(
-                            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                        )))
+                        .execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
                         .await;
                     let _ = admin.close().await;
                 }
@@ -146,17 +127,11 @@ macro_rules! test_on_both_backends {
 mod tests {
     #[test]
     fn swaps_the_database_name() {
-        assert_eq!(
-            super::with_database("postgres://p@h:5432/test", "x"),
-            "postgres://p@h:5432/x"
-        );
+        assert_eq!(super::with_database("postgres://p@h:5432/test", "x"), "postgres://p@h:5432/x");
         assert_eq!(
             super::with_database("postgres://p@h/test?sslmode=disable", "x"),
             "postgres://p@h/x?sslmode=disable"
         );
-        assert_eq!(
-            super::with_database("postgres://p@h", "x"),
-            "postgres://p@h/x"
-        );
+        assert_eq!(super::with_database("postgres://p@h", "x"), "postgres://p@h/x");
     }
 }

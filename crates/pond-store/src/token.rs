@@ -29,52 +29,37 @@ pub async fn create(
         "INSERT INTO api_tokens (corp_id, name, token_hash, prefix, created_by, created_at)
          VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
     );
-    Ok(write_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(
-        sql
-    ))
-    .bind(corp_id)
-    .bind(name)
-    .bind(token_hash)
-    .bind(prefix)
-    .bind(created_by)
-    .bind(now_ms())
-    .fetch_one(pool)
-    .await)?)
+    Ok(write_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(corp_id)
+        .bind(name)
+        .bind(token_hash)
+        .bind(prefix)
+        .bind(created_by)
+        .bind(now_ms())
+        .fetch_one(pool)
+        .await)?)
 }
 
 /// The unrevoked token with this hash.
 pub async fn find_active(db: &Db, token_hash: &str) -> Result<Option<ApiToken>> {
-    let sql =
-        format!("SELECT {COLUMNS} FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL");
-    Ok(read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(
-        sql
-    ))
-    .bind(token_hash)
-    .fetch_optional(pool)
-    .await)?)
+    let sql = format!("SELECT {COLUMNS} FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL");
+    Ok(read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(token_hash).fetch_optional(pool).await)?)
 }
 
 pub async fn list(db: &Db, corp_id: i64) -> Result<Vec<ApiToken>> {
     let sql = format!("SELECT {COLUMNS} FROM api_tokens WHERE corp_id = $1 ORDER BY id");
-    Ok(read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(
-        sql
-    ))
-    .bind(corp_id)
-    .fetch_all(pool)
-    .await)?)
+    Ok(read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(corp_id).fetch_all(pool).await)?)
 }
 
 pub async fn revoke(db: &Db, corp_id: i64, id: i64) -> Result<()> {
     let n = write_db!(db, |pool| {
-        sqlx::query(
-        "UPDATE api_tokens SET revoked_at = $3 WHERE corp_id = $1 AND id = $2 AND revoked_at IS NULL"
-    )
-    .bind(corp_id)
-    .bind(id)
-    .bind(now_ms())
-    .execute(pool)
-    .await
-    .map(|r| r.rows_affected())
+        sqlx::query("UPDATE api_tokens SET revoked_at = $3 WHERE corp_id = $1 AND id = $2 AND revoked_at IS NULL")
+            .bind(corp_id)
+            .bind(id)
+            .bind(now_ms())
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
     })?;
     if n == 0 {
         return Err(StoreError::NotFound(format!("api token {id}")));
@@ -83,13 +68,11 @@ pub async fn revoke(db: &Db, corp_id: i64, id: i64) -> Result<()> {
 }
 
 pub async fn touch(db: &Db, id: i64) -> Result<()> {
-    write_db!(db, |pool| sqlx::query(
-        "UPDATE api_tokens SET last_used_at = $2 WHERE id = $1"
-    )
-    .bind(id)
-    .bind(now_ms())
-    .execute(pool)
-    .await
-    .map(|r| r.rows_affected()))?;
+    write_db!(db, |pool| sqlx::query("UPDATE api_tokens SET last_used_at = $2 WHERE id = $1")
+        .bind(id)
+        .bind(now_ms())
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
     Ok(())
 }

@@ -23,91 +23,62 @@ impl User {
     }
 }
 
-const COLUMNS: &str =
-    "id, corp_id, email, password_hash, role, disabled, created_at, last_login_at";
+const COLUMNS: &str = "id, corp_id, email, password_hash, role, disabled, created_at, last_login_at";
 
 /// Adds a user. A taken e-mail gives [`StoreError::Conflict`].
-pub async fn create(
-    db: &Db,
-    corp_id: i64,
-    email: &str,
-    password_hash: &str,
-    role: Role,
-) -> Result<User> {
+pub async fn create(db: &Db, corp_id: i64, email: &str, password_hash: &str, role: Role) -> Result<User> {
     let sql = format!(
         "INSERT INTO console_users (corp_id, email, password_hash, role, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
     );
-    Ok(write_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(
-        sql
-    ))
-    .bind(corp_id)
-    .bind(email)
-    .bind(password_hash)
-    .bind(role.as_str())
-    .bind(now_ms())
-    .fetch_one(pool)
-    .await)?)
+    Ok(write_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(corp_id)
+        .bind(email)
+        .bind(password_hash)
+        .bind(role.as_str())
+        .bind(now_ms())
+        .fetch_one(pool)
+        .await)?)
 }
 
 pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<User>> {
     let sql = format!("SELECT {COLUMNS} FROM console_users WHERE email = $1");
-    Ok(read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(
-        sql
-    ))
-    .bind(email)
-    .fetch_optional(pool)
-    .await)?)
+    Ok(read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(email).fetch_optional(pool).await)?)
 }
 
 pub async fn get(db: &Db, id: i64) -> Result<User> {
     let sql = format!("SELECT {COLUMNS} FROM console_users WHERE id = $1");
-    let user: Option<User> = read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(id)
-        .fetch_optional(pool)
-        .await)?;
+    let user: Option<User> =
+        read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await)?;
     user.ok_or_else(|| StoreError::NotFound(format!("user {id}")))
 }
 
 pub async fn list(db: &Db, corp_id: i64) -> Result<Vec<User>> {
     let sql = format!("SELECT {COLUMNS} FROM console_users WHERE corp_id = $1 ORDER BY id");
-    Ok(read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(
-        sql
-    ))
-    .bind(corp_id)
-    .fetch_all(pool)
-    .await)?)
+    Ok(read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(corp_id).fetch_all(pool).await)?)
 }
 
 pub async fn count(db: &Db) -> Result<i64> {
-    Ok(read_db!(db, |pool| sqlx::query_scalar(
-        "SELECT COUNT(*) FROM console_users"
-    )
-    .fetch_one(pool)
-    .await)?)
+    Ok(read_db!(db, |pool| sqlx::query_scalar("SELECT COUNT(*) FROM console_users").fetch_one(pool).await)?)
 }
 
 pub async fn touch_login(db: &Db, id: i64) -> Result<()> {
-    write_db!(db, |pool| sqlx::query(
-        "UPDATE console_users SET last_login_at = $2 WHERE id = $1"
-    )
-    .bind(id)
-    .bind(now_ms())
-    .execute(pool)
-    .await
-    .map(|r| r.rows_affected()))?;
+    write_db!(db, |pool| sqlx::query("UPDATE console_users SET last_login_at = $2 WHERE id = $1")
+        .bind(id)
+        .bind(now_ms())
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
 /// Replaces a user's password hash.
 pub async fn set_password(db: &Db, id: i64, password_hash: &str) -> Result<()> {
-    let n = write_db!(db, |pool| sqlx::query(
-        "UPDATE console_users SET password_hash = $2 WHERE id = $1"
-    )
-    .bind(id)
-    .bind(password_hash)
-    .execute(pool)
-    .await
-    .map(|r| r.rows_affected()))?;
+    let n = write_db!(db, |pool| sqlx::query("UPDATE console_users SET password_hash = $2 WHERE id = $1")
+        .bind(id)
+        .bind(password_hash)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
     if n == 0 {
         return Err(StoreError::NotFound(format!("user {id}")));
     }

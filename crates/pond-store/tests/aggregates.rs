@@ -31,18 +31,12 @@ test_on_both_backends!(
 );
 
 async fn new_corp(db: &Db) -> i64 {
-    corp::create(db, "星巴克测试")
-        .await
-        .expect("create corp")
-        .id
+    corp::create(db, "星巴克测试").await.expect("create corp").id
 }
 
 async fn migrations_are_recorded_and_idempotent(db: Db) {
-    assert_eq!(db.applied_migrations().await.unwrap(), vec![1]);
-    assert!(
-        db.migrate().await.unwrap().is_empty(),
-        "second run applies nothing"
-    );
+    assert_eq!(db.applied_migrations().await.unwrap(), vec![1, 2]);
+    assert!(db.migrate().await.unwrap().is_empty(), "second run applies nothing");
     assert!(db.ping().await);
 }
 
@@ -60,10 +54,7 @@ async fn corp_settings_round_trip_and_keep_secrets(db: Db) {
     };
     let saved = corp::update_settings(&db, id, &settings).await.unwrap();
     assert_eq!(saved.name, "咖啡连锁");
-    assert_eq!(
-        saved.contact_secret.expose(),
-        "contact-secret-value-0123456789"
-    );
+    assert_eq!(saved.contact_secret.expose(), "contact-secret-value-0123456789");
 
     // Blank secrets keep what is stored.
     let keep = corp::WecomSettings {
@@ -76,64 +67,33 @@ async fn corp_settings_round_trip_and_keep_secrets(db: Db) {
     let kept = corp::update_settings(&db, id, &keep).await.unwrap();
     assert_eq!(kept.app_secret.expose(), "app-secret-value-0123456789");
     assert_eq!(kept.callback_token.expose(), "tok123");
-    assert_eq!(
-        kept.encoding_aes_key.expose(),
-        "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
-    );
-    assert!(
-        !format!("{kept:?}").contains("secret-value"),
-        "Debug must mask secrets"
-    );
+    assert_eq!(kept.encoding_aes_key.expose(), "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C");
+    assert!(!format!("{kept:?}").contains("secret-value"), "Debug must mask secrets");
 
-    let found = corp::find_by_wecom_corp_id(&db, "ww0123456789abcdef")
-        .await
-        .unwrap()
-        .expect("found");
+    let found = corp::find_by_wecom_corp_id(&db, "ww0123456789abcdef").await.unwrap().expect("found");
     assert_eq!(found.id, id);
     assert_eq!(corp::get(&db, id).await.unwrap().agent_id, Some(1000002));
 
     // A second corp cannot take the same WeCom corp id.
     let other = new_corp(&db).await;
-    let err = corp::update_settings(&db, other, &settings)
-        .await
-        .unwrap_err();
+    let err = corp::update_settings(&db, other, &settings).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
-    assert!(matches!(
-        corp::get(&db, 9999).await,
-        Err(StoreError::NotFound(_))
-    ));
+    assert!(matches!(corp::get(&db, 9999).await, Err(StoreError::NotFound(_))));
     assert_eq!(corp::list(&db).await.unwrap().len(), 2);
 }
 
 async fn departments_upsert_and_mark_removed(db: Db) {
     let c = new_corp(&db).await;
-    let mut d = Department {
-        corp_id: c,
-        dept_id: 1,
-        name: "总部".into(),
-        parent_id: None,
-        sort_order: 0,
-        removed_at: None,
-    };
+    let mut d =
+        Department { corp_id: c, dept_id: 1, name: "总部".into(), parent_id: None, sort_order: 0, removed_at: None };
     department::upsert(&db, &d).await.unwrap();
-    department::upsert(
-        &db,
-        &Department {
-            dept_id: 2,
-            name: "华东区".into(),
-            parent_id: Some(1),
-            ..d.clone()
-        },
-    )
-    .await
-    .unwrap();
+    department::upsert(&db, &Department { dept_id: 2, name: "华东区".into(), parent_id: Some(1), ..d.clone() })
+        .await
+        .unwrap();
     d.name = "总公司".into();
     department::upsert(&db, &d).await.unwrap();
     assert!(department::mark_removed(&db, c, 2).await.unwrap());
-    assert!(
-        !department::mark_removed(&db, c, 2).await.unwrap(),
-        "second mark is a no-op"
-    );
+    assert!(!department::mark_removed(&db, c, 2).await.unwrap(), "second mark is a no-op");
     let all = department::list(&db, c).await.unwrap();
     assert_eq!(all.len(), 2, "removed departments are kept");
     assert_eq!(all[0].name, "总公司");
@@ -157,44 +117,19 @@ async fn staff_upsert_search_paginate_and_resign(db: Db) {
     let c = new_corp(&db).await;
     let other = new_corp(&db).await;
     for i in 0..25 {
-        staff::upsert(
-            &db,
-            &staff(c, &format!("user{i:02}"), &format!("员工{i:02}")),
-        )
-        .await
-        .unwrap();
+        staff::upsert(&db, &staff(c, &format!("user{i:02}"), &format!("员工{i:02}"))).await.unwrap();
     }
-    staff::upsert(&db, &staff(other, "user00", "别家员工"))
-        .await
-        .unwrap();
-    let page = staff::list(&db, c, None, PageRequest::new(Some(3), Some(10)))
-        .await
-        .unwrap();
+    staff::upsert(&db, &staff(other, "user00", "别家员工")).await.unwrap();
+    let page = staff::list(&db, c, None, PageRequest::new(Some(3), Some(10))).await.unwrap();
     assert_eq!((page.total, page.items.len(), page.pages()), (25, 5, 3));
-    let found = staff::list(&db, c, Some("USER1"), PageRequest::default())
-        .await
-        .unwrap();
+    let found = staff::list(&db, c, Some("USER1"), PageRequest::default()).await.unwrap();
     assert_eq!(found.total, 10, "case-insensitive search on userid");
-    let by_name = staff::list(&db, c, Some("员工2"), PageRequest::default())
-        .await
-        .unwrap();
+    let by_name = staff::list(&db, c, Some("员工2"), PageRequest::default()).await.unwrap();
     assert_eq!(by_name.total, 5);
-    staff::set_status(&db, c, "user03", StaffStatus::Resigned)
-        .await
-        .unwrap();
-    assert_eq!(
-        staff::get(&db, c, "user03").await.unwrap().status(),
-        StaffStatus::Resigned
-    );
-    assert_eq!(
-        staff::get(&db, other, "user00").await.unwrap().name,
-        "别家员工",
-        "corps are separate"
-    );
-    assert!(matches!(
-        staff::set_status(&db, c, "nobody", StaffStatus::Resigned).await,
-        Err(StoreError::NotFound(_))
-    ));
+    staff::set_status(&db, c, "user03", StaffStatus::Resigned).await.unwrap();
+    assert_eq!(staff::get(&db, c, "user03").await.unwrap().status(), StaffStatus::Resigned);
+    assert_eq!(staff::get(&db, other, "user00").await.unwrap().name, "别家员工", "corps are separate");
+    assert!(matches!(staff::set_status(&db, c, "nobody", StaffStatus::Resigned).await, Err(StoreError::NotFound(_))));
 }
 
 fn follow(corp_id: i64, ext: &str, userid: &str) -> FollowRelation {
@@ -213,183 +148,74 @@ fn follow(corp_id: i64, ext: &str, userid: &str) -> FollowRelation {
 
 async fn customers_follows_and_follow_tags(db: Db) {
     let c = new_corp(&db).await;
-    let data = CustomerData {
-        external_userid: "wmEXT1".into(),
-        name: "张三".into(),
-        customer_type: 1,
-        ..Default::default()
-    };
+    let data =
+        CustomerData {
+            external_userid: "wmEXT1".into(), name: "张三".into(), customer_type: 1, ..Default::default()
+        };
     let id1 = customer::upsert(&db, c, &data).await.unwrap();
-    let id1_again = customer::upsert(
-        &db,
-        c,
-        &CustomerData {
-            name: "张三丰".into(),
-            ..data.clone()
-        },
-    )
-    .await
-    .unwrap();
+    let id1_again = customer::upsert(&db, c, &CustomerData { name: "张三丰".into(), ..data.clone() }).await.unwrap();
     assert_eq!(id1, id1_again, "upsert keeps the dense id");
-    let id2 = customer::upsert(
-        &db,
-        c,
-        &CustomerData {
-            external_userid: "wmEXT2".into(),
-            name: "李四".into(),
-            ..data
-        },
-    )
-    .await
-    .unwrap();
+    let id2 = customer::upsert(&db, c, &CustomerData { external_userid: "wmEXT2".into(), name: "李四".into(), ..data })
+        .await
+        .unwrap();
     assert!(id2 > id1);
-    assert_eq!(
-        customer::get(&db, c, "wmEXT1").await.unwrap().name,
-        "张三丰"
-    );
+    assert_eq!(customer::get(&db, c, "wmEXT1").await.unwrap().name, "张三丰");
 
-    customer::upsert_follow(&db, &follow(c, "wmEXT1", "user01"))
-        .await
-        .unwrap();
-    customer::upsert_follow(&db, &follow(c, "wmEXT1", "user02"))
-        .await
-        .unwrap();
-    assert!(
-        customer::end_follow(&db, c, "wmEXT1", "user02")
-            .await
-            .unwrap()
-    );
-    assert!(
-        !customer::end_follow(&db, c, "wmEXT1", "user02")
-            .await
-            .unwrap()
-    );
+    customer::upsert_follow(&db, &follow(c, "wmEXT1", "user01")).await.unwrap();
+    customer::upsert_follow(&db, &follow(c, "wmEXT1", "user02")).await.unwrap();
+    assert!(customer::end_follow(&db, c, "wmEXT1", "user02").await.unwrap());
+    assert!(!customer::end_follow(&db, c, "wmEXT1", "user02").await.unwrap());
     let follows = customer::follows_of(&db, c, "wmEXT1").await.unwrap();
     assert_eq!(follows.len(), 2);
     assert_eq!(follows[0].state, "store-001");
-    assert!(
-        follows
-            .iter()
-            .any(|f| f.userid == "user02" && f.removed_at.is_some())
-    );
+    assert!(follows.iter().any(|f| f.userid == "user02" && f.removed_at.is_some()));
 
     let tags = vec!["etB".to_owned(), "etA".to_owned()];
-    customer::set_follow_tags(&db, c, "wmEXT1", "user01", &tags)
-        .await
-        .unwrap();
-    assert_eq!(
-        customer::follow_tags(&db, c, "wmEXT1", "user01")
-            .await
-            .unwrap(),
-        vec!["etA", "etB"]
-    );
-    customer::set_follow_tags(&db, c, "wmEXT1", "user01", &["etC".to_owned()])
-        .await
-        .unwrap();
-    assert_eq!(
-        customer::follow_tags(&db, c, "wmEXT1", "user01")
-            .await
-            .unwrap(),
-        vec!["etC"]
-    );
+    customer::set_follow_tags(&db, c, "wmEXT1", "user01", &tags).await.unwrap();
+    assert_eq!(customer::follow_tags(&db, c, "wmEXT1", "user01").await.unwrap(), vec!["etA", "etB"]);
+    customer::set_follow_tags(&db, c, "wmEXT1", "user01", &["etC".to_owned()]).await.unwrap();
+    assert_eq!(customer::follow_tags(&db, c, "wmEXT1", "user01").await.unwrap(), vec!["etC"]);
     assert!(
-        customer::follow_tags(&db, c, "wmEXT1", "user02")
-            .await
-            .unwrap()
-            .is_empty(),
+        customer::follow_tags(&db, c, "wmEXT1", "user02").await.unwrap().is_empty(),
         "tags are per follow relation"
     );
 
     customer::mark_removed(&db, c, "wmEXT2").await.unwrap();
-    let page = customer::list(&db, c, None, PageRequest::default())
-        .await
-        .unwrap();
+    let page = customer::list(&db, c, None, PageRequest::default()).await.unwrap();
     assert_eq!(page.total, 2);
     assert_eq!(page.items[0].external_userid, "wmEXT2", "newest first");
     assert!(page.items[0].removed_at.is_some());
-    assert_eq!(
-        customer::list(&db, c, Some("张"), PageRequest::default())
-            .await
-            .unwrap()
-            .total,
-        1
-    );
+    assert_eq!(customer::list(&db, c, Some("张"), PageRequest::default()).await.unwrap().total, 1);
 }
 
 async fn tags_and_groups_list_with_counts(db: Db) {
     let c = new_corp(&db).await;
-    tag::upsert_group(
-        &db,
-        &TagGroup {
-            corp_id: c,
-            group_id: "g1".into(),
-            name: "渠道".into(),
-            sort_order: 1,
-        },
-    )
-    .await
-    .unwrap();
-    tag::upsert_group(
-        &db,
-        &TagGroup {
-            corp_id: c,
-            group_id: "g2".into(),
-            name: "会员等级".into(),
-            sort_order: 2,
-        },
-    )
-    .await
-    .unwrap();
-    for (id, g, name) in [
-        ("t1", "g1", "门店"),
-        ("t2", "g1", "包裹卡"),
-        ("t3", "g2", "金卡"),
-    ] {
+    tag::upsert_group(&db, &TagGroup { corp_id: c, group_id: "g1".into(), name: "渠道".into(), sort_order: 1 })
+        .await
+        .unwrap();
+    tag::upsert_group(&db, &TagGroup { corp_id: c, group_id: "g2".into(), name: "会员等级".into(), sort_order: 2 })
+        .await
+        .unwrap();
+    for (id, g, name) in [("t1", "g1", "门店"), ("t2", "g1", "包裹卡"), ("t3", "g2", "金卡")] {
         tag::upsert_tag(
             &db,
-            &Tag {
-                corp_id: c,
-                tag_id: id.into(),
-                group_id: g.into(),
-                name: name.into(),
-                sort_order: 0,
-            },
+            &Tag { corp_id: c, tag_id: id.into(), group_id: g.into(), name: name.into(), sort_order: 0 },
         )
         .await
         .unwrap();
     }
-    customer::set_follow_tags(&db, c, "wmA", "u1", &["t1".into(), "t3".into()])
-        .await
-        .unwrap();
-    customer::set_follow_tags(&db, c, "wmB", "u1", &["t1".into()])
-        .await
-        .unwrap();
-    let all = tag::list(&db, c, None, PageRequest::default())
-        .await
-        .unwrap();
+    customer::set_follow_tags(&db, c, "wmA", "u1", &["t1".into(), "t3".into()]).await.unwrap();
+    customer::set_follow_tags(&db, c, "wmB", "u1", &["t1".into()]).await.unwrap();
+    let all = tag::list(&db, c, None, PageRequest::default()).await.unwrap();
     assert_eq!(all.total, 3);
     assert_eq!(all.items[0].group_name, "渠道");
     let t1 = all.items.iter().find(|t| t.tag_id == "t1").unwrap();
     assert_eq!(t1.customers, 2);
-    let gold = tag::list(&db, c, Some("会员"), PageRequest::default())
-        .await
-        .unwrap();
-    assert_eq!(
-        gold.items
-            .iter()
-            .map(|t| t.tag_id.as_str())
-            .collect::<Vec<_>>(),
-        vec!["t3"],
-        "search by group name"
-    );
+    let gold = tag::list(&db, c, Some("会员"), PageRequest::default()).await.unwrap();
+    assert_eq!(gold.items.iter().map(|t| t.tag_id.as_str()).collect::<Vec<_>>(), vec!["t3"], "search by group name");
     assert!(tag::mark_tag_deleted(&db, c, "t2").await.unwrap());
-    let listed = tag::list(&db, c, Some("包裹"), PageRequest::default())
-        .await
-        .unwrap();
-    assert!(
-        listed.items[0].deleted_at.is_some(),
-        "deleted tags are marked, not removed"
-    );
+    let listed = tag::list(&db, c, Some("包裹"), PageRequest::default()).await.unwrap();
+    assert!(listed.items[0].deleted_at.is_some(), "deleted tags are marked, not removed");
 }
 
 async fn customer_groups_and_members(db: Db) {
@@ -406,12 +232,7 @@ async fn customer_groups_and_members(db: Db) {
     group::upsert(&db, &g).await.unwrap();
     group::upsert(
         &db,
-        &CustomerGroup {
-            chat_id: "wrCHAT2".into(),
-            name: "新品试饮群".into(),
-            created_at: 2_000,
-            ..g.clone()
-        },
+        &CustomerGroup { chat_id: "wrCHAT2".into(), name: "新品试饮群".into(), created_at: 2_000, ..g.clone() },
     )
     .await
     .unwrap();
@@ -433,219 +254,98 @@ async fn customer_groups_and_members(db: Db) {
         .await
         .unwrap();
     }
-    assert!(
-        group::mark_member_left(&db, c, "wrCHAT1", "wmB", 5_000)
-            .await
-            .unwrap()
-    );
-    let listed = group::list(&db, c, None, PageRequest::default())
-        .await
-        .unwrap();
-    assert_eq!(
-        listed
-            .items
-            .iter()
-            .map(|g| g.chat_id.as_str())
-            .collect::<Vec<_>>(),
-        vec!["wrCHAT2", "wrCHAT1"]
-    );
-    assert_eq!(
-        listed.items[1].members, 2,
-        "members who left are not counted"
-    );
+    assert!(group::mark_member_left(&db, c, "wrCHAT1", "wmB", 5_000).await.unwrap());
+    let listed = group::list(&db, c, None, PageRequest::default()).await.unwrap();
+    assert_eq!(listed.items.iter().map(|g| g.chat_id.as_str()).collect::<Vec<_>>(), vec!["wrCHAT2", "wrCHAT1"]);
+    assert_eq!(listed.items[1].members, 2, "members who left are not counted");
     assert_eq!(group::members(&db, c, "wrCHAT1").await.unwrap().len(), 3);
-    group::upsert(
-        &db,
-        &CustomerGroup {
-            dismissed_at: Some(9_000),
-            ..g
-        },
-    )
-    .await
-    .unwrap();
-    let found = group::list(&db, c, Some("福利"), PageRequest::default())
-        .await
-        .unwrap();
+    group::upsert(&db, &CustomerGroup { dismissed_at: Some(9_000), ..g }).await.unwrap();
+    let found = group::list(&db, c, Some("福利"), PageRequest::default()).await.unwrap();
     assert_eq!(found.items[0].dismissed_at, Some(9_000));
 }
 
 async fn inbox_absorbs_duplicates_and_claims_once(db: Db) {
     let c = new_corp(&db).await;
-    let first = inbox::insert(
-        &db,
-        c,
-        "add:u1:wmA:100",
-        "change_external_contact",
-        "<xml/>",
-    )
-    .await
-    .unwrap();
+    let first = inbox::insert(&db, c, "add:u1:wmA:100", "change_external_contact", "<xml/>").await.unwrap();
     assert!(matches!(first, Inserted::New(_)));
     assert_eq!(
-        inbox::insert(
-            &db,
-            c,
-            "add:u1:wmA:100",
-            "change_external_contact",
-            "<xml/>"
-        )
-        .await
-        .unwrap(),
+        inbox::insert(&db, c, "add:u1:wmA:100", "change_external_contact", "<xml/>").await.unwrap(),
         Inserted::Duplicate
     );
-    inbox::insert(
-        &db,
-        c,
-        "del:u1:wmA:200",
-        "change_external_contact",
-        "<xml/>",
-    )
-    .await
-    .unwrap();
-    let claimed = inbox::claim(&db, 10).await.unwrap();
+    inbox::insert(&db, c, "del:u1:wmA:200", "change_external_contact", "<xml/>").await.unwrap();
+    let claimed = inbox::claim(&db, 10, 60_000).await.unwrap();
     assert_eq!(claimed.len(), 2);
-    assert!(
-        inbox::claim(&db, 10).await.unwrap().is_empty(),
-        "claimed events are not handed out again"
-    );
-    inbox::finish(&db, claimed[0].id, None, false)
-        .await
-        .unwrap();
-    inbox::finish(&db, claimed[1].id, Some("boom"), false)
-        .await
-        .unwrap();
-    let again = inbox::claim(&db, 10).await.unwrap();
+    assert!(inbox::claim(&db, 10, 60_000).await.unwrap().is_empty(), "claimed events are not handed out again");
+    assert_eq!(inbox::unfinished(&db).await.unwrap(), 2);
+    inbox::finish(&db, claimed[0].id, inbox::Outcome::Done).await.unwrap();
+    let later = pond_store::now_ms() + 3_600_000;
+    inbox::finish(&db, claimed[1].id, inbox::Outcome::Retry { error: "boom", at: later }).await.unwrap();
+    assert!(inbox::claim(&db, 10, 60_000).await.unwrap().is_empty(), "retries wait for their time");
+    inbox::finish(&db, claimed[1].id, inbox::Outcome::Retry { error: "boom", at: 0 }).await.unwrap();
+    let again = inbox::claim(&db, 10, -1).await.unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].attempts, 2);
-    let page = inbox::list(&db, c, Some("external"), PageRequest::default())
-        .await
-        .unwrap();
+    let lease_over = inbox::claim(&db, 10, 60_000).await.unwrap();
+    assert_eq!(lease_over.len(), 1, "an expired lease makes the event claimable again");
+    inbox::finish(&db, lease_over[0].id, inbox::Outcome::Failed { error: "gave up" }).await.unwrap();
+    assert_eq!(inbox::unfinished(&db).await.unwrap(), 0);
+    assert!(inbox::counts_by_status(&db).await.unwrap().contains(&("failed".to_owned(), 1)));
+    // A duplicate of an applied event puts it back in the queue (re-applying is an idempotent refresh).
+    assert_eq!(
+        inbox::insert(&db, c, "add:u1:wmA:100", "change_external_contact", "<xml/>").await.unwrap(),
+        Inserted::Duplicate
+    );
+    assert_eq!(inbox::claim(&db, 10, 60_000).await.unwrap().len(), 1);
+    let page = inbox::list(&db, c, Some("external"), PageRequest::default()).await.unwrap();
     assert_eq!(page.total, 2);
 }
 
 fn new_job<'a>(corp_id: i64, key: &'a str, max_attempts: i64) -> NewJob<'a> {
-    NewJob {
-        corp_id,
-        kind: "test.echo",
-        payload: "{}",
-        idempotency_key: key,
-        max_attempts,
-        run_at: None,
-    }
+    NewJob { corp_id, kind: "test.echo", payload: "{}", idempotency_key: key, max_attempts, run_at: None }
 }
 
 async fn jobs_enqueue_claim_complete_fail_retry(db: Db) {
     let c = new_corp(&db).await;
-    let a = jobs::enqueue(&db, &new_job(c, "a", 2))
-        .await
-        .unwrap()
-        .expect("new");
-    assert_eq!(
-        jobs::enqueue(&db, &new_job(c, "a", 2)).await.unwrap(),
-        None,
-        "idempotency key dedupes"
-    );
-    let b = jobs::enqueue(&db, &new_job(c, "b", 1))
-        .await
-        .unwrap()
-        .expect("new");
-    jobs::enqueue(
-        &db,
-        &NewJob {
-            run_at: Some(pond_store::now_ms() + 3_600_000),
-            ..new_job(c, "later", 1)
-        },
-    )
-    .await
-    .unwrap();
-
-    let claimed = jobs::claim(&db, "w1", 10, 60_000).await.unwrap();
-    assert_eq!(
-        claimed.iter().map(|j| j.id).collect::<Vec<_>>(),
-        vec![a, b],
-        "future jobs wait"
-    );
-    assert!(
-        claimed
-            .iter()
-            .all(|j| j.attempts == 1 && j.status() == JobStatus::Running)
-    );
-    assert!(jobs::claim(&db, "w2", 10, 60_000).await.unwrap().is_empty());
-
-    assert_eq!(
-        jobs::complete(&db, "someone-else", &[a]).await.unwrap(),
-        0,
-        "only the holder completes"
-    );
-    assert_eq!(jobs::complete(&db, "w1", &[a]).await.unwrap(), 1);
-    assert_eq!(
-        jobs::get(&db, c, a).await.unwrap().status(),
-        JobStatus::Done
-    );
-
-    // b has max_attempts 1: a retryable failure still ends it.
-    let st = jobs::fail(
-        &db,
-        "w1",
-        b,
-        "errcode 45009: api freq out of limit",
-        Some(0),
-    )
-    .await
-    .unwrap();
-    assert_eq!(st, JobStatus::Failed);
-    let failed = jobs::list(&db, c, Some(JobStatus::Failed), PageRequest::default())
+    let a = jobs::enqueue(&db, &new_job(c, "a", 2)).await.unwrap().expect("new");
+    assert_eq!(jobs::enqueue(&db, &new_job(c, "a", 2)).await.unwrap(), None, "idempotency key dedupes");
+    let b = jobs::enqueue(&db, &new_job(c, "b", 1)).await.unwrap().expect("new");
+    jobs::enqueue(&db, &NewJob { run_at: Some(pond_store::now_ms() + 3_600_000), ..new_job(c, "later", 1) })
         .await
         .unwrap();
+
+    let claimed = jobs::claim(&db, "w1", 10, 60_000).await.unwrap();
+    assert_eq!(claimed.iter().map(|j| j.id).collect::<Vec<_>>(), vec![a, b], "future jobs wait");
+    assert!(claimed.iter().all(|j| j.attempts == 1 && j.status() == JobStatus::Running));
+    assert!(jobs::claim(&db, "w2", 10, 60_000).await.unwrap().is_empty());
+
+    assert_eq!(jobs::complete(&db, "someone-else", &[a]).await.unwrap(), 0, "only the holder completes");
+    assert_eq!(jobs::complete(&db, "w1", &[a]).await.unwrap(), 1);
+    assert_eq!(jobs::get(&db, c, a).await.unwrap().status(), JobStatus::Done);
+
+    // b has max_attempts 1: a retryable failure still ends it.
+    let st = jobs::fail(&db, "w1", b, "errcode 45009: api freq out of limit", Some(0)).await.unwrap();
+    assert_eq!(st, JobStatus::Failed);
+    let failed = jobs::list(&db, c, Some(JobStatus::Failed), PageRequest::default()).await.unwrap();
     assert_eq!(failed.total, 1);
-    assert_eq!(
-        failed.items[0].last_error.as_deref(),
-        Some("errcode 45009: api freq out of limit")
-    );
+    assert_eq!(failed.items[0].last_error.as_deref(), Some("errcode 45009: api freq out of limit"));
 
     jobs::retry(&db, c, b).await.unwrap();
-    assert!(
-        matches!(jobs::retry(&db, c, b).await, Err(StoreError::NotFound(_))),
-        "only failed jobs retry"
-    );
+    assert!(matches!(jobs::retry(&db, c, b).await, Err(StoreError::NotFound(_))), "only failed jobs retry");
     let again = jobs::claim(&db, "w2", 10, 60_000).await.unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!((again[0].id, again[0].attempts), (b, 1));
     // A retryable failure with attempts left goes back to pending at the given time.
-    let st = jobs::fail(
-        &db,
-        "w2",
-        b,
-        "temporary",
-        Some(pond_store::now_ms() + 3_600_000),
-    )
-    .await;
-    assert_eq!(
-        st.unwrap(),
-        JobStatus::Failed,
-        "attempts exhausted (1 of 1)"
-    );
+    let st = jobs::fail(&db, "w2", b, "temporary", Some(pond_store::now_ms() + 3_600_000)).await;
+    assert_eq!(st.unwrap(), JobStatus::Failed, "attempts exhausted (1 of 1)");
 
     let counts = jobs::counts_by_status(&db).await.unwrap();
-    assert!(
-        counts.contains(&("done".to_owned(), 1)) && counts.contains(&("failed".to_owned(), 1)),
-        "{counts:?}"
-    );
-    assert_eq!(
-        jobs::list(&db, c, None, PageRequest::default())
-            .await
-            .unwrap()
-            .total,
-        3
-    );
+    assert!(counts.contains(&("done".to_owned(), 1)) && counts.contains(&("failed".to_owned(), 1)), "{counts:?}");
+    assert_eq!(jobs::list(&db, c, None, PageRequest::default()).await.unwrap().total, 3);
 }
 
 async fn jobs_lease_expiry_makes_job_claimable_again(db: Db) {
     let c = new_corp(&db).await;
-    let id = jobs::enqueue(&db, &new_job(c, "x", 5))
-        .await
-        .unwrap()
-        .expect("new");
+    let id = jobs::enqueue(&db, &new_job(c, "x", 5)).await.unwrap().expect("new");
     let first = jobs::claim(&db, "dead-worker", 1, -1).await.unwrap();
     assert_eq!(first.len(), 1);
     let st = jobs::fail(&db, "dead-worker", id, "e", Some(0));
@@ -660,115 +360,43 @@ async fn jobs_lease_expiry_makes_job_claimable_again(db: Db) {
 
 async fn audit_log_records_and_searches(db: Db) {
     let c = new_corp(&db).await;
-    audit::record(&db, c, "ops@example.com", "corp.update", "corp:1", "name")
-        .await
-        .unwrap();
-    audit::record(&db, c, "cli", "user.add", "boss@example.com", "role=owner")
-        .await
-        .unwrap();
-    let all = audit::list(&db, c, None, PageRequest::default())
-        .await
-        .unwrap();
-    assert_eq!(
-        all.items
-            .iter()
-            .map(|e| e.action.as_str())
-            .collect::<Vec<_>>(),
-        vec!["user.add", "corp.update"]
-    );
-    assert_eq!(
-        audit::list(&db, c, Some("OPS@"), PageRequest::default())
-            .await
-            .unwrap()
-            .total,
-        1
-    );
+    audit::record(&db, c, "ops@example.com", "corp.update", "corp:1", "name").await.unwrap();
+    audit::record(&db, c, "cli", "user.add", "boss@example.com", "role=owner").await.unwrap();
+    let all = audit::list(&db, c, None, PageRequest::default()).await.unwrap();
+    assert_eq!(all.items.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), vec!["user.add", "corp.update"]);
+    assert_eq!(audit::list(&db, c, Some("OPS@"), PageRequest::default()).await.unwrap().total, 1);
 }
 
 async fn users_sessions_and_tokens(db: Db) {
     let c = new_corp(&db).await;
-    let u = user::create(&db, c, "boss@example.com", "$argon2id$fake", Role::Owner)
-        .await
-        .unwrap();
-    assert!(matches!(
-        user::create(&db, c, "boss@example.com", "x", Role::Admin).await,
-        Err(StoreError::Conflict(_))
-    ));
-    assert_eq!(
-        user::find_by_email(&db, "boss@example.com")
-            .await
-            .unwrap()
-            .unwrap()
-            .role(),
-        Role::Owner
-    );
+    let u = user::create(&db, c, "boss@example.com", "$argon2id$fake", Role::Owner).await.unwrap();
+    assert!(matches!(user::create(&db, c, "boss@example.com", "x", Role::Admin).await, Err(StoreError::Conflict(_))));
+    assert_eq!(user::find_by_email(&db, "boss@example.com").await.unwrap().unwrap().role(), Role::Owner);
     user::touch_login(&db, u.id).await.unwrap();
     assert!(user::get(&db, u.id).await.unwrap().last_login_at.is_some());
     assert_eq!(user::list(&db, c).await.unwrap().len(), 1);
     assert_eq!(user::count(&db).await.unwrap(), 1);
 
-    session::create(&db, "hash-live", c, u.id, "csrf1", 60_000)
-        .await
-        .unwrap();
-    session::create(&db, "hash-old", c, u.id, "csrf2", -1)
-        .await
-        .unwrap();
-    assert_eq!(
-        session::get_live(&db, "hash-live")
-            .await
-            .unwrap()
-            .unwrap()
-            .csrf_token,
-        "csrf1"
-    );
-    assert!(
-        session::get_live(&db, "hash-old").await.unwrap().is_none(),
-        "expired sessions are not live"
-    );
+    session::create(&db, "hash-live", c, u.id, "csrf1", 60_000).await.unwrap();
+    session::create(&db, "hash-old", c, u.id, "csrf2", -1).await.unwrap();
+    assert_eq!(session::get_live(&db, "hash-live").await.unwrap().unwrap().csrf_token, "csrf1");
+    assert!(session::get_live(&db, "hash-old").await.unwrap().is_none(), "expired sessions are not live");
     assert_eq!(session::purge_expired(&db).await.unwrap(), 1);
     session::delete(&db, "hash-live").await.unwrap();
     assert!(session::get_live(&db, "hash-live").await.unwrap().is_none());
 
-    let t = token::create(&db, c, "ci", "sha-of-token", "pond_abc", "boss@example.com")
-        .await
-        .unwrap();
-    assert_eq!(
-        token::find_active(&db, "sha-of-token")
-            .await
-            .unwrap()
-            .unwrap()
-            .id,
-        t.id
-    );
+    let t = token::create(&db, c, "ci", "sha-of-token", "pond_abc", "boss@example.com").await.unwrap();
+    assert_eq!(token::find_active(&db, "sha-of-token").await.unwrap().unwrap().id, t.id);
     token::touch(&db, t.id).await.unwrap();
     token::revoke(&db, c, t.id).await.unwrap();
-    assert!(
-        token::find_active(&db, "sha-of-token")
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(token::find_active(&db, "sha-of-token").await.unwrap().is_none());
     assert!(token::list(&db, c).await.unwrap()[0].last_used_at.is_some());
 }
 
 async fn search_treats_wildcards_literally(db: Db) {
     let c = new_corp(&db).await;
-    staff::upsert(&db, &staff(c, "a_b", "百分之%百"))
-        .await
-        .unwrap();
+    staff::upsert(&db, &staff(c, "a_b", "百分之%百")).await.unwrap();
     staff::upsert(&db, &staff(c, "axb", "普通")).await.unwrap();
-    assert_eq!(
-        staff::list(&db, c, Some("a_b"), PageRequest::default())
-            .await
-            .unwrap()
-            .total,
-        1
-    );
-    assert_eq!(
-        staff::list(&db, c, Some("%"), PageRequest::default())
-            .await
-            .unwrap()
-            .total,
-        1
-    );
+    assert_eq!(staff::list(&db, c, Some("a_b"), PageRequest::default()).await.unwrap().total, 1);
+    assert_eq!(staff::list(&db, c, Some("%"), PageRequest::default()).await.unwrap().total, 1);
 }

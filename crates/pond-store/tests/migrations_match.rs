@@ -12,11 +12,13 @@ async fn columns(db: &Db) -> BTreeSet<(String, String)> {
         )
         .fetch_all(pool)
         .await),
-        Db::Postgres(_) => read_db!(db, |pool| sqlx::query_as(
+        Db::Postgres(_) => read_db!(db, |pool| {
+            sqlx::query_as(
             "SELECT table_name::text, column_name::text FROM information_schema.columns WHERE table_schema = 'public'"
         )
         .fetch_all(pool)
-        .await),
+        .await
+        }),
     }
     .expect("read schema");
     rows.into_iter().collect()

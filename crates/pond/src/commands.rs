@@ -11,11 +11,7 @@ use pond_store::Db;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "pond",
-    version,
-    about = "Pond: a self-hosted SCRM for WeCom (企业微信)"
-)]
+#[command(name = "pond", version, about = "Pond: a self-hosted SCRM for WeCom (企业微信)")]
 pub struct Cli {
     /// Configuration file (default: ./pond.toml when it exists). POND_* environment variables override it.
     #[arg(long, global = true, env = "POND_CONFIG")]
@@ -82,9 +78,7 @@ enum TokenCommand {
 }
 
 pub async fn run(cli: Cli) -> Result<()> {
-    let (mut config, warnings) = Config::load(&Sources {
-        file: cli.config.clone(),
-    })?;
+    let (mut config, warnings) = Config::load(&Sources { file: cli.config.clone() })?;
     if let Command::Demo { data_dir, listen } = &cli.command {
         config.data_dir = data_dir.clone();
         if let Some(addr) = listen {
@@ -100,18 +94,10 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Migrate => {
             let db = connect(&config).await?;
             let applied = db.migrate().await?;
-            println!(
-                "migrations applied: {applied:?}; now at {:?}",
-                db.applied_migrations().await?.last()
-            );
+            println!("migrations applied: {applied:?}; now at {:?}", db.applied_migrations().await?.last());
             Ok(())
         }
-        Command::User(UserCommand::Add {
-            email,
-            role,
-            password,
-            corp,
-        }) => {
+        Command::User(UserCommand::Add { email, role, password, corp }) => {
             let db = connect(&config).await?;
             let corp_id = pick_corp(&db, corp).await?;
             let role: Role = role.parse()?;
@@ -135,8 +121,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             let password = generate_password();
             let hash = auth::hash_password(&password)?;
             pond_store::user::set_password(&db, user.id, &hash).await?;
-            pond_store::audit::record(&db, user.corp_id, "cli", "user.password", &email, "")
-                .await?;
+            pond_store::audit::record(&db, user.corp_id, "cli", "user.password", &email, "").await?;
             println!("new password for {email}: {password}");
             Ok(())
         }
@@ -153,10 +138,7 @@ pub async fn run(cli: Cli) -> Result<()> {
 
 fn init_logging(filter: &str) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(filter));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
 async fn connect(config: &Config) -> Result<Db> {
@@ -179,10 +161,7 @@ async fn pick_corp(db: &Db, given: Option<i64>) -> Result<i64> {
         [only] => Ok(only.id),
         many => bail!(
             "there are several corps; choose one with --corp: {}",
-            many.iter()
-                .map(|c| format!("{} ({})", c.id, c.name))
-                .collect::<Vec<_>>()
-                .join(", ")
+            many.iter().map(|c| format!("{} ({})", c.id, c.name)).collect::<Vec<_>>().join(", ")
         ),
     }
 }
@@ -191,31 +170,15 @@ fn generate_password() -> String {
     auth::random_hex(8)
 }
 
-async fn add_user(
-    db: &Db,
-    corp_id: i64,
-    email: &str,
-    role: Role,
-    password: &str,
-) -> Result<pond_store::user::User> {
+async fn add_user(db: &Db, corp_id: i64, email: &str, role: Role, password: &str) -> Result<pond_store::user::User> {
     let email = ids::login_email(email)?;
     ids::new_password(password)?;
     let hash = auth::hash_password(password)?;
-    let user = pond_store::user::create(db, corp_id, &email, &hash, role)
-        .await
-        .map_err(|e| match e {
-            pond_store::StoreError::Conflict(_) => anyhow!("a console user {email} exists already"),
-            other => other.into(),
-        })?;
-    pond_store::audit::record(
-        db,
-        corp_id,
-        "cli",
-        "user.add",
-        &email,
-        &format!("role={role}"),
-    )
-    .await?;
+    let user = pond_store::user::create(db, corp_id, &email, &hash, role).await.map_err(|e| match e {
+        pond_store::StoreError::Conflict(_) => anyhow!("a console user {email} exists already"),
+        other => other.into(),
+    })?;
+    pond_store::audit::record(db, corp_id, "cli", "user.add", &email, &format!("role={role}")).await?;
     Ok(user)
 }
 
@@ -233,13 +196,7 @@ async fn serve(config: Config) -> Result<()> {
         .await
         .with_context(|| format!("listening on {} (key `listen`)", config.listen))?;
     let url = config.effective_public_url();
-    let running = pond_server::start(
-        AppState::new(db, config),
-        listener,
-        Registry::default(),
-        true,
-    )
-    .await?;
+    let running = pond_server::start(AppState::new(db, config), listener, Registry::default(), true).await?;
     tracing::info!(addr = %running.addr, "Pond is serving; console at {url}/console");
     running.wait().await;
     Ok(())
@@ -251,33 +208,18 @@ async fn demo(config: Config) -> Result<()> {
     let db = connect(&config).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .with_context(|| {
-            format!(
-                "listening on {} (use --listen to pick another address)",
-                config.listen
-            )
-        })?;
+        .with_context(|| format!("listening on {} (use --listen to pick another address)", config.listen))?;
     let url = config.effective_public_url();
     let mut out = std::io::stdout().lock();
-    if pond_store::user::find_by_email(&db, DEMO_OWNER)
-        .await?
-        .is_none()
-    {
+    if pond_store::user::find_by_email(&db, DEMO_OWNER).await?.is_none() {
         let corp = pond_store::corp::create(&db, "示例咖啡连锁 Demo Coffee").await?;
         let password = generate_password();
         add_user(&db, corp.id, DEMO_OWNER, Role::Owner, &password).await?;
         let token = add_token(&db, corp.id, "demo", "demo").await?;
-        writeln!(
-            out,
-            "Pond demo is ready (data in {}).",
-            config.data_dir.display()
-        )?;
+        writeln!(out, "Pond demo is ready (data in {}).", config.data_dir.display())?;
         writeln!(out, "  Console:   {url}/console")?;
         writeln!(out, "  Login:     {DEMO_OWNER}")?;
-        writeln!(
-            out,
-            "  Password:  {password}   (shown once; reset with `pond user password --email {DEMO_OWNER}`)"
-        )?;
+        writeln!(out, "  Password:  {password}   (shown once; reset with `pond user password --email {DEMO_OWNER}`)")?;
         writeln!(
             out,
             "  API token: {token}   (shown once; try: curl -H 'Authorization: Bearer {token}' {url}/api/v1/corp)"
@@ -292,13 +234,7 @@ async fn demo(config: Config) -> Result<()> {
     }
     writeln!(out, "Press Ctrl-C to stop.")?;
     drop(out);
-    let running = pond_server::start(
-        AppState::new(db, config),
-        listener,
-        Registry::default(),
-        true,
-    )
-    .await?;
+    let running = pond_server::start(AppState::new(db, config), listener, Registry::default(), true).await?;
     running.wait().await;
     Ok(())
 }

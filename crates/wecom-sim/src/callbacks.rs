@@ -71,10 +71,7 @@ impl Pusher {
         let wake = Arc::new(tokio::sync::Notify::new());
         let (cfg, q, st, wk) = (config.clone(), queued.clone(), stats.clone(), wake.clone());
         tokio::spawn(async move {
-            let http = reqwest::Client::builder()
-                .timeout(ACK_TIMEOUT)
-                .build()
-                .unwrap_or_default();
+            let http = reqwest::Client::builder().timeout(ACK_TIMEOUT).build().unwrap_or_default();
             let mut seq = 0u64;
             while let Some(xml) = rx.recv().await {
                 seq += 1;
@@ -105,13 +102,7 @@ impl Pusher {
                 q.fetch_sub(1, Ordering::SeqCst);
             }
         });
-        Pusher {
-            tx,
-            config,
-            queued,
-            stats,
-            wake,
-        }
+        Pusher { tx, config, queued, stats, wake }
     }
 
     pub fn push(&self, xml: String) {
@@ -169,11 +160,9 @@ async fn deliver(
 ) -> Delivery {
     let mut last_error = None;
     for attempt in 1..=RETRIES + 1 {
-        let timestamp = (std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0))
-        .to_string();
+        let timestamp =
+            (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0))
+                .to_string();
         let nonce = format!("{:010}", rand::random::<u32>());
         let sealed = crypt.seal_callback(xml, &timestamp, &nonce, None);
         let result = http
@@ -199,10 +188,7 @@ async fn deliver(
                         last_error: None,
                     };
                 }
-                last_error = Some(format!(
-                    "answer was not success: {}",
-                    body.chars().take(100).collect::<String>()
-                ));
+                last_error = Some(format!("answer was not success: {}", body.chars().take(100).collect::<String>()));
             }
             Ok(resp) => last_error = Some(format!("HTTP {}", resp.status())),
             Err(e) => last_error = Some(e.to_string()),
@@ -212,11 +198,5 @@ async fn deliver(
         }
     }
     tracing::warn!(seq, event, error = ?last_error, "callback not acknowledged after retries");
-    Delivery {
-        seq,
-        event: event.to_owned(),
-        attempts: RETRIES + 1,
-        delivered: false,
-        last_error,
-    }
+    Delivery { seq, event: event.to_owned(), attempts: RETRIES + 1, delivered: false, last_error }
 }

@@ -47,22 +47,17 @@ fn ok(mut v: Value) -> Value {
 }
 
 fn param<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    query
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
+    query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
 fn body_as<T: for<'de> Deserialize<'de>>(body: &Value) -> Result<T, SimError> {
-    serde_json::from_value(body.clone())
-        .map_err(|e| SimError::new(47001, format!("data format error: {e}")))
+    serde_json::from_value(body.clone()).map_err(|e| SimError::new(47001, format!("data format error: {e}")))
 }
 
 /// `gettoken`: the same token for a secret until it expires.
 pub fn gettoken(state: &SimState, query: &[(String, String)]) -> Result<Value, SimError> {
-    let corpid = param(query, "corpid")
-        .filter(|c| !c.is_empty())
-        .ok_or_else(|| SimError::new(41002, "corpid missing"))?;
+    let corpid =
+        param(query, "corpid").filter(|c| !c.is_empty()).ok_or_else(|| SimError::new(41002, "corpid missing"))?;
     let secret = param(query, "corpsecret")
         .filter(|c| !c.is_empty())
         .ok_or_else(|| SimError::new(41004, "corpsecret missing"))?;
@@ -97,19 +92,11 @@ pub fn gettoken(state: &SimState, query: &[(String, String)]) -> Result<Value, S
                 })
                 .collect();
             let expires = now + TOKEN_TTL_S * 1000;
-            tokens.insert(
-                token.clone(),
-                TokenInfo {
-                    scope,
-                    expires_at_ms: expires,
-                },
-            );
+            tokens.insert(token.clone(), TokenInfo { scope, expires_at_ms: expires });
             (token, expires)
         }
     };
-    Ok(ok(
-        json!({"access_token": token, "expires_in": (expires_at_ms - now) / 1000}),
-    ))
+    Ok(ok(json!({"access_token": token, "expires_in": (expires_at_ms - now) / 1000})))
 }
 
 /// Checks `access_token` and returns its scope.
@@ -119,9 +106,7 @@ pub fn check_token(state: &SimState, query: &[(String, String)]) -> Result<Scope
         .ok_or_else(|| SimError::new(41001, "access_token missing"))?;
     let now = state.world().now_ms();
     let tokens = state.tokens.lock().unwrap_or_else(|e| e.into_inner());
-    let info = tokens
-        .get(token)
-        .ok_or_else(|| SimError::new(40014, "invalid access_token"))?;
+    let info = tokens.get(token).ok_or_else(|| SimError::new(40014, "invalid access_token"))?;
     if info.expires_at_ms <= now {
         return Err(SimError::new(42001, "access_token expired"));
     }
@@ -137,10 +122,7 @@ pub fn dispatch(
     body: &Value,
 ) -> Result<Value, SimError> {
     if (path.starts_with("user/") || path.starts_with("department/")) && scope != Scope::App {
-        return Err(SimError::new(
-            48002,
-            "api forbidden: this secret may not read the address book",
-        ));
+        return Err(SimError::new(48002, "api forbidden: this secret may not read the address book"));
     }
     let mut world = state.world();
     let w: &mut World = &mut world;
@@ -153,9 +135,7 @@ pub fn dispatch(
                 Some(_) => return Err(SimError::new(60123, "invalid party id")),
             };
             ids.retain(|id| w.departments.contains_key(id));
-            Ok(ok(
-                json!({"department": ids.iter().filter_map(|id| w.departments.get(id)).collect::<Vec<_>>()}),
-            ))
+            Ok(ok(json!({"department": ids.iter().filter_map(|id| w.departments.get(id)).collect::<Vec<_>>()})))
         }
         "user/list" | "user/simplelist" => {
             let dept = param(query, "department_id")
@@ -164,16 +144,10 @@ pub fn dispatch(
             if !w.departments.contains_key(&dept) {
                 return Err(SimError::new(60123, "invalid party id"));
             }
-            let depts = if param(query, "fetch_child") == Some("1") {
-                descendants(w, dept)
-            } else {
-                BTreeSet::from([dept])
-            };
-            let users: Vec<_> = w
-                .users
-                .values()
-                .filter(|u| u.status == 1 && u.department.iter().any(|d| depts.contains(d)))
-                .collect();
+            let depts =
+                if param(query, "fetch_child") == Some("1") { descendants(w, dept) } else { BTreeSet::from([dept]) };
+            let users: Vec<_> =
+                w.users.values().filter(|u| u.status == 1 && u.department.iter().any(|d| depts.contains(d))).collect();
             Ok(ok(json!({"userlist": users})))
         }
         "user/get" => {
@@ -185,18 +159,11 @@ pub fn dispatch(
                 .ok_or_else(|| SimError::new(60111, "userid not found"))?;
             Ok(ok(serde_json::to_value(user).unwrap_or_default()))
         }
-        "externalcontact/get_follow_user_list" => {
-            Ok(ok(json!({"follow_user": w.follow_user_ids()})))
-        }
+        "externalcontact/get_follow_user_list" => Ok(ok(json!({"follow_user": w.follow_user_ids()}))),
         "externalcontact/list" => {
             let userid = param(query, "userid").unwrap_or_default();
             active_user(w, userid)?;
-            let ids: Vec<&String> = w
-                .follows
-                .keys()
-                .filter(|(_, u)| u == userid)
-                .map(|(e, _)| e)
-                .collect();
+            let ids: Vec<&String> = w.follows.keys().filter(|(_, u)| u == userid).map(|(e, _)| e).collect();
             if ids.is_empty() {
                 return Err(SimError::new(84061, "not external contact"));
             }
@@ -204,26 +171,15 @@ pub fn dispatch(
         }
         "externalcontact/get" => {
             let id = param(query, "external_userid").unwrap_or_default();
-            let contact = w
-                .customers
-                .get(id)
-                .ok_or_else(|| SimError::new(40096, "invalid external userid"))?;
+            let contact = w.customers.get(id).ok_or_else(|| SimError::new(40096, "invalid external userid"))?;
             let follows = w.follow_users_of(id);
             if follows.is_empty() {
                 return Err(SimError::new(84061, "not external contact"));
             }
-            let start: usize = param(query, "cursor")
-                .and_then(|c| c.parse().ok())
-                .unwrap_or(0);
+            let start: usize = param(query, "cursor").and_then(|c| c.parse().ok()).unwrap_or(0);
             let page: Vec<_> = follows.iter().skip(start).take(500).collect();
-            let next = if start + 500 < follows.len() {
-                (start + 500).to_string()
-            } else {
-                String::new()
-            };
-            Ok(ok(
-                json!({"external_contact": contact, "follow_user": page, "next_cursor": next}),
-            ))
+            let next = if start + 500 < follows.len() { (start + 500).to_string() } else { String::new() };
+            Ok(ok(json!({"external_contact": contact, "follow_user": page, "next_cursor": next})))
         }
         "externalcontact/batch/get_by_user" => {
             #[derive(Deserialize)]
@@ -237,43 +193,30 @@ pub fn dispatch(
             }
             let req: Req = body_as(body)?;
             if req.userid_list.is_empty() || req.userid_list.len() > 100 {
-                return Err(SimError::new(
-                    40058,
-                    "userid_list must hold 1 to 100 userids",
-                ));
+                return Err(SimError::new(40058, "userid_list must hold 1 to 100 userids"));
             }
             let limit = req.limit.unwrap_or(50);
             if !(1..=100).contains(&limit) {
                 return Err(SimError::new(40058, "limit must be 1..100"));
             }
             let wanted: BTreeSet<&String> = req.userid_list.iter().collect();
-            let all: Vec<(&String, &String)> = w
-                .follows
-                .keys()
-                .filter(|(_, u)| wanted.contains(u))
-                .map(|(e, u)| (e, u))
-                .collect();
+            let all: Vec<(&String, &String)> =
+                w.follows.keys().filter(|(_, u)| wanted.contains(u)).map(|(e, u)| (e, u)).collect();
             let start: usize = if req.cursor.is_empty() {
                 0
             } else {
-                req.cursor
-                    .parse()
-                    .map_err(|_| SimError::new(40058, "invalid cursor"))?
+                req.cursor.parse().map_err(|_| SimError::new(40058, "invalid cursor"))?
             };
             let list: Vec<Value> = all
                 .iter()
                 .skip(start)
                 .take(limit)
-                .filter_map(|(e, u)| Some(json!({"external_contact": w.customers.get(*e)?, "follow_info": w.follow_info(e, u)?})))
+                .filter_map(|(e, u)| {
+                    Some(json!({"external_contact": w.customers.get(*e)?, "follow_info": w.follow_info(e, u)?}))
+                })
                 .collect();
-            let next = if start + limit < all.len() {
-                (start + limit).to_string()
-            } else {
-                String::new()
-            };
-            Ok(ok(
-                json!({"external_contact_list": list, "next_cursor": next}),
-            ))
+            let next = if start + limit < all.len() { (start + limit).to_string() } else { String::new() };
+            Ok(ok(json!({"external_contact_list": list, "next_cursor": next})))
         }
         "externalcontact/remark" => {
             #[derive(Deserialize)]
@@ -307,14 +250,8 @@ pub fn dispatch(
                 #[serde(default)]
                 group_id: Vec<String>,
             }
-            let req: Req = if body.is_null() {
-                Req::default()
-            } else {
-                body_as(body)?
-            };
-            Ok(ok(
-                json!({"tag_group": w.tag_library(&req.tag_id, &req.group_id)}),
-            ))
+            let req: Req = if body.is_null() { Req::default() } else { body_as(body)? };
+            Ok(ok(json!({"tag_group": w.tag_library(&req.tag_id, &req.group_id)})))
         }
         "externalcontact/add_corp_tag" => {
             #[derive(Deserialize)]
@@ -345,33 +282,24 @@ pub fn dispatch(
                     }
                     id
                 }
-                (_, Some(name)) if !name.is_empty() => {
-                    match w.tag_groups.iter().find(|(_, g)| g.name == name) {
-                        Some((id, _)) => id.clone(),
-                        None => {
-                            let id = format!("et{:030x}", rng.random::<u128>() >> 8);
-                            w.tag_groups.insert(
-                                id.clone(),
-                                crate::world::TagGroup {
-                                    name,
-                                    order: req.order.unwrap_or(0),
-                                    create_time: now,
-                                },
-                            );
-                            id
-                        }
+                (_, Some(name)) if !name.is_empty() => match w.tag_groups.iter().find(|(_, g)| g.name == name) {
+                    Some((id, _)) => id.clone(),
+                    None => {
+                        let id = format!("et{:030x}", rng.random::<u128>() >> 8);
+                        w.tag_groups.insert(
+                            id.clone(),
+                            crate::world::TagGroup { name, order: req.order.unwrap_or(0), create_time: now },
+                        );
+                        id
                     }
-                }
+                },
                 _ => return Err(SimError::new(40058, "group_id or group_name required")),
             };
             for t in &req.tag {
                 if t.name.trim().is_empty() || t.name.chars().count() > 30 {
                     return Err(SimError::new(40058, "tag name must be 1 to 30 characters"));
                 }
-                if w.tags
-                    .values()
-                    .any(|x| x.group_id == group_id && x.name == t.name)
-                {
+                if w.tags.values().any(|x| x.group_id == group_id && x.name == t.name) {
                     return Err(SimError::new(40071, "tag name already exists"));
                 }
             }
@@ -387,10 +315,7 @@ pub fn dispatch(
                     },
                 );
             }
-            let group = w
-                .tag_library(&[], std::slice::from_ref(&group_id))
-                .into_iter()
-                .next();
+            let group = w.tag_library(&[], std::slice::from_ref(&group_id)).into_iter().next();
             Ok(ok(json!({"tag_group": group})))
         }
         "externalcontact/edit_corp_tag" => {
@@ -439,12 +364,7 @@ pub fn dispatch(
             }
             let mut doomed: BTreeSet<String> = req.tag_id.into_iter().collect();
             for g in &req.group_id {
-                doomed.extend(
-                    w.tags
-                        .iter()
-                        .filter(|(_, t)| &t.group_id == g)
-                        .map(|(id, _)| id.clone()),
-                );
+                doomed.extend(w.tags.iter().filter(|(_, t)| &t.group_id == g).map(|(id, _)| id.clone()));
                 w.tag_groups.remove(g);
             }
             for id in &doomed {
@@ -498,43 +418,20 @@ pub fn dispatch(
                 return Err(SimError::new(40058, "contact way quota exhausted"));
             }
             let config_id = format!("{:032x}", state.rng().random::<u128>());
-            let qr = if way.scene == 2 {
-                format!("https://wework.qpic.cn/wwpic/sim/{config_id}/0")
-            } else {
-                String::new()
-            };
-            w.contact_ways.insert(
-                config_id.clone(),
-                ContactWay {
-                    config_id: config_id.clone(),
-                    qr_code: qr.clone(),
-                    ..way
-                },
-            );
+            let qr =
+                if way.scene == 2 { format!("https://wework.qpic.cn/wwpic/sim/{config_id}/0") } else { String::new() };
+            w.contact_ways
+                .insert(config_id.clone(), ContactWay { config_id: config_id.clone(), qr_code: qr.clone(), ..way });
             Ok(ok(json!({"config_id": config_id, "qr_code": qr})))
         }
         "externalcontact/get_contact_way" => {
-            let id = body
-                .get("config_id")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            let way = w
-                .contact_ways
-                .get(id)
-                .ok_or_else(|| SimError::new(40058, "invalid config_id"))?;
+            let id = body.get("config_id").and_then(Value::as_str).unwrap_or_default();
+            let way = w.contact_ways.get(id).ok_or_else(|| SimError::new(40058, "invalid config_id"))?;
             Ok(ok(json!({"contact_way": way})))
         }
         "externalcontact/update_contact_way" => {
-            let id = body
-                .get("config_id")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned();
-            let mut way = w
-                .contact_ways
-                .get(&id)
-                .cloned()
-                .ok_or_else(|| SimError::new(40058, "invalid config_id"))?;
+            let id = body.get("config_id").and_then(Value::as_str).unwrap_or_default().to_owned();
+            let mut way = w.contact_ways.get(&id).cloned().ok_or_else(|| SimError::new(40058, "invalid config_id"))?;
             let obj = body.as_object().cloned().unwrap_or_default();
             if let Some(v) = obj.get("remark").and_then(Value::as_str) {
                 way.remark = v.to_owned();
@@ -558,13 +455,8 @@ pub fn dispatch(
             Ok(ok(json!({})))
         }
         "externalcontact/del_contact_way" => {
-            let id = body
-                .get("config_id")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            w.contact_ways
-                .remove(id)
-                .ok_or_else(|| SimError::new(40058, "invalid config_id"))?;
+            let id = body.get("config_id").and_then(Value::as_str).unwrap_or_default();
+            w.contact_ways.remove(id).ok_or_else(|| SimError::new(40058, "invalid config_id"))?;
             Ok(ok(json!({})))
         }
         "externalcontact/list_contact_way" => {
@@ -578,13 +470,8 @@ pub fn dispatch(
                 .filter(|c| !c.is_empty())
                 .map(|c| c.parse().unwrap_or(usize::MAX))
                 .unwrap_or(0);
-            let ids: Vec<Value> = w
-                .contact_ways
-                .keys()
-                .skip(start)
-                .take(limit)
-                .map(|id| json!({"config_id": id}))
-                .collect();
+            let ids: Vec<Value> =
+                w.contact_ways.keys().skip(start).take(limit).map(|id| json!({"config_id": id})).collect();
             let next = if start.saturating_add(limit) < w.contact_ways.len() {
                 (start + limit).to_string()
             } else {
@@ -593,33 +480,17 @@ pub fn dispatch(
             Ok(ok(json!({"contact_way": ids, "next_cursor": next})))
         }
         "externalcontact/send_welcome_msg" => {
-            let code = body
-                .get("welcome_code")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned();
-            let has_text = body
-                .pointer("/text/content")
-                .and_then(Value::as_str)
-                .is_some_and(|t| !t.is_empty());
-            let attachments = body
-                .get("attachments")
-                .and_then(Value::as_array)
-                .map_or(0, Vec::len);
+            let code = body.get("welcome_code").and_then(Value::as_str).unwrap_or_default().to_owned();
+            let has_text = body.pointer("/text/content").and_then(Value::as_str).is_some_and(|t| !t.is_empty());
+            let attachments = body.get("attachments").and_then(Value::as_array).map_or(0, Vec::len);
             if !has_text && attachments == 0 {
-                return Err(SimError::new(
-                    40058,
-                    "text and attachments cannot both be empty",
-                ));
+                return Err(SimError::new(40058, "text and attachments cannot both be empty"));
             }
             if attachments > 9 {
                 return Err(SimError::new(40058, "at most 9 attachments"));
             }
             let now = w.now_ms();
-            let entry = w
-                .welcome_codes
-                .get_mut(&code)
-                .ok_or_else(|| SimError::new(40058, "invalid welcome_code"))?;
+            let entry = w.welcome_codes.get_mut(&code).ok_or_else(|| SimError::new(40058, "invalid welcome_code"))?;
             if entry.used {
                 return Err(SimError::new(41051, "externaluser has started chatting"));
             }
@@ -657,33 +528,41 @@ pub fn dispatch(
                 .filter(|c| !c.is_empty())
                 .map(|c| c.parse().unwrap_or(usize::MAX))
                 .unwrap_or(0);
-            let list: Vec<Value> = all
-                .iter()
-                .skip(start)
-                .take(limit)
-                .map(|id| json!({"chat_id": id, "status": 0}))
-                .collect();
-            let next = if start.saturating_add(limit) < all.len() {
-                (start + limit).to_string()
-            } else {
-                String::new()
-            };
+            let list: Vec<Value> =
+                all.iter().skip(start).take(limit).map(|id| json!({"chat_id": id, "status": 0})).collect();
+            let next =
+                if start.saturating_add(limit) < all.len() { (start + limit).to_string() } else { String::new() };
             Ok(ok(json!({"group_chat_list": list, "next_cursor": next})))
         }
         "externalcontact/groupchat/get" => {
-            let id = body
-                .get("chat_id")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            let chat = w
-                .group_chat(id)
-                .ok_or_else(|| SimError::new(40050, "chatid not exist"))?;
+            let id = body.get("chat_id").and_then(Value::as_str).unwrap_or_default();
+            let chat = w.group_chat(id).ok_or_else(|| SimError::new(40050, "chatid not exist"))?;
             Ok(ok(json!({"group_chat": chat})))
         }
-        _ => Err(SimError::new(
-            48001,
-            format!("api {path} is not served by the Pond WeCom simulator"),
-        )),
+        "externalcontact/get_unassigned_list" => {
+            let size = body.get("page_size").and_then(Value::as_u64).unwrap_or(1000) as usize;
+            if !(1..=1000).contains(&size) {
+                return Err(SimError::new(40058, "page_size must be 1..1000"));
+            }
+            let start: usize = body
+                .get("cursor")
+                .and_then(Value::as_str)
+                .filter(|c| !c.is_empty())
+                .map(|c| c.parse().unwrap_or(usize::MAX))
+                .unwrap_or(0);
+            let info: Vec<Value> = w
+                .unassigned
+                .iter()
+                .skip(start)
+                .take(size)
+                .map(|(h, e, t)| json!({"handover_userid": h, "external_userid": e, "dimission_time": t}))
+                .collect();
+            let end = start.saturating_add(size) >= w.unassigned.len();
+            Ok(ok(
+                json!({"info": info, "is_last": end, "next_cursor": if end { String::new() } else { (start + size).to_string() }}),
+            ))
+        }
+        _ => Err(SimError::new(48001, format!("api {path} is not served by the Pond WeCom simulator"))),
     }
 }
 
@@ -704,11 +583,7 @@ fn descendants(w: &World, root: i64) -> BTreeSet<i64> {
 }
 
 fn active_user(w: &World, userid: &str) -> Result<(), SimError> {
-    w.users
-        .get(userid)
-        .filter(|u| u.status == 1)
-        .map(|_| ())
-        .ok_or_else(|| SimError::new(60111, "userid not found"))
+    w.users.get(userid).filter(|u| u.status == 1).map(|_| ()).ok_or_else(|| SimError::new(60111, "userid not found"))
 }
 
 /// Contact-way limits: type 1 has exactly one user, at most 100 users, `state` and `remark` ≤ 30 characters.
@@ -717,10 +592,7 @@ fn validate_way(w: &World, way: &ContactWay, new: bool) -> Result<(), SimError> 
         return Err(SimError::new(40058, "type must be 1 (single) or 2 (multi)"));
     }
     if new && !matches!(way.scene, 1 | 2) {
-        return Err(SimError::new(
-            40058,
-            "scene must be 1 (mini program) or 2 (QR code)",
-        ));
+        return Err(SimError::new(40058, "scene must be 1 (mini program) or 2 (QR code)"));
     }
     if way.state.chars().count() > 30 {
         return Err(SimError::new(40058, "state longer than 30 characters"));
@@ -732,10 +604,7 @@ fn validate_way(w: &World, way: &ContactWay, new: bool) -> Result<(), SimError> 
         return Err(SimError::new(40058, "at most 100 users per contact way"));
     }
     if way.kind == 1 && (way.user.len() != 1 || !way.party.is_empty()) {
-        return Err(SimError::new(
-            40058,
-            "a single contact way has exactly one user",
-        ));
+        return Err(SimError::new(40058, "a single contact way has exactly one user"));
     }
     if way.user.is_empty() && way.party.is_empty() {
         return Err(SimError::new(40058, "user or party required"));

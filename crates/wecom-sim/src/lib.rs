@@ -130,7 +130,10 @@ impl Simulator {
         for _ in 0..count {
             let action = self.state.world().random_action(&mut rng);
             match action.map(|a| self.act(a)) {
-                Some(Ok(_)) => report.applied += 1,
+                Some(Ok(outcome)) => {
+                    report.applied += 1;
+                    report.callbacks.extend(outcome.callbacks);
+                }
                 _ => report.refused += 1,
             }
         }
@@ -147,10 +150,7 @@ impl Simulator {
 
     pub fn inject(&self, fault: Fault) {
         let mut faults = self.state.faults.lock().unwrap_or_else(|e| e.into_inner());
-        faults
-            .entry(fault.path.clone())
-            .or_default()
-            .push_back(fault);
+        faults.entry(fault.path.clone()).or_default().push_back(fault);
     }
 
     /// Expires every issued token (the next call with one gets 42001).
@@ -163,11 +163,7 @@ impl Simulator {
 
     /// Calls answered per API path (including refused ones).
     pub fn calls(&self) -> HashMap<String, u64> {
-        self.state
-            .calls
-            .lock()
-            .map(|c| c.clone())
-            .unwrap_or_default()
+        self.state.calls.lock().map(|c| c.clone()).unwrap_or_default()
     }
 
     /// The HTTP application: `/cgi-bin/...` and `/sim/...`.
@@ -200,29 +196,24 @@ impl Simulator {
     }
 
     /// Binds `addr` and serves; returns the bound address.
-    pub async fn start(
-        &self,
-        addr: SocketAddr,
-    ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    pub async fn start(&self, addr: SocketAddr) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let bound = listener.local_addr()?;
         Ok((bound, self.serve(listener)))
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct TrafficReport {
     pub applied: usize,
     pub refused: usize,
+    /// The callback XML each applied action queued, in order.
+    #[serde(skip)]
+    pub callbacks: Vec<String>,
 }
 
 /// Runs the traffic generator: `rate` actions per second for `duration`, from `seed`.
-pub async fn generate_traffic(
-    sim: &Simulator,
-    rate: f64,
-    duration: Duration,
-    seed: u64,
-) -> TrafficReport {
+pub async fn generate_traffic(sim: &Simulator, rate: f64, duration: Duration, seed: u64) -> TrafficReport {
     let mut report = TrafficReport::default();
     if rate <= 0.0 {
         return report;
@@ -234,6 +225,7 @@ pub async fn generate_traffic(
         let r = sim.random_actions(1, seed.wrapping_add(n));
         report.applied += r.applied;
         report.refused += r.refused;
+        report.callbacks.extend(r.callbacks);
         n += 1;
         tokio::time::sleep_until(start + interval.mul_f64(n as f64)).await;
     }
@@ -298,10 +290,7 @@ async fn answer(
     }
     let scope: Scope = cgi::check_token(state, query)?;
     {
-        let limit = *state
-            .calls_per_minute
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let limit = *state.calls_per_minute.lock().unwrap_or_else(|e| e.into_inner());
         let minute = state.world().now_ms() / 60_000;
         let mut rate = state.rate.lock().unwrap_or_else(|e| e.into_inner());
         let entry = rate.entry(path.to_owned()).or_insert((minute, 0));
@@ -336,10 +325,7 @@ async fn sim_seed(State(sim): State<Simulator>, body: Bytes) -> Response {
         match serde_json::from_slice(&body) {
             Ok(s) => s,
             Err(e) => {
-                return sim_error(
-                    StatusCode::BAD_REQUEST,
-                    &SimError::new(40058, e.to_string()),
-                );
+                return sim_error(StatusCode::BAD_REQUEST, &SimError::new(40058, e.to_string()));
             }
         }
     };
@@ -357,10 +343,7 @@ async fn sim_action(State(sim): State<Simulator>, body: Bytes) -> Response {
     let action: Action = match serde_json::from_slice(&body) {
         Ok(a) => a,
         Err(e) => {
-            return sim_error(
-                StatusCode::BAD_REQUEST,
-                &SimError::new(40058, e.to_string()),
-            );
+            return sim_error(StatusCode::BAD_REQUEST, &SimError::new(40058, e.to_string()));
         }
     };
     match sim.act(action) {
@@ -379,17 +362,9 @@ struct TrafficRequest {
 
 async fn sim_traffic(State(sim): State<Simulator>, body: Bytes) -> Response {
     match serde_json::from_slice::<TrafficRequest>(&body) {
-        Ok(req) if req.count <= 100_000 => {
-            Json(sim.random_actions(req.count, req.seed)).into_response()
-        }
-        Ok(_) => sim_error(
-            StatusCode::BAD_REQUEST,
-            &SimError::new(40058, "count must be at most 100000"),
-        ),
-        Err(e) => sim_error(
-            StatusCode::BAD_REQUEST,
-            &SimError::new(40058, e.to_string()),
-        ),
+        Ok(req) if req.count <= 100_000 => Json(sim.random_actions(req.count, req.seed)).into_response(),
+        Ok(_) => sim_error(StatusCode::BAD_REQUEST, &SimError::new(40058, "count must be at most 100000")),
+        Err(e) => sim_error(StatusCode::BAD_REQUEST, &SimError::new(40058, e.to_string())),
     }
 }
 
@@ -399,19 +374,12 @@ async fn sim_fault(State(sim): State<Simulator>, body: Bytes) -> Response {
             sim.inject(f);
             Json(json!({"ok": true})).into_response()
         }
-        Err(e) => sim_error(
-            StatusCode::BAD_REQUEST,
-            &SimError::new(40058, e.to_string()),
-        ),
+        Err(e) => sim_error(StatusCode::BAD_REQUEST, &SimError::new(40058, e.to_string())),
     }
 }
 
 async fn sim_clear_faults(State(sim): State<Simulator>) -> Json<Value> {
-    sim.state
-        .faults
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clear();
+    sim.state.faults.lock().unwrap_or_else(|e| e.into_inner()).clear();
     Json(json!({"ok": true}))
 }
 
@@ -433,22 +401,12 @@ async fn sim_clock(State(sim): State<Simulator>, body: Bytes) -> Response {
             w.clock_offset_ms += a.ms;
             Json(json!({"clock_offset_ms": w.clock_offset_ms})).into_response()
         }
-        _ => sim_error(
-            StatusCode::BAD_REQUEST,
-            &SimError::new(40058, "body must be {\"ms\": <non-negative>}"),
-        ),
+        _ => sim_error(StatusCode::BAD_REQUEST, &SimError::new(40058, "body must be {\"ms\": <non-negative>}")),
     }
 }
 
 async fn sim_callback_get(State(sim): State<Simulator>) -> Json<CallbackConfig> {
-    Json(
-        sim.state
-            .pusher
-            .config
-            .lock()
-            .map(|c| c.clone())
-            .unwrap_or_default(),
-    )
+    Json(sim.state.pusher.config.lock().map(|c| c.clone()).unwrap_or_default())
 }
 
 async fn sim_callback_put(State(sim): State<Simulator>, body: Bytes) -> Response {
@@ -457,10 +415,7 @@ async fn sim_callback_put(State(sim): State<Simulator>, body: Bytes) -> Response
             sim.configure_callbacks(c);
             Json(json!({"ok": true})).into_response()
         }
-        Err(e) => sim_error(
-            StatusCode::BAD_REQUEST,
-            &SimError::new(40058, e.to_string()),
-        ),
+        Err(e) => sim_error(StatusCode::BAD_REQUEST, &SimError::new(40058, e.to_string())),
     }
 }
 

@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use rand::{Rng, SeedableRng, rngs::StdRng, seq::IndexedRandom};
 use serde::{Deserialize, Serialize};
 use wecom::api::{
-    ContactWay, CorpTag, CorpTagGroup, Department, ExternalContact, FollowInfo, FollowTag,
-    FollowUser, GroupChat, GroupMember, User,
+    ContactWay, CorpTag, CorpTagGroup, Department, ExternalContact, FollowInfo, FollowTag, FollowUser, GroupChat,
+    GroupMember, User,
 };
 
 /// The fixed credentials of the default scenario (listed in the README).
@@ -117,6 +117,8 @@ pub struct World {
     /// Added to the wall clock (tests move time forward, e.g. to expire welcome codes).
     pub clock_offset_ms: i64,
     pub contact_way_quota: usize,
+    /// Customers of resigned employees awaiting reassignment: (handover userid, external userid, resigned at s).
+    pub unassigned: Vec<(String, String, i64)>,
 }
 
 /// A snapshot of what Pond should mirror after a sync.
@@ -136,23 +138,18 @@ pub struct Picture {
 }
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 const SURNAMES: &[&str] = &[
-    "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡", "郭",
-    "何", "林", "罗", "高",
+    "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡", "郭", "何", "林", "罗",
+    "高",
 ];
 const GIVEN: &[&str] = &[
-    "伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "洋", "艳", "勇", "军", "杰", "娟", "涛", "明",
-    "超", "秀英", "霞", "平", "刚", "桂英", "晨", "悦", "欣", "浩", "宇", "婷",
+    "伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "洋", "艳", "勇", "军", "杰", "娟", "涛", "明", "超", "秀英", "霞",
+    "平", "刚", "桂英", "晨", "悦", "欣", "浩", "宇", "婷",
 ];
-const CITIES: &[&str] = &[
-    "上海", "北京", "杭州", "深圳", "成都", "广州", "南京", "武汉", "苏州", "西安",
-];
+const CITIES: &[&str] = &["上海", "北京", "杭州", "深圳", "成都", "广州", "南京", "武汉", "苏州", "西安"];
 
 /// Parameters of a seeded scenario: a chain of stores with staff, customers, tags and groups.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -167,23 +164,13 @@ pub struct Scenario {
 
 impl Default for Scenario {
     fn default() -> Self {
-        Scenario {
-            seed: 42,
-            stores: 10,
-            staff_per_store: 5,
-            customers: 2_000,
-            groups: 20,
-        }
+        Scenario { seed: 42, stores: 10, staff_per_store: 5, customers: 2_000, groups: 20 }
     }
 }
 
 impl World {
     pub fn new(creds: Credentials) -> Self {
-        World {
-            creds,
-            contact_way_quota: 500_000,
-            ..Default::default()
-        }
+        World { creds, contact_way_quota: 500_000, ..Default::default() }
     }
 
     pub fn now_ms(&self) -> i64 {
@@ -197,18 +184,12 @@ impl World {
     fn next_id(&mut self, prefix: &str, rng: &mut impl Rng) -> String {
         self.seq += 1;
         const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-        let tail: String = (0..24)
-            .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-            .collect();
+        let tail: String = (0..24).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect();
         format!("{prefix}{:06}{tail}", self.seq)
     }
 
     fn person_name(rng: &mut impl Rng) -> String {
-        format!(
-            "{}{}",
-            SURNAMES.choose(rng).unwrap_or(&"王"),
-            GIVEN.choose(rng).unwrap_or(&"伟")
-        )
+        format!("{}{}", SURNAMES.choose(rng).unwrap_or(&"王"), GIVEN.choose(rng).unwrap_or(&"伟"))
     }
 
     /// Replaces the world with the scenario's, deterministically from its seed.
@@ -217,27 +198,14 @@ impl World {
         *self = World::new(creds);
         let mut rng = StdRng::seed_from_u64(s.seed);
         let t0 = 1_700_000_000;
-        self.departments.insert(
-            1,
-            Department {
-                id: 1,
-                name: "总部".into(),
-                parentid: 0,
-                order: 0,
-            },
-        );
+        self.departments.insert(1, Department { id: 1, name: "总部".into(), parentid: 0, order: 0 });
         let mut managers = Vec::new();
         for store in 0..s.stores {
             let dept = store as i64 + 2;
             let city = CITIES[store % CITIES.len()];
             self.departments.insert(
                 dept,
-                Department {
-                    id: dept,
-                    name: format!("{city}{}号店", store + 1),
-                    parentid: 1,
-                    order: dept,
-                },
+                Department { id: dept, name: format!("{city}{}号店", store + 1), parentid: 1, order: dept },
             );
             let mut store_staff = Vec::new();
             for e in 0..s.staff_per_store {
@@ -285,24 +253,13 @@ impl World {
         .enumerate()
         {
             let group_id = format!("etGROUP{:02}{}", gi + 1, "A".repeat(10));
-            self.tag_groups.insert(
-                group_id.clone(),
-                TagGroup {
-                    name: group.into(),
-                    order: gi as i64,
-                    create_time: t0,
-                },
-            );
+            self.tag_groups
+                .insert(group_id.clone(), TagGroup { name: group.into(), order: gi as i64, create_time: t0 });
             for (ti, name) in tags.iter().enumerate() {
                 let tag_id = format!("etTAG{:02}{:02}{}", gi + 1, ti + 1, "B".repeat(10));
                 self.tags.insert(
                     tag_id,
-                    Tag {
-                        group_id: group_id.clone(),
-                        name: (*name).into(),
-                        order: ti as i64,
-                        create_time: t0,
-                    },
+                    Tag { group_id: group_id.clone(), name: (*name).into(), order: ti as i64, create_time: t0 },
                 );
             }
         }
@@ -325,9 +282,8 @@ impl World {
                 let Some(userid) = userids.choose(&mut rng).cloned() else {
                     continue;
                 };
-                let tags: BTreeSet<String> = (0..rng.random_range(0..=3))
-                    .filter_map(|_| tag_ids.choose(&mut rng).cloned())
-                    .collect();
+                let tags: BTreeSet<String> =
+                    (0..rng.random_range(0..=3)).filter_map(|_| tag_ids.choose(&mut rng).cloned()).collect();
                 let store = userid.get(1..4).unwrap_or("001").to_owned();
                 self.follows.insert(
                     (external_userid.clone(), userid),
@@ -349,25 +305,12 @@ impl World {
             };
             let chat_id = self.next_id("wr", &mut rng);
             let mut members = BTreeMap::new();
-            members.insert(
-                owner.clone(),
-                Member {
-                    kind: 1,
-                    join_time: t0,
-                    join_scene: 1,
-                    invitor: String::new(),
-                },
-            );
+            members.insert(owner.clone(), Member { kind: 1, join_time: t0, join_scene: 1, invitor: String::new() });
             for _ in 0..rng.random_range(3..30) {
                 if let Some(c) = customer_ids.choose(&mut rng) {
                     members.insert(
                         c.clone(),
-                        Member {
-                            kind: 2,
-                            join_time: t0 + 100,
-                            join_scene: 3,
-                            invitor: owner.clone(),
-                        },
+                        Member { kind: 2, join_time: t0 + 100, join_scene: 3, invitor: owner.clone() },
                     );
                 }
             }
@@ -387,11 +330,7 @@ impl World {
     // ---- views in WeCom's shapes ----
 
     pub fn follow_user_ids(&self) -> Vec<String> {
-        self.users
-            .values()
-            .filter(|u| u.status == 1)
-            .map(|u| u.userid.clone())
-            .collect()
+        self.users.values().filter(|u| u.status == 1).map(|u| u.userid.clone()).collect()
     }
 
     pub fn follow_users_of(&self, external_userid: &str) -> Vec<FollowUser> {
@@ -425,20 +364,13 @@ impl World {
     }
 
     pub fn follow_info(&self, external_userid: &str, userid: &str) -> Option<FollowInfo> {
-        let f = self
-            .follows
-            .get(&(external_userid.to_owned(), userid.to_owned()))?;
+        let f = self.follows.get(&(external_userid.to_owned(), userid.to_owned()))?;
         Some(FollowInfo {
             userid: userid.to_owned(),
             remark: f.remark.clone(),
             description: f.description.clone(),
             createtime: f.createtime,
-            tag_id: f
-                .tags
-                .iter()
-                .filter(|t| self.tags.contains_key(*t))
-                .cloned()
-                .collect(),
+            tag_id: f.tags.iter().filter(|t| self.tags.contains_key(*t)).cloned().collect(),
             add_way: f.add_way,
             state: f.state.clone(),
         })
@@ -450,9 +382,7 @@ impl World {
             let tags: Vec<CorpTag> = self
                 .tags
                 .iter()
-                .filter(|(id, t)| {
-                    t.group_id == *group_id && (tag_ids.is_empty() || tag_ids.contains(id))
-                })
+                .filter(|(id, t)| t.group_id == *group_id && (tag_ids.is_empty() || tag_ids.contains(id)))
                 .map(|(id, t)| CorpTag {
                     id: id.clone(),
                     name: t.name.clone(),
@@ -496,15 +426,10 @@ impl World {
                     kind: m.kind,
                     join_time: m.join_time,
                     join_scene: m.join_scene,
-                    invitor: (!m.invitor.is_empty()).then(|| wecom::api::Invitor {
-                        userid: m.invitor.clone(),
-                    }),
+                    invitor: (!m.invitor.is_empty()).then(|| wecom::api::Invitor { userid: m.invitor.clone() }),
                     group_nickname: String::new(),
                     name: if m.kind == 2 {
-                        self.customers
-                            .get(id)
-                            .map(|c| c.name.clone())
-                            .unwrap_or_default()
+                        self.customers.get(id).map(|c| c.name.clone()).unwrap_or_default()
                     } else {
                         String::new()
                     },
@@ -517,16 +442,8 @@ impl World {
     pub fn picture(&self) -> Picture {
         let followed: BTreeSet<&String> = self.follows.keys().map(|(e, _)| e).collect();
         Picture {
-            departments: self
-                .departments
-                .iter()
-                .map(|(id, d)| (*id, d.name.clone()))
-                .collect(),
-            staff: self
-                .users
-                .iter()
-                .map(|(id, u)| (id.clone(), (u.name.clone(), u.status == 1)))
-                .collect(),
+            departments: self.departments.iter().map(|(id, d)| (*id, d.name.clone())).collect(),
+            staff: self.users.iter().map(|(id, u)| (id.clone(), (u.name.clone(), u.status == 1))).collect(),
             customers: self
                 .customers
                 .iter()
@@ -537,16 +454,8 @@ impl World {
                 .follows
                 .iter()
                 .map(|((e, u), f)| {
-                    let tags: Vec<String> = f
-                        .tags
-                        .iter()
-                        .filter(|t| self.tags.contains_key(*t))
-                        .cloned()
-                        .collect();
-                    (
-                        format!("{e}|{u}"),
-                        (f.remark.clone(), f.state.clone(), tags),
-                    )
+                    let tags: Vec<String> = f.tags.iter().filter(|t| self.tags.contains_key(*t)).cloned().collect();
+                    (format!("{e}|{u}"), (f.remark.clone(), f.state.clone(), tags))
                 })
                 .collect(),
             tags: self
@@ -555,29 +464,14 @@ impl World {
                 .map(|(id, t)| {
                     (
                         id.clone(),
-                        (
-                            self.tag_groups
-                                .get(&t.group_id)
-                                .map(|g| g.name.clone())
-                                .unwrap_or_default(),
-                            t.name.clone(),
-                        ),
+                        (self.tag_groups.get(&t.group_id).map(|g| g.name.clone()).unwrap_or_default(), t.name.clone()),
                     )
                 })
                 .collect(),
             groups: self
                 .groups
                 .iter()
-                .map(|(id, g)| {
-                    (
-                        id.clone(),
-                        (
-                            g.name.clone(),
-                            g.owner.clone(),
-                            g.members.keys().cloned().collect(),
-                        ),
-                    )
-                })
+                .map(|(id, g)| (id.clone(), (g.name.clone(), g.owner.clone(), g.members.keys().cloned().collect())))
                 .collect(),
         }
     }
@@ -680,10 +574,7 @@ pub struct SimError {
 
 impl SimError {
     pub fn new(errcode: i64, errmsg: impl Into<String>) -> Self {
-        SimError {
-            errcode,
-            errmsg: errmsg.into(),
-        }
+        SimError { errcode, errmsg: errmsg.into() }
     }
 }
 
@@ -701,12 +592,7 @@ impl World {
     pub fn apply(&mut self, action: Action, rng: &mut impl Rng) -> Result<Outcome, SimError> {
         let mut out = Outcome::default();
         match action {
-            Action::Scan {
-                config_id,
-                state,
-                external_userid,
-                name,
-            } => {
+            Action::Scan { config_id, state, external_userid, name } => {
                 let way = match (&config_id, &state) {
                     (Some(id), _) => self.contact_ways.get(id),
                     (None, Some(s)) => self.contact_ways.values().find(|w| &w.state == s),
@@ -714,11 +600,8 @@ impl World {
                 }
                 .cloned()
                 .ok_or_else(|| SimError::new(40058, "no such contact way"))?;
-                let candidates: Vec<&String> = way
-                    .user
-                    .iter()
-                    .filter(|u| self.users.get(*u).is_some_and(|u| u.status == 1))
-                    .collect();
+                let candidates: Vec<&String> =
+                    way.user.iter().filter(|u| self.users.get(*u).is_some_and(|u| u.status == 1)).collect();
                 if candidates.is_empty() {
                     return Err(SimError::new(40058, "contact way has no active user"));
                 }
@@ -787,10 +670,7 @@ impl World {
                 out.userid = Some(userid);
                 out.welcome_code = Some(code);
             }
-            Action::CustomerDeletesStaff {
-                external_userid,
-                userid,
-            } => {
+            Action::CustomerDeletesStaff { external_userid, userid } => {
                 self.follows
                     .remove(&(external_userid.clone(), userid.clone()))
                     .ok_or_else(|| SimError::new(84061, "not external contact"))?;
@@ -800,30 +680,17 @@ impl World {
                     &[("UserID", &userid), ("ExternalUserID", &external_userid)],
                 ));
             }
-            Action::StaffDeletesCustomer {
-                userid,
-                external_userid,
-            } => {
+            Action::StaffDeletesCustomer { userid, external_userid } => {
                 self.follows
                     .remove(&(external_userid.clone(), userid.clone()))
                     .ok_or_else(|| SimError::new(84061, "not external contact"))?;
                 out.callbacks.push(self.event_xml(
                     "change_external_contact",
                     "del_external_contact",
-                    &[
-                        ("UserID", &userid),
-                        ("ExternalUserID", &external_userid),
-                        ("Source", "DELETE_BY_USER"),
-                    ],
+                    &[("UserID", &userid), ("ExternalUserID", &external_userid), ("Source", "DELETE_BY_USER")],
                 ));
             }
-            Action::StaffEditsCustomer {
-                userid,
-                external_userid,
-                remark,
-                add_tags,
-                remove_tags,
-            } => {
+            Action::StaffEditsCustomer { userid, external_userid, remark, add_tags, remove_tags } => {
                 for t in &add_tags {
                     if !self.tags.contains_key(t) {
                         return Err(SimError::new(40068, format!("invalid tagid {t}")));
@@ -846,18 +713,12 @@ impl World {
                     &[("UserID", &userid), ("ExternalUserID", &external_userid)],
                 ));
             }
-            Action::JoinGroup {
-                chat_id,
-                external_userid,
-            } => {
+            Action::JoinGroup { chat_id, external_userid } => {
                 if !self.customers.contains_key(&external_userid) {
                     return Err(SimError::new(40096, "invalid external userid"));
                 }
                 let now = self.now_s();
-                let g = self
-                    .groups
-                    .get_mut(&chat_id)
-                    .ok_or_else(|| SimError::new(40050, "chatid not exist"))?;
+                let g = self.groups.get_mut(&chat_id).ok_or_else(|| SimError::new(40050, "chatid not exist"))?;
                 if g.members.contains_key(&external_userid) {
                     return Err(SimError::new(40058, "already a member"));
                 }
@@ -866,12 +727,7 @@ impl World {
                 }
                 g.members.insert(
                     external_userid.clone(),
-                    Member {
-                        kind: 2,
-                        join_time: now,
-                        join_scene: 3,
-                        invitor: String::new(),
-                    },
+                    Member { kind: 2, join_time: now, join_scene: 3, invitor: String::new() },
                 );
                 let list = format!(
                     "<JoinScene>3</JoinScene><MemChangeCnt>1</MemChangeCnt><MemChangeList><Item><![CDATA[{external_userid}]]></Item></MemChangeList>"
@@ -879,35 +735,22 @@ impl World {
                 out.callbacks.push(self.event_xml(
                     "change_external_chat",
                     "update",
-                    &[
-                        ("ChatId", &chat_id),
-                        ("UpdateDetail", "add_member"),
-                        ("#", &list),
-                    ],
+                    &[("ChatId", &chat_id), ("UpdateDetail", "add_member"), ("#", &list)],
                 ));
             }
             Action::LeaveGroup { chat_id, member_id } => {
-                let g = self
-                    .groups
-                    .get_mut(&chat_id)
-                    .ok_or_else(|| SimError::new(40050, "chatid not exist"))?;
+                let g = self.groups.get_mut(&chat_id).ok_or_else(|| SimError::new(40050, "chatid not exist"))?;
                 if g.owner == member_id {
                     return Err(SimError::new(40058, "the owner cannot leave"));
                 }
-                g.members
-                    .remove(&member_id)
-                    .ok_or_else(|| SimError::new(40058, "not a member"))?;
+                g.members.remove(&member_id).ok_or_else(|| SimError::new(40058, "not a member"))?;
                 let list = format!(
                     "<QuitScene>0</QuitScene><MemChangeCnt>1</MemChangeCnt><MemChangeList><Item><![CDATA[{member_id}]]></Item></MemChangeList>"
                 );
                 out.callbacks.push(self.event_xml(
                     "change_external_chat",
                     "update",
-                    &[
-                        ("ChatId", &chat_id),
-                        ("UpdateDetail", "del_member"),
-                        ("#", &list),
-                    ],
+                    &[("ChatId", &chat_id), ("UpdateDetail", "del_member"), ("#", &list)],
                 ));
             }
             Action::CreateGroup { owner, name } => {
@@ -917,37 +760,15 @@ impl World {
                 let chat_id = self.next_id("wr", rng);
                 let now = self.now_s();
                 let mut members = BTreeMap::new();
-                members.insert(
-                    owner.clone(),
-                    Member {
-                        kind: 1,
-                        join_time: now,
-                        join_scene: 1,
-                        invitor: String::new(),
-                    },
-                );
-                self.groups.insert(
-                    chat_id.clone(),
-                    Group {
-                        name,
-                        owner,
-                        notice: String::new(),
-                        create_time: now,
-                        members,
-                    },
-                );
-                out.callbacks.push(self.event_xml(
-                    "change_external_chat",
-                    "create",
-                    &[("ChatId", &chat_id)],
-                ));
+                members
+                    .insert(owner.clone(), Member { kind: 1, join_time: now, join_scene: 1, invitor: String::new() });
+                self.groups
+                    .insert(chat_id.clone(), Group { name, owner, notice: String::new(), create_time: now, members });
+                out.callbacks.push(self.event_xml("change_external_chat", "create", &[("ChatId", &chat_id)]));
                 out.created = Some(chat_id);
             }
             Action::RenameGroup { chat_id, name } => {
-                let g = self
-                    .groups
-                    .get_mut(&chat_id)
-                    .ok_or_else(|| SimError::new(40050, "chatid not exist"))?;
+                let g = self.groups.get_mut(&chat_id).ok_or_else(|| SimError::new(40050, "chatid not exist"))?;
                 g.name = name;
                 out.callbacks.push(self.event_xml(
                     "change_external_chat",
@@ -956,14 +777,8 @@ impl World {
                 ));
             }
             Action::DismissGroup { chat_id } => {
-                self.groups
-                    .remove(&chat_id)
-                    .ok_or_else(|| SimError::new(40050, "chatid not exist"))?;
-                out.callbacks.push(self.event_xml(
-                    "change_external_chat",
-                    "dismiss",
-                    &[("ChatId", &chat_id)],
-                ));
+                self.groups.remove(&chat_id).ok_or_else(|| SimError::new(40050, "chatid not exist"))?;
+                out.callbacks.push(self.event_xml("change_external_chat", "dismiss", &[("ChatId", &chat_id)]));
             }
             Action::StaffResigns { userid } => {
                 let u = self
@@ -972,59 +787,34 @@ impl World {
                     .filter(|u| u.status == 1)
                     .ok_or_else(|| SimError::new(60111, "userid not found"))?;
                 u.status = 5;
-                out.callbacks.push(self.event_xml(
-                    "change_contact",
-                    "delete_user",
-                    &[("UserID", &userid)],
-                ));
+                let now = self.now_s();
+                let keys: Vec<(String, String)> = self.follows.keys().filter(|(_, u)| *u == userid).cloned().collect();
+                for key in keys {
+                    self.follows.remove(&key);
+                    self.unassigned.push((userid.clone(), key.0, now));
+                }
+                out.callbacks.push(self.event_xml("change_contact", "delete_user", &[("UserID", &userid)]));
             }
-            Action::CreateTag {
-                group_id,
-                group_name,
-                name,
-            } => {
+            Action::CreateTag { group_id, group_name, name } => {
                 let group_id = match (group_id, group_name) {
                     (Some(id), _) if self.tag_groups.contains_key(&id) => id,
                     (Some(_), _) => return Err(SimError::new(40068, "invalid tag group id")),
                     (None, Some(gname)) => {
                         let id = self.next_id("et", rng);
                         let order = self.tag_groups.len() as i64;
-                        self.tag_groups.insert(
-                            id.clone(),
-                            TagGroup {
-                                name: gname,
-                                order,
-                                create_time: self.now_s(),
-                            },
-                        );
+                        self.tag_groups.insert(id.clone(), TagGroup { name: gname, order, create_time: self.now_s() });
                         id
                     }
                     (None, None) => {
                         return Err(SimError::new(40058, "group_id or group_name required"));
                     }
                 };
-                if self
-                    .tags
-                    .values()
-                    .any(|t| t.group_id == group_id && t.name == name)
-                {
+                if self.tags.values().any(|t| t.group_id == group_id && t.name == name) {
                     return Err(SimError::new(40071, "tag name already exists"));
                 }
                 let tag_id = self.next_id("et", rng);
-                let order = self
-                    .tags
-                    .values()
-                    .filter(|t| t.group_id == group_id)
-                    .count() as i64;
-                self.tags.insert(
-                    tag_id.clone(),
-                    Tag {
-                        group_id,
-                        name,
-                        order,
-                        create_time: self.now_s(),
-                    },
-                );
+                let order = self.tags.values().filter(|t| t.group_id == group_id).count() as i64;
+                self.tags.insert(tag_id.clone(), Tag { group_id, name, order, create_time: self.now_s() });
                 out.callbacks.push(self.event_xml(
                     "change_external_tag",
                     "create",
@@ -1033,10 +823,7 @@ impl World {
                 out.created = Some(tag_id);
             }
             Action::RenameTag { tag_id, name } => {
-                let t = self
-                    .tags
-                    .get_mut(&tag_id)
-                    .ok_or_else(|| SimError::new(40068, "invalid tagid"))?;
+                let t = self.tags.get_mut(&tag_id).ok_or_else(|| SimError::new(40068, "invalid tagid"))?;
                 t.name = name;
                 out.callbacks.push(self.event_xml(
                     "change_external_tag",
@@ -1045,10 +832,7 @@ impl World {
                 ));
             }
             Action::DeleteTag { tag_id } => {
-                let tag = self
-                    .tags
-                    .remove(&tag_id)
-                    .ok_or_else(|| SimError::new(40068, "invalid tagid"))?;
+                let tag = self.tags.remove(&tag_id).ok_or_else(|| SimError::new(40068, "invalid tagid"))?;
                 for f in self.follows.values_mut() {
                     f.tags.remove(&tag_id);
                 }
@@ -1068,54 +852,29 @@ impl World {
     /// A realistic random action (the traffic generator's mix), or `None` if the world is too empty.
     pub fn random_action(&self, rng: &mut impl Rng) -> Option<Action> {
         let roll = rng.random_range(0..100);
-        let follows: Vec<&(String, String)> = if roll >= 40 {
-            self.follows.keys().collect()
-        } else {
-            Vec::new()
-        };
-        let pick_follow =
-            |rng: &mut dyn rand::RngCore| follows.choose(rng).map(|k| (k.0.clone(), k.1.clone()));
+        let follows: Vec<&(String, String)> = if roll >= 40 { self.follows.keys().collect() } else { Vec::new() };
+        let pick_follow = |rng: &mut dyn rand::RngCore| follows.choose(rng).map(|k| (k.0.clone(), k.1.clone()));
         Some(match roll {
             0..40 => {
                 let way = self
                     .contact_ways
                     .values()
-                    .filter(|w| {
-                        w.user
-                            .iter()
-                            .any(|u| self.users.get(u).is_some_and(|u| u.status == 1))
-                    })
+                    .filter(|w| w.user.iter().any(|u| self.users.get(u).is_some_and(|u| u.status == 1)))
                     .collect::<Vec<_>>();
                 let way = way.choose(rng)?;
-                Action::Scan {
-                    config_id: Some(way.config_id.clone()),
-                    state: None,
-                    external_userid: None,
-                    name: None,
-                }
+                Action::Scan { config_id: Some(way.config_id.clone()), state: None, external_userid: None, name: None }
             }
             40..50 => {
                 let (e, u) = pick_follow(rng)?;
-                Action::CustomerDeletesStaff {
-                    external_userid: e,
-                    userid: u,
-                }
+                Action::CustomerDeletesStaff { external_userid: e, userid: u }
             }
             50..55 => {
                 let (e, u) = pick_follow(rng)?;
-                Action::StaffDeletesCustomer {
-                    userid: u,
-                    external_userid: e,
-                }
+                Action::StaffDeletesCustomer { userid: u, external_userid: e }
             }
             55..70 => {
                 let (e, u) = pick_follow(rng)?;
-                let tag = self
-                    .tags
-                    .keys()
-                    .collect::<Vec<_>>()
-                    .choose(rng)
-                    .map(|t| (*t).clone());
+                let tag = self.tags.keys().collect::<Vec<_>>().choose(rng).map(|t| (*t).clone());
                 Action::StaffEditsCustomer {
                     userid: u,
                     external_userid: e,
@@ -1125,32 +884,12 @@ impl World {
                 }
             }
             70..85 => {
-                let chat = self
-                    .groups
-                    .keys()
-                    .collect::<Vec<_>>()
-                    .choose(rng)
-                    .map(|c| (*c).clone())?;
-                let customer = self
-                    .customers
-                    .keys()
-                    .collect::<Vec<_>>()
-                    .choose(rng)
-                    .map(|c| (*c).clone())?;
-                if self
-                    .groups
-                    .get(&chat)
-                    .is_some_and(|g| g.members.contains_key(&customer))
-                {
-                    Action::LeaveGroup {
-                        chat_id: chat,
-                        member_id: customer,
-                    }
+                let chat = self.groups.keys().collect::<Vec<_>>().choose(rng).map(|c| (*c).clone())?;
+                let customer = self.customers.keys().collect::<Vec<_>>().choose(rng).map(|c| (*c).clone())?;
+                if self.groups.get(&chat).is_some_and(|g| g.members.contains_key(&customer)) {
+                    Action::LeaveGroup { chat_id: chat, member_id: customer }
                 } else {
-                    Action::JoinGroup {
-                        chat_id: chat,
-                        external_userid: customer,
-                    }
+                    Action::JoinGroup { chat_id: chat, external_userid: customer }
                 }
             }
             85..88 => {
@@ -1161,39 +900,18 @@ impl World {
                     .collect::<Vec<_>>()
                     .choose(rng)
                     .map(|u| u.userid.clone())?;
-                Action::CreateGroup {
-                    owner,
-                    name: format!("新品试饮群{}", rng.random_range(1..1000)),
-                }
+                Action::CreateGroup { owner, name: format!("新品试饮群{}", rng.random_range(1..1000)) }
             }
             88..91 => {
-                let chat = self
-                    .groups
-                    .keys()
-                    .collect::<Vec<_>>()
-                    .choose(rng)
-                    .map(|c| (*c).clone())?;
-                Action::RenameGroup {
-                    chat_id: chat,
-                    name: format!("会员群{}", rng.random_range(1..1000)),
-                }
+                let chat = self.groups.keys().collect::<Vec<_>>().choose(rng).map(|c| (*c).clone())?;
+                Action::RenameGroup { chat_id: chat, name: format!("会员群{}", rng.random_range(1..1000)) }
             }
             91..92 => {
-                let chat = self
-                    .groups
-                    .keys()
-                    .collect::<Vec<_>>()
-                    .choose(rng)
-                    .map(|c| (*c).clone())?;
+                let chat = self.groups.keys().collect::<Vec<_>>().choose(rng).map(|c| (*c).clone())?;
                 Action::DismissGroup { chat_id: chat }
             }
             92..96 => {
-                let group = self
-                    .tag_groups
-                    .keys()
-                    .collect::<Vec<_>>()
-                    .choose(rng)
-                    .map(|g| (*g).clone());
+                let group = self.tag_groups.keys().collect::<Vec<_>>().choose(rng).map(|g| (*g).clone());
                 Action::CreateTag {
                     group_name: group.is_none().then(|| "活动".to_owned()),
                     group_id: group,
@@ -1201,24 +919,11 @@ impl World {
                 }
             }
             96..98 => {
-                let tag = self
-                    .tags
-                    .keys()
-                    .collect::<Vec<_>>()
-                    .choose(rng)
-                    .map(|t| (*t).clone())?;
-                Action::RenameTag {
-                    tag_id: tag,
-                    name: format!("改名标签{}", rng.random_range(1..100_000)),
-                }
+                let tag = self.tags.keys().collect::<Vec<_>>().choose(rng).map(|t| (*t).clone())?;
+                Action::RenameTag { tag_id: tag, name: format!("改名标签{}", rng.random_range(1..100_000)) }
             }
             98 => {
-                let tag = self
-                    .tags
-                    .keys()
-                    .collect::<Vec<_>>()
-                    .choose(rng)
-                    .map(|t| (*t).clone())?;
+                let tag = self.tags.keys().collect::<Vec<_>>().choose(rng).map(|t| (*t).clone())?;
                 Action::DeleteTag { tag_id: tag }
             }
             _ => {
@@ -1226,9 +931,7 @@ impl World {
                 if active.len() < 5 {
                     return None;
                 }
-                Action::StaffResigns {
-                    userid: active.choose(rng)?.userid.clone(),
-                }
+                Action::StaffResigns { userid: active.choose(rng)?.userid.clone() }
             }
         })
     }

@@ -346,23 +346,14 @@ impl Client {
     pub async fn department_list(&self, id: Option<i64>) -> Result<Vec<Department>> {
         let id = id.map(|i| i.to_string());
         let query: Vec<(&str, &str)> = id.as_deref().map(|i| vec![("id", i)]).unwrap_or_default();
-        Ok(self
-            .get::<DepartmentList>("department/list", &query)
-            .await?
-            .department)
+        Ok(self.get::<DepartmentList>("department/list", &query).await?.department)
     }
 
     /// Members of a department and (with `fetch_child`) its sub-departments.
     pub async fn user_list(&self, department_id: i64, fetch_child: bool) -> Result<Vec<User>> {
         let dept = department_id.to_string();
         let child = if fetch_child { "1" } else { "0" };
-        Ok(self
-            .get::<UserList>(
-                "user/list",
-                &[("department_id", &dept), ("fetch_child", child)],
-            )
-            .await?
-            .userlist)
+        Ok(self.get::<UserList>("user/list", &[("department_id", &dept), ("fetch_child", child)]).await?.userlist)
     }
 
     pub async fn user_get(&self, userid: &str) -> Result<User> {
@@ -376,10 +367,7 @@ impl Client {
             #[serde(default)]
             follow_user: Vec<String>,
         }
-        Ok(self
-            .get::<R>("externalcontact/get_follow_user_list", &[])
-            .await?
-            .follow_user)
+        Ok(self.get::<R>("externalcontact/get_follow_user_list", &[]).await?.follow_user)
     }
 
     pub async fn external_contact_list(&self, userid: &str) -> Result<Vec<String>> {
@@ -388,32 +376,16 @@ impl Client {
             #[serde(default)]
             external_userid: Vec<String>,
         }
-        Ok(self
-            .get::<R>("externalcontact/list", &[("userid", userid)])
-            .await?
-            .external_userid)
+        Ok(self.get::<R>("externalcontact/list", &[("userid", userid)]).await?.external_userid)
     }
 
     /// One customer with all follow users (pages through `next_cursor`).
-    pub async fn external_contact_get(
-        &self,
-        external_userid: &str,
-    ) -> Result<ExternalContactDetail> {
-        let mut detail: ExternalContactDetail = self
-            .get(
-                "externalcontact/get",
-                &[("external_userid", external_userid)],
-            )
-            .await?;
+    pub async fn external_contact_get(&self, external_userid: &str) -> Result<ExternalContactDetail> {
+        let mut detail: ExternalContactDetail =
+            self.get("externalcontact/get", &[("external_userid", external_userid)]).await?;
         while !detail.next_cursor.is_empty() {
             let next: ExternalContactDetail = self
-                .get(
-                    "externalcontact/get",
-                    &[
-                        ("external_userid", external_userid),
-                        ("cursor", &detail.next_cursor),
-                    ],
-                )
+                .get("externalcontact/get", &[("external_userid", external_userid), ("cursor", &detail.next_cursor)])
                 .await?;
             detail.follow_user.extend(next.follow_user);
             detail.next_cursor = next.next_cursor;
@@ -422,12 +394,7 @@ impl Client {
     }
 
     /// One page of `batch/get_by_user` (≤100 users, ≤100 per page).
-    pub async fn batch_get_by_user(
-        &self,
-        userids: &[String],
-        cursor: &str,
-        limit: u32,
-    ) -> Result<BatchByUser> {
+    pub async fn batch_get_by_user(&self, userids: &[String], cursor: &str, limit: u32) -> Result<BatchByUser> {
         self.post(
             "externalcontact/batch/get_by_user",
             &serde_json::json!({"userid_list": userids, "cursor": cursor, "limit": limit}),
@@ -436,10 +403,7 @@ impl Client {
     }
 
     /// All pages of `batch/get_by_user`.
-    pub async fn batch_get_by_user_all(
-        &self,
-        userids: &[String],
-    ) -> Result<Vec<ContactWithFollow>> {
+    pub async fn batch_get_by_user_all(&self, userids: &[String]) -> Result<Vec<ContactWithFollow>> {
         let mut out = Vec::new();
         let mut cursor = String::new();
         loop {
@@ -452,13 +416,7 @@ impl Client {
         }
     }
 
-    pub async fn remark(
-        &self,
-        userid: &str,
-        external_userid: &str,
-        remark: &str,
-        description: &str,
-    ) -> Result<()> {
+    pub async fn remark(&self, userid: &str, external_userid: &str, remark: &str, description: &str) -> Result<()> {
         self.post::<_, Empty>(
             "externalcontact/remark",
             &serde_json::json!({"userid": userid, "external_userid": external_userid, "remark": remark, "description": description}),
@@ -468,11 +426,7 @@ impl Client {
     }
 
     /// The tag library; filter by tag ids or group ids when given.
-    pub async fn corp_tag_list(
-        &self,
-        tag_ids: &[String],
-        group_ids: &[String],
-    ) -> Result<Vec<CorpTagGroup>> {
+    pub async fn corp_tag_list(&self, tag_ids: &[String], group_ids: &[String]) -> Result<Vec<CorpTagGroup>> {
         Ok(self
             .post::<_, TagGroups>(
                 "externalcontact/get_corp_tag_list",
@@ -483,18 +437,10 @@ impl Client {
     }
 
     pub async fn add_corp_tag(&self, req: &AddCorpTag) -> Result<CorpTagGroup> {
-        Ok(self
-            .post::<_, OneTagGroup>("externalcontact/add_corp_tag", req)
-            .await?
-            .tag_group)
+        Ok(self.post::<_, OneTagGroup>("externalcontact/add_corp_tag", req).await?.tag_group)
     }
 
-    pub async fn edit_corp_tag(
-        &self,
-        id: &str,
-        name: Option<&str>,
-        order: Option<i64>,
-    ) -> Result<()> {
+    pub async fn edit_corp_tag(&self, id: &str, name: Option<&str>, order: Option<i64>) -> Result<()> {
         self.post::<_, Empty>(
             "externalcontact/edit_corp_tag",
             &serde_json::json!({"id": id, "name": name, "order": order}),
@@ -512,13 +458,7 @@ impl Client {
         .map(|_| ())
     }
 
-    pub async fn mark_tag(
-        &self,
-        userid: &str,
-        external_userid: &str,
-        add: &[String],
-        remove: &[String],
-    ) -> Result<()> {
+    pub async fn mark_tag(&self, userid: &str, external_userid: &str, add: &[String], remove: &[String]) -> Result<()> {
         self.post::<_, Empty>(
             "externalcontact/mark_tag",
             &serde_json::json!({"userid": userid, "external_userid": external_userid, "add_tag": add, "remove_tag": remove}),
@@ -533,28 +473,20 @@ impl Client {
 
     pub async fn get_contact_way(&self, config_id: &str) -> Result<ContactWay> {
         Ok(self
-            .post::<_, ContactWayGet>(
-                "externalcontact/get_contact_way",
-                &serde_json::json!({"config_id": config_id}),
-            )
+            .post::<_, ContactWayGet>("externalcontact/get_contact_way", &serde_json::json!({"config_id": config_id}))
             .await?
             .contact_way)
     }
 
     /// Overwrites the given fields of a contact way (`config_id` must be set).
     pub async fn update_contact_way(&self, way: &ContactWay) -> Result<()> {
-        self.post::<_, Empty>("externalcontact/update_contact_way", way)
-            .await
-            .map(|_| ())
+        self.post::<_, Empty>("externalcontact/update_contact_way", way).await.map(|_| ())
     }
 
     pub async fn del_contact_way(&self, config_id: &str) -> Result<()> {
-        self.post::<_, Empty>(
-            "externalcontact/del_contact_way",
-            &serde_json::json!({"config_id": config_id}),
-        )
-        .await
-        .map(|_| ())
+        self.post::<_, Empty>("externalcontact/del_contact_way", &serde_json::json!({"config_id": config_id}))
+            .await
+            .map(|_| ())
     }
 
     pub async fn list_contact_way(
@@ -572,17 +504,10 @@ impl Client {
     }
 
     pub async fn send_welcome_msg(&self, msg: &WelcomeMsg) -> Result<()> {
-        self.post::<_, Empty>("externalcontact/send_welcome_msg", msg)
-            .await
-            .map(|_| ())
+        self.post::<_, Empty>("externalcontact/send_welcome_msg", msg).await.map(|_| ())
     }
 
-    pub async fn group_chat_list(
-        &self,
-        status_filter: i64,
-        cursor: &str,
-        limit: u32,
-    ) -> Result<GroupChatList> {
+    pub async fn group_chat_list(&self, status_filter: i64, cursor: &str, limit: u32) -> Result<GroupChatList> {
         self.post(
             "externalcontact/groupchat/list",
             &serde_json::json!({"status_filter": status_filter, "cursor": cursor, "limit": limit}),

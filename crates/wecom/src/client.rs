@@ -176,12 +176,7 @@ impl Client {
         let url = format!("{}/cgi-bin/gettoken", c.base_url);
         let mut attempt = 0;
         let value = loop {
-            let result = self
-                .send_once(
-                    &url,
-                    &Method::Get(&[("corpid", &c.corp_id), ("corpsecret", &c.secret)]),
-                )
-                .await;
+            let result = self.send_once(&url, &Method::Get(&[("corpid", &c.corp_id), ("corpsecret", &c.secret)])).await;
             match result {
                 Ok(v) => break v,
                 Err(e) if e.is_transient() && attempt < c.max_retries => {
@@ -196,37 +191,19 @@ impl Client {
             .get("access_token")
             .and_then(Value::as_str)
             .ok_or_else(|| WecomError::Decode("gettoken without access_token".into()))?;
-        let expires_in = value
-            .get("expires_in")
-            .and_then(Value::as_u64)
-            .unwrap_or(7200);
+        let expires_in = value.get("expires_in").and_then(Value::as_u64).unwrap_or(7200);
         // Renew 5 minutes early (or at half-life for short-lived tokens).
-        let lead = if expires_in > 600 {
-            expires_in - 300
-        } else {
-            expires_in / 2
-        };
-        self.inner
-            .stats
-            .token_refreshes
-            .fetch_add(1, Ordering::Relaxed);
-        *slot = Some(CachedToken {
-            value: token.to_owned(),
-            renew_at: Instant::now() + Duration::from_secs(lead),
-        });
+        let lead = if expires_in > 600 { expires_in - 300 } else { expires_in / 2 };
+        self.inner.stats.token_refreshes.fetch_add(1, Ordering::Relaxed);
+        *slot = Some(CachedToken { value: token.to_owned(), renew_at: Instant::now() + Duration::from_secs(lead) });
         Ok(token.to_owned())
     }
 
     fn backoff(&self, attempt: u32) -> Duration {
         let c = &self.inner.config;
-        let cap = c
-            .base_backoff
-            .saturating_mul(1 << attempt.saturating_sub(1).min(16))
-            .min(c.max_backoff);
+        let cap = c.base_backoff.saturating_mul(1 << attempt.saturating_sub(1).min(16)).min(c.max_backoff);
         let half = cap / 2;
-        half + cap
-            .saturating_sub(half)
-            .mul_f64(rand::rng().random::<f64>())
+        half + cap.saturating_sub(half).mul_f64(rand::rng().random::<f64>())
     }
 
     /// Waits until this path's per-minute budget has room.
@@ -250,10 +227,7 @@ impl Client {
             match wait {
                 None => return,
                 Some(d) => {
-                    self.inner
-                        .stats
-                        .budget_waits
-                        .fetch_add(1, Ordering::Relaxed);
+                    self.inner.stats.budget_waits.fetch_add(1, Ordering::Relaxed);
                     tokio::time::sleep(d).await;
                 }
             }
@@ -266,27 +240,17 @@ impl Client {
             Method::Get(query) => self.inner.http.get(url).query(query),
             Method::Post(body, query) => self.inner.http.post(url).query(query).json(body),
         };
-        let resp = request
-            .send()
-            .await
-            .map_err(|e| WecomError::Transport(e.to_string()))?;
+        let resp = request.send().await.map_err(|e| WecomError::Transport(e.to_string()))?;
         let status = resp.status();
         if !status.is_success() {
             return Err(WecomError::Transport(format!("HTTP {status}")));
         }
-        let value: Value = resp
-            .json()
-            .await
-            .map_err(|e| WecomError::Decode(e.to_string()))?;
+        let value: Value = resp.json().await.map_err(|e| WecomError::Decode(e.to_string()))?;
         match value.get("errcode").and_then(Value::as_i64).unwrap_or(0) {
             0 => Ok(value),
             errcode => Err(WecomError::Api {
                 errcode,
-                errmsg: value
-                    .get("errmsg")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned(),
+                errmsg: value.get("errmsg").and_then(Value::as_str).unwrap_or_default().to_owned(),
             }),
         }
     }
@@ -328,21 +292,13 @@ impl Client {
     }
 
     /// GET `/cgi-bin/{path}?access_token=…&query…`, decoded into `T`.
-    pub async fn get<T: DeserializeOwned>(
-        &self,
-        path: &str,
-        query: &[(&str, &str)],
-    ) -> Result<T, WecomError> {
+    pub async fn get<T: DeserializeOwned>(&self, path: &str, query: &[(&str, &str)]) -> Result<T, WecomError> {
         let v = self.call(path, Method::Get(query)).await?;
         serde_json::from_value(v).map_err(|e| WecomError::Decode(format!("{path}: {e}")))
     }
 
     /// POST JSON to `/cgi-bin/{path}?access_token=…`, decoded into `T`.
-    pub async fn post<B: Serialize, T: DeserializeOwned>(
-        &self,
-        path: &str,
-        body: &B,
-    ) -> Result<T, WecomError> {
+    pub async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, WecomError> {
         let body = serde_json::to_value(body).map_err(|e| WecomError::Decode(e.to_string()))?;
         let v = self.call(path, Method::Post(&body, &[])).await?;
         serde_json::from_value(v).map_err(|e| WecomError::Decode(format!("{path}: {e}")))

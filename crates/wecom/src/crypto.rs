@@ -76,9 +76,7 @@ pub struct MsgCrypt {
 
 impl std::fmt::Debug for MsgCrypt {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MsgCrypt")
-            .field("receive_id", &self.receive_id)
-            .finish_non_exhaustive()
+        f.debug_struct("MsgCrypt").field("receive_id", &self.receive_id).finish_non_exhaustive()
     }
 }
 
@@ -93,15 +91,9 @@ impl MsgCrypt {
         if encoding_aes_key.len() != 43 {
             return Err(CryptoError::InvalidAesKey);
         }
-        let bytes = LENIENT
-            .decode(format!("{encoding_aes_key}="))
-            .map_err(|_| CryptoError::InvalidAesKey)?;
+        let bytes = LENIENT.decode(format!("{encoding_aes_key}=")).map_err(|_| CryptoError::InvalidAesKey)?;
         let key: [u8; 32] = bytes.try_into().map_err(|_| CryptoError::InvalidAesKey)?;
-        Ok(MsgCrypt {
-            token: token.to_owned(),
-            key,
-            receive_id: receive_id.to_owned(),
-        })
+        Ok(MsgCrypt { token: token.to_owned(), key, receive_id: receive_id.to_owned() })
     }
 
     pub fn receive_id(&self) -> &str {
@@ -125,10 +117,7 @@ impl MsgCrypt {
         encrypted: &str,
     ) -> Result<(), CryptoError> {
         let expected = self.signature(timestamp, nonce, encrypted);
-        if same(
-            expected.as_bytes(),
-            msg_signature.trim().to_ascii_lowercase().as_bytes(),
-        ) {
+        if same(expected.as_bytes(), msg_signature.trim().to_ascii_lowercase().as_bytes()) {
             Ok(())
         } else {
             Err(CryptoError::SignatureMismatch)
@@ -159,23 +148,17 @@ impl MsgCrypt {
 
     /// Decrypts a ciphertext and checks its receive id; returns the message bytes.
     pub fn decrypt(&self, encrypted: &str) -> Result<Vec<u8>, CryptoError> {
-        let data = STANDARD
-            .decode(encrypted.trim())
-            .map_err(|_| CryptoError::Base64)?;
+        let data = STANDARD.decode(encrypted.trim()).map_err(|_| CryptoError::Base64)?;
         if data.is_empty() || data.len() % 16 != 0 {
             return Err(CryptoError::CiphertextLength(data.len()));
         }
         let cipher = cbc::Decryptor::<Aes256>::new_from_slices(&self.key, &self.key[..16])
             .expect("key and IV lengths are fixed");
-        let plain = cipher
-            .decrypt_padded_vec::<NoPadding>(&data)
-            .map_err(|_| CryptoError::BadPadding)?;
+        let plain = cipher.decrypt_padded_vec::<NoPadding>(&data).map_err(|_| CryptoError::BadPadding)?;
         let pad = usize::from(*plain.last().ok_or(CryptoError::BadPadding)?);
         if !(1..=PAD_BLOCK).contains(&pad)
             || pad > plain.len()
-            || !plain[plain.len() - pad..]
-                .iter()
-                .all(|b| usize::from(*b) == pad)
+            || !plain[plain.len() - pad..].iter().all(|b| usize::from(*b) == pad)
         {
             return Err(CryptoError::BadPadding);
         }
@@ -218,38 +201,22 @@ impl MsgCrypt {
         nonce: &str,
         body: &str,
     ) -> Result<String, CryptoError> {
-        let envelope: Envelope =
-            quick_xml::de::from_str(body).map_err(|e| CryptoError::Envelope(e.to_string()))?;
-        let encrypted = envelope
-            .encrypt
-            .ok_or_else(|| CryptoError::Envelope("no <Encrypt> element".into()))?;
+        let envelope: Envelope = quick_xml::de::from_str(body).map_err(|e| CryptoError::Envelope(e.to_string()))?;
+        let encrypted = envelope.encrypt.ok_or_else(|| CryptoError::Envelope("no <Encrypt> element".into()))?;
         self.verify(msg_signature, timestamp, nonce, &encrypted)?;
         String::from_utf8(self.decrypt(&encrypted)?).map_err(|_| CryptoError::NotUtf8)
     }
 
     /// Seals `msg` into the XML envelope WeCom posts, with its query parameters.
-    pub fn seal_callback(
-        &self,
-        msg: &str,
-        timestamp: &str,
-        nonce: &str,
-        agent_id: Option<&str>,
-    ) -> SealedCallback {
+    pub fn seal_callback(&self, msg: &str, timestamp: &str, nonce: &str, agent_id: Option<&str>) -> SealedCallback {
         let encrypted = self.encrypt(msg.as_bytes());
         let msg_signature = self.signature(timestamp, nonce, &encrypted);
-        let agent = agent_id
-            .map(|a| format!("<AgentID><![CDATA[{a}]]></AgentID>"))
-            .unwrap_or_default();
+        let agent = agent_id.map(|a| format!("<AgentID><![CDATA[{a}]]></AgentID>")).unwrap_or_default();
         let body = format!(
             "<xml><ToUserName><![CDATA[{}]]></ToUserName><Encrypt><![CDATA[{encrypted}]]></Encrypt>{agent}</xml>",
             self.receive_id
         );
-        SealedCallback {
-            msg_signature,
-            timestamp: timestamp.to_owned(),
-            nonce: nonce.to_owned(),
-            body,
-        }
+        SealedCallback { msg_signature, timestamp: timestamp.to_owned(), nonce: nonce.to_owned(), body }
     }
 
     /// The encrypted passive reply XML.

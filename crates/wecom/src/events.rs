@@ -96,25 +96,12 @@ pub struct ExternalTagEvent {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ContactEvent {
-    UserCreated {
-        userid: String,
-    },
-    UserUpdated {
-        userid: String,
-        new_userid: Option<String>,
-    },
-    UserDeleted {
-        userid: String,
-    },
-    PartyCreated {
-        id: i64,
-    },
-    PartyUpdated {
-        id: i64,
-    },
-    PartyDeleted {
-        id: i64,
-    },
+    UserCreated { userid: String },
+    UserUpdated { userid: String, new_userid: Option<String> },
+    UserDeleted { userid: String },
+    PartyCreated { id: i64 },
+    PartyUpdated { id: i64 },
+    PartyDeleted { id: i64 },
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -191,8 +178,7 @@ impl Callback {
     /// events and change types are [`EventKind::Unknown`].
     pub fn parse(xml: &str) -> Result<Callback, EventError> {
         let raw: Raw = quick_xml::de::from_str(xml).map_err(|e| EventError::Xml(e.to_string()))?;
-        let create_time =
-            number(raw.create_time.clone()).ok_or(EventError::Missing("CreateTime"))?;
+        let create_time = number(raw.create_time.clone()).ok_or(EventError::Missing("CreateTime"))?;
         if raw.to_user_name.trim().is_empty() {
             return Err(EventError::Missing("ToUserName"));
         }
@@ -200,14 +186,7 @@ impl Callback {
         let event = raw.event.trim().to_owned();
         let change_type = raw.change_type.trim().to_owned();
         let kind = Self::kind(&event, &change_type, raw)?;
-        Ok(Callback {
-            corp_id,
-            create_time,
-            event,
-            change_type,
-            kind,
-            raw: xml.to_owned(),
-        })
+        Ok(Callback { corp_id, create_time, event, change_type, kind, raw: xml.to_owned() })
     }
 
     fn kind(event: &str, change_type: &str, r: Raw) -> Result<EventKind, EventError> {
@@ -223,13 +202,13 @@ impl Callback {
                         welcome_code: non_empty(r.welcome_code.clone()),
                     },
                     "edit_external_contact" => ExternalContactChange::Edit,
-                    "del_external_contact" => ExternalContactChange::DeletedByStaff {
-                        source: r.source.clone().unwrap_or_default(),
-                    },
+                    "del_external_contact" => {
+                        ExternalContactChange::DeletedByStaff { source: r.source.clone().unwrap_or_default() }
+                    }
                     "del_follow_user" => ExternalContactChange::DeletedByCustomer,
-                    "transfer_fail" => ExternalContactChange::TransferFail {
-                        reason: r.fail_reason.clone().unwrap_or_default(),
-                    },
+                    "transfer_fail" => {
+                        ExternalContactChange::TransferFail { reason: r.fail_reason.clone().unwrap_or_default() }
+                    }
                     _ => return Ok(EventKind::Unknown),
                 };
                 EventKind::ExternalContact(ExternalContactEvent {
@@ -250,10 +229,7 @@ impl Callback {
                     },
                     _ => return Ok(EventKind::Unknown),
                 };
-                EventKind::ExternalChat(ExternalChatEvent {
-                    chat_id: need(r.chat_id, "ChatId")?,
-                    change,
-                })
+                EventKind::ExternalChat(ExternalChatEvent { chat_id: need(r.chat_id, "ChatId")?, change })
             }
             ("change_external_tag", ct @ ("create" | "update" | "delete" | "shuffle")) => {
                 EventKind::ExternalTag(ExternalTagEvent {
@@ -266,16 +242,12 @@ impl Callback {
             ("change_contact", ct) => {
                 let party = |r: &Raw| number(r.id.clone()).ok_or(EventError::Missing("Id"));
                 EventKind::Contact(match ct {
-                    "create_user" => ContactEvent::UserCreated {
-                        userid: need(r.user_id, "UserID")?,
-                    },
+                    "create_user" => ContactEvent::UserCreated { userid: need(r.user_id, "UserID")? },
                     "update_user" => ContactEvent::UserUpdated {
                         new_userid: non_empty(r.new_user_id.clone()),
                         userid: need(r.user_id, "UserID")?,
                     },
-                    "delete_user" => ContactEvent::UserDeleted {
-                        userid: need(r.user_id, "UserID")?,
-                    },
+                    "delete_user" => ContactEvent::UserDeleted { userid: need(r.user_id, "UserID")? },
                     "create_party" => ContactEvent::PartyCreated { id: party(&r)? },
                     "update_party" => ContactEvent::PartyUpdated { id: party(&r)? },
                     "delete_party" => ContactEvent::PartyDeleted { id: party(&r)? },
@@ -292,27 +264,22 @@ impl Callback {
         let ids = match &self.kind {
             EventKind::ExternalContact(e) => format!("{}:{}", e.userid, e.external_userid),
             EventKind::ExternalChat(e) => match &e.change {
-                ExternalChatChange::Update {
-                    detail, members, ..
-                } => format!("{}:{detail}:{}", e.chat_id, members.join(",")),
+                ExternalChatChange::Update { detail, members, .. } => {
+                    format!("{}:{detail}:{}", e.chat_id, members.join(","))
+                }
                 _ => e.chat_id.clone(),
             },
             EventKind::ExternalTag(e) => format!("{}:{}", e.tag_type, e.id),
             EventKind::Contact(c) => format!("{c:?}"),
             EventKind::Unknown => format!("{:016x}", fnv1a(self.raw.as_bytes())),
         };
-        format!(
-            "{}:{}:{}:{}:{}",
-            self.corp_id, self.event, self.change_type, ids, self.create_time
-        )
+        format!("{}:{}:{}:{}:{}", self.corp_id, self.event, self.change_type, ids, self.create_time)
     }
 }
 
 /// A small stable hash for raw unknown events (not security relevant).
 fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    })
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 #[cfg(test)]
@@ -361,20 +328,11 @@ mod tests {
         let cases = [
             ("edit_external_contact", ExternalContactChange::Edit),
             ("del_follow_user", ExternalContactChange::DeletedByCustomer),
-            (
-                "add_half_external_contact",
-                ExternalContactChange::AddHalf {
-                    state: String::new(),
-                    welcome_code: None,
-                },
-            ),
+            ("add_half_external_contact", ExternalContactChange::AddHalf { state: String::new(), welcome_code: None }),
         ];
         for (ct, change) in cases {
             let cb = Callback::parse(&xml("change_external_contact", ct, ids)).unwrap();
-            assert!(
-                matches!(cb.kind, EventKind::ExternalContact(ref e) if e.change == change),
-                "{ct}"
-            );
+            assert!(matches!(cb.kind, EventKind::ExternalContact(ref e) if e.change == change), "{ct}");
         }
         let del = Callback::parse(&xml(
             "change_external_contact",
@@ -395,12 +353,7 @@ mod tests {
             matches!(fail.kind, EventKind::ExternalContact(ExternalContactEvent { change: ExternalContactChange::TransferFail { ref reason }, .. }) if reason == "customer_refused")
         );
         assert_eq!(
-            Callback::parse(&xml(
-                "change_external_contact",
-                "add_external_contact",
-                "<UserID>u</UserID>"
-            ))
-            .unwrap_err(),
+            Callback::parse(&xml("change_external_contact", "add_external_contact", "<UserID>u</UserID>")).unwrap_err(),
             EventError::Missing("ExternalUserID")
         );
     }
@@ -426,18 +379,10 @@ mod tests {
                 },
             })
         );
-        let dismiss = Callback::parse(&xml(
-            "change_external_chat",
-            "dismiss",
-            "<ChatId>wr1</ChatId>",
-        ))
-        .unwrap();
+        let dismiss = Callback::parse(&xml("change_external_chat", "dismiss", "<ChatId>wr1</ChatId>")).unwrap();
         assert!(matches!(
             dismiss.kind,
-            EventKind::ExternalChat(ExternalChatEvent {
-                change: ExternalChatChange::Dismiss,
-                ..
-            })
+            EventKind::ExternalChat(ExternalChatEvent { change: ExternalChatChange::Dismiss, .. })
         ));
     }
 
@@ -452,18 +397,12 @@ mod tests {
         assert!(
             matches!(tag.kind, EventKind::ExternalTag(ref t) if t.id == "etXXX" && t.change == "delete" && t.tag_type == "tag")
         );
-        let user = Callback::parse(&xml(
-            "change_contact",
-            "update_user",
-            "<UserID>old</UserID><NewUserID>new</NewUserID>",
-        ))
-        .unwrap();
+        let user =
+            Callback::parse(&xml("change_contact", "update_user", "<UserID>old</UserID><NewUserID>new</NewUserID>"))
+                .unwrap();
         assert_eq!(
             user.kind,
-            EventKind::Contact(ContactEvent::UserUpdated {
-                userid: "old".into(),
-                new_userid: Some("new".into())
-            })
+            EventKind::Contact(ContactEvent::UserUpdated { userid: "old".into(), new_userid: Some("new".into()) })
         );
         let party = Callback::parse(&xml(
             "change_contact",
@@ -471,10 +410,7 @@ mod tests {
             "<Id>2</Id><Name>华东</Name><ParentId>1</ParentId>",
         ))
         .unwrap();
-        assert_eq!(
-            party.kind,
-            EventKind::Contact(ContactEvent::PartyCreated { id: 2 })
-        );
+        assert_eq!(party.kind, EventKind::Contact(ContactEvent::PartyCreated { id: 2 }));
         let unknown = Callback::parse(&xml("msgaudit_notify", "", "<AgentID>1</AgentID>")).unwrap();
         assert_eq!(unknown.kind, EventKind::Unknown);
         assert!(unknown.raw.contains("msgaudit_notify"), "kept raw");

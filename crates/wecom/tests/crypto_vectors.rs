@@ -12,20 +12,14 @@ fn crypt() -> MsgCrypt {
     MsgCrypt::new(TOKEN, KEY, CORP).expect("official key")
 }
 
-const V1_ECHO: &str =
-    "P9nAzCzyDtyTWESHep1vC5X9xho/qYX3Zpb4yKa9SKld1DsH3Iyt3tP3zNdtp+4RPcs8TgAE7OaBO+FZXvnaqQ==";
+const V1_ECHO: &str = "P9nAzCzyDtyTWESHep1vC5X9xho/qYX3Zpb4yKa9SKld1DsH3Iyt3tP3zNdtp+4RPcs8TgAE7OaBO+FZXvnaqQ==";
 const V2_ENCRYPT: &str = "RypEvHKD8QQKFhvQ6QleEB4J58tiPdvo+rtK1I9qca6aM/wvqnLSV5zEPeusUiX5L5X/0lWfrf0QADHHhGd3QczcdCUpj911L3vg3W/sYYvuJTs3TUUkSUXxaccAS0qhxchrRYt66wiSpGLYL42aM6A8dTT+6k4aSknmPj48kzJs8qLjvd4Xgpue06DOdnLxAUHzM6+kDZ+HMZfJYuR+LtwGc2hgf5gsijff0ekUNXZiqATP7PF5mZxZ3Izoun1s4zG4LUMnvw2r+KqCKIw+3IQH03v+BCA9nMELNqbSf6tiWSrXJB3LAVGUcallcrw8V2t9EL4EhzJWrQUax5wLVMNS0+rUPA3k22Ncx4XXZS9o0MBH27Bo6BpNelZpS+/uh9KsNlY6bHCmJU9p8g7m3fVKn28H3KDYA5Pl/T8Z1ptDAVe0lXdQ2YoyyH2uyPIGHBZZIs2pDBS8R07+qN+E7Q==";
 const V3_ENCRYPT: &str = "pvXgeha3nZ7UQ2DG3WD3IVsNJR38QVl1+h+wmLQHIAwEG3Jey2aTZtvAWzhEZ9JEKGwIUMBWX3JlUhfo7O7WbvI10vHIsdSNr1nr3LuOwAfnwLJAMQNDxi5tHUl08Op59jxOL73r8+g60KOxMTaFwXzlr9Yxgq5ey5nzNb/2vDjjvDZNXkJVmL/XWnv6PXrVbTpNxphqWRv2BpPYqvwRMkHgdFliatljMVlkkRHS40FOHmtBhj/4RXtIexfDx8opBXwi0L9RTlYNQzGx+FA+74xVHG7Le/pmNDwc2Ri5mbw=";
 
 #[test]
 fn v1_url_verification() {
     let echoed = crypt()
-        .verify_url(
-            "5c45ff5e21c57e6ad56bac8758b79b1d9ac89fd3",
-            "1409659589",
-            "263014780",
-            V1_ECHO,
-        )
+        .verify_url("5c45ff5e21c57e6ad56bac8758b79b1d9ac89fd3", "1409659589", "263014780", V1_ECHO)
         .expect("verifies");
     assert_eq!(echoed, "1616140317555161061");
 }
@@ -36,30 +30,16 @@ fn v2_xml_event() {
         "<xml><ToUserName><![CDATA[{CORP}]]></ToUserName><Encrypt><![CDATA[{V2_ENCRYPT}]]></Encrypt><AgentID><![CDATA[218]]></AgentID></xml>"
     );
     let xml = crypt()
-        .open_callback(
-            "477715d11cdb4164915debcba66cb864d751f3e6",
-            "1409659813",
-            "1372623149",
-            &body,
-        )
+        .open_callback("477715d11cdb4164915debcba66cb864d751f3e6", "1409659813", "1372623149", &body)
         .expect("opens");
-    assert!(
-        xml.contains("<Content><![CDATA[hello]]></Content>"),
-        "{xml}"
-    );
+    assert!(xml.contains("<Content><![CDATA[hello]]></Content>"), "{xml}");
     assert!(xml.contains("<MsgId>4561255354251345929</MsgId>"), "{xml}");
 }
 
 #[test]
 fn v3_json_event_bytes() {
     let c = crypt();
-    c.verify(
-        "1f3153b7abd0ba99b4ab2e57fac2376110d03a3c",
-        "1409659813",
-        "1372623149",
-        V3_ENCRYPT,
-    )
-    .expect("signature");
+    c.verify("1f3153b7abd0ba99b4ab2e57fac2376110d03a3c", "1409659813", "1372623149", V3_ENCRYPT).expect("signature");
     let msg = c.decrypt(V3_ENCRYPT).expect("decrypts");
     let text = String::from_utf8(msg).expect("utf-8");
     assert!(text.contains("\"FromUserName\": :mycreate\""), "{text}");
@@ -73,25 +53,16 @@ fn derived_vector_with_fixed_random() {
         encrypted,
         "sKqRbbiSUnDhFHOvPjtUMR44tEbv6oDez3174uSFCrEt2LR+7lfaow/ys2rMQhxenItflJYDjHwMj0Z/qLhDcf9lz1RzWLQSV+0DOGG+mLPhuqQXmaF3nekncw8EAGYO"
     );
-    assert_eq!(
-        crypt().signature("1409659813", "1372623149", &encrypted),
-        "f63a5f4b047274ac2802b0fe36d52eb2d814f69f"
-    );
+    assert_eq!(crypt().signature("1409659813", "1372623149", &encrypted), "f63a5f4b047274ac2802b0fe36d52eb2d814f69f");
 }
 
 #[test]
 fn rejects_bad_input_with_typed_errors() {
     let c = crypt();
-    assert_eq!(
-        c.verify_url("0000", "1409659589", "263014780", V1_ECHO),
-        Err(CryptoError::SignatureMismatch)
-    );
+    assert_eq!(c.verify_url("0000", "1409659589", "263014780", V1_ECHO), Err(CryptoError::SignatureMismatch));
     assert_eq!(c.decrypt("not base64 !!"), Err(CryptoError::Base64));
     assert_eq!(c.decrypt("AAAA"), Err(CryptoError::CiphertextLength(3)));
-    assert_eq!(
-        c.decrypt(""),
-        Err(CryptoError::Base64).or(Err(CryptoError::CiphertextLength(0)))
-    );
+    assert_eq!(c.decrypt(""), Err(CryptoError::Base64).or(Err(CryptoError::CiphertextLength(0))));
     // Truncated ciphertext: drop the last block.
     let truncated = {
         use base64::Engine;
@@ -99,51 +70,24 @@ fn rejects_bad_input_with_typed_errors() {
         let bytes = e.decode(V1_ECHO).unwrap();
         e.encode(&bytes[..bytes.len() - 16])
     };
-    assert!(matches!(
-        c.decrypt(&truncated),
-        Err(CryptoError::BadPadding | CryptoError::Truncated)
-    ));
+    assert!(matches!(c.decrypt(&truncated), Err(CryptoError::BadPadding | CryptoError::Truncated)));
     let other = MsgCrypt::new(TOKEN, KEY, "wwSOMEONEELSE").unwrap();
-    assert!(matches!(
-        other.decrypt(V1_ECHO),
-        Err(CryptoError::ReceiveIdMismatch { .. })
-    ));
-    assert_eq!(
-        MsgCrypt::new(TOKEN, "short", CORP).unwrap_err(),
-        CryptoError::InvalidAesKey
-    );
-    assert_eq!(
-        MsgCrypt::new(TOKEN, &format!("{}!", &KEY[1..]), CORP).unwrap_err(),
-        CryptoError::InvalidAesKey
-    );
+    assert!(matches!(other.decrypt(V1_ECHO), Err(CryptoError::ReceiveIdMismatch { .. })));
+    assert_eq!(MsgCrypt::new(TOKEN, "short", CORP).unwrap_err(), CryptoError::InvalidAesKey);
+    assert_eq!(MsgCrypt::new(TOKEN, &format!("{}!", &KEY[1..]), CORP).unwrap_err(), CryptoError::InvalidAesKey);
     assert!(matches!(
         c.open_callback("x", "1", "2", "<xml><Encrypt>"),
         Err(CryptoError::Envelope(_) | CryptoError::SignatureMismatch)
     ));
-    assert!(matches!(
-        c.open_callback("x", "1", "2", "<xml></xml>"),
-        Err(CryptoError::Envelope(_))
-    ));
+    assert!(matches!(c.open_callback("x", "1", "2", "<xml></xml>"), Err(CryptoError::Envelope(_))));
     assert_eq!(CryptoError::SignatureMismatch.sdk_code(), -40001);
 }
 
 #[test]
 fn sealed_callbacks_open_and_replies_verify() {
     let c = crypt();
-    let sealed = c.seal_callback(
-        "<xml><Event><![CDATA[x]]></Event></xml>",
-        "1700000000",
-        "abc",
-        Some("1000002"),
-    );
-    let opened = c
-        .open_callback(
-            &sealed.msg_signature,
-            &sealed.timestamp,
-            &sealed.nonce,
-            &sealed.body,
-        )
-        .unwrap();
+    let sealed = c.seal_callback("<xml><Event><![CDATA[x]]></Event></xml>", "1700000000", "abc", Some("1000002"));
+    let opened = c.open_callback(&sealed.msg_signature, &sealed.timestamp, &sealed.nonce, &sealed.body).unwrap();
     assert_eq!(opened, "<xml><Event><![CDATA[x]]></Event></xml>");
     let reply = c.encrypt_reply("success", "1700000001", "n1");
     assert!(reply.contains("<TimeStamp>1700000001</TimeStamp>"));

@@ -62,12 +62,7 @@ fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         vec![utoipa::openapi::HttpMethod::Get],
         utoipa::openapi::path::OperationBuilder::new()
             .summary(Some("This OpenAPI document"))
-            .response(
-                "200",
-                utoipa::openapi::ResponseBuilder::new()
-                    .description("OpenAPI 3.1 JSON")
-                    .build(),
-            )
+            .response("200", utoipa::openapi::ResponseBuilder::new().description("OpenAPI 3.1 JSON").build())
             .build(),
     );
     (router, doc)
@@ -82,14 +77,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub fn router(state: AppState) -> Router<AppState> {
     let (router, doc) = documented();
     router
-        .route(
-            "/api/v1/openapi.json",
-            axum::routing::get(move || async move { Json(doc) }),
-        )
-        .layer(middleware::from_fn_with_state(
-            state,
-            crate::auth::require_api_token,
-        ))
+        .route("/api/v1/openapi.json", axum::routing::get(move || async move { Json(doc) }))
+        .layer(middleware::from_fn_with_state(state, crate::auth::require_api_token))
 }
 
 /// Search and pagination for list endpoints.
@@ -190,19 +179,10 @@ async fn get_customer(
     let customer = pond_store::customer::get(&state.db, caller.corp_id, &external_userid).await?;
     let mut follows = Vec::new();
     for f in pond_store::customer::follows_of(&state.db, caller.corp_id, &external_userid).await? {
-        let tags = pond_store::customer::follow_tags(
-            &state.db,
-            caller.corp_id,
-            &external_userid,
-            &f.userid,
-        )
-        .await?;
+        let tags = pond_store::customer::follow_tags(&state.db, caller.corp_id, &external_userid, &f.userid).await?;
         follows.push(FollowView::new(f, tags));
     }
-    Ok(Json(CustomerDetail {
-        customer: customer.into(),
-        follows,
-    }))
+    Ok(Json(CustomerDetail { customer: customer.into(), follows }))
 }
 
 #[utoipa::path(get, path = "/api/v1/tags", tag = "tags", params(ListQuery),
@@ -234,22 +214,14 @@ async fn list_jobs(
     Extension(caller): Extension<ApiCaller>,
     ApiQuery(q): ApiQuery<JobsQuery>,
 ) -> Result<Json<PageOf<JobView>>, ApiError> {
-    let status = match q.status.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(s) => Some(s.parse::<JobStatus>().map_err(|_| {
-            pond_core::ValidationError::new(
-                "status",
-                "must be one of pending, running, done, failed",
-            )
-        })?),
-    };
-    let page = pond_store::jobs::list(
-        &state.db,
-        caller.corp_id,
-        status,
-        PageRequest::new(q.page, q.per_page),
-    )
-    .await?;
+    let status =
+        match q.status.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(s) => Some(s.parse::<JobStatus>().map_err(|_| {
+                pond_core::ValidationError::new("status", "must be one of pending, running, done, failed")
+            })?),
+        };
+    let page = pond_store::jobs::list(&state.db, caller.corp_id, status, PageRequest::new(q.page, q.per_page)).await?;
     Ok(Json(PageOf::from_page(page)))
 }
 
@@ -263,21 +235,9 @@ async fn retry_job(
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<JobView>, ApiError> {
     pond_store::jobs::retry(&state.db, caller.corp_id, id).await?;
-    pond_store::audit::record(
-        &state.db,
-        caller.corp_id,
-        &caller.actor,
-        "job.retry",
-        &format!("job:{id}"),
-        "",
-    )
-    .await?;
+    pond_store::audit::record(&state.db, caller.corp_id, &caller.actor, "job.retry", &format!("job:{id}"), "").await?;
     state.wake_worker.notify_one();
-    Ok(Json(
-        pond_store::jobs::get(&state.db, caller.corp_id, id)
-            .await?
-            .into(),
-    ))
+    Ok(Json(pond_store::jobs::get(&state.db, caller.corp_id, id).await?.into()))
 }
 
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(ListQuery),

@@ -72,11 +72,7 @@ pub struct StaffView {
 impl From<pond_store::staff::Staff> for StaffView {
     fn from(s: pond_store::staff::Staff) -> Self {
         StaffView {
-            department_ids: s
-                .department_ids
-                .split(',')
-                .filter_map(|d| d.trim().parse().ok())
-                .collect(),
+            department_ids: s.department_ids.split(',').filter_map(|d| d.trim().parse().ok()).collect(),
             userid: s.userid,
             name: s.name,
             position: s.position,

@@ -83,18 +83,10 @@ pub const TEXT: &[(&str, &str, &str)] = &[
     ("corp.name", "企业名称", "Corp name"),
     ("corp.wecom_corp_id", "企业ID (CorpID)", "Corp ID"),
     ("corp.agent_id", "自建应用 AgentId", "App AgentId"),
-    (
-        "corp.contact_secret",
-        "客户联系 Secret",
-        "Customer-contact secret",
-    ),
+    ("corp.contact_secret", "客户联系 Secret", "Customer-contact secret"),
     ("corp.app_secret", "自建应用 Secret", "App secret"),
     ("corp.callback_token", "回调 Token", "Callback token"),
-    (
-        "corp.encoding_aes_key",
-        "回调 EncodingAESKey",
-        "Callback EncodingAESKey",
-    ),
+    ("corp.encoding_aes_key", "回调 EncodingAESKey", "Callback EncodingAESKey"),
     ("corp.api_base_url", "API 地址", "API base URL"),
     (
         "corp.secret_hint",
@@ -102,11 +94,7 @@ pub const TEXT: &[(&str, &str, &str)] = &[
         "Saved values are never shown; leave blank to keep. Current: ",
     ),
     ("corp.not_set", "未设置", "not set"),
-    (
-        "corp.read_only",
-        "只有管理员可以修改企业设置。",
-        "Only admins can change corp settings.",
-    ),
+    ("corp.read_only", "只有管理员可以修改企业设置。", "Only admins can change corp settings."),
     ("staff.title", "员工", "Staff"),
     ("staff.userid", "账号", "User ID"),
     ("staff.position", "职务", "Position"),
@@ -114,11 +102,7 @@ pub const TEXT: &[(&str, &str, &str)] = &[
     ("staff.active", "在职", "active"),
     ("staff.resigned", "已离职", "resigned"),
     ("customers.title", "客户", "Customers"),
-    (
-        "customers.external_userid",
-        "外部联系人ID",
-        "External user ID",
-    ),
+    ("customers.external_userid", "外部联系人ID", "External user ID"),
     ("customers.type", "类型", "Type"),
     ("customers.corp_name", "所在企业", "Company"),
     ("customers.added", "首次添加", "First added"),
@@ -168,27 +152,19 @@ mod tests {
         let before = keys.len();
         keys.dedup();
         assert_eq!(before, keys.len(), "duplicate i18n key");
-        assert!(
-            TEXT.iter()
-                .all(|(_, zh, en)| !zh.is_empty() && !en.is_empty())
-        );
+        assert!(TEXT.iter().all(|(_, zh, en)| !zh.is_empty() && !en.is_empty()));
         assert_eq!(Lang::Zh.t("nav.staff"), "员工");
         assert_eq!(Lang::En.t("nav.staff"), "Staff");
     }
 
     #[test]
     fn every_key_used_in_templates_exists() {
-        let templates =
-            std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/templates")).unwrap();
+        let templates = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/templates")).unwrap();
         for entry in templates {
             let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
             for part in text.split("t(\"").skip(1) {
                 let key = part.split('"').next().unwrap();
-                assert_ne!(
-                    Lang::Zh.t(key),
-                    "⟨missing text⟩",
-                    "template uses unknown key {key}"
-                );
+                assert_ne!(Lang::Zh.t(key), "⟨missing text⟩", "template uses unknown key {key}");
             }
         }
     }

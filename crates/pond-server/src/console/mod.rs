@@ -41,23 +41,20 @@ impl RouteBook {
 }
 
 fn book() -> RouteBook {
-    RouteBook {
-        router: Router::new(),
-        routes: Vec::new(),
-    }
-    .get("/console", pages::overview)
-    .get("/console/corp", pages::corp_page)
-    .post("/console/corp", pages::corp_save)
-    .get("/console/staff", pages::staff_page)
-    .get("/console/customers", pages::customers_page)
-    .get("/console/tags", pages::tags_page)
-    .get("/console/groups", pages::groups_page)
-    .get("/console/jobs", pages::jobs_page)
-    .post("/console/jobs/{id}/retry", pages::job_retry)
-    .get("/console/audit", pages::audit_page)
-    .get("/console/users", pages::users_page)
-    .post("/console/users", pages::users_add)
-    .post("/console/logout", session::logout)
+    RouteBook { router: Router::new(), routes: Vec::new() }
+        .get("/console", pages::overview)
+        .get("/console/corp", pages::corp_page)
+        .post("/console/corp", pages::corp_save)
+        .get("/console/staff", pages::staff_page)
+        .get("/console/customers", pages::customers_page)
+        .get("/console/tags", pages::tags_page)
+        .get("/console/groups", pages::groups_page)
+        .get("/console/jobs", pages::jobs_page)
+        .post("/console/jobs/{id}/retry", pages::job_retry)
+        .get("/console/audit", pages::audit_page)
+        .get("/console/users", pages::users_page)
+        .post("/console/users", pages::users_add)
+        .post("/console/logout", session::logout)
 }
 
 /// Every console route (method, path pattern) that requires a session.
@@ -71,30 +68,17 @@ pub fn router(state: AppState) -> Router<AppState> {
         .router
         // Unknown console paths also pass the session check before answering 404.
         .route("/console/{*rest}", axum::routing::any(not_found))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            session::require_csrf,
-        ))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            session::require_session,
-        ));
+        .layer(middleware::from_fn_with_state(state.clone(), session::require_csrf))
+        .layer(middleware::from_fn_with_state(state.clone(), session::require_session));
     let public = Router::new()
-        .route(
-            "/login",
-            get(session::login_page).post(session::login_submit),
-        )
+        .route("/login", get(session::login_page).post(session::login_submit))
         .route("/lang", get(session::switch_lang))
         .layer(middleware::from_fn_with_state(state, session::require_csrf));
     protected.merge(public)
 }
 
 async fn not_found(headers: axum::http::HeaderMap) -> ConsoleError {
-    ConsoleError {
-        status: StatusCode::NOT_FOUND,
-        message: "no such page".into(),
-        lang: session::lang_of(&headers),
-    }
+    ConsoleError { status: StatusCode::NOT_FOUND, message: "no such page".into(), lang: session::lang_of(&headers) }
 }
 
 /// What every page's layout needs: language, who is signed in, the CSRF token, where we are.
@@ -113,14 +97,7 @@ const CHINA_OFFSET_SECS: i32 = 8 * 3600;
 
 impl Chrome {
     pub fn anonymous(lang: Lang, csrf: &str, path: &str) -> Self {
-        Chrome {
-            lang,
-            email: String::new(),
-            role: None,
-            csrf: csrf.to_owned(),
-            path: path.to_owned(),
-            flash: None,
-        }
+        Chrome { lang, email: String::new(), role: None, csrf: csrf.to_owned(), path: path.to_owned(), flash: None }
     }
     pub fn t(&self, key: &str) -> &'static str {
         self.lang.t(key)
@@ -132,22 +109,14 @@ impl Chrome {
         self.role == Some(Role::Owner)
     }
     pub fn active(&self, prefix: &str) -> bool {
-        if prefix == "/console" {
-            self.path == "/console"
-        } else {
-            self.path.starts_with(prefix)
-        }
+        if prefix == "/console" { self.path == "/console" } else { self.path.starts_with(prefix) }
     }
     /// Epoch ms → `2026-11-25 18:03:04` in China time.
     pub fn time(&self, ms: &i64) -> String {
-        let offset = FixedOffset::east_opt(CHINA_OFFSET_SECS)
-            .unwrap_or_else(|| FixedOffset::east_opt(0).expect("zero offset"));
+        let offset =
+            FixedOffset::east_opt(CHINA_OFFSET_SECS).unwrap_or_else(|| FixedOffset::east_opt(0).expect("zero offset"));
         DateTime::from_timestamp_millis(*ms)
-            .map(|t| {
-                t.with_timezone(&offset)
-                    .format("%Y-%m-%d %H:%M:%S")
-                    .to_string()
-            })
+            .map(|t| t.with_timezone(&offset).format("%Y-%m-%d %H:%M:%S").to_string())
             .unwrap_or_default()
     }
     pub fn time_opt(&self, ms: &Option<i64>) -> String {
@@ -226,21 +195,14 @@ impl ConsoleError {
         if let ApiError::Internal(cause) = &err {
             tracing::error!(%cause, "internal error in console");
         }
-        ConsoleError {
-            status: err.status(),
-            message: err.to_string(),
-            lang,
-        }
+        ConsoleError { status: err.status(), message: err.to_string(), lang }
     }
 }
 
 impl IntoResponse for ConsoleError {
     fn into_response(self) -> Response {
-        let page = ErrorPage {
-            c: Chrome::anonymous(self.lang, "", ""),
-            status: self.status.as_u16(),
-            message: self.message,
-        };
+        let page =
+            ErrorPage { c: Chrome::anonymous(self.lang, "", ""), status: self.status.as_u16(), message: self.message };
         let mut resp = render(&page);
         *resp.status_mut() = self.status;
         resp

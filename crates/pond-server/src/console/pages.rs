@@ -10,8 +10,8 @@ use axum::{
 };
 use pond_core::{JobStatus, Page, PageRequest, Role, ids};
 use pond_store::{
-    audit::AuditEntry, corp::Corp, customer::Customer, group::GroupListing, jobs::Job,
-    staff::Staff, tag::TagListing, user::User,
+    audit::AuditEntry, corp::Corp, customer::Customer, group::GroupListing, jobs::Job, staff::Staff, tag::TagListing,
+    user::User,
 };
 use serde::Deserialize;
 
@@ -35,12 +35,7 @@ impl<T, E: Into<ApiError>> OrPage<T> for Result<T, E> {
     }
 }
 
-fn chrome(
-    user: &CurrentUser,
-    headers: &HeaderMap,
-    path: &str,
-    flash: Option<&'static str>,
-) -> Chrome {
+fn chrome(user: &CurrentUser, headers: &HeaderMap, path: &str, flash: Option<&'static str>) -> Chrome {
     Chrome {
         lang: lang_of(headers),
         email: user.email.clone(),
@@ -56,11 +51,7 @@ fn require(user: &CurrentUser, allowed: bool, lang: Lang) -> Result<(), ConsoleE
         Ok(())
     } else {
         tracing::info!(user = %user.email, role = %user.role, "console action refused for role");
-        Err(ConsoleError {
-            status: StatusCode::FORBIDDEN,
-            message: "your role may not do this".into(),
-            lang,
-        })
+        Err(ConsoleError { status: StatusCode::FORBIDDEN, message: "your role may not do this".into(), lang })
     }
 }
 
@@ -81,11 +72,7 @@ impl ListParams {
         Some(self.q.trim()).filter(|q| !q.is_empty())
     }
     fn extra(&self) -> String {
-        if self.q.trim().is_empty() {
-            String::new()
-        } else {
-            format!("&q={}", encode_component(self.q.trim()))
-        }
+        if self.q.trim().is_empty() { String::new() } else { format!("&q={}", encode_component(self.q.trim())) }
     }
 }
 
@@ -108,61 +95,27 @@ pub async fn overview(
     let db = &state.db;
     let corp = user.corp_id;
     let counts = vec![
-        (
-            "nav.staff",
-            "/console/staff",
-            pond_store::staff::list(db, corp, None, one)
-                .await
-                .or_page(lang)?
-                .total,
-        ),
+        ("nav.staff", "/console/staff", pond_store::staff::list(db, corp, None, one).await.or_page(lang)?.total),
         (
             "nav.customers",
             "/console/customers",
-            pond_store::customer::list(db, corp, None, one)
-                .await
-                .or_page(lang)?
-                .total,
+            pond_store::customer::list(db, corp, None, one).await.or_page(lang)?.total,
         ),
-        (
-            "nav.tags",
-            "/console/tags",
-            pond_store::tag::list(db, corp, None, one)
-                .await
-                .or_page(lang)?
-                .total,
-        ),
-        (
-            "nav.groups",
-            "/console/groups",
-            pond_store::group::list(db, corp, None, one)
-                .await
-                .or_page(lang)?
-                .total,
-        ),
+        ("nav.tags", "/console/tags", pond_store::tag::list(db, corp, None, one).await.or_page(lang)?.total),
+        ("nav.groups", "/console/groups", pond_store::group::list(db, corp, None, one).await.or_page(lang)?.total),
         (
             "overview.pending_jobs",
             "/console/jobs?status=pending",
-            pond_store::jobs::list(db, corp, Some(JobStatus::Pending), one)
-                .await
-                .or_page(lang)?
-                .total,
+            pond_store::jobs::list(db, corp, Some(JobStatus::Pending), one).await.or_page(lang)?.total,
         ),
         (
             "overview.failed_jobs",
             "/console/jobs?status=failed",
-            pond_store::jobs::list(db, corp, Some(JobStatus::Failed), one)
-                .await
-                .or_page(lang)?
-                .total,
+            pond_store::jobs::list(db, corp, Some(JobStatus::Failed), one).await.or_page(lang)?.total,
         ),
     ];
     let corp_name = pond_store::corp::get(db, corp).await.or_page(lang)?.name;
-    Ok(render(&OverviewPage {
-        c,
-        corp_name,
-        counts,
-    }))
+    Ok(render(&OverviewPage { c, corp_name, counts }))
 }
 
 #[derive(Template)]
@@ -209,10 +162,7 @@ impl CorpForm {
     fn input(&self) -> Result<SettingsInput, pond_core::ValidationError> {
         let agent_id = match self.agent_id.trim() {
             "" => None,
-            v => Some(
-                v.parse::<i64>()
-                    .map_err(|_| crate::corp_settings::agent_id_error())?,
-            ),
+            v => Some(v.parse::<i64>().map_err(|_| crate::corp_settings::agent_id_error())?),
         };
         Ok(SettingsInput {
             name: self.name.clone(),
@@ -229,22 +179,10 @@ impl CorpForm {
 
 fn secrets(corp: &Corp) -> Vec<(&'static str, &'static str, String)> {
     vec![
-        (
-            "contact_secret",
-            "corp.contact_secret",
-            corp.contact_secret.masked(),
-        ),
+        ("contact_secret", "corp.contact_secret", corp.contact_secret.masked()),
         ("app_secret", "corp.app_secret", corp.app_secret.masked()),
-        (
-            "callback_token",
-            "corp.callback_token",
-            corp.callback_token.masked(),
-        ),
-        (
-            "encoding_aes_key",
-            "corp.encoding_aes_key",
-            corp.encoding_aes_key.masked(),
-        ),
+        ("callback_token", "corp.callback_token", corp.callback_token.masked()),
+        ("encoding_aes_key", "corp.encoding_aes_key", corp.encoding_aes_key.masked()),
     ]
 }
 
@@ -256,16 +194,9 @@ pub async fn corp_page(
 ) -> PageResult {
     let flash = p.saved.map(|_| "common.saved");
     let c = chrome(&user, &headers, "/console/corp", flash);
-    let corp = pond_store::corp::get(&state.db, user.corp_id)
-        .await
-        .or_page(c.lang)?;
+    let corp = pond_store::corp::get(&state.db, user.corp_id).await.or_page(c.lang)?;
     let form = CorpForm::from_corp(&corp);
-    Ok(render(&CorpPage {
-        c,
-        secrets: secrets(&corp),
-        form,
-        error: None,
-    }))
+    Ok(render(&CorpPage { c, secrets: secrets(&corp), form, error: None }))
 }
 
 pub async fn corp_save(
@@ -276,9 +207,7 @@ pub async fn corp_save(
 ) -> PageResult {
     let c = chrome(&user, &headers, "/console/corp", None);
     require(&user, user.role.can_administer(), c.lang)?;
-    let corp = pond_store::corp::get(&state.db, user.corp_id)
-        .await
-        .or_page(c.lang)?;
+    let corp = pond_store::corp::get(&state.db, user.corp_id).await.or_page(c.lang)?;
     let settings = match form.input().and_then(|i| i.validate()) {
         Ok(s) => s,
         Err(e) => {
@@ -320,9 +249,7 @@ pub async fn corp_save(
                     encoding_aes_key: String::new(),
                     ..form
                 },
-                error: Some(
-                    "wecom_corp_id: another corp in this Pond already uses this corp id".into(),
-                ),
+                error: Some("wecom_corp_id: another corp in this Pond already uses this corp id".into()),
             });
             *resp.status_mut() = StatusCode::CONFLICT;
             return Ok(resp);
@@ -363,16 +290,9 @@ pub async fn staff_page(
     Query(p): Query<ListParams>,
 ) -> PageResult {
     let c = chrome(&user, &headers, "/console/staff", None);
-    let page = pond_store::staff::list(&state.db, user.corp_id, p.search(), p.request())
-        .await
-        .or_page(c.lang)?;
+    let page = pond_store::staff::list(&state.db, user.corp_id, p.search(), p.request()).await.or_page(c.lang)?;
     let pager = Pager::new(&page, "/console/staff", &p.extra());
-    Ok(render(&StaffPage {
-        c,
-        q: p.q,
-        items: page.items,
-        pager,
-    }))
+    Ok(render(&StaffPage { c, q: p.q, items: page.items, pager }))
 }
 
 #[derive(Template)]
@@ -391,16 +311,9 @@ pub async fn customers_page(
     Query(p): Query<ListParams>,
 ) -> PageResult {
     let c = chrome(&user, &headers, "/console/customers", None);
-    let page = pond_store::customer::list(&state.db, user.corp_id, p.search(), p.request())
-        .await
-        .or_page(c.lang)?;
+    let page = pond_store::customer::list(&state.db, user.corp_id, p.search(), p.request()).await.or_page(c.lang)?;
     let pager = Pager::new(&page, "/console/customers", &p.extra());
-    Ok(render(&CustomersPage {
-        c,
-        q: p.q,
-        items: page.items,
-        pager,
-    }))
+    Ok(render(&CustomersPage { c, q: p.q, items: page.items, pager }))
 }
 
 #[derive(Template)]
@@ -419,16 +332,9 @@ pub async fn tags_page(
     Query(p): Query<ListParams>,
 ) -> PageResult {
     let c = chrome(&user, &headers, "/console/tags", None);
-    let page = pond_store::tag::list(&state.db, user.corp_id, p.search(), p.request())
-        .await
-        .or_page(c.lang)?;
+    let page = pond_store::tag::list(&state.db, user.corp_id, p.search(), p.request()).await.or_page(c.lang)?;
     let pager = Pager::new(&page, "/console/tags", &p.extra());
-    Ok(render(&TagsPage {
-        c,
-        q: p.q,
-        items: page.items,
-        pager,
-    }))
+    Ok(render(&TagsPage { c, q: p.q, items: page.items, pager }))
 }
 
 #[derive(Template)]
@@ -447,16 +353,9 @@ pub async fn groups_page(
     Query(p): Query<ListParams>,
 ) -> PageResult {
     let c = chrome(&user, &headers, "/console/groups", None);
-    let page = pond_store::group::list(&state.db, user.corp_id, p.search(), p.request())
-        .await
-        .or_page(c.lang)?;
+    let page = pond_store::group::list(&state.db, user.corp_id, p.search(), p.request()).await.or_page(c.lang)?;
     let pager = Pager::new(&page, "/console/groups", &p.extra());
-    Ok(render(&GroupsPage {
-        c,
-        q: p.q,
-        items: page.items,
-        pager,
-    }))
+    Ok(render(&GroupsPage { c, q: p.q, items: page.items, pager }))
 }
 
 #[derive(Template)]
@@ -484,35 +383,14 @@ pub async fn jobs_page(
 ) -> PageResult {
     let flash = p.retried.map(|_| "jobs.retried");
     let c = chrome(&user, &headers, "/console/jobs", flash);
-    let status = p
-        .status
-        .as_deref()
-        .and_then(|s| s.parse::<JobStatus>().ok())
-        .unwrap_or(JobStatus::Pending);
-    let page: Page<Job> = pond_store::jobs::list(
-        &state.db,
-        user.corp_id,
-        Some(status),
-        PageRequest::new(p.page, Some(50)),
-    )
-    .await
-    .or_page(c.lang)?;
-    let pager = Pager::new(
-        &page,
-        "/console/jobs",
-        &format!("&status={}", status.as_str()),
-    );
-    let tabs = JobStatus::ALL
-        .iter()
-        .map(|s| (s.as_str(), job_status_key(*s)))
-        .collect();
-    Ok(render(&JobsPage {
-        c,
-        status: status.as_str(),
-        tabs,
-        items: page.items,
-        pager,
-    }))
+    let status = p.status.as_deref().and_then(|s| s.parse::<JobStatus>().ok()).unwrap_or(JobStatus::Pending);
+    let page: Page<Job> =
+        pond_store::jobs::list(&state.db, user.corp_id, Some(status), PageRequest::new(p.page, Some(50)))
+            .await
+            .or_page(c.lang)?;
+    let pager = Pager::new(&page, "/console/jobs", &format!("&status={}", status.as_str()));
+    let tabs = JobStatus::ALL.iter().map(|s| (s.as_str(), job_status_key(*s))).collect();
+    Ok(render(&JobsPage { c, status: status.as_str(), tabs, items: page.items, pager }))
 }
 
 fn job_status_key(s: JobStatus) -> &'static str {
@@ -532,19 +410,10 @@ pub async fn job_retry(
 ) -> PageResult {
     let lang = lang_of(&headers);
     require(&user, user.role.can_administer(), lang)?;
-    pond_store::jobs::retry(&state.db, user.corp_id, id)
+    pond_store::jobs::retry(&state.db, user.corp_id, id).await.or_page(lang)?;
+    pond_store::audit::record(&state.db, user.corp_id, &user.email, "job.retry", &format!("job:{id}"), "")
         .await
         .or_page(lang)?;
-    pond_store::audit::record(
-        &state.db,
-        user.corp_id,
-        &user.email,
-        "job.retry",
-        &format!("job:{id}"),
-        "",
-    )
-    .await
-    .or_page(lang)?;
     state.wake_worker.notify_one();
     Ok(Redirect::to("/console/jobs?status=failed&retried=1").into_response())
 }
@@ -566,16 +435,9 @@ pub async fn audit_page(
 ) -> PageResult {
     let c = chrome(&user, &headers, "/console/audit", None);
     require(&user, user.role.can_administer(), c.lang)?;
-    let page = pond_store::audit::list(&state.db, user.corp_id, p.search(), p.request())
-        .await
-        .or_page(c.lang)?;
+    let page = pond_store::audit::list(&state.db, user.corp_id, p.search(), p.request()).await.or_page(c.lang)?;
     let pager = Pager::new(&page, "/console/audit", &p.extra());
-    Ok(render(&AuditPage {
-        c,
-        q: p.q,
-        items: page.items,
-        pager,
-    }))
+    Ok(render(&AuditPage { c, q: p.q, items: page.items, pager }))
 }
 
 #[derive(Template)]
@@ -594,16 +456,9 @@ pub async fn users_page(
     headers: HeaderMap,
     Query(p): Query<ListParams>,
 ) -> PageResult {
-    let c = chrome(
-        &user,
-        &headers,
-        "/console/users",
-        p.saved.map(|_| "users.added"),
-    );
+    let c = chrome(&user, &headers, "/console/users", p.saved.map(|_| "users.added"));
     require(&user, user.role == Role::Owner, c.lang)?;
-    let users = pond_store::user::list(&state.db, user.corp_id)
-        .await
-        .or_page(c.lang)?;
+    let users = pond_store::user::list(&state.db, user.corp_id).await.or_page(c.lang)?;
     Ok(render(&UsersPage {
         c,
         users,
@@ -655,17 +510,13 @@ pub async fn users_add(
                     .or_page(c.lang)?;
                     return Ok(Redirect::to("/console/users?saved=1").into_response());
                 }
-                Err(pond_store::StoreError::Conflict(_)) => {
-                    "email: this e-mail already has a console login".to_owned()
-                }
+                Err(pond_store::StoreError::Conflict(_)) => "email: this e-mail already has a console login".to_owned(),
                 Err(e) => return Err(ConsoleError::from_api(e.into(), c.lang)),
             }
         }
         Err(e) => e.to_string(),
     };
-    let users = pond_store::user::list(&state.db, user.corp_id)
-        .await
-        .or_page(c.lang)?;
+    let users = pond_store::user::list(&state.db, user.corp_id).await.or_page(c.lang)?;
     let mut resp = render(&UsersPage {
         c,
         users,

@@ -48,9 +48,7 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 pub fn lang_of(headers: &HeaderMap) -> Lang {
-    cookie(headers, LANG_COOKIE)
-        .map(Lang::from_code)
-        .unwrap_or_default()
+    cookie(headers, LANG_COOKIE).map(Lang::from_code).unwrap_or_default()
 }
 
 fn set_cookie(
@@ -61,44 +59,24 @@ fn set_cookie(
     max_age_secs: i64,
     same_site: &str,
 ) -> HeaderValue {
-    let secure = if state.config.session.secure_cookie {
-        "; Secure"
-    } else {
-        ""
-    };
-    let text = format!(
-        "{name}={value}; Path={path}; Max-Age={max_age_secs}; HttpOnly; SameSite={same_site}{secure}"
-    );
+    let secure = if state.config.session.secure_cookie { "; Secure" } else { "" };
+    let text = format!("{name}={value}; Path={path}; Max-Age={max_age_secs}; HttpOnly; SameSite={same_site}{secure}");
     HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 /// A path we may send the user back to: on this site, inside the console.
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with("/console") && !n.contains("//") && !n.contains('\\') => {
-            n.to_owned()
-        }
+        Some(n) if n.starts_with("/console") && !n.contains("//") && !n.contains('\\') => n.to_owned(),
         _ => "/console".to_owned(),
     }
 }
 
 /// Middleware over `/console`: loads the session or redirects to the login page.
-pub async fn require_session(
-    State(state): State<AppState>,
-    mut req: Request,
-    next: Next,
-) -> Response {
+pub async fn require_session(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let to_login = |req: &Request| {
-        let here = req
-            .uri()
-            .path_and_query()
-            .map(|p| p.as_str())
-            .unwrap_or("/console");
-        let next = if req.method() == Method::GET {
-            here
-        } else {
-            "/console"
-        };
+        let here = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/console");
+        let next = if req.method() == Method::GET { here } else { "/console" };
         Redirect::to(&format!("/login?next={}", encode_component(next))).into_response()
     };
     let Some(token) = cookie(req.headers(), SESSION_COOKIE) else {
@@ -127,20 +105,11 @@ pub async fn require_session(
 
 /// Constant-time comparison, so the token cannot be guessed byte by byte from timings.
 fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn forbidden(lang: Lang, why: &str) -> Response {
-    ConsoleError {
-        status: StatusCode::FORBIDDEN,
-        message: why.to_owned(),
-        lang,
-    }
-    .into_response()
+    ConsoleError { status: StatusCode::FORBIDDEN, message: why.to_owned(), lang }.into_response()
 }
 
 /// `Origin` (when sent) must name this host.
@@ -148,13 +117,8 @@ fn origin_matches(headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return true;
     };
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    origin
-        .split_once("://")
-        .is_some_and(|(_, rest)| rest == host)
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+    origin.split_once("://").is_some_and(|(_, rest)| rest == host)
 }
 
 /// Middleware: every state-changing request must carry the expected CSRF token.
@@ -165,10 +129,7 @@ pub async fn require_csrf(State(state): State<AppState>, req: Request, next: Nex
     }
     let lang = lang_of(req.headers());
     if !origin_matches(req.headers()) {
-        return forbidden(
-            lang,
-            "cross-origin form refused (Origin does not match Host)",
-        );
+        return forbidden(lang, "cross-origin form refused (Origin does not match Host)");
     }
     let expected = match req.extensions().get::<CurrentUser>() {
         Some(user) => Some(user.csrf.clone()),
@@ -177,11 +138,7 @@ pub async fn require_csrf(State(state): State<AppState>, req: Request, next: Nex
     let Some(expected) = expected.filter(|e| !e.is_empty()) else {
         return forbidden(lang, "missing CSRF token");
     };
-    let header_token = req
-        .headers()
-        .get("x-csrf-token")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let header_token = req.headers().get("x-csrf-token").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let (parts, body) = req.into_parts();
     let bytes = match to_bytes(body, state.config.http.body_limit_bytes).await {
         Ok(b) => b,
@@ -197,13 +154,9 @@ pub async fn require_csrf(State(state): State<AppState>, req: Request, next: Nex
     let form_token = form_field(&bytes, "_csrf");
     let given = header_token.or(form_token);
     if !given.as_deref().is_some_and(|g| same(g, &expected)) {
-        return forbidden(
-            lang,
-            "invalid or missing CSRF token; reload the page and try again",
-        );
+        return forbidden(lang, "invalid or missing CSRF token; reload the page and try again");
     }
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
+    next.run(Request::from_parts(parts, Body::from(bytes))).await
 }
 
 /// One field of an `application/x-www-form-urlencoded` body.
@@ -216,9 +169,7 @@ fn form_field(body: &[u8], name: &str) -> Option<String> {
 pub fn encode_component(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                (b as char).to_string()
-            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -230,11 +181,7 @@ pub struct LoginQuery {
 }
 
 /// GET /login: the form, with a fresh double-submit CSRF cookie.
-pub async fn login_page(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(q): Query<LoginQuery>,
-) -> Response {
+pub async fn login_page(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<LoginQuery>) -> Response {
     let csrf = auth::random_hex(16);
     let lang = lang_of(&headers);
     let page = LoginPage {
@@ -244,10 +191,8 @@ pub async fn login_page(
         email: String::new(),
     };
     let mut resp = render(&page);
-    resp.headers_mut().append(
-        header::SET_COOKIE,
-        set_cookie(&state, LOGIN_CSRF_COOKIE, &csrf, "/login", 3600, "Strict"),
-    );
+    resp.headers_mut()
+        .append(header::SET_COOKIE, set_cookie(&state, LOGIN_CSRF_COOKIE, &csrf, "/login", 3600, "Strict"));
     resp
 }
 
@@ -259,11 +204,7 @@ pub struct LoginForm {
 }
 
 /// POST /login: checks the password and starts a session.
-pub async fn login_submit(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Form(form): Form<LoginForm>,
-) -> Response {
+pub async fn login_submit(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<LoginForm>) -> Response {
     let lang = lang_of(&headers);
     let email = ids::login_email(&form.email).unwrap_or_default();
     let user = match pond_store::user::find_by_email(&state.db, &email).await {
@@ -288,9 +229,7 @@ pub async fn login_submit(
         Some(u) if ok && !u.disabled => u,
         _ => {
             tracing::info!(email = %email, "console login refused");
-            let csrf = cookie(&headers, LOGIN_CSRF_COOKIE)
-                .unwrap_or_default()
-                .to_owned();
+            let csrf = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default().to_owned();
             let page = LoginPage {
                 c: Chrome::anonymous(lang, &csrf, "/login"),
                 next: safe_next(form.next.as_deref()),
@@ -317,47 +256,20 @@ pub async fn login_submit(
         return ConsoleError::from_api(e.into(), lang).into_response();
     }
     let _ = pond_store::user::touch_login(&state.db, user.id).await;
-    let _ = pond_store::audit::record(
-        &state.db,
-        user.corp_id,
-        &user.email,
-        "console.login",
-        &user.email,
-        "",
-    )
-    .await;
+    let _ = pond_store::audit::record(&state.db, user.corp_id, &user.email, "console.login", &user.email, "").await;
     let mut resp = Redirect::to(&safe_next(form.next.as_deref())).into_response();
-    resp.headers_mut().append(
-        header::SET_COOKIE,
-        set_cookie(&state, SESSION_COOKIE, &token, "/", ttl_ms / 1000, "Lax"),
-    );
-    resp.headers_mut().append(
-        header::SET_COOKIE,
-        set_cookie(&state, LOGIN_CSRF_COOKIE, "", "/login", 0, "Strict"),
-    );
+    resp.headers_mut()
+        .append(header::SET_COOKIE, set_cookie(&state, SESSION_COOKIE, &token, "/", ttl_ms / 1000, "Lax"));
+    resp.headers_mut().append(header::SET_COOKIE, set_cookie(&state, LOGIN_CSRF_COOKIE, "", "/login", 0, "Strict"));
     resp
 }
 
 /// POST /console/logout: ends the session.
-pub async fn logout(
-    State(state): State<AppState>,
-    axum::Extension(user): axum::Extension<CurrentUser>,
-) -> Response {
+pub async fn logout(State(state): State<AppState>, axum::Extension(user): axum::Extension<CurrentUser>) -> Response {
     let _ = pond_store::session::delete(&state.db, &user.session_hash).await;
-    let _ = pond_store::audit::record(
-        &state.db,
-        user.corp_id,
-        &user.email,
-        "console.logout",
-        &user.email,
-        "",
-    )
-    .await;
+    let _ = pond_store::audit::record(&state.db, user.corp_id, &user.email, "console.logout", &user.email, "").await;
     let mut resp = Redirect::to("/login").into_response();
-    resp.headers_mut().append(
-        header::SET_COOKIE,
-        set_cookie(&state, SESSION_COOKIE, "", "/", 0, "Lax"),
-    );
+    resp.headers_mut().append(header::SET_COOKIE, set_cookie(&state, SESSION_COOKIE, "", "/", 0, "Lax"));
     resp
 }
 
@@ -376,10 +288,7 @@ pub async fn switch_lang(State(state): State<AppState>, Query(q): Query<LangQuer
     };
     let mut resp = Redirect::to(&back).into_response();
     let code = if lang == Lang::En { "en" } else { "zh" };
-    resp.headers_mut().append(
-        header::SET_COOKIE,
-        set_cookie(&state, LANG_COOKIE, code, "/", 365 * 86_400, "Lax"),
-    );
+    resp.headers_mut().append(header::SET_COOKIE, set_cookie(&state, LANG_COOKIE, code, "/", 365 * 86_400, "Lax"));
     resp
 }
 
@@ -389,17 +298,8 @@ mod tests {
 
     #[test]
     fn next_must_stay_inside_the_console() {
-        assert_eq!(
-            safe_next(Some("/console/staff?page=2")),
-            "/console/staff?page=2"
-        );
-        for evil in [
-            "https://evil.example",
-            "//evil.example",
-            "/console//evil",
-            "/login",
-            "/console\\x",
-        ] {
+        assert_eq!(safe_next(Some("/console/staff?page=2")), "/console/staff?page=2");
+        for evil in ["https://evil.example", "//evil.example", "/console//evil", "/login", "/console\\x"] {
             assert_eq!(safe_next(Some(evil)), "/console", "{evil}");
         }
     }
@@ -407,16 +307,10 @@ mod tests {
     #[test]
     fn cookies_and_forms_parse() {
         let mut h = HeaderMap::new();
-        h.insert(
-            header::COOKIE,
-            HeaderValue::from_static("a=1; pond_session=abc; b=2"),
-        );
+        h.insert(header::COOKIE, HeaderValue::from_static("a=1; pond_session=abc; b=2"));
         assert_eq!(cookie(&h, SESSION_COOKIE), Some("abc"));
         assert_eq!(cookie(&h, "c"), None);
-        assert_eq!(
-            form_field(b"x=1&_csrf=ab%2Bc&y=2", "_csrf").as_deref(),
-            Some("ab+c")
-        );
+        assert_eq!(form_field(b"x=1&_csrf=ab%2Bc&y=2", "_csrf").as_deref(), Some("ab+c"));
         assert!(same("abc", "abc") && !same("abc", "abd") && !same("abc", "ab"));
     }
 
@@ -425,15 +319,9 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(header::HOST, HeaderValue::from_static("pond.local:8080"));
         assert!(origin_matches(&h));
-        h.insert(
-            header::ORIGIN,
-            HeaderValue::from_static("http://pond.local:8080"),
-        );
+        h.insert(header::ORIGIN, HeaderValue::from_static("http://pond.local:8080"));
         assert!(origin_matches(&h));
-        h.insert(
-            header::ORIGIN,
-            HeaderValue::from_static("https://evil.example"),
-        );
+        h.insert(header::ORIGIN, HeaderValue::from_static("https://evil.example"));
         assert!(!origin_matches(&h));
     }
 }

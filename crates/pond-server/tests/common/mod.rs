@@ -29,10 +29,7 @@ impl Reply {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
     pub fn location(&self) -> &str {
-        self.headers
-            .get(header::LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
+        self.headers.get(header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("")
     }
     /// `name=value` of a Set-Cookie header naming `name`.
     pub fn cookie(&self, name: &str) -> Option<String> {
@@ -54,49 +51,25 @@ impl App {
     }
 
     pub async fn with_config(db: Db, config: Config) -> App {
-        let corp = pond_store::corp::create(&db, "测试咖啡")
-            .await
-            .expect("corp");
+        let corp = pond_store::corp::create(&db, "测试咖啡").await.expect("corp");
         let state = AppState::new(db, config);
-        App {
-            router: pond_server::router(state.clone()),
-            state,
-            corp_id: corp.id,
-        }
+        App { router: pond_server::router(state.clone()), state, corp_id: corp.id }
     }
 
     pub fn db(&self) -> &Db {
         &self.state.db
     }
 
-    pub async fn send(
-        &self,
-        method: Method,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: impl Into<Body>,
-    ) -> Reply {
-        let mut req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header(header::HOST, "pond.test");
+    pub async fn send(&self, method: Method, path: &str, headers: &[(&str, &str)], body: impl Into<Body>) -> Reply {
+        let mut req = Request::builder().method(method).uri(path).header(header::HOST, "pond.test");
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        let resp = self
-            .router
-            .clone()
-            .oneshot(req.body(body.into()).expect("request"))
-            .await
-            .expect("infallible");
+        let resp = self.router.clone().oneshot(req.body(body.into()).expect("request")).await.expect("infallible");
         let status = resp.status();
         let headers = resp.headers().clone();
         let bytes = resp.into_body().collect().await.expect("body").to_bytes();
-        Reply {
-            status,
-            headers,
-            body: String::from_utf8_lossy(&bytes).into_owned(),
-        }
+        Reply { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
     }
 
     pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
@@ -106,45 +79,30 @@ impl App {
     /// A fresh API token for this app's corp.
     pub async fn token(&self) -> String {
         let (token, hash, prefix) = auth::new_api_token();
-        pond_store::token::create(self.db(), self.corp_id, "test", &hash, &prefix, "test")
-            .await
-            .expect("token");
+        pond_store::token::create(self.db(), self.corp_id, "test", &hash, &prefix, "test").await.expect("token");
         token
     }
 
     pub async fn user(&self, email: &str, role: Role) {
         let hash = auth::hash_password(PASSWORD).expect("hash");
-        pond_store::user::create(self.db(), self.corp_id, email, &hash, role)
-            .await
-            .expect("user");
+        pond_store::user::create(self.db(), self.corp_id, email, &hash, role).await.expect("user");
     }
 
     /// Logs in through the login form; returns (cookie header value, CSRF token of the session).
     pub async fn login(&self, email: &str) -> (String, String) {
         let form = self.get("/login", &[]).await;
         let login_cookie = form.cookie("pond_login_csrf").expect("login CSRF cookie");
-        let csrf = login_cookie
-            .split_once('=')
-            .map(|(_, v)| v.to_owned())
-            .unwrap_or_default();
+        let csrf = login_cookie.split_once('=').map(|(_, v)| v.to_owned()).unwrap_or_default();
         let body = format!("_csrf={csrf}&email={email}&password={PASSWORD}&next=/console");
         let reply = self
             .send(
                 Method::POST,
                 "/login",
-                &[
-                    ("content-type", "application/x-www-form-urlencoded"),
-                    ("cookie", &login_cookie),
-                ],
+                &[("content-type", "application/x-www-form-urlencoded"), ("cookie", &login_cookie)],
                 body,
             )
             .await;
-        assert_eq!(
-            reply.status,
-            StatusCode::SEE_OTHER,
-            "login failed: {}",
-            reply.body
-        );
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "login failed: {}", reply.body);
         let session = reply.cookie("pond_session").expect("session cookie");
         let page = self.get("/console/corp", &[("cookie", &session)]).await;
         let csrf = page
@@ -161,10 +119,7 @@ impl App {
         self.send(
             Method::POST,
             path,
-            &[
-                ("content-type", "application/x-www-form-urlencoded"),
-                ("cookie", cookie),
-            ],
+            &[("content-type", "application/x-www-form-urlencoded"), ("cookie", cookie)],
             body.to_owned(),
         )
         .await

@@ -1,0 +1,556 @@
+//! Keeping Pond's picture of a corp equal to WeCom's.
+//!
+//! * [`full_sync`] reads everything (departments, staff, customers with follow relations and
+//!   tags, the tag library, customer groups with members) and marks what disappeared upstream as
+//!   removed — never deleting it. It reports progress on its sync run.
+//! * [`apply_event`] applies one callback from the inbox. Callbacks carry only ids, so each one
+//!   re-reads the thing it names (customer, group, tag library, employee) and reconciles it. This
+//!   makes applying idempotent and independent of arrival order: a late "added" event for a
+//!   customer who has since deleted the employee still ends with the relation removed.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use pond_core::StaffStatus;
+use pond_store::{
+    Db, StoreError, customer, department, group,
+    inbox::InboxEvent,
+    staff, sync_run, tag,
+    timeline::{self, NewEntry},
+};
+use wecom::{
+    Callback, Client, EventKind, WecomError,
+    api::{ExternalContact, GroupChat},
+    events::{ContactEvent, ExternalChatChange, ExternalContactChange},
+};
+
+/// Why a sync or an event could not be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Wecom(#[from] WecomError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Link(#[from] crate::wecom_link::LinkError),
+    #[error("stored event cannot be read: {0}")]
+    BadEvent(String),
+}
+
+impl SyncError {
+    /// Worth another attempt later.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            SyncError::Wecom(e) => e.is_transient(),
+            SyncError::Link(crate::wecom_link::LinkError::Wecom(e)) => e.is_transient(),
+            SyncError::Store(StoreError::Database(_)) => true,
+            _ => false,
+        }
+    }
+}
+
+/// What a full sync found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SyncSummary {
+    pub departments: usize,
+    pub staff: usize,
+    pub customers: usize,
+    pub follows: usize,
+    pub tags: usize,
+    pub groups: usize,
+    pub marked_removed: usize,
+}
+
+impl std::fmt::Display for SyncSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} departments, {} staff, {} customers ({} follow relations), {} tags, {} groups; {} marked removed",
+            self.departments, self.staff, self.customers, self.follows, self.tags, self.groups, self.marked_removed
+        )
+    }
+}
+
+struct Progress<'a> {
+    db: &'a Db,
+    run_id: Option<i64>,
+}
+
+impl Progress<'_> {
+    async fn report(&self, phase: &str, done: usize, total: usize) {
+        if let Some(id) = self.run_id {
+            let _ = sync_run::progress(self.db, id, phase, done as i64, total as i64).await;
+        }
+    }
+}
+
+/// Reads the whole corp from WeCom into Pond. `run_id` receives progress.
+pub async fn full_sync(db: &Db, client: &Client, corp_id: i64, run_id: Option<i64>) -> Result<SyncSummary, SyncError> {
+    let progress = Progress { db, run_id };
+    let mut summary = SyncSummary::default();
+
+    progress.report("departments", 0, 1).await;
+    summary.marked_removed += sync_departments(db, client, corp_id, &mut summary).await?;
+
+    progress.report("staff", 0, 1).await;
+    let depts = client.department_list(None).await?;
+    let ids: BTreeSet<i64> = depts.iter().map(|d| d.id).collect();
+    let mut seen_staff = BTreeSet::new();
+    for root in depts.iter().filter(|d| !ids.contains(&d.parentid)) {
+        for u in client.user_list(root.id, true).await? {
+            if seen_staff.insert(u.userid.clone()) {
+                staff::upsert(db, &staff_row(corp_id, &u)).await?;
+            }
+        }
+    }
+    for s in staff::all(db, corp_id).await? {
+        if !seen_staff.contains(&s.userid) && s.status() == StaffStatus::Active {
+            staff::set_status(db, corp_id, &s.userid, StaffStatus::Resigned).await?;
+            summary.marked_removed += 1;
+        }
+    }
+    summary.staff = seen_staff.len();
+
+    progress.report("tags", 0, 1).await;
+    summary.marked_removed += sync_tags(db, client, corp_id, &mut summary).await?;
+
+    let follow_users = client.follow_user_list().await?;
+    let chunks: Vec<&[String]> = follow_users.chunks(100).collect();
+    let mut seen_follows: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut seen_customers: BTreeSet<String> = BTreeSet::new();
+    for (i, chunk) in chunks.iter().enumerate() {
+        progress.report("customers", i, chunks.len()).await;
+        for item in client.batch_get_by_user_all(chunk).await? {
+            let c = &item.external_contact;
+            if seen_customers.insert(c.external_userid.clone()) {
+                customer::upsert(db, corp_id, &customer_data(c)).await?;
+            }
+            let f = &item.follow_info;
+            customer::upsert_follow(
+                db,
+                &customer::FollowRelation {
+                    corp_id,
+                    external_userid: c.external_userid.clone(),
+                    userid: f.userid.clone(),
+                    remark: f.remark.clone(),
+                    description: f.description.clone(),
+                    add_way: f.add_way,
+                    state: f.state.clone(),
+                    added_at: f.createtime * 1000,
+                    removed_at: None,
+                },
+            )
+            .await?;
+            customer::set_follow_tags(db, corp_id, &c.external_userid, &f.userid, &f.tag_id).await?;
+            seen_follows.insert((c.external_userid.clone(), f.userid.clone()));
+        }
+    }
+    let mut live_by_customer: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for f in customer::all_live_follows(db, corp_id).await? {
+        live_by_customer.entry(f.external_userid).or_default().push(f.userid);
+    }
+    for (external_userid, userids) in live_by_customer {
+        let keep: Vec<String> = userids
+            .iter()
+            .filter(|u| seen_follows.contains(&(external_userid.clone(), (*u).clone())))
+            .cloned()
+            .collect();
+        if keep.len() != userids.len() {
+            summary.marked_removed += customer::reconcile_follows(db, corp_id, &external_userid, &keep).await?.len();
+        }
+    }
+    for (external_userid, _) in customer::all_live(db, corp_id).await? {
+        if !seen_customers.contains(&external_userid) {
+            customer::mark_removed(db, corp_id, &external_userid).await?;
+            summary.marked_removed += 1;
+        }
+    }
+    summary.customers = seen_customers.len();
+    summary.follows = seen_follows.len();
+
+    let chats = client.group_chat_list_all().await?;
+    let mut seen_groups = BTreeSet::new();
+    for (i, chat) in chats.iter().enumerate() {
+        if i % 20 == 0 {
+            progress.report("groups", i, chats.len()).await;
+        }
+        match client.group_chat_get(&chat.chat_id).await {
+            Ok(g) => {
+                store_group(db, corp_id, &g).await?;
+                seen_groups.insert(g.chat_id);
+            }
+            Err(e) if e.errcode() == Some(GROUP_GONE) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    for chat_id in group::live_ids(db, corp_id).await? {
+        if !seen_groups.contains(&chat_id) {
+            group::mark_dismissed(db, corp_id, &chat_id).await?;
+            summary.marked_removed += 1;
+        }
+    }
+    summary.groups = seen_groups.len();
+    progress.report("finished", 1, 1).await;
+    Ok(summary)
+}
+
+/// errcode for a group chat that no longer exists.
+const GROUP_GONE: i64 = 40050;
+/// errcodes meaning "this customer has no relation with the corp (any more)".
+const CUSTOMER_GONE: [i64; 2] = [84061, 40096];
+const USER_GONE: i64 = 60111;
+
+fn staff_row(corp_id: i64, u: &wecom::api::User) -> staff::Staff {
+    staff::Staff {
+        corp_id,
+        userid: u.userid.clone(),
+        name: u.name.clone(),
+        department_ids: u.department.iter().map(i64::to_string).collect::<Vec<_>>().join(","),
+        position: u.position.clone(),
+        mobile: u.mobile.clone(),
+        status: if u.status == 5 { "resigned".into() } else { "active".into() },
+        removed_at: None,
+    }
+}
+
+fn customer_data(c: &ExternalContact) -> customer::CustomerData {
+    customer::CustomerData {
+        external_userid: c.external_userid.clone(),
+        name: c.name.clone(),
+        customer_type: c.kind,
+        avatar: c.avatar.clone(),
+        gender: c.gender,
+        unionid: c.unionid.clone(),
+        corp_name: c.corp_name.clone(),
+    }
+}
+
+async fn sync_departments(
+    db: &Db,
+    client: &Client,
+    corp_id: i64,
+    summary: &mut SyncSummary,
+) -> Result<usize, SyncError> {
+    let depts = client.department_list(None).await?;
+    let seen: BTreeSet<i64> = depts.iter().map(|d| d.id).collect();
+    for d in &depts {
+        let parent = (d.parentid != 0).then_some(d.parentid);
+        department::upsert(
+            db,
+            &department::Department {
+                corp_id,
+                dept_id: d.id,
+                name: d.name.clone(),
+                parent_id: parent,
+                sort_order: d.order,
+                removed_at: None,
+            },
+        )
+        .await?;
+    }
+    let mut removed = 0;
+    for id in department::live_ids(db, corp_id).await? {
+        if !seen.contains(&id) {
+            department::mark_removed(db, corp_id, id).await?;
+            removed += 1;
+        }
+    }
+    summary.departments = depts.len();
+    Ok(removed)
+}
+
+async fn sync_tags(db: &Db, client: &Client, corp_id: i64, summary: &mut SyncSummary) -> Result<usize, SyncError> {
+    let groups = client.corp_tag_list(&[], &[]).await?;
+    let mut seen = BTreeSet::new();
+    for g in groups.iter().filter(|g| !g.deleted) {
+        tag::upsert_group(
+            db,
+            &tag::TagGroup { corp_id, group_id: g.group_id.clone(), name: g.group_name.clone(), sort_order: g.order },
+        )
+        .await?;
+        for t in g.tag.iter().filter(|t| !t.deleted) {
+            tag::upsert_tag(
+                db,
+                &tag::Tag {
+                    corp_id,
+                    tag_id: t.id.clone(),
+                    group_id: g.group_id.clone(),
+                    name: t.name.clone(),
+                    sort_order: t.order,
+                },
+            )
+            .await?;
+            seen.insert(t.id.clone());
+        }
+    }
+    let mut removed = 0;
+    for (tag_id, _, _) in tag::all_live(db, corp_id).await? {
+        if !seen.contains(&tag_id) {
+            tag::mark_tag_deleted(db, corp_id, &tag_id).await?;
+            removed += 1;
+        }
+    }
+    summary.tags = seen.len();
+    Ok(removed)
+}
+
+async fn store_group(
+    db: &Db,
+    corp_id: i64,
+    g: &GroupChat,
+) -> Result<(Vec<String>, Vec<group::GroupMember>), SyncError> {
+    group::upsert(
+        db,
+        &group::CustomerGroup {
+            corp_id,
+            chat_id: g.chat_id.clone(),
+            name: g.name.clone(),
+            owner_userid: g.owner.clone(),
+            notice: g.notice.clone(),
+            created_at: g.create_time * 1000,
+            dismissed_at: None,
+        },
+    )
+    .await?;
+    let members: Vec<group::GroupMember> = g
+        .member_list
+        .iter()
+        .map(|m| group::GroupMember {
+            corp_id,
+            chat_id: g.chat_id.clone(),
+            member_id: m.userid.clone(),
+            member_type: m.kind,
+            join_time: m.join_time * 1000,
+            join_scene: m.join_scene,
+            invitor_userid: m.invitor.as_ref().map(|i| i.userid.clone()).unwrap_or_default(),
+            group_nickname: m.group_nickname.clone(),
+            left_at: None,
+        })
+        .collect();
+    Ok(group::set_members(db, corp_id, &g.chat_id, &members).await?)
+}
+
+/// Re-reads one customer and makes Pond's follow relations and tags for them equal WeCom's.
+async fn refresh_customer(db: &Db, client: &Client, corp_id: i64, external_userid: &str) -> Result<(), SyncError> {
+    match client.external_contact_get(external_userid).await {
+        Ok(detail) => {
+            customer::upsert(db, corp_id, &customer_data(&detail.external_contact)).await?;
+            let mut keep = Vec::new();
+            for f in &detail.follow_user {
+                customer::upsert_follow(
+                    db,
+                    &customer::FollowRelation {
+                        corp_id,
+                        external_userid: external_userid.to_owned(),
+                        userid: f.userid.clone(),
+                        remark: f.remark.clone(),
+                        description: f.description.clone(),
+                        add_way: f.add_way,
+                        state: f.state.clone(),
+                        added_at: f.createtime * 1000,
+                        removed_at: None,
+                    },
+                )
+                .await?;
+                let tags: Vec<String> = f.tags.iter().filter(|t| t.kind == 1).map(|t| t.tag_id.clone()).collect();
+                customer::set_follow_tags(db, corp_id, external_userid, &f.userid, &tags).await?;
+                keep.push(f.userid.clone());
+            }
+            customer::reconcile_follows(db, corp_id, external_userid, &keep).await?;
+            Ok(())
+        }
+        Err(e) if e.errcode().is_some_and(|c| CUSTOMER_GONE.contains(&c)) => {
+            customer::reconcile_follows(db, corp_id, external_userid, &[]).await?;
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Applies one stored callback to Pond's picture of the corp.
+pub async fn apply_event(db: &Db, client: &Client, corp_id: i64, event: &InboxEvent) -> Result<(), SyncError> {
+    let cb = Callback::parse(&event.payload).map_err(|e| SyncError::BadEvent(e.to_string()))?;
+    let at = cb.create_time * 1000;
+    let note = |external_userid: &str, userid: &str, kind: &'static str, detail: String| {
+        let (e, u) = (external_userid.to_owned(), userid.to_owned());
+        async move {
+            timeline::record(
+                db,
+                &NewEntry {
+                    corp_id,
+                    external_userid: &e,
+                    userid: &u,
+                    kind,
+                    detail: &detail,
+                    occurred_at: at,
+                    inbox_id: Some(event.id),
+                },
+            )
+            .await
+        }
+    };
+    match &cb.kind {
+        EventKind::ExternalContact(e) => {
+            refresh_customer(db, client, corp_id, &e.external_userid).await?;
+            let (kind, detail) = match &e.change {
+                ExternalContactChange::Add { state, .. } => ("added", format!("state={state}")),
+                ExternalContactChange::AddHalf { state, .. } => ("added_unverified", format!("state={state}")),
+                ExternalContactChange::Edit => ("edited", String::new()),
+                ExternalContactChange::DeletedByStaff { source } => ("deleted_by_staff", source.clone()),
+                ExternalContactChange::DeletedByCustomer => ("deleted_by_customer", String::new()),
+                ExternalContactChange::TransferFail { reason } => ("transfer_failed", reason.clone()),
+            };
+            note(&e.external_userid, &e.userid, kind, detail).await?;
+        }
+        EventKind::ExternalChat(c) => {
+            let result = match &c.change {
+                ExternalChatChange::Dismiss => None,
+                _ => match client.group_chat_get(&c.chat_id).await {
+                    Ok(g) => Some(g),
+                    Err(e) if e.errcode() == Some(GROUP_GONE) => None,
+                    Err(e) => return Err(e.into()),
+                },
+            };
+            match result {
+                Some(g) => {
+                    let (joined, left) = store_group(db, corp_id, &g).await?;
+                    for m in g.member_list.iter().filter(|m| m.kind == 2 && joined.contains(&m.userid)) {
+                        note(&m.userid, "", "joined_group", g.name.clone()).await?;
+                    }
+                    for m in left.iter().filter(|m| m.member_type == 2) {
+                        note(&m.member_id, "", "left_group", g.name.clone()).await?;
+                    }
+                }
+                None => group::mark_dismissed(db, corp_id, &c.chat_id).await?,
+            }
+        }
+        EventKind::ExternalTag(t) => {
+            if t.change == "delete" {
+                if t.tag_type == "tag_group" {
+                    tag::mark_group_deleted(db, corp_id, &t.id).await?;
+                } else {
+                    tag::mark_tag_deleted(db, corp_id, &t.id).await?;
+                }
+            } else {
+                sync_tags(db, client, corp_id, &mut SyncSummary::default()).await?;
+            }
+        }
+        EventKind::Contact(c) => match c {
+            ContactEvent::UserCreated { userid } | ContactEvent::UserUpdated { userid, new_userid: None } => {
+                refresh_staff(db, client, corp_id, userid).await?
+            }
+            ContactEvent::UserUpdated { userid, new_userid: Some(new) } => {
+                refresh_staff(db, client, corp_id, new).await?;
+                resign(db, corp_id, userid).await?;
+            }
+            ContactEvent::UserDeleted { userid } => resign(db, corp_id, userid).await?,
+            ContactEvent::PartyCreated { .. }
+            | ContactEvent::PartyUpdated { .. }
+            | ContactEvent::PartyDeleted { .. } => {
+                sync_departments(db, client, corp_id, &mut SyncSummary::default()).await?;
+            }
+        },
+        EventKind::Unknown => {}
+    }
+    Ok(())
+}
+
+async fn refresh_staff(db: &Db, client: &Client, corp_id: i64, userid: &str) -> Result<(), SyncError> {
+    match client.user_get(userid).await {
+        Ok(u) => Ok(staff::upsert(db, &staff_row(corp_id, &u)).await?),
+        Err(e) if e.errcode() == Some(USER_GONE) => resign(db, corp_id, userid).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// An employee left: marked resigned, and their customers await reassignment (WeCom lists them
+/// as unassigned), so their follow relations end here.
+async fn resign(db: &Db, corp_id: i64, userid: &str) -> Result<(), SyncError> {
+    match staff::set_status(db, corp_id, userid, StaffStatus::Resigned).await {
+        Ok(()) | Err(StoreError::NotFound(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    customer::end_follows_of_staff(db, corp_id, userid).await?;
+    Ok(())
+}
+
+/// How long a `running` sync run blocks another one before it is considered abandoned.
+const STALE_RUN_MS: i64 = 3_600_000;
+
+/// Why a sync could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("a sync of this corp is already running")]
+    AlreadyRunning,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Link(#[from] crate::wecom_link::LinkError),
+}
+
+/// Runs a full sync of one corp now, recorded as a sync run. Returns the finished run.
+pub async fn run_full_sync(
+    state: &crate::AppState,
+    corp_id: i64,
+    started_by: &str,
+) -> Result<sync_run::SyncRun, StartError> {
+    let corp = pond_store::corp::get(&state.db, corp_id).await?;
+    let client = state.wecom.for_corp(&corp)?;
+    let run = sync_run::start(&state.db, corp_id, started_by, STALE_RUN_MS).await?.ok_or(StartError::AlreadyRunning)?;
+    finish_run(state, corp_id, run.id, &client).await;
+    Ok(sync_run::get(&state.db, corp_id, run.id).await?)
+}
+
+/// Starts a full sync in the background; returns the run at once (progress is on the run).
+pub async fn spawn_full_sync(
+    state: &crate::AppState,
+    corp_id: i64,
+    started_by: &str,
+) -> Result<sync_run::SyncRun, StartError> {
+    let corp = pond_store::corp::get(&state.db, corp_id).await?;
+    let client = state.wecom.for_corp(&corp)?;
+    let run = sync_run::start(&state.db, corp_id, started_by, STALE_RUN_MS).await?.ok_or(StartError::AlreadyRunning)?;
+    let (state, run_id) = (state.clone(), run.id);
+    tokio::spawn(async move { finish_run(&state, corp_id, run_id, &client).await });
+    Ok(run)
+}
+
+async fn finish_run(state: &crate::AppState, corp_id: i64, run_id: i64, client: &Client) {
+    let started = std::time::Instant::now();
+    let result = full_sync(&state.db, client, corp_id, Some(run_id)).await;
+    let elapsed = started.elapsed();
+    let outcome = match &result {
+        Ok(summary) => {
+            tracing::info!(corp_id, run_id, ?elapsed, %summary, "full sync finished");
+            sync_run::finish(&state.db, run_id, &format!("{summary} in {:.1} s", elapsed.as_secs_f64()), None).await
+        }
+        Err(e) => {
+            tracing::warn!(corp_id, run_id, error = %e, "full sync failed");
+            sync_run::finish(&state.db, run_id, "", Some(&e.to_string())).await
+        }
+    };
+    if let Err(e) = outcome {
+        tracing::error!(run_id, error = %e, "could not record the end of a sync run");
+    }
+}
+
+/// Every `interval`, fully syncs each corp with WeCom settings (skipping corps already syncing).
+pub async fn reconcile_periodically(
+    state: crate::AppState,
+    interval: std::time::Duration,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => return,
+            _ = tokio::time::sleep(interval) => {}
+        }
+        let corps = pond_store::corp::list(&state.db).await.unwrap_or_default();
+        for corp in corps.into_iter().filter(|c| c.wecom_corp_id.is_some()) {
+            match run_full_sync(&state, corp.id, "reconcile").await {
+                Ok(_) | Err(StartError::AlreadyRunning) => {}
+                Err(e) => tracing::warn!(corp_id = corp.id, error = %e, "periodic reconcile could not run"),
+            }
+        }
+    }
+}
