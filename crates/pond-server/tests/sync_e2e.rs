@@ -19,6 +19,7 @@ test_on_both_backends!(
     duplicated_callbacks_are_applied_once,
     forged_replayed_and_malformed_callbacks_are_refused,
     sync_survives_rate_limits_busy_errors_and_token_expiry,
+    console_and_api_start_sync_and_show_customers,
 );
 
 struct Setup {
@@ -286,5 +287,92 @@ async fn sync_survives_rate_limits_busy_errors_and_token_expiry(db: Db) {
     let failed = pond_server::sync::run_full_sync(&s.pond.state, s.corp_id, "test").await.expect("run recorded");
     assert_eq!(failed.status, "failed");
     assert!(failed.error.as_deref().unwrap_or("").contains("48002"), "{failed:?}");
+    s.pond.shutdown().await;
+}
+
+async fn console_and_api_start_sync_and_show_customers(db: Db) {
+    let s = setup(db, false).await;
+    let db = s.pond.state.db.clone();
+    let base = format!("http://{}", s.pond.addr);
+    let (token, hash, prefix) = pond_server::auth::new_api_token();
+    pond_store::token::create(&db, s.corp_id, "t", &hash, &prefix, "test").await.unwrap();
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let bearer = format!("Bearer {token}");
+    assert_eq!(
+        http.get(format!("{base}/api/v1/sync")).header("authorization", &bearer).send().await.unwrap().status(),
+        404
+    );
+    let started = http.post(format!("{base}/api/v1/sync")).header("authorization", &bearer).send().await.unwrap();
+    assert_eq!(started.status(), 202);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    let run = loop {
+        let run: serde_json::Value = http
+            .get(format!("{base}/api/v1/sync"))
+            .header("authorization", &bearer)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if run["status"] != "running" {
+            break run;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "sync did not finish");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(run["status"], "done", "{run}");
+    assert!(run["summary"].as_str().unwrap().contains("300 customers"), "{run}");
+
+    // The console shows the run, the customers, and one customer's follow relations and timeline.
+    let hash = pond_server::auth::hash_password("pond-test-password").unwrap();
+    pond_store::user::create(&db, s.corp_id, "ops@example.com", &hash, pond_core::Role::Admin).await.unwrap();
+    let form = http.get(format!("{base}/login")).send().await.unwrap();
+    let login_cookie =
+        form.headers().get("set-cookie").unwrap().to_str().unwrap().split(';').next().unwrap().to_owned();
+    let csrf = login_cookie.split_once('=').unwrap().1.to_owned();
+    let login = http
+        .post(format!("{base}/login"))
+        .header("cookie", &login_cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("_csrf={csrf}&email=ops%40example.com&password=pond-test-password"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 303);
+    let session = login
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("pond_session="))
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let page = |path: &str| {
+        let (http, url, session) = (http.clone(), format!("{base}{path}"), session.clone());
+        async move { http.get(url).header("cookie", session).send().await.unwrap().text().await.unwrap() }
+    };
+    let sync_page = page("/console/sync").await;
+    assert!(sync_page.contains("100%") && sync_page.contains("300 customers"), "{sync_page}");
+    let added = s
+        .sim
+        .act(Action::Scan {
+            config_id: None,
+            state: Some("store-003".into()),
+            external_userid: None,
+            name: Some("新朋友".into()),
+        })
+        .unwrap();
+    settle(&s).await;
+    let customer = added.created.unwrap();
+    let list = page("/console/customers?q=%E6%96%B0%E6%9C%8B%E5%8F%8B").await;
+    assert!(list.contains(&format!("/console/customers/{customer}")), "{list}");
+    let detail = page(&format!("/console/customers/{customer}")).await;
+    assert!(detail.contains("新朋友") && detail.contains("store-003") && detail.contains("added"), "{detail}");
+    let groups = page("/console/groups").await;
+    assert!(groups.contains("会员福利群1"), "groups are listed");
     s.pond.shutdown().await;
 }

@@ -56,6 +56,7 @@ fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(list_jobs))
         .routes(routes!(retry_job))
         .routes(routes!(list_audit))
+        .routes(routes!(start_sync, latest_sync))
         .split_for_parts();
     doc.paths.add_path_operation(
         "/api/v1/openapi.json",
@@ -249,4 +250,33 @@ async fn list_audit(
 ) -> Result<Json<PageOf<AuditView>>, ApiError> {
     let page = pond_store::audit::list(&state.db, caller.corp_id, q.search(), q.page()).await?;
     Ok(Json(PageOf::from_page(page)))
+}
+
+/// Starts a full sync of the corp with WeCom in the background (202); poll `GET /api/v1/sync`.
+#[utoipa::path(post, path = "/api/v1/sync", tag = "sync",
+    responses((status = 202, body = SyncRunView), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn start_sync(
+    State(state): State<AppState>,
+    Extension(caller): Extension<ApiCaller>,
+) -> Result<(axum::http::StatusCode, Json<SyncRunView>), ApiError> {
+    let run = crate::sync::spawn_full_sync(&state, caller.corp_id, &caller.actor).await.map_err(|e| match e {
+        crate::sync::StartError::Store(s) => ApiError::from(s),
+        other => ApiError::Conflict(other.to_string()),
+    })?;
+    pond_store::audit::record(&state.db, caller.corp_id, &caller.actor, "sync.start", &format!("sync:{}", run.id), "")
+        .await?;
+    Ok((axum::http::StatusCode::ACCEPTED, Json(run.into())))
+}
+
+/// The latest sync run with its progress.
+#[utoipa::path(get, path = "/api/v1/sync", tag = "sync",
+    responses((status = 200, body = SyncRunView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn latest_sync(
+    State(state): State<AppState>,
+    Extension(caller): Extension<ApiCaller>,
+) -> Result<Json<SyncRunView>, ApiError> {
+    let run = pond_store::sync_run::latest(&state.db, caller.corp_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no sync has run yet".into()))?;
+    Ok(Json(run.into()))
 }

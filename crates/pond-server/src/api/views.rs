@@ -247,3 +247,37 @@ impl From<pond_store::audit::AuditEntry> for AuditView {
         }
     }
 }
+
+/// A full sync with WeCom and its progress.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SyncRunView {
+    pub id: i64,
+    /// `running`, `done` or `failed`.
+    pub status: String,
+    /// departments, staff, tags, customers, groups, finished.
+    pub phase: String,
+    pub done_items: i64,
+    pub total_items: i64,
+    pub summary: String,
+    pub error: Option<String>,
+    pub started_by: String,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+impl From<pond_store::sync_run::SyncRun> for SyncRunView {
+    fn from(r: pond_store::sync_run::SyncRun) -> Self {
+        SyncRunView {
+            id: r.id,
+            status: r.status,
+            phase: r.phase,
+            done_items: r.done_items,
+            total_items: r.total_items,
+            summary: r.summary,
+            error: r.error,
+            started_by: r.started_by,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+        }
+    }
+}

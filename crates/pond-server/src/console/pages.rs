@@ -527,3 +527,99 @@ pub async fn users_add(
     *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
     Ok(resp)
 }
+
+#[derive(Template)]
+#[template(path = "customer.html")]
+struct CustomerPage {
+    c: Chrome,
+    customer: Customer,
+    /// (follow relation, staff name, tag names)
+    follows: Vec<(pond_store::customer::FollowRelation, String, Vec<String>)>,
+    timeline: Vec<pond_store::timeline::TimelineEntry>,
+}
+
+pub async fn customer_page(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+    Path(external_userid): Path<String>,
+) -> PageResult {
+    let c = chrome(&user, &headers, "/console/customers", None);
+    let db = &state.db;
+    let customer = pond_store::customer::get(db, user.corp_id, &external_userid).await.or_page(c.lang)?;
+    let tag_names: std::collections::HashMap<String, String> = pond_store::tag::all_live(db, user.corp_id)
+        .await
+        .or_page(c.lang)?
+        .into_iter()
+        .map(|(id, group, name)| (id, format!("{group}/{name}")))
+        .collect();
+    let mut follows = Vec::new();
+    for f in pond_store::customer::follows_of(db, user.corp_id, &external_userid).await.or_page(c.lang)? {
+        let staff_name = pond_store::staff::get(db, user.corp_id, &f.userid).await.map(|s| s.name).unwrap_or_default();
+        let tags = pond_store::customer::follow_tags(db, user.corp_id, &external_userid, &f.userid)
+            .await
+            .or_page(c.lang)?
+            .into_iter()
+            .filter_map(|t| tag_names.get(&t).cloned())
+            .collect();
+        follows.push((f, staff_name, tags));
+    }
+    let timeline = pond_store::timeline::of_customer(db, user.corp_id, &external_userid, 100).await.or_page(c.lang)?;
+    Ok(render(&CustomerPage { c, customer, follows, timeline }))
+}
+
+#[derive(Template)]
+#[template(path = "sync.html")]
+struct SyncPage {
+    c: Chrome,
+    run: Option<pond_store::sync_run::SyncRun>,
+    configured: bool,
+}
+
+impl SyncPage {
+    fn percent(&self) -> i64 {
+        match &self.run {
+            Some(r) if r.status != "running" => 100,
+            Some(r) if r.total_items > 0 => (r.done_items * 100 / r.total_items).clamp(0, 99),
+            _ => 0,
+        }
+    }
+}
+
+pub async fn sync_page(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+) -> PageResult {
+    let c = chrome(&user, &headers, "/console/sync", None);
+    let run = pond_store::sync_run::latest(&state.db, user.corp_id).await.or_page(c.lang)?;
+    let corp = pond_store::corp::get(&state.db, user.corp_id).await.or_page(c.lang)?;
+    let configured = state.wecom.for_corp(&corp).is_ok();
+    Ok(render(&SyncPage { c, run, configured }))
+}
+
+pub async fn sync_start(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+) -> PageResult {
+    let lang = lang_of(&headers);
+    require(&user, user.role.can_administer(), lang)?;
+    match crate::sync::spawn_full_sync(&state, user.corp_id, &user.email).await {
+        Ok(run) => {
+            pond_store::audit::record(
+                &state.db,
+                user.corp_id,
+                &user.email,
+                "sync.start",
+                &format!("sync:{}", run.id),
+                "",
+            )
+            .await
+            .or_page(lang)?;
+            Ok(Redirect::to("/console/sync").into_response())
+        }
+        Err(crate::sync::StartError::AlreadyRunning) => Ok(Redirect::to("/console/sync").into_response()),
+        Err(e) => Err(ConsoleError { status: StatusCode::CONFLICT, message: e.to_string(), lang }),
+    }
+}
