@@ -32,7 +32,15 @@ enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
-    /// Start a demo: a data folder, a demo corp and owner login, and the server.
+    /// Fully sync a corp with WeCom now and print what was found.
+    Sync {
+        /// Corp id (Pond's number); needed only when there are several corps.
+        #[arg(long)]
+        corp: Option<i64>,
+    },
+    /// Run the WeCom simulator alone, or drive traffic against a running one.
+    Sim(SimArgs),
+    /// Start a demo: a data folder, a demo corp and owner login, the WeCom simulator, the server.
     Demo {
         /// Folder for the demo's database.
         #[arg(long, default_value = "pond-data")]
@@ -41,6 +49,83 @@ enum Command {
         #[arg(long)]
         listen: Option<SocketAddr>,
     },
+}
+
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct SimArgs {
+    #[command(subcommand)]
+    command: Option<SimCommand>,
+    /// Address the simulator listens on.
+    #[arg(long, default_value = "127.0.0.1:9400")]
+    listen: SocketAddr,
+    /// Where to push callbacks, e.g. http://127.0.0.1:8080/wecom/callback/1.
+    #[arg(long)]
+    callback_url: Option<String>,
+    #[command(flatten)]
+    scenario: ScenarioArgs,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+struct ScenarioArgs {
+    /// Seed of the scenario (same seed, same world).
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    #[arg(long, default_value_t = 10)]
+    stores: usize,
+    #[arg(long, default_value_t = 5)]
+    staff_per_store: usize,
+    #[arg(long, default_value_t = 2000)]
+    customers: usize,
+    #[arg(long, default_value_t = 20)]
+    groups: usize,
+}
+
+impl ScenarioArgs {
+    fn scenario(&self) -> wecom_sim::world::Scenario {
+        wecom_sim::world::Scenario {
+            seed: self.seed,
+            stores: self.stores,
+            staff_per_store: self.staff_per_store,
+            customers: self.customers,
+            groups: self.groups,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum SimCommand {
+    /// Drive a realistic mix of world actions against a running simulator.
+    Traffic {
+        /// The simulator's base URL.
+        #[arg(long, default_value = "http://127.0.0.1:9400")]
+        url: String,
+        /// Actions per second.
+        #[arg(long, default_value_t = 2.0)]
+        rate: f64,
+        /// How long, e.g. 30s, 5m, 1h.
+        #[arg(long, default_value = "60s", value_parser = parse_duration)]
+        duration: std::time::Duration,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    let (number, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len()));
+    let n: f64 = number.parse().map_err(|_| format!("{text:?} is not a duration such as 30s, 5m or 1h"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "ms" => n / 1000.0,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("unknown unit {unit:?}: use ms, s, m or h")),
+    };
+    if !(0.0..=7.0 * 86_400.0).contains(&secs) {
+        return Err("duration must be between 0 and 7 days".into());
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
 }
 
 #[derive(Debug, Subcommand)]
@@ -133,6 +218,25 @@ pub async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Demo { .. } => demo(config).await,
+        Command::Sync { corp } => {
+            let db = connect(&config).await?;
+            let corp_id = pick_corp(&db, corp).await?;
+            let state = AppState::new(db, config);
+            let started = std::time::Instant::now();
+            let run = pond_server::sync::run_full_sync(&state, corp_id, "cli").await?;
+            match run.error {
+                None => {
+                    println!(
+                        "sync of corp {corp_id} done in {:.1} s: {}",
+                        started.elapsed().as_secs_f64(),
+                        run.summary
+                    );
+                    Ok(())
+                }
+                Some(e) => bail!("sync of corp {corp_id} failed: {e}"),
+            }
+        }
+        Command::Sim(args) => sim(args).await,
     }
 }
 
@@ -211,30 +315,133 @@ async fn demo(config: Config) -> Result<()> {
         .with_context(|| format!("listening on {} (use --listen to pick another address)", config.listen))?;
     let url = config.effective_public_url();
     let mut out = std::io::stdout().lock();
-    if pond_store::user::find_by_email(&db, DEMO_OWNER).await?.is_none() {
-        let corp = pond_store::corp::create(&db, "示例咖啡连锁 Demo Coffee").await?;
-        let password = generate_password();
-        add_user(&db, corp.id, DEMO_OWNER, Role::Owner, &password).await?;
-        let token = add_token(&db, corp.id, "demo", "demo").await?;
-        writeln!(out, "Pond demo is ready (data in {}).", config.data_dir.display())?;
-        writeln!(out, "  Console:   {url}/console")?;
-        writeln!(out, "  Login:     {DEMO_OWNER}")?;
-        writeln!(out, "  Password:  {password}   (shown once; reset with `pond user password --email {DEMO_OWNER}`)")?;
-        writeln!(
-            out,
-            "  API token: {token}   (shown once; try: curl -H 'Authorization: Bearer {token}' {url}/api/v1/corp)"
-        )?;
-    } else {
-        writeln!(out, "Pond demo (data in {}).", config.data_dir.display())?;
-        writeln!(out, "  Console: {url}/console")?;
-        writeln!(
-            out,
-            "  Login:   {DEMO_OWNER} (password shown at first start; reset with `pond user password --email {DEMO_OWNER}`)"
-        )?;
-    }
+    let corp_id = match pond_store::user::find_by_email(&db, DEMO_OWNER).await? {
+        None => {
+            let corp = pond_store::corp::create(&db, "示例咖啡连锁 Demo Coffee").await?;
+            let password = generate_password();
+            add_user(&db, corp.id, DEMO_OWNER, Role::Owner, &password).await?;
+            let token = add_token(&db, corp.id, "demo", "demo").await?;
+            writeln!(out, "Pond demo is ready (data in {}).", config.data_dir.display())?;
+            writeln!(out, "  Console:   {url}/console")?;
+            writeln!(out, "  Login:     {DEMO_OWNER}")?;
+            writeln!(
+                out,
+                "  Password:  {password}   (shown once; reset with `pond user password --email {DEMO_OWNER}`)"
+            )?;
+            writeln!(
+                out,
+                "  API token: {token}   (shown once; try: curl -H 'Authorization: Bearer {token}' {url}/api/v1/corp)"
+            )?;
+            corp.id
+        }
+        Some(owner) => {
+            writeln!(out, "Pond demo (data in {}).", config.data_dir.display())?;
+            writeln!(out, "  Console: {url}/console")?;
+            writeln!(
+                out,
+                "  Login:   {DEMO_OWNER} (password shown at first start; reset with `pond user password --email {DEMO_OWNER}`)"
+            )?;
+            owner.corp_id
+        }
+    };
+    // The simulator plays WeCom for the demo corp: one port above Pond's.
+    let sim = wecom_sim::Simulator::new(wecom_sim::SimConfig::default())?;
+    let sim_addr = SocketAddr::new(config.listen.ip(), config.listen.port().wrapping_add(1));
+    let (sim_addr, _sim_server) =
+        sim.start(sim_addr).await.with_context(|| format!("starting the WeCom simulator on {sim_addr}"))?;
+    let creds = sim.credentials();
+    let settings = pond_store::corp::WecomSettings {
+        name: pond_store::corp::get(&db, corp_id).await?.name,
+        wecom_corp_id: Some(creds.corp_id.clone()),
+        agent_id: Some(creds.agent_id),
+        contact_secret: Some(pond_core::Secret::new(creds.contact_secret.clone())),
+        app_secret: Some(pond_core::Secret::new(creds.app_secret.clone())),
+        callback_token: Some(pond_core::Secret::new(creds.callback_token.clone())),
+        encoding_aes_key: Some(pond_core::Secret::new(creds.encoding_aes_key.clone())),
+        api_base_url: format!("http://{sim_addr}"),
+    };
+    pond_store::corp::update_settings(&db, corp_id, &settings).await?;
+    writeln!(out, "  WeCom simulator: http://{sim_addr} (world control under /sim/)")?;
     writeln!(out, "Press Ctrl-C to stop.")?;
     drop(out);
-    let running = pond_server::start(AppState::new(db, config), listener, Registry::default(), true).await?;
+    let state = AppState::new(db, config);
+    let running = pond_server::start(state.clone(), listener, Registry::default(), true).await?;
+    sim.configure_callbacks(wecom_sim::callbacks::CallbackConfig {
+        url: Some(format!("http://{}/wecom/callback/{corp_id}", running.addr)),
+        duplicate: false,
+        retry_delay_ms: 1_000,
+    });
+    let started = std::time::Instant::now();
+    match pond_server::sync::run_full_sync(&state, corp_id, "demo").await {
+        Ok(run) if run.error.is_none() => {
+            tracing::info!("demo data synced in {:.1} s: {}", started.elapsed().as_secs_f64(), run.summary)
+        }
+        Ok(run) => tracing::warn!("demo sync failed: {}", run.error.unwrap_or_default()),
+        Err(e) => tracing::warn!("demo sync could not start: {e}"),
+    }
+    // Light traffic keeps the console alive: one world action every two seconds.
+    let traffic_sim = sim.clone();
+    tokio::spawn(async move {
+        wecom_sim::generate_traffic(&traffic_sim, 0.5, std::time::Duration::from_secs(u64::MAX / 4), 1).await;
+    });
     running.wait().await;
+    Ok(())
+}
+
+async fn sim(args: SimArgs) -> Result<()> {
+    if let Some(SimCommand::Traffic { url, rate, duration, seed }) = args.command {
+        if !(rate > 0.0 && rate <= 1000.0) {
+            bail!("--rate must be more than 0 and at most 1000 actions per second");
+        }
+        return traffic(&url, rate, duration, seed).await;
+    }
+    let sim = wecom_sim::Simulator::new(wecom_sim::SimConfig {
+        scenario: Some(args.scenario.scenario()),
+        callback: wecom_sim::callbacks::CallbackConfig {
+            url: args.callback_url.clone(),
+            duplicate: false,
+            retry_delay_ms: 1_000,
+        },
+        ..Default::default()
+    })?;
+    let (addr, server) = sim.start(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
+    let c = sim.credentials();
+    println!("WeCom simulator at http://{addr} (API base URL for clients)");
+    println!("  corp id:           {}", c.corp_id);
+    println!("  app secret:        {}  (agent id {})", c.app_secret, c.agent_id);
+    println!("  contact secret:    {}", c.contact_secret);
+    println!("  callback token:    {}", c.callback_token);
+    println!("  EncodingAESKey:    {}", c.encoding_aes_key);
+    println!("  callbacks go to:   {}", args.callback_url.as_deref().unwrap_or("(none yet: PUT /sim/callback)"));
+    println!("World control API under http://{addr}/sim/ (see README). Ctrl-C to stop.");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = server => {}
+    }
+    Ok(())
+}
+
+async fn traffic(url: &str, rate: f64, duration: std::time::Duration, seed: u64) -> Result<()> {
+    let http = reqwest::Client::new();
+    let interval = std::time::Duration::from_secs_f64(1.0 / rate);
+    let start = tokio::time::Instant::now();
+    let (mut applied, mut refused, mut n) = (0u64, 0u64, 0u64);
+    while start.elapsed() < duration {
+        let resp = http
+            .post(format!("{}/sim/traffic", url.trim_end_matches('/')))
+            .json(&serde_json::json!({"count": 1, "seed": seed.wrapping_add(n)}))
+            .send()
+            .await
+            .with_context(|| format!("reaching the simulator at {url}"))?;
+        let report: serde_json::Value = resp.json().await?;
+        applied += report["applied"].as_u64().unwrap_or(0);
+        refused += report["refused"].as_u64().unwrap_or(0);
+        n += 1;
+        tokio::time::sleep_until(start + interval.mul_f64(n as f64)).await;
+    }
+    println!(
+        "{applied} actions applied, {refused} refused by the world's rules, in {:.0} s",
+        start.elapsed().as_secs_f64()
+    );
     Ok(())
 }
