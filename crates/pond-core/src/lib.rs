@@ -5,6 +5,7 @@
 //! HTTP, SQL or the WeCom wire format, so its rules can be unit-tested exhaustively.
 #![forbid(unsafe_code)]
 
+pub mod acquisition;
 pub mod backoff;
 pub mod ids;
 pub mod page;
