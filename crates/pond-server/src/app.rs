@@ -32,6 +32,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .route("/wecom/callback/{corp_id}", get(crate::callback::verify).post(crate::callback::receive))
+        .route("/c/{corp_id}/{code_id}", get(crate::landing::landing))
         .merge(console::router(state.clone()))
         .merge(api)
         .fallback(not_found)
@@ -71,12 +72,19 @@ pub fn worker(state: &AppState, registry: Registry, name: String) -> Worker {
     )
 }
 
+/// The job handlers Pond runs: the acquisition journey's (welcome messages, tags, remarks,
+/// channel-code refresh).
+pub fn default_registry(state: &AppState) -> Registry {
+    crate::acquisition::register(Registry::default(), state.db.clone(), state.wecom.clone())
+}
+
 /// The inbox worker for this server's configuration.
 pub fn inbox_worker(state: &AppState) -> crate::inbox_worker::InboxWorker {
     crate::inbox_worker::InboxWorker {
         db: state.db.clone(),
         clients: state.wecom.clone(),
         wake: state.wake_inbox.clone(),
+        wake_jobs: state.wake_worker.clone(),
         poll_interval: Duration::from_millis(state.config.jobs.poll_interval_ms),
         batch_size: 100,
         backoff: Backoff { base_ms: 500, max_ms: 5 * 60 * 1000 },

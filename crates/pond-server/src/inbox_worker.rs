@@ -25,6 +25,8 @@ pub struct InboxWorker {
     pub db: Db,
     pub clients: Arc<WecomClients>,
     pub wake: Arc<Notify>,
+    /// Rung after an event is applied, so jobs it queued (welcome messages) start at once.
+    pub wake_jobs: Arc<Notify>,
     pub poll_interval: Duration,
     pub batch_size: i64,
     pub backoff: Backoff,
@@ -54,6 +56,7 @@ impl InboxWorker {
                 }
             };
             inbox::finish(&self.db, event.id, outcome).await?;
+            self.wake_jobs.notify_one();
         }
         Ok(events.len())
     }

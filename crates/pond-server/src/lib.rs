@@ -3,16 +3,19 @@
 //! It holds no SQL: everything persistent goes through `pond-store`.
 #![forbid(unsafe_code)]
 
+pub mod acquisition;
 pub mod api;
 pub mod app;
 pub mod auth;
 pub mod callback;
+pub mod channel_codes;
 pub mod config;
 pub mod console;
 pub mod corp_settings;
 pub mod error;
 pub mod health;
 pub mod inbox_worker;
+pub mod landing;
 pub mod metrics;
 pub mod state;
 pub mod sync;

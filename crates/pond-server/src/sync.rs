@@ -391,6 +391,20 @@ pub async fn apply_event(db: &Db, client: &Client, corp_id: i64, event: &InboxEv
     match &cb.kind {
         EventKind::ExternalContact(e) => {
             refresh_customer(db, client, corp_id, &e.external_userid).await?;
+            if let ExternalContactChange::Add { state, welcome_code }
+            | ExternalContactChange::AddHalf { state, welcome_code } = &e.change
+            {
+                crate::acquisition::on_customer_added(
+                    db,
+                    corp_id,
+                    &e.userid,
+                    &e.external_userid,
+                    state,
+                    welcome_code.as_deref(),
+                    at,
+                )
+                .await?;
+            }
             let (kind, detail) = match &e.change {
                 ExternalContactChange::Add { state, .. } => ("added", format!("state={state}")),
                 ExternalContactChange::AddHalf { state, .. } => ("added_unverified", format!("state={state}")),

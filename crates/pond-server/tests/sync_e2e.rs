@@ -3,16 +3,14 @@
 //! Also: duplicated callbacks, forged / replayed / malformed callbacks, and faults during sync.
 //! Each test runs on SQLite and on PostgreSQL.
 
+mod common;
+
 use std::{collections::BTreeMap, time::Duration};
 
-use pond_core::Secret;
-use pond_server::{AppState, Config, Running, worker::Registry};
+use common::world::{settle, setup};
+
 use pond_store::{Db, test_on_both_backends};
-use wecom_sim::{
-    SimConfig, Simulator,
-    callbacks::CallbackConfig,
-    world::{Action, Fault, Picture, Scenario},
-};
+use wecom_sim::world::{Action, Fault, Picture};
 
 test_on_both_backends!(
     full_sync_then_random_actions_keep_pond_equal_to_wecom,
@@ -21,44 +19,6 @@ test_on_both_backends!(
     sync_survives_rate_limits_busy_errors_and_token_expiry,
     console_and_api_start_sync_and_show_customers,
 );
-
-struct Setup {
-    sim: Simulator,
-    pond: Running,
-    corp_id: i64,
-}
-
-fn scenario() -> Scenario {
-    Scenario { seed: 11, stores: 4, staff_per_store: 4, customers: 300, groups: 6 }
-}
-
-async fn setup(db: Db, duplicate: bool) -> Setup {
-    let sim = Simulator::new(SimConfig { scenario: Some(scenario()), ..SimConfig::default() }).expect("sim");
-    let (sim_addr, _) = sim.start("127.0.0.1:0".parse().unwrap()).await.expect("sim bind");
-    let creds = sim.credentials();
-    let corp = pond_store::corp::create(&db, "模拟咖啡").await.unwrap();
-    let settings = pond_store::corp::WecomSettings {
-        name: "模拟咖啡".into(),
-        wecom_corp_id: Some(creds.corp_id.clone()),
-        agent_id: Some(creds.agent_id),
-        contact_secret: Some(Secret::new(creds.contact_secret.clone())),
-        app_secret: Some(Secret::new(creds.app_secret.clone())),
-        callback_token: Some(Secret::new(creds.callback_token.clone())),
-        encoding_aes_key: Some(Secret::new(creds.encoding_aes_key.clone())),
-        api_base_url: format!("http://{sim_addr}"),
-    };
-    pond_store::corp::update_settings(&db, corp.id, &settings).await.unwrap();
-    let mut config = Config::default();
-    config.jobs.poll_interval_ms = 50;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let pond = pond_server::start(AppState::new(db, config), listener, Registry::default(), false).await.unwrap();
-    sim.configure_callbacks(CallbackConfig {
-        url: Some(format!("http://{}/wecom/callback/{}", pond.addr, corp.id)),
-        duplicate,
-        retry_delay_ms: 50,
-    });
-    Setup { sim, pond, corp_id: corp.id }
-}
 
 /// Pond's picture of the corp, in the simulator's terms.
 async fn pond_picture(db: &Db, corp_id: i64) -> Picture {
@@ -115,20 +75,6 @@ fn assert_same(pond: &Picture, wecom: &Picture) {
     assert!(differing.is_empty(), "follow relations differ, e.g. {differing:?}");
     assert_eq!(pond.follows.len(), wecom.follows.len(), "follow relation count");
     assert_eq!(pond.groups, wecom.groups, "groups");
-}
-
-/// Waits until the simulator has delivered every callback and Pond has applied every event.
-async fn settle(s: &Setup) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
-    loop {
-        s.sim.state.pusher.idle().await;
-        let unfinished = pond_store::inbox::unfinished(&s.pond.state.db).await.unwrap();
-        if unfinished == 0 && s.sim.state.pusher.queued() == 0 {
-            return;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "events still unapplied: {unfinished}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 async fn full_sync_then_random_actions_keep_pond_equal_to_wecom(db: Db) {

@@ -13,6 +13,7 @@ mod error;
 mod migrate;
 
 pub mod audit;
+pub mod channel_code;
 pub mod corp;
 pub mod customer;
 pub mod department;
@@ -26,6 +27,7 @@ pub mod tag;
 pub mod timeline;
 pub mod token;
 pub mod user;
+pub mod welcome;
 
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -30,6 +30,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0002_sync.sql"),
         postgres: include_str!("../migrations/postgres/0002_sync.sql"),
     },
+    Migration {
+        version: 3,
+        name: "acquisition",
+        sqlite: include_str!("../migrations/sqlite/0003_acquisition.sql"),
+        postgres: include_str!("../migrations/postgres/0003_acquisition.sql"),
+    },
 ];
 
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS pond_migrations (

@@ -6,7 +6,7 @@ use std::{io::Write, net::SocketAddr, path::PathBuf};
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Parser, Subcommand};
 use pond_core::{Role, ids};
-use pond_server::{AppState, Config, auth, config::Sources, worker::Registry};
+use pond_server::{AppState, Config, auth, config::Sources};
 use pond_store::Db;
 use tracing_subscriber::EnvFilter;
 
@@ -300,7 +300,9 @@ async fn serve(config: Config) -> Result<()> {
         .await
         .with_context(|| format!("listening on {} (key `listen`)", config.listen))?;
     let url = config.effective_public_url();
-    let running = pond_server::start(AppState::new(db, config), listener, Registry::default(), true).await?;
+    let state = AppState::new(db, config);
+    let registry = pond_server::app::default_registry(&state);
+    let running = pond_server::start(state, listener, registry, true).await?;
     tracing::info!(addr = %running.addr, "Pond is serving; console at {url}/console");
     running.wait().await;
     Ok(())
@@ -365,17 +367,15 @@ async fn demo(config: Config) -> Result<()> {
     writeln!(out, "Press Ctrl-C to stop.")?;
     drop(out);
     let state = AppState::new(db, config);
-    let running = pond_server::start(state.clone(), listener, Registry::default(), true).await?;
+    let registry = pond_server::app::default_registry(&state);
+    let running = pond_server::start(state.clone(), listener, registry, true).await?;
     sim.configure_callbacks(wecom_sim::callbacks::CallbackConfig {
         url: Some(format!("http://{}/wecom/callback/{corp_id}", running.addr)),
         duplicate: false,
         retry_delay_ms: 1_000,
     });
-    let started = std::time::Instant::now();
     match pond_server::sync::run_full_sync(&state, corp_id, "demo").await {
-        Ok(run) if run.error.is_none() => {
-            tracing::info!("demo data synced in {:.1} s: {}", started.elapsed().as_secs_f64(), run.summary)
-        }
+        Ok(run) if run.error.is_none() => tracing::info!("demo data synced: {}", run.summary),
         Ok(run) => tracing::warn!("demo sync failed: {}", run.error.unwrap_or_default()),
         Err(e) => tracing::warn!("demo sync could not start: {e}"),
     }

@@ -6,7 +6,7 @@ use axum::{Router, extract::Query, routing::post};
 use tokio::sync::Mutex;
 use wecom::{
     Client, ClientConfig, MsgCrypt,
-    api::{AddCorpTag, ContactWay, NewTag, Text, WelcomeMsg},
+    api::{AddCorpTag, ContactWay, ContactWayUpdate, NewTag, Text, WelcomeMsg},
 };
 use wecom_sim::{
     SimConfig, Simulator,
@@ -153,14 +153,16 @@ async fn contact_ways_enforce_limits() {
     let no_type =
         c.post_raw("externalcontact/add_contact_way", &serde_json::json!({"scene": 2, "user": ["s001e01"]})).await;
     assert_eq!(no_type.unwrap_err().errcode(), Some(41037));
-    c.update_contact_way(&ContactWay {
+    c.update_contact_way(&ContactWayUpdate {
         config_id: created.config_id.clone(),
-        user: vec!["s002e01".into()],
+        user: Some(vec!["s002e01".into()]),
         ..Default::default()
     })
     .await
     .unwrap();
-    assert_eq!(c.get_contact_way(&created.config_id).await.unwrap().user, vec!["s002e01".to_owned()]);
+    let updated = c.get_contact_way(&created.config_id).await.unwrap();
+    assert_eq!(updated.user, vec!["s002e01".to_owned()]);
+    assert_eq!(updated.state, "parcel-card", "fields not sent are kept");
     let listed = c.list_contact_way(None, None, "", 100).await.unwrap();
     assert_eq!(listed.contact_way.len(), 4, "3 store codes + the new one");
     c.del_contact_way(&created.config_id).await.unwrap();

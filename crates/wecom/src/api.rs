@@ -236,6 +236,22 @@ fn yes() -> bool {
     true
 }
 
+/// The fields `update_contact_way` overwrites; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ContactWayUpdate {
+    pub config_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remark: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skip_verify: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub party: Option<Vec<i64>>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct ContactWayCreated {
     pub config_id: String,
@@ -478,8 +494,8 @@ impl Client {
             .contact_way)
     }
 
-    /// Overwrites the given fields of a contact way (`config_id` must be set).
-    pub async fn update_contact_way(&self, way: &ContactWay) -> Result<()> {
+    /// Overwrites the given fields of a contact way.
+    pub async fn update_contact_way(&self, way: &ContactWayUpdate) -> Result<()> {
         self.post::<_, Empty>("externalcontact/update_contact_way", way).await.map(|_| ())
     }
 

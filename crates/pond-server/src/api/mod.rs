@@ -57,6 +57,15 @@ fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(retry_job))
         .routes(routes!(list_audit))
         .routes(routes!(start_sync, latest_sync))
+        .routes(routes!(list_welcome, create_welcome))
+        .routes(routes!(delete_welcome))
+        .routes(routes!(set_staff_welcome))
+        .routes(routes!(list_codes, create_code))
+        .routes(routes!(get_code, update_code, delete_code))
+        .routes(routes!(code_stats))
+        .routes(routes!(code_stats_csv))
+        .routes(routes!(code_qr_png))
+        .routes(routes!(code_qr_svg))
         .split_for_parts();
     doc.paths.add_path_operation(
         "/api/v1/openapi.json",
@@ -183,7 +192,13 @@ async fn get_customer(
         let tags = pond_store::customer::follow_tags(&state.db, caller.corp_id, &external_userid, &f.userid).await?;
         follows.push(FollowView::new(f, tags));
     }
-    Ok(Json(CustomerDetail { customer: customer.into(), follows }))
+    let welcome_results =
+        pond_store::welcome::results_for_customer(&state.db, caller.corp_id, &external_userid).await?;
+    Ok(Json(CustomerDetail {
+        customer: customer.into(),
+        follows,
+        welcome_results: welcome_results.into_iter().map(Into::into).collect(),
+    }))
 }
 
 #[utoipa::path(get, path = "/api/v1/tags", tag = "tags", params(ListQuery),
@@ -279,4 +294,294 @@ async fn latest_sync(
         .await?
         .ok_or_else(|| ApiError::NotFound("no sync has run yet".into()))?;
     Ok(Json(run.into()))
+}
+
+use crate::channel_codes::{self, CodeInput, CodeStats, WelcomeInput};
+
+#[utoipa::path(get, path = "/api/v1/welcome-messages", tag = "acquisition",
+    responses((status = 200, body = Vec<WelcomeView>), (status = 401, body = ErrorBody)))]
+async fn list_welcome(
+    State(state): State<AppState>,
+    Extension(caller): Extension<ApiCaller>,
+) -> Result<Json<Vec<WelcomeView>>, ApiError> {
+    Ok(Json(pond_store::welcome::list(&state.db, caller.corp_id).await?.into_iter().map(Into::into).collect()))
+}
+
+/// Adds a welcome message (text with `{customer_name}` / `{staff_name}`, up to 9 attachments).
+#[utoipa::path(post, path = "/api/v1/welcome-messages", tag = "acquisition", request_body = WelcomeInput,
+    responses((status = 201, body = WelcomeView), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_welcome(
+    State(state): State<AppState>,
+    Extension(caller): Extension<ApiCaller>,
+    ApiJson(input): ApiJson<WelcomeInput>,
+) -> Result<(axum::http::StatusCode, Json<WelcomeView>), ApiError> {
+    let (name, attachments) = input.validate()?;
+    let m = pond_store::welcome::create(
+        &state.db,
+        caller.corp_id,
+        &name,
+        input.text.trim(),
+        &attachments,
+        input.is_default,
+    )
+    .await?;
+    pond_store::audit::record(
+        &state.db,
+        caller.corp_id,
+        &caller.actor,
+        "welcome.create",
+        &format!("welcome:{}", m.id),
+        &m.name,
+    )
+    .await?;
+    Ok((axum::http::StatusCode::CREATED, Json(m.into())))
+}
+
+#[utoipa::path(delete, path = "/api/v1/welcome-messages/{id}", tag = "acquisition", params(("id" = i64, Path)),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn delete_welcome(
+    State(state): State<AppState>,
+    Extension(caller): Extension<ApiCaller>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    pond_store::welcome::delete(&state.db, caller.corp_id, id).await?;
+    pond_store::audit::record(&state.db, caller.corp_id, &caller.actor, "welcome.delete", &format!("welcome:{id}"), "")
+        .await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StaffWelcomeInput {
+    /// The message this employee greets with; `null` to use the corp default.
+    pub welcome_id: Option<i64>,
+}
+
+/// Sets the welcome message an employee greets new customers with (when the code has none).
+#[utoipa::path(put, path = "/api/v1/staff/{userid}/welcome", tag = "acquisition", params(("userid" = String, Path)), request_body = StaffWelcomeInput,
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn set_staff_welcome(
+    State(state): State<AppState>,
+    Extension(caller): Extension<ApiCaller>,
+    ApiPath(userid): ApiPath<String>,
+    ApiJson(input): ApiJson<StaffWelcomeInput>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    pond_store::staff::get(&state.db, caller.corp_id, &userid).await?;
+    if let Some(id) = input.welcome_id {
+        pond_store::welcome::get(&state.db, caller.corp_id, id).await?;
+    }
+    pond_store::welcome::set_for_staff(&state.db, caller.corp_id, &userid, input.welcome_id).await?;
+    pond_store::audit::record(
+        &state.db,
+        caller.corp_id,
+        &caller.actor,
+        "staff.welcome",
+        &userid,
+        &format!("{:?}", input.welcome_id),
+    )
+    .await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/api/v1/channel-codes", tag = "acquisition",
+    responses((status = 200, body = Vec<CodeView>), (status = 401, body = ErrorBody)))]
+async fn list_codes(
+    State(state): State<AppState>,
+    Extension(caller): Extension<ApiCaller>,
+) -> Result<Json<Vec<CodeView>>, ApiError> {
+    let codes = pond_store::channel_code::list(&state.db, caller.corp_id).await?;
+    Ok(Json(codes.iter().map(|c| CodeView::new(c, &channel_codes::landing_url(&state, c))).collect()))
+}
+
+/// Creates a channel live code; a native code gets its WeCom contact way (and QR) at once.
+#[utoipa::path(post, path = "/api/v1/channel-codes", tag = "acquisition", request_body = CodeInput,
+    responses((status = 201, body = CodeView), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_code(
+    State(state): State<AppState>,
+    Extension(caller): Extension<ApiCaller>,
+    ApiJson(input): ApiJson<CodeInput>,
+) -> Result<(axum::http::StatusCode, Json<CodeView>), ApiError> {
+    let code = channel_codes::create(&state, caller.corp_id, input).await?;
+    pond_store::audit::record(
+        &state.db,
+        caller.corp_id,
+        &caller.actor,
+        "channel_code.create",
+        &format!("code:{}", code.id),
+        &code.name,
+    )
+    .await?;
+    Ok((axum::http::StatusCode::CREATED, Json(CodeView::new(&code, &channel_codes::landing_url(&state, &code)))))
+}
+
+#[utoipa::path(get, path = "/api/v1/channel-codes/{id}", tag = "acquisition", params(("id" = i64, Path)),
+    responses((status = 200, body = CodeView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn get_code(
+    State(state): State<AppState>,
+    Extension(caller): Extension<ApiCaller>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<CodeView>, ApiError> {
+    let code = pond_store::channel_code::get(&state.db, caller.corp_id, id).await?;
+    Ok(Json(CodeView::new(&code, &channel_codes::landing_url(&state, &code))))
+}
+
+/// Changes a code's routing, tags, welcome and remark (mode and state stay).
+#[utoipa::path(put, path = "/api/v1/channel-codes/{id}", tag = "acquisition", params(("id" = i64, Path)), request_body = CodeInput,
+    responses((status = 200, body = CodeView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn update_code(
+    State(state): State<AppState>,
+    Extension(caller): Extension<ApiCaller>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(input): ApiJson<CodeInput>,
+) -> Result<Json<CodeView>, ApiError> {
+    let code = channel_codes::update(&state, caller.corp_id, id, input).await?;
+    pond_store::audit::record(
+        &state.db,
+        caller.corp_id,
+        &caller.actor,
+        "channel_code.update",
+        &format!("code:{id}"),
+        &code.name,
+    )
+    .await?;
+    Ok(Json(CodeView::new(&code, &channel_codes::landing_url(&state, &code))))
+}
+
+#[utoipa::path(delete, path = "/api/v1/channel-codes/{id}", tag = "acquisition", params(("id" = i64, Path)),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn delete_code(
+    State(state): State<AppState>,
+    Extension(caller): Extension<ApiCaller>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    channel_codes::delete(&state, caller.corp_id, id).await?;
+    pond_store::audit::record(
+        &state.db,
+        caller.corp_id,
+        &caller.actor,
+        "channel_code.delete",
+        &format!("code:{id}"),
+        "",
+    )
+    .await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+/// Date range for stats (China dates, inclusive); defaults to the last 30 days.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StatsQuery {
+    /// `YYYY-MM-DD`
+    pub from: Option<String>,
+    /// `YYYY-MM-DD`, inclusive
+    pub to: Option<String>,
+}
+
+async fn load_stats(
+    state: &AppState,
+    corp_id: i64,
+    id: i64,
+    q: &StatsQuery,
+) -> Result<(pond_store::channel_code::ChannelCode, CodeStats), ApiError> {
+    let code = pond_store::channel_code::get(&state.db, corp_id, id).await?;
+    let now = pond_store::now_ms();
+    let today = crate::acquisition::local_day_start(now);
+    let to = match &q.to {
+        Some(t) => channel_codes::parse_date("to", t)? + 86_400_000,
+        None => today + 86_400_000,
+    };
+    let from = match &q.from {
+        Some(f) => channel_codes::parse_date("from", f)?,
+        None => to - 30 * 86_400_000,
+    };
+    if from >= to || to - from > 366 * 86_400_000 {
+        return Err(pond_core::ValidationError::new("from", "range must be 1 to 366 days with from before to").into());
+    }
+    let stats = channel_codes::stats(&state.db, &code, from, to, now).await?;
+    Ok((code, stats))
+}
+
+/// Per-day and per-employee figures: scans (landing codes), new customers, lost, net, still connected after 7 days.
+#[utoipa::path(get, path = "/api/v1/channel-codes/{id}/stats", tag = "acquisition", params(("id" = i64, Path), StatsQuery),
+    responses((status = 200, body = CodeStats), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn code_stats(
+    State(state): State<AppState>,
+    Extension(caller): Extension<ApiCaller>,
+    ApiPath(id): ApiPath<i64>,
+    ApiQuery(q): ApiQuery<StatsQuery>,
+) -> Result<Json<CodeStats>, ApiError> {
+    Ok(Json(load_stats(&state, caller.corp_id, id, &q).await?.1))
+}
+
+/// The same figures as CSV (UTF-8 with BOM, opens in Excel).
+#[utoipa::path(get, path = "/api/v1/channel-codes/{id}/stats.csv", tag = "acquisition", params(("id" = i64, Path), StatsQuery),
+    responses((status = 200, content_type = "text/csv"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn code_stats_csv(
+    State(state): State<AppState>,
+    Extension(caller): Extension<ApiCaller>,
+    ApiPath(id): ApiPath<i64>,
+    ApiQuery(q): ApiQuery<StatsQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let (code, stats) = load_stats(&state, caller.corp_id, id, &q).await?;
+    let disposition = format!("attachment; filename=\"channel-code-{id}.csv\"");
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (axum::http::header::CONTENT_DISPOSITION, disposition),
+        ],
+        channel_codes::stats_csv(&code, &stats),
+    )
+        .into_response())
+}
+
+/// Print size for QR downloads, in pixels (PNG) or points (SVG).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct QrQuery {
+    /// 128–4096, default 1024 (about 8.7 cm at 300 dpi).
+    pub size: Option<u32>,
+}
+
+async fn qr_target(state: &AppState, corp_id: i64, id: i64) -> Result<String, ApiError> {
+    let code = pond_store::channel_code::get(&state.db, corp_id, id).await?;
+    if code.mode == "native" {
+        // WeCom draws native codes; its image URL is what gets printed.
+        return Err(ApiError::Conflict(format!("native codes print WeCom's own QR image: {}", code.qr_code)));
+    }
+    Ok(channel_codes::landing_url(state, &code))
+}
+
+fn qr_size(q: &QrQuery) -> Result<u32, ApiError> {
+    let size = q.size.unwrap_or(1024);
+    if !(128..=4096).contains(&size) {
+        return Err(pond_core::ValidationError::new("size", "must be 128..=4096").into());
+    }
+    Ok(size)
+}
+
+#[utoipa::path(get, path = "/api/v1/channel-codes/{id}/qr.png", tag = "acquisition", params(("id" = i64, Path), QrQuery),
+    responses((status = 200, content_type = "image/png"), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn code_qr_png(
+    State(state): State<AppState>,
+    Extension(caller): Extension<ApiCaller>,
+    ApiPath(id): ApiPath<i64>,
+    ApiQuery(q): ApiQuery<QrQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let png = channel_codes::qr_png(&qr_target(&state, caller.corp_id, id).await?, qr_size(&q)?)?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "image/png")], png).into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/channel-codes/{id}/qr.svg", tag = "acquisition", params(("id" = i64, Path), QrQuery),
+    responses((status = 200, content_type = "image/svg+xml"), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn code_qr_svg(
+    State(state): State<AppState>,
+    Extension(caller): Extension<ApiCaller>,
+    ApiPath(id): ApiPath<i64>,
+    ApiQuery(q): ApiQuery<QrQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let svg = channel_codes::qr_svg(&qr_target(&state, caller.corp_id, id).await?, qr_size(&q)?)?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
 }

@@ -146,6 +146,99 @@ impl FollowView {
 pub struct CustomerDetail {
     pub customer: CustomerView,
     pub follows: Vec<FollowView>,
+    /// What happened to each welcome message due to this customer.
+    pub welcome_results: Vec<WelcomeResultView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WelcomeResultView {
+    pub userid: String,
+    pub welcome_id: Option<i64>,
+    /// `sent`, `skipped` or `failed`.
+    pub status: String,
+    pub reason: String,
+    /// Epoch ms of the add event, and of the outcome.
+    pub event_at: i64,
+    pub finished_at: i64,
+}
+
+impl From<pond_store::welcome::WelcomeResult> for WelcomeResultView {
+    fn from(r: pond_store::welcome::WelcomeResult) -> Self {
+        WelcomeResultView {
+            userid: r.userid,
+            welcome_id: r.welcome_id,
+            status: r.status,
+            reason: r.reason,
+            event_at: r.event_at,
+            finished_at: r.finished_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WelcomeView {
+    pub id: i64,
+    pub name: String,
+    pub text: String,
+    #[schema(value_type = Vec<Object>)]
+    pub attachments: serde_json::Value,
+    pub is_default: bool,
+}
+
+impl From<pond_store::welcome::WelcomeMessage> for WelcomeView {
+    fn from(m: pond_store::welcome::WelcomeMessage) -> Self {
+        WelcomeView {
+            id: m.id,
+            name: m.name,
+            text: m.text,
+            attachments: serde_json::from_str(&m.attachments).unwrap_or_default(),
+            is_default: m.is_default,
+        }
+    }
+}
+
+/// A channel live code.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CodeView {
+    pub id: i64,
+    pub name: String,
+    pub channel_group: String,
+    pub mode: String,
+    pub strategy: String,
+    pub state: String,
+    #[schema(value_type = Object)]
+    pub rules: serde_json::Value,
+    pub auto_tags: Vec<String>,
+    pub welcome_id: Option<i64>,
+    pub skip_verify: bool,
+    pub remark_prefix: String,
+    /// WeCom's QR image URL (native codes).
+    pub qr_code: String,
+    /// Employees the native contact way holds now.
+    pub current_users: Vec<String>,
+    /// The URL a landing code's QR opens.
+    pub landing_url: Option<String>,
+}
+
+impl CodeView {
+    pub fn new(c: &pond_store::channel_code::ChannelCode, landing_url: &str) -> Self {
+        CodeView {
+            id: c.id,
+            name: c.name.clone(),
+            channel_group: c.channel_group.clone(),
+            mode: c.mode.clone(),
+            strategy: c.strategy.clone(),
+            state: c.state.clone(),
+            rules: serde_json::from_str(&c.rules).unwrap_or_default(),
+            auto_tags: serde_json::from_str(&c.auto_tags).unwrap_or_default(),
+            welcome_id: c.welcome_id,
+            skip_verify: c.skip_verify,
+            remark_prefix: c.remark_prefix.clone(),
+            qr_code: c.qr_code.clone(),
+            current_users: serde_json::from_str(&c.current_users).unwrap_or_default(),
+            landing_url: (c.mode == "landing").then(|| landing_url.to_owned()),
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]

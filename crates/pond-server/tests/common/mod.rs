@@ -1,6 +1,8 @@
 //! Helpers for driving the real application over its public HTTP surface (in-process, no sockets).
 #![allow(dead_code)]
 
+pub mod world;
+
 use axum::{
     Router,
     body::Body,

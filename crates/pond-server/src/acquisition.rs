@@ -1,0 +1,394 @@
+//! The acquisition journey: when a customer adds an employee, decide the welcome message, the
+//! channel's tags and remark, and queue them as jobs (each with an idempotency key, so a
+//! re-applied event queues nothing twice); run those jobs against WeCom; create and route
+//! channel live codes (native contact ways kept current, or Pond's landing page).
+
+use std::collections::HashMap;
+
+use pond_core::acquisition::{self, LocalTime, Rules, Strategy};
+use pond_store::{
+    Db,
+    channel_code::ChannelCode,
+    customer, jobs, now_ms, staff,
+    welcome::{self, WelcomeResult},
+};
+use serde::{Deserialize, Serialize};
+use wecom::{Client, WecomError, api::ContactWay};
+
+use crate::{
+    sync::SyncError,
+    wecom_link::WecomClients,
+    worker::{JobError, JobFuture, JobHandler, Registry},
+};
+
+/// WeCom's welcome_code lifetime.
+pub const WELCOME_WINDOW_MS: i64 = 20_000;
+const CHINA_OFFSET_MS: i64 = 8 * 3_600_000;
+const DAY_MS: i64 = 86_400_000;
+
+/// Local (China) weekday and minute for an epoch-ms instant.
+pub fn local_time(ms: i64) -> LocalTime {
+    let local = ms + CHINA_OFFSET_MS;
+    let day = local.div_euclid(DAY_MS);
+    LocalTime { weekday: ((day + 3).rem_euclid(7) + 1) as u8, minute: (local.rem_euclid(DAY_MS) / 60_000) as u16 }
+}
+
+/// Start of the local (China) day containing `ms`, as epoch ms.
+pub fn local_day_start(ms: i64) -> i64 {
+    (ms + CHINA_OFFSET_MS).div_euclid(DAY_MS) * DAY_MS - CHINA_OFFSET_MS
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct WelcomeJob {
+    welcome_code: String,
+    external_userid: String,
+    userid: String,
+    welcome_id: Option<i64>,
+    event_at: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct TagJob {
+    userid: String,
+    external_userid: String,
+    add: Vec<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct RemarkJob {
+    userid: String,
+    external_userid: String,
+    prefix: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct RefreshJob {
+    code_id: i64,
+}
+
+fn job_json<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+/// Rules run when a customer adds an employee (called by the inbox worker after the sync step).
+pub async fn on_customer_added(
+    db: &Db,
+    corp_id: i64,
+    userid: &str,
+    external_userid: &str,
+    state: &str,
+    welcome_code: Option<&str>,
+    event_at: i64,
+) -> Result<(), SyncError> {
+    let code =
+        if state.is_empty() { None } else { pond_store::channel_code::find_by_state(db, corp_id, state).await? };
+    if let Some(welcome_code) = welcome_code {
+        let chosen = acquisition::choose_welcome(
+            code.as_ref().and_then(|c| c.welcome_id),
+            welcome::for_staff(db, corp_id, userid).await?,
+            welcome::corp_default(db, corp_id).await?,
+        );
+        let payload = job_json(&WelcomeJob {
+            welcome_code: welcome_code.to_owned(),
+            external_userid: external_userid.to_owned(),
+            userid: userid.to_owned(),
+            welcome_id: chosen,
+            event_at,
+        });
+        let key = format!("welcome:{welcome_code}");
+        jobs::enqueue(
+            db,
+            &jobs::NewJob {
+                corp_id,
+                kind: "welcome.send",
+                payload: &payload,
+                idempotency_key: &key,
+                max_attempts: 5,
+                run_at: None,
+            },
+        )
+        .await?;
+    }
+    let Some(code) = code else { return Ok(()) };
+    let tags: Vec<String> = serde_json::from_str(&code.auto_tags).unwrap_or_default();
+    if !tags.is_empty() {
+        let payload = job_json(&TagJob { userid: userid.into(), external_userid: external_userid.into(), add: tags });
+        let key = format!("tags:{}:{external_userid}:{userid}", code.id);
+        jobs::enqueue(
+            db,
+            &jobs::NewJob {
+                corp_id,
+                kind: "customer.mark_tag",
+                payload: &payload,
+                idempotency_key: &key,
+                max_attempts: 8,
+                run_at: None,
+            },
+        )
+        .await?;
+    }
+    if !code.remark_prefix.is_empty() {
+        let payload = job_json(&RemarkJob {
+            userid: userid.into(),
+            external_userid: external_userid.into(),
+            prefix: code.remark_prefix.clone(),
+        });
+        let key = format!("remark:{}:{external_userid}:{userid}", code.id);
+        jobs::enqueue(
+            db,
+            &jobs::NewJob {
+                corp_id,
+                kind: "customer.remark",
+                payload: &payload,
+                idempotency_key: &key,
+                max_attempts: 8,
+                run_at: None,
+            },
+        )
+        .await?;
+    }
+    if code.mode == "native" && !code.config_id.is_empty() {
+        let rules: Rules = serde_json::from_str(&code.rules).unwrap_or_default();
+        if rules.daily_cap.is_some() || !rules.schedules.is_empty() {
+            let key = format!("refresh:{}:{external_userid}:{userid}", code.id);
+            let payload = job_json(&RefreshJob { code_id: code.id });
+            jobs::enqueue(
+                db,
+                &jobs::NewJob {
+                    corp_id,
+                    kind: "channel.refresh",
+                    payload: &payload,
+                    idempotency_key: &key,
+                    max_attempts: 8,
+                    run_at: None,
+                },
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// New customers today per employee through a code (for caps and fewest-added-today).
+pub async fn added_today(
+    db: &Db,
+    code: &ChannelCode,
+    now: i64,
+) -> Result<HashMap<String, u32>, pond_store::StoreError> {
+    Ok(pond_store::channel_code::added_since(db, code.corp_id, &code.state, local_day_start(now))
+        .await?
+        .into_iter()
+        .map(|(u, n)| (u, u32::try_from(n).unwrap_or(u32::MAX)))
+        .collect())
+}
+
+/// Employees a native code's contact way should hold right now (never empty while anyone can serve).
+pub async fn native_users(db: &Db, code: &ChannelCode, now: i64) -> Result<Vec<String>, pond_store::StoreError> {
+    let rules: Rules = serde_json::from_str(&code.rules).unwrap_or_default();
+    let added = added_today(db, code, now).await?;
+    let eligible = acquisition::eligible(&rules, local_time(now), &added);
+    let mut users: Vec<String> = eligible.staff.into_iter().map(|s| s.userid).collect();
+    users.sort();
+    users.dedup();
+    Ok(users)
+}
+
+/// Picks the employee for one landing-page scan and advances the round-robin counter.
+pub async fn route_scan(db: &Db, code: &ChannelCode, now: i64) -> Result<Option<String>, pond_store::StoreError> {
+    let rules: Rules = serde_json::from_str(&code.rules).unwrap_or_default();
+    let strategy = Strategy::parse(&code.strategy).unwrap_or(Strategy::RoundRobin);
+    let added = added_today(db, code, now).await?;
+    let eligible = acquisition::eligible(&rules, local_time(now), &added);
+    let position = pond_store::channel_code::next_position(db, code.id).await?;
+    let unit: f64 = rand::Rng::random(&mut rand::rng());
+    Ok(acquisition::pick(strategy, &eligible.staff, u64::try_from(position).unwrap_or(0), &added, unit))
+}
+
+/// The contact way a native code uses, for `users` (single when one employee, multi otherwise).
+pub fn native_way(code: &ChannelCode, users: Vec<String>) -> ContactWay {
+    ContactWay {
+        kind: if users.len() == 1 { 1 } else { 2 },
+        scene: 2,
+        remark: code.name.chars().take(30).collect(),
+        skip_verify: code.skip_verify,
+        state: code.state.clone(),
+        user: users,
+        ..Default::default()
+    }
+}
+
+/// Job handlers of the acquisition journey.
+pub fn register(registry: Registry, db: Db, clients: std::sync::Arc<WecomClients>) -> Registry {
+    let ctx = Ctx { db, clients };
+    registry
+        .with("welcome.send", WelcomeSender(ctx.clone()))
+        .with("customer.mark_tag", TagMarker(ctx.clone()))
+        .with("customer.remark", Remarker(ctx.clone()))
+        .with("channel.refresh", Refresher(ctx))
+}
+
+#[derive(Clone)]
+struct Ctx {
+    db: Db,
+    clients: std::sync::Arc<WecomClients>,
+}
+
+impl Ctx {
+    async fn client(&self, corp_id: i64) -> Result<Client, JobError> {
+        let corp = pond_store::corp::get(&self.db, corp_id).await.map_err(|e| JobError::Retryable(e.to_string()))?;
+        self.clients.for_corp(&corp).map_err(|e| JobError::Permanent(e.to_string()))
+    }
+}
+
+fn api_error(e: WecomError) -> JobError {
+    if e.is_transient() { JobError::Retryable(e.to_string()) } else { JobError::Permanent(e.to_string()) }
+}
+
+fn store_error(e: pond_store::StoreError) -> JobError {
+    JobError::Retryable(e.to_string())
+}
+
+struct WelcomeSender(Ctx);
+
+impl WelcomeSender {
+    async fn send(&self, job: &pond_store::jobs::Job) -> Result<(), JobError> {
+        let p: WelcomeJob =
+            serde_json::from_str(&job.payload).map_err(|e| JobError::Permanent(format!("bad payload: {e}")))?;
+        let db = &self.0.db;
+        let outcome = |status: &str, reason: String| WelcomeResult {
+            external_userid: p.external_userid.clone(),
+            userid: p.userid.clone(),
+            welcome_code: p.welcome_code.clone(),
+            welcome_id: p.welcome_id,
+            status: status.to_owned(),
+            reason,
+            event_at: p.event_at,
+            finished_at: now_ms(),
+        };
+        let record = |r: WelcomeResult| async move {
+            welcome::record_result(db, job.corp_id, &r).await.map(|_| ()).map_err(store_error)
+        };
+        let Some(welcome_id) = p.welcome_id else {
+            return record(outcome("skipped", "no welcome message configured (code, employee or corp default)".into()))
+                .await;
+        };
+        if now_ms() - p.event_at > WELCOME_WINDOW_MS {
+            return record(outcome("skipped", "welcome code expired before sending (20 s window)".into())).await;
+        }
+        let message = match welcome::get(db, job.corp_id, welcome_id).await {
+            Ok(m) => m,
+            Err(pond_store::StoreError::NotFound(_)) => {
+                return record(outcome("skipped", format!("welcome message {welcome_id} was deleted"))).await;
+            }
+            Err(e) => return Err(store_error(e)),
+        };
+        let customer_name =
+            customer::get(db, job.corp_id, &p.external_userid).await.map(|c| c.name).unwrap_or_default();
+        let staff_name = staff::get(db, job.corp_id, &p.userid).await.map(|s| s.name).unwrap_or_default();
+        let text = acquisition::render_welcome(&message.text, &customer_name, &staff_name);
+        let attachments: Vec<serde_json::Value> = serde_json::from_str(&message.attachments).unwrap_or_default();
+        let client = self.0.client(job.corp_id).await?;
+        let msg = wecom::api::WelcomeMsg {
+            welcome_code: p.welcome_code.clone(),
+            text: (!text.is_empty()).then_some(wecom::api::Text { content: text }),
+            attachments,
+        };
+        match client.send_welcome_msg(&msg).await {
+            Ok(()) => record(outcome("sent", String::new())).await,
+            Err(e) if e.errcode() == Some(41051) => {
+                record(outcome("skipped", format!("welcome code already used ({e})"))).await
+            }
+            Err(e) if e.errcode() == Some(40058) => {
+                record(outcome("skipped", format!("welcome code refused ({e})"))).await
+            }
+            Err(e) if e.is_transient() && now_ms() - p.event_at <= WELCOME_WINDOW_MS => {
+                Err(JobError::Retryable(e.to_string()))
+            }
+            Err(e) if e.is_transient() => {
+                record(outcome("skipped", format!("window passed while WeCom was unavailable ({e})"))).await
+            }
+            Err(e) => {
+                record(outcome("failed", e.to_string())).await?;
+                Err(JobError::Permanent(e.to_string()))
+            }
+        }
+    }
+}
+
+impl JobHandler for WelcomeSender {
+    fn run<'a>(&'a self, job: &'a pond_store::jobs::Job) -> JobFuture<'a> {
+        Box::pin(self.send(job))
+    }
+}
+
+struct TagMarker(Ctx);
+
+impl JobHandler for TagMarker {
+    fn run<'a>(&'a self, job: &'a pond_store::jobs::Job) -> JobFuture<'a> {
+        Box::pin(async move {
+            let p: TagJob =
+                serde_json::from_str(&job.payload).map_err(|e| JobError::Permanent(format!("bad payload: {e}")))?;
+            let client = self.0.client(job.corp_id).await?;
+            client.mark_tag(&p.userid, &p.external_userid, &p.add, &[]).await.map_err(api_error)?;
+            // Reflect at once; the edit callback (if any) will confirm.
+            let mut tags = customer::follow_tags(&self.0.db, job.corp_id, &p.external_userid, &p.userid)
+                .await
+                .map_err(store_error)?;
+            tags.extend(p.add);
+            tags.sort();
+            tags.dedup();
+            customer::set_follow_tags(&self.0.db, job.corp_id, &p.external_userid, &p.userid, &tags)
+                .await
+                .map_err(store_error)
+        })
+    }
+}
+
+struct Remarker(Ctx);
+
+impl JobHandler for Remarker {
+    fn run<'a>(&'a self, job: &'a pond_store::jobs::Job) -> JobFuture<'a> {
+        Box::pin(async move {
+            let p: RemarkJob =
+                serde_json::from_str(&job.payload).map_err(|e| JobError::Permanent(format!("bad payload: {e}")))?;
+            let name =
+                customer::get(&self.0.db, job.corp_id, &p.external_userid).await.map(|c| c.name).unwrap_or_default();
+            let remark: String = format!("{}{name}", p.prefix).chars().take(20).collect();
+            let client = self.0.client(job.corp_id).await?;
+            client.remark(&p.userid, &p.external_userid, &remark, "").await.map_err(api_error)
+        })
+    }
+}
+
+struct Refresher(Ctx);
+
+impl JobHandler for Refresher {
+    fn run<'a>(&'a self, job: &'a pond_store::jobs::Job) -> JobFuture<'a> {
+        Box::pin(async move {
+            let p: RefreshJob =
+                serde_json::from_str(&job.payload).map_err(|e| JobError::Permanent(format!("bad payload: {e}")))?;
+            let code = pond_store::channel_code::get(&self.0.db, job.corp_id, p.code_id).await.map_err(store_error)?;
+            refresh_native(&self.0.db, &self.0.client(job.corp_id).await?, &code).await
+        })
+    }
+}
+
+/// Makes a native code's contact way hold exactly the employees eligible now.
+pub async fn refresh_native(db: &Db, client: &Client, code: &ChannelCode) -> Result<(), JobError> {
+    let users = native_users(db, code, now_ms()).await.map_err(store_error)?;
+    let current: Vec<String> = serde_json::from_str(&code.current_users).unwrap_or_default();
+    if users == current || users.is_empty() {
+        // An empty list cannot be stored in WeCom; the code keeps its last users until someone can serve.
+        return Ok(());
+    }
+    let update = wecom::api::ContactWayUpdate {
+        config_id: code.config_id.clone(),
+        user: Some(users.clone()),
+        ..Default::default()
+    };
+    client.update_contact_way(&update).await.map_err(api_error)?;
+    let json = serde_json::to_string(&users).unwrap_or_default();
+    pond_store::channel_code::set_contact_way(db, code.id, &code.config_id, &code.qr_code, &json)
+        .await
+        .map_err(store_error)
+}

@@ -1,0 +1,330 @@
+//! The acquisition journey end to end, Pond and the simulator over HTTP, on both databases:
+//! scan → add event → welcome sent within the window with the right message and variables →
+//! channel tags and remark applied → stats updated; landing codes; expired welcome codes;
+//! bad input refused with nothing stored.
+
+mod common;
+
+use std::time::Duration;
+
+use common::world::{Setup, settle, setup};
+use pond_store::{Db, test_on_both_backends};
+use serde_json::{Value, json};
+use wecom_sim::world::Action;
+
+test_on_both_backends!(
+    scan_to_welcome_to_tags_to_stats,
+    landing_code_routes_counts_and_attributes,
+    expired_welcome_code_is_skipped_not_retried,
+    bad_codes_and_welcomes_are_refused_and_nothing_stored,
+);
+
+struct Api {
+    http: reqwest::Client,
+    base: String,
+    bearer: String,
+}
+
+impl Api {
+    async fn new(s: &Setup) -> Api {
+        let (token, hash, prefix) = pond_server::auth::new_api_token();
+        pond_store::token::create(&s.pond.state.db, s.corp_id, "t", &hash, &prefix, "test").await.unwrap();
+        Api { http: reqwest::Client::new(), base: format!("http://{}", s.pond.addr), bearer: format!("Bearer {token}") }
+    }
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.base)).header("authorization", &self.bearer);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+    async fn get(&self, path: &str) -> (u16, Value) {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+}
+
+/// Waits until the inbox is applied and no job is pending or running.
+async fn settle_jobs(s: &Setup) {
+    settle(s).await;
+    let db = &s.pond.state.db;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let counts = pond_store::jobs::counts_by_status(db).await.unwrap();
+        if !counts.iter().any(|(st, n)| (st == "pending" || st == "running") && *n > 0) {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "jobs still pending: {counts:?}");
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+}
+
+async fn first_tag(s: &Setup) -> String {
+    pond_server::sync::run_full_sync(&s.pond.state, s.corp_id, "test").await.unwrap();
+    pond_store::tag::all_live(&s.pond.state.db, s.corp_id).await.unwrap()[0].0.clone()
+}
+
+async fn scan_to_welcome_to_tags_to_stats(db: Db) {
+    let s = setup(db, false).await;
+    let api = Api::new(&s).await;
+    let tag = first_tag(&s).await;
+    let (st, welcome) = api
+        .post("/api/v1/welcome-messages", json!({"name": "包裹卡欢迎语", "text": "{customer_name}您好，我是{staff_name}，包裹卡福利请查收", "attachments": [{"msgtype": "link", "link": {"title": "领券", "url": "https://example.com/coupon"}}]}))
+        .await;
+    assert_eq!(st, 201, "{welcome}");
+    let (st, code) = api
+        .post(
+            "/api/v1/channel-codes",
+            json!({"name": "包裹卡", "channel_group": "包裹卡", "mode": "native", "strategy": "round_robin", "state": "parcel-card",
+                   "rules": {"staff": [{"userid": "s001e01"}, {"userid": "s001e02"}]}, "auto_tags": [tag], "welcome_id": welcome["id"],
+                   "remark_prefix": "包裹-"}),
+        )
+        .await;
+    assert_eq!(st, 201, "{code}");
+    let config_id = s
+        .sim
+        .state
+        .world()
+        .contact_ways
+        .values()
+        .find(|w| w.state == "parcel-card")
+        .map(|w| w.config_id.clone())
+        .expect("contact way in WeCom");
+    assert_eq!(code["current_users"], json!(["s001e01", "s001e02"]));
+
+    let scanned = s
+        .sim
+        .act(Action::Scan {
+            config_id: Some(config_id), state: None, external_userid: None, name: Some("小林".into())
+        })
+        .unwrap();
+    settle_jobs(&s).await;
+    let customer = scanned.created.unwrap();
+    let userid = scanned.userid.unwrap();
+    let sent = s.sim.state.world().welcomes_sent.clone();
+    assert_eq!(sent.len(), 1, "one welcome sent");
+    let staff_name = s.sim.state.world().users[&userid].name.clone();
+    assert_eq!(sent[0].body["text"]["content"], format!("小林您好，我是{staff_name}，包裹卡福利请查收"));
+    assert_eq!(sent[0].body["attachments"][0]["link"]["title"], "领券");
+    let code_issued =
+        s.sim.state.world().welcome_codes.values().find(|c| c.external_userid == customer).unwrap().issued_at_ms;
+    assert!(sent[0].at_ms - code_issued < 20_000, "sent within the 20 s window");
+
+    let wecom_follow = s.sim.state.world().follows[&(customer.clone(), userid.clone())].clone();
+    assert!(wecom_follow.tags.contains(&tag), "the channel's tag was put on the customer in WeCom");
+    assert_eq!(wecom_follow.remark, "包裹-小林");
+    let db = &s.pond.state.db;
+    assert!(pond_store::customer::follow_tags(db, s.corp_id, &customer, &userid).await.unwrap().contains(&tag));
+    let (_, detail) = api.get(&format!("/api/v1/customers/{customer}")).await;
+    assert_eq!(detail["welcome_results"][0]["status"], "sent", "{detail}");
+    assert_eq!(detail["follows"][0]["state"], "parcel-card");
+
+    // Round robin: the next customer goes to the other employee.
+    let next = s
+        .sim
+        .act(Action::Scan { config_id: None, state: Some("parcel-card".into()), external_userid: None, name: None })
+        .unwrap();
+    assert_ne!(next.userid.unwrap(), userid);
+    settle_jobs(&s).await;
+    let (st, stats) = api.get(&format!("/api/v1/channel-codes/{}/stats", code["id"])).await;
+    assert_eq!(st, 200);
+    assert_eq!(stats["totals"]["new_customers"], 2, "{stats}");
+    assert_eq!(stats["totals"]["net"], 2);
+    assert_eq!(stats["staff"].as_array().unwrap().len(), 2);
+    s.sim.act(Action::CustomerDeletesStaff { external_userid: customer, userid }).unwrap();
+    settle_jobs(&s).await;
+    let (_, stats) = api.get(&format!("/api/v1/channel-codes/{}/stats", code["id"])).await;
+    assert_eq!((stats["totals"]["lost"].as_i64(), stats["totals"]["net"].as_i64()), (Some(1), Some(1)), "{stats}");
+    let csv = api
+        .http
+        .get(format!("{}/api/v1/channel-codes/{}/stats.csv", api.base, code["id"]))
+        .header("authorization", &api.bearer)
+        .send()
+        .await
+        .unwrap();
+    let csv = csv.text().await.unwrap();
+    assert!(
+        csv.contains("code,date,userid,scans,new_customers,lost,net,retained_7d") && csv.contains("包裹卡,all,"),
+        "{csv}"
+    );
+    s.pond.shutdown().await;
+}
+
+async fn landing_code_routes_counts_and_attributes(db: Db) {
+    let s = setup(db, false).await;
+    let api = Api::new(&s).await;
+    pond_server::sync::run_full_sync(&s.pond.state, s.corp_id, "test").await.unwrap();
+    let (st, code) = api
+        .post(
+            "/api/v1/channel-codes",
+            json!({"name": "门店海报", "mode": "landing", "strategy": "weighted", "state": "poster-1",
+                   "rules": {"staff": [{"userid": "s002e01", "weight": 1}, {"userid": "s002e02", "weight": 3}], "daily_cap": 50}}),
+        )
+        .await;
+    assert_eq!(st, 201, "{code}");
+    let url = code["landing_url"].as_str().unwrap().to_owned();
+    let path = url.split_once("/c/").map(|(_, p)| format!("/c/{p}")).unwrap();
+    let page = api.http.get(format!("{}{path}", api.base)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("为您服务的是") && html.contains("wework.qpic.cn"), "{html}");
+    for _ in 0..19 {
+        assert_eq!(api.http.get(format!("{}{path}", api.base)).send().await.unwrap().status(), 200);
+    }
+    // The page's QR is the chosen employee's own contact way, carrying the code's state.
+    let ways: Vec<_> = s.sim.state.world().contact_ways.values().filter(|w| w.state == "poster-1").cloned().collect();
+    assert!(!ways.is_empty() && ways.iter().all(|w| w.user.len() == 1 && w.kind == 1));
+    let added = s
+        .sim
+        .act(Action::Scan {
+            config_id: Some(ways[0].config_id.clone()),
+            state: None,
+            external_userid: None,
+            name: None,
+        })
+        .unwrap();
+    settle_jobs(&s).await;
+    let (_, stats) = api.get(&format!("/api/v1/channel-codes/{}/stats", code["id"])).await;
+    assert_eq!(stats["totals"]["scans"], 20, "{stats}");
+    assert_eq!(stats["totals"]["new_customers"], 1);
+    assert!(
+        stats["staff"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["userid"] == added.userid.clone().unwrap().as_str() && s["new_customers"] == 1)
+    );
+    let png = api
+        .http
+        .get(format!("{}/api/v1/channel-codes/{}/qr.png?size=512", api.base, code["id"]))
+        .header("authorization", &api.bearer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(png.headers()["content-type"], "image/png");
+    assert!(png.bytes().await.unwrap().starts_with(b"\x89PNG"));
+    let svg = api
+        .http
+        .get(format!("{}/api/v1/channel-codes/{}/qr.svg", api.base, code["id"]))
+        .header("authorization", &api.bearer)
+        .send()
+        .await
+        .unwrap();
+    assert!(svg.text().await.unwrap().contains("<svg"));
+    let missing = api.http.get(format!("{}/c/{}/99999", api.base, s.corp_id)).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+    s.pond.shutdown().await;
+}
+
+async fn expired_welcome_code_is_skipped_not_retried(db: Db) {
+    let s = setup(db, false).await;
+    let api = Api::new(&s).await;
+    pond_server::sync::run_full_sync(&s.pond.state, s.corp_id, "test").await.unwrap();
+    let (_, _) =
+        api.post("/api/v1/welcome-messages", json!({"name": "默认", "text": "欢迎", "is_default": true})).await;
+    // The add event reaches Pond 30 s after it happened (Pond was down): the code's window has passed.
+    let scanned = s
+        .sim
+        .act(Action::Scan { config_id: None, state: Some("store-001".into()), external_userid: None, name: None })
+        .unwrap();
+    s.sim.state.pusher.idle().await;
+    settle_jobs(&s).await;
+    assert_eq!(s.sim.state.world().welcomes_sent.len(), 1, "the timely one was sent");
+    let creds = s.sim.credentials();
+    let crypt = wecom::MsgCrypt::new(&creds.callback_token, &creds.encoding_aes_key, &creds.corp_id).unwrap();
+    let now = pond_store::now_ms() / 1000;
+    let late = format!(
+        "<xml><ToUserName><![CDATA[{}]]></ToUserName><CreateTime>{}</CreateTime><MsgType>event</MsgType><Event>change_external_contact</Event><ChangeType>add_external_contact</ChangeType><UserID>{}</UserID><ExternalUserID>{}</ExternalUserID><State>store-001</State><WelcomeCode>LATECODE</WelcomeCode></xml>",
+        creds.corp_id,
+        now - 30,
+        scanned.userid.clone().unwrap(),
+        scanned.created.clone().unwrap()
+    );
+    let sealed = crypt.seal_callback(&late, &now.to_string(), "late", None);
+    let reply = reqwest::Client::new()
+        .post(format!("http://{}/wecom/callback/{}", s.pond.addr, s.corp_id))
+        .query(&[("msg_signature", &sealed.msg_signature), ("timestamp", &sealed.timestamp), ("nonce", &sealed.nonce)])
+        .body(sealed.body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.text().await.unwrap(), "success");
+    settle_jobs(&s).await;
+    let results = pond_store::welcome::results_for_customer(&s.pond.state.db, s.corp_id, &scanned.created.unwrap())
+        .await
+        .unwrap();
+    let late = results.iter().find(|r| r.welcome_code == "LATECODE").expect("recorded");
+    assert_eq!(late.status, "skipped");
+    assert!(late.reason.contains("expired"), "{late:?}");
+    assert_eq!(s.sim.state.world().welcomes_sent.len(), 1, "no call for an expired code");
+    let calls = s.sim.calls().get("externalcontact/send_welcome_msg").copied().unwrap_or(0);
+    assert_eq!(calls, 1, "not retried");
+    let failed =
+        pond_store::jobs::list(&s.pond.state.db, s.corp_id, Some(pond_core::JobStatus::Failed), Default::default())
+            .await
+            .unwrap();
+    assert_eq!(failed.total, 0);
+    s.pond.shutdown().await;
+}
+
+async fn bad_codes_and_welcomes_are_refused_and_nothing_stored(db: Db) {
+    let s = setup(db, false).await;
+    let api = Api::new(&s).await;
+    pond_server::sync::run_full_sync(&s.pond.state, s.corp_id, "test").await.unwrap();
+    let base = json!({"name": "x", "mode": "native", "strategy": "random", "state": "ok-state", "rules": {"staff": [{"userid": "s001e01"}]}});
+    let with = |k: &str, v: Value| {
+        let mut b = base.clone();
+        b[k] = v;
+        b
+    };
+    let many: Vec<Value> = (0..101).map(|i| json!({"userid": format!("u{i}")})).collect();
+    let cases = [
+        (with("state", json!("x".repeat(31))), "state"),
+        (with("rules", json!({"staff": many})), "at most 100"),
+        (with("rules", json!({"staff": [{"userid": "ghost"}]})), "ghost"),
+        (with("strategy", json!("loudest")), "strategy"),
+        (with("mode", json!("paper")), "mode"),
+        (with("auto_tags", json!(["etNOPE"])), "auto_tags"),
+        (
+            with(
+                "rules",
+                json!({"staff": [{"userid": "s001e01"}], "schedules": [{"weekdays": [8], "start": "09:00", "end": "10:00", "staff": [{"userid": "s001e01"}]}]}),
+            ),
+            "weekdays",
+        ),
+    ];
+    for (body, needle) in cases {
+        let (st, err) = api.post("/api/v1/channel-codes", body).await;
+        assert_eq!(st, 422, "{err}");
+        assert_eq!(err["code"], "invalid_input");
+        assert!(err["message"].as_str().unwrap().contains(needle), "{needle}: {err}");
+    }
+    let (st, err) = api.post("/api/v1/channel-codes", with("bogus", json!(1))).await;
+    assert_eq!(st, 422, "{err}");
+    let attachments: Vec<Value> = (0..10).map(|_| json!({"msgtype": "image", "image": {"media_id": "m"}})).collect();
+    let (st, err) =
+        api.post("/api/v1/welcome-messages", json!({"name": "w", "text": "hi", "attachments": attachments})).await;
+    assert_eq!((st, err["code"].as_str()), (422, Some("invalid_input")), "{err}");
+    let (st, _) = api.post("/api/v1/welcome-messages", json!({"name": "w", "text": ""})).await;
+    assert_eq!(st, 422);
+    let (st, _) = api.post("/api/v1/welcome-messages", json!({"name": "w", "attachments": [{"msgtype": "gif"}]})).await;
+    assert_eq!(st, 422);
+    // A state WeCom already uses for another code is a conflict.
+    let (st, _) = api.post("/api/v1/channel-codes", base.clone()).await;
+    assert_eq!(st, 201);
+    let (st, err) = api.post("/api/v1/channel-codes", with("name", json!("y"))).await;
+    assert_eq!((st, err["code"].as_str()), (409, Some("conflict")));
+
+    let (_, codes) = api.get("/api/v1/channel-codes").await;
+    assert_eq!(codes.as_array().unwrap().len(), 1, "nothing else stored");
+    let (_, welcomes) = api.get("/api/v1/welcome-messages").await;
+    assert_eq!(welcomes.as_array().unwrap().len(), 0);
+    let ways = s.sim.state.world().contact_ways.values().filter(|w| !w.state.starts_with("store-")).count();
+    assert_eq!(ways, 1, "no stray contact ways in WeCom");
+    s.pond.shutdown().await;
+}

@@ -1,0 +1,63 @@
+//! Pond and the WeCom simulator started together, talking over real HTTP.
+
+use std::time::Duration;
+
+use pond_core::Secret;
+use pond_server::{AppState, Config, Running};
+use pond_store::Db;
+use wecom_sim::{SimConfig, Simulator, callbacks::CallbackConfig, world::Scenario};
+
+pub struct Setup {
+    pub sim: Simulator,
+    pub pond: Running,
+    pub corp_id: i64,
+    pub sim_url: String,
+}
+
+pub fn scenario() -> Scenario {
+    Scenario { seed: 11, stores: 4, staff_per_store: 4, customers: 300, groups: 6 }
+}
+
+pub async fn setup(db: Db, duplicate: bool) -> Setup {
+    let sim = Simulator::new(SimConfig { scenario: Some(scenario()), ..SimConfig::default() }).expect("sim");
+    let (sim_addr, _) = sim.start("127.0.0.1:0".parse().unwrap()).await.expect("sim bind");
+    let creds = sim.credentials();
+    let corp = pond_store::corp::create(&db, "模拟咖啡").await.unwrap();
+    let settings = pond_store::corp::WecomSettings {
+        name: "模拟咖啡".into(),
+        wecom_corp_id: Some(creds.corp_id.clone()),
+        agent_id: Some(creds.agent_id),
+        contact_secret: Some(Secret::new(creds.contact_secret.clone())),
+        app_secret: Some(Secret::new(creds.app_secret.clone())),
+        callback_token: Some(Secret::new(creds.callback_token.clone())),
+        encoding_aes_key: Some(Secret::new(creds.encoding_aes_key.clone())),
+        api_base_url: format!("http://{sim_addr}"),
+    };
+    pond_store::corp::update_settings(&db, corp.id, &settings).await.unwrap();
+    let mut config = Config::default();
+    config.jobs.poll_interval_ms = 50;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let state = AppState::new(db, config);
+    let pond =
+        pond_server::start(state.clone(), listener, pond_server::app::default_registry(&state), false).await.unwrap();
+    sim.configure_callbacks(CallbackConfig {
+        url: Some(format!("http://{}/wecom/callback/{}", pond.addr, corp.id)),
+        duplicate,
+        retry_delay_ms: 50,
+    });
+    Setup { sim, pond, corp_id: corp.id, sim_url: format!("http://{sim_addr}") }
+}
+
+/// Waits until the simulator has delivered every callback and Pond has applied every event.
+pub async fn settle(s: &Setup) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
+    loop {
+        s.sim.state.pusher.idle().await;
+        let unfinished = pond_store::inbox::unfinished(&s.pond.state.db).await.unwrap();
+        if unfinished == 0 && s.sim.state.pusher.queued() == 0 {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "events still unapplied: {unfinished}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -1,0 +1,273 @@
+//! Channel live codes (渠道活码): routing rules, the WeCom contact way behind a native code,
+//! landing-page scans, per-employee contact ways of landing codes, and the raw rows for stats.
+
+use crate::{Db, Result, StoreError, now_ms, read_db, write_db};
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+pub struct ChannelCode {
+    pub id: i64,
+    pub corp_id: i64,
+    pub name: String,
+    pub channel_group: String,
+    /// `native` (one multi-person contact way) or `landing` (Pond's H5 page picks the employee).
+    pub mode: String,
+    pub strategy: String,
+    /// The contact-way `state` identifying this code in add events.
+    pub state: String,
+    /// JSON of `pond_core::acquisition::Rules`.
+    pub rules: String,
+    /// JSON array of tag ids put on customers added through the code.
+    pub auto_tags: String,
+    pub welcome_id: Option<i64>,
+    pub skip_verify: bool,
+    pub remark_prefix: String,
+    pub config_id: String,
+    pub qr_code: String,
+    /// JSON array of the userids the native contact way currently holds.
+    pub current_users: String,
+    pub rr_position: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const COLUMNS: &str = "id, corp_id, name, channel_group, mode, strategy, state, rules, auto_tags, welcome_id, skip_verify, \
+                       remark_prefix, config_id, qr_code, current_users, rr_position, created_at, updated_at";
+
+/// The editable fields of a code.
+#[derive(Debug, Clone)]
+pub struct CodeFields<'a> {
+    pub name: &'a str,
+    pub channel_group: &'a str,
+    pub mode: &'a str,
+    pub strategy: &'a str,
+    pub state: &'a str,
+    pub rules: &'a str,
+    pub auto_tags: &'a str,
+    pub welcome_id: Option<i64>,
+    pub skip_verify: bool,
+    pub remark_prefix: &'a str,
+}
+
+pub async fn create(db: &Db, corp_id: i64, f: &CodeFields<'_>) -> Result<ChannelCode> {
+    let sql = format!(
+        "INSERT INTO channel_codes (corp_id, name, channel_group, mode, strategy, state, rules, auto_tags, welcome_id,
+                                    skip_verify, remark_prefix, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) RETURNING {COLUMNS}"
+    );
+    Ok(write_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(corp_id)
+        .bind(f.name)
+        .bind(f.channel_group)
+        .bind(f.mode)
+        .bind(f.strategy)
+        .bind(f.state)
+        .bind(f.rules)
+        .bind(f.auto_tags)
+        .bind(f.welcome_id)
+        .bind(f.skip_verify)
+        .bind(f.remark_prefix)
+        .bind(now_ms())
+        .fetch_one(pool)
+        .await)?)
+}
+
+pub async fn update(db: &Db, corp_id: i64, id: i64, f: &CodeFields<'_>) -> Result<ChannelCode> {
+    let sql = format!(
+        "UPDATE channel_codes SET name = $3, channel_group = $4, strategy = $5, rules = $6, auto_tags = $7, welcome_id = $8,
+            skip_verify = $9, remark_prefix = $10, updated_at = $11
+         WHERE corp_id = $1 AND id = $2 AND deleted_at IS NULL RETURNING {COLUMNS}"
+    );
+    let row: Option<ChannelCode> = write_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(corp_id)
+        .bind(id)
+        .bind(f.name)
+        .bind(f.channel_group)
+        .bind(f.strategy)
+        .bind(f.rules)
+        .bind(f.auto_tags)
+        .bind(f.welcome_id)
+        .bind(f.skip_verify)
+        .bind(f.remark_prefix)
+        .bind(now_ms())
+        .fetch_optional(pool)
+        .await)?;
+    row.ok_or_else(|| StoreError::NotFound(format!("channel code {id}")))
+}
+
+pub async fn get(db: &Db, corp_id: i64, id: i64) -> Result<ChannelCode> {
+    let sql = format!("SELECT {COLUMNS} FROM channel_codes WHERE corp_id = $1 AND id = $2 AND deleted_at IS NULL");
+    let row: Option<ChannelCode> = read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(corp_id)
+        .bind(id)
+        .fetch_optional(pool)
+        .await)?;
+    row.ok_or_else(|| StoreError::NotFound(format!("channel code {id}")))
+}
+
+pub async fn find_by_state(db: &Db, corp_id: i64, state: &str) -> Result<Option<ChannelCode>> {
+    let sql = format!("SELECT {COLUMNS} FROM channel_codes WHERE corp_id = $1 AND state = $2 AND deleted_at IS NULL");
+    Ok(read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(corp_id)
+        .bind(state)
+        .fetch_optional(pool)
+        .await)?)
+}
+
+pub async fn list(db: &Db, corp_id: i64) -> Result<Vec<ChannelCode>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM channel_codes WHERE corp_id = $1 AND deleted_at IS NULL ORDER BY channel_group, id"
+    );
+    Ok(read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(corp_id).fetch_all(pool).await)?)
+}
+
+/// Every live native code across corps (the refresher keeps their user lists right).
+pub async fn all_native(db: &Db) -> Result<Vec<ChannelCode>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM channel_codes WHERE mode = 'native' AND deleted_at IS NULL AND config_id <> '' ORDER BY id"
+    );
+    Ok(read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await)?)
+}
+
+pub async fn delete(db: &Db, corp_id: i64, id: i64) -> Result<()> {
+    let n = write_db!(db, |pool| {
+        sqlx::query(
+        "UPDATE channel_codes SET deleted_at = $3, state = state || ':deleted:' || id WHERE corp_id = $1 AND id = $2 AND deleted_at IS NULL"
+    )
+    .bind(corp_id)
+    .bind(id)
+    .bind(now_ms())
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected())
+    })?;
+    if n == 0 {
+        return Err(StoreError::NotFound(format!("channel code {id}")));
+    }
+    Ok(())
+}
+
+/// Records the WeCom contact way behind a code.
+pub async fn set_contact_way(db: &Db, id: i64, config_id: &str, qr_code: &str, users_json: &str) -> Result<()> {
+    write_db!(db, |pool| sqlx::query(
+        "UPDATE channel_codes SET config_id = $2, qr_code = $3, current_users = $4 WHERE id = $1"
+    )
+    .bind(id)
+    .bind(config_id)
+    .bind(qr_code)
+    .bind(users_json)
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Advances the round-robin counter; returns the position to use now.
+pub async fn next_position(db: &Db, id: i64) -> Result<i64> {
+    let pos: i64 = write_db!(db, |pool| sqlx::query_scalar(
+        "UPDATE channel_codes SET rr_position = rr_position + 1 WHERE id = $1 RETURNING rr_position"
+    )
+    .bind(id)
+    .fetch_one(pool)
+    .await)?;
+    Ok(pos - 1)
+}
+
+/// New follow relations through `state` since `since` (epoch ms), per employee.
+pub async fn added_since(db: &Db, corp_id: i64, state: &str, since: i64) -> Result<Vec<(String, i64)>> {
+    Ok(read_db!(db, |pool| {
+        sqlx::query_as(
+        "SELECT userid, COUNT(*) FROM follow_relations WHERE corp_id = $1 AND state = $2 AND added_at >= $3 GROUP BY userid ORDER BY userid"
+    )
+    .bind(corp_id)
+    .bind(state)
+    .bind(since)
+    .fetch_all(pool)
+    .await
+    })?)
+}
+
+pub async fn record_scan(db: &Db, corp_id: i64, code_id: i64, userid: &str) -> Result<()> {
+    write_db!(db, |pool| sqlx::query(
+        "INSERT INTO channel_code_scans (corp_id, code_id, userid, scanned_at) VALUES ($1, $2, $3, $4)"
+    )
+    .bind(corp_id)
+    .bind(code_id)
+    .bind(userid)
+    .bind(now_ms())
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// (userid, scanned_at) of a code's landing-page scans in `[from, to)`.
+pub async fn scans(db: &Db, corp_id: i64, code_id: i64, from: i64, to: i64) -> Result<Vec<(String, i64)>> {
+    Ok(read_db!(db, |pool| {
+        sqlx::query_as(
+        "SELECT userid, scanned_at FROM channel_code_scans WHERE corp_id = $1 AND code_id = $2 AND scanned_at >= $3 AND scanned_at < $4"
+    )
+    .bind(corp_id)
+    .bind(code_id)
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await
+    })?)
+}
+
+/// (userid, external_userid, added_at, removed_at) of follow relations through `state` added in `[from, to)`.
+pub async fn follows_through(
+    db: &Db,
+    corp_id: i64,
+    state: &str,
+    from: i64,
+    to: i64,
+) -> Result<Vec<(String, String, i64, Option<i64>)>> {
+    Ok(read_db!(db, |pool| sqlx::query_as(
+        "SELECT userid, external_userid, added_at, removed_at FROM follow_relations
+         WHERE corp_id = $1 AND state = $2 AND added_at >= $3 AND added_at < $4 ORDER BY added_at"
+    )
+    .bind(corp_id)
+    .bind(state)
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await)?)
+}
+
+/// The personal contact way a landing code uses for one employee.
+pub async fn staff_way(db: &Db, corp_id: i64, code_id: i64, userid: &str) -> Result<Option<(String, String)>> {
+    Ok(read_db!(db, |pool| sqlx::query_as(
+        "SELECT config_id, qr_code FROM staff_contact_ways WHERE corp_id = $1 AND code_id = $2 AND userid = $3"
+    )
+    .bind(corp_id)
+    .bind(code_id)
+    .bind(userid)
+    .fetch_optional(pool)
+    .await)?)
+}
+
+pub async fn set_staff_way(
+    db: &Db,
+    corp_id: i64,
+    code_id: i64,
+    userid: &str,
+    config_id: &str,
+    qr_code: &str,
+) -> Result<()> {
+    write_db!(db, |pool| {
+        sqlx::query(
+        "INSERT INTO staff_contact_ways (corp_id, code_id, userid, config_id, qr_code) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (corp_id, code_id, userid) DO UPDATE SET config_id = excluded.config_id, qr_code = excluded.qr_code"
+    )
+    .bind(corp_id)
+    .bind(code_id)
+    .bind(userid)
+    .bind(config_id)
+    .bind(qr_code)
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}

@@ -1,0 +1,193 @@
+//! Welcome messages (the library), each employee's chosen message, and the outcome of every
+//! welcome sent (or skipped) per customer.
+
+use crate::{Db, Result, StoreError, now_ms, read_db, write_db};
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+pub struct WelcomeMessage {
+    pub id: i64,
+    pub corp_id: i64,
+    pub name: String,
+    /// Text with `{customer_name}` / `{staff_name}` variables.
+    pub text: String,
+    /// JSON array of WeCom attachments (`{"msgtype": "image", "image": {...}}` …).
+    pub attachments: String,
+    pub is_default: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const COLUMNS: &str = "id, corp_id, name, text, attachments, is_default, created_at, updated_at";
+
+/// Adds a message; `is_default` makes it the corp default (and the previous default ordinary).
+pub async fn create(
+    db: &Db,
+    corp_id: i64,
+    name: &str,
+    text: &str,
+    attachments: &str,
+    is_default: bool,
+) -> Result<WelcomeMessage> {
+    let now = now_ms();
+    let sql = format!(
+        "INSERT INTO welcome_messages (corp_id, name, text, attachments, is_default, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {COLUMNS}"
+    );
+    let msg: WelcomeMessage = write_db!(db, |pool| async {
+        let mut tx = pool.begin().await?;
+        if is_default {
+            sqlx::query("UPDATE welcome_messages SET is_default = FALSE WHERE corp_id = $1")
+                .bind(corp_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let row = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(corp_id)
+            .bind(name)
+            .bind(text)
+            .bind(attachments)
+            .bind(is_default)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(row)
+    }
+    .await)?;
+    Ok(msg)
+}
+
+pub async fn get(db: &Db, corp_id: i64, id: i64) -> Result<WelcomeMessage> {
+    let sql = format!("SELECT {COLUMNS} FROM welcome_messages WHERE corp_id = $1 AND id = $2 AND deleted_at IS NULL");
+    let row: Option<WelcomeMessage> = read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(corp_id)
+        .bind(id)
+        .fetch_optional(pool)
+        .await)?;
+    row.ok_or_else(|| StoreError::NotFound(format!("welcome message {id}")))
+}
+
+pub async fn list(db: &Db, corp_id: i64) -> Result<Vec<WelcomeMessage>> {
+    let sql = format!("SELECT {COLUMNS} FROM welcome_messages WHERE corp_id = $1 AND deleted_at IS NULL ORDER BY id");
+    Ok(read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(corp_id).fetch_all(pool).await)?)
+}
+
+pub async fn corp_default(db: &Db, corp_id: i64) -> Result<Option<i64>> {
+    Ok(read_db!(db, |pool| sqlx::query_scalar(
+        "SELECT id FROM welcome_messages WHERE corp_id = $1 AND is_default AND deleted_at IS NULL ORDER BY id LIMIT 1"
+    )
+    .bind(corp_id)
+    .fetch_optional(pool)
+    .await)?)
+}
+
+/// Soft-deletes a message.
+pub async fn delete(db: &Db, corp_id: i64, id: i64) -> Result<()> {
+    let n = write_db!(db, |pool| {
+        sqlx::query(
+        "UPDATE welcome_messages SET deleted_at = $3, is_default = FALSE WHERE corp_id = $1 AND id = $2 AND deleted_at IS NULL"
+    )
+    .bind(corp_id)
+    .bind(id)
+    .bind(now_ms())
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected())
+    })?;
+    if n == 0 {
+        return Err(StoreError::NotFound(format!("welcome message {id}")));
+    }
+    Ok(())
+}
+
+/// Sets (or with `None` clears) the message an employee greets with.
+pub async fn set_for_staff(db: &Db, corp_id: i64, userid: &str, welcome_id: Option<i64>) -> Result<()> {
+    match welcome_id {
+        Some(id) => write_db!(db, |pool| sqlx::query(
+            "INSERT INTO staff_welcome (corp_id, userid, welcome_id) VALUES ($1, $2, $3)
+             ON CONFLICT (corp_id, userid) DO UPDATE SET welcome_id = excluded.welcome_id"
+        )
+        .bind(corp_id)
+        .bind(userid)
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?,
+        None => write_db!(db, |pool| sqlx::query("DELETE FROM staff_welcome WHERE corp_id = $1 AND userid = $2")
+            .bind(corp_id)
+            .bind(userid)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?,
+    };
+    Ok(())
+}
+
+pub async fn for_staff(db: &Db, corp_id: i64, userid: &str) -> Result<Option<i64>> {
+    Ok(read_db!(db, |pool| sqlx::query_scalar(
+        "SELECT s.welcome_id FROM staff_welcome s JOIN welcome_messages w ON w.id = s.welcome_id
+         WHERE s.corp_id = $1 AND s.userid = $2 AND w.deleted_at IS NULL"
+    )
+    .bind(corp_id)
+    .bind(userid)
+    .fetch_optional(pool)
+    .await)?)
+}
+
+/// What happened to one welcome code.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+pub struct WelcomeResult {
+    pub external_userid: String,
+    pub userid: String,
+    pub welcome_code: String,
+    pub welcome_id: Option<i64>,
+    /// `sent`, `skipped` (code used or expired, or no message configured) or `failed`.
+    pub status: String,
+    pub reason: String,
+    pub event_at: i64,
+    pub finished_at: i64,
+}
+
+/// Records the outcome for a welcome code (the first outcome wins; later ones are ignored).
+pub async fn record_result(db: &Db, corp_id: i64, r: &WelcomeResult) -> Result<bool> {
+    let n = write_db!(db, |pool| {
+        sqlx::query(
+        "INSERT INTO welcome_results (corp_id, external_userid, userid, welcome_code, welcome_id, status, reason, event_at, finished_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (corp_id, welcome_code) DO NOTHING"
+    )
+    .bind(corp_id)
+    .bind(&r.external_userid)
+    .bind(&r.userid)
+    .bind(&r.welcome_code)
+    .bind(r.welcome_id)
+    .bind(&r.status)
+    .bind(&r.reason)
+    .bind(r.event_at)
+    .bind(r.finished_at)
+    .execute(pool)
+    .await
+    .map(|x| x.rows_affected())
+    })?;
+    Ok(n > 0)
+}
+
+pub async fn results_for_customer(db: &Db, corp_id: i64, external_userid: &str) -> Result<Vec<WelcomeResult>> {
+    Ok(read_db!(db, |pool| sqlx::query_as(
+        "SELECT external_userid, userid, welcome_code, welcome_id, status, reason, event_at, finished_at
+         FROM welcome_results WHERE corp_id = $1 AND external_userid = $2 ORDER BY id"
+    )
+    .bind(corp_id)
+    .bind(external_userid)
+    .fetch_all(pool)
+    .await)?)
+}
+
+/// (status, count) of a corp's welcome outcomes.
+pub async fn result_counts(db: &Db, corp_id: i64) -> Result<Vec<(String, i64)>> {
+    Ok(read_db!(db, |pool| sqlx::query_as(
+        "SELECT status, COUNT(*) FROM welcome_results WHERE corp_id = $1 GROUP BY status ORDER BY status"
+    )
+    .bind(corp_id)
+    .fetch_all(pool)
+    .await)?)
+}
