@@ -45,6 +45,8 @@ struct WelcomeJob {
     userid: String,
     welcome_id: Option<i64>,
     event_at: i64,
+    #[serde(default)]
+    received_at: i64,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -70,16 +72,22 @@ fn job_json<T: Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_default()
 }
 
+/// A customer adding an employee, as the inbox worker saw it.
+#[derive(Debug, Clone, Copy)]
+pub struct Added<'a> {
+    pub userid: &'a str,
+    pub external_userid: &'a str,
+    pub state: &'a str,
+    pub welcome_code: Option<&'a str>,
+    /// When it happened (the event's CreateTime), epoch ms.
+    pub event_at: i64,
+    /// When Pond received the callback, epoch ms.
+    pub received_at: i64,
+}
+
 /// Rules run when a customer adds an employee (called by the inbox worker after the sync step).
-pub async fn on_customer_added(
-    db: &Db,
-    corp_id: i64,
-    userid: &str,
-    external_userid: &str,
-    state: &str,
-    welcome_code: Option<&str>,
-    event_at: i64,
-) -> Result<(), SyncError> {
+pub async fn on_customer_added(db: &Db, corp_id: i64, a: &Added<'_>) -> Result<(), SyncError> {
+    let Added { userid, external_userid, state, welcome_code, event_at, received_at } = *a;
     let code =
         if state.is_empty() { None } else { pond_store::channel_code::find_by_state(db, corp_id, state).await? };
     if let Some(welcome_code) = welcome_code {
@@ -94,6 +102,7 @@ pub async fn on_customer_added(
             userid: userid.to_owned(),
             welcome_id: chosen,
             event_at,
+            received_at,
         });
         let key = format!("welcome:{welcome_code}");
         jobs::enqueue(
@@ -263,6 +272,7 @@ impl WelcomeSender {
             status: status.to_owned(),
             reason,
             event_at: p.event_at,
+            received_at: p.received_at,
             finished_at: now_ms(),
         };
         let record = |r: WelcomeResult| async move {

@@ -29,6 +29,13 @@ pub struct Config {
     pub session: SessionConfig,
     pub callback: CallbackConfig,
     pub sync: SyncConfig,
+    pub wecom: WecomConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WecomConfig {
+    /// Calls per minute Pond allows itself per WeCom API and corp (WeCom refuses more than 10,000 with 45009).
+    pub calls_per_minute: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -92,6 +99,7 @@ impl Default for Config {
             session: SessionConfig { ttl_hours: 12, secure_cookie: false },
             callback: CallbackConfig { max_clock_skew_secs: 300 },
             sync: SyncConfig { reconcile_interval_secs: 6 * 3600 },
+            wecom: WecomConfig { calls_per_minute: 9_000 },
         }
     }
 }
@@ -165,6 +173,9 @@ impl Config {
         }
         if !(1..=86_400).contains(&self.jobs.lease_secs) {
             return Err(ConfigError::Invalid { key: "jobs.lease_secs", allowed: "must be 1..=86400".into() });
+        }
+        if self.wecom.calls_per_minute == 0 {
+            return Err(ConfigError::Invalid { key: "wecom.calls_per_minute", allowed: "must be at least 1".into() });
         }
         if !(10..=86_400).contains(&self.callback.max_clock_skew_secs) {
             return Err(ConfigError::Invalid {

@@ -22,13 +22,14 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(db: Db, config: Config) -> Self {
+        let wecom = Arc::new(WecomClients::new(config.wecom.calls_per_minute));
         AppState {
             db,
             config: Arc::new(config),
             metrics: Arc::default(),
             wake_worker: Arc::default(),
             wake_inbox: Arc::default(),
-            wecom: Arc::default(),
+            wecom,
         }
     }
 }

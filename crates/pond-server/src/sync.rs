@@ -394,16 +394,15 @@ pub async fn apply_event(db: &Db, client: &Client, corp_id: i64, event: &InboxEv
             if let ExternalContactChange::Add { state, welcome_code }
             | ExternalContactChange::AddHalf { state, welcome_code } = &e.change
             {
-                crate::acquisition::on_customer_added(
-                    db,
-                    corp_id,
-                    &e.userid,
-                    &e.external_userid,
+                let added = crate::acquisition::Added {
+                    userid: &e.userid,
+                    external_userid: &e.external_userid,
                     state,
-                    welcome_code.as_deref(),
-                    at,
-                )
-                .await?;
+                    welcome_code: welcome_code.as_deref(),
+                    event_at: at,
+                    received_at: event.received_at,
+                };
+                crate::acquisition::on_customer_added(db, corp_id, &added).await?;
             }
             let (kind, detail) = match &e.change {
                 ExternalContactChange::Add { state, .. } => ("added", format!("state={state}")),

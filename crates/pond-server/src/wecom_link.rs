@@ -18,10 +18,16 @@ pub enum LinkError {
     Wecom(#[from] wecom::WecomError),
 }
 
-#[derive(Default)]
 pub struct WecomClients {
     clients: Mutex<HashMap<i64, (String, Client)>>,
     retired: Mutex<Vec<Arc<ClientStats>>>,
+    calls_per_minute: u32,
+}
+
+impl Default for WecomClients {
+    fn default() -> Self {
+        Self::new(9_000)
+    }
 }
 
 /// Totals over all clients this process made (for `/metrics`).
@@ -33,6 +39,11 @@ pub struct ClientTotals {
 }
 
 impl WecomClients {
+    /// Clients that allow themselves `calls_per_minute` per API.
+    pub fn new(calls_per_minute: u32) -> Self {
+        WecomClients { clients: Mutex::default(), retired: Mutex::default(), calls_per_minute }
+    }
+
     /// The client for a corp, using the self-built app's secret (or the customer-contact secret).
     pub fn for_corp(&self, corp: &Corp) -> Result<Client, LinkError> {
         let corp_id = corp.wecom_corp_id.as_deref().ok_or(LinkError::NotConfigured("wecom_corp_id"))?;
@@ -47,7 +58,9 @@ impl WecomClients {
         {
             return Ok(client.clone());
         }
-        let client = Client::new(ClientConfig::new(&corp.api_base_url, corp_id, secret.expose()))?;
+        let mut config = ClientConfig::new(&corp.api_base_url, corp_id, secret.expose());
+        config.calls_per_minute = self.calls_per_minute;
+        let client = Client::new(config)?;
         if let Some((_, old)) = clients.insert(corp.id, (fingerprint, client.clone())) {
             self.retired.lock().unwrap_or_else(|e| e.into_inner()).push(old.stats());
         }

@@ -91,6 +91,7 @@ async fn independent_implementations_interoperate() {
         url: Some(format!("http://{cb_addr}/cb")),
         duplicate: false,
         retry_delay_ms: 10,
+        concurrency: 1,
     });
     sim.act(Action::Scan {
         config_id: None,

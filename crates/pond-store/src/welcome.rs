@@ -145,6 +145,8 @@ pub struct WelcomeResult {
     pub status: String,
     pub reason: String,
     pub event_at: i64,
+    /// When Pond received the add event (epoch ms), for latency figures.
+    pub received_at: i64,
     pub finished_at: i64,
 }
 
@@ -152,8 +154,8 @@ pub struct WelcomeResult {
 pub async fn record_result(db: &Db, corp_id: i64, r: &WelcomeResult) -> Result<bool> {
     let n = write_db!(db, |pool| {
         sqlx::query(
-        "INSERT INTO welcome_results (corp_id, external_userid, userid, welcome_code, welcome_id, status, reason, event_at, finished_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (corp_id, welcome_code) DO NOTHING"
+        "INSERT INTO welcome_results (corp_id, external_userid, userid, welcome_code, welcome_id, status, reason, event_at, received_at, finished_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (corp_id, welcome_code) DO NOTHING"
     )
     .bind(corp_id)
     .bind(&r.external_userid)
@@ -163,6 +165,7 @@ pub async fn record_result(db: &Db, corp_id: i64, r: &WelcomeResult) -> Result<b
     .bind(&r.status)
     .bind(&r.reason)
     .bind(r.event_at)
+    .bind(r.received_at)
     .bind(r.finished_at)
     .execute(pool)
     .await
@@ -173,7 +176,7 @@ pub async fn record_result(db: &Db, corp_id: i64, r: &WelcomeResult) -> Result<b
 
 pub async fn results_for_customer(db: &Db, corp_id: i64, external_userid: &str) -> Result<Vec<WelcomeResult>> {
     Ok(read_db!(db, |pool| sqlx::query_as(
-        "SELECT external_userid, userid, welcome_code, welcome_id, status, reason, event_at, finished_at
+        "SELECT external_userid, userid, welcome_code, welcome_id, status, reason, event_at, received_at, finished_at
          FROM welcome_results WHERE corp_id = $1 AND external_userid = $2 ORDER BY id"
     )
     .bind(corp_id)
@@ -186,6 +189,16 @@ pub async fn results_for_customer(db: &Db, corp_id: i64, external_userid: &str) 
 pub async fn result_counts(db: &Db, corp_id: i64) -> Result<Vec<(String, i64)>> {
     Ok(read_db!(db, |pool| sqlx::query_as(
         "SELECT status, COUNT(*) FROM welcome_results WHERE corp_id = $1 GROUP BY status ORDER BY status"
+    )
+    .bind(corp_id)
+    .fetch_all(pool)
+    .await)?)
+}
+
+/// (status, finished_at - received_at) of every welcome outcome of a corp, for latency figures.
+pub async fn latencies(db: &Db, corp_id: i64) -> Result<Vec<(String, i64)>> {
+    Ok(read_db!(db, |pool| sqlx::query_as(
+        "SELECT status, finished_at - received_at FROM welcome_results WHERE corp_id = $1 AND received_at > 0"
     )
     .bind(corp_id)
     .fetch_all(pool)

@@ -40,6 +40,9 @@ enum Command {
     },
     /// Run the WeCom simulator alone, or drive traffic against a running one.
     Sim(SimArgs),
+    /// Benchmarks (they print figures; they are not tests).
+    #[command(subcommand)]
+    Bench(BenchCommand),
     /// Start a demo: a data folder, a demo corp and owner login, the WeCom simulator, the server.
     Demo {
         /// Folder for the demo's database.
@@ -126,6 +129,12 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         return Err("duration must be between 0 and 7 days".into());
     }
     Ok(std::time::Duration::from_secs_f64(secs))
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Add events from the simulator's callbacks through Pond to the welcome message, with throughput and latency.
+    Pipeline(crate::bench::PipelineArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -237,6 +246,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Sim(args) => sim(args).await,
+        Command::Bench(BenchCommand::Pipeline(args)) => crate::bench::pipeline(args).await,
     }
 }
 
@@ -373,6 +383,7 @@ async fn demo(config: Config) -> Result<()> {
         url: Some(format!("http://{}/wecom/callback/{corp_id}", running.addr)),
         duplicate: false,
         retry_delay_ms: 1_000,
+        concurrency: 1,
     });
     match pond_server::sync::run_full_sync(&state, corp_id, "demo").await {
         Ok(run) if run.error.is_none() => tracing::info!("demo data synced: {}", run.summary),
@@ -401,6 +412,7 @@ async fn sim(args: SimArgs) -> Result<()> {
             url: args.callback_url.clone(),
             duplicate: false,
             retry_delay_ms: 1_000,
+            concurrency: 1,
         },
         ..Default::default()
     })?;

@@ -1,6 +1,7 @@
 //! `pond`: the command line over `pond-server` and `pond-store`.
 #![forbid(unsafe_code)]
 
+mod bench;
 mod commands;
 
 use std::process::ExitCode;

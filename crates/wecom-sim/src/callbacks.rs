@@ -45,6 +45,13 @@ pub struct CallbackConfig {
     /// Pause between retries, in milliseconds (WeCom: a few seconds).
     #[serde(default = "default_retry_ms")]
     pub retry_delay_ms: u64,
+    /// Deliveries in flight at once. 1 (the default) keeps callbacks in order; more is for load tests.
+    #[serde(default = "one_at_a_time")]
+    pub concurrency: usize,
+}
+
+fn one_at_a_time() -> usize {
+    1
 }
 
 fn default_retry_ms() -> u64 {
@@ -73,33 +80,45 @@ impl Pusher {
         tokio::spawn(async move {
             let http = reqwest::Client::builder().timeout(ACK_TIMEOUT).build().unwrap_or_default();
             let mut seq = 0u64;
+            let mut in_flight = tokio::task::JoinSet::new();
             while let Some(xml) = rx.recv().await {
                 seq += 1;
-                let (url, duplicate, retry_ms) = loop {
+                let (url, duplicate, retry_ms, concurrency) = loop {
                     let c = cfg.lock().map(|c| c.clone()).unwrap_or_default();
                     match c.url {
-                        Some(url) => break (url, c.duplicate, c.retry_delay_ms),
+                        Some(url) => break (url, c.duplicate, c.retry_delay_ms, c.concurrency.max(1)),
                         None => wk.notified().await,
                     }
                 };
-                let event = summary(&xml);
-                let copies = if duplicate { 2 } else { 1 };
-                for _ in 0..copies {
-                    let record = deliver(&http, &crypt, &url, &xml, seq, &event, retry_ms).await;
-                    if let Ok(mut s) = st.lock() {
-                        s.attempts += u64::from(record.attempts);
-                        if record.delivered {
-                            s.delivered += 1;
-                        } else {
-                            s.failed += 1;
-                        }
-                        s.recent.push(record);
-                        if s.recent.len() > 200 {
-                            s.recent.remove(0);
+                while in_flight.len() >= concurrency {
+                    in_flight.join_next().await;
+                }
+                let (http, crypt, st, q) = (http.clone(), crypt.clone(), st.clone(), q.clone());
+                let job = async move {
+                    let event = summary(&xml);
+                    let copies = if duplicate { 2 } else { 1 };
+                    for _ in 0..copies {
+                        let record = deliver(&http, &crypt, &url, &xml, seq, &event, retry_ms).await;
+                        if let Ok(mut s) = st.lock() {
+                            s.attempts += u64::from(record.attempts);
+                            if record.delivered {
+                                s.delivered += 1;
+                            } else {
+                                s.failed += 1;
+                            }
+                            s.recent.push(record);
+                            if s.recent.len() > 200 {
+                                s.recent.remove(0);
+                            }
                         }
                     }
+                    q.fetch_sub(1, Ordering::SeqCst);
+                };
+                if concurrency == 1 {
+                    job.await;
+                } else {
+                    in_flight.spawn(job);
                 }
-                q.fetch_sub(1, Ordering::SeqCst);
             }
         });
         Pusher { tx, config, queued, stats, wake }

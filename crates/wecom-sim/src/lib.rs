@@ -144,6 +144,11 @@ impl Simulator {
         self.state.world().picture()
     }
 
+    /// Changes the per-API calls-per-minute limit (load tests lift it above WeCom's 10,000).
+    pub fn set_rate_limit(&self, calls_per_minute: u32) {
+        *self.state.calls_per_minute.lock().unwrap_or_else(|e| e.into_inner()) = calls_per_minute;
+    }
+
     pub fn configure_callbacks(&self, config: CallbackConfig) {
         self.state.pusher.configure(config);
     }

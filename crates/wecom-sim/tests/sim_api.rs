@@ -245,6 +245,7 @@ async fn actions_push_signed_callbacks_with_retries() {
         url: Some(format!("http://{addr}/cb")),
         duplicate: false,
         retry_delay_ms: 10,
+        concurrency: 1,
     });
     let out = sim
         .act(Action::Scan { config_id: None, state: Some("store-002".into()), external_userid: None, name: None })

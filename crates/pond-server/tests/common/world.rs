@@ -44,6 +44,7 @@ pub async fn setup(db: Db, duplicate: bool) -> Setup {
         url: Some(format!("http://{}/wecom/callback/{}", pond.addr, corp.id)),
         duplicate,
         retry_delay_ms: 50,
+        concurrency: 1,
     });
     Setup { sim, pond, corp_id: corp.id, sim_url: format!("http://{sim_addr}") }
 }

@@ -30,6 +30,7 @@ CREATE TABLE welcome_results (
     status           TEXT    NOT NULL,
     reason           TEXT    NOT NULL DEFAULT '',
     event_at         BIGINT  NOT NULL,
+    received_at      BIGINT  NOT NULL DEFAULT 0,
     finished_at      BIGINT  NOT NULL,
     UNIQUE (corp_id, welcome_code)
 );

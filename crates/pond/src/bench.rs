@@ -1,0 +1,196 @@
+//! `pond bench pipeline`: the add-event pipeline under load, end to end over HTTP.
+//!
+//! Preloads customers in the simulator and syncs them, then has N new customers add employees;
+//! the simulator pushes each add event (encrypted) to Pond, Pond stores it, applies it (re-reading
+//! the customer), picks the welcome message and sends it through the simulator's
+//! `send_welcome_msg`. Prints callbacks accepted per second, events processed per second, and the
+//! p50 / p99 latency from callback receipt to the welcome API call answered.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use pond_server::{AppState, Config};
+use pond_store::Db;
+use sqlx::{Connection, Executor};
+
+#[derive(Debug, clap::Args)]
+pub struct PipelineArgs {
+    /// `sqlite` (a fresh file in a temp folder) or a PostgreSQL server URL (a fresh database is created and dropped).
+    #[arg(long, default_value = "sqlite")]
+    database: String,
+    /// Add events to drive.
+    #[arg(long, default_value_t = 100_000)]
+    events: usize,
+    /// Customers preloaded (and synced) before the run.
+    #[arg(long, default_value_t = 10_000)]
+    customers: usize,
+    /// Callbacks the simulator keeps in flight at once.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+}
+
+struct Fresh {
+    url: String,
+    drop: Option<(String, String)>,
+    dir: Option<std::path::PathBuf>,
+}
+
+async fn fresh_database(spec: &str) -> Result<Fresh> {
+    let name = format!("pond_bench_{}", std::process::id());
+    if spec == "sqlite" {
+        let dir = std::env::temp_dir().join(&name);
+        std::fs::create_dir_all(&dir)?;
+        return Ok(Fresh { url: format!("sqlite:{}", dir.join("bench.db").display()), drop: None, dir: Some(dir) });
+    }
+    if !spec.starts_with("postgres") {
+        bail!("--database must be sqlite or a postgres:// URL");
+    }
+    let mut admin = sqlx::PgConnection::connect(spec).await.context("connecting to PostgreSQL")?;
+    admin.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await?;
+    admin.close().await?;
+    let base = spec.rsplit_once('/').map(|(b, _)| b).unwrap_or(spec);
+    Ok(Fresh { url: format!("{base}/{name}"), drop: Some((spec.to_owned(), name)), dir: None })
+}
+
+async fn cleanup(f: Fresh) {
+    if let Some((admin_url, name)) = f.drop
+        && let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await
+    {
+        let _ = admin.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).await;
+    }
+    if let Some(dir) = f.dir {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+fn percentile(sorted: &[i64], p: f64) -> i64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+pub async fn pipeline(args: PipelineArgs) -> Result<()> {
+    let fresh = fresh_database(&args.database).await?;
+    let result = run(&args, &fresh.url).await;
+    cleanup(fresh).await;
+    result
+}
+
+async fn run(args: &PipelineArgs, url: &str) -> Result<()> {
+    let backend = if url.starts_with("sqlite") { "SQLite" } else { "PostgreSQL" };
+    let db = Db::open(url).await?;
+    let sim = wecom_sim::Simulator::new(wecom_sim::SimConfig {
+        scenario: Some(wecom_sim::world::Scenario {
+            seed: 1,
+            stores: 10,
+            staff_per_store: 5,
+            customers: args.customers,
+            groups: 0,
+        }),
+        ..Default::default()
+    })?;
+    // Lifted so the simulator measures Pond, not WeCom's 10,000-per-minute limit (see the note below).
+    sim.set_rate_limit(u32::MAX);
+    let (sim_addr, _server) = sim.start("127.0.0.1:0".parse()?).await?;
+    let creds = sim.credentials();
+    let corp = pond_store::corp::create(&db, "bench").await?;
+    let settings = pond_store::corp::WecomSettings {
+        name: "bench".into(),
+        wecom_corp_id: Some(creds.corp_id.clone()),
+        app_secret: Some(pond_core::Secret::new(creds.app_secret.clone())),
+        callback_token: Some(pond_core::Secret::new(creds.callback_token.clone())),
+        encoding_aes_key: Some(pond_core::Secret::new(creds.encoding_aes_key.clone())),
+        api_base_url: format!("http://{sim_addr}"),
+        ..Default::default()
+    };
+    pond_store::corp::update_settings(&db, corp.id, &settings).await?;
+    pond_store::welcome::create(&db, corp.id, "bench", "{customer_name}您好，我是{staff_name}", "[]", true).await?;
+    let mut config = Config::default();
+    config.jobs.batch_size = 128;
+    config.jobs.poll_interval_ms = 20;
+    config.wecom.calls_per_minute = u32::MAX;
+    config.sync.reconcile_interval_secs = 0;
+    config.http.request_timeout_secs = 60;
+    let state = AppState::new(db.clone(), config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let registry = pond_server::app::default_registry(&state);
+    let pond = pond_server::start(state.clone(), listener, registry, false).await?;
+
+    let t = Instant::now();
+    let run = pond_server::sync::run_full_sync(&state, corp.id, "bench").await?;
+    println!("preload: {} in {:.1} s", run.summary, t.elapsed().as_secs_f64());
+
+    sim.configure_callbacks(wecom_sim::callbacks::CallbackConfig {
+        url: Some(format!("http://{}/wecom/callback/{}", pond.addr, corp.id)),
+        duplicate: false,
+        retry_delay_ms: 1_000,
+        concurrency: args.concurrency.max(1),
+    });
+    let stores: Vec<String> = (1..=10).map(|i| format!("store-{i:03}")).collect();
+    let start = Instant::now();
+    for i in 0..args.events {
+        let state_name = stores[i % stores.len()].clone();
+        sim.act(wecom_sim::world::Action::Scan {
+            config_id: None,
+            state: Some(state_name),
+            external_userid: None,
+            name: None,
+        })
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    let generated = start.elapsed();
+    sim.state.pusher.idle().await;
+    let accepted_in = start.elapsed();
+    loop {
+        let inbox = pond_store::inbox::unfinished(&db).await?;
+        let jobs = pond_store::jobs::counts_by_status(&db).await?;
+        let busy = jobs.iter().filter(|(s, _)| s == "pending" || s == "running").map(|(_, n)| n).sum::<i64>();
+        if inbox == 0 && busy == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let processed_in = start.elapsed();
+    let deliveries = sim.state.pusher.stats();
+    let mut latencies: Vec<i64> = pond_store::welcome::latencies(&db, corp.id)
+        .await?
+        .into_iter()
+        .filter(|(s, _)| s == "sent")
+        .map(|(_, l)| l)
+        .collect();
+    latencies.sort_unstable();
+    let outcomes = pond_store::welcome::result_counts(&db, corp.id).await?;
+    let n = args.events as f64;
+    println!(
+        "pipeline benchmark on {backend}: {} add events, {} customers preloaded, {} callbacks in flight",
+        args.events, args.customers, args.concurrency
+    );
+    println!("  events generated in          {:.1} s", generated.as_secs_f64());
+    println!(
+        "  callbacks accepted           {:.0} events/s ({} delivered, {} failed, {} attempts)",
+        n / accepted_in.as_secs_f64(),
+        deliveries.delivered,
+        deliveries.failed,
+        deliveries.attempts
+    );
+    println!(
+        "  events processed (welcome answered) {:.0} events/s (all done in {:.1} s)",
+        n / processed_in.as_secs_f64(),
+        processed_in.as_secs_f64()
+    );
+    println!(
+        "  latency receipt → welcome answered: p50 {} ms, p99 {} ms, max {} ms over {} sent",
+        percentile(&latencies, 0.50),
+        percentile(&latencies, 0.99),
+        latencies.last().copied().unwrap_or(0),
+        latencies.len()
+    );
+    println!("  welcome outcomes: {outcomes:?}");
+    println!(
+        "  note: WeCom itself allows 10,000 calls per minute per API and corp (≈167/s); the simulator's limit was lifted to measure Pond."
+    );
+    pond.shutdown().await;
+    Ok(())
+}
