@@ -402,3 +402,26 @@ pub async fn refresh_native(db: &Db, client: &Client, code: &ChannelCode) -> Res
         .await
         .map_err(store_error)
 }
+
+/// Every minute, brings each native code's contact way in line with its schedules and caps
+/// (schedules change with the clock, not only when customers arrive).
+pub async fn refresh_native_codes_periodically(
+    state: crate::AppState,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => return,
+            _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
+        }
+        let codes = pond_store::channel_code::all_native(&state.db).await.unwrap_or_default();
+        for code in codes {
+            let Ok(corp) = pond_store::corp::get(&state.db, code.corp_id).await else { continue };
+            let Ok(client) = state.wecom.for_corp(&corp) else { continue };
+            if let Err(e) = refresh_native(&state.db, &client, &code).await {
+                tracing::warn!(code_id = code.id, error = %e, "could not refresh a native code's staff");
+            }
+        }
+    }
+}

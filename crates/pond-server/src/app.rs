@@ -150,6 +150,9 @@ pub async fn start(
         let w = worker(&state, registry, name);
         tasks.push(tokio::spawn(w.run(until_stopped(stopped.clone()))));
         tasks.push(tokio::spawn(inbox_worker(&state).run(until_stopped(stopped.clone()))));
+        let refresher =
+            crate::acquisition::refresh_native_codes_periodically(state.clone(), until_stopped(stopped.clone()));
+        tasks.push(tokio::spawn(refresher));
         let every = state.config.sync.reconcile_interval_secs;
         if every > 0 {
             let reconcile =

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::world::{Setup, settle, setup};
+use common::world::{Setup, console_login, settle, setup};
 use pond_store::{Db, test_on_both_backends};
 use serde_json::{Value, json};
 use wecom_sim::world::Action;
@@ -17,6 +17,7 @@ test_on_both_backends!(
     landing_code_routes_counts_and_attributes,
     expired_welcome_code_is_skipped_not_retried,
     bad_codes_and_welcomes_are_refused_and_nothing_stored,
+    console_creates_codes_and_welcomes_and_shows_stats,
 );
 
 struct Api {
@@ -326,5 +327,68 @@ async fn bad_codes_and_welcomes_are_refused_and_nothing_stored(db: Db) {
     assert_eq!(welcomes.as_array().unwrap().len(), 0);
     let ways = s.sim.state.world().contact_ways.values().filter(|w| !w.state.starts_with("store-")).count();
     assert_eq!(ways, 1, "no stray contact ways in WeCom");
+    s.pond.shutdown().await;
+}
+
+async fn console_creates_codes_and_welcomes_and_shows_stats(db: Db) {
+    let s = setup(db, false).await;
+    pond_server::sync::run_full_sync(&s.pond.state, s.corp_id, "test").await.unwrap();
+    let (session, csrf) = console_login(&s, "ops@example.com").await;
+    let base = format!("http://{}", s.pond.addr);
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let post = |path: &str, body: String| {
+        let (http, url, session) = (http.clone(), format!("{base}{path}"), session.clone());
+        async move {
+            http.post(url)
+                .header("cookie", session)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let get = |path: &str| {
+        let (http, url, session) = (http.clone(), format!("{base}{path}"), session.clone());
+        async move { http.get(url).header("cookie", session).send().await.unwrap() }
+    };
+    let made = post(
+        "/console/welcome",
+        format!("_csrf={csrf}&name=%E9%BB%98%E8%AE%A4&text=%E6%AC%A2%E8%BF%8E%7Bcustomer_name%7D&is_default=on"),
+    )
+    .await;
+    assert_eq!(made.status(), 303);
+    let bad = post(
+        "/console/codes",
+        format!("_csrf={csrf}&name=x&mode=native&strategy=random&state={}&staff=s001e01", "y".repeat(31)),
+    )
+    .await;
+    assert_eq!(bad.status(), 422);
+    assert!(bad.text().await.unwrap().contains("state"), "error names the field");
+    let schedule = "1-7%2000:00-24:00%20s003e01,s003e02";
+    let created = post(
+        "/console/codes",
+        format!("_csrf={csrf}&name=%E9%97%A8%E5%BA%97%E6%B5%B7%E6%8A%A5&channel_group=%E9%97%A8%E5%BA%97&mode=landing&strategy=weighted&state=console-poster&staff=s003e01:2%0As003e02&daily_cap=5&backup=s003e03&schedules={schedule}&skip_verify=on"),
+    )
+    .await;
+    assert_eq!(created.status(), 303, "{:?}", created.text().await);
+    let location = created.headers()["location"].to_str().unwrap().to_owned();
+    let code_id: i64 = location.rsplit('/').next().unwrap().parse().unwrap();
+    let code = pond_store::channel_code::get(&s.pond.state.db, s.corp_id, code_id).await.unwrap();
+    let rules: pond_core::acquisition::Rules = serde_json::from_str(&code.rules).unwrap();
+    assert_eq!((rules.daily_cap, rules.schedules.len(), rules.backup.len(), rules.staff[0].weight), (Some(5), 1, 1, 2));
+    let landing = http.get(format!("{base}/c/{}/{code_id}", s.corp_id)).send().await.unwrap();
+    assert_eq!(landing.status(), 200);
+    let page = get(&location).await.text().await.unwrap();
+    assert!(page.contains("<svg") && page.contains("console-poster") && page.contains("qr.png?size=2048"), "{page}");
+    let png = get(&format!("{location}/qr.png?size=256")).await;
+    assert_eq!(png.headers()["content-type"], "image/png");
+    let csv = get(&format!("{location}/stats.csv")).await.text().await.unwrap();
+    assert!(csv.starts_with("\u{feff}code,date"), "{csv}");
+    let list = get("/console/codes").await.text().await.unwrap();
+    assert!(list.contains("门店海报"));
+    let deleted = post(&format!("/console/codes/{code_id}/delete"), format!("_csrf={csrf}")).await;
+    assert_eq!(deleted.status(), 303);
+    assert!(pond_store::channel_code::list(&s.pond.state.db, s.corp_id).await.unwrap().is_empty());
     s.pond.shutdown().await;
 }

@@ -386,7 +386,12 @@ async fn demo(config: Config) -> Result<()> {
         concurrency: 1,
     });
     match pond_server::sync::run_full_sync(&state, corp_id, "demo").await {
-        Ok(run) if run.error.is_none() => tracing::info!("demo data synced: {}", run.summary),
+        Ok(run) if run.error.is_none() => {
+            tracing::info!("demo data synced: {}", run.summary);
+            if let Err(e) = demo_codes(&state, corp_id).await {
+                tracing::warn!("demo channel codes not created: {e}");
+            }
+        }
         Ok(run) => tracing::warn!("demo sync failed: {}", run.error.unwrap_or_default()),
         Err(e) => tracing::warn!("demo sync could not start: {e}"),
     }
@@ -455,5 +460,68 @@ async fn traffic(url: &str, rate: f64, duration: std::time::Duration, seed: u64)
         "{applied} actions applied, {refused} refused by the world's rules, in {:.0} s",
         start.elapsed().as_secs_f64()
     );
+    Ok(())
+}
+
+/// The demo's welcome message and channel codes (once): a parcel-card code (native) and a shop
+/// poster (landing page), so the acquisition pages have data as the traffic scans them.
+async fn demo_codes(state: &AppState, corp_id: i64) -> Result<()> {
+    if !pond_store::channel_code::list(&state.db, corp_id).await?.is_empty() {
+        return Ok(());
+    }
+    let welcome = pond_store::welcome::create(
+        &state.db,
+        corp_id,
+        "默认欢迎语",
+        "{customer_name}您好！我是{staff_name}，很高兴为您服务 ☕",
+        "[]",
+        true,
+    )
+    .await?;
+    let tags = pond_store::tag::all_live(&state.db, corp_id).await?;
+    let parcel_tag: Vec<String> = tags.iter().filter(|(_, _, n)| n == "包裹卡").map(|(id, _, _)| id.clone()).collect();
+    let staff = |ids: &[&str]| {
+        ids.iter().map(|u| pond_core::acquisition::StaffWeight { userid: (*u).to_owned(), weight: 1 }).collect()
+    };
+    let codes = [
+        (
+            "包裹卡",
+            "包裹卡",
+            "native",
+            "round_robin",
+            "parcel-card",
+            staff(&["s001e02", "s002e02", "s003e02"]),
+            parcel_tag,
+        ),
+        (
+            "上海1号店海报",
+            "门店",
+            "landing",
+            "fewest_added_today",
+            "poster-sh1",
+            staff(&["s001e01", "s001e03"]),
+            vec![],
+        ),
+    ];
+    for (name, group, mode, strategy, state_name, staff, auto_tags) in codes {
+        let input = pond_server::channel_codes::CodeInput {
+            name: name.into(),
+            channel_group: group.into(),
+            mode: mode.into(),
+            strategy: strategy.into(),
+            state: state_name.into(),
+            rules: pond_core::acquisition::Rules {
+                staff,
+                daily_cap: Some(200),
+                schedules: vec![],
+                backup: vec!["s001e04".into()],
+            },
+            auto_tags,
+            welcome_id: Some(welcome.id),
+            skip_verify: true,
+            remark_prefix: String::new(),
+        };
+        pond_server::channel_codes::create(state, corp_id, input).await.map_err(|e| anyhow!("{e}"))?;
+    }
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! Chinese by default with an English switch. Everything under `/console` requires a session and
 //! every form a CSRF token — both enforced by layers over the whole console, not per handler.
 
+mod acquisition_pages;
 pub mod i18n;
 mod pages;
 pub mod session;
@@ -48,6 +49,14 @@ fn book() -> RouteBook {
         .get("/console/staff", pages::staff_page)
         .get("/console/customers", pages::customers_page)
         .get("/console/customers/{external_userid}", pages::customer_page)
+        .get("/console/codes", acquisition_pages::codes_page)
+        .post("/console/codes", acquisition_pages::codes_create)
+        .get("/console/codes/{id}", acquisition_pages::code_page)
+        .post("/console/codes/{id}/delete", acquisition_pages::code_delete)
+        .get("/console/codes/{id}/stats.csv", acquisition_pages::code_csv)
+        .get("/console/codes/{id}/{format}", acquisition_pages::code_qr)
+        .get("/console/welcome", acquisition_pages::welcome_page)
+        .post("/console/welcome", acquisition_pages::welcome_create)
         .get("/console/sync", pages::sync_page)
         .post("/console/sync", pages::sync_start)
         .get("/console/tags", pages::tags_page)

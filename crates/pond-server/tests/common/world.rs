@@ -62,3 +62,39 @@ pub async fn settle(s: &Setup) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A console login over HTTP: creates an admin and returns (session cookie, CSRF token).
+pub async fn console_login(s: &Setup, email: &str) -> (String, String) {
+    let base = format!("http://{}", s.pond.addr);
+    let hash = pond_server::auth::hash_password("pond-test-password").unwrap();
+    pond_store::user::create(&s.pond.state.db, s.corp_id, email, &hash, pond_core::Role::Admin).await.unwrap();
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let form = http.get(format!("{base}/login")).send().await.unwrap();
+    let login_cookie =
+        form.headers().get("set-cookie").unwrap().to_str().unwrap().split(';').next().unwrap().to_owned();
+    let csrf = login_cookie.split_once('=').unwrap().1.to_owned();
+    let login = http
+        .post(format!("{base}/login"))
+        .header("cookie", &login_cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("_csrf={csrf}&email={}&password=pond-test-password", email.replace('@', "%40")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 303);
+    let session = login
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("pond_session="))
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let page =
+        http.get(format!("{base}/console/corp")).header("cookie", &session).send().await.unwrap().text().await.unwrap();
+    let csrf = page.split("name=\"_csrf\" value=\"").nth(1).and_then(|r| r.split('"').next()).unwrap().to_owned();
+    (session, csrf)
+}

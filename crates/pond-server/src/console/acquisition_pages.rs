@@ -1,0 +1,434 @@
+//! Console pages for the acquisition journey: channel live codes (list, create, detail with
+//! stats, trend chart, funnel, CSV and QR downloads) and the welcome-message library.
+
+use askama::Template;
+use axum::{
+    Extension, Form,
+    extract::{Path, Query, State},
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Redirect, Response},
+};
+use pond_core::{
+    ValidationError,
+    acquisition::{Rules, Schedule, StaffWeight},
+};
+use pond_store::{channel_code::ChannelCode, welcome::WelcomeMessage};
+use serde::Deserialize;
+
+use super::{
+    Chrome, ConsoleError, render,
+    session::{CurrentUser, lang_of},
+};
+use crate::{
+    channel_codes::{self, CodeInput, CodeStats, WelcomeInput},
+    error::ApiError,
+    state::AppState,
+};
+
+type PageResult = Result<Response, ConsoleError>;
+
+fn chrome(user: &CurrentUser, headers: &HeaderMap, path: &str, flash: Option<&'static str>) -> Chrome {
+    Chrome {
+        lang: lang_of(headers),
+        email: user.email.clone(),
+        role: Some(user.role),
+        csrf: user.csrf.clone(),
+        path: path.to_owned(),
+        flash,
+    }
+}
+
+fn fail(e: impl Into<ApiError>, headers: &HeaderMap) -> ConsoleError {
+    ConsoleError::from_api(e.into(), lang_of(headers))
+}
+
+fn admin_only(user: &CurrentUser, headers: &HeaderMap) -> Result<(), ConsoleError> {
+    if user.role.can_administer() {
+        Ok(())
+    } else {
+        Err(ConsoleError {
+            status: StatusCode::FORBIDDEN,
+            message: "your role may not do this".into(),
+            lang: lang_of(headers),
+        })
+    }
+}
+
+/// A code with its last-30-days totals, for the list.
+pub struct CodeRow {
+    pub code: ChannelCode,
+    pub totals: channel_codes::DayStats,
+}
+
+#[derive(Template)]
+#[template(path = "codes.html")]
+struct CodesPage {
+    c: Chrome,
+    rows: Vec<CodeRow>,
+    welcomes: Vec<WelcomeMessage>,
+    tags: Vec<(String, String, String)>,
+    error: Option<String>,
+    form: CodeForm,
+}
+
+/// The create form as posted.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct CodeForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    channel_group: String,
+    #[serde(default)]
+    mode: String,
+    #[serde(default)]
+    strategy: String,
+    #[serde(default)]
+    state: String,
+    /// One employee per line: `userid` or `userid:weight`.
+    #[serde(default)]
+    staff: String,
+    #[serde(default)]
+    daily_cap: String,
+    /// Comma-separated userids.
+    #[serde(default)]
+    backup: String,
+    /// One schedule per line: `1-5 18:00-24:00 userid,userid`.
+    #[serde(default)]
+    schedules: String,
+    /// Comma-separated tag ids.
+    #[serde(default)]
+    auto_tags: String,
+    #[serde(default)]
+    welcome_id: String,
+    #[serde(default)]
+    skip_verify: Option<String>,
+    #[serde(default)]
+    remark_prefix: String,
+}
+
+fn staff_list(field: &'static str, text: &str) -> Result<Vec<StaffWeight>, ValidationError> {
+    text.split(['\n', ','])
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| match l.split_once(':') {
+            Some((u, w)) => w
+                .trim()
+                .parse::<u32>()
+                .map(|weight| StaffWeight { userid: u.trim().to_owned(), weight })
+                .map_err(|_| ValidationError::new(field, format!("{l:?}: weight must be a whole number"))),
+            None => Ok(StaffWeight { userid: l.to_owned(), weight: 1 }),
+        })
+        .collect()
+}
+
+fn weekdays(text: &str) -> Result<Vec<u8>, ValidationError> {
+    let bad = || ValidationError::new("schedules", format!("{text:?}: weekdays look like 1-5 or 6,7"));
+    let mut days = Vec::new();
+    for part in text.split(',') {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (u8, u8) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+                if a > b {
+                    return Err(bad());
+                }
+                days.extend(a..=b);
+            }
+            None => days.push(part.parse().map_err(|_| bad())?),
+        }
+    }
+    Ok(days)
+}
+
+impl CodeForm {
+    fn input(&self) -> Result<CodeInput, ValidationError> {
+        let mut schedules = Vec::new();
+        for line in self.schedules.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            let parts: Vec<&str> = line.split_whitespace().collect();
+            let [days, window, staff] = parts[..] else {
+                return Err(ValidationError::new(
+                    "schedules",
+                    format!("{line:?}: write days, time window and staff, e.g. 1-5 18:00-24:00 u1,u2"),
+                ));
+            };
+            let (start, end) = window.split_once('-').ok_or_else(|| {
+                ValidationError::new("schedules", format!("{window:?}: a window looks like 09:00-18:00"))
+            })?;
+            schedules.push(Schedule {
+                weekdays: weekdays(days)?,
+                start: start.into(),
+                end: end.into(),
+                staff: staff_list("schedules", staff)?,
+            });
+        }
+        let daily_cap = match self.daily_cap.trim() {
+            "" => None,
+            v => Some(v.parse().map_err(|_| ValidationError::new("daily_cap", "must be a whole number"))?),
+        };
+        let welcome_id = match self.welcome_id.trim() {
+            "" => None,
+            v => Some(v.parse().map_err(|_| ValidationError::new("welcome_id", "unknown welcome message"))?),
+        };
+        Ok(CodeInput {
+            name: self.name.clone(),
+            channel_group: self.channel_group.trim().to_owned(),
+            mode: self.mode.trim().to_owned(),
+            strategy: self.strategy.trim().to_owned(),
+            state: self.state.clone(),
+            rules: Rules {
+                staff: staff_list("staff", &self.staff)?,
+                daily_cap,
+                schedules,
+                backup: self.backup.split(',').map(str::trim).filter(|u| !u.is_empty()).map(str::to_owned).collect(),
+            },
+            auto_tags: self.auto_tags.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect(),
+            welcome_id,
+            skip_verify: self.skip_verify.is_some(),
+            remark_prefix: self.remark_prefix.trim().to_owned(),
+        })
+    }
+}
+
+async fn last_30_days(state: &AppState, code: &ChannelCode) -> Result<CodeStats, ApiError> {
+    let now = pond_store::now_ms();
+    let to = crate::acquisition::local_day_start(now) + 86_400_000;
+    channel_codes::stats(&state.db, code, to - 30 * 86_400_000, to, now).await
+}
+
+async fn codes_page_with(
+    state: &AppState,
+    user: &CurrentUser,
+    headers: &HeaderMap,
+    error: Option<String>,
+    form: CodeForm,
+) -> PageResult {
+    let c = chrome(user, headers, "/console/codes", None);
+    let mut rows = Vec::new();
+    for code in pond_store::channel_code::list(&state.db, user.corp_id).await.map_err(|e| fail(e, headers))? {
+        let totals = last_30_days(state, &code).await.map_err(|e| fail(e, headers))?.totals;
+        rows.push(CodeRow { code, totals });
+    }
+    let welcomes = pond_store::welcome::list(&state.db, user.corp_id).await.map_err(|e| fail(e, headers))?;
+    let tags = pond_store::tag::all_live(&state.db, user.corp_id).await.map_err(|e| fail(e, headers))?;
+    let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    let mut resp = render(&CodesPage { c, rows, welcomes, tags, error, form });
+    *resp.status_mut() = status;
+    Ok(resp)
+}
+
+pub async fn codes_page(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+) -> PageResult {
+    let form = CodeForm {
+        mode: "native".into(),
+        strategy: "round_robin".into(),
+        skip_verify: Some("on".into()),
+        ..Default::default()
+    };
+    codes_page_with(&state, &user, &headers, None, form).await
+}
+
+pub async fn codes_create(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+    Form(form): Form<CodeForm>,
+) -> PageResult {
+    admin_only(&user, &headers)?;
+    let input = match form.input() {
+        Ok(i) => i,
+        Err(e) => return codes_page_with(&state, &user, &headers, Some(e.to_string()), form).await,
+    };
+    match channel_codes::create(&state, user.corp_id, input).await {
+        Ok(code) => {
+            pond_store::audit::record(
+                &state.db,
+                user.corp_id,
+                &user.email,
+                "channel_code.create",
+                &format!("code:{}", code.id),
+                &code.name,
+            )
+            .await
+            .map_err(|e| fail(e, &headers))?;
+            Ok(Redirect::to(&format!("/console/codes/{}", code.id)).into_response())
+        }
+        Err(e @ (ApiError::Invalid(_) | ApiError::Conflict(_) | ApiError::BadRequest(_))) => {
+            codes_page_with(&state, &user, &headers, Some(e.to_string()), form).await
+        }
+        Err(e) => Err(fail(e, &headers)),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "code.html")]
+struct CodePage {
+    c: Chrome,
+    code: ChannelCode,
+    rules: Rules,
+    stats: CodeStats,
+    chart: String,
+    landing_url: String,
+}
+
+impl CodePage {
+    /// Width (percent) of a funnel bar relative to the first stage.
+    fn bar(&self, n: &i64) -> i64 {
+        let top = if self.code.mode == "landing" { self.stats.totals.scans } else { self.stats.totals.new_customers };
+        if top <= 0 { 0 } else { (n * 100 / top).clamp(0, 100) }
+    }
+}
+
+pub async fn code_page(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> PageResult {
+    let c = chrome(&user, &headers, "/console/codes", None);
+    let code = pond_store::channel_code::get(&state.db, user.corp_id, id).await.map_err(|e| fail(e, &headers))?;
+    let stats = last_30_days(&state, &code).await.map_err(|e| fail(e, &headers))?;
+    let rules: Rules = serde_json::from_str(&code.rules).unwrap_or_default();
+    let chart = channel_codes::trend_svg(&stats);
+    let landing_url = channel_codes::landing_url(&state, &code);
+    Ok(render(&CodePage { c, code, rules, stats, chart, landing_url }))
+}
+
+pub async fn code_delete(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> PageResult {
+    admin_only(&user, &headers)?;
+    channel_codes::delete(&state, user.corp_id, id).await.map_err(|e| fail(e, &headers))?;
+    pond_store::audit::record(&state.db, user.corp_id, &user.email, "channel_code.delete", &format!("code:{id}"), "")
+        .await
+        .map_err(|e| fail(e, &headers))?;
+    Ok(Redirect::to("/console/codes").into_response())
+}
+
+pub async fn code_csv(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> PageResult {
+    let code = pond_store::channel_code::get(&state.db, user.corp_id, id).await.map_err(|e| fail(e, &headers))?;
+    let stats = last_30_days(&state, &code).await.map_err(|e| fail(e, &headers))?;
+    let disposition = format!("attachment; filename=\"channel-code-{id}.csv\"");
+    Ok((
+        [(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()), (header::CONTENT_DISPOSITION, disposition)],
+        channel_codes::stats_csv(&code, &stats),
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct QrParams {
+    size: Option<u32>,
+}
+
+pub async fn code_qr(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+    Path((id, format)): Path<(i64, String)>,
+    Query(q): Query<QrParams>,
+) -> PageResult {
+    let code = pond_store::channel_code::get(&state.db, user.corp_id, id).await.map_err(|e| fail(e, &headers))?;
+    if code.mode != "landing" {
+        return Ok(Redirect::to(&code.qr_code).into_response());
+    }
+    let size = q.size.unwrap_or(1024).clamp(128, 4096);
+    let url = channel_codes::landing_url(&state, &code);
+    match format.as_str() {
+        "qr.png" => Ok((
+            [(header::CONTENT_TYPE, "image/png")],
+            channel_codes::qr_png(&url, size).map_err(|e| fail(e, &headers))?,
+        )
+            .into_response()),
+        "qr.svg" => Ok((
+            [(header::CONTENT_TYPE, "image/svg+xml")],
+            channel_codes::qr_svg(&url, size).map_err(|e| fail(e, &headers))?,
+        )
+            .into_response()),
+        _ => Err(ConsoleError {
+            status: StatusCode::NOT_FOUND,
+            message: "qr.png or qr.svg".into(),
+            lang: lang_of(&headers),
+        }),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "welcome.html")]
+struct WelcomePage {
+    c: Chrome,
+    messages: Vec<WelcomeMessage>,
+    error: Option<String>,
+}
+
+pub async fn welcome_page(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+) -> PageResult {
+    let c = chrome(&user, &headers, "/console/welcome", None);
+    let messages = pond_store::welcome::list(&state.db, user.corp_id).await.map_err(|e| fail(e, &headers))?;
+    Ok(render(&WelcomePage { c, messages, error: None }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct WelcomeForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    text: String,
+    #[serde(default)]
+    is_default: Option<String>,
+}
+
+pub async fn welcome_create(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+    Form(form): Form<WelcomeForm>,
+) -> PageResult {
+    admin_only(&user, &headers)?;
+    let input =
+        WelcomeInput { name: form.name, text: form.text, attachments: vec![], is_default: form.is_default.is_some() };
+    match input.validate() {
+        Ok((name, attachments)) => {
+            let m = pond_store::welcome::create(
+                &state.db,
+                user.corp_id,
+                &name,
+                input.text.trim(),
+                &attachments,
+                input.is_default,
+            )
+            .await
+            .map_err(|e| fail(e, &headers))?;
+            pond_store::audit::record(
+                &state.db,
+                user.corp_id,
+                &user.email,
+                "welcome.create",
+                &format!("welcome:{}", m.id),
+                &m.name,
+            )
+            .await
+            .map_err(|e| fail(e, &headers))?;
+            Ok(Redirect::to("/console/welcome").into_response())
+        }
+        Err(e) => {
+            let c = chrome(&user, &headers, "/console/welcome", None);
+            let messages = pond_store::welcome::list(&state.db, user.corp_id).await.map_err(|e| fail(e, &headers))?;
+            let mut resp = render(&WelcomePage { c, messages, error: Some(e.to_string()) });
+            *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+            Ok(resp)
+        }
+    }
+}
