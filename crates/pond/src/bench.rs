@@ -27,6 +27,9 @@ pub struct PipelineArgs {
     /// Callbacks the simulator keeps in flight at once.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
+    /// Add events per second (0 = all at once, an open-loop burst).
+    #[arg(long, default_value_t = 0.0)]
+    rate: f64,
 }
 
 struct Fresh {
@@ -130,7 +133,11 @@ async fn run(args: &PipelineArgs, url: &str) -> Result<()> {
     });
     let stores: Vec<String> = (1..=10).map(|i| format!("store-{i:03}")).collect();
     let start = Instant::now();
+    let interval = (args.rate > 0.0).then(|| Duration::from_secs_f64(1.0 / args.rate));
     for i in 0..args.events {
+        if let Some(every) = interval {
+            tokio::time::sleep_until(tokio::time::Instant::from_std(start + every.mul_f64(i as f64))).await;
+        }
         let state_name = stores[i % stores.len()].clone();
         sim.act(wecom_sim::world::Action::Scan {
             config_id: None,

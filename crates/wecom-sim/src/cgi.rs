@@ -1,7 +1,7 @@
 //! The `/cgi-bin/...` endpoints, answering as WeCom does: same paths, parameters, JSON shapes and
 //! errcodes, token checks, a per-API frequency limit (45009) and injected faults.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rand::Rng;
 use serde::Deserialize;
@@ -539,6 +539,365 @@ pub fn dispatch(
             let chat = w.group_chat(id).ok_or_else(|| SimError::new(40050, "chatid not exist"))?;
             Ok(ok(json!({"group_chat": chat})))
         }
+        "externalcontact/group_welcome_template/add" => {
+            let t = welcome_template(body)?;
+            if w.group_welcome_templates.len() >= 100 {
+                return Err(SimError::new(40058, "at most 100 group welcome templates per corp"));
+            }
+            let id = format!("msg{:024x}", state.rng().random::<u128>() >> 32);
+            w.group_welcome_templates.insert(id.clone(), t);
+            Ok(ok(json!({"template_id": id})))
+        }
+        "externalcontact/group_welcome_template/edit" => {
+            let id = body.get("template_id").and_then(Value::as_str).unwrap_or_default().to_owned();
+            if !w.group_welcome_templates.contains_key(&id) {
+                return Err(SimError::new(40058, "invalid template_id"));
+            }
+            let t = welcome_template(body)?;
+            w.group_welcome_templates.insert(id, t);
+            Ok(ok(json!({})))
+        }
+        "externalcontact/group_welcome_template/get" => {
+            let id = body.get("template_id").and_then(Value::as_str).unwrap_or_default();
+            let t = w
+                .group_welcome_templates
+                .get(id)
+                .cloned()
+                .ok_or_else(|| SimError::new(40058, "invalid template_id"))?;
+            Ok(ok(t))
+        }
+        "externalcontact/group_welcome_template/del" => {
+            let id = body.get("template_id").and_then(Value::as_str).unwrap_or_default();
+            w.group_welcome_templates.remove(id).ok_or_else(|| SimError::new(40058, "invalid template_id"))?;
+            Ok(ok(json!({})))
+        }
+        "externalcontact/add_msg_template" => {
+            let chat_type = body.get("chat_type").and_then(Value::as_str).unwrap_or("single").to_owned();
+            let has_text = body.pointer("/text/content").and_then(Value::as_str).is_some_and(|t| !t.is_empty());
+            let attachments = body.get("attachments").and_then(Value::as_array).map_or(0, Vec::len);
+            if !has_text && attachments == 0 {
+                return Err(SimError::new(40058, "text and attachments cannot both be empty"));
+            }
+            if attachments > 9 {
+                return Err(SimError::new(40058, "at most 9 attachments"));
+            }
+            let sender = body.get("sender").and_then(Value::as_str).map(str::to_owned);
+            let list = |k: &str| -> Vec<String> {
+                body.get(k).and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or_default()
+            };
+            let mut targets = Vec::new();
+            let mut fail_list = Vec::new();
+            match chat_type.as_str() {
+                "single" => {
+                    let ids = list("external_userid");
+                    if ids.is_empty() || ids.len() > 10_000 {
+                        return Err(SimError::new(40058, "external_userid must list 1 to 10000 customers"));
+                    }
+                    for e in ids {
+                        let follower = w
+                            .follows
+                            .keys()
+                            .find(|(c, u)| *c == e && sender.as_ref().is_none_or(|s| s == u))
+                            .map(|(_, u)| u.clone());
+                        match follower {
+                            Some(u) => targets.push((u, e)),
+                            None => fail_list.push(e),
+                        }
+                    }
+                }
+                "group" => {
+                    let owner =
+                        sender.clone().ok_or_else(|| SimError::new(40058, "sender is required for group messages"))?;
+                    let ids = list("chat_id_list");
+                    if ids.is_empty() || ids.len() > 2000 {
+                        return Err(SimError::new(40058, "chat_id_list must list 1 to 2000 groups"));
+                    }
+                    for c in ids {
+                        if w.groups.get(&c).is_some_and(|g| g.owner == owner) {
+                            targets.push((owner.clone(), c));
+                        } else {
+                            fail_list.push(c);
+                        }
+                    }
+                }
+                _ => return Err(SimError::new(40058, "chat_type must be single or group")),
+            }
+            let msgid = format!("msg{:024x}", state.rng().random::<u128>() >> 32);
+            let now = w.now_s();
+            w.mass_messages.insert(
+                msgid.clone(),
+                crate::world::MassMessage {
+                    creator: sender.unwrap_or_default(),
+                    chat_type,
+                    create_time: now,
+                    body: body.clone(),
+                    targets,
+                    sent: Default::default(),
+                },
+            );
+            Ok(ok(json!({"msgid": msgid, "fail_list": fail_list})))
+        }
+        "externalcontact/get_groupmsg_list_v2" => {
+            let chat_type = body.get("chat_type").and_then(Value::as_str).unwrap_or("single");
+            let start = body.get("start_time").and_then(Value::as_i64).unwrap_or(0);
+            let end = body.get("end_time").and_then(Value::as_i64).unwrap_or(i64::MAX);
+            if end < start || end - start > 31 * 86_400 {
+                return Err(SimError::new(40058, "the time range must be at most one month"));
+            }
+            let limit = body.get("limit").and_then(Value::as_u64).unwrap_or(50) as usize;
+            if !(1..=100).contains(&limit) {
+                return Err(SimError::new(40058, "limit must be 1..100"));
+            }
+            let creator = body.get("creator").and_then(Value::as_str);
+            let all: Vec<Value> = w
+                .mass_messages
+                .iter()
+                .filter(|(_, m)| m.chat_type == chat_type && m.create_time >= start && m.create_time <= end && creator.is_none_or(|c| c == m.creator))
+                .map(|(id, m)| json!({"msgid": id, "creator": m.creator, "create_time": m.create_time, "create_type": 0, "text": m.body.get("text"), "attachments": m.body.get("attachments")}))
+                .collect();
+            Ok(ok(page(all, body, limit, "group_msg_list")))
+        }
+        "externalcontact/get_groupmsg_task" => {
+            let id = body.get("msgid").and_then(Value::as_str).unwrap_or_default();
+            let m = w.mass_messages.get(id).ok_or_else(|| SimError::new(40058, "invalid msgid"))?;
+            let senders: BTreeSet<&String> = m.targets.iter().map(|(u, _)| u).collect();
+            let tasks: Vec<Value> = senders
+                .into_iter()
+                .map(|u| match m.sent.get(u) {
+                    Some(t) => json!({"userid": u, "status": 2, "send_time": t}),
+                    None => json!({"userid": u, "status": 0}),
+                })
+                .collect();
+            Ok(ok(page(tasks, body, 1000, "task_list")))
+        }
+        "externalcontact/get_groupmsg_send_result" => {
+            let id = body.get("msgid").and_then(Value::as_str).unwrap_or_default();
+            let userid = body.get("userid").and_then(Value::as_str).unwrap_or_default();
+            let m = w.mass_messages.get(id).ok_or_else(|| SimError::new(40058, "invalid msgid"))?;
+            let sent = m.sent.get(userid);
+            let key = if m.chat_type == "group" { "chat_id" } else { "external_userid" };
+            let results: Vec<Value> = m
+                .targets
+                .iter()
+                .filter(|(u, _)| u == userid)
+                .map(|(u, t)| match sent {
+                    Some(at) => json!({key: t, "userid": u, "status": 1, "send_time": at}),
+                    None => json!({key: t, "userid": u, "status": 0}),
+                })
+                .collect();
+            Ok(ok(page(results, body, 1000, "send_list")))
+        }
+        "externalcontact/add_moment_task" => {
+            let has_text = body.pointer("/text/content").and_then(Value::as_str).is_some_and(|t| !t.is_empty());
+            let attachments = body.get("attachments").and_then(Value::as_array).cloned().unwrap_or_default();
+            if !has_text && attachments.is_empty() {
+                return Err(SimError::new(40058, "text and attachments cannot both be empty"));
+            }
+            let kinds: Vec<&str> =
+                attachments.iter().filter_map(|a| a.get("msgtype").and_then(Value::as_str)).collect();
+            let images = kinds.iter().filter(|k| **k == "image").count();
+            let ok_mix =
+                (images == kinds.len() && images <= 9) || (kinds.len() == 1 && matches!(kinds[0], "video" | "link"));
+            if !ok_mix {
+                return Err(SimError::new(40058, "attachments must be up to 9 images, or one video, or one link"));
+            }
+            let wanted: Vec<String> = body
+                .pointer("/visible_range/sender_list/user_list")
+                .and_then(|v| serde_json::from_value(v.clone()).ok())
+                .unwrap_or_default();
+            let (senders, invalid): (Vec<String>, Vec<String>) = if wanted.is_empty() {
+                (w.follow_user_ids(), vec![])
+            } else {
+                wanted.into_iter().partition(|u| w.users.get(u).is_some_and(|x| x.status == 1))
+            };
+            let moment_id = format!("mom{:024x}", state.rng().random::<u128>() >> 32);
+            let jobid = format!("job{:024x}", state.rng().random::<u128>() >> 32);
+            let now = w.now_s();
+            w.moments.insert(
+                moment_id.clone(),
+                crate::world::Moment { create_time: now, body: body.clone(), senders, published: Default::default() },
+            );
+            w.moment_jobs.insert(jobid.clone(), (moment_id, invalid));
+            Ok(ok(json!({"jobid": jobid})))
+        }
+        "externalcontact/get_moment_task_result" => {
+            let jobid = param(query, "jobid").unwrap_or_default();
+            let (moment_id, invalid) =
+                w.moment_jobs.get(jobid).cloned().ok_or_else(|| SimError::new(40058, "invalid jobid"))?;
+            Ok(ok(
+                json!({"status": 3, "type": "add_moment_task", "result": {"errcode": 0, "errmsg": "ok", "moment_id": moment_id,
+                "invalid_sender_list": {"user_list": invalid, "department_list": []}, "invalid_external_contact_list": {"tag_list": []}}}),
+            ))
+        }
+        "externalcontact/get_moment_task" => {
+            let id = body.get("moment_id").and_then(Value::as_str).unwrap_or_default();
+            let m = w.moments.get(id).ok_or_else(|| SimError::new(40058, "invalid moment_id"))?;
+            let tasks: Vec<Value> = m
+                .senders
+                .iter()
+                .map(|u| json!({"userid": u, "publish_status": i64::from(m.published.contains_key(u))}))
+                .collect();
+            Ok(ok(page(tasks, body, 1000, "task_list")))
+        }
+        "externalcontact/transfer_customer" | "externalcontact/resigned/transfer_customer" => {
+            let resigned = path.contains("resigned");
+            let handover = body.get("handover_userid").and_then(Value::as_str).unwrap_or_default().to_owned();
+            let takeover = body.get("takeover_userid").and_then(Value::as_str).unwrap_or_default().to_owned();
+            let ids: Vec<String> =
+                body.get("external_userid").and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or_default();
+            if ids.is_empty() || ids.len() > 100 {
+                return Err(SimError::new(40058, "external_userid must list 1 to 100 customers"));
+            }
+            let handover_status = w
+                .users
+                .get(&handover)
+                .map(|u| u.status)
+                .ok_or_else(|| SimError::new(60111, "handover userid not found"))?;
+            if resigned != (handover_status == 5) {
+                return Err(SimError::new(
+                    40058,
+                    if resigned {
+                        "handover_userid has not resigned"
+                    } else {
+                        "handover_userid has resigned: use resigned/transfer_customer"
+                    },
+                ));
+            }
+            active_user(w, &takeover)?;
+            let now = w.now_s();
+            let mut results = Vec::new();
+            for e in ids {
+                let code = if !w.customers.contains_key(&e) {
+                    40096
+                } else if (resigned && !w.unassigned.iter().any(|(h, x, _)| *h == handover && *x == e))
+                    || (!resigned && !w.follows.contains_key(&(e.clone(), handover.clone())))
+                {
+                    84061
+                } else if w.transfers.iter().any(|t| t.external_userid == e && t.status == 2) {
+                    40058
+                } else {
+                    w.transfers.push(crate::world::Transfer {
+                        resigned,
+                        handover: handover.clone(),
+                        takeover: takeover.clone(),
+                        external_userid: e.clone(),
+                        status: 2,
+                        start_time: now,
+                        takeover_time: 0,
+                    });
+                    0
+                };
+                results.push(json!({"external_userid": e, "errcode": code}));
+            }
+            Ok(ok(json!({"customer": results})))
+        }
+        "externalcontact/transfer_result" | "externalcontact/resigned/transfer_result" => {
+            let resigned = path.contains("resigned");
+            let handover = body.get("handover_userid").and_then(Value::as_str).unwrap_or_default();
+            let takeover = body.get("takeover_userid").and_then(Value::as_str).unwrap_or_default();
+            let list: Vec<Value> = w
+                .transfers
+                .iter()
+                .filter(|t| t.resigned == resigned && t.handover == handover && t.takeover == takeover)
+                .map(|t| json!({"external_userid": t.external_userid, "status": t.status, "takeover_time": t.takeover_time}))
+                .collect();
+            Ok(ok(page(list, body, 1000, "customer")))
+        }
+        "externalcontact/groupchat/transfer" | "externalcontact/groupchat/onjob_transfer" => {
+            let onjob = path.ends_with("onjob_transfer");
+            let ids: Vec<String> =
+                body.get("chat_id_list").and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or_default();
+            if ids.is_empty() || ids.len() > 100 {
+                return Err(SimError::new(40058, "chat_id_list must list 1 to 100 groups"));
+            }
+            let new_owner = body.get("new_owner").and_then(Value::as_str).unwrap_or_default().to_owned();
+            active_user(w, &new_owner)?;
+            let now = w.now_s();
+            let mut failed = Vec::new();
+            for c in ids {
+                let owner_active = w.groups.get(&c).and_then(|g| w.users.get(&g.owner)).map(|u| u.status == 1);
+                let problem = match owner_active {
+                    None => Some((40050, "chatid not exist")),
+                    Some(active) if active != onjob => Some((
+                        40058,
+                        if onjob { "owner has resigned: use groupchat/transfer" } else { "owner has not resigned" },
+                    )),
+                    _ => None,
+                };
+                match problem {
+                    Some((code, msg)) => failed.push(json!({"chat_id": c, "errcode": code, "errmsg": msg})),
+                    None => {
+                        if let Some(g) = w.groups.get_mut(&c) {
+                            g.owner = new_owner.clone();
+                            g.members.entry(new_owner.clone()).or_insert(crate::world::Member {
+                                kind: 1,
+                                join_time: now,
+                                join_scene: 1,
+                                invitor: String::new(),
+                            });
+                        }
+                    }
+                }
+            }
+            Ok(ok(json!({"failed_chat_list": failed})))
+        }
+        "externalcontact/get_user_behavior_data" => {
+            let users: Vec<String> =
+                body.get("userid").and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or_default();
+            let start = body.get("start_time").and_then(Value::as_i64).unwrap_or(0);
+            let end = body.get("end_time").and_then(Value::as_i64).unwrap_or(0);
+            if users.is_empty() || end < start || end - start > 30 * 86_400 {
+                return Err(SimError::new(40058, "userid required and the range must be at most 30 days"));
+            }
+            let day = |t: i64| (t + 8 * 3600).div_euclid(86_400) * 86_400 - 8 * 3600;
+            let mut data = Vec::new();
+            let mut d = day(start);
+            while d <= end {
+                let added = w
+                    .follows
+                    .iter()
+                    .filter(|((_, u), f)| users.contains(u) && f.createtime >= d && f.createtime < d + 86_400)
+                    .count();
+                data.push(json!({"stat_time": d, "chat_cnt": 0, "message_cnt": 0, "reply_percentage": 0.0, "avg_reply_time": 0,
+                                 "negative_feedback_cnt": 0, "new_apply_cnt": added, "new_contact_cnt": added}));
+                d += 86_400;
+            }
+            Ok(ok(json!({"behavior_data": data})))
+        }
+        "externalcontact/groupchat/statistic" => {
+            let begin = body
+                .get("day_begin_time")
+                .and_then(Value::as_i64)
+                .ok_or_else(|| SimError::new(40058, "day_begin_time required"))?;
+            let owners: Vec<String> = body
+                .pointer("/owner_filter/userid_list")
+                .and_then(|v| serde_json::from_value(v.clone()).ok())
+                .unwrap_or_default();
+            let limit = body.get("limit").and_then(Value::as_u64).unwrap_or(500) as usize;
+            if !(1..=1000).contains(&limit) {
+                return Err(SimError::new(40058, "limit must be 1..1000"));
+            }
+            let offset = body.get("offset").and_then(Value::as_u64).unwrap_or(0) as usize;
+            let mut by_owner: BTreeMap<String, (i64, i64, i64, i64)> = BTreeMap::new();
+            for g in w.groups.values().filter(|g| owners.is_empty() || owners.contains(&g.owner)) {
+                let e = by_owner.entry(g.owner.clone()).or_default();
+                e.0 += 1;
+                e.1 += g.members.len() as i64;
+                e.2 += i64::from(g.create_time >= begin && g.create_time < begin + 86_400);
+                e.3 +=
+                    g.members.values().filter(|m| m.join_time >= begin && m.join_time < begin + 86_400).count() as i64;
+            }
+            let total = by_owner.len();
+            let items: Vec<Value> = by_owner
+                .into_iter()
+                .skip(offset)
+                .take(limit)
+                .map(|(owner, (chats, members, new_chats, new_members))| json!({"owner": owner, "data": {"chat_total": chats, "member_total": members,
+                    "new_chat_cnt": new_chats, "new_member_cnt": new_members, "chat_has_msg": 0, "member_has_msg": 0, "msg_total": 0, "migrate_trainee_chat_cnt": 0}}))
+                .collect();
+            let next = if offset + limit < total { (offset + limit) as i64 } else { 0 };
+            Ok(ok(json!({"total": total, "next_offset": next, "items": items})))
+        }
         "externalcontact/get_unassigned_list" => {
             let size = body.get("page_size").and_then(Value::as_u64).unwrap_or(1000) as usize;
             if !(1..=1000).contains(&size) {
@@ -564,6 +923,40 @@ pub fn dispatch(
         }
         _ => Err(SimError::new(48001, format!("api {path} is not served by the Pond WeCom simulator"))),
     }
+}
+
+/// A group welcome template: text and/or exactly one attachment kind.
+fn welcome_template(body: &Value) -> Result<Value, SimError> {
+    let kinds = ["image", "link", "miniprogram", "file", "video"];
+    let attached: Vec<&str> = kinds.iter().copied().filter(|k| body.get(*k).is_some_and(Value::is_object)).collect();
+    let has_text = body.pointer("/text/content").and_then(Value::as_str).is_some_and(|t| !t.is_empty());
+    if !has_text && attached.is_empty() {
+        return Err(SimError::new(40058, "text and attachment cannot both be empty"));
+    }
+    if attached.len() > 1 {
+        return Err(SimError::new(40058, "at most one of image, link, miniprogram, file, video"));
+    }
+    let mut t = serde_json::Map::new();
+    for k in ["text"].iter().chain(kinds.iter()) {
+        if let Some(v) = body.get(*k).filter(|v| v.is_object()) {
+            t.insert((*k).to_owned(), v.clone());
+        }
+    }
+    Ok(Value::Object(t))
+}
+
+/// Cursor pagination over a prepared list: `{key: page, "next_cursor": ...}`.
+fn page(all: Vec<Value>, body: &Value, limit: usize, key: &str) -> Value {
+    let limit = body.get("limit").and_then(Value::as_u64).map_or(limit, |l| (l as usize).clamp(1, limit.max(1)));
+    let start: usize = body
+        .get("cursor")
+        .and_then(Value::as_str)
+        .filter(|c| !c.is_empty())
+        .map(|c| c.parse().unwrap_or(usize::MAX))
+        .unwrap_or(0);
+    let next = if start.saturating_add(limit) < all.len() { (start + limit).to_string() } else { String::new() };
+    let items: Vec<Value> = all.into_iter().skip(start).take(limit).collect();
+    json!({key: items, "next_cursor": next})
 }
 
 fn descendants(w: &World, root: i64) -> BTreeSet<i64> {

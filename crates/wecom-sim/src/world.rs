@@ -119,6 +119,47 @@ pub struct World {
     pub contact_way_quota: usize,
     /// Customers of resigned employees awaiting reassignment: (handover userid, external userid, resigned at s).
     pub unassigned: Vec<(String, String, i64)>,
+    pub group_welcome_templates: BTreeMap<String, serde_json::Value>,
+    pub mass_messages: BTreeMap<String, MassMessage>,
+    pub moments: BTreeMap<String, Moment>,
+    /// Moment job id → moment id.
+    pub moment_jobs: HashMap<String, (String, Vec<String>)>,
+    pub transfers: Vec<Transfer>,
+}
+
+/// A mass message: who sends what to whom, and who has confirmed sending.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MassMessage {
+    pub creator: String,
+    pub chat_type: String,
+    pub create_time: i64,
+    pub body: serde_json::Value,
+    /// (sender userid, external_userid or chat_id)
+    pub targets: Vec<(String, String)>,
+    /// sender → send time (s)
+    pub sent: BTreeMap<String, i64>,
+}
+
+/// A moments task and who has published it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Moment {
+    pub create_time: i64,
+    pub body: serde_json::Value,
+    pub senders: Vec<String>,
+    pub published: BTreeMap<String, i64>,
+}
+
+/// A customer being handed from one employee to another.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Transfer {
+    pub resigned: bool,
+    pub handover: String,
+    pub takeover: String,
+    pub external_userid: String,
+    /// 1 done, 2 waiting.
+    pub status: i64,
+    pub start_time: i64,
+    pub takeover_time: i64,
 }
 
 /// A snapshot of what Pond should mirror after a sync.
@@ -549,6 +590,21 @@ pub enum Action {
     StaffResigns {
         userid: String,
     },
+    /// An employee confirms sending a mass message in their client.
+    StaffSendsMassMessage {
+        msgid: String,
+        userid: String,
+    },
+    /// An employee publishes a moments task.
+    StaffPublishesMoment {
+        moment_id: String,
+        userid: String,
+    },
+    /// Completes waiting customer transfers (WeCom does so 24 h after the request); `force` ignores the 24 h.
+    FinishTransfers {
+        #[serde(default)]
+        force: bool,
+    },
     /// The admin adds a tag (to an existing group by id, else a new group by name).
     CreateTag {
         group_id: Option<String>,
@@ -821,6 +877,69 @@ impl World {
                     &[("Id", &tag_id), ("TagType", "tag")],
                 ));
                 out.created = Some(tag_id);
+            }
+            Action::StaffSendsMassMessage { msgid, userid } => {
+                let now = self.now_s();
+                let m = self.mass_messages.get_mut(&msgid).ok_or_else(|| SimError::new(40058, "invalid msgid"))?;
+                if !m.targets.iter().any(|(u, _)| *u == userid) {
+                    return Err(SimError::new(40058, "this employee has nothing to send in this message"));
+                }
+                m.sent.insert(userid, now);
+            }
+            Action::StaffPublishesMoment { moment_id, userid } => {
+                let now = self.now_s();
+                let m = self.moments.get_mut(&moment_id).ok_or_else(|| SimError::new(40058, "invalid moment_id"))?;
+                if !m.senders.contains(&userid) {
+                    return Err(SimError::new(40058, "this employee is not a sender of the moment"));
+                }
+                m.published.insert(userid, now);
+            }
+            Action::FinishTransfers { force } => {
+                let now = self.now_s();
+                let due: Vec<usize> = (0..self.transfers.len())
+                    .filter(|i| {
+                        self.transfers[*i].status == 2 && (force || self.transfers[*i].start_time + 86_400 <= now)
+                    })
+                    .collect();
+                for i in due {
+                    let t = self.transfers[i].clone();
+                    let old = if t.resigned {
+                        self.unassigned.retain(|(h, e, _)| !(h == &t.handover && e == &t.external_userid));
+                        None
+                    } else {
+                        self.follows.remove(&(t.external_userid.clone(), t.handover.clone()))
+                    };
+                    let follow = Follow {
+                        remark: String::new(),
+                        description: String::new(),
+                        createtime: now,
+                        tags: old.as_ref().map(|f| f.tags.clone()).unwrap_or_default(),
+                        add_way: 202,
+                        state: old.map(|f| f.state).unwrap_or_default(),
+                    };
+                    if !t.resigned {
+                        out.callbacks.push(self.event_xml(
+                            "change_external_contact",
+                            "del_external_contact",
+                            &[
+                                ("UserID", &t.handover),
+                                ("ExternalUserID", &t.external_userid),
+                                ("Source", "DELETE_BY_TRANSFER"),
+                            ],
+                        ));
+                    }
+                    let fresh = !self.follows.contains_key(&(t.external_userid.clone(), t.takeover.clone()));
+                    self.follows.insert((t.external_userid.clone(), t.takeover.clone()), follow);
+                    if fresh {
+                        out.callbacks.push(self.event_xml(
+                            "change_external_contact",
+                            "add_external_contact",
+                            &[("UserID", &t.takeover), ("ExternalUserID", &t.external_userid)],
+                        ));
+                    }
+                    self.transfers[i].status = 1;
+                    self.transfers[i].takeover_time = now;
+                }
             }
             Action::RenameTag { tag_id, name } => {
                 let t = self.tags.get_mut(&tag_id).ok_or_else(|| SimError::new(40068, "invalid tagid"))?;

@@ -277,3 +277,123 @@ async fn seeding_is_deterministic_and_traffic_changes_the_world() {
     assert_eq!(report, r2);
     assert_eq!(a.picture(), b.picture(), "same seed, same world");
 }
+
+#[tokio::test]
+async fn operations_endpoints_for_later_features() {
+    use wecom::api::{GroupWelcomeTemplate, MomentTask, MsgTemplate};
+    let (sim, base) = start(small()).await;
+    let c = client(&base, &sim, true);
+
+    // Group welcome templates.
+    let t = GroupWelcomeTemplate { text: Some(Text { content: "欢迎入群".into() }), ..Default::default() };
+    let id = c.add_group_welcome_template(&t).await.unwrap();
+    assert_eq!(c.get_group_welcome_template(&id).await.unwrap().text.unwrap().content, "欢迎入群");
+    let with_link = GroupWelcomeTemplate {
+        link: Some(serde_json::json!({"title": "福利", "url": "https://example.com"})),
+        ..t.clone()
+    };
+    c.edit_group_welcome_template(&id, &with_link).await.unwrap();
+    assert!(c.get_group_welcome_template(&id).await.unwrap().link.is_some());
+    assert_eq!(
+        c.add_group_welcome_template(&GroupWelcomeTemplate::default()).await.unwrap_err().errcode(),
+        Some(40058)
+    );
+    c.del_group_welcome_template(&id).await.unwrap();
+    assert_eq!(c.get_group_welcome_template(&id).await.unwrap_err().errcode(), Some(40058));
+
+    // Mass messages: created, confirmed by the sender, results per customer.
+    let (customer, sender) = sim
+        .picture()
+        .follows
+        .keys()
+        .next()
+        .unwrap()
+        .split_once('|')
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        .unwrap();
+    let m = MsgTemplate {
+        chat_type: "single".into(),
+        external_userid: vec![customer.clone(), "wmNOBODY".into()],
+        text: Some(Text { content: "双十二会员日".into() }),
+        ..Default::default()
+    };
+    let created = c.add_msg_template(&m).await.unwrap();
+    assert_eq!(created.fail_list, vec!["wmNOBODY".to_owned()]);
+    let now = sim.state.world().now_s();
+    let listed = c.get_groupmsg_list_v2("single", now - 3600, now + 60, "", 100).await.unwrap();
+    assert!(listed.group_msg_list.iter().any(|g| g.msgid == created.msgid));
+    let tasks = c.get_groupmsg_task(&created.msgid, "", 1000).await.unwrap();
+    assert_eq!((tasks.task_list[0].userid.as_str(), tasks.task_list[0].status), (sender.as_str(), 0));
+    sim.act(Action::StaffSendsMassMessage { msgid: created.msgid.clone(), userid: sender.clone() }).unwrap();
+    assert_eq!(c.get_groupmsg_task(&created.msgid, "", 1000).await.unwrap().task_list[0].status, 2);
+    let results = c.get_groupmsg_send_result(&created.msgid, &sender, "", 1000).await.unwrap();
+    assert_eq!((results.send_list[0].external_userid.as_str(), results.send_list[0].status), (customer.as_str(), 1));
+    assert_eq!(
+        c.add_msg_template(&MsgTemplate { chat_type: "single".into(), ..Default::default() })
+            .await
+            .unwrap_err()
+            .errcode(),
+        Some(40058)
+    );
+
+    // Moments: task, invalid senders reported, publish tracked per employee.
+    let task = MomentTask {
+        text: Some(Text { content: "新品上市".into() }),
+        visible_range: Some(serde_json::json!({"sender_list": {"user_list": ["s001e01", "ghost"]}})),
+        ..Default::default()
+    };
+    let job = c.add_moment_task(&task).await.unwrap();
+    let result = c.get_moment_task_result(&job).await.unwrap();
+    assert_eq!(result.status, 3);
+    assert_eq!(result.result["invalid_sender_list"]["user_list"], serde_json::json!(["ghost"]));
+    let moment_id = result.result["moment_id"].as_str().unwrap().to_owned();
+    sim.act(Action::StaffPublishesMoment { moment_id: moment_id.clone(), userid: "s001e01".into() }).unwrap();
+    assert_eq!(c.get_moment_task(&moment_id).await.unwrap()[0].publish_status, 1);
+    let too_many = MomentTask { attachments: vec![serde_json::json!({"msgtype": "video", "video": {}}); 2], ..task };
+    assert_eq!(c.add_moment_task(&too_many).await.unwrap_err().errcode(), Some(40058));
+
+    // On-job transfer: waits, then moves the relation.
+    let takeover = if sender == "s001e01" { "s001e02" } else { "s001e01" };
+    let out = c.transfer_customer(false, &sender, takeover, &[customer.clone(), "wmNOBODY".into()]).await.unwrap();
+    assert_eq!(out.iter().map(|o| o.errcode).collect::<Vec<_>>(), vec![0, 40096]);
+    assert_eq!(c.transfer_result(false, &sender, takeover, "").await.unwrap().customer[0].status, 2);
+    sim.act(Action::FinishTransfers { force: false }).unwrap();
+    assert_eq!(c.transfer_result(false, &sender, takeover, "").await.unwrap().customer[0].status, 2, "not before 24 h");
+    sim.act(Action::FinishTransfers { force: true }).unwrap();
+    assert_eq!(c.transfer_result(false, &sender, takeover, "").await.unwrap().customer[0].status, 1);
+    assert!(sim.picture().follows.contains_key(&format!("{customer}|{takeover}")));
+    assert!(!sim.picture().follows.contains_key(&format!("{customer}|{sender}")));
+
+    // Resignation: customers become unassigned, then go to a colleague; the resigned owner's groups too.
+    let leaver = "s002e01";
+    let owned: Vec<String> =
+        sim.state.world().groups.iter().filter(|(_, g)| g.owner == leaver).map(|(id, _)| id.clone()).collect();
+    sim.act(Action::StaffResigns { userid: leaver.into() }).unwrap();
+    let unassigned = c.get_unassigned_list("", 1000).await.unwrap();
+    let mine: Vec<String> =
+        unassigned.info.iter().filter(|u| u.handover_userid == leaver).map(|u| u.external_userid.clone()).collect();
+    if let Some(first) = mine.first() {
+        assert_eq!(
+            c.transfer_customer(false, leaver, "s002e02", std::slice::from_ref(first)).await.unwrap_err().errcode(),
+            Some(40058)
+        );
+        let out = c.transfer_customer(true, leaver, "s002e02", std::slice::from_ref(first)).await.unwrap();
+        assert_eq!(out[0].errcode, 0);
+        sim.act(Action::FinishTransfers { force: true }).unwrap();
+        assert!(sim.picture().follows.contains_key(&format!("{first}|s002e02")));
+    }
+    if !owned.is_empty() {
+        let failed = c.transfer_group_chats(true, &owned, "s002e02").await.unwrap();
+        assert_eq!(failed.len(), owned.len(), "on-job transfer refuses a resigned owner's groups");
+        assert!(c.transfer_group_chats(false, &owned, "s002e02").await.unwrap().is_empty());
+        assert!(owned.iter().all(|g| sim.state.world().groups[g].owner == "s002e02"));
+    }
+
+    // Statistics.
+    let day = (now + 8 * 3600) / 86_400 * 86_400 - 8 * 3600;
+    let behaviour = c.get_user_behavior_data(&[takeover.to_owned()], day, day + 86_399).await.unwrap();
+    assert_eq!(behaviour.len(), 1);
+    assert!(behaviour[0].new_contact_cnt >= 1, "the transferred customer counts as new today");
+    let stats = c.group_chat_statistic(day, &[], 0, 100).await.unwrap();
+    assert!(stats.total >= 1 && !stats.items.is_empty());
+}

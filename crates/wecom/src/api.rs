@@ -560,3 +560,390 @@ impl Client {
         self.post(path, body).await
     }
 }
+
+// ---- group welcome templates, mass messages, moments, transfers, statistics ----
+
+/// A customer-group welcome template (text plus at most one attachment kind).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupWelcomeTemplate {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<Text>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub miniprogram: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video: Option<Value>,
+}
+
+/// A mass message to customers (`chat_type` single) or customer groups (`group`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct MsgTemplate {
+    pub chat_type: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub external_userid: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub chat_id_list: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sender: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<Text>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Value>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct MsgTemplateCreated {
+    #[serde(default)]
+    pub msgid: String,
+    #[serde(default)]
+    pub fail_list: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct GroupMsg {
+    pub msgid: String,
+    #[serde(default)]
+    pub creator: String,
+    #[serde(default)]
+    pub create_time: i64,
+    #[serde(default)]
+    pub create_type: i64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct GroupMsgList {
+    #[serde(default)]
+    pub group_msg_list: Vec<GroupMsg>,
+    #[serde(default)]
+    pub next_cursor: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct GroupMsgTask {
+    pub userid: String,
+    /// 0 not sent yet, 2 sent.
+    pub status: i64,
+    #[serde(default)]
+    pub send_time: i64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct GroupMsgTasks {
+    #[serde(default)]
+    pub task_list: Vec<GroupMsgTask>,
+    #[serde(default)]
+    pub next_cursor: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct GroupMsgSendResult {
+    #[serde(default)]
+    pub external_userid: String,
+    #[serde(default)]
+    pub chat_id: String,
+    pub userid: String,
+    /// 0 not sent, 1 sent, 2 not a friend, 3 over the receive limit.
+    pub status: i64,
+    #[serde(default)]
+    pub send_time: i64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct GroupMsgSendResults {
+    #[serde(default)]
+    pub send_list: Vec<GroupMsgSendResult>,
+    #[serde(default)]
+    pub next_cursor: String,
+}
+
+/// A moments (朋友圈) task.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct MomentTask {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<Text>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Value>,
+    /// `{"sender_list": {"user_list": [...], "department_list": [...]}, "external_contact_list": {"tag_list": [...]}}`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub visible_range: Option<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct MomentTaskResult {
+    /// 1 started, 2 running, 3 done.
+    pub status: i64,
+    #[serde(default, rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub result: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct MomentPublishStatus {
+    pub userid: String,
+    /// 0 not published, 1 published.
+    pub publish_status: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct TransferOutcome {
+    pub external_userid: String,
+    pub errcode: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct TransferStatus {
+    pub external_userid: String,
+    /// 1 taken over, 2 waiting, 3 refused by the customer, 4 takeover member over the limit.
+    pub status: i64,
+    #[serde(default)]
+    pub takeover_time: i64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TransferResults {
+    #[serde(default)]
+    pub customer: Vec<TransferStatus>,
+    #[serde(default)]
+    pub next_cursor: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Unassigned {
+    pub handover_userid: String,
+    pub external_userid: String,
+    #[serde(default)]
+    pub dimission_time: i64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UnassignedPage {
+    #[serde(default)]
+    pub info: Vec<Unassigned>,
+    #[serde(default)]
+    pub is_last: bool,
+    #[serde(default)]
+    pub next_cursor: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct BehaviorData {
+    pub stat_time: i64,
+    #[serde(default)]
+    pub chat_cnt: i64,
+    #[serde(default)]
+    pub message_cnt: i64,
+    #[serde(default)]
+    pub new_apply_cnt: i64,
+    #[serde(default)]
+    pub new_contact_cnt: i64,
+    #[serde(default)]
+    pub negative_feedback_cnt: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct GroupStatItem {
+    pub owner: String,
+    pub data: Value,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct GroupStats {
+    #[serde(default)]
+    pub total: i64,
+    #[serde(default)]
+    pub next_offset: i64,
+    #[serde(default)]
+    pub items: Vec<GroupStatItem>,
+}
+
+#[derive(Debug, Deserialize)]
+struct FailedChats {
+    #[serde(default)]
+    failed_chat_list: Vec<Value>,
+}
+
+impl Client {
+    pub async fn add_group_welcome_template(&self, t: &GroupWelcomeTemplate) -> Result<String> {
+        #[derive(Deserialize)]
+        struct R {
+            template_id: String,
+        }
+        Ok(self.post::<_, R>("externalcontact/group_welcome_template/add", t).await?.template_id)
+    }
+
+    pub async fn edit_group_welcome_template(&self, template_id: &str, t: &GroupWelcomeTemplate) -> Result<()> {
+        let mut body = serde_json::to_value(t).map_err(|e| WecomError::Decode(e.to_string()))?;
+        body["template_id"] = Value::String(template_id.to_owned());
+        self.post::<_, Empty>("externalcontact/group_welcome_template/edit", &body).await.map(|_| ())
+    }
+
+    pub async fn get_group_welcome_template(&self, template_id: &str) -> Result<GroupWelcomeTemplate> {
+        self.post("externalcontact/group_welcome_template/get", &serde_json::json!({"template_id": template_id})).await
+    }
+
+    pub async fn del_group_welcome_template(&self, template_id: &str) -> Result<()> {
+        self.post::<_, Empty>(
+            "externalcontact/group_welcome_template/del",
+            &serde_json::json!({"template_id": template_id}),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Creates a mass-message task; employees still confirm sending in their client.
+    pub async fn add_msg_template(&self, m: &MsgTemplate) -> Result<MsgTemplateCreated> {
+        self.post("externalcontact/add_msg_template", m).await
+    }
+
+    pub async fn get_groupmsg_list_v2(
+        &self,
+        chat_type: &str,
+        start_time: i64,
+        end_time: i64,
+        cursor: &str,
+        limit: u32,
+    ) -> Result<GroupMsgList> {
+        self.post(
+            "externalcontact/get_groupmsg_list_v2",
+            &serde_json::json!({"chat_type": chat_type, "start_time": start_time, "end_time": end_time, "filter_type": 2, "cursor": cursor, "limit": limit}),
+        )
+        .await
+    }
+
+    pub async fn get_groupmsg_task(&self, msgid: &str, cursor: &str, limit: u32) -> Result<GroupMsgTasks> {
+        self.post(
+            "externalcontact/get_groupmsg_task",
+            &serde_json::json!({"msgid": msgid, "cursor": cursor, "limit": limit}),
+        )
+        .await
+    }
+
+    pub async fn get_groupmsg_send_result(
+        &self,
+        msgid: &str,
+        userid: &str,
+        cursor: &str,
+        limit: u32,
+    ) -> Result<GroupMsgSendResults> {
+        self.post(
+            "externalcontact/get_groupmsg_send_result",
+            &serde_json::json!({"msgid": msgid, "userid": userid, "cursor": cursor, "limit": limit}),
+        )
+        .await
+    }
+
+    /// Starts a moments task; returns the async job id.
+    pub async fn add_moment_task(&self, t: &MomentTask) -> Result<String> {
+        #[derive(Deserialize)]
+        struct R {
+            jobid: String,
+        }
+        Ok(self.post::<_, R>("externalcontact/add_moment_task", t).await?.jobid)
+    }
+
+    pub async fn get_moment_task_result(&self, jobid: &str) -> Result<MomentTaskResult> {
+        self.get("externalcontact/get_moment_task_result", &[("jobid", jobid)]).await
+    }
+
+    /// Which employees have published a moment.
+    pub async fn get_moment_task(&self, moment_id: &str) -> Result<Vec<MomentPublishStatus>> {
+        #[derive(Deserialize)]
+        struct R {
+            #[serde(default)]
+            task_list: Vec<MomentPublishStatus>,
+        }
+        Ok(self
+            .post::<_, R>(
+                "externalcontact/get_moment_task",
+                &serde_json::json!({"moment_id": moment_id, "limit": 1000}),
+            )
+            .await?
+            .task_list)
+    }
+
+    /// Hands customers from one employee to another (≤100 per call); `resigned` for a departed one.
+    pub async fn transfer_customer(
+        &self,
+        resigned: bool,
+        handover: &str,
+        takeover: &str,
+        external_userids: &[String],
+    ) -> Result<Vec<TransferOutcome>> {
+        #[derive(Deserialize)]
+        struct R {
+            #[serde(default)]
+            customer: Vec<TransferOutcome>,
+        }
+        let path =
+            if resigned { "externalcontact/resigned/transfer_customer" } else { "externalcontact/transfer_customer" };
+        let body = serde_json::json!({"handover_userid": handover, "takeover_userid": takeover, "external_userid": external_userids});
+        Ok(self.post::<_, R>(path, &body).await?.customer)
+    }
+
+    pub async fn transfer_result(
+        &self,
+        resigned: bool,
+        handover: &str,
+        takeover: &str,
+        cursor: &str,
+    ) -> Result<TransferResults> {
+        let path =
+            if resigned { "externalcontact/resigned/transfer_result" } else { "externalcontact/transfer_result" };
+        self.post(
+            path,
+            &serde_json::json!({"handover_userid": handover, "takeover_userid": takeover, "cursor": cursor}),
+        )
+        .await
+    }
+
+    /// Customers of departed employees awaiting reassignment.
+    pub async fn get_unassigned_list(&self, cursor: &str, page_size: u32) -> Result<UnassignedPage> {
+        self.post("externalcontact/get_unassigned_list", &serde_json::json!({"cursor": cursor, "page_size": page_size}))
+            .await
+    }
+
+    /// Moves customer groups to a new owner (`onjob` for a current owner). Returns the groups that failed.
+    pub async fn transfer_group_chats(&self, onjob: bool, chat_ids: &[String], new_owner: &str) -> Result<Vec<Value>> {
+        let path =
+            if onjob { "externalcontact/groupchat/onjob_transfer" } else { "externalcontact/groupchat/transfer" };
+        Ok(self
+            .post::<_, FailedChats>(path, &serde_json::json!({"chat_id_list": chat_ids, "new_owner": new_owner}))
+            .await?
+            .failed_chat_list)
+    }
+
+    pub async fn get_user_behavior_data(
+        &self,
+        userids: &[String],
+        start_time: i64,
+        end_time: i64,
+    ) -> Result<Vec<BehaviorData>> {
+        #[derive(Deserialize)]
+        struct R {
+            #[serde(default)]
+            behavior_data: Vec<BehaviorData>,
+        }
+        let body = serde_json::json!({"userid": userids, "start_time": start_time, "end_time": end_time});
+        Ok(self.post::<_, R>("externalcontact/get_user_behavior_data", &body).await?.behavior_data)
+    }
+
+    pub async fn group_chat_statistic(
+        &self,
+        day_begin_time: i64,
+        owners: &[String],
+        offset: i64,
+        limit: u32,
+    ) -> Result<GroupStats> {
+        self.post(
+            "externalcontact/groupchat/statistic",
+            &serde_json::json!({"day_begin_time": day_begin_time, "owner_filter": {"userid_list": owners}, "offset": offset, "limit": limit}),
+        )
+        .await
+    }
+}
