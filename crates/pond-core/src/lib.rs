@@ -7,6 +7,7 @@
 
 pub mod acquisition;
 pub mod backoff;
+pub mod geo;
 pub mod ids;
 pub mod page;
 pub mod role;

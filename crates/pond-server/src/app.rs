@@ -33,6 +33,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(health::metrics))
         .route("/wecom/callback/{corp_id}", get(crate::callback::verify).post(crate::callback::receive))
         .route("/c/{corp_id}/{code_id}", get(crate::landing::landing))
+        .route("/r/{corp_id}", get(crate::regional::landing))
         .merge(console::router(state.clone()))
         .merge(api)
         .fallback(not_found)

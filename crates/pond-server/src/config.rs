@@ -30,6 +30,13 @@ pub struct Config {
     pub callback: CallbackConfig,
     pub sync: SyncConfig,
     pub wecom: WecomConfig,
+    pub regional: RegionalConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RegionalConfig {
+    /// Farther than this from the nearest store, the regional page offers the city picker instead, in km.
+    pub max_distance_km: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -100,6 +107,7 @@ impl Default for Config {
             callback: CallbackConfig { max_clock_skew_secs: 300 },
             sync: SyncConfig { reconcile_interval_secs: 6 * 3600 },
             wecom: WecomConfig { calls_per_minute: 9_000 },
+            regional: RegionalConfig { max_distance_km: 50.0 },
         }
     }
 }
@@ -173,6 +181,12 @@ impl Config {
         }
         if !(1..=86_400).contains(&self.jobs.lease_secs) {
             return Err(ConfigError::Invalid { key: "jobs.lease_secs", allowed: "must be 1..=86400".into() });
+        }
+        if !(self.regional.max_distance_km > 0.0 && self.regional.max_distance_km <= 20_000.0) {
+            return Err(ConfigError::Invalid {
+                key: "regional.max_distance_km",
+                allowed: "must be more than 0 and at most 20000".into(),
+            });
         }
         if self.wecom.calls_per_minute == 0 {
             return Err(ConfigError::Invalid { key: "wecom.calls_per_minute", allowed: "must be at least 1".into() });

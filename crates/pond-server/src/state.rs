@@ -18,6 +18,8 @@ pub struct AppState {
     pub wake_inbox: Arc<Notify>,
     /// WeCom API clients per corp.
     pub wecom: Arc<WecomClients>,
+    /// Nearest-store indexes per corp.
+    pub store_indexes: Arc<crate::regional::StoreIndexes>,
 }
 
 impl AppState {
@@ -30,6 +32,7 @@ impl AppState {
             wake_worker: Arc::default(),
             wake_inbox: Arc::default(),
             wecom,
+            store_indexes: Arc::default(),
         }
     }
 }

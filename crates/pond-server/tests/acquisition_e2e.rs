@@ -18,6 +18,8 @@ test_on_both_backends!(
     expired_welcome_code_is_skipped_not_retried,
     bad_codes_and_welcomes_are_refused_and_nothing_stored,
     console_creates_codes_and_welcomes_and_shows_stats,
+    regional_code_imports_stores_and_routes_by_location,
+    business_cards_are_bulk_edited_through_wecom,
 );
 
 struct Api {
@@ -390,5 +392,129 @@ async fn console_creates_codes_and_welcomes_and_shows_stats(db: Db) {
     let deleted = post(&format!("/console/codes/{code_id}/delete"), format!("_csrf={csrf}")).await;
     assert_eq!(deleted.status(), 303);
     assert!(pond_store::channel_code::list(&s.pond.state.db, s.corp_id).await.unwrap().is_empty());
+    s.pond.shutdown().await;
+}
+
+async fn regional_code_imports_stores_and_routes_by_location(db: Db) {
+    let s = setup(db, false).await;
+    let api = Api::new(&s).await;
+    pond_server::sync::run_full_sync(&s.pond.state, s.corp_id, "test").await.unwrap();
+    let import = |csv: &'static str| {
+        let (http, url, bearer) = (api.http.clone(), format!("{}/api/v1/stores/import", api.base), api.bearer.clone());
+        async move {
+            let r = http
+                .post(url)
+                .header("authorization", bearer)
+                .header("content-type", "text/csv")
+                .body(csv)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (st, report) = import(
+        "name,address,city,latitude,longitude,staff\n静安店,南京西路1号,上海,31.2286,121.4547,s001e01|s001e02\n坏店,某路,上海,123,121.4,s001e01\n朝阳店,建国路,北京,39.9087,116.4605,ghost\n",
+    )
+    .await;
+    assert_eq!(st, 422, "{report}");
+    let lines: Vec<i64> = report["errors"].as_array().unwrap().iter().map(|e| e["line"].as_i64().unwrap()).collect();
+    assert_eq!(lines, vec![3, 4], "{report}");
+    let (_, stores) = api.get("/api/v1/stores").await;
+    assert_eq!(stores.as_array().unwrap().len(), 0, "nothing half-imported");
+    let (st, report) = import(
+        "name,address,city,latitude,longitude,staff\n静安店,南京西路1号,上海,31.2286,121.4547,s001e01|s001e02\n徐汇店,漕溪北路,上海,31.1880,121.4365,s001e03\n朝阳店,建国路,北京,39.9087,116.4605,s002e01\n",
+    )
+    .await;
+    assert_eq!((st, report["imported"].as_i64()), (200, Some(3)), "{report}");
+
+    let page = |q: &str| {
+        let (http, url) = (api.http.clone(), format!("{}/r/{}{q}", api.base, s.corp_id));
+        async move {
+            let r = http.get(url).send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let (_, first) = page("").await;
+    assert!(first.contains("navigator.geolocation"), "the page asks for the location");
+    let (st, near_xuhui) = page("?lat=31.1900&lng=121.4370").await;
+    assert_eq!(st, 200);
+    assert!(
+        near_xuhui.contains("徐汇店") && near_xuhui.contains("wework.qpic.cn") && near_xuhui.contains("米"),
+        "{near_xuhui}"
+    );
+    let (_, near_beijing) = page("?lat=39.91&lng=116.45").await;
+    assert!(near_beijing.contains("朝阳店"));
+    let (_, far) = page("?lat=22.54&lng=114.06").await;
+    assert!(far.contains("附近没有门店") && far.contains("北京") && far.contains("上海"), "too far: city picker");
+    let (_, denied) = page("?denied=1").await;
+    assert!(denied.contains("无法获取位置") && !denied.contains("navigator.geolocation"));
+    let (_, bad) = page("?lat=999&lng=0").await;
+    assert!(bad.contains("请选择城市和门店"), "out-of-range coordinates fall back to the picker");
+
+    let (_, stores) = api.get("/api/v1/stores").await;
+    let xuhui = stores.as_array().unwrap().iter().find(|x| x["name"] == "徐汇店").unwrap().clone();
+    let (_, picked) = page(&format!("?store={}", xuhui["id"])).await;
+    assert!(picked.contains("徐汇店"));
+    let way = s
+        .sim
+        .state
+        .world()
+        .contact_ways
+        .values()
+        .find(|w| w.state == xuhui["state"].as_str().unwrap())
+        .cloned()
+        .expect("store contact way");
+    s.sim.act(Action::Scan { config_id: Some(way.config_id), state: None, external_userid: None, name: None }).unwrap();
+    settle_jobs(&s).await;
+    let (_, stores) = api.get("/api/v1/stores").await;
+    let xuhui = stores.as_array().unwrap().iter().find(|x| x["name"] == "徐汇店").unwrap().clone();
+    assert_eq!(
+        (xuhui["scans"].as_i64(), xuhui["located_scans"].as_i64(), xuhui["new_customers"].as_i64()),
+        (Some(2), Some(1), Some(1)),
+        "{xuhui}"
+    );
+    s.pond.shutdown().await;
+}
+
+async fn business_cards_are_bulk_edited_through_wecom(db: Db) {
+    let s = setup(db, false).await;
+    let api = Api::new(&s).await;
+    pond_server::sync::run_full_sync(&s.pond.state, s.corp_id, "test").await.unwrap();
+    let card = json!({"external_corp_name": "模拟咖啡", "external_position": "店长",
+        "entries": [{"kind": "text", "name": "门店", "value": "静安店"}, {"kind": "web", "name": "会员", "title": "会员中心", "url": "https://example.com/vip"}]});
+    let (st, results) = api
+        .call(
+            reqwest::Method::PUT,
+            "/api/v1/staff/cards",
+            Some(json!({"userids": ["s001e01", "s001e02"], "card": card})),
+        )
+        .await;
+    assert_eq!(st, 200, "{results}");
+    assert!(results.as_array().unwrap().iter().all(|r| r["ok"] == true), "{results}");
+    let profile = s.sim.state.world().users["s001e02"].external_profile.clone().expect("written to WeCom");
+    assert_eq!(profile["external_attr"][1]["web"]["url"], "https://example.com/vip");
+    let (st, read) = api.get("/api/v1/staff/s001e01/card").await;
+    assert_eq!(st, 200);
+    assert_eq!(read, card, "read back from WeCom");
+    let bad =
+        json!({"userids": ["s001e01"], "card": {"external_position": "一个非常非常非常长的职务名称", "entries": []}});
+    let (st, err) = api.call(reqwest::Method::PUT, "/api/v1/staff/cards", Some(bad)).await;
+    assert_eq!((st, err["code"].as_str()), (422, Some("invalid_input")), "{err}");
+    let (st, _) =
+        api.call(reqwest::Method::PUT, "/api/v1/staff/cards", Some(json!({"userids": ["ghost"], "card": {}}))).await;
+    assert_eq!(st, 422);
+    let (session, _) = console_login(&s, "cards@example.com").await;
+    let page = api
+        .http
+        .get(format!("{}/console/staff/s001e01/card", api.base))
+        .header("cookie", session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("会员中心") && page.contains("店长"), "preview shows the card");
     s.pond.shutdown().await;
 }

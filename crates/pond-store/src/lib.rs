@@ -22,6 +22,7 @@ pub mod inbox;
 pub mod jobs;
 pub mod session;
 pub mod staff;
+pub mod store_location;
 pub mod sync_run;
 pub mod tag;
 pub mod timeline;

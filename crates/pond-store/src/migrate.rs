@@ -36,6 +36,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0003_acquisition.sql"),
         postgres: include_str!("../migrations/postgres/0003_acquisition.sql"),
     },
+    Migration {
+        version: 4,
+        name: "stores",
+        sqlite: include_str!("../migrations/sqlite/0004_stores.sql"),
+        postgres: include_str!("../migrations/postgres/0004_stores.sql"),
+    },
 ];
 
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS pond_migrations (

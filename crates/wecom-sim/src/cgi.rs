@@ -159,6 +159,49 @@ pub fn dispatch(
                 .ok_or_else(|| SimError::new(60111, "userid not found"))?;
             Ok(ok(serde_json::to_value(user).unwrap_or_default()))
         }
+        "user/update" => {
+            let userid = body.get("userid").and_then(Value::as_str).unwrap_or_default().to_owned();
+            active_user(w, &userid)?;
+            if let Some(profile) = body.get("external_profile") {
+                let attrs = profile.get("external_attr").and_then(Value::as_array).cloned().unwrap_or_default();
+                for a in &attrs {
+                    let kind = a.get("type").and_then(Value::as_i64).unwrap_or(-1);
+                    let key = match kind {
+                        0 => "text",
+                        1 => "web",
+                        2 => "miniprogram",
+                        _ => {
+                            return Err(SimError::new(
+                                40058,
+                                "external_attr type must be 0 (text), 1 (web) or 2 (miniprogram)",
+                            ));
+                        }
+                    };
+                    let name_ok =
+                        a.get("name").and_then(Value::as_str).is_some_and(|n| !n.is_empty() && n.chars().count() <= 32);
+                    if !name_ok || !a.get(key).is_some_and(Value::is_object) {
+                        return Err(SimError::new(
+                            40058,
+                            format!("each external_attr needs a name (1-32 characters) and a {key} object"),
+                        ));
+                    }
+                }
+                if let Some(u) = w.users.get_mut(&userid) {
+                    u.external_profile = Some(profile.clone());
+                }
+            }
+            if let Some(p) = body.get("external_position").and_then(Value::as_str) {
+                if p.chars().count() > 12 {
+                    return Err(SimError::new(40058, "external_position is at most 12 characters"));
+                }
+                if let Some(u) = w.users.get_mut(&userid) {
+                    let mut profile = u.external_profile.clone().unwrap_or_else(|| json!({}));
+                    profile["external_position"] = json!(p);
+                    u.external_profile = Some(profile);
+                }
+            }
+            Ok(ok(json!({})))
+        }
         "externalcontact/get_follow_user_list" => Ok(ok(json!({"follow_user": w.follow_user_ids()}))),
         "externalcontact/list" => {
             let userid = param(query, "userid").unwrap_or_default();

@@ -372,6 +372,16 @@ impl Client {
         Ok(self.get::<UserList>("user/list", &[("department_id", &dept), ("fetch_child", child)]).await?.userlist)
     }
 
+    /// Sets an employee's external profile (the business card customers see).
+    pub async fn user_update_external_profile(&self, userid: &str, external_profile: &Value) -> Result<()> {
+        self.post::<_, Empty>(
+            "user/update",
+            &serde_json::json!({"userid": userid, "external_profile": external_profile}),
+        )
+        .await
+        .map(|_| ())
+    }
+
     pub async fn user_get(&self, userid: &str) -> Result<User> {
         self.get("user/get", &[("userid", userid)]).await
     }

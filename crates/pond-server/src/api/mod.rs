@@ -7,7 +7,7 @@ mod views;
 
 use axum::{Extension, Json, Router, extract::State, middleware};
 use pond_core::{JobStatus, PageRequest};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::{
     IntoParams, Modify, OpenApi,
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
@@ -66,6 +66,10 @@ fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(code_stats_csv))
         .routes(routes!(code_qr_png))
         .routes(routes!(code_qr_svg))
+        .routes(routes!(list_stores))
+        .routes(routes!(import_stores))
+        .routes(routes!(get_card))
+        .routes(routes!(put_cards))
         .split_for_parts();
     doc.paths.add_path_operation(
         "/api/v1/openapi.json",
@@ -584,4 +588,90 @@ async fn code_qr_svg(
     use axum::response::IntoResponse;
     let svg = channel_codes::qr_svg(&qr_target(&state, caller.corp_id, id).await?, qr_size(&q)?)?;
     Ok(([(axum::http::header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
+}
+
+/// Stores of the regional code with their last-30-days figures (scans, found by location, new, lost).
+#[utoipa::path(get, path = "/api/v1/stores", tag = "acquisition",
+    responses((status = 200, body = Vec<crate::regional::StoreView>), (status = 401, body = ErrorBody)))]
+async fn list_stores(
+    State(state): State<AppState>,
+    Extension(caller): Extension<ApiCaller>,
+) -> Result<Json<Vec<crate::regional::StoreView>>, ApiError> {
+    Ok(Json(crate::regional::views(&state.db, caller.corp_id).await?))
+}
+
+/// The outcome of a store import.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ImportReport {
+    /// Stores created or updated (0 when any line was refused: nothing is half-imported).
+    pub imported: usize,
+    pub errors: Vec<crate::regional::LineError>,
+}
+
+/// Imports stores from CSV (`name,address,city,latitude,longitude,staff`, staff separated by `|`),
+/// creating or updating by name. Any bad line refuses the whole file with a per-line report (422).
+#[utoipa::path(post, path = "/api/v1/stores/import", tag = "acquisition", request_body(content = String, content_type = "text/csv"),
+    responses((status = 200, body = ImportReport), (status = 401, body = ErrorBody), (status = 422, body = ImportReport)))]
+async fn import_stores(
+    State(state): State<AppState>,
+    Extension(caller): Extension<ApiCaller>,
+    body: axum::body::Bytes,
+) -> Result<(axum::http::StatusCode, Json<ImportReport>), ApiError> {
+    let text = String::from_utf8(body.to_vec()).map_err(|_| ApiError::BadRequest("the CSV must be UTF-8".into()))?;
+    match crate::regional::import(&state, caller.corp_id, &text).await? {
+        Ok(n) => {
+            pond_store::audit::record(
+                &state.db,
+                caller.corp_id,
+                &caller.actor,
+                "stores.import",
+                "stores",
+                &format!("{n} stores"),
+            )
+            .await?;
+            Ok((axum::http::StatusCode::OK, Json(ImportReport { imported: n, errors: vec![] })))
+        }
+        Err(errors) => Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, Json(ImportReport { imported: 0, errors }))),
+    }
+}
+
+/// An employee's external business card, as WeCom has it.
+#[utoipa::path(get, path = "/api/v1/staff/{userid}/card", tag = "staff", params(("userid" = String, Path)),
+    responses((status = 200, body = crate::business_card::Card), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn get_card(
+    State(state): State<AppState>,
+    Extension(caller): Extension<ApiCaller>,
+    ApiPath(userid): ApiPath<String>,
+) -> Result<Json<crate::business_card::Card>, ApiError> {
+    Ok(Json(crate::business_card::read(&state, caller.corp_id, &userid).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CardsInput {
+    /// Employees to give this card (1–100).
+    pub userids: Vec<String>,
+    pub card: crate::business_card::Card,
+}
+
+/// Writes one business card to many employees through WeCom; each gets its own result.
+#[utoipa::path(put, path = "/api/v1/staff/cards", tag = "staff", request_body = CardsInput,
+    responses((status = 200, body = Vec<crate::business_card::CardResult>), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn put_cards(
+    State(state): State<AppState>,
+    Extension(caller): Extension<ApiCaller>,
+    ApiJson(input): ApiJson<CardsInput>,
+) -> Result<Json<Vec<crate::business_card::CardResult>>, ApiError> {
+    let results = crate::business_card::write_many(&state, caller.corp_id, &input.userids, &input.card).await?;
+    let ok = results.iter().filter(|r| r.ok).count();
+    pond_store::audit::record(
+        &state.db,
+        caller.corp_id,
+        &caller.actor,
+        "staff.card",
+        &input.userids.join(","),
+        &format!("{ok}/{} updated", results.len()),
+    )
+    .await?;
+    Ok(Json(results))
 }

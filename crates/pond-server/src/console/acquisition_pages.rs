@@ -432,3 +432,235 @@ pub async fn welcome_create(
         }
     }
 }
+
+#[derive(Template)]
+#[template(path = "stores.html")]
+struct StoresPage {
+    c: Chrome,
+    stores: Vec<crate::regional::StoreView>,
+    regional_url: String,
+    report: Vec<crate::regional::LineError>,
+    imported: Option<usize>,
+    csv: String,
+}
+
+async fn stores_page_with(
+    state: &AppState,
+    user: &CurrentUser,
+    headers: &HeaderMap,
+    report: Vec<crate::regional::LineError>,
+    imported: Option<usize>,
+    csv: String,
+) -> PageResult {
+    let c = chrome(user, headers, "/console/stores", None);
+    let stores = crate::regional::views(&state.db, user.corp_id).await.map_err(|e| fail(e, headers))?;
+    let regional_url = format!("{}/r/{}", state.config.effective_public_url(), user.corp_id);
+    let status = if report.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    let mut resp = render(&StoresPage { c, stores, regional_url, report, imported, csv });
+    *resp.status_mut() = status;
+    Ok(resp)
+}
+
+pub async fn stores_page(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+) -> PageResult {
+    stores_page_with(&state, &user, &headers, vec![], None, String::new()).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct StoresForm {
+    #[serde(default)]
+    csv: String,
+}
+
+pub async fn stores_import(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+    Form(form): Form<StoresForm>,
+) -> PageResult {
+    admin_only(&user, &headers)?;
+    match crate::regional::import(&state, user.corp_id, &form.csv).await.map_err(|e| fail(e, &headers))? {
+        Ok(n) => {
+            pond_store::audit::record(
+                &state.db,
+                user.corp_id,
+                &user.email,
+                "stores.import",
+                "stores",
+                &format!("{n} stores"),
+            )
+            .await
+            .map_err(|e| fail(e, &headers))?;
+            stores_page_with(&state, &user, &headers, vec![], Some(n), String::new()).await
+        }
+        Err(report) => stores_page_with(&state, &user, &headers, report, None, form.csv).await,
+    }
+}
+
+pub async fn regional_qr(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+    Path(format): Path<String>,
+    Query(q): Query<QrParams>,
+) -> PageResult {
+    let url = format!("{}/r/{}", state.config.effective_public_url(), user.corp_id);
+    let size = q.size.unwrap_or(1024).clamp(128, 4096);
+    match format.as_str() {
+        "qr.png" => Ok((
+            [(header::CONTENT_TYPE, "image/png")],
+            channel_codes::qr_png(&url, size).map_err(|e| fail(e, &headers))?,
+        )
+            .into_response()),
+        "qr.svg" => Ok((
+            [(header::CONTENT_TYPE, "image/svg+xml")],
+            channel_codes::qr_svg(&url, size).map_err(|e| fail(e, &headers))?,
+        )
+            .into_response()),
+        _ => Err(ConsoleError {
+            status: StatusCode::NOT_FOUND,
+            message: "qr.png or qr.svg".into(),
+            lang: lang_of(&headers),
+        }),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "card.html")]
+struct CardPage {
+    c: Chrome,
+    staff: pond_store::staff::Staff,
+    card: crate::business_card::Card,
+    entries_text: String,
+    results: Vec<crate::business_card::CardResult>,
+    error: Option<String>,
+}
+
+fn entries_text(card: &crate::business_card::Card) -> String {
+    use crate::business_card::CardEntry;
+    card.entries
+        .iter()
+        .map(|e| match e {
+            CardEntry::Text { name, value } => format!("text|{name}|{value}"),
+            CardEntry::Web { name, title, url } => format!("web|{name}|{title}|{url}"),
+            CardEntry::Miniprogram { name, title, appid, pagepath } => {
+                format!("miniprogram|{name}|{title}|{appid}|{pagepath}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+pub async fn card_page(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+    Path(userid): Path<String>,
+) -> PageResult {
+    let c = chrome(&user, &headers, "/console/staff", None);
+    let staff = pond_store::staff::get(&state.db, user.corp_id, &userid).await.map_err(|e| fail(e, &headers))?;
+    let (card, error) = match crate::business_card::read(&state, user.corp_id, &userid).await {
+        Ok(card) => (card, None),
+        Err(e) => (Default::default(), Some(e.to_string())),
+    };
+    let entries_text = entries_text(&card);
+    Ok(render(&CardPage { c, staff, card, entries_text, results: vec![], error }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CardForm {
+    #[serde(default)]
+    external_corp_name: String,
+    #[serde(default)]
+    external_position: String,
+    /// One entry per line: `text|name|value`, `web|name|title|url`, `miniprogram|name|title|appid|pagepath`.
+    #[serde(default)]
+    entries: String,
+    /// More employees to give the same card (comma-separated).
+    #[serde(default)]
+    also: String,
+}
+
+fn parse_entries(text: &str) -> Result<Vec<crate::business_card::CardEntry>, ValidationError> {
+    use crate::business_card::CardEntry;
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let p: Vec<String> = l.split('|').map(|x| x.trim().to_owned()).collect();
+            match (p.first().map(String::as_str), p.len()) {
+                (Some("text"), 3) => Ok(CardEntry::Text { name: p[1].clone(), value: p[2].clone() }),
+                (Some("web"), 4) => Ok(CardEntry::Web { name: p[1].clone(), title: p[2].clone(), url: p[3].clone() }),
+                (Some("miniprogram"), 5) => Ok(CardEntry::Miniprogram {
+                    name: p[1].clone(),
+                    title: p[2].clone(),
+                    appid: p[3].clone(),
+                    pagepath: p[4].clone(),
+                }),
+                _ => Err(ValidationError::new(
+                    "entries",
+                    format!(
+                        "{l:?}: write text|name|value, web|name|title|url or miniprogram|name|title|appid|pagepath"
+                    ),
+                )),
+            }
+        })
+        .collect()
+}
+
+pub async fn card_save(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+    Path(userid): Path<String>,
+    Form(form): Form<CardForm>,
+) -> PageResult {
+    admin_only(&user, &headers)?;
+    let c = chrome(&user, &headers, "/console/staff", None);
+    let staff = pond_store::staff::get(&state.db, user.corp_id, &userid).await.map_err(|e| fail(e, &headers))?;
+    let parsed = parse_entries(&form.entries).map(|entries| crate::business_card::Card {
+        external_corp_name: form.external_corp_name.trim().to_owned(),
+        external_position: form.external_position.trim().to_owned(),
+        entries,
+    });
+    let mut userids = vec![userid.clone()];
+    userids.extend(form.also.split(',').map(str::trim).filter(|u| !u.is_empty() && *u != userid).map(str::to_owned));
+    let outcome = match parsed {
+        Ok(card) => crate::business_card::write_many(&state, user.corp_id, &userids, &card)
+            .await
+            .map(|r| (card, r))
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    match outcome {
+        Ok((card, results)) => {
+            let ok = results.iter().filter(|r| r.ok).count();
+            pond_store::audit::record(
+                &state.db,
+                user.corp_id,
+                &user.email,
+                "staff.card",
+                &userids.join(","),
+                &format!("{ok}/{} updated", results.len()),
+            )
+            .await
+            .map_err(|e| fail(e, &headers))?;
+            let entries_text = entries_text(&card);
+            Ok(render(&CardPage { c, staff, card, entries_text, results, error: None }))
+        }
+        Err(e) => {
+            let card = crate::business_card::Card {
+                external_corp_name: form.external_corp_name,
+                external_position: form.external_position,
+                entries: vec![],
+            };
+            let mut resp =
+                render(&CardPage { c, staff, card, entries_text: form.entries, results: vec![], error: Some(e) });
+            *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+            Ok(resp)
+        }
+    }
+}

@@ -1,0 +1,416 @@
+//! Regional store codes (区域活码): one printed code for a whole chain. The customer's browser
+//! shares its location, Pond finds the nearest store (R-tree on the unit sphere, great-circle
+//! distance) and shows the QR of one of that store's employees; when location is refused or the
+//! nearest store is too far, the page offers a city → store picker.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{Arc, Mutex},
+};
+
+use askama::Template;
+use axum::{
+    extract::{Path, Query, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use pond_core::{ValidationError, geo::LatLng};
+use pond_store::store_location::{NewStore, Store};
+use rstar::{RTree, primitives::GeomWithData};
+use serde::{Deserialize, Serialize};
+
+use crate::{console::render, error::ApiError, state::AppState};
+
+/// The `state` of a store employee's contact way (≤30 characters).
+pub fn store_state(store_id: i64) -> String {
+    format!("rg-{store_id}")
+}
+
+/// A problem on one line of an import.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct LineError {
+    /// 1-based line number in the file (the header is line 1).
+    pub line: usize,
+    pub field: String,
+    pub message: String,
+}
+
+/// Parses and validates a store CSV (`name,address,city,latitude,longitude,staff`; staff
+/// separated by `|`). Every bad line is reported; nothing is returned unless all are good.
+pub fn parse_csv(text: &str, active_staff: &dyn Fn(&str) -> bool) -> Result<Vec<NewStore>, Vec<LineError>> {
+    let mut errors = Vec::new();
+    let mut stores = Vec::new();
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .flexible(true)
+        .from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+    let expected = ["name", "address", "city", "latitude", "longitude", "staff"];
+    match reader.headers() {
+        Ok(h) if h.iter().map(str::to_lowercase).eq(expected.iter().map(|s| s.to_string())) => {}
+        _ => {
+            return Err(vec![LineError {
+                line: 1,
+                field: "header".into(),
+                message: format!("the first line must be: {}", expected.join(",")),
+            }]);
+        }
+    }
+    let mut names = BTreeMap::new();
+    for (i, record) in reader.records().enumerate() {
+        let line = i + 2;
+        let mut err = |field: &str, message: String| errors.push(LineError { line, field: field.into(), message });
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                err("line", e.to_string());
+                continue;
+            }
+        };
+        if record.len() != 6 {
+            err("line", format!("has {} fields; 6 are needed", record.len()));
+            continue;
+        }
+        let (name, address, city) = (record[0].to_owned(), record[1].to_owned(), record[2].to_owned());
+        if name.is_empty() || name.chars().count() > 64 {
+            err("name", "must be 1 to 64 characters".into());
+        } else if let Some(first) = names.insert(name.clone(), line) {
+            err("name", format!("{name:?} already appears on line {first}"));
+        }
+        if city.is_empty() || city.chars().count() > 32 {
+            err("city", "must be 1 to 32 characters".into());
+        }
+        let coords = match (record[3].parse::<f64>(), record[4].parse::<f64>()) {
+            (Ok(lat), Ok(lng)) => LatLng::new(lat, lng).map_err(|e: ValidationError| err(e.field, e.reason)).ok(),
+            (Err(_), _) => {
+                err("latitude", "must be a number from -90 to 90".into());
+                None
+            }
+            (_, Err(_)) => {
+                err("longitude", "must be a number from -180 to 180".into());
+                None
+            }
+        };
+        let staff: Vec<String> =
+            record[5].split(['|', ' ']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+        if staff.is_empty() || staff.len() > 100 {
+            err("staff", "list 1 to 100 employees separated by |".into());
+        }
+        if let Some(unknown) = staff.iter().find(|u| !active_staff(u)) {
+            err("staff", format!("unknown or resigned employee {unknown}"));
+        }
+        if let Some(c) = coords {
+            stores.push(NewStore {
+                name,
+                address,
+                city,
+                latitude: c.lat,
+                longitude: c.lng,
+                staff_json: serde_json::to_string(&staff).unwrap_or_else(|_| "[]".into()),
+            });
+        }
+    }
+    if errors.is_empty() && stores.is_empty() {
+        errors.push(LineError { line: 2, field: "line".into(), message: "the file has no stores".into() });
+    }
+    if errors.is_empty() { Ok(stores) } else { Err(errors) }
+}
+
+type Point = GeomWithData<[f64; 3], i64>;
+
+/// Nearest-store indexes per corp, rebuilt after an import.
+#[derive(Default)]
+pub struct StoreIndexes {
+    by_corp: Mutex<HashMap<i64, Arc<RTree<Point>>>>,
+}
+
+impl StoreIndexes {
+    pub fn invalidate(&self, corp_id: i64) {
+        self.by_corp.lock().unwrap_or_else(|e| e.into_inner()).remove(&corp_id);
+    }
+
+    async fn get(&self, db: &pond_store::Db, corp_id: i64) -> Result<Arc<RTree<Point>>, pond_store::StoreError> {
+        if let Some(tree) = self.by_corp.lock().unwrap_or_else(|e| e.into_inner()).get(&corp_id) {
+            return Ok(tree.clone());
+        }
+        let points: Vec<Point> = pond_store::store_location::list(db, corp_id)
+            .await?
+            .into_iter()
+            .filter_map(|s| LatLng::new(s.latitude, s.longitude).ok().map(|p| GeomWithData::new(p.unit_vector(), s.id)))
+            .collect();
+        let tree = Arc::new(RTree::bulk_load(points));
+        self.by_corp.lock().unwrap_or_else(|e| e.into_inner()).insert(corp_id, tree.clone());
+        Ok(tree)
+    }
+
+    /// The nearest store to `at`, with its distance in metres.
+    pub async fn nearest(
+        &self,
+        db: &pond_store::Db,
+        corp_id: i64,
+        at: LatLng,
+    ) -> Result<Option<(i64, f64)>, pond_store::StoreError> {
+        let tree = self.get(db, corp_id).await?;
+        let Some(found) = tree.nearest_neighbor(at.unit_vector()) else { return Ok(None) };
+        let store = pond_store::store_location::get(db, corp_id, found.data).await?;
+        let distance = at.distance_m(LatLng { lat: store.latitude, lng: store.longitude });
+        Ok(Some((store.id, distance)))
+    }
+}
+
+/// A store with its last-30-days figures.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct StoreView {
+    pub id: i64,
+    pub name: String,
+    pub address: String,
+    pub city: String,
+    pub latitude: f64,
+    pub longitude: f64,
+    pub staff: Vec<String>,
+    /// The contact-way state customers added through this store carry.
+    pub state: String,
+    pub scans: i64,
+    pub located_scans: i64,
+    pub new_customers: i64,
+    pub lost: i64,
+}
+
+pub async fn views(db: &pond_store::Db, corp_id: i64) -> Result<Vec<StoreView>, ApiError> {
+    let since = pond_store::now_ms() - 30 * 86_400_000;
+    let scans: HashMap<i64, (i64, i64)> = pond_store::store_location::scan_counts(db, corp_id, since)
+        .await?
+        .into_iter()
+        .map(|(id, n, l)| (id, (n, l)))
+        .collect();
+    let adds: HashMap<String, (i64, i64)> = pond_store::store_location::adds_by_state_prefix(db, corp_id, "rg-", since)
+        .await?
+        .into_iter()
+        .map(|(s, n, l)| (s, (n, l)))
+        .collect();
+    Ok(pond_store::store_location::list(db, corp_id)
+        .await?
+        .into_iter()
+        .map(|s| {
+            let state = store_state(s.id);
+            let (scans, located) = scans.get(&s.id).copied().unwrap_or_default();
+            let (new_customers, lost) = adds.get(&state).copied().unwrap_or_default();
+            StoreView {
+                id: s.id,
+                name: s.name,
+                address: s.address,
+                city: s.city,
+                latitude: s.latitude,
+                longitude: s.longitude,
+                staff: serde_json::from_str(&s.staff).unwrap_or_default(),
+                state,
+                scans,
+                located_scans: located,
+                new_customers,
+                lost,
+            }
+        })
+        .collect())
+}
+
+/// Imports a store CSV for a corp: all lines valid, or nothing stored and a per-line report.
+pub async fn import(state: &AppState, corp_id: i64, csv_text: &str) -> Result<Result<usize, Vec<LineError>>, ApiError> {
+    let active: std::collections::BTreeSet<String> = pond_store::staff::all(&state.db, corp_id)
+        .await?
+        .into_iter()
+        .filter(|s| s.status == "active")
+        .map(|s| s.userid)
+        .collect();
+    match parse_csv(csv_text, &|u| active.contains(u)) {
+        Ok(stores) => {
+            let n = pond_store::store_location::upsert_all(&state.db, corp_id, &stores).await?;
+            state.store_indexes.invalidate(corp_id);
+            Ok(Ok(n))
+        }
+        Err(report) => Ok(Err(report)),
+    }
+}
+
+/// A store in the city picker: (id, name, address).
+type StoreChoice = (i64, String, String);
+
+#[derive(Template)]
+#[template(path = "regional.html")]
+struct RegionalPage {
+    corp_id: i64,
+    message: String,
+    /// city → its stores
+    cities: Vec<(String, Vec<StoreChoice>)>,
+    ask_location: bool,
+    store_name: Option<String>,
+    staff_name: String,
+    qr_code: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RegionalQuery {
+    lat: Option<f64>,
+    lng: Option<f64>,
+    store: Option<i64>,
+    /// Set by the page when the browser refused or failed to give a location.
+    denied: Option<u8>,
+}
+
+/// GET /r/{corp_id}: the regional landing page.
+pub async fn landing(
+    State(state): State<AppState>,
+    Path(corp_id): Path<i64>,
+    Query(q): Query<RegionalQuery>,
+) -> Response {
+    let stores = match pond_store::store_location::list(&state.db, corp_id).await {
+        Ok(s) if !s.is_empty() => s,
+        _ => return picker(corp_id, &[], StatusCode::NOT_FOUND, "这个二维码已失效，请联系门店工作人员。", false),
+    };
+    let chosen: Option<(i64, bool, Option<i64>)> = match (q.store, q.lat, q.lng) {
+        (Some(id), _, _) => stores.iter().any(|s| s.id == id).then_some((id, false, None)),
+        (None, Some(lat), Some(lng)) => match LatLng::new(lat, lng) {
+            Err(_) => None,
+            Ok(at) => match state.store_indexes.nearest(&state.db, corp_id, at).await {
+                Ok(Some((id, d))) if d <= state.config.regional.max_distance_km * 1000.0 => {
+                    Some((id, true, Some(d as i64)))
+                }
+                Ok(Some(_)) => {
+                    return picker(corp_id, &stores, StatusCode::OK, "附近没有门店，请选择城市和门店。", false);
+                }
+                _ => None,
+            },
+        },
+        _ => {
+            let ask = q.denied.is_none();
+            let message = if ask {
+                "正在获取您的位置，为您匹配最近的门店…"
+            } else {
+                "无法获取位置，请选择城市和门店。"
+            };
+            return picker(corp_id, &stores, StatusCode::OK, message, ask);
+        }
+    };
+    let Some((store_id, located, distance)) = chosen else {
+        return picker(corp_id, &stores, StatusCode::OK, "请选择城市和门店。", false);
+    };
+    match serve_store(&state, corp_id, store_id, located, distance).await {
+        Ok(page) => render(&page).into_response(),
+        Err(e) => {
+            tracing::warn!(corp_id, store_id, error = %e, "regional page could not serve the store");
+            picker(
+                corp_id,
+                &stores,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "门店暂时无人接待，请选择其他门店或稍后再试。",
+                false,
+            )
+        }
+    }
+}
+
+fn picker(corp_id: i64, stores: &[Store], status: StatusCode, message: &str, ask_location: bool) -> Response {
+    let mut cities: BTreeMap<String, Vec<StoreChoice>> = BTreeMap::new();
+    for s in stores {
+        cities.entry(s.city.clone()).or_default().push((s.id, s.name.clone(), s.address.clone()));
+    }
+    let page = RegionalPage {
+        corp_id,
+        message: message.to_owned(),
+        cities: cities.into_iter().collect(),
+        ask_location,
+        store_name: None,
+        staff_name: String::new(),
+        qr_code: String::new(),
+    };
+    let mut resp = render(&page);
+    *resp.status_mut() = status;
+    resp
+}
+
+async fn serve_store(
+    state: &AppState,
+    corp_id: i64,
+    store_id: i64,
+    located: bool,
+    distance: Option<i64>,
+) -> Result<RegionalPage, String> {
+    let store = pond_store::store_location::get(&state.db, corp_id, store_id).await.map_err(|e| e.to_string())?;
+    let staff: Vec<String> = serde_json::from_str(&store.staff).unwrap_or_default();
+    if staff.is_empty() {
+        return Err("store has no staff".into());
+    }
+    let userid = staff[rand::Rng::random_range(&mut rand::rng(), 0..staff.len())].clone();
+    let qr = match pond_store::store_location::staff_way(&state.db, corp_id, store_id, &userid)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        Some(qr) => qr,
+        None => {
+            let corp = pond_store::corp::get(&state.db, corp_id).await.map_err(|e| e.to_string())?;
+            let client = state.wecom.for_corp(&corp).map_err(|e| e.to_string())?;
+            let way = wecom::api::ContactWay {
+                kind: 1,
+                scene: 2,
+                remark: store.name.chars().take(30).collect(),
+                skip_verify: true,
+                state: store_state(store_id),
+                user: vec![userid.clone()],
+                ..Default::default()
+            };
+            let created = client.add_contact_way(&way).await.map_err(|e| e.to_string())?;
+            pond_store::store_location::set_staff_way(
+                &state.db,
+                corp_id,
+                store_id,
+                &userid,
+                &created.config_id,
+                &created.qr_code,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            created.qr_code
+        }
+    };
+    pond_store::store_location::record_scan(&state.db, corp_id, store_id, &userid, located, distance)
+        .await
+        .map_err(|e| e.to_string())?;
+    let staff_name = pond_store::staff::get(&state.db, corp_id, &userid).await.map(|s| s.name).unwrap_or(userid);
+    let message = match distance {
+        Some(d) if d >= 1000 => format!("距您约 {:.1} 公里 · {}", d as f64 / 1000.0, store.address),
+        Some(d) => format!("距您约 {d} 米 · {}", store.address),
+        None => store.address.clone(),
+    };
+    Ok(RegionalPage {
+        corp_id,
+        message,
+        cities: vec![],
+        ask_location: false,
+        store_name: Some(store.name),
+        staff_name,
+        qr_code: qr,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_reports_every_bad_line_and_returns_nothing() {
+        let csv = "name,address,city,latitude,longitude,staff\n\
+                   静安店,南京西路1号,上海,31.2286,121.4547,s001e01|s001e02\n\
+                   ,无名,上海,31.2,121.4,s001e01\n\
+                   徐汇店,漕溪北路,上海,95,121.4,s001e01\n\
+                   静安店,重复,上海,31.2,121.4,s001e01\n\
+                   朝阳店,建国路,北京,39.9,116.4,ghost\n\
+                   海淀店,中关村,北京,39.98,abc,s001e01\n";
+        let known = |u: &str| u.starts_with("s00");
+        let report = parse_csv(csv, &known).unwrap_err();
+        let lines: Vec<(usize, &str)> = report.iter().map(|e| (e.line, e.field.as_str())).collect();
+        assert_eq!(lines, vec![(3, "name"), (4, "latitude"), (5, "name"), (6, "staff"), (7, "longitude")]);
+        let good =
+            "name,address,city,latitude,longitude,staff\n静安店,南京西路1号,上海,31.2286,121.4547,s001e01|s001e02\n";
+        let stores = parse_csv(good, &known).unwrap();
+        assert_eq!(stores[0].staff_json, "[\"s001e01\",\"s001e02\"]");
+        assert_eq!(parse_csv("a,b\n", &known).unwrap_err()[0].field, "header");
+    }
+}

@@ -1,0 +1,162 @@
+//! Stores (门店) for regional codes: where they are and who serves there, their scans, and the
+//! contact way of each store employee.
+
+use crate::{Db, Result, StoreError, now_ms, read_db, write_db};
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, sqlx::FromRow)]
+pub struct Store {
+    pub id: i64,
+    pub corp_id: i64,
+    pub name: String,
+    pub address: String,
+    pub city: String,
+    pub latitude: f64,
+    pub longitude: f64,
+    /// JSON array of userids.
+    pub staff: String,
+}
+
+/// A store as imported (validated by the caller).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewStore {
+    pub name: String,
+    pub address: String,
+    pub city: String,
+    pub latitude: f64,
+    pub longitude: f64,
+    pub staff_json: String,
+}
+
+const COLUMNS: &str = "id, corp_id, name, address, city, latitude, longitude, staff";
+
+/// Inserts or updates (by name) every store in one transaction: all or nothing.
+pub async fn upsert_all(db: &Db, corp_id: i64, stores: &[NewStore]) -> Result<usize> {
+    let now = now_ms();
+    write_db!(db, |pool| {
+        async {
+        let mut tx = pool.begin().await?;
+        for s in stores {
+            sqlx::query(
+                "INSERT INTO stores (corp_id, name, address, city, latitude, longitude, staff, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+                 ON CONFLICT (corp_id, name) DO UPDATE SET address = excluded.address, city = excluded.city,
+                    latitude = excluded.latitude, longitude = excluded.longitude, staff = excluded.staff, updated_at = excluded.updated_at",
+            )
+            .bind(corp_id)
+            .bind(&s.name)
+            .bind(&s.address)
+            .bind(&s.city)
+            .bind(s.latitude)
+            .bind(s.longitude)
+            .bind(&s.staff_json)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await
+    }
+    .await
+    })?;
+    Ok(stores.len())
+}
+
+pub async fn list(db: &Db, corp_id: i64) -> Result<Vec<Store>> {
+    let sql = format!("SELECT {COLUMNS} FROM stores WHERE corp_id = $1 ORDER BY city, name");
+    Ok(read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(corp_id).fetch_all(pool).await)?)
+}
+
+pub async fn get(db: &Db, corp_id: i64, id: i64) -> Result<Store> {
+    let sql = format!("SELECT {COLUMNS} FROM stores WHERE corp_id = $1 AND id = $2");
+    let row: Option<Store> = read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(corp_id)
+        .bind(id)
+        .fetch_optional(pool)
+        .await)?;
+    row.ok_or_else(|| StoreError::NotFound(format!("store {id}")))
+}
+
+pub async fn record_scan(
+    db: &Db,
+    corp_id: i64,
+    store_id: i64,
+    userid: &str,
+    located: bool,
+    distance_m: Option<i64>,
+) -> Result<()> {
+    write_db!(db, |pool| {
+        sqlx::query(
+        "INSERT INTO store_scans (corp_id, store_id, userid, located, distance_m, scanned_at) VALUES ($1, $2, $3, $4, $5, $6)"
+    )
+    .bind(corp_id)
+    .bind(store_id)
+    .bind(userid)
+    .bind(located)
+    .bind(distance_m)
+    .bind(now_ms())
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}
+
+/// Per store: (store_id, scans, scans found by location).
+pub async fn scan_counts(db: &Db, corp_id: i64, since: i64) -> Result<Vec<(i64, i64, i64)>> {
+    Ok(read_db!(db, |pool| sqlx::query_as(
+        "SELECT store_id, COUNT(*), SUM(CASE WHEN located THEN 1 ELSE 0 END) FROM store_scans
+         WHERE corp_id = $1 AND scanned_at >= $2 GROUP BY store_id"
+    )
+    .bind(corp_id)
+    .bind(since)
+    .fetch_all(pool)
+    .await)?)
+}
+
+/// Per contact-way state: (state, new follow relations, of them ended) since `since`.
+pub async fn adds_by_state_prefix(db: &Db, corp_id: i64, prefix: &str, since: i64) -> Result<Vec<(String, i64, i64)>> {
+    Ok(read_db!(db, |pool| sqlx::query_as(
+        "SELECT state, COUNT(*), SUM(CASE WHEN removed_at IS NULL THEN 0 ELSE 1 END) FROM follow_relations
+         WHERE corp_id = $1 AND state LIKE $2 AND added_at >= $3 GROUP BY state"
+    )
+    .bind(corp_id)
+    .bind(format!("{prefix}%"))
+    .bind(since)
+    .fetch_all(pool)
+    .await)?)
+}
+
+pub async fn staff_way(db: &Db, corp_id: i64, store_id: i64, userid: &str) -> Result<Option<String>> {
+    Ok(read_db!(db, |pool| sqlx::query_scalar(
+        "SELECT qr_code FROM store_contact_ways WHERE corp_id = $1 AND store_id = $2 AND userid = $3"
+    )
+    .bind(corp_id)
+    .bind(store_id)
+    .bind(userid)
+    .fetch_optional(pool)
+    .await)?)
+}
+
+pub async fn set_staff_way(
+    db: &Db,
+    corp_id: i64,
+    store_id: i64,
+    userid: &str,
+    config_id: &str,
+    qr_code: &str,
+) -> Result<()> {
+    write_db!(db, |pool| {
+        sqlx::query(
+        "INSERT INTO store_contact_ways (corp_id, store_id, userid, config_id, qr_code) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (corp_id, store_id, userid) DO UPDATE SET config_id = excluded.config_id, qr_code = excluded.qr_code"
+    )
+    .bind(corp_id)
+    .bind(store_id)
+    .bind(userid)
+    .bind(config_id)
+    .bind(qr_code)
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}
