@@ -20,6 +20,7 @@ test_on_both_backends!(
     console_creates_codes_and_welcomes_and_shows_stats,
     regional_code_imports_stores_and_routes_by_location,
     business_cards_are_bulk_edited_through_wecom,
+    codes_are_bulk_created_from_csv_all_or_nothing,
 );
 
 struct Api {
@@ -516,5 +517,63 @@ async fn business_cards_are_bulk_edited_through_wecom(db: Db) {
         .await
         .unwrap();
     assert!(page.contains("会员中心") && page.contains("店长"), "preview shows the card");
+    s.pond.shutdown().await;
+}
+
+async fn codes_are_bulk_created_from_csv_all_or_nothing(db: Db) {
+    let s = setup(db, false).await;
+    let api = Api::new(&s).await;
+    pond_server::sync::run_full_sync(&s.pond.state, s.corp_id, "test").await.unwrap();
+    let import = |csv: String| {
+        let (http, url, bearer) =
+            (api.http.clone(), format!("{}/api/v1/channel-codes/import", api.base), api.bearer.clone());
+        async move {
+            let r = http
+                .post(url)
+                .header("authorization", bearer)
+                .header("content-type", "text/csv")
+                .body(csv)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let header = "name,channel_group,mode,strategy,state,staff,daily_cap,auto_tags,welcome_id,remark_prefix";
+    let bad = format!(
+        "{header}\n静安海报,门店,landing,weighted,poster-ja,s001e01:2|s001e02,50,,,\n包裹卡A,包裹卡,native,round_robin,{},s001e01,,,,\n重复,门店,landing,random,poster-ja,s001e03,,,,\n幽灵,门店,native,random,ghost-code,ghost,,,,\n上限,门店,landing,random,cap-x,s001e01,lots,,,\n",
+        "p".repeat(31)
+    );
+    let (st, report) = import(bad).await;
+    assert_eq!(st, 422, "{report}");
+    let got: Vec<(i64, String)> = report["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["line"].as_i64().unwrap(), e["field"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![(3, "state".to_owned()), (4, "state".to_owned()), (5, "staff".to_owned()), (6, "daily_cap".to_owned())],
+        "{report}"
+    );
+    let (_, codes) = api.get("/api/v1/channel-codes").await;
+    assert!(codes.as_array().unwrap().is_empty(), "nothing created");
+    assert_eq!(
+        s.sim.state.world().contact_ways.values().filter(|w| !w.state.starts_with("store-")).count(),
+        0,
+        "nothing in WeCom"
+    );
+
+    let good = format!(
+        "{header}\n静安海报,门店,landing,weighted,poster-ja,s001e01:2|s001e02,50,,,\n包裹卡A,包裹卡,native,round_robin,parcel-a,s001e01|s001e02,,,,包裹-\n"
+    );
+    let (st, report) = import(good).await;
+    assert_eq!(st, 200, "{report}");
+    assert_eq!(report["created"].as_array().unwrap().len(), 2);
+    assert!(
+        s.sim.state.world().contact_ways.values().any(|w| w.state == "parcel-a"),
+        "the native code has its WeCom contact way"
+    );
     s.pond.shutdown().await;
 }

@@ -395,6 +395,12 @@ async fn demo(config: Config) -> Result<()> {
         Ok(run) => tracing::warn!("demo sync failed: {}", run.error.unwrap_or_default()),
         Err(e) => tracing::warn!("demo sync could not start: {e}"),
     }
+    let landing = pond_store::channel_code::list(&state.db, corp_id)
+        .await?
+        .into_iter()
+        .find(|c| c.mode == "landing")
+        .map(|c| c.id);
+    tokio::spawn(demo_visits(format!("http://{}", running.addr), corp_id, landing));
     // Light traffic keeps the console alive: one world action every two seconds.
     let traffic_sim = sim.clone();
     tokio::spawn(async move {
@@ -523,5 +529,52 @@ async fn demo_codes(state: &AppState, corp_id: i64) -> Result<()> {
         };
         pond_server::channel_codes::create(state, corp_id, input).await.map_err(|e| anyhow!("{e}"))?;
     }
+    // One store per simulated shop, near its city's centre, for the regional code.
+    let centres = [
+        ("上海", 31.2304, 121.4737),
+        ("北京", 39.9042, 116.4074),
+        ("杭州", 30.2741, 120.1551),
+        ("深圳", 22.5431, 114.0579),
+        ("成都", 30.5728, 104.0668),
+        ("广州", 23.1291, 113.2644),
+        ("南京", 32.0603, 118.7969),
+        ("武汉", 30.5928, 114.3055),
+        ("苏州", 31.2990, 120.5853),
+        ("西安", 34.3416, 108.9398),
+    ];
+    let mut stores = Vec::new();
+    for d in pond_store::department::list(&state.db, corp_id).await?.into_iter().filter(|d| d.parent_id.is_some()) {
+        let Some((city, lat, lng)) = centres.iter().find(|(c, _, _)| d.name.starts_with(c)) else { continue };
+        let n = d.dept_id - 1;
+        let staff: Vec<String> = (1..=3).map(|e| format!("s{n:03}e{e:02}")).collect();
+        stores.push(pond_store::store_location::NewStore {
+            name: d.name.clone(),
+            address: format!("{city}市中心路{}号", n * 10),
+            city: (*city).to_owned(),
+            latitude: lat + 0.01 * (n % 3) as f64,
+            longitude: lng + 0.01 * (n % 2) as f64,
+            staff_json: serde_json::to_string(&staff)?,
+        });
+    }
+    pond_store::store_location::upsert_all(&state.db, corp_id, &stores).await?;
     Ok(())
+}
+
+/// Customers opening the printed codes: the poster's landing page and the regional page near a
+/// random shop, every few seconds, so those codes get scans and contact ways the traffic can use.
+async fn demo_visits(base: String, corp_id: i64, landing_code: Option<i64>) {
+    let http = reqwest::Client::new();
+    let mut n: u64 = 0;
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        n += 1;
+        let url = if let (0, Some(code)) = (n % 2, landing_code) {
+            format!("{base}/c/{corp_id}/{code}")
+        } else {
+            let spots = [(31.235, 121.48), (39.91, 116.41), (30.28, 120.16), (22.55, 114.06), (30.58, 104.07)];
+            let (lat, lng) = spots[(n as usize / 2) % spots.len()];
+            format!("{base}/r/{corp_id}?lat={lat}&lng={lng}")
+        };
+        let _ = http.get(url).send().await;
+    }
 }

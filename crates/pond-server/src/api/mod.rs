@@ -68,6 +68,7 @@ fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(code_qr_svg))
         .routes(routes!(list_stores))
         .routes(routes!(import_stores))
+        .routes(routes!(import_codes))
         .routes(routes!(get_card))
         .routes(routes!(put_cards))
         .split_for_parts();
@@ -674,4 +675,43 @@ async fn put_cards(
     )
     .await?;
     Ok(Json(results))
+}
+
+/// The outcome of a code import.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CodeImportReport {
+    /// Codes created (none when any line was refused).
+    pub created: Vec<CodeView>,
+    pub errors: Vec<crate::regional::LineError>,
+}
+
+/// Creates channel codes in bulk from CSV:
+/// `name,channel_group,mode,strategy,state,staff,daily_cap,auto_tags,welcome_id,remark_prefix`
+/// (staff `userid[:weight]` and tags separated by `|`). All or nothing, with a per-line report.
+#[utoipa::path(post, path = "/api/v1/channel-codes/import", tag = "acquisition", request_body(content = String, content_type = "text/csv"),
+    responses((status = 200, body = CodeImportReport), (status = 401, body = ErrorBody), (status = 422, body = CodeImportReport)))]
+async fn import_codes(
+    State(state): State<AppState>,
+    Extension(caller): Extension<ApiCaller>,
+    body: axum::body::Bytes,
+) -> Result<(axum::http::StatusCode, Json<CodeImportReport>), ApiError> {
+    let text = String::from_utf8(body.to_vec()).map_err(|_| ApiError::BadRequest("the CSV must be UTF-8".into()))?;
+    match channel_codes::import_csv(&state, caller.corp_id, &text).await? {
+        Ok(codes) => {
+            pond_store::audit::record(
+                &state.db,
+                caller.corp_id,
+                &caller.actor,
+                "channel_code.import",
+                "codes",
+                &format!("{} codes", codes.len()),
+            )
+            .await?;
+            let created = codes.iter().map(|c| CodeView::new(c, &channel_codes::landing_url(&state, c))).collect();
+            Ok((axum::http::StatusCode::OK, Json(CodeImportReport { created, errors: vec![] })))
+        }
+        Err(errors) => {
+            Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, Json(CodeImportReport { created: vec![], errors })))
+        }
+    }
 }

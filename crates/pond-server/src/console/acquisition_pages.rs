@@ -69,6 +69,8 @@ struct CodesPage {
     tags: Vec<(String, String, String)>,
     error: Option<String>,
     form: CodeForm,
+    report: Vec<crate::regional::LineError>,
+    csv: String,
 }
 
 /// The create form as posted.
@@ -201,6 +203,18 @@ async fn codes_page_with(
     error: Option<String>,
     form: CodeForm,
 ) -> PageResult {
+    codes_page_full(state, user, headers, error, form, vec![], String::new()).await
+}
+
+async fn codes_page_full(
+    state: &AppState,
+    user: &CurrentUser,
+    headers: &HeaderMap,
+    error: Option<String>,
+    form: CodeForm,
+    report: Vec<crate::regional::LineError>,
+    csv: String,
+) -> PageResult {
     let c = chrome(user, headers, "/console/codes", None);
     let mut rows = Vec::new();
     for code in pond_store::channel_code::list(&state.db, user.corp_id).await.map_err(|e| fail(e, headers))? {
@@ -209,8 +223,8 @@ async fn codes_page_with(
     }
     let welcomes = pond_store::welcome::list(&state.db, user.corp_id).await.map_err(|e| fail(e, headers))?;
     let tags = pond_store::tag::all_live(&state.db, user.corp_id).await.map_err(|e| fail(e, headers))?;
-    let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
-    let mut resp = render(&CodesPage { c, rows, welcomes, tags, error, form });
+    let status = if error.is_some() || !report.is_empty() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    let mut resp = render(&CodesPage { c, rows, welcomes, tags, error, form, report, csv });
     *resp.status_mut() = status;
     Ok(resp)
 }
@@ -662,5 +676,30 @@ pub async fn card_save(
             *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
             Ok(resp)
         }
+    }
+}
+
+pub async fn codes_import(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+    Form(form): Form<StoresForm>,
+) -> PageResult {
+    admin_only(&user, &headers)?;
+    match channel_codes::import_csv(&state, user.corp_id, &form.csv).await.map_err(|e| fail(e, &headers))? {
+        Ok(codes) => {
+            pond_store::audit::record(
+                &state.db,
+                user.corp_id,
+                &user.email,
+                "channel_code.import",
+                "codes",
+                &format!("{} codes", codes.len()),
+            )
+            .await
+            .map_err(|e| fail(e, &headers))?;
+            Ok(Redirect::to("/console/codes").into_response())
+        }
+        Err(report) => codes_page_full(&state, &user, &headers, None, CodeForm::default(), report, form.csv).await,
     }
 }

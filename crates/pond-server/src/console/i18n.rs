@@ -97,6 +97,7 @@ pub const TEXT: &[(&str, &str, &str)] = &[
     ("codes.remark_prefix", "备注前缀", "Remark prefix"),
     ("codes.create", "新建活码", "Create code"),
     ("codes.delete", "删除", "Delete"),
+    ("codes.import", "批量导入活码（CSV）", "Bulk create from CSV"),
     ("codes.scans", "扫码", "Scans"),
     ("codes.new", "新增客户", "New customers"),
     ("codes.lost", "流失", "Lost"),

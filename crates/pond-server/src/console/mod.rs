@@ -53,6 +53,7 @@ fn book() -> RouteBook {
         .get("/console/customers/{external_userid}", pages::customer_page)
         .get("/console/codes", acquisition_pages::codes_page)
         .post("/console/codes", acquisition_pages::codes_create)
+        .post("/console/codes/import", acquisition_pages::codes_import)
         .get("/console/codes/{id}", acquisition_pages::code_page)
         .post("/console/codes/{id}/delete", acquisition_pages::code_delete)
         .get("/console/codes/{id}/stats.csv", acquisition_pages::code_csv)
