@@ -6,7 +6,7 @@ use axum::{
     Extension, Form,
     extract::{Path, Query, State},
     http::{HeaderMap, StatusCode, header},
-    response::{IntoResponse, Redirect, Response},
+    response::{IntoResponse, Redirect},
 };
 use pond_core::{
     ValidationError,
@@ -16,7 +16,7 @@ use pond_store::{channel_code::ChannelCode, welcome::WelcomeMessage};
 use serde::Deserialize;
 
 use super::{
-    Chrome, ConsoleError, render,
+    Chrome, ConsoleError, PageResult, chrome, render, require,
     session::{CurrentUser, lang_of},
 };
 use crate::{
@@ -25,33 +25,12 @@ use crate::{
     state::AppState,
 };
 
-type PageResult = Result<Response, ConsoleError>;
-
-fn chrome(user: &CurrentUser, headers: &HeaderMap, path: &str, flash: Option<&'static str>) -> Chrome {
-    Chrome {
-        lang: lang_of(headers),
-        email: user.email.clone(),
-        role: Some(user.role),
-        csrf: user.csrf.clone(),
-        path: path.to_owned(),
-        flash,
-    }
-}
-
 fn fail(e: impl Into<ApiError>, headers: &HeaderMap) -> ConsoleError {
     ConsoleError::from_api(e.into(), lang_of(headers))
 }
 
 fn admin_only(user: &CurrentUser, headers: &HeaderMap) -> Result<(), ConsoleError> {
-    if user.role.can_administer() {
-        Ok(())
-    } else {
-        Err(ConsoleError {
-            status: StatusCode::FORBIDDEN,
-            message: "your role may not do this".into(),
-            lang: lang_of(headers),
-        })
-    }
+    require(user, user.role.can_administer(), lang_of(headers))
 }
 
 /// A code with its last-30-days totals, for the list.

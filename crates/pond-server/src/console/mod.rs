@@ -99,6 +99,36 @@ async fn not_found(headers: axum::http::HeaderMap) -> ConsoleError {
     ConsoleError { status: StatusCode::NOT_FOUND, message: "no such page".into(), lang: session::lang_of(&headers) }
 }
 
+/// What a console handler returns: a page, or an error page.
+pub type PageResult = Result<Response, ConsoleError>;
+
+/// The layout data for a signed-in user's page.
+fn chrome(
+    user: &session::CurrentUser,
+    headers: &axum::http::HeaderMap,
+    path: &str,
+    flash: Option<&'static str>,
+) -> Chrome {
+    Chrome {
+        lang: session::lang_of(headers),
+        email: user.email.clone(),
+        role: Some(user.role),
+        csrf: user.csrf.clone(),
+        path: path.to_owned(),
+        flash,
+    }
+}
+
+/// Refuses (403, logged) what the user's role may not do.
+fn require(user: &session::CurrentUser, allowed: bool, lang: Lang) -> Result<(), ConsoleError> {
+    if allowed {
+        Ok(())
+    } else {
+        tracing::info!(user = %user.email, role = %user.role, "console action refused for role");
+        Err(ConsoleError { status: StatusCode::FORBIDDEN, message: "your role may not do this".into(), lang })
+    }
+}
+
 /// What every page's layout needs: language, who is signed in, the CSRF token, where we are.
 #[derive(Debug, Clone)]
 pub struct Chrome {

@@ -6,7 +6,7 @@ use axum::{
     Extension, Form,
     extract::{Path, Query, State},
     http::{HeaderMap, StatusCode},
-    response::{IntoResponse, Redirect, Response},
+    response::{IntoResponse, Redirect},
 };
 use pond_core::{JobStatus, Page, PageRequest, Role, ids};
 use pond_store::{
@@ -16,14 +16,12 @@ use pond_store::{
 use serde::Deserialize;
 
 use super::{
-    Chrome, ConsoleError, Pager,
+    Chrome, ConsoleError, PageResult, Pager, chrome,
     i18n::Lang,
-    render,
+    render, require,
     session::{CurrentUser, encode_component, lang_of},
 };
 use crate::{auth, corp_settings::SettingsInput, error::ApiError, state::AppState};
-
-type PageResult = Result<Response, ConsoleError>;
 
 trait OrPage<T> {
     fn or_page(self, lang: Lang) -> Result<T, ConsoleError>;
@@ -32,26 +30,6 @@ trait OrPage<T> {
 impl<T, E: Into<ApiError>> OrPage<T> for Result<T, E> {
     fn or_page(self, lang: Lang) -> Result<T, ConsoleError> {
         self.map_err(|e| ConsoleError::from_api(e.into(), lang))
-    }
-}
-
-fn chrome(user: &CurrentUser, headers: &HeaderMap, path: &str, flash: Option<&'static str>) -> Chrome {
-    Chrome {
-        lang: lang_of(headers),
-        email: user.email.clone(),
-        role: Some(user.role),
-        csrf: user.csrf.clone(),
-        path: path.to_owned(),
-        flash,
-    }
-}
-
-fn require(user: &CurrentUser, allowed: bool, lang: Lang) -> Result<(), ConsoleError> {
-    if allowed {
-        Ok(())
-    } else {
-        tracing::info!(user = %user.email, role = %user.role, "console action refused for role");
-        Err(ConsoleError { status: StatusCode::FORBIDDEN, message: "your role may not do this".into(), lang })
     }
 }
 
