@@ -19,6 +19,7 @@ test_on_both_backends!(
     roles_limit_what_operators_can_do,
     login_refuses_wrong_password_and_logout_ends_session,
     health_ready_and_metrics,
+    owners_create_and_revoke_api_tokens_in_the_console,
 );
 
 fn concrete(path: &str) -> String {
@@ -525,4 +526,30 @@ async fn health_ready_and_metrics(db: Db) {
     assert!(metrics.body.contains("pond_job_failures_total 0"));
     app.state.db.close().await;
     assert_eq!(app.get("/readyz", &[]).await.status, StatusCode::SERVICE_UNAVAILABLE);
+}
+
+async fn owners_create_and_revoke_api_tokens_in_the_console(db: Db) {
+    let app = App::new(db).await;
+    app.user("owner@example.com", Role::Owner).await;
+    app.user("op@example.com", Role::Operator).await;
+    let (op, op_csrf) = app.login("op@example.com").await;
+    assert_eq!(
+        app.post_form("/console/tokens", &op, &format!("_csrf={op_csrf}&name=x")).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let (cookie, csrf) = app.login("owner@example.com").await;
+    let empty = app.post_form("/console/tokens", &cookie, &format!("_csrf={csrf}&name=")).await;
+    assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let made = app.post_form("/console/tokens", &cookie, &format!("_csrf={csrf}&name=BI")).await;
+    assert_eq!(made.status, StatusCode::OK);
+    let token = made.body.split("<code>").nth(1).and_then(|r| r.split("</code>").next()).unwrap().to_owned();
+    assert!(token.starts_with("pond_"));
+    let bearer = format!("Bearer {token}");
+    assert_eq!(app.get("/api/v1/corp", &[("authorization", &bearer)]).await.status, StatusCode::OK);
+    let page = app.get("/console/tokens", &[("cookie", &cookie)]).await;
+    assert!(!page.body.contains(&token), "the token is never shown again");
+    let id = pond_store::token::list(app.db(), app.corp_id).await.unwrap()[0].id;
+    let revoked = app.post_form(&format!("/console/tokens/{id}/revoke"), &cookie, &format!("_csrf={csrf}")).await;
+    assert_eq!(revoked.status, StatusCode::SEE_OTHER);
+    assert_eq!(app.get("/api/v1/corp", &[("authorization", &bearer)]).await.status, StatusCode::UNAUTHORIZED);
 }

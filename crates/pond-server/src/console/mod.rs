@@ -72,6 +72,9 @@ fn book() -> RouteBook {
         .get("/console/audit", pages::audit_page)
         .get("/console/users", pages::users_page)
         .post("/console/users", pages::users_add)
+        .get("/console/tokens", pages::tokens_page)
+        .post("/console/tokens", pages::tokens_create)
+        .post("/console/tokens/{id}/revoke", pages::tokens_revoke)
         .post("/console/logout", session::logout)
 }
 

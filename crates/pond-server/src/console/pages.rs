@@ -601,3 +601,73 @@ pub async fn sync_start(
         Err(e) => Err(ConsoleError { status: StatusCode::CONFLICT, message: e.to_string(), lang }),
     }
 }
+
+#[derive(Template)]
+#[template(path = "tokens.html")]
+struct TokensPage {
+    c: Chrome,
+    tokens: Vec<pond_store::token::ApiToken>,
+    /// A token just created, shown this once.
+    created: Option<String>,
+    error: Option<String>,
+}
+
+pub async fn tokens_page(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+) -> PageResult {
+    let c = chrome(&user, &headers, "/console/tokens", None);
+    require(&user, user.role == Role::Owner, c.lang)?;
+    let tokens = pond_store::token::list(&state.db, user.corp_id).await.or_page(c.lang)?;
+    Ok(render(&TokensPage { c, tokens, created: None, error: None }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TokenForm {
+    #[serde(default)]
+    name: String,
+}
+
+pub async fn tokens_create(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+    Form(form): Form<TokenForm>,
+) -> PageResult {
+    let c = chrome(&user, &headers, "/console/tokens", None);
+    require(&user, user.role == Role::Owner, c.lang)?;
+    let (created, error) = match ids::required_text("name", &form.name, 64) {
+        Ok(name) => {
+            let (token, hash, prefix) = auth::new_api_token();
+            pond_store::token::create(&state.db, user.corp_id, &name, &hash, &prefix, &user.email)
+                .await
+                .or_page(c.lang)?;
+            pond_store::audit::record(&state.db, user.corp_id, &user.email, "token.add", &prefix, &name)
+                .await
+                .or_page(c.lang)?;
+            (Some(token), None)
+        }
+        Err(e) => (None, Some(e.to_string())),
+    };
+    let tokens = pond_store::token::list(&state.db, user.corp_id).await.or_page(c.lang)?;
+    let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    let mut resp = render(&TokensPage { c, tokens, created, error });
+    *resp.status_mut() = status;
+    Ok(resp)
+}
+
+pub async fn tokens_revoke(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> PageResult {
+    let lang = lang_of(&headers);
+    require(&user, user.role == Role::Owner, lang)?;
+    pond_store::token::revoke(&state.db, user.corp_id, id).await.or_page(lang)?;
+    pond_store::audit::record(&state.db, user.corp_id, &user.email, "token.revoke", &format!("token:{id}"), "")
+        .await
+        .or_page(lang)?;
+    Ok(Redirect::to("/console/tokens").into_response())
+}
