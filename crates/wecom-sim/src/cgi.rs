@@ -507,12 +507,7 @@ pub fn dispatch(
             if !(1..=1000).contains(&limit) {
                 return Err(SimError::new(40058, "limit must be 1..1000"));
             }
-            let start: usize = body
-                .get("cursor")
-                .and_then(Value::as_str)
-                .filter(|c| !c.is_empty())
-                .map(|c| c.parse().unwrap_or(usize::MAX))
-                .unwrap_or(0);
+            let start = cursor_start(body);
             let ids: Vec<Value> =
                 w.contact_ways.keys().skip(start).take(limit).map(|id| json!({"config_id": id})).collect();
             let next = if start.saturating_add(limit) < w.contact_ways.len() {
@@ -565,12 +560,7 @@ pub fn dispatch(
                 .filter(|(_, g)| owners.is_empty() || owners.contains(&g.owner))
                 .map(|(id, _)| id)
                 .collect();
-            let start: usize = body
-                .get("cursor")
-                .and_then(Value::as_str)
-                .filter(|c| !c.is_empty())
-                .map(|c| c.parse().unwrap_or(usize::MAX))
-                .unwrap_or(0);
+            let start = cursor_start(body);
             let list: Vec<Value> =
                 all.iter().skip(start).take(limit).map(|id| json!({"chat_id": id, "status": 0})).collect();
             let next =
@@ -946,12 +936,7 @@ pub fn dispatch(
             if !(1..=1000).contains(&size) {
                 return Err(SimError::new(40058, "page_size must be 1..1000"));
             }
-            let start: usize = body
-                .get("cursor")
-                .and_then(Value::as_str)
-                .filter(|c| !c.is_empty())
-                .map(|c| c.parse().unwrap_or(usize::MAX))
-                .unwrap_or(0);
+            let start = cursor_start(body);
             let info: Vec<Value> = w
                 .unassigned
                 .iter()
@@ -988,15 +973,19 @@ fn welcome_template(body: &Value) -> Result<Value, SimError> {
     Ok(Value::Object(t))
 }
 
-/// Cursor pagination over a prepared list: `{key: page, "next_cursor": ...}`.
-fn page(all: Vec<Value>, body: &Value, limit: usize, key: &str) -> Value {
-    let limit = body.get("limit").and_then(Value::as_u64).map_or(limit, |l| (l as usize).clamp(1, limit.max(1)));
-    let start: usize = body
-        .get("cursor")
+/// Where a `cursor` (an offset this simulator issued) resumes; an unreadable cursor reads past the end.
+fn cursor_start(body: &Value) -> usize {
+    body.get("cursor")
         .and_then(Value::as_str)
         .filter(|c| !c.is_empty())
         .map(|c| c.parse().unwrap_or(usize::MAX))
-        .unwrap_or(0);
+        .unwrap_or(0)
+}
+
+/// Cursor pagination over a prepared list: `{key: page, "next_cursor": ...}`.
+fn page(all: Vec<Value>, body: &Value, limit: usize, key: &str) -> Value {
+    let limit = body.get("limit").and_then(Value::as_u64).map_or(limit, |l| (l as usize).clamp(1, limit.max(1)));
+    let start = cursor_start(body);
     let next = if start.saturating_add(limit) < all.len() { (start + limit).to_string() } else { String::new() };
     let items: Vec<Value> = all.into_iter().skip(start).take(limit).collect();
     json!({key: items, "next_cursor": next})

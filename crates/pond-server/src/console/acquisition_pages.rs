@@ -334,23 +334,26 @@ pub async fn code_qr(
     if code.mode != "landing" {
         return Ok(Redirect::to(&code.qr_code).into_response());
     }
+    qr_download(&channel_codes::landing_url(&state, &code), &format, &q, &headers)
+}
+
+/// A QR image of `url` as `qr.png` or `qr.svg`, at `size` (128–4096, default 1024).
+fn qr_download(url: &str, format: &str, q: &QrParams, headers: &HeaderMap) -> PageResult {
     let size = q.size.unwrap_or(1024).clamp(128, 4096);
-    let url = channel_codes::landing_url(&state, &code);
-    match format.as_str() {
-        "qr.png" => Ok((
-            [(header::CONTENT_TYPE, "image/png")],
-            channel_codes::qr_png(&url, size).map_err(|e| fail(e, &headers))?,
-        )
-            .into_response()),
+    match format {
+        "qr.png" => {
+            Ok(([(header::CONTENT_TYPE, "image/png")], channel_codes::qr_png(url, size).map_err(|e| fail(e, headers))?)
+                .into_response())
+        }
         "qr.svg" => Ok((
             [(header::CONTENT_TYPE, "image/svg+xml")],
-            channel_codes::qr_svg(&url, size).map_err(|e| fail(e, &headers))?,
+            channel_codes::qr_svg(url, size).map_err(|e| fail(e, headers))?,
         )
             .into_response()),
         _ => Err(ConsoleError {
             status: StatusCode::NOT_FOUND,
             message: "qr.png or qr.svg".into(),
-            lang: lang_of(&headers),
+            lang: lang_of(headers),
         }),
     }
 }
@@ -500,25 +503,7 @@ pub async fn regional_qr(
     Path(format): Path<String>,
     Query(q): Query<QrParams>,
 ) -> PageResult {
-    let url = format!("{}/r/{}", state.config.effective_public_url(), user.corp_id);
-    let size = q.size.unwrap_or(1024).clamp(128, 4096);
-    match format.as_str() {
-        "qr.png" => Ok((
-            [(header::CONTENT_TYPE, "image/png")],
-            channel_codes::qr_png(&url, size).map_err(|e| fail(e, &headers))?,
-        )
-            .into_response()),
-        "qr.svg" => Ok((
-            [(header::CONTENT_TYPE, "image/svg+xml")],
-            channel_codes::qr_svg(&url, size).map_err(|e| fail(e, &headers))?,
-        )
-            .into_response()),
-        _ => Err(ConsoleError {
-            status: StatusCode::NOT_FOUND,
-            message: "qr.png or qr.svg".into(),
-            lang: lang_of(&headers),
-        }),
-    }
+    qr_download(&format!("{}/r/{}", state.config.effective_public_url(), user.corp_id), &format, &q, &headers)
 }
 
 #[derive(Template)]
