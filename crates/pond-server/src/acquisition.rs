@@ -47,6 +47,9 @@ struct WelcomeJob {
     event_at: i64,
     #[serde(default)]
     received_at: i64,
+    /// The customer's name as read when the event was applied (saves a read at sending time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    customer_name: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -83,99 +86,148 @@ pub struct Added<'a> {
     pub event_at: i64,
     /// When Pond received the callback, epoch ms.
     pub received_at: i64,
+    /// The customer's name, when the customer was just read from WeCom.
+    pub customer_name: Option<&'a str>,
 }
 
-/// Rules run when a customer adds an employee (called by the inbox worker after the sync step).
-pub async fn on_customer_added(db: &Db, corp_id: i64, a: &Added<'_>) -> Result<(), SyncError> {
-    let Added { userid, external_userid, state, welcome_code, event_at, received_at } = *a;
-    let code =
-        if state.is_empty() { None } else { pond_store::channel_code::find_by_state(db, corp_id, state).await? };
-    if let Some(welcome_code) = welcome_code {
-        let chosen = acquisition::choose_welcome(
-            code.as_ref().and_then(|c| c.welcome_id),
-            welcome::for_staff(db, corp_id, userid).await?,
-            welcome::corp_default(db, corp_id).await?,
-        );
-        let payload = job_json(&WelcomeJob {
-            welcome_code: welcome_code.to_owned(),
-            external_userid: external_userid.to_owned(),
-            userid: userid.to_owned(),
-            welcome_id: chosen,
-            event_at,
-            received_at,
-        });
-        let key = format!("welcome:{welcome_code}");
-        jobs::enqueue(
-            db,
-            &jobs::NewJob {
-                corp_id,
-                kind: "welcome.send",
-                payload: &payload,
-                idempotency_key: &key,
-                max_attempts: 5,
-                run_at: None,
-            },
-        )
-        .await?;
-    }
-    let Some(code) = code else { return Ok(()) };
-    let tags: Vec<String> = serde_json::from_str(&code.auto_tags).unwrap_or_default();
-    if !tags.is_empty() {
-        let payload = job_json(&TagJob { userid: userid.into(), external_userid: external_userid.into(), add: tags });
-        let key = format!("tags:{}:{external_userid}:{userid}", code.id);
-        jobs::enqueue(
-            db,
-            &jobs::NewJob {
-                corp_id,
-                kind: "customer.mark_tag",
-                payload: &payload,
-                idempotency_key: &key,
-                max_attempts: 8,
-                run_at: None,
-            },
-        )
-        .await?;
-    }
-    if !code.remark_prefix.is_empty() {
-        let payload = job_json(&RemarkJob {
-            userid: userid.into(),
-            external_userid: external_userid.into(),
-            prefix: code.remark_prefix.clone(),
-        });
-        let key = format!("remark:{}:{external_userid}:{userid}", code.id);
-        jobs::enqueue(
-            db,
-            &jobs::NewJob {
-                corp_id,
-                kind: "customer.remark",
-                payload: &payload,
-                idempotency_key: &key,
-                max_attempts: 8,
-                run_at: None,
-            },
-        )
-        .await?;
-    }
-    if code.mode == "native" && !code.config_id.is_empty() {
-        let rules: Rules = serde_json::from_str(&code.rules).unwrap_or_default();
-        if rules.daily_cap.is_some() || !rules.schedules.is_empty() {
-            let key = format!("refresh:{}:{external_userid}:{userid}", code.id);
-            let payload = job_json(&RefreshJob { code_id: code.id });
-            jobs::enqueue(
-                db,
-                &jobs::NewJob {
-                    corp_id,
-                    kind: "channel.refresh",
-                    payload: &payload,
-                    idempotency_key: &key,
-                    max_attempts: 8,
-                    run_at: None,
-                },
-            )
-            .await?;
+/// A job an event queues (owned, so a batch can collect them before writing).
+#[derive(Debug, Clone)]
+pub struct PlannedJob {
+    pub kind: &'static str,
+    pub payload: String,
+    pub idempotency_key: String,
+    pub max_attempts: i64,
+}
+
+impl PlannedJob {
+    pub fn as_new(&self, corp_id: i64) -> jobs::NewJob<'_> {
+        jobs::NewJob {
+            corp_id,
+            kind: self.kind,
+            payload: &self.payload,
+            idempotency_key: &self.idempotency_key,
+            max_attempts: self.max_attempts,
+            run_at: None,
         }
     }
-    Ok(())
+}
+
+/// The welcome sending job's kind.
+pub const WELCOME_JOB: &str = "welcome.send";
+
+/// The settings the acquisition rules read (channel codes by state, employees' and the corp's
+/// welcome messages), each read at most once per batch of events.
+pub struct AddRules<'a> {
+    db: &'a Db,
+    corp_id: i64,
+    codes: HashMap<String, Option<ChannelCode>>,
+    staff_welcome: HashMap<String, Option<i64>>,
+    corp_default: Option<Option<i64>>,
+}
+
+impl<'a> AddRules<'a> {
+    pub fn new(db: &'a Db, corp_id: i64) -> Self {
+        AddRules { db, corp_id, codes: HashMap::new(), staff_welcome: HashMap::new(), corp_default: None }
+    }
+
+    async fn code(&mut self, state: &str) -> Result<Option<ChannelCode>, SyncError> {
+        if state.is_empty() {
+            return Ok(None);
+        }
+        if let Some(code) = self.codes.get(state) {
+            return Ok(code.clone());
+        }
+        let code = pond_store::channel_code::find_by_state(self.db, self.corp_id, state).await?;
+        self.codes.insert(state.to_owned(), code.clone());
+        Ok(code)
+    }
+
+    async fn staff_welcome(&mut self, userid: &str) -> Result<Option<i64>, SyncError> {
+        if let Some(id) = self.staff_welcome.get(userid) {
+            return Ok(*id);
+        }
+        let id = welcome::for_staff(self.db, self.corp_id, userid).await?;
+        self.staff_welcome.insert(userid.to_owned(), id);
+        Ok(id)
+    }
+
+    async fn corp_default(&mut self) -> Result<Option<i64>, SyncError> {
+        if let Some(id) = self.corp_default {
+            return Ok(id);
+        }
+        let id = welcome::corp_default(self.db, self.corp_id).await?;
+        self.corp_default = Some(id);
+        Ok(id)
+    }
+
+    /// The jobs a customer adding an employee queues: the welcome message (code's, else the
+    /// employee's, else the corp default), and for a channel code its tags, remark prefix and —
+    /// for native codes with caps or schedules — a refresh of its contact way. Each has an
+    /// idempotency key, so a re-applied event queues nothing twice.
+    pub async fn plan(&mut self, a: &Added<'_>) -> Result<Vec<PlannedJob>, SyncError> {
+        let Added { userid, external_userid, state, welcome_code, event_at, received_at, customer_name } = *a;
+        let code = self.code(state).await?;
+        let mut planned = Vec::new();
+        if let Some(welcome_code) = welcome_code {
+            let chosen = acquisition::choose_welcome(
+                code.as_ref().and_then(|c| c.welcome_id),
+                self.staff_welcome(userid).await?,
+                self.corp_default().await?,
+            );
+            let payload = job_json(&WelcomeJob {
+                welcome_code: welcome_code.to_owned(),
+                external_userid: external_userid.to_owned(),
+                userid: userid.to_owned(),
+                welcome_id: chosen,
+                event_at,
+                received_at,
+                customer_name: customer_name.map(str::to_owned),
+            });
+            planned.push(PlannedJob {
+                kind: WELCOME_JOB,
+                payload,
+                idempotency_key: format!("welcome:{welcome_code}"),
+                max_attempts: 5,
+            });
+        }
+        let Some(code) = code else { return Ok(planned) };
+        let tags: Vec<String> = serde_json::from_str(&code.auto_tags).unwrap_or_default();
+        if !tags.is_empty() {
+            let payload =
+                job_json(&TagJob { userid: userid.into(), external_userid: external_userid.into(), add: tags });
+            planned.push(PlannedJob {
+                kind: "customer.mark_tag",
+                payload,
+                idempotency_key: format!("tags:{}:{external_userid}:{userid}", code.id),
+                max_attempts: 8,
+            });
+        }
+        if !code.remark_prefix.is_empty() {
+            let payload = job_json(&RemarkJob {
+                userid: userid.into(),
+                external_userid: external_userid.into(),
+                prefix: code.remark_prefix.clone(),
+            });
+            planned.push(PlannedJob {
+                kind: "customer.remark",
+                payload,
+                idempotency_key: format!("remark:{}:{external_userid}:{userid}", code.id),
+                max_attempts: 8,
+            });
+        }
+        if code.mode == "native" && !code.config_id.is_empty() {
+            let rules: Rules = serde_json::from_str(&code.rules).unwrap_or_default();
+            if rules.daily_cap.is_some() || !rules.schedules.is_empty() {
+                planned.push(PlannedJob {
+                    kind: "channel.refresh",
+                    payload: job_json(&RefreshJob { code_id: code.id }),
+                    idempotency_key: format!("refresh:{}:{external_userid}:{userid}", code.id),
+                    max_attempts: 8,
+                });
+            }
+        }
+        Ok(planned)
+    }
 }
 
 /// New customers today per employee through a code (for caps and fewest-added-today).
@@ -227,10 +279,15 @@ pub fn native_way(code: &ChannelCode, users: Vec<String>) -> ContactWay {
 }
 
 /// Job handlers of the acquisition journey.
-pub fn register(registry: Registry, db: Db, clients: std::sync::Arc<WecomClients>) -> Registry {
-    let ctx = Ctx { db, clients };
+pub fn register(
+    registry: Registry,
+    db: Db,
+    clients: std::sync::Arc<WecomClients>,
+    corps: std::sync::Arc<crate::corp_cache::CorpCache>,
+) -> Registry {
+    let ctx = Ctx { db, clients, corps };
     registry
-        .with("welcome.send", WelcomeSender(ctx.clone()))
+        .with(WELCOME_JOB, WelcomeSender(ctx.clone()))
         .with("customer.mark_tag", TagMarker(ctx.clone()))
         .with("customer.remark", Remarker(ctx.clone()))
         .with("channel.refresh", Refresher(ctx))
@@ -240,11 +297,12 @@ pub fn register(registry: Registry, db: Db, clients: std::sync::Arc<WecomClients
 struct Ctx {
     db: Db,
     clients: std::sync::Arc<WecomClients>,
+    corps: std::sync::Arc<crate::corp_cache::CorpCache>,
 }
 
 impl Ctx {
     async fn client(&self, corp_id: i64) -> Result<Client, JobError> {
-        let corp = pond_store::corp::get(&self.db, corp_id).await.map_err(|e| JobError::Retryable(e.to_string()))?;
+        let corp = self.corps.get(&self.db, corp_id).await.map_err(|e| JobError::Retryable(e.to_string()))?;
         self.clients.for_corp(&corp).map_err(|e| JobError::Permanent(e.to_string()))
     }
 }
@@ -259,68 +317,114 @@ fn store_error(e: pond_store::StoreError) -> JobError {
 
 struct WelcomeSender(Ctx);
 
-impl WelcomeSender {
-    async fn send(&self, job: &pond_store::jobs::Job) -> Result<(), JobError> {
-        let p: WelcomeJob =
-            serde_json::from_str(&job.payload).map_err(|e| JobError::Permanent(format!("bad payload: {e}")))?;
-        let db = &self.0.db;
-        let outcome = |status: &str, reason: String| WelcomeResult {
-            external_userid: p.external_userid.clone(),
-            userid: p.userid.clone(),
-            welcome_code: p.welcome_code.clone(),
-            welcome_id: p.welcome_id,
-            status: status.to_owned(),
-            reason,
-            event_at: p.event_at,
-            received_at: p.received_at,
-            finished_at: now_ms(),
-        };
-        let record = |r: WelcomeResult| async move {
-            welcome::record_result(db, job.corp_id, &r).await.map(|_| ()).map_err(store_error)
-        };
-        let Some(welcome_id) = p.welcome_id else {
-            return record(outcome("skipped", "no welcome message configured (code, employee or corp default)".into()))
-                .await;
-        };
-        if now_ms() - p.event_at > WELCOME_WINDOW_MS {
-            return record(outcome("skipped", "welcome code expired before sending (20 s window)".into())).await;
+/// Welcome messages and employee names read while sending, each at most once per batch.
+#[derive(Default)]
+pub struct WelcomeLookups {
+    messages: tokio::sync::Mutex<HashMap<i64, Option<welcome::WelcomeMessage>>>,
+    staff_names: tokio::sync::Mutex<HashMap<String, String>>,
+}
+
+impl WelcomeLookups {
+    async fn message(&self, db: &Db, corp_id: i64, id: i64) -> Result<Option<welcome::WelcomeMessage>, JobError> {
+        let mut messages = self.messages.lock().await;
+        if let Some(m) = messages.get(&id) {
+            return Ok(m.clone());
         }
-        let message = match welcome::get(db, job.corp_id, welcome_id).await {
-            Ok(m) => m,
-            Err(pond_store::StoreError::NotFound(_)) => {
-                return record(outcome("skipped", format!("welcome message {welcome_id} was deleted"))).await;
-            }
+        let m = match welcome::get(db, corp_id, id).await {
+            Ok(m) => Some(m),
+            Err(pond_store::StoreError::NotFound(_)) => None,
             Err(e) => return Err(store_error(e)),
         };
-        let customer_name =
-            customer::get(db, job.corp_id, &p.external_userid).await.map(|c| c.name).unwrap_or_default();
-        let staff_name = staff::get(db, job.corp_id, &p.userid).await.map(|s| s.name).unwrap_or_default();
-        let text = acquisition::render_welcome(&message.text, &customer_name, &staff_name);
-        let attachments: Vec<serde_json::Value> = serde_json::from_str(&message.attachments).unwrap_or_default();
+        messages.insert(id, m.clone());
+        Ok(m)
+    }
+
+    async fn staff_name(&self, db: &Db, corp_id: i64, userid: &str) -> String {
+        let mut names = self.staff_names.lock().await;
+        if let Some(n) = names.get(userid) {
+            return n.clone();
+        }
+        let name = staff::get(db, corp_id, userid).await.map(|s| s.name).unwrap_or_default();
+        names.insert(userid.to_owned(), name.clone());
+        name
+    }
+}
+
+/// How sending one welcome message ended, when it ended (a transient error is `Err`).
+pub enum Delivered {
+    /// Sent, or skipped for a reason that makes retrying pointless: record and finish the job.
+    Done(WelcomeResult),
+    /// Refused for good: record, and fail the job with this reason.
+    Failed(WelcomeResult, String),
+}
+
+/// Sends the welcome message of a `welcome.send` job (payload as queued), within WeCom's window.
+pub async fn deliver_welcome(
+    db: &Db,
+    client: &Client,
+    corp_id: i64,
+    payload: &str,
+    lookups: &WelcomeLookups,
+) -> Result<Delivered, JobError> {
+    let p: WelcomeJob = serde_json::from_str(payload).map_err(|e| JobError::Permanent(format!("bad payload: {e}")))?;
+    let outcome = |status: &str, reason: String| WelcomeResult {
+        external_userid: p.external_userid.clone(),
+        userid: p.userid.clone(),
+        welcome_code: p.welcome_code.clone(),
+        welcome_id: p.welcome_id,
+        status: status.to_owned(),
+        reason,
+        event_at: p.event_at,
+        received_at: p.received_at,
+        finished_at: now_ms(),
+    };
+    let skipped = |reason: String| Ok(Delivered::Done(outcome("skipped", reason)));
+    let Some(welcome_id) = p.welcome_id else {
+        return skipped("no welcome message configured (code, employee or corp default)".into());
+    };
+    if now_ms() - p.event_at > WELCOME_WINDOW_MS {
+        return skipped("welcome code expired before sending (20 s window)".into());
+    }
+    let Some(message) = lookups.message(db, corp_id, welcome_id).await? else {
+        return skipped(format!("welcome message {welcome_id} was deleted"));
+    };
+    let customer_name = match &p.customer_name {
+        Some(name) => name.clone(),
+        None => customer::get(db, corp_id, &p.external_userid).await.map(|c| c.name).unwrap_or_default(),
+    };
+    let staff_name = lookups.staff_name(db, corp_id, &p.userid).await;
+    let text = acquisition::render_welcome(&message.text, &customer_name, &staff_name);
+    let attachments: Vec<serde_json::Value> = serde_json::from_str(&message.attachments).unwrap_or_default();
+    let msg = wecom::api::WelcomeMsg {
+        welcome_code: p.welcome_code.clone(),
+        text: (!text.is_empty()).then_some(wecom::api::Text { content: text }),
+        attachments,
+    };
+    match client.send_welcome_msg(&msg).await {
+        Ok(()) => Ok(Delivered::Done(outcome("sent", String::new()))),
+        Err(e) if e.errcode() == Some(41051) => skipped(format!("welcome code already used ({e})")),
+        Err(e) if e.errcode() == Some(40058) => skipped(format!("welcome code refused ({e})")),
+        Err(e) if e.is_transient() && now_ms() - p.event_at <= WELCOME_WINDOW_MS => {
+            Err(JobError::Retryable(e.to_string()))
+        }
+        Err(e) if e.is_transient() => skipped(format!("window passed while WeCom was unavailable ({e})")),
+        Err(e) => Ok(Delivered::Failed(outcome("failed", e.to_string()), e.to_string())),
+    }
+}
+
+impl WelcomeSender {
+    async fn send(&self, job: &pond_store::jobs::Job) -> Result<(), JobError> {
         let client = self.0.client(job.corp_id).await?;
-        let msg = wecom::api::WelcomeMsg {
-            welcome_code: p.welcome_code.clone(),
-            text: (!text.is_empty()).then_some(wecom::api::Text { content: text }),
-            attachments,
+        let delivered =
+            deliver_welcome(&self.0.db, &client, job.corp_id, &job.payload, &WelcomeLookups::default()).await?;
+        let (result, failure) = match delivered {
+            Delivered::Done(r) => (r, None),
+            Delivered::Failed(r, reason) => (r, Some(reason)),
         };
-        match client.send_welcome_msg(&msg).await {
-            Ok(()) => record(outcome("sent", String::new())).await,
-            Err(e) if e.errcode() == Some(41051) => {
-                record(outcome("skipped", format!("welcome code already used ({e})"))).await
-            }
-            Err(e) if e.errcode() == Some(40058) => {
-                record(outcome("skipped", format!("welcome code refused ({e})"))).await
-            }
-            Err(e) if e.is_transient() && now_ms() - p.event_at <= WELCOME_WINDOW_MS => {
-                Err(JobError::Retryable(e.to_string()))
-            }
-            Err(e) if e.is_transient() => {
-                record(outcome("skipped", format!("window passed while WeCom was unavailable ({e})"))).await
-            }
-            Err(e) => {
-                record(outcome("failed", e.to_string())).await?;
-                Err(JobError::Permanent(e.to_string()))
-            }
+        welcome::record_result(&self.0.db, job.corp_id, &result).await.map_err(store_error)?;
+        match failure {
+            Some(reason) => Err(JobError::Permanent(reason)),
+            None => Ok(()),
         }
     }
 }

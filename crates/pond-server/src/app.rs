@@ -76,7 +76,7 @@ pub fn worker(state: &AppState, registry: Registry, name: String) -> Worker {
 /// The job handlers Pond runs: the acquisition journey's (welcome messages, tags, remarks,
 /// channel-code refresh).
 pub fn default_registry(state: &AppState) -> Registry {
-    crate::acquisition::register(Registry::default(), state.db.clone(), state.wecom.clone())
+    crate::acquisition::register(Registry::default(), state.db.clone(), state.wecom.clone(), state.corps.clone())
 }
 
 /// The inbox worker for this server's configuration.
@@ -84,11 +84,14 @@ pub fn inbox_worker(state: &AppState) -> crate::inbox_worker::InboxWorker {
     crate::inbox_worker::InboxWorker {
         db: state.db.clone(),
         clients: state.wecom.clone(),
+        corps: state.corps.clone(),
         wake: state.wake_inbox.clone(),
         wake_jobs: state.wake_worker.clone(),
         poll_interval: Duration::from_millis(state.config.jobs.poll_interval_ms),
-        batch_size: 100,
+        batch_size: 200,
         backoff: Backoff { base_ms: 500, max_ms: 5 * 60 * 1000 },
+        name: format!("{}-{}-inbox-{:08x}", hostname(), std::process::id(), rand::random::<u32>()),
+        sending: std::sync::Arc::new(tokio::sync::Semaphore::new(4)),
     }
 }
 

@@ -32,7 +32,7 @@ fn refuse(state: &AppState, corp_id: i64, status: StatusCode, reason: &str) -> R
 }
 
 async fn crypt_for(state: &AppState, corp_id: i64) -> Result<MsgCrypt, Response> {
-    let corp = match pond_store::corp::get(&state.db, corp_id).await {
+    let corp = match state.corps.get(&state.db, corp_id).await {
         Ok(c) => c,
         Err(_) => return Err(refuse(state, corp_id, StatusCode::NOT_FOUND, "unknown corp")),
     };
@@ -109,7 +109,7 @@ pub async fn receive(
     } else {
         format!("{}/{}", event.event, event.change_type)
     };
-    match pond_store::inbox::insert(&state.db, corp_id, &event.dedupe_key(), &event_type, &xml).await {
+    match state.inbox_writer.store(corp_id, event.dedupe_key(), event_type, xml).await {
         Ok(pond_store::inbox::Inserted::New(_)) => {
             state.metrics.callbacks_accepted.fetch_add(1, Ordering::Relaxed);
             state.wake_inbox.notify_one();

@@ -2,19 +2,34 @@
 //! [`crate::sync::apply_event`]. Transient failures (WeCom busy or rate-limited, database hiccup)
 //! are retried with backoff; others, or too many attempts, mark the event failed with its reason.
 
-use std::{collections::BTreeMap, future::Future, sync::Arc, time::Duration};
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap, HashSet},
+    future::Future,
+    sync::Arc,
+    time::Duration,
+};
 
 use pond_core::backoff::Backoff;
 use pond_store::{
-    Db,
+    Db, customer,
     inbox::{self, InboxEvent, Outcome},
+    jobs::{self, NewJob},
     now_ms,
+    timeline::{self, NewEntry},
+    welcome,
 };
 use rand::Rng;
 use tokio::{sync::Notify, task::JoinSet};
 use tracing::Instrument;
 
-use crate::{sync::SyncError, wecom_link::WecomClients};
+use wecom::{Callback, EventKind};
+
+use crate::{
+    acquisition::{AddRules, Delivered, PlannedJob, WELCOME_JOB, WelcomeLookups, deliver_welcome},
+    sync::{CustomerNow, SyncError},
+    wecom_link::WecomClients,
+    worker::JobError,
+};
 
 /// Attempts before an event is given up.
 pub const MAX_ATTEMPTS: i64 = 10;
@@ -24,7 +39,6 @@ const CONCURRENT_LANES: usize = 16;
 
 /// What an event is about: events with the same lane are applied in order.
 fn lane_of(event: &InboxEvent) -> String {
-    use wecom::{Callback, EventKind};
     match Callback::parse(&event.payload).map(|c| c.kind) {
         Ok(EventKind::ExternalContact(e)) => format!("{}:customer:{}", event.corp_id, e.external_userid),
         Ok(EventKind::ExternalChat(c)) => format!("{}:group:{}", event.corp_id, c.chat_id),
@@ -38,21 +52,206 @@ fn lane_of(event: &InboxEvent) -> String {
 pub struct InboxWorker {
     pub db: Db,
     pub clients: Arc<WecomClients>,
+    pub corps: Arc<crate::corp_cache::CorpCache>,
     pub wake: Arc<Notify>,
     /// Rung after an event is applied, so jobs it queued (welcome messages) start at once.
     pub wake_jobs: Arc<Notify>,
     pub poll_interval: Duration,
     pub batch_size: i64,
     pub backoff: Backoff,
+    /// Holder name of the welcome jobs this worker queues and sends itself.
+    pub name: String,
+    /// Batches of welcome messages being sent at once.
+    pub sending: Arc<tokio::sync::Semaphore>,
 }
 
+/// How long a held welcome job stays with this worker before the job queue may run it instead
+/// (longer than WeCom's 20 s window, so it is never sent twice in time to matter).
+const WELCOME_LEASE_MS: i64 = 60_000;
+
+/// Customer reads in flight at once while a batch is fetched.
+const FETCH_CONCURRENCY: usize = 64;
+
 impl InboxWorker {
-    /// Claims and applies one batch; returns how many events it handled. Events about different
-    /// things (customers, groups…) are applied concurrently; events about the same thing keep
-    /// their arrival order.
+    /// Claims and applies one batch; returns how many events it handled.
+    ///
+    /// Customer events — nearly all of the traffic — go together: each customer they name is read
+    /// from WeCom once (concurrently), then every event's changes, the jobs they queue and the
+    /// events' `done` marks are written in one transaction. Other events (groups, tags, the
+    /// address book) are applied one by one, concurrently when about different things and in
+    /// arrival order when about the same thing.
     pub async fn run_batch(&self) -> Result<usize, pond_store::StoreError> {
         let events = inbox::claim(&self.db, self.batch_size, LEASE_MS).await?;
         let count = events.len();
+        let mut customers: BTreeMap<i64, Vec<(InboxEvent, Callback)>> = BTreeMap::new();
+        let mut others = Vec::new();
+        for event in events {
+            match Callback::parse(&event.payload) {
+                Ok(cb) if matches!(cb.kind, EventKind::ExternalContact(_)) => {
+                    customers.entry(event.corp_id).or_default().push((event, cb));
+                }
+                _ => others.push(event),
+            }
+        }
+        for (corp_id, events) in customers {
+            self.apply_customer_events(corp_id, events).await?;
+        }
+        self.apply_one_by_one(others).await;
+        if count > 0 {
+            self.wake_jobs.notify_one();
+        }
+        Ok(count)
+    }
+
+    async fn apply_customer_events(
+        &self,
+        corp_id: i64,
+        events: Vec<(InboxEvent, Callback)>,
+    ) -> Result<(), pond_store::StoreError> {
+        let client = match self.client(corp_id).await {
+            Ok(c) => c,
+            Err(e) => {
+                for (event, _) in &events {
+                    self.record_outcome(event, Err(&e)).await?;
+                }
+                return Ok(());
+            }
+        };
+        let fetched = fetch_customers(&client, &events).await;
+        match self.write_customer_events(corp_id, &events, &fetched).await {
+            Ok(held) => {
+                for (event, cb) in &events {
+                    if let Some(Err(e)) = fetched.get(customer_of(cb)) {
+                        self.record_outcome(event, Err(e)).await?;
+                    }
+                }
+                if !held.is_empty() {
+                    self.spawn_welcomes(corp_id, client, held).await;
+                }
+            }
+            Err(e) => {
+                // Something in the batch could not be written: nothing was. Apply each event on its
+                // own, so one bad event cannot hold back the others.
+                tracing::warn!(corp_id, error = %e, events = events.len(), "batch not written; applying one by one");
+                for (event, _) in &events {
+                    self.handle(event).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes every event whose customer was read — customers, timeline entries, the jobs the
+    /// events queue, and their `done` marks — in one transaction. Welcome jobs are queued held by
+    /// this worker, which sends them at once (returned as `(job id, payload)`).
+    async fn write_customer_events(
+        &self,
+        corp_id: i64,
+        events: &[(InboxEvent, Callback)],
+        fetched: &HashMap<String, Result<CustomerNow, SyncError>>,
+    ) -> Result<Vec<(i64, String)>, SyncError> {
+        let mut rules = AddRules::new(&self.db, corp_id);
+        let mut snapshots = Vec::new();
+        let mut seen = HashSet::new();
+        let mut applied = Vec::with_capacity(events.len());
+        for (event, cb) in events {
+            let external_userid = customer_of(cb);
+            let Some(Ok(now)) = fetched.get(external_userid) else { continue };
+            if seen.insert(external_userid) {
+                snapshots.push(crate::sync::snapshot(corp_id, external_userid, now));
+            }
+            let effects = crate::sync::customer_event_effects(&mut rules, event, cb, now).await?;
+            applied.push((event, cb, effects));
+        }
+        let entries: Vec<NewEntry<'_>> = applied
+            .iter()
+            .filter_map(|(event, cb, effects)| crate::sync::timeline_entry(corp_id, event, cb, effects))
+            .collect();
+        let (welcomes, others): (Vec<&PlannedJob>, Vec<&PlannedJob>) =
+            applied.iter().flat_map(|(_, _, fx)| fx.jobs.iter()).partition(|j| j.kind == WELCOME_JOB);
+        let welcomes: Vec<NewJob<'_>> = welcomes.iter().map(|j| j.as_new(corp_id)).collect();
+        let others: Vec<NewJob<'_>> = others.iter().map(|j| j.as_new(corp_id)).collect();
+        let done: Vec<i64> = applied.iter().map(|(event, _, _)| event.id).collect();
+
+        let mut tx = self.db.begin().await?;
+        customer::store_snapshots(&mut tx, corp_id, &snapshots).await?;
+        timeline::record_many(&mut tx, &entries).await?;
+        jobs::enqueue_in(&mut tx, &others, None).await?;
+        let holder = jobs::Holder { worker: &self.name, lease_ms: WELCOME_LEASE_MS };
+        let held = jobs::enqueue_in(&mut tx, &welcomes, Some(holder)).await?;
+        inbox::finish_done(&mut tx, &done).await?;
+        tx.commit().await?;
+
+        let payloads: HashMap<&str, &str> = welcomes.iter().map(|j| (j.idempotency_key, j.payload)).collect();
+        Ok(held.into_iter().filter_map(|(key, id)| payloads.get(key.as_str()).map(|p| (id, (*p).to_owned()))).collect())
+    }
+
+    /// Sends held welcome messages in the background (a few batches at a time), then records
+    /// their outcomes and finishes their jobs in one transaction.
+    async fn spawn_welcomes(&self, corp_id: i64, client: wecom::Client, held: Vec<(i64, String)>) {
+        let Ok(permit) = self.sending.clone().acquire_owned().await else { return };
+        let worker = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = worker.send_welcomes(corp_id, client, held).await {
+                tracing::error!(corp_id, error = %e, "could not record welcome outcomes; their jobs retry when leases end");
+            }
+            drop(permit);
+        });
+    }
+
+    async fn send_welcomes(
+        &self,
+        corp_id: i64,
+        client: wecom::Client,
+        held: Vec<(i64, String)>,
+    ) -> Result<(), pond_store::StoreError> {
+        let lookups = Arc::new(WelcomeLookups::default());
+        let mut set = JoinSet::new();
+        let mut outcomes = Vec::with_capacity(held.len());
+        for (id, payload) in held {
+            while set.len() >= FETCH_CONCURRENCY {
+                if let Some(Ok(outcome)) = set.join_next().await {
+                    outcomes.push(outcome);
+                }
+            }
+            let (db, client, lookups) = (self.db.clone(), client.clone(), lookups.clone());
+            set.spawn(async move { (id, deliver_welcome(&db, &client, corp_id, &payload, &lookups).await) });
+        }
+        while let Some(joined) = set.join_next().await {
+            if let Ok(outcome) = joined {
+                outcomes.push(outcome);
+            }
+        }
+        let mut results = Vec::with_capacity(outcomes.len());
+        let mut finished = Vec::with_capacity(outcomes.len());
+        let mut failures = Vec::new();
+        for (id, outcome) in outcomes {
+            match outcome {
+                Ok(Delivered::Done(r)) => {
+                    results.push(r);
+                    finished.push(id);
+                }
+                Ok(Delivered::Failed(r, reason)) => {
+                    results.push(r);
+                    failures.push((id, reason, None));
+                }
+                Err(JobError::Retryable(reason)) => {
+                    failures.push((id, reason, Some(now_ms() + self.backoff.delay_ms(1, rand::rng().random::<f64>()))))
+                }
+                Err(JobError::Permanent(reason)) => failures.push((id, reason, None)),
+            }
+        }
+        let mut tx = self.db.begin().await?;
+        welcome::record_results(&mut tx, corp_id, &results).await?;
+        jobs::complete(&mut tx, &self.name, &finished).await?;
+        tx.commit().await?;
+        for (id, reason, retry_at) in failures {
+            jobs::fail(&self.db, &self.name, id, &reason, retry_at).await?;
+        }
+        Ok(())
+    }
+
+    async fn apply_one_by_one(&self, events: Vec<InboxEvent>) {
         let mut lanes: BTreeMap<String, Vec<InboxEvent>> = BTreeMap::new();
         for event in events {
             lanes.entry(lane_of(&event)).or_default().push(event);
@@ -78,14 +277,22 @@ impl InboxWorker {
                 tracing::error!(error = %e, "inbox lane panicked");
             }
         }
-        Ok(count)
     }
 
     async fn handle(&self, event: &InboxEvent) -> Result<(), pond_store::StoreError> {
         let span =
             tracing::info_span!("inbox_event", inbox_id = event.id, corp_id = event.corp_id, event = %event.event_type);
         let result = self.apply(event).instrument(span).await;
-        match &result {
+        self.record_outcome(event, result.as_ref().map(|_| ())).await
+    }
+
+    /// Marks an event done, due again later (transient error, attempts left) or failed.
+    async fn record_outcome(
+        &self,
+        event: &InboxEvent,
+        result: Result<(), &SyncError>,
+    ) -> Result<(), pond_store::StoreError> {
+        match result {
             Ok(()) => inbox::finish(&self.db, event.id, Outcome::Done).await?,
             Err(e) if e.is_transient() && event.attempts < MAX_ATTEMPTS => {
                 let delay =
@@ -99,14 +306,17 @@ impl InboxWorker {
                 inbox::finish(&self.db, event.id, Outcome::Failed { error: &e.to_string() }).await?;
             }
         }
-        self.wake_jobs.notify_one();
         Ok(())
     }
 
+    async fn client(&self, corp_id: i64) -> Result<wecom::Client, SyncError> {
+        let corp = self.corps.get(&self.db, corp_id).await?;
+        Ok(self.clients.for_corp(&corp)?)
+    }
+
     async fn apply(&self, event: &InboxEvent) -> Result<(), SyncError> {
-        let corp = pond_store::corp::get(&self.db, event.corp_id).await?;
-        let client = self.clients.for_corp(&corp)?;
-        crate::sync::apply_event(&self.db, &client, corp.id, event).await
+        let client = self.client(event.corp_id).await?;
+        crate::sync::apply_event(&self.db, &client, event.corp_id, event).await
     }
 
     /// Runs until `shutdown` resolves.
@@ -130,4 +340,40 @@ impl InboxWorker {
             }
         }
     }
+}
+
+/// The customer a customer event names.
+fn customer_of(cb: &Callback) -> &str {
+    match &cb.kind {
+        EventKind::ExternalContact(e) => &e.external_userid,
+        _ => "",
+    }
+}
+
+/// Reads each customer the events name once, [`FETCH_CONCURRENCY`] at a time.
+async fn fetch_customers(
+    client: &wecom::Client,
+    events: &[(InboxEvent, Callback)],
+) -> HashMap<String, Result<CustomerNow, SyncError>> {
+    let ids: BTreeSet<&str> = events.iter().map(|(_, cb)| customer_of(cb)).collect();
+    let mut fetched = HashMap::with_capacity(ids.len());
+    let mut set = JoinSet::new();
+    for id in ids {
+        while set.len() >= FETCH_CONCURRENCY {
+            if let Some(Ok((id, now))) = set.join_next().await {
+                fetched.insert(id, now);
+            }
+        }
+        let (client, id) = (client.clone(), id.to_owned());
+        set.spawn(async move {
+            let now = crate::sync::fetch_customer(&client, &id).await;
+            (id, now)
+        });
+    }
+    while let Some(joined) = set.join_next().await {
+        if let Ok((id, now)) = joined {
+            fetched.insert(id, now);
+        }
+    }
+    fetched
 }

@@ -20,12 +20,18 @@ pub struct AppState {
     pub wecom: Arc<WecomClients>,
     /// Nearest-store indexes per corp.
     pub store_indexes: Arc<crate::regional::StoreIndexes>,
+    /// Corp settings, cached briefly (read for every callback and event).
+    pub corps: Arc<crate::corp_cache::CorpCache>,
+    /// Stores accepted callbacks in group commits.
+    pub inbox_writer: Arc<crate::inbox_writer::InboxWriter>,
 }
 
 impl AppState {
     pub fn new(db: Db, config: Config) -> Self {
         let wecom = Arc::new(WecomClients::new(config.wecom.calls_per_minute));
         AppState {
+            inbox_writer: Arc::new(crate::inbox_writer::InboxWriter::new(db.clone())),
+            corps: Arc::default(),
             db,
             config: Arc::new(config),
             metrics: Arc::default(),

@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::acquisition::{AddRules, PlannedJob};
 use pond_core::StaffStatus;
 use pond_store::{
     Db, StoreError, customer, department, group,
@@ -19,7 +20,7 @@ use pond_store::{
 };
 use wecom::{
     Callback, Client, EventKind, WecomError,
-    api::{ExternalContact, GroupChat},
+    api::{ExternalContact, ExternalContactDetail, GroupChat},
     events::{ContactEvent, ExternalChatChange, ExternalContactChange},
 };
 
@@ -329,41 +330,125 @@ async fn store_group(
     Ok(group::set_members(db, corp_id, &g.chat_id, &members).await?)
 }
 
-/// Re-reads one customer and makes Pond's follow relations and tags for them equal WeCom's.
-async fn refresh_customer(db: &Db, client: &Client, corp_id: i64, external_userid: &str) -> Result<(), SyncError> {
+/// A customer as WeCom describes them now: present (with every follow relation), or without any
+/// relation to the corp.
+#[derive(Debug, Clone)]
+pub enum CustomerNow {
+    Present(Box<ExternalContactDetail>),
+    Gone,
+}
+
+impl CustomerNow {
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            CustomerNow::Present(d) => Some(&d.external_contact.name),
+            CustomerNow::Gone => None,
+        }
+    }
+}
+
+/// Reads one customer from WeCom (no database access, so it can run outside a transaction).
+pub async fn fetch_customer(client: &Client, external_userid: &str) -> Result<CustomerNow, SyncError> {
     match client.external_contact_get(external_userid).await {
-        Ok(detail) => {
-            customer::upsert(db, corp_id, &customer_data(&detail.external_contact)).await?;
-            let mut keep = Vec::new();
-            for f in &detail.follow_user {
-                customer::upsert_follow(
-                    db,
-                    &customer::FollowRelation {
-                        corp_id,
-                        external_userid: external_userid.to_owned(),
-                        userid: f.userid.clone(),
-                        remark: f.remark.clone(),
-                        description: f.description.clone(),
-                        add_way: f.add_way,
-                        state: f.state.clone(),
-                        added_at: f.createtime * 1000,
-                        removed_at: None,
-                    },
-                )
-                .await?;
-                let tags: Vec<String> = f.tags.iter().filter(|t| t.kind == 1).map(|t| t.tag_id.clone()).collect();
-                customer::set_follow_tags(db, corp_id, external_userid, &f.userid, &tags).await?;
-                keep.push(f.userid.clone());
-            }
-            customer::reconcile_follows(db, corp_id, external_userid, &keep).await?;
-            Ok(())
-        }
-        Err(e) if e.errcode().is_some_and(|c| CUSTOMER_GONE.contains(&c)) => {
-            customer::reconcile_follows(db, corp_id, external_userid, &[]).await?;
-            Ok(())
-        }
+        Ok(detail) => Ok(CustomerNow::Present(Box::new(detail))),
+        Err(e) if e.errcode().is_some_and(|c| CUSTOMER_GONE.contains(&c)) => Ok(CustomerNow::Gone),
         Err(e) => Err(e.into()),
     }
+}
+
+/// What [`fetch_customer`] read, as the store's snapshot of the customer.
+pub fn snapshot(corp_id: i64, external_userid: &str, now: &CustomerNow) -> customer::Snapshot {
+    let CustomerNow::Present(detail) = now else {
+        return customer::Snapshot { external_userid: external_userid.to_owned(), data: None, follows: Vec::new() };
+    };
+    let follows = detail
+        .follow_user
+        .iter()
+        .map(|f| {
+            let relation = customer::FollowRelation {
+                corp_id,
+                external_userid: external_userid.to_owned(),
+                userid: f.userid.clone(),
+                remark: f.remark.clone(),
+                description: f.description.clone(),
+                add_way: f.add_way,
+                state: f.state.clone(),
+                added_at: f.createtime * 1000,
+                removed_at: None,
+            };
+            let tags = f.tags.iter().filter(|t| t.kind == 1).map(|t| t.tag_id.clone()).collect();
+            (relation, tags)
+        })
+        .collect();
+    customer::Snapshot {
+        external_userid: external_userid.to_owned(),
+        data: Some(customer_data(&detail.external_contact)),
+        follows,
+    }
+}
+
+/// What a customer event adds besides the customer's own state: its timeline entry and the jobs
+/// it queues (for an addition: welcome, channel tags, remark, code refresh).
+#[derive(Debug, Clone)]
+pub struct CustomerEffects {
+    pub kind: &'static str,
+    pub detail: String,
+    pub jobs: Vec<PlannedJob>,
+}
+
+/// Decides a customer event's effects (reads settings through `rules`; writes nothing).
+pub async fn customer_event_effects(
+    rules: &mut AddRules<'_>,
+    event: &InboxEvent,
+    cb: &Callback,
+    now: &CustomerNow,
+) -> Result<CustomerEffects, SyncError> {
+    let EventKind::ExternalContact(e) = &cb.kind else {
+        return Err(SyncError::BadEvent("not a customer event".into()));
+    };
+    let mut jobs = Vec::new();
+    if let ExternalContactChange::Add { state, welcome_code } | ExternalContactChange::AddHalf { state, welcome_code } =
+        &e.change
+    {
+        let added = crate::acquisition::Added {
+            userid: &e.userid,
+            external_userid: &e.external_userid,
+            state,
+            welcome_code: welcome_code.as_deref(),
+            event_at: cb.create_time * 1000,
+            received_at: event.received_at,
+            customer_name: now.name(),
+        };
+        jobs = rules.plan(&added).await?;
+    }
+    let (kind, detail) = match &e.change {
+        ExternalContactChange::Add { state, .. } => ("added", format!("state={state}")),
+        ExternalContactChange::AddHalf { state, .. } => ("added_unverified", format!("state={state}")),
+        ExternalContactChange::Edit => ("edited", String::new()),
+        ExternalContactChange::DeletedByStaff { source } => ("deleted_by_staff", source.clone()),
+        ExternalContactChange::DeletedByCustomer => ("deleted_by_customer", String::new()),
+        ExternalContactChange::TransferFail { reason } => ("transfer_failed", reason.clone()),
+    };
+    Ok(CustomerEffects { kind, detail, jobs })
+}
+
+/// The timeline entry of a customer event with these effects.
+pub fn timeline_entry<'e>(
+    corp_id: i64,
+    event: &InboxEvent,
+    cb: &'e Callback,
+    effects: &'e CustomerEffects,
+) -> Option<NewEntry<'e>> {
+    let EventKind::ExternalContact(e) = &cb.kind else { return None };
+    Some(NewEntry {
+        corp_id,
+        external_userid: &e.external_userid,
+        userid: &e.userid,
+        kind: effects.kind,
+        detail: &effects.detail,
+        occurred_at: cb.create_time * 1000,
+        inbox_id: Some(event.id),
+    })
 }
 
 /// Applies one stored callback to Pond's picture of the corp.
@@ -390,29 +475,18 @@ pub async fn apply_event(db: &Db, client: &Client, corp_id: i64, event: &InboxEv
     };
     match &cb.kind {
         EventKind::ExternalContact(e) => {
-            refresh_customer(db, client, corp_id, &e.external_userid).await?;
-            if let ExternalContactChange::Add { state, welcome_code }
-            | ExternalContactChange::AddHalf { state, welcome_code } = &e.change
-            {
-                let added = crate::acquisition::Added {
-                    userid: &e.userid,
-                    external_userid: &e.external_userid,
-                    state,
-                    welcome_code: welcome_code.as_deref(),
-                    event_at: at,
-                    received_at: event.received_at,
-                };
-                crate::acquisition::on_customer_added(db, corp_id, &added).await?;
-            }
-            let (kind, detail) = match &e.change {
-                ExternalContactChange::Add { state, .. } => ("added", format!("state={state}")),
-                ExternalContactChange::AddHalf { state, .. } => ("added_unverified", format!("state={state}")),
-                ExternalContactChange::Edit => ("edited", String::new()),
-                ExternalContactChange::DeletedByStaff { source } => ("deleted_by_staff", source.clone()),
-                ExternalContactChange::DeletedByCustomer => ("deleted_by_customer", String::new()),
-                ExternalContactChange::TransferFail { reason } => ("transfer_failed", reason.clone()),
-            };
-            note(&e.external_userid, &e.userid, kind, detail).await?;
+            let now = fetch_customer(client, &e.external_userid).await?;
+            let effects = customer_event_effects(&mut AddRules::new(db, corp_id), event, &cb, &now).await?;
+            let jobs: Vec<pond_store::jobs::NewJob<'_>> = effects.jobs.iter().map(|j| j.as_new(corp_id)).collect();
+            let mut tx = db.begin().await?;
+            customer::store_snapshots(&mut tx, corp_id, &[snapshot(corp_id, &e.external_userid, &now)]).await?;
+            timeline::record_many(
+                &mut tx,
+                &timeline_entry(corp_id, event, &cb, &effects).into_iter().collect::<Vec<_>>(),
+            )
+            .await?;
+            pond_store::jobs::enqueue_in(&mut tx, &jobs, None).await?;
+            tx.commit().await?;
         }
         EventKind::ExternalChat(c) => {
             let result = match &c.change {

@@ -3,7 +3,13 @@
 
 use pond_core::{Page, PageRequest};
 
-use crate::{Db, Result, StoreError, db::Listing, now_ms, read_db, write_db};
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::{
+    Conn, Db, Result, StoreError, Tx,
+    db::{Listing, ROWS_PER_STATEMENT, values_list},
+    now_ms, on_conn, read_db,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
 pub struct Customer {
@@ -52,9 +58,9 @@ const FOLLOW_COLUMNS: &str =
     "corp_id, external_userid, userid, remark, description, add_way, state, added_at, removed_at";
 
 /// Inserts or refreshes a customer; returns Pond's dense id for it.
-pub async fn upsert(db: &Db, corp_id: i64, c: &CustomerData) -> Result<i64> {
+pub async fn upsert<'c>(conn: impl Into<Conn<'c>>, corp_id: i64, c: &CustomerData) -> Result<i64> {
     let now = now_ms();
-    Ok(write_db!(db, |pool| {
+    Ok(on_conn!(conn.into(), |pool| {
         sqlx::query_scalar(
             "INSERT INTO customers (corp_id, external_userid, name, customer_type, avatar, gender, unionid, corp_name,
                                 removed_at, created_at, updated_at)
@@ -90,9 +96,9 @@ pub async fn get(db: &Db, corp_id: i64, external_userid: &str) -> Result<Custome
 }
 
 /// Marks a customer as gone upstream (no follow relation left).
-pub async fn mark_removed(db: &Db, corp_id: i64, external_userid: &str) -> Result<()> {
+pub async fn mark_removed<'c>(conn: impl Into<Conn<'c>>, corp_id: i64, external_userid: &str) -> Result<()> {
     let now = now_ms();
-    write_db!(db, |pool| {
+    on_conn!(conn.into(), |pool| {
         sqlx::query(
         "UPDATE customers SET removed_at = $3, updated_at = $3 WHERE corp_id = $1 AND external_userid = $2 AND removed_at IS NULL"
     )
@@ -119,8 +125,8 @@ pub async fn list(db: &Db, corp_id: i64, search: Option<&str>, req: PageRequest)
 }
 
 /// Inserts or updates a follow relation (clears its removed mark).
-pub async fn upsert_follow(db: &Db, f: &FollowRelation) -> Result<()> {
-    write_db!(db, |pool| {
+pub async fn upsert_follow<'c>(conn: impl Into<Conn<'c>>, f: &FollowRelation) -> Result<()> {
+    on_conn!(conn.into(), |pool| {
         sqlx::query(
             "INSERT INTO follow_relations (corp_id, external_userid, userid, remark, description, add_way, state,
                                        added_at, removed_at, updated_at)
@@ -146,9 +152,14 @@ pub async fn upsert_follow(db: &Db, f: &FollowRelation) -> Result<()> {
 }
 
 /// Marks a follow relation ended (either side deleted the other).
-pub async fn end_follow(db: &Db, corp_id: i64, external_userid: &str, userid: &str) -> Result<bool> {
+pub async fn end_follow<'c>(
+    conn: impl Into<Conn<'c>>,
+    corp_id: i64,
+    external_userid: &str,
+    userid: &str,
+) -> Result<bool> {
     let now = now_ms();
-    let n = write_db!(db, |pool| sqlx::query(
+    let n = on_conn!(conn.into(), |pool| sqlx::query(
         "UPDATE follow_relations SET removed_at = $4, updated_at = $4
          WHERE corp_id = $1 AND external_userid = $2 AND userid = $3 AND removed_at IS NULL"
     )
@@ -164,9 +175,7 @@ pub async fn end_follow(db: &Db, corp_id: i64, external_userid: &str, userid: &s
 
 /// The follow relations of one customer, oldest first.
 pub async fn follows_of(db: &Db, corp_id: i64, external_userid: &str) -> Result<Vec<FollowRelation>> {
-    let sql = format!(
-        "SELECT {FOLLOW_COLUMNS} FROM follow_relations WHERE corp_id = $1 AND external_userid = $2 ORDER BY added_at, userid"
-    );
+    let sql = follows_of_sql();
     Ok(read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(corp_id)
         .bind(external_userid)
@@ -174,41 +183,72 @@ pub async fn follows_of(db: &Db, corp_id: i64, external_userid: &str) -> Result<
         .await)?)
 }
 
-/// Replaces the tags one employee has put on one customer, in one transaction.
-pub async fn set_follow_tags(
-    db: &Db,
+fn follows_of_sql() -> String {
+    format!(
+        "SELECT {FOLLOW_COLUMNS} FROM follow_relations WHERE corp_id = $1 AND external_userid = $2 ORDER BY added_at, userid"
+    )
+}
+
+/// [`follows_of`] read through `conn` (inside a transaction, it sees the transaction's writes).
+async fn follows_of_on(conn: Conn<'_>, corp_id: i64, external_userid: &str) -> Result<Vec<FollowRelation>> {
+    let sql = follows_of_sql();
+    Ok(on_conn!(conn, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(corp_id)
+        .bind(external_userid)
+        .fetch_all(pool)
+        .await)?)
+}
+
+/// Replaces the tags one employee has put on one customer (in one transaction when given the
+/// database, or inside the caller's).
+pub async fn set_follow_tags<'c>(
+    conn: impl Into<Conn<'c>>,
+    corp_id: i64,
+    external_userid: &str,
+    userid: &str,
+    tag_ids: &[String],
+) -> Result<()> {
+    match conn.into() {
+        Conn::Db(db) => {
+            let mut tx = db.begin().await?;
+            replace_follow_tags(&mut tx, corp_id, external_userid, userid, tag_ids).await?;
+            tx.commit().await
+        }
+        Conn::Tx(tx) => replace_follow_tags(tx, corp_id, external_userid, userid, tag_ids).await,
+    }
+}
+
+async fn replace_follow_tags(
+    tx: &mut crate::Tx,
     corp_id: i64,
     external_userid: &str,
     userid: &str,
     tag_ids: &[String],
 ) -> Result<()> {
     let now = now_ms();
-    write_db!(db, |pool| {
-        async {
-            let mut tx = pool.begin().await?;
-            sqlx::query("DELETE FROM follow_relation_tags WHERE corp_id = $1 AND external_userid = $2 AND userid = $3")
-                .bind(corp_id)
-                .bind(external_userid)
-                .bind(userid)
-                .execute(&mut *tx)
-                .await?;
-            for tag_id in tag_ids {
-                sqlx::query(
-                    "INSERT INTO follow_relation_tags (corp_id, external_userid, userid, tag_id, tagged_at)
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-                )
-                .bind(corp_id)
-                .bind(external_userid)
-                .bind(userid)
-                .bind(tag_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            }
-            tx.commit().await
-        }
+    on_conn!(Conn::Tx(&mut *tx), |c| sqlx::query(
+        "DELETE FROM follow_relation_tags WHERE corp_id = $1 AND external_userid = $2 AND userid = $3"
+    )
+    .bind(corp_id)
+    .bind(external_userid)
+    .bind(userid)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    for tag_id in tag_ids {
+        on_conn!(Conn::Tx(&mut *tx), |c| sqlx::query(
+            "INSERT INTO follow_relation_tags (corp_id, external_userid, userid, tag_id, tagged_at)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        )
+        .bind(corp_id)
+        .bind(external_userid)
+        .bind(userid)
+        .bind(tag_id)
+        .bind(now)
+        .execute(c)
         .await
-    })?;
+        .map(|r| r.rows_affected()))?;
+    }
     Ok(())
 }
 
@@ -260,16 +300,22 @@ pub async fn all_live(db: &Db, corp_id: i64) -> Result<Vec<(String, String)>> {
 
 /// Ends every live follow of a customer not in `keep` and marks the customer removed when none
 /// is left. Returns the employees whose relation ended.
-pub async fn reconcile_follows(db: &Db, corp_id: i64, external_userid: &str, keep: &[String]) -> Result<Vec<String>> {
+pub async fn reconcile_follows<'c>(
+    conn: impl Into<Conn<'c>>,
+    corp_id: i64,
+    external_userid: &str,
+    keep: &[String],
+) -> Result<Vec<String>> {
+    let mut conn = conn.into();
     let mut ended = Vec::new();
-    for f in follows_of(db, corp_id, external_userid).await? {
+    for f in follows_of_on(conn.reborrow(), corp_id, external_userid).await? {
         if f.removed_at.is_none() && !keep.contains(&f.userid) {
-            end_follow(db, corp_id, external_userid, &f.userid).await?;
+            end_follow(conn.reborrow(), corp_id, external_userid, &f.userid).await?;
             ended.push(f.userid);
         }
     }
     if keep.is_empty() {
-        mark_removed(db, corp_id, external_userid).await?;
+        mark_removed(conn, corp_id, external_userid).await?;
     }
     Ok(ended)
 }
@@ -296,4 +342,176 @@ pub async fn end_follows_of_staff(db: &Db, corp_id: i64, userid: &str) -> Result
         reconcile_follows(db, corp_id, external_userid, &keep).await?;
     }
     Ok(customers)
+}
+
+/// A customer as WeCom describes them now: their data and every live follow relation with its
+/// tags, or `data: None` when they have no relation with the corp any more.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub external_userid: String,
+    pub data: Option<CustomerData>,
+    pub follows: Vec<(FollowRelation, Vec<String>)>,
+}
+
+/// Makes Pond equal several snapshots at once, inside `tx`, with a handful of multi-row
+/// statements (not a few per customer): customers upserted, follow relations upserted with their
+/// tags replaced, relations missing from a snapshot ended, customers left with none marked
+/// removed. The same effect as [`upsert`], [`upsert_follow`], [`set_follow_tags`] and
+/// [`reconcile_follows`] per customer. Returns the `(external_userid, userid)` relations ended.
+pub async fn store_snapshots(tx: &mut Tx, corp_id: i64, snapshots: &[Snapshot]) -> Result<Vec<(String, String)>> {
+    let now = now_ms();
+    let mut by_customer: BTreeMap<&str, &Snapshot> = BTreeMap::new();
+    for snap in snapshots {
+        by_customer.insert(&snap.external_userid, snap);
+    }
+    let present: Vec<&CustomerData> = by_customer.values().filter_map(|s| s.data.as_ref()).collect();
+    for chunk in present.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO customers (corp_id, external_userid, name, customer_type, avatar, gender, unionid, corp_name,
+                                    removed_at, created_at, updated_at)
+             VALUES {} ON CONFLICT (corp_id, external_userid) DO UPDATE SET name = excluded.name,
+                customer_type = excluded.customer_type, avatar = excluded.avatar, gender = excluded.gender,
+                unionid = excluded.unionid, corp_name = excluded.corp_name, removed_at = NULL,
+                updated_at = excluded.updated_at",
+            values_list(chunk.len(), 11, 1)
+        );
+        on_conn!(Conn::Tx(&mut *tx), |c| {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for d in chunk {
+                q = q
+                    .bind(corp_id)
+                    .bind(&d.external_userid)
+                    .bind(&d.name)
+                    .bind(d.customer_type)
+                    .bind(&d.avatar)
+                    .bind(d.gender)
+                    .bind(&d.unionid)
+                    .bind(&d.corp_name)
+                    .bind(None::<i64>)
+                    .bind(now)
+                    .bind(now);
+            }
+            q.execute(c).await.map(|r| r.rows_affected())
+        })?;
+    }
+    let mut follows: BTreeMap<(&str, &str), &(FollowRelation, Vec<String>)> = BTreeMap::new();
+    for snap in by_customer.values().filter(|s| s.data.is_some()) {
+        for f in &snap.follows {
+            follows.insert((&snap.external_userid, &f.0.userid), f);
+        }
+    }
+    let follow_rows: Vec<&(FollowRelation, Vec<String>)> = follows.values().copied().collect();
+    for chunk in follow_rows.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO follow_relations (corp_id, external_userid, userid, remark, description, add_way, state,
+                                           added_at, removed_at, updated_at)
+             VALUES {} ON CONFLICT (corp_id, external_userid, userid) DO UPDATE SET remark = excluded.remark,
+                description = excluded.description, add_way = excluded.add_way, state = excluded.state,
+                added_at = excluded.added_at, removed_at = NULL, updated_at = excluded.updated_at",
+            values_list(chunk.len(), 10, 1)
+        );
+        on_conn!(Conn::Tx(&mut *tx), |c| {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (f, _) in chunk.iter().copied() {
+                q = q
+                    .bind(corp_id)
+                    .bind(&f.external_userid)
+                    .bind(&f.userid)
+                    .bind(&f.remark)
+                    .bind(&f.description)
+                    .bind(f.add_way)
+                    .bind(&f.state)
+                    .bind(f.added_at)
+                    .bind(None::<i64>)
+                    .bind(now);
+            }
+            q.execute(c).await.map(|r| r.rows_affected())
+        })?;
+        let sql = format!(
+            "DELETE FROM follow_relation_tags WHERE corp_id = $1 AND (external_userid, userid) IN (VALUES {})",
+            values_list(chunk.len(), 2, 2)
+        );
+        on_conn!(Conn::Tx(&mut *tx), |c| {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(corp_id);
+            for (f, _) in chunk.iter().copied() {
+                q = q.bind(&f.external_userid).bind(&f.userid);
+            }
+            q.execute(c).await.map(|r| r.rows_affected())
+        })?;
+    }
+    let mut tags: BTreeSet<(&str, &str, &str)> = BTreeSet::new();
+    for (f, ids) in &follow_rows {
+        for id in ids {
+            tags.insert((&f.external_userid, &f.userid, id));
+        }
+    }
+    let tags: Vec<(&str, &str, &str)> = tags.into_iter().collect();
+    for chunk in tags.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO follow_relation_tags (corp_id, external_userid, userid, tag_id, tagged_at) VALUES {}
+             ON CONFLICT DO NOTHING",
+            values_list(chunk.len(), 5, 1)
+        );
+        on_conn!(Conn::Tx(&mut *tx), |c| {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (e, u, t) in chunk {
+                q = q.bind(corp_id).bind(*e).bind(*u).bind(*t).bind(now);
+            }
+            q.execute(c).await.map(|r| r.rows_affected())
+        })?;
+    }
+    // Relations Pond holds live that the snapshots no longer list end; customers with none left are removed.
+    let customers: Vec<&str> = by_customer.keys().copied().collect();
+    let mut ended = Vec::new();
+    for chunk in customers.chunks(ROWS_PER_STATEMENT) {
+        let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT external_userid, userid FROM follow_relations
+             WHERE corp_id = $1 AND removed_at IS NULL AND external_userid IN ({})",
+            list.join(", ")
+        );
+        let live: Vec<(String, String)> = on_conn!(Conn::Tx(&mut *tx), |c| {
+            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(corp_id);
+            for e in chunk {
+                q = q.bind(*e);
+            }
+            q.fetch_all(c).await
+        })?;
+        ended.extend(live.into_iter().filter(|(e, u)| !follows.contains_key(&(e.as_str(), u.as_str()))));
+    }
+    for chunk in ended.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "UPDATE follow_relations SET removed_at = $2, updated_at = $2
+             WHERE corp_id = $1 AND removed_at IS NULL AND (external_userid, userid) IN (VALUES {})",
+            values_list(chunk.len(), 2, 3)
+        );
+        on_conn!(Conn::Tx(&mut *tx), |c| {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(corp_id).bind(now);
+            for (e, u) in chunk {
+                q = q.bind(e).bind(u);
+            }
+            q.execute(c).await.map(|r| r.rows_affected())
+        })?;
+    }
+    let gone: Vec<&str> = by_customer
+        .values()
+        .filter(|s| s.data.is_none() || s.follows.is_empty())
+        .map(|s| s.external_userid.as_str())
+        .collect();
+    for chunk in gone.chunks(ROWS_PER_STATEMENT) {
+        let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 3)).collect();
+        let sql = format!(
+            "UPDATE customers SET removed_at = $2, updated_at = $2
+             WHERE corp_id = $1 AND removed_at IS NULL AND external_userid IN ({})",
+            list.join(", ")
+        );
+        on_conn!(Conn::Tx(&mut *tx), |c| {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(corp_id).bind(now);
+            for e in chunk {
+                q = q.bind(*e);
+            }
+            q.execute(c).await.map(|r| r.rows_affected())
+        })?;
+    }
+    Ok(ended)
 }

@@ -3,7 +3,11 @@
 
 use pond_core::{Page, PageRequest};
 
-use crate::{Db, Result, db::Listing, now_ms, read_db, write_db};
+use crate::{
+    Conn, Db, Result,
+    db::{Listing, ROWS_PER_STATEMENT, values_list},
+    now_ms, on_conn, read_db, write_db,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
 pub struct InboxEvent {
@@ -29,6 +33,15 @@ pub enum Inserted {
 const COLUMNS: &str =
     "id, corp_id, dedupe_key, event_type, payload, status, attempts, last_error, received_at, processed_at";
 
+/// A callback to store.
+#[derive(Debug, Clone, Copy)]
+pub struct NewEvent<'a> {
+    pub corp_id: i64,
+    pub dedupe_key: &'a str,
+    pub event_type: &'a str,
+    pub payload: &'a str,
+}
+
 /// Stores an event unless one with the same `(corp_id, dedupe_key)` exists.
 ///
 /// A duplicate of an event already applied puts that event back in the queue: WeCom's retries
@@ -36,31 +49,69 @@ const COLUMNS: &str =
 /// apart, and applying is an idempotent refresh, so re-applying is harmless while skipping could
 /// leave Pond behind.
 pub async fn insert(db: &Db, corp_id: i64, dedupe_key: &str, event_type: &str, payload: &str) -> Result<Inserted> {
-    let id: Option<i64> = write_db!(db, |pool| sqlx::query_scalar(
-        "INSERT INTO inbox_events (corp_id, dedupe_key, event_type, payload, received_at)
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (corp_id, dedupe_key) DO NOTHING RETURNING id"
-    )
-    .bind(corp_id)
-    .bind(dedupe_key)
-    .bind(event_type)
-    .bind(payload)
-    .bind(now_ms())
-    .fetch_optional(pool)
-    .await)?;
-    if let Some(id) = id {
-        return Ok(Inserted::New(id));
+    let stored = insert_many(db, &[NewEvent { corp_id, dedupe_key, event_type, payload }]).await?;
+    Ok(stored.into_iter().next().unwrap_or(Inserted::Duplicate))
+}
+
+/// Stores several events in one transaction (group commit: many callbacks acknowledged for one
+/// commit), each as [`insert`] would. Answers in the order given.
+pub async fn insert_many(db: &Db, events: &[NewEvent<'_>]) -> Result<Vec<Inserted>> {
+    let now = now_ms();
+    // Keys in one order, so two instances storing overlapping batches on PostgreSQL cannot deadlock.
+    let mut order: Vec<usize> = (0..events.len()).collect();
+    order.sort_by_key(|&i| (events[i].corp_id, events[i].dedupe_key));
+    order.dedup_by_key(|i| (events[*i].corp_id, events[*i].dedupe_key));
+    let index: std::collections::HashMap<(i64, &str), usize> =
+        order.iter().map(|&i| ((events[i].corp_id, events[i].dedupe_key), i)).collect();
+    let mut tx = db.begin().await?;
+    let mut new_ids: std::collections::HashMap<(i64, &str), i64> = std::collections::HashMap::new();
+    for chunk in order.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO inbox_events (corp_id, dedupe_key, event_type, payload, received_at) VALUES {}
+             ON CONFLICT (corp_id, dedupe_key) DO NOTHING RETURNING id, corp_id, dedupe_key",
+            values_list(chunk.len(), 5, 1)
+        );
+        let rows: Vec<(i64, i64, String)> = on_conn!(Conn::Tx(&mut tx), |c| {
+            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+            for &i in chunk {
+                let e = &events[i];
+                q = q.bind(e.corp_id).bind(e.dedupe_key).bind(e.event_type).bind(e.payload).bind(now);
+            }
+            q.fetch_all(c).await
+        })?;
+        for (id, corp_id, key) in rows {
+            if let Some(&i) = index.get(&(corp_id, key.as_str())) {
+                new_ids.insert((corp_id, events[i].dedupe_key), id);
+            }
+        }
     }
-    write_db!(db, |pool| {
-        sqlx::query(
-        "UPDATE inbox_events SET status = 'pending', next_attempt_at = 0 WHERE corp_id = $1 AND dedupe_key = $2 AND status = 'done'"
-    )
-    .bind(corp_id)
-    .bind(dedupe_key)
-    .execute(pool)
-    .await
-    .map(|r| r.rows_affected())
-    })?;
-    Ok(Inserted::Duplicate)
+    // Already stored: an applied one goes back in the queue (see `insert`).
+    let duplicates: Vec<usize> =
+        order.iter().copied().filter(|&i| !new_ids.contains_key(&(events[i].corp_id, events[i].dedupe_key))).collect();
+    for chunk in duplicates.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "UPDATE inbox_events SET status = 'pending', next_attempt_at = 0
+             WHERE status = 'done' AND (corp_id, dedupe_key) IN (VALUES {})",
+            values_list(chunk.len(), 2, 1)
+        );
+        on_conn!(Conn::Tx(&mut tx), |c| {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for &i in chunk {
+                q = q.bind(events[i].corp_id).bind(events[i].dedupe_key);
+            }
+            q.execute(c).await.map(|r| r.rows_affected())
+        })?;
+    }
+    tx.commit().await?;
+    // The first of several copies in one batch counts as new, the rest as duplicates.
+    let mut seen = std::collections::HashSet::new();
+    Ok(events
+        .iter()
+        .map(|e| match new_ids.get(&(e.corp_id, e.dedupe_key)) {
+            Some(&id) if seen.insert(id) => Inserted::New(id),
+            _ => Inserted::Duplicate,
+        })
+        .collect())
 }
 
 /// Takes up to `limit` due events in arrival order, holding each for `lease_ms` (an event whose
@@ -105,13 +156,13 @@ pub enum Outcome<'a> {
 }
 
 /// Records the outcome of applying an event.
-pub async fn finish(db: &Db, id: i64, outcome: Outcome<'_>) -> Result<()> {
+pub async fn finish<'c>(conn: impl Into<Conn<'c>>, id: i64, outcome: Outcome<'_>) -> Result<()> {
     let (status, error, next) = match outcome {
         Outcome::Done => ("done", None, 0),
         Outcome::Retry { error, at } => ("pending", Some(error), at),
         Outcome::Failed { error } => ("failed", Some(error), 0),
     };
-    write_db!(db, |pool| {
+    on_conn!(conn.into(), |pool| {
         sqlx::query(
         "UPDATE inbox_events SET status = $2, last_error = $3, processed_at = $4, next_attempt_at = $5, locked_until = NULL
          WHERE id = $1"
@@ -125,6 +176,28 @@ pub async fn finish(db: &Db, id: i64, outcome: Outcome<'_>) -> Result<()> {
     .await
     .map(|r| r.rows_affected())
     })?;
+    Ok(())
+}
+
+/// Marks applied events done, in one statement.
+pub async fn finish_done<'c>(conn: impl Into<Conn<'c>>, ids: &[i64]) -> Result<()> {
+    let mut conn = conn.into();
+    let now = now_ms();
+    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+        let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "UPDATE inbox_events SET status = 'done', last_error = NULL, processed_at = $1, next_attempt_at = 0,
+                locked_until = NULL WHERE id IN ({})",
+            list.join(", ")
+        );
+        on_conn!(conn.reborrow(), |c| {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            q.execute(c).await.map(|r| r.rows_affected())
+        })?;
+    }
     Ok(())
 }
 

@@ -9,7 +9,11 @@
 
 use pond_core::{JobStatus, Page, PageRequest};
 
-use crate::{Db, Result, StoreError, now_ms, read_db, write_db};
+use crate::{
+    Conn, Db, Result, StoreError,
+    db::{ROWS_PER_STATEMENT, values_list},
+    now_ms, on_conn, read_db, write_db,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
 pub struct Job {
@@ -52,9 +56,9 @@ const COLUMNS: &str = "id, corp_id, kind, payload, idempotency_key, status, atte
                        locked_by, locked_until, last_error, created_at, updated_at, finished_at";
 
 /// Queues a job. Returns its id, or `None` when a job with the same idempotency key exists already.
-pub async fn enqueue(db: &Db, job: &NewJob<'_>) -> Result<Option<i64>> {
+pub async fn enqueue<'c>(conn: impl Into<Conn<'c>>, job: &NewJob<'_>) -> Result<Option<i64>> {
     let now = now_ms();
-    Ok(write_db!(db, |pool| {
+    Ok(on_conn!(conn.into(), |pool| {
         sqlx::query_scalar(
         "INSERT INTO jobs (corp_id, kind, payload, idempotency_key, max_attempts, next_run_at, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
@@ -100,7 +104,7 @@ pub async fn claim(db: &Db, worker: &str, limit: i64, lease_ms: i64) -> Result<V
 
 /// Marks jobs done, but only those still held by `worker` (a job whose lease expired and was
 /// re-claimed elsewhere belongs to its new holder). Returns how many were marked.
-pub async fn complete(db: &Db, worker: &str, ids: &[i64]) -> Result<u64> {
+pub async fn complete<'c>(conn: impl Into<Conn<'c>>, worker: &str, ids: &[i64]) -> Result<u64> {
     if ids.is_empty() {
         return Ok(0);
     }
@@ -112,7 +116,7 @@ pub async fn complete(db: &Db, worker: &str, ids: &[i64]) -> Result<u64> {
         placeholders.join(", ")
     );
     let now = now_ms();
-    Ok(write_db!(db, |pool| {
+    Ok(on_conn!(conn.into(), |pool| {
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(worker).bind(now);
         for id in ids {
             q = q.bind(*id);
@@ -205,30 +209,62 @@ pub async fn counts_by_status(db: &Db) -> Result<Vec<(String, i64)>> {
 
 /// Queues many jobs in one transaction (all or none). Returns how many were new.
 pub async fn enqueue_many(db: &Db, jobs: &[NewJob<'_>]) -> Result<u64> {
+    let mut tx = db.begin().await?;
+    let queued = enqueue_in(&mut tx, jobs, None).await?;
+    tx.commit().await?;
+    Ok(queued.len() as u64)
+}
+
+/// Who holds jobs queued already claimed (see [`enqueue_in`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Holder<'a> {
+    pub worker: &'a str,
+    pub lease_ms: i64,
+}
+
+/// Queues jobs inside the caller's transaction (with the state change that causes them),
+/// skipping those whose idempotency key exists. With a `holder`, they are queued already claimed
+/// by it (running, first attempt, leased), so it can run them at once without a claim — and if it
+/// dies, they come back to the queue when the lease ends. Returns `(idempotency_key, id)` of the
+/// jobs queued now.
+pub async fn enqueue_in(
+    tx: &mut crate::Tx,
+    jobs: &[NewJob<'_>],
+    holder: Option<Holder<'_>>,
+) -> Result<Vec<(String, i64)>> {
     let now = now_ms();
-    Ok(write_db!(db, |pool| {
-        async {
-        let mut tx = pool.begin().await?;
-        let mut inserted = 0;
-        for job in jobs {
-            inserted += sqlx::query(
-                "INSERT INTO jobs (corp_id, kind, payload, idempotency_key, max_attempts, next_run_at, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (corp_id, idempotency_key) DO NOTHING",
-            )
-            .bind(job.corp_id)
-            .bind(job.kind)
-            .bind(job.payload)
-            .bind(job.idempotency_key)
-            .bind(job.max_attempts.max(1))
-            .bind(job.run_at.unwrap_or(now))
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        }
-        tx.commit().await?;
-        Ok::<u64, sqlx::Error>(inserted)
+    let (status, attempts, locked_by, locked_until) = match holder {
+        Some(h) => ("running", 1_i64, Some(h.worker), Some(now + h.lease_ms)),
+        None => ("pending", 0, None, None),
+    };
+    let mut queued = Vec::with_capacity(jobs.len());
+    for chunk in jobs.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO jobs (corp_id, kind, payload, idempotency_key, max_attempts, next_run_at, created_at, updated_at,
+                               status, attempts, locked_by, locked_until)
+             VALUES {} ON CONFLICT (corp_id, idempotency_key) DO NOTHING RETURNING idempotency_key, id",
+            values_list(chunk.len(), 12, 1)
+        );
+        let rows: Vec<(String, i64)> = on_conn!(Conn::Tx(&mut *tx), |c| {
+            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+            for job in chunk {
+                q = q
+                    .bind(job.corp_id)
+                    .bind(job.kind)
+                    .bind(job.payload)
+                    .bind(job.idempotency_key)
+                    .bind(job.max_attempts.max(1))
+                    .bind(job.run_at.unwrap_or(now))
+                    .bind(now)
+                    .bind(now)
+                    .bind(status)
+                    .bind(attempts)
+                    .bind(locked_by)
+                    .bind(locked_until);
+            }
+            q.fetch_all(c).await
+        })?;
+        queued.extend(rows);
     }
-    .await
-    })?)
+    Ok(queued)
 }

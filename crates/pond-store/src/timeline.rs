@@ -1,7 +1,11 @@
 //! The customer timeline: what happened to a customer, newest first (added, deleted, edited,
 //! joined a group…). Written once per inbox event, so a re-applied event adds nothing.
 
-use crate::{Db, Result, read_db, write_db};
+use crate::{
+    Conn, Db, Result,
+    db::{ROWS_PER_STATEMENT, values_list},
+    on_conn, read_db,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
 pub struct TimelineEntry {
@@ -28,8 +32,8 @@ pub struct NewEntry<'a> {
 }
 
 /// Records an entry; with an `inbox_id`, at most once per (event, customer, employee, kind).
-pub async fn record(db: &Db, e: &NewEntry<'_>) -> Result<()> {
-    write_db!(db, |pool| sqlx::query(
+pub async fn record<'c>(conn: impl Into<Conn<'c>>, e: &NewEntry<'_>) -> Result<()> {
+    on_conn!(conn.into(), |pool| sqlx::query(
         "INSERT INTO customer_events (corp_id, external_userid, userid, kind, detail, occurred_at, inbox_id)
          VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING"
     )
@@ -43,6 +47,33 @@ pub async fn record(db: &Db, e: &NewEntry<'_>) -> Result<()> {
     .execute(pool)
     .await
     .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Records several entries in one statement, each as [`record`] would.
+pub async fn record_many<'c>(conn: impl Into<Conn<'c>>, entries: &[NewEntry<'_>]) -> Result<()> {
+    let mut conn = conn.into();
+    for chunk in entries.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO customer_events (corp_id, external_userid, userid, kind, detail, occurred_at, inbox_id)
+             VALUES {} ON CONFLICT DO NOTHING",
+            values_list(chunk.len(), 7, 1)
+        );
+        on_conn!(conn.reborrow(), |c| {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for e in chunk {
+                q = q
+                    .bind(e.corp_id)
+                    .bind(e.external_userid)
+                    .bind(e.userid)
+                    .bind(e.kind)
+                    .bind(e.detail)
+                    .bind(e.occurred_at)
+                    .bind(e.inbox_id);
+            }
+            q.execute(c).await.map(|r| r.rows_affected())
+        })?;
+    }
     Ok(())
 }
 

@@ -1,7 +1,11 @@
 //! Welcome messages (the library), each employee's chosen message, and the outcome of every
 //! welcome sent (or skipped) per customer.
 
-use crate::{Db, Result, StoreError, now_ms, read_db, write_db};
+use crate::{
+    Conn, Db, Result, StoreError,
+    db::{ROWS_PER_STATEMENT, values_list},
+    now_ms, on_conn, read_db, write_db,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
 pub struct WelcomeMessage {
@@ -151,8 +155,8 @@ pub struct WelcomeResult {
 }
 
 /// Records the outcome for a welcome code (the first outcome wins; later ones are ignored).
-pub async fn record_result(db: &Db, corp_id: i64, r: &WelcomeResult) -> Result<bool> {
-    let n = write_db!(db, |pool| {
+pub async fn record_result<'c>(conn: impl Into<Conn<'c>>, corp_id: i64, r: &WelcomeResult) -> Result<bool> {
+    let n = on_conn!(conn.into(), |pool| {
         sqlx::query(
         "INSERT INTO welcome_results (corp_id, external_userid, userid, welcome_code, welcome_id, status, reason, event_at, received_at, finished_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (corp_id, welcome_code) DO NOTHING"
@@ -172,6 +176,37 @@ pub async fn record_result(db: &Db, corp_id: i64, r: &WelcomeResult) -> Result<b
     .map(|x| x.rows_affected())
     })?;
     Ok(n > 0)
+}
+
+/// Records several outcomes in one statement, each as [`record_result`] would.
+pub async fn record_results<'c>(conn: impl Into<Conn<'c>>, corp_id: i64, results: &[WelcomeResult]) -> Result<()> {
+    let mut conn = conn.into();
+    for chunk in results.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO welcome_results (corp_id, external_userid, userid, welcome_code, welcome_id, status, reason,
+                                          event_at, received_at, finished_at)
+             VALUES {} ON CONFLICT (corp_id, welcome_code) DO NOTHING",
+            values_list(chunk.len(), 10, 1)
+        );
+        on_conn!(conn.reborrow(), |c| {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for r in chunk {
+                q = q
+                    .bind(corp_id)
+                    .bind(&r.external_userid)
+                    .bind(&r.userid)
+                    .bind(&r.welcome_code)
+                    .bind(r.welcome_id)
+                    .bind(&r.status)
+                    .bind(&r.reason)
+                    .bind(r.event_at)
+                    .bind(r.received_at)
+                    .bind(r.finished_at);
+            }
+            q.execute(c).await.map(|r| r.rows_affected())
+        })?;
+    }
+    Ok(())
 }
 
 pub async fn results_for_customer(db: &Db, corp_id: i64, external_userid: &str) -> Result<Vec<WelcomeResult>> {

@@ -148,6 +148,7 @@ async fn put_corp(
 ) -> Result<Json<CorpView>, ApiError> {
     let settings = input.validate()?;
     let corp = pond_store::corp::update_settings(&state.db, caller.corp_id, &settings).await?;
+    state.corps.invalidate(caller.corp_id);
     pond_store::audit::record(
         &state.db,
         corp.id,

@@ -215,7 +215,7 @@ pub async fn corp_save(
     .filter_map(|(name, changed)| changed.then_some(name))
     .collect();
     match pond_store::corp::update_settings(&state.db, user.corp_id, &settings).await {
-        Ok(_) => {}
+        Ok(_) => state.corps.invalidate(user.corp_id),
         Err(pond_store::StoreError::Conflict(_)) => {
             let mut resp = render(&CorpPage {
                 c,

@@ -1,0 +1,44 @@
+//! A short-lived, per-instance cache of corp settings, read on every callback and event.
+//!
+//! Corp rows change rarely (an admin saving WeCom settings) but are needed for every callback
+//! (to check its signature) and every applied event (for the API client). Entries live for
+//! [`CorpCache::TTL`]; the instance that saves settings drops its entry at once, other instances
+//! see the change when theirs expires.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use pond_store::{Db, StoreError, corp::Corp};
+
+#[derive(Default)]
+pub struct CorpCache {
+    entries: Mutex<HashMap<i64, (Instant, Arc<Corp>)>>,
+}
+
+impl CorpCache {
+    pub const TTL: Duration = Duration::from_secs(2);
+
+    /// The corp, from the cache while fresh, else from the database.
+    pub async fn get(&self, db: &Db, corp_id: i64) -> Result<Arc<Corp>, StoreError> {
+        if let Some((at, corp)) = self.lock().get(&corp_id)
+            && at.elapsed() < Self::TTL
+        {
+            return Ok(corp.clone());
+        }
+        let corp = Arc::new(pond_store::corp::get(db, corp_id).await?);
+        self.lock().insert(corp_id, (Instant::now(), corp.clone()));
+        Ok(corp)
+    }
+
+    /// Forgets a corp (its settings were just changed).
+    pub fn invalidate(&self, corp_id: i64) {
+        self.lock().remove(&corp_id);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, (Instant, Arc<Corp>)>> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
