@@ -93,33 +93,39 @@ impl InboxWorker {
                 _ => others.push(event),
             }
         }
+        let mut queued = false;
         for (corp_id, events) in customers {
-            self.apply_customer_events(corp_id, events).await?;
+            queued |= self.apply_customer_events(corp_id, events).await?;
         }
-        self.apply_one_by_one(others).await;
-        if count > 0 {
+        if !others.is_empty() {
+            self.apply_one_by_one(others).await;
+            queued = true;
+        }
+        // Jobs for the queue (not the welcome messages this worker sends itself): start them now.
+        if queued {
             self.wake_jobs.notify_one();
         }
         Ok(count)
     }
 
+    /// Returns whether jobs were queued for the job worker.
     async fn apply_customer_events(
         &self,
         corp_id: i64,
         events: Vec<(InboxEvent, Callback)>,
-    ) -> Result<(), pond_store::StoreError> {
+    ) -> Result<bool, pond_store::StoreError> {
         let client = match self.client(corp_id).await {
             Ok(c) => c,
             Err(e) => {
                 for (event, _) in &events {
                     self.record_outcome(event, Err(&e)).await?;
                 }
-                return Ok(());
+                return Ok(false);
             }
         };
         let fetched = fetch_customers(&client, &events).await;
         match self.write_customer_events(corp_id, &events, &fetched).await {
-            Ok(held) => {
+            Ok((held, queued)) => {
                 for (event, cb) in &events {
                     if let Some(Err(e)) = fetched.get(customer_of(cb)) {
                         self.record_outcome(event, Err(e)).await?;
@@ -128,6 +134,7 @@ impl InboxWorker {
                 if !held.is_empty() {
                     self.spawn_welcomes(corp_id, client, held).await;
                 }
+                Ok(queued)
             }
             Err(e) => {
                 // Something in the batch could not be written: nothing was. Apply each event on its
@@ -136,20 +143,21 @@ impl InboxWorker {
                 for (event, _) in &events {
                     self.handle(event).await?;
                 }
+                Ok(true)
             }
         }
-        Ok(())
     }
 
     /// Writes every event whose customer was read — customers, timeline entries, the jobs the
     /// events queue, and their `done` marks — in one transaction. Welcome jobs are queued held by
-    /// this worker, which sends them at once (returned as `(job id, payload)`).
+    /// this worker, which sends them at once (returned as `(job id, payload)`, with whether other
+    /// jobs were queued).
     async fn write_customer_events(
         &self,
         corp_id: i64,
         events: &[(InboxEvent, Callback)],
         fetched: &HashMap<String, Result<CustomerNow, SyncError>>,
-    ) -> Result<Vec<(i64, String)>, SyncError> {
+    ) -> Result<(Vec<(i64, String)>, bool), SyncError> {
         let mut rules = AddRules::new(&self.db, corp_id);
         let mut snapshots = Vec::new();
         let mut seen = HashSet::new();
@@ -176,14 +184,18 @@ impl InboxWorker {
         let mut tx = self.db.begin().await?;
         customer::store_snapshots(&mut tx, corp_id, &snapshots).await?;
         timeline::record_many(&mut tx, &entries).await?;
-        jobs::enqueue_in(&mut tx, &others, None).await?;
+        let queued = !jobs::enqueue_in(&mut tx, &others, None).await?.is_empty();
         let holder = jobs::Holder { worker: &self.name, lease_ms: WELCOME_LEASE_MS };
         let held = jobs::enqueue_in(&mut tx, &welcomes, Some(holder)).await?;
         inbox::finish_done(&mut tx, &done).await?;
         tx.commit().await?;
 
         let payloads: HashMap<&str, &str> = welcomes.iter().map(|j| (j.idempotency_key, j.payload)).collect();
-        Ok(held.into_iter().filter_map(|(key, id)| payloads.get(key.as_str()).map(|p| (id, (*p).to_owned()))).collect())
+        let held = held
+            .into_iter()
+            .filter_map(|(key, id)| payloads.get(key.as_str()).map(|p| (id, (*p).to_owned())))
+            .collect();
+        Ok((held, queued))
     }
 
     /// Sends held welcome messages in the background (a few batches at a time), then records

@@ -190,6 +190,9 @@ pub async fn full_sync(db: &Db, client: &Client, corp_id: i64, run_id: Option<i6
         }
     }
     summary.groups = seen_groups.len();
+    if let Err(e) = db.refresh_statistics().await {
+        tracing::warn!(error = %e, "could not refresh planner statistics after the sync");
+    }
     progress.report("finished", 1, 1).await;
     Ok(summary)
 }

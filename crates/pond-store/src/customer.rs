@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::{
     Conn, Db, Result, StoreError, Tx,
-    db::{Listing, ROWS_PER_STATEMENT, values_list},
+    db::{Listing, ROWS_PER_STATEMENT, values_list, values_only},
     now_ms, on_conn, read_db,
 };
 
@@ -373,7 +373,7 @@ pub async fn store_snapshots(tx: &mut Tx, corp_id: i64, snapshots: &[Snapshot]) 
                 customer_type = excluded.customer_type, avatar = excluded.avatar, gender = excluded.gender,
                 unionid = excluded.unionid, corp_name = excluded.corp_name, removed_at = NULL,
                 updated_at = excluded.updated_at",
-            values_list(chunk.len(), 11, 1)
+            values_only(tx.backend(), chunk.len(), 11)
         );
         on_conn!(Conn::Tx(&mut *tx), |c| {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -408,7 +408,7 @@ pub async fn store_snapshots(tx: &mut Tx, corp_id: i64, snapshots: &[Snapshot]) 
              VALUES {} ON CONFLICT (corp_id, external_userid, userid) DO UPDATE SET remark = excluded.remark,
                 description = excluded.description, add_way = excluded.add_way, state = excluded.state,
                 added_at = excluded.added_at, removed_at = NULL, updated_at = excluded.updated_at",
-            values_list(chunk.len(), 10, 1)
+            values_only(tx.backend(), chunk.len(), 10)
         );
         on_conn!(Conn::Tx(&mut *tx), |c| {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -450,7 +450,7 @@ pub async fn store_snapshots(tx: &mut Tx, corp_id: i64, snapshots: &[Snapshot]) 
         let sql = format!(
             "INSERT INTO follow_relation_tags (corp_id, external_userid, userid, tag_id, tagged_at) VALUES {}
              ON CONFLICT DO NOTHING",
-            values_list(chunk.len(), 5, 1)
+            values_only(tx.backend(), chunk.len(), 5)
         );
         on_conn!(Conn::Tx(&mut *tx), |c| {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));

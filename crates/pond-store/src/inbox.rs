@@ -5,7 +5,7 @@ use pond_core::{Page, PageRequest};
 
 use crate::{
     Conn, Db, Result,
-    db::{Listing, ROWS_PER_STATEMENT, values_list},
+    db::{Listing, ROWS_PER_STATEMENT, values_only},
     now_ms, on_conn, read_db, write_db,
 };
 
@@ -69,7 +69,7 @@ pub async fn insert_many(db: &Db, events: &[NewEvent<'_>]) -> Result<Vec<Inserte
         let sql = format!(
             "INSERT INTO inbox_events (corp_id, dedupe_key, event_type, payload, received_at) VALUES {}
              ON CONFLICT (corp_id, dedupe_key) DO NOTHING RETURNING id, corp_id, dedupe_key",
-            values_list(chunk.len(), 5, 1)
+            values_only(db.backend(), chunk.len(), 5)
         );
         let rows: Vec<(i64, i64, String)> = on_conn!(Conn::Tx(&mut tx), |c| {
             let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
@@ -92,7 +92,7 @@ pub async fn insert_many(db: &Db, events: &[NewEvent<'_>]) -> Result<Vec<Inserte
         let sql = format!(
             "UPDATE inbox_events SET status = 'pending', next_attempt_at = 0
              WHERE status = 'done' AND (corp_id, dedupe_key) IN (VALUES {})",
-            values_list(chunk.len(), 2, 1)
+            values_only(db.backend(), chunk.len(), 2)
         );
         on_conn!(Conn::Tx(&mut tx), |c| {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -119,14 +119,24 @@ pub async fn insert_many(db: &Db, events: &[NewEvent<'_>]) -> Result<Vec<Inserte
 /// and with `SKIP LOCKED` on PostgreSQL.
 pub async fn claim(db: &Db, limit: i64, lease_ms: i64) -> Result<Vec<InboxEvent>> {
     let now = now_ms();
+    // Leases that ended first (their worker died): those events are due again. Kept out of the
+    // claim itself so the claim walks the (status, id) index in order and stops at `limit`,
+    // whatever the backlog.
+    write_db!(db, |pool| sqlx::query(
+        "UPDATE inbox_events SET status = 'pending', next_attempt_at = 0, locked_until = NULL
+         WHERE status = 'processing' AND locked_until < $1"
+    )
+    .bind(now)
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected()))?;
     let lock = match db {
         Db::Postgres(_) => "FOR UPDATE SKIP LOCKED", // PostgreSQL only
         Db::Sqlite { .. } => "",
     };
     let sql = format!(
         "UPDATE inbox_events SET status = 'processing', attempts = attempts + 1, locked_until = $2
-         WHERE id IN (SELECT id FROM inbox_events
-                      WHERE (status = 'pending' AND next_attempt_at <= $3) OR (status = 'processing' AND locked_until < $3)
+         WHERE id IN (SELECT id FROM inbox_events WHERE status = 'pending' AND next_attempt_at <= $3
                       ORDER BY id LIMIT $1 {lock})
          RETURNING {COLUMNS}"
     );

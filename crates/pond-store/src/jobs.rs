@@ -11,7 +11,7 @@ use pond_core::{JobStatus, Page, PageRequest};
 
 use crate::{
     Conn, Db, Result, StoreError,
-    db::{ROWS_PER_STATEMENT, values_list},
+    db::{ROWS_PER_STATEMENT, values_only},
     now_ms, on_conn, read_db, write_db,
 };
 
@@ -79,6 +79,16 @@ pub async fn enqueue<'c>(conn: impl Into<Conn<'c>>, job: &NewJob<'_>) -> Result<
 /// Claims up to `limit` due jobs for `worker`, holding each for `lease_ms`. Each claim counts as an attempt.
 pub async fn claim(db: &Db, worker: &str, limit: i64, lease_ms: i64) -> Result<Vec<Job>> {
     let now = now_ms();
+    // Leases that ended first (their worker died): those jobs are due again. Kept out of the claim
+    // itself so the claim walks the (status, next_run_at) index in order and stops at `limit`.
+    write_db!(db, |pool| sqlx::query(
+        "UPDATE jobs SET status = 'pending', locked_by = NULL, locked_until = NULL, updated_at = $1
+         WHERE status = 'running' AND locked_until < $1"
+    )
+    .bind(now)
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected()))?;
     let lock = match db {
         Db::Postgres(_) => "FOR UPDATE SKIP LOCKED", // PostgreSQL only; SQLite serialises via the writer.
         Db::Sqlite { .. } => "",
@@ -86,8 +96,7 @@ pub async fn claim(db: &Db, worker: &str, limit: i64, lease_ms: i64) -> Result<V
     let sql = format!(
         "UPDATE jobs SET status = 'running', attempts = attempts + 1, locked_by = $1, locked_until = $2, updated_at = $3
          WHERE id IN (
-            SELECT id FROM jobs
-            WHERE (status = 'pending' AND next_run_at <= $3) OR (status = 'running' AND locked_until < $3)
+            SELECT id FROM jobs WHERE status = 'pending' AND next_run_at <= $3
             ORDER BY next_run_at, id LIMIT $4 {lock})
          RETURNING {COLUMNS}"
     );
@@ -243,7 +252,7 @@ pub async fn enqueue_in(
             "INSERT INTO jobs (corp_id, kind, payload, idempotency_key, max_attempts, next_run_at, created_at, updated_at,
                                status, attempts, locked_by, locked_until)
              VALUES {} ON CONFLICT (corp_id, idempotency_key) DO NOTHING RETURNING idempotency_key, id",
-            values_list(chunk.len(), 12, 1)
+            values_only(tx.backend(), chunk.len(), 12)
         );
         let rows: Vec<(String, i64)> = on_conn!(Conn::Tx(&mut *tx), |c| {
             let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));

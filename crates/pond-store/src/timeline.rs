@@ -3,7 +3,7 @@
 
 use crate::{
     Conn, Db, Result,
-    db::{ROWS_PER_STATEMENT, values_list},
+    db::{ROWS_PER_STATEMENT, values_only},
     on_conn, read_db,
 };
 
@@ -57,7 +57,7 @@ pub async fn record_many<'c>(conn: impl Into<Conn<'c>>, entries: &[NewEntry<'_>]
         let sql = format!(
             "INSERT INTO customer_events (corp_id, external_userid, userid, kind, detail, occurred_at, inbox_id)
              VALUES {} ON CONFLICT DO NOTHING",
-            values_list(chunk.len(), 7, 1)
+            values_only(conn.backend(), chunk.len(), 7)
         );
         on_conn!(conn.reborrow(), |c| {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));

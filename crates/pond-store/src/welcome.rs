@@ -3,7 +3,7 @@
 
 use crate::{
     Conn, Db, Result, StoreError,
-    db::{ROWS_PER_STATEMENT, values_list},
+    db::{ROWS_PER_STATEMENT, values_only},
     now_ms, on_conn, read_db, write_db,
 };
 
@@ -186,7 +186,7 @@ pub async fn record_results<'c>(conn: impl Into<Conn<'c>>, corp_id: i64, results
             "INSERT INTO welcome_results (corp_id, external_userid, userid, welcome_code, welcome_id, status, reason,
                                           event_at, received_at, finished_at)
              VALUES {} ON CONFLICT (corp_id, welcome_code) DO NOTHING",
-            values_list(chunk.len(), 10, 1)
+            values_only(conn.backend(), chunk.len(), 10)
         );
         on_conn!(conn.reborrow(), |c| {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -238,4 +238,12 @@ pub async fn latencies(db: &Db, corp_id: i64) -> Result<Vec<(String, i64)>> {
     .bind(corp_id)
     .fetch_all(pool)
     .await)?)
+}
+
+/// When the last outcome of a corp was recorded (epoch ms), if any.
+pub async fn last_finished_at(db: &Db, corp_id: i64) -> Result<Option<i64>> {
+    Ok(read_db!(db, |pool| sqlx::query_scalar("SELECT MAX(finished_at) FROM welcome_results WHERE corp_id = $1")
+        .bind(corp_id)
+        .fetch_one(pool)
+        .await)?)
 }
