@@ -77,6 +77,20 @@ fn percentile(sorted: &[i64], p: f64) -> i64 {
     sorted[idx.min(sorted.len() - 1)]
 }
 
+/// Waits until no event or job is left to do. Polled slowly: the counts scan whole tables, and the
+/// benchmark should not load the database itself.
+async fn wait_until_drained(db: &Db) -> Result<()> {
+    loop {
+        let inbox = pond_store::inbox::unfinished(db).await?;
+        let jobs = pond_store::jobs::counts_by_status(db).await?;
+        let busy = jobs.iter().filter(|(s, _)| s == "pending" || s == "running").map(|(_, n)| n).sum::<i64>();
+        if inbox == 0 && busy == 0 {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 pub async fn pipeline(args: PipelineArgs) -> Result<()> {
     let fresh = fresh_database(&args.database).await?;
     let result = run(&args, &fresh.url).await;
@@ -155,15 +169,8 @@ async fn run(args: &PipelineArgs, url: &str) -> Result<()> {
     let generated = start.elapsed();
     sim.state.pusher.idle().await;
     let accepted_in = start.elapsed();
-    while !args.accept_only {
-        let inbox = pond_store::inbox::unfinished(&db).await?;
-        let jobs = pond_store::jobs::counts_by_status(&db).await?;
-        let busy = jobs.iter().filter(|(s, _)| s == "pending" || s == "running").map(|(_, n)| n).sum::<i64>();
-        if inbox == 0 && busy == 0 {
-            break;
-        }
-        // Polled slowly: these counts scan whole tables, and the benchmark should not load the database itself.
-        tokio::time::sleep(Duration::from_millis(500)).await;
+    if !args.accept_only {
+        wait_until_drained(&db).await?;
     }
     let last_welcome = pond_store::welcome::last_finished_at(&db, corp.id).await?.unwrap_or(start_ms);
     let processed_in = Duration::from_millis(u64::try_from(last_welcome - start_ms).unwrap_or(0)).max(accepted_in);
