@@ -22,7 +22,7 @@ use rand::Rng;
 use tokio::{sync::Notify, task::JoinSet};
 use tracing::Instrument;
 
-use wecom::{Callback, EventKind};
+use wecom::{Callback, EventKind, events::ExternalContactChange};
 
 use crate::{
     acquisition::{AddRules, Delivered, PlannedJob, WELCOME_JOB, WelcomeLookups, deliver_welcome},
@@ -72,6 +72,21 @@ const WELCOME_LEASE_MS: i64 = 60_000;
 /// Customer reads in flight at once while a batch is fetched.
 const FETCH_CONCURRENCY: usize = 64;
 
+/// A claimed batch, parsed, with the customers its events name already read from WeCom.
+#[derive(Default)]
+pub struct Prepared {
+    count: usize,
+    customers: Vec<CorpBatch>,
+    others: Vec<InboxEvent>,
+}
+
+struct CorpBatch {
+    corp_id: i64,
+    client: Result<wecom::Client, SyncError>,
+    events: Vec<(InboxEvent, Callback)>,
+    fetched: HashMap<String, Result<CustomerNow, SyncError>>,
+}
+
 impl InboxWorker {
     /// Claims and applies one batch; returns how many events it handled.
     ///
@@ -82,39 +97,57 @@ impl InboxWorker {
     /// arrival order when about the same thing.
     pub async fn run_batch(&self) -> Result<usize, pond_store::StoreError> {
         let events = inbox::claim(&self.db, self.batch_size, LEASE_MS).await?;
+        let prepared = self.prepare(events).await;
+        self.write(prepared).await
+    }
+
+    /// The reading stage: parses the events and reads the customers they name (no database writes).
+    pub async fn prepare(&self, events: Vec<InboxEvent>) -> Prepared {
         let count = events.len();
-        let mut customers: BTreeMap<i64, Vec<(InboxEvent, Callback)>> = BTreeMap::new();
+        let mut by_corp: BTreeMap<i64, Vec<(InboxEvent, Callback)>> = BTreeMap::new();
         let mut others = Vec::new();
         for event in events {
             match Callback::parse(&event.payload) {
                 Ok(cb) if matches!(cb.kind, EventKind::ExternalContact(_)) => {
-                    customers.entry(event.corp_id).or_default().push((event, cb));
+                    by_corp.entry(event.corp_id).or_default().push((event, cb));
                 }
                 _ => others.push(event),
             }
         }
-        let mut queued = false;
-        for (corp_id, events) in customers {
-            queued |= self.apply_customer_events(corp_id, events).await?;
+        let mut customers = Vec::with_capacity(by_corp.len());
+        for (corp_id, events) in by_corp {
+            let client = self.client(corp_id).await;
+            let fetched = match &client {
+                Ok(client) => fetch_customers(client, &events).await,
+                Err(_) => HashMap::new(),
+            };
+            customers.push(CorpBatch { corp_id, client, events, fetched });
         }
-        if !others.is_empty() {
-            self.apply_one_by_one(others).await;
+        Prepared { count, customers, others }
+    }
+
+    /// The writing stage: stores what [`Self::prepare`] read, records outcomes, starts the
+    /// welcome messages. Returns how many events it handled.
+    pub async fn write(&self, prepared: Prepared) -> Result<usize, pond_store::StoreError> {
+        let mut queued = false;
+        for batch in prepared.customers {
+            queued |= self.apply_customer_events(batch).await?;
+        }
+        if !prepared.others.is_empty() {
+            self.apply_one_by_one(prepared.others).await;
             queued = true;
         }
         // Jobs for the queue (not the welcome messages this worker sends itself): start them now.
         if queued {
             self.wake_jobs.notify_one();
         }
-        Ok(count)
+        Ok(prepared.count)
     }
 
     /// Returns whether jobs were queued for the job worker.
-    async fn apply_customer_events(
-        &self,
-        corp_id: i64,
-        events: Vec<(InboxEvent, Callback)>,
-    ) -> Result<bool, pond_store::StoreError> {
-        let client = match self.client(corp_id).await {
+    async fn apply_customer_events(&self, batch: CorpBatch) -> Result<bool, pond_store::StoreError> {
+        let CorpBatch { corp_id, client, events, fetched } = batch;
+        let client = match client {
             Ok(c) => c,
             Err(e) => {
                 for (event, _) in &events {
@@ -123,7 +156,6 @@ impl InboxWorker {
                 return Ok(false);
             }
         };
-        let fetched = fetch_customers(&client, &events).await;
         match self.write_customer_events(corp_id, &events, &fetched).await {
             Ok((held, queued)) => {
                 for (event, cb) in &events {
@@ -159,6 +191,22 @@ impl InboxWorker {
         fetched: &HashMap<String, Result<CustomerNow, SyncError>>,
     ) -> Result<(Vec<(i64, String)>, bool), SyncError> {
         let mut rules = AddRules::new(&self.db, corp_id);
+        let mut states = BTreeSet::new();
+        let mut userids = BTreeSet::new();
+        for (_, cb) in events {
+            if let EventKind::ExternalContact(e) = &cb.kind
+                && let ExternalContactChange::Add { state, .. } | ExternalContactChange::AddHalf { state, .. } =
+                    &e.change
+            {
+                states.insert(state.as_str());
+                userids.insert(e.userid.as_str());
+            }
+        }
+        if !userids.is_empty() {
+            let (states, userids): (Vec<&str>, Vec<&str>) =
+                (states.into_iter().collect(), userids.into_iter().collect());
+            rules.preload(&states, &userids).await?;
+        }
         let mut snapshots = Vec::new();
         let mut seen = HashSet::new();
         let mut applied = Vec::with_capacity(events.len());
@@ -331,18 +379,36 @@ impl InboxWorker {
         crate::sync::apply_event(&self.db, &client, event.corp_id, event).await
     }
 
-    /// Runs until `shutdown` resolves.
+    /// Runs until `shutdown` resolves, as a two-stage pipeline: while one batch is being written,
+    /// the next is read from WeCom. Writes stay in claim order and each batch's reads start after
+    /// the previous batch's, so the last state read is the last written.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
+        let mut prepared: Option<Prepared> = None;
         loop {
-            let handled = match self.run_batch().await {
-                Ok(n) => n,
+            // Claimed before the previous batch's write starts: on SQLite the write holds the only
+            // writer connection, and the claim would wait for it.
+            let next = match inbox::claim(&self.db, self.batch_size, LEASE_MS).await {
+                Ok(events) => events,
                 Err(e) => {
                     tracing::error!(error = %e, "inbox worker could not reach the database");
-                    0
+                    Vec::new()
                 }
             };
-            if handled > 0 {
+            let writing = prepared.take().map(|batch| {
+                let worker = self.clone();
+                tokio::spawn(async move { worker.write(batch).await })
+            });
+            let next = if next.is_empty() { None } else { Some(self.prepare(next).await) };
+            if let Some(writing) = writing {
+                match writing.await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => tracing::error!(error = %e, "inbox worker could not record outcomes"),
+                    Err(e) => tracing::error!(error = %e, "inbox batch panicked"),
+                }
+            }
+            if next.is_some() {
+                prepared = next;
                 continue;
             }
             tokio::select! {

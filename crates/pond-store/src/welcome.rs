@@ -138,6 +138,28 @@ pub async fn for_staff(db: &Db, corp_id: i64, userid: &str) -> Result<Option<i64
     .await)?)
 }
 
+/// [`for_staff`] for several employees at once: `(userid, welcome_id)` of those who have one.
+pub async fn for_staff_many(db: &Db, corp_id: i64, userids: &[&str]) -> Result<Vec<(String, i64)>> {
+    let mut found = Vec::new();
+    for chunk in userids.chunks(ROWS_PER_STATEMENT) {
+        let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT s.userid, s.welcome_id FROM staff_welcome s JOIN welcome_messages w ON w.id = s.welcome_id
+             WHERE s.corp_id = $1 AND w.deleted_at IS NULL AND s.userid IN ({})",
+            list.join(", ")
+        );
+        let rows: Vec<(String, i64)> = read_db!(db, |pool| {
+            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(corp_id);
+            for userid in chunk {
+                q = q.bind(*userid);
+            }
+            q.fetch_all(pool).await
+        })?;
+        found.extend(rows);
+    }
+    Ok(found)
+}
+
 /// What happened to one welcome code.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
 pub struct WelcomeResult {
