@@ -33,21 +33,7 @@ pub struct NewEntry<'a> {
 
 /// Records an entry; with an `inbox_id`, at most once per (event, customer, employee, kind).
 pub async fn record<'c>(conn: impl Into<Conn<'c>>, e: &NewEntry<'_>) -> Result<()> {
-    on_conn!(conn.into(), |pool| sqlx::query(
-        "INSERT INTO customer_events (corp_id, external_userid, userid, kind, detail, occurred_at, inbox_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING"
-    )
-    .bind(e.corp_id)
-    .bind(e.external_userid)
-    .bind(e.userid)
-    .bind(e.kind)
-    .bind(e.detail)
-    .bind(e.occurred_at)
-    .bind(e.inbox_id)
-    .execute(pool)
-    .await
-    .map(|r| r.rows_affected()))?;
-    Ok(())
+    record_many(conn, std::slice::from_ref(e)).await
 }
 
 /// Records several entries in one statement, each as [`record`] would.

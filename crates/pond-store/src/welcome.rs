@@ -178,31 +178,14 @@ pub struct WelcomeResult {
 
 /// Records the outcome for a welcome code (the first outcome wins; later ones are ignored).
 pub async fn record_result<'c>(conn: impl Into<Conn<'c>>, corp_id: i64, r: &WelcomeResult) -> Result<bool> {
-    let n = on_conn!(conn.into(), |pool| {
-        sqlx::query(
-        "INSERT INTO welcome_results (corp_id, external_userid, userid, welcome_code, welcome_id, status, reason, event_at, received_at, finished_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (corp_id, welcome_code) DO NOTHING"
-    )
-    .bind(corp_id)
-    .bind(&r.external_userid)
-    .bind(&r.userid)
-    .bind(&r.welcome_code)
-    .bind(r.welcome_id)
-    .bind(&r.status)
-    .bind(&r.reason)
-    .bind(r.event_at)
-    .bind(r.received_at)
-    .bind(r.finished_at)
-    .execute(pool)
-    .await
-    .map(|x| x.rows_affected())
-    })?;
-    Ok(n > 0)
+    Ok(record_results(conn, corp_id, std::slice::from_ref(r)).await? > 0)
 }
 
-/// Records several outcomes in one statement, each as [`record_result`] would.
-pub async fn record_results<'c>(conn: impl Into<Conn<'c>>, corp_id: i64, results: &[WelcomeResult]) -> Result<()> {
+/// Records several outcomes in one statement per 50, each as [`record_result`] would. Returns
+/// how many were new.
+pub async fn record_results<'c>(conn: impl Into<Conn<'c>>, corp_id: i64, results: &[WelcomeResult]) -> Result<u64> {
     let mut conn = conn.into();
+    let mut recorded = 0;
     for chunk in results.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO welcome_results (corp_id, external_userid, userid, welcome_code, welcome_id, status, reason,
@@ -210,7 +193,7 @@ pub async fn record_results<'c>(conn: impl Into<Conn<'c>>, corp_id: i64, results
              VALUES {} ON CONFLICT (corp_id, welcome_code) DO NOTHING",
             values_only(conn.backend(), chunk.len(), 10)
         );
-        on_conn!(conn.reborrow(), |c| {
+        recorded += on_conn!(conn.reborrow(), |c| {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for r in chunk {
                 q = q
@@ -228,7 +211,7 @@ pub async fn record_results<'c>(conn: impl Into<Conn<'c>>, corp_id: i64, results
             q.execute(c).await.map(|r| r.rows_affected())
         })?;
     }
-    Ok(())
+    Ok(recorded)
 }
 
 pub async fn results_for_customer(db: &Db, corp_id: i64, external_userid: &str) -> Result<Vec<WelcomeResult>> {
