@@ -153,7 +153,8 @@ pub async fn start(
         let name = format!("{}-{}-{}", hostname(), std::process::id(), addr.port());
         let w = worker(&state, registry, name);
         tasks.push(tokio::spawn(w.run(until_stopped(stopped.clone()))));
-        tasks.push(tokio::spawn(inbox_worker(&state).run(until_stopped(stopped.clone()))));
+        let handed = state.inbox_writer.hand_off(crate::inbox_worker::LEASE_MS);
+        tasks.push(tokio::spawn(inbox_worker(&state).run(handed, until_stopped(stopped.clone()))));
         let refresher =
             crate::acquisition::refresh_native_codes_periodically(state.clone(), until_stopped(stopped.clone()));
         tasks.push(tokio::spawn(refresher));

@@ -2,7 +2,7 @@
 //!
 //! GET answers WeCom's URL verification. POST verifies the signature, refuses stale timestamps
 //! (replays), decrypts and parses the event, stores it in the inbox under its dedupe key (so
-//! WeCom's retries are absorbed), wakes the inbox worker and answers `success` — all before the
+//! WeCom's retries are absorbed; see [`crate::inbox_writer`]) and answers `success` — all before the
 //! event is applied, so the answer comes well within WeCom's 5 seconds.
 
 use std::sync::atomic::Ordering;
@@ -112,7 +112,6 @@ pub async fn receive(
     match state.inbox_writer.store(corp_id, event.dedupe_key(), event_type, xml).await {
         Ok(pond_store::inbox::Inserted::New(_)) => {
             state.metrics.callbacks_accepted.fetch_add(1, Ordering::Relaxed);
-            state.wake_inbox.notify_one();
         }
         Ok(pond_store::inbox::Inserted::Duplicate) => {
             state.metrics.callbacks_duplicate.fetch_add(1, Ordering::Relaxed);

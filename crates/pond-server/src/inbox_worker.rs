@@ -6,7 +6,7 @@ use std::{
     collections::{BTreeMap, BTreeSet, HashMap, HashSet},
     future::Future,
     sync::Arc,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use pond_core::backoff::Backoff;
@@ -19,7 +19,10 @@ use pond_store::{
     welcome,
 };
 use rand::Rng;
-use tokio::{sync::Notify, task::JoinSet};
+use tokio::{
+    sync::{Notify, mpsc},
+    task::JoinSet,
+};
 use tracing::Instrument;
 
 use wecom::{Callback, EventKind, events::ExternalContactChange};
@@ -33,7 +36,8 @@ use crate::{
 
 /// Attempts before an event is given up.
 pub const MAX_ATTEMPTS: i64 = 10;
-const LEASE_MS: i64 = 120_000;
+/// How long a claimed event stays with its worker before another may take it.
+pub const LEASE_MS: i64 = 120_000;
 /// Groups of events applied at the same time.
 const CONCURRENT_LANES: usize = 16;
 
@@ -68,6 +72,9 @@ pub struct InboxWorker {
 /// How long a held welcome job stays with this worker before the job queue may run it instead
 /// (longer than WeCom's 20 s window, so it is never sent twice in time to matter).
 const WELCOME_LEASE_MS: i64 = 60_000;
+
+/// How often the database's queue is claimed at least while events keep being handed over.
+const QUEUE_CLAIM_INTERVAL: Duration = Duration::from_millis(500);
 
 /// Customer reads in flight at once while a batch is fetched.
 const FETCH_CONCURRENCY: usize = 64;
@@ -380,21 +387,40 @@ impl InboxWorker {
     }
 
     /// Runs until `shutdown` resolves, as a two-stage pipeline: while one batch is being written,
-    /// the next is read from WeCom. Writes stay in claim order and each batch's reads start after
+    /// the next is read from WeCom. Writes stay in batch order and each batch's reads start after
     /// the previous batch's, so the last state read is the last written.
-    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+    ///
+    /// Batches come from `handed` (events the callback writer stored already claimed for this
+    /// worker, see [`crate::inbox_writer`]) and from the database's queue: events stored while
+    /// this worker had no room, retries that are due, leases that ended. The queue is claimed
+    /// whenever nothing was handed over, and at least every [`QUEUE_CLAIM_INTERVAL`].
+    pub async fn run(self, mut handed: Option<mpsc::Receiver<Vec<InboxEvent>>>, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
+        let limit = usize::try_from(self.batch_size).unwrap_or(1).max(1);
         let mut prepared: Option<Prepared> = None;
+        let mut carried: Vec<InboxEvent> = Vec::new();
+        let mut last_claim: Option<Instant> = None;
         loop {
+            if let Some(rx) = handed.as_mut() {
+                while carried.len() < limit {
+                    match rx.try_recv() {
+                        Ok(batch) => carried.extend(batch),
+                        Err(_) => break,
+                    }
+                }
+            }
+            let claim_due = carried.is_empty() || last_claim.is_none_or(|at| at.elapsed() >= QUEUE_CLAIM_INTERVAL);
             // Claimed before the previous batch's write starts: on SQLite the write holds the only
             // writer connection, and the claim would wait for it.
-            let next = match inbox::claim(&self.db, self.batch_size, LEASE_MS).await {
-                Ok(events) => events,
-                Err(e) => {
-                    tracing::error!(error = %e, "inbox worker could not reach the database");
-                    Vec::new()
+            let mut next = Vec::new();
+            if claim_due {
+                last_claim = Some(Instant::now());
+                match inbox::claim(&self.db, self.batch_size, LEASE_MS).await {
+                    Ok(events) => next = events,
+                    Err(e) => tracing::error!(error = %e, "inbox worker could not reach the database"),
                 }
-            };
+            }
+            next.append(&mut carried);
             let writing = prepared.take().map(|batch| {
                 let worker = self.clone();
                 tokio::spawn(async move { worker.write(batch).await })
@@ -413,10 +439,38 @@ impl InboxWorker {
             }
             tokio::select! {
                 _ = &mut shutdown => break,
+                batch = next_handed(&mut handed) => match batch {
+                    Some(batch) => carried = batch,
+                    None => handed = None,
+                },
                 _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(self.poll_interval) => {}
             }
         }
+        if let Some(mut rx) = handed {
+            self.release_handed(&mut rx).await;
+        }
+    }
+
+    /// On shutdown: stops the handoff and puts events handed over but not started back in the
+    /// queue, so the next worker need not wait for their leases to end.
+    async fn release_handed(&self, rx: &mut mpsc::Receiver<Vec<InboxEvent>>) {
+        rx.close();
+        let mut ids = Vec::new();
+        while let Some(batch) = rx.recv().await {
+            ids.extend(batch.iter().map(|e| e.id));
+        }
+        if let Err(e) = inbox::release(&self.db, &ids).await {
+            tracing::warn!(error = %e, events = ids.len(), "could not release handed-over events; they run when their leases end");
+        }
+    }
+}
+
+/// The next batch handed over, or never if there is no handoff.
+async fn next_handed(handed: &mut Option<mpsc::Receiver<Vec<InboxEvent>>>) -> Option<Vec<InboxEvent>> {
+    match handed {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }
 

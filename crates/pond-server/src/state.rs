@@ -14,7 +14,7 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Rung after queuing work so the local worker starts at once instead of at its next poll.
     pub wake_worker: Arc<Notify>,
-    /// Rung when a callback is stored, so the inbox worker applies it at once.
+    /// Rung when a callback is stored for the inbox worker to claim, so it applies it at once.
     pub wake_inbox: Arc<Notify>,
     /// WeCom API clients per corp.
     pub wecom: Arc<WecomClients>,
@@ -29,14 +29,15 @@ pub struct AppState {
 impl AppState {
     pub fn new(db: Db, config: Config) -> Self {
         let wecom = Arc::new(WecomClients::new(config.wecom.calls_per_minute));
+        let wake_inbox: Arc<Notify> = Arc::default();
         AppState {
-            inbox_writer: Arc::new(crate::inbox_writer::InboxWriter::new(db.clone())),
+            inbox_writer: Arc::new(crate::inbox_writer::InboxWriter::new(db.clone(), wake_inbox.clone())),
             corps: Arc::default(),
             db,
             config: Arc::new(config),
             metrics: Arc::default(),
             wake_worker: Arc::default(),
-            wake_inbox: Arc::default(),
+            wake_inbox,
             wecom,
             store_indexes: Arc::default(),
         }

@@ -113,14 +113,16 @@ pub async fn find_by_state(db: &Db, corp_id: i64, state: &str) -> Result<Option<
         .await)?)
 }
 
-/// The live codes with any of these states (for a batch of events), in one query per 50 states.
+/// The live codes with any of these states (for a batch of events), in as few queries as the
+/// database allows.
 pub async fn find_by_states(db: &Db, corp_id: i64, states: &[&str]) -> Result<Vec<ChannelCode>> {
     let mut found = Vec::new();
-    for chunk in states.chunks(crate::db::ROWS_PER_STATEMENT) {
-        let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+    for chunk in states.chunks(crate::db::rows_per_statement(db.backend())) {
+        let mut p = crate::db::Params::new(db.backend());
         let sql = format!(
-            "SELECT {COLUMNS} FROM channel_codes WHERE corp_id = $1 AND deleted_at IS NULL AND state IN ({})",
-            list.join(", ")
+            "SELECT {COLUMNS} FROM channel_codes WHERE corp_id = {} AND deleted_at IS NULL AND state IN ({})",
+            p.one(),
+            p.list(chunk.len())
         );
         let rows: Vec<ChannelCode> = read_db!(db, |pool| {
             let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(corp_id);

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::{
     Conn, Db, Result, StoreError, Tx,
-    db::{Listing, ROWS_PER_STATEMENT, values_list, values_only},
+    db::{Listing, Params, rows_per_statement},
     now_ms, on_conn, read_db,
 };
 
@@ -360,12 +360,13 @@ pub struct Snapshot {
 /// [`reconcile_follows`] per customer. Returns the `(external_userid, userid)` relations ended.
 pub async fn store_snapshots(tx: &mut Tx, corp_id: i64, snapshots: &[Snapshot]) -> Result<Vec<(String, String)>> {
     let now = now_ms();
+    let (backend, per_statement) = (tx.backend(), rows_per_statement(tx.backend()));
     let mut by_customer: BTreeMap<&str, &Snapshot> = BTreeMap::new();
     for snap in snapshots {
         by_customer.insert(&snap.external_userid, snap);
     }
     let present: Vec<&CustomerData> = by_customer.values().filter_map(|s| s.data.as_ref()).collect();
-    for chunk in present.chunks(ROWS_PER_STATEMENT) {
+    for chunk in present.chunks(per_statement) {
         let sql = format!(
             "INSERT INTO customers (corp_id, external_userid, name, customer_type, avatar, gender, unionid, corp_name,
                                     removed_at, created_at, updated_at)
@@ -373,7 +374,7 @@ pub async fn store_snapshots(tx: &mut Tx, corp_id: i64, snapshots: &[Snapshot]) 
                 customer_type = excluded.customer_type, avatar = excluded.avatar, gender = excluded.gender,
                 unionid = excluded.unionid, corp_name = excluded.corp_name, removed_at = NULL,
                 updated_at = excluded.updated_at",
-            values_only(tx.backend(), chunk.len(), 11)
+            Params::new(backend).rows(chunk.len(), 11)
         );
         on_conn!(Conn::Tx(&mut *tx), |c| {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -401,14 +402,14 @@ pub async fn store_snapshots(tx: &mut Tx, corp_id: i64, snapshots: &[Snapshot]) 
         }
     }
     let follow_rows: Vec<&(FollowRelation, Vec<String>)> = follows.values().copied().collect();
-    for chunk in follow_rows.chunks(ROWS_PER_STATEMENT) {
+    for chunk in follow_rows.chunks(per_statement) {
         let sql = format!(
             "INSERT INTO follow_relations (corp_id, external_userid, userid, remark, description, add_way, state,
                                            added_at, removed_at, updated_at)
              VALUES {} ON CONFLICT (corp_id, external_userid, userid) DO UPDATE SET remark = excluded.remark,
                 description = excluded.description, add_way = excluded.add_way, state = excluded.state,
                 added_at = excluded.added_at, removed_at = NULL, updated_at = excluded.updated_at",
-            values_only(tx.backend(), chunk.len(), 10)
+            Params::new(backend).rows(chunk.len(), 10)
         );
         on_conn!(Conn::Tx(&mut *tx), |c| {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -427,9 +428,11 @@ pub async fn store_snapshots(tx: &mut Tx, corp_id: i64, snapshots: &[Snapshot]) 
             }
             q.execute(c).await.map(|r| r.rows_affected())
         })?;
+        let mut p = Params::new(backend);
         let sql = format!(
-            "DELETE FROM follow_relation_tags WHERE corp_id = $1 AND (external_userid, userid) IN (VALUES {})",
-            values_list(chunk.len(), 2, 2)
+            "DELETE FROM follow_relation_tags WHERE corp_id = {} AND (external_userid, userid) IN (VALUES {})",
+            p.one(),
+            p.rows(chunk.len(), 2)
         );
         on_conn!(Conn::Tx(&mut *tx), |c| {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(corp_id);
@@ -446,11 +449,11 @@ pub async fn store_snapshots(tx: &mut Tx, corp_id: i64, snapshots: &[Snapshot]) 
         }
     }
     let tags: Vec<(&str, &str, &str)> = tags.into_iter().collect();
-    for chunk in tags.chunks(ROWS_PER_STATEMENT) {
+    for chunk in tags.chunks(per_statement) {
         let sql = format!(
             "INSERT INTO follow_relation_tags (corp_id, external_userid, userid, tag_id, tagged_at) VALUES {}
              ON CONFLICT DO NOTHING",
-            values_only(tx.backend(), chunk.len(), 5)
+            Params::new(backend).rows(chunk.len(), 5)
         );
         on_conn!(Conn::Tx(&mut *tx), |c| {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -463,12 +466,13 @@ pub async fn store_snapshots(tx: &mut Tx, corp_id: i64, snapshots: &[Snapshot]) 
     // Relations Pond holds live that the snapshots no longer list end; customers with none left are removed.
     let customers: Vec<&str> = by_customer.keys().copied().collect();
     let mut ended = Vec::new();
-    for chunk in customers.chunks(ROWS_PER_STATEMENT) {
-        let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+    for chunk in customers.chunks(per_statement) {
+        let mut p = Params::new(backend);
         let sql = format!(
             "SELECT external_userid, userid FROM follow_relations
-             WHERE corp_id = $1 AND removed_at IS NULL AND external_userid IN ({})",
-            list.join(", ")
+             WHERE corp_id = {} AND removed_at IS NULL AND external_userid IN ({})",
+            p.one(),
+            p.list(chunk.len())
         );
         let live: Vec<(String, String)> = on_conn!(Conn::Tx(&mut *tx), |c| {
             let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(corp_id);
@@ -479,14 +483,18 @@ pub async fn store_snapshots(tx: &mut Tx, corp_id: i64, snapshots: &[Snapshot]) 
         })?;
         ended.extend(live.into_iter().filter(|(e, u)| !follows.contains_key(&(e.as_str(), u.as_str()))));
     }
-    for chunk in ended.chunks(ROWS_PER_STATEMENT) {
+    for chunk in ended.chunks(per_statement) {
+        let mut p = Params::new(backend);
         let sql = format!(
-            "UPDATE follow_relations SET removed_at = $2, updated_at = $2
-             WHERE corp_id = $1 AND removed_at IS NULL AND (external_userid, userid) IN (VALUES {})",
-            values_list(chunk.len(), 2, 3)
+            "UPDATE follow_relations SET removed_at = {}, updated_at = {}
+             WHERE corp_id = {} AND removed_at IS NULL AND (external_userid, userid) IN (VALUES {})",
+            p.one(),
+            p.one(),
+            p.one(),
+            p.rows(chunk.len(), 2)
         );
         on_conn!(Conn::Tx(&mut *tx), |c| {
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(corp_id).bind(now);
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(now).bind(corp_id);
             for (e, u) in chunk {
                 q = q.bind(e).bind(u);
             }
@@ -498,15 +506,18 @@ pub async fn store_snapshots(tx: &mut Tx, corp_id: i64, snapshots: &[Snapshot]) 
         .filter(|s| s.data.is_none() || s.follows.is_empty())
         .map(|s| s.external_userid.as_str())
         .collect();
-    for chunk in gone.chunks(ROWS_PER_STATEMENT) {
-        let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 3)).collect();
+    for chunk in gone.chunks(per_statement) {
+        let mut p = Params::new(backend);
         let sql = format!(
-            "UPDATE customers SET removed_at = $2, updated_at = $2
-             WHERE corp_id = $1 AND removed_at IS NULL AND external_userid IN ({})",
-            list.join(", ")
+            "UPDATE customers SET removed_at = {}, updated_at = {}
+             WHERE corp_id = {} AND removed_at IS NULL AND external_userid IN ({})",
+            p.one(),
+            p.one(),
+            p.one(),
+            p.list(chunk.len())
         );
         on_conn!(Conn::Tx(&mut *tx), |c| {
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(corp_id).bind(now);
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(now).bind(corp_id);
             for e in chunk {
                 q = q.bind(*e);
             }

@@ -254,42 +254,50 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// Rows per multi-row statement. Far below the bind limits (SQLite 32,766, PostgreSQL 65,535),
-/// and small on purpose: SQLite finds each `$N` by a linear scan of the statement's parameter
-/// names, so binding costs grow with the square of the parameters (500-row statements spent a
-/// fifth of the pipeline benchmark's CPU there).
-pub(crate) const ROWS_PER_STATEMENT: usize = 50;
-
-/// `($first, …), (…)`: placeholders for `rows` rows of `cols` binds each, numbered from `first`.
-pub(crate) fn values_list(rows: usize, cols: usize, first: usize) -> String {
-    let mut out = String::with_capacity(rows * cols * 5);
-    for r in 0..rows {
-        if r > 0 {
-            out.push_str(", ");
-        }
-        out.push('(');
-        for c in 0..cols {
-            if c > 0 {
-                out.push_str(", ");
-            }
-            out.push('$');
-            out.push_str(&(first + r * cols + c).to_string());
-        }
-        out.push(')');
+/// Rows written or looked up per statement at most. SQLite (anonymous parameters, no network)
+/// takes a whole batch in one statement; PostgreSQL keeps statements small enough that the
+/// distinct shapes fit its prepared-statement cache.
+pub(crate) fn rows_per_statement(backend: Backend) -> usize {
+    match backend {
+        Backend::Sqlite => 500,
+        Backend::Postgres => 50,
     }
-    out
 }
 
-/// Placeholders for a statement whose only parameters are `rows` rows of `cols` values. On
-/// SQLite they are anonymous (`?`), which SQLite binds by position without the name lookup
-/// `$N` costs; on PostgreSQL `$1…`.
-pub(crate) fn values_only(backend: Backend, rows: usize, cols: usize) -> String {
-    match backend {
-        Backend::Postgres => values_list(rows, cols, 1),
-        Backend::Sqlite => {
-            let row = format!("({})", vec!["?"; cols].join(", "));
-            vec![row; rows].join(", ")
+/// Placeholders for a statement built at run time, written in bind order: `$1, $2, …` on
+/// PostgreSQL, anonymous `?` on SQLite. SQLite binds `?` by position; `$N` names are looked up
+/// one by one (through sqlx, a scan of every name per bind), which with hundreds of parameters
+/// costs more than the statement. Call the methods in the order the placeholders appear in the
+/// SQL text, and bind values in that order.
+pub(crate) struct Params {
+    backend: Backend,
+    next: usize,
+}
+
+impl Params {
+    pub(crate) fn new(backend: Backend) -> Self {
+        Params { backend, next: 1 }
+    }
+
+    /// One placeholder.
+    pub(crate) fn one(&mut self) -> String {
+        match self.backend {
+            Backend::Sqlite => "?".to_owned(),
+            Backend::Postgres => {
+                self.next += 1;
+                format!("${}", self.next - 1)
+            }
         }
+    }
+
+    /// `n` placeholders separated by commas, for `IN (…)`.
+    pub(crate) fn list(&mut self, n: usize) -> String {
+        (0..n).map(|_| self.one()).collect::<Vec<_>>().join(", ")
+    }
+
+    /// `(…), (…)`: `rows` rows of `cols` placeholders, for `VALUES`.
+    pub(crate) fn rows(&mut self, rows: usize, cols: usize) -> String {
+        (0..rows).map(|_| format!("({})", self.list(cols))).collect::<Vec<_>>().join(", ")
     }
 }
 

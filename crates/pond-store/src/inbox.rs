@@ -5,7 +5,7 @@ use pond_core::{Page, PageRequest};
 
 use crate::{
     Conn, Db, Result,
-    db::{Listing, ROWS_PER_STATEMENT, values_only},
+    db::{Listing, Params, rows_per_statement},
     now_ms, on_conn, read_db, write_db,
 };
 
@@ -56,6 +56,26 @@ pub async fn insert(db: &Db, corp_id: i64, dedupe_key: &str, event_type: &str, p
 /// Stores several events in one transaction (group commit: many callbacks acknowledged for one
 /// commit), each as [`insert`] would. Answers in the order given.
 pub async fn insert_many(db: &Db, events: &[NewEvent<'_>]) -> Result<Vec<Inserted>> {
+    Ok(insert_batch(db, events, None).await?.0)
+}
+
+/// As [`insert_many`], but the new events are stored already claimed — `processing`, first
+/// attempt, leased for `lease_ms` — and returned, so the caller can apply them without a claim
+/// round trip. Should the caller die, their leases end and [`claim`] hands them to another worker.
+/// Duplicates are handled as [`insert`] does (an applied one goes back in the queue, unclaimed).
+pub async fn insert_many_held(
+    db: &Db,
+    events: &[NewEvent<'_>],
+    lease_ms: i64,
+) -> Result<(Vec<Inserted>, Vec<InboxEvent>)> {
+    insert_batch(db, events, Some(lease_ms)).await
+}
+
+async fn insert_batch(
+    db: &Db,
+    events: &[NewEvent<'_>],
+    lease_ms: Option<i64>,
+) -> Result<(Vec<Inserted>, Vec<InboxEvent>)> {
     let now = now_ms();
     // Keys in one order, so two instances storing overlapping batches on PostgreSQL cannot deadlock.
     let mut order: Vec<usize> = (0..events.len()).collect();
@@ -63,19 +83,32 @@ pub async fn insert_many(db: &Db, events: &[NewEvent<'_>]) -> Result<Vec<Inserte
     order.dedup_by_key(|i| (events[*i].corp_id, events[*i].dedupe_key));
     let index: std::collections::HashMap<(i64, &str), usize> =
         order.iter().map(|&i| ((events[i].corp_id, events[i].dedupe_key), i)).collect();
+    let (status, attempts, locked_until) = match lease_ms {
+        Some(lease) => ("processing", 1_i64, Some(now + lease)),
+        None => ("pending", 0, None),
+    };
     let mut tx = db.begin().await?;
     let mut new_ids: std::collections::HashMap<(i64, &str), i64> = std::collections::HashMap::new();
-    for chunk in order.chunks(ROWS_PER_STATEMENT) {
+    let per_statement = rows_per_statement(db.backend());
+    for chunk in order.chunks(per_statement) {
         let sql = format!(
-            "INSERT INTO inbox_events (corp_id, dedupe_key, event_type, payload, received_at) VALUES {}
-             ON CONFLICT (corp_id, dedupe_key) DO NOTHING RETURNING id, corp_id, dedupe_key",
-            values_only(db.backend(), chunk.len(), 5)
+            "INSERT INTO inbox_events (corp_id, dedupe_key, event_type, payload, received_at, status, attempts, locked_until)
+             VALUES {} ON CONFLICT (corp_id, dedupe_key) DO NOTHING RETURNING id, corp_id, dedupe_key",
+            Params::new(db.backend()).rows(chunk.len(), 8)
         );
         let rows: Vec<(i64, i64, String)> = on_conn!(Conn::Tx(&mut tx), |c| {
             let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
             for &i in chunk {
                 let e = &events[i];
-                q = q.bind(e.corp_id).bind(e.dedupe_key).bind(e.event_type).bind(e.payload).bind(now);
+                q = q
+                    .bind(e.corp_id)
+                    .bind(e.dedupe_key)
+                    .bind(e.event_type)
+                    .bind(e.payload)
+                    .bind(now)
+                    .bind(status)
+                    .bind(attempts)
+                    .bind(locked_until);
             }
             q.fetch_all(c).await
         })?;
@@ -88,11 +121,11 @@ pub async fn insert_many(db: &Db, events: &[NewEvent<'_>]) -> Result<Vec<Inserte
     // Already stored: an applied one goes back in the queue (see `insert`).
     let duplicates: Vec<usize> =
         order.iter().copied().filter(|&i| !new_ids.contains_key(&(events[i].corp_id, events[i].dedupe_key))).collect();
-    for chunk in duplicates.chunks(ROWS_PER_STATEMENT) {
+    for chunk in duplicates.chunks(per_statement) {
         let sql = format!(
             "UPDATE inbox_events SET status = 'pending', next_attempt_at = 0
              WHERE status = 'done' AND (corp_id, dedupe_key) IN (VALUES {})",
-            values_only(db.backend(), chunk.len(), 2)
+            Params::new(db.backend()).rows(chunk.len(), 2)
         );
         on_conn!(Conn::Tx(&mut tx), |c| {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -105,13 +138,32 @@ pub async fn insert_many(db: &Db, events: &[NewEvent<'_>]) -> Result<Vec<Inserte
     tx.commit().await?;
     // The first of several copies in one batch counts as new, the rest as duplicates.
     let mut seen = std::collections::HashSet::new();
-    Ok(events
+    let mut held = Vec::new();
+    let inserted = events
         .iter()
         .map(|e| match new_ids.get(&(e.corp_id, e.dedupe_key)) {
-            Some(&id) if seen.insert(id) => Inserted::New(id),
+            Some(&id) if seen.insert(id) => {
+                if lease_ms.is_some() {
+                    held.push(InboxEvent {
+                        id,
+                        corp_id: e.corp_id,
+                        dedupe_key: e.dedupe_key.to_owned(),
+                        event_type: e.event_type.to_owned(),
+                        payload: e.payload.to_owned(),
+                        status: status.to_owned(),
+                        attempts,
+                        last_error: None,
+                        received_at: now,
+                        processed_at: None,
+                    });
+                }
+                Inserted::New(id)
+            }
             _ => Inserted::Duplicate,
         })
-        .collect())
+        .collect();
+    held.sort_by_key(|e| e.id);
+    Ok((inserted, held))
 }
 
 /// Takes up to `limit` due events in arrival order, holding each for `lease_ms` (an event whose
@@ -189,16 +241,17 @@ pub async fn finish<'c>(conn: impl Into<Conn<'c>>, id: i64, outcome: Outcome<'_>
     Ok(())
 }
 
-/// Marks applied events done, in one statement.
+/// Marks applied events done, in as few statements as the database allows.
 pub async fn finish_done<'c>(conn: impl Into<Conn<'c>>, ids: &[i64]) -> Result<()> {
     let mut conn = conn.into();
     let now = now_ms();
-    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-        let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+    for chunk in ids.chunks(rows_per_statement(conn.backend())) {
+        let mut p = Params::new(conn.backend());
         let sql = format!(
-            "UPDATE inbox_events SET status = 'done', last_error = NULL, processed_at = $1, next_attempt_at = 0,
+            "UPDATE inbox_events SET status = 'done', last_error = NULL, processed_at = {}, next_attempt_at = 0,
                 locked_until = NULL WHERE id IN ({})",
-            list.join(", ")
+            p.one(),
+            p.list(chunk.len())
         );
         on_conn!(conn.reborrow(), |c| {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
@@ -206,6 +259,26 @@ pub async fn finish_done<'c>(conn: impl Into<Conn<'c>>, ids: &[i64]) -> Result<(
                 q = q.bind(*id);
             }
             q.execute(c).await.map(|r| r.rows_affected())
+        })?;
+    }
+    Ok(())
+}
+
+/// Puts claimed events back in the queue as if never claimed (their worker is stopping before
+/// starting them).
+pub async fn release(db: &Db, ids: &[i64]) -> Result<()> {
+    for chunk in ids.chunks(rows_per_statement(db.backend())) {
+        let sql = format!(
+            "UPDATE inbox_events SET status = 'pending', attempts = attempts - 1, next_attempt_at = 0, locked_until = NULL
+             WHERE status = 'processing' AND id IN ({})",
+            Params::new(db.backend()).list(chunk.len())
+        );
+        write_db!(db, |pool| {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            q.execute(pool).await.map(|r| r.rows_affected())
         })?;
     }
     Ok(())

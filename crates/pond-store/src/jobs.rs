@@ -11,7 +11,7 @@ use pond_core::{JobStatus, Page, PageRequest};
 
 use crate::{
     Conn, Db, Result, StoreError,
-    db::{ROWS_PER_STATEMENT, values_only},
+    db::{Params, rows_per_statement},
     now_ms, on_conn, read_db, write_db,
 };
 
@@ -114,24 +114,29 @@ pub async fn claim(db: &Db, worker: &str, limit: i64, lease_ms: i64) -> Result<V
 /// Marks jobs done, but only those still held by `worker` (a job whose lease expired and was
 /// re-claimed elsewhere belongs to its new holder). Returns how many were marked.
 pub async fn complete<'c>(conn: impl Into<Conn<'c>>, worker: &str, ids: &[i64]) -> Result<u64> {
-    if ids.is_empty() {
-        return Ok(0);
-    }
-    let placeholders: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 3)).collect();
-    let sql = format!(
-        "UPDATE jobs SET status = 'done', locked_by = NULL, locked_until = NULL, last_error = NULL,
-            finished_at = $2, updated_at = $2
-         WHERE locked_by = $1 AND status = 'running' AND id IN ({})",
-        placeholders.join(", ")
-    );
+    let mut conn = conn.into();
     let now = now_ms();
-    Ok(on_conn!(conn.into(), |pool| {
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(worker).bind(now);
-        for id in ids {
-            q = q.bind(*id);
-        }
-        q.execute(pool).await.map(|r| r.rows_affected())
-    })?)
+    let mut completed = 0;
+    for chunk in ids.chunks(rows_per_statement(conn.backend())) {
+        let mut p = Params::new(conn.backend());
+        let sql = format!(
+            "UPDATE jobs SET status = 'done', locked_by = NULL, locked_until = NULL, last_error = NULL,
+                finished_at = {}, updated_at = {}
+             WHERE locked_by = {} AND status = 'running' AND id IN ({})",
+            p.one(),
+            p.one(),
+            p.one(),
+            p.list(chunk.len())
+        );
+        completed += on_conn!(conn.reborrow(), |c| {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(now).bind(worker);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            q.execute(c).await.map(|r| r.rows_affected())
+        })?;
+    }
+    Ok(completed)
 }
 
 /// Records a failed attempt. With `retry_at` and attempts left, the job waits until then;
@@ -247,12 +252,12 @@ pub async fn enqueue_in(
         None => ("pending", 0, None, None),
     };
     let mut queued = Vec::with_capacity(jobs.len());
-    for chunk in jobs.chunks(ROWS_PER_STATEMENT) {
+    for chunk in jobs.chunks(rows_per_statement(tx.backend())) {
         let sql = format!(
             "INSERT INTO jobs (corp_id, kind, payload, idempotency_key, max_attempts, next_run_at, created_at, updated_at,
                                status, attempts, locked_by, locked_until)
              VALUES {} ON CONFLICT (corp_id, idempotency_key) DO NOTHING RETURNING idempotency_key, id",
-            values_only(tx.backend(), chunk.len(), 12)
+            Params::new(tx.backend()).rows(chunk.len(), 12)
         );
         let rows: Vec<(String, i64)> = on_conn!(Conn::Tx(&mut *tx), |c| {
             let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));

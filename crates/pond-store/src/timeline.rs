@@ -3,7 +3,7 @@
 
 use crate::{
     Conn, Db, Result,
-    db::{ROWS_PER_STATEMENT, values_only},
+    db::{Params, rows_per_statement},
     on_conn, read_db,
 };
 
@@ -39,11 +39,11 @@ pub async fn record<'c>(conn: impl Into<Conn<'c>>, e: &NewEntry<'_>) -> Result<(
 /// Records several entries in one statement, each as [`record`] would.
 pub async fn record_many<'c>(conn: impl Into<Conn<'c>>, entries: &[NewEntry<'_>]) -> Result<()> {
     let mut conn = conn.into();
-    for chunk in entries.chunks(ROWS_PER_STATEMENT) {
+    for chunk in entries.chunks(rows_per_statement(conn.backend())) {
         let sql = format!(
             "INSERT INTO customer_events (corp_id, external_userid, userid, kind, detail, occurred_at, inbox_id)
              VALUES {} ON CONFLICT DO NOTHING",
-            values_only(conn.backend(), chunk.len(), 7)
+            Params::new(conn.backend()).rows(chunk.len(), 7)
         );
         on_conn!(conn.reborrow(), |c| {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));

@@ -3,7 +3,7 @@
 
 use crate::{
     Conn, Db, Result, StoreError,
-    db::{ROWS_PER_STATEMENT, values_only},
+    db::{Params, rows_per_statement},
     now_ms, on_conn, read_db, write_db,
 };
 
@@ -141,12 +141,13 @@ pub async fn for_staff(db: &Db, corp_id: i64, userid: &str) -> Result<Option<i64
 /// [`for_staff`] for several employees at once: `(userid, welcome_id)` of those who have one.
 pub async fn for_staff_many(db: &Db, corp_id: i64, userids: &[&str]) -> Result<Vec<(String, i64)>> {
     let mut found = Vec::new();
-    for chunk in userids.chunks(ROWS_PER_STATEMENT) {
-        let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+    for chunk in userids.chunks(rows_per_statement(db.backend())) {
+        let mut p = Params::new(db.backend());
         let sql = format!(
             "SELECT s.userid, s.welcome_id FROM staff_welcome s JOIN welcome_messages w ON w.id = s.welcome_id
-             WHERE s.corp_id = $1 AND w.deleted_at IS NULL AND s.userid IN ({})",
-            list.join(", ")
+             WHERE s.corp_id = {} AND w.deleted_at IS NULL AND s.userid IN ({})",
+            p.one(),
+            p.list(chunk.len())
         );
         let rows: Vec<(String, i64)> = read_db!(db, |pool| {
             let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(corp_id);
@@ -181,17 +182,17 @@ pub async fn record_result<'c>(conn: impl Into<Conn<'c>>, corp_id: i64, r: &Welc
     Ok(record_results(conn, corp_id, std::slice::from_ref(r)).await? > 0)
 }
 
-/// Records several outcomes in one statement per 50, each as [`record_result`] would. Returns
+/// Records several outcomes in as few statements as the database allows, each as [`record_result`] would. Returns
 /// how many were new.
 pub async fn record_results<'c>(conn: impl Into<Conn<'c>>, corp_id: i64, results: &[WelcomeResult]) -> Result<u64> {
     let mut conn = conn.into();
     let mut recorded = 0;
-    for chunk in results.chunks(ROWS_PER_STATEMENT) {
+    for chunk in results.chunks(rows_per_statement(conn.backend())) {
         let sql = format!(
             "INSERT INTO welcome_results (corp_id, external_userid, userid, welcome_code, welcome_id, status, reason,
                                           event_at, received_at, finished_at)
              VALUES {} ON CONFLICT (corp_id, welcome_code) DO NOTHING",
-            values_only(conn.backend(), chunk.len(), 10)
+            Params::new(conn.backend()).rows(chunk.len(), 10)
         );
         recorded += on_conn!(conn.reborrow(), |c| {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));

@@ -15,6 +15,7 @@ use pond_store::{
 
 test_on_both_backends!(
     group_commit_stores_each_event_once_and_requeues_applied_duplicates,
+    events_stored_held_are_claimed_only_when_released_or_their_lease_ends,
     snapshots_upsert_replace_tags_end_missing_relations_and_remove_customers,
     snapshots_of_more_customers_than_one_statement_holds,
     held_jobs_are_not_claimed_until_their_lease_ends,
@@ -52,6 +53,44 @@ async fn group_commit_stores_each_event_once_and_requeues_applied_duplicates(db:
     assert_eq!(again[..2], [Inserted::Duplicate, Inserted::Duplicate]);
     assert!(matches!(again[2], Inserted::New(_)));
     assert_eq!(inbox::unfinished(&db).await.unwrap(), 112, "k003 re-queued, k050 once, new added");
+}
+
+async fn events_stored_held_are_claimed_only_when_released_or_their_lease_ends(db: Db) {
+    let c = new_corp(&db).await;
+    let keys: Vec<String> = (0..5).map(|i| format!("h{i}")).collect();
+    let mut batch: Vec<NewEvent<'_>> = keys.iter().map(|k| event(c, k)).collect();
+    batch.push(event(c, "h2"));
+    let (stored, held) = inbox::insert_many_held(&db, &batch, 60_000).await.unwrap();
+    let new_ids: Vec<i64> = stored
+        .iter()
+        .filter_map(|s| match s {
+            Inserted::New(id) => Some(*id),
+            Inserted::Duplicate => None,
+        })
+        .collect();
+    assert_eq!(stored[5], Inserted::Duplicate, "the copy inside the batch");
+    assert_eq!(held.iter().map(|e| e.id).collect::<Vec<_>>(), new_ids, "each new event handed back once, in order");
+    assert!(held.iter().all(|e| e.status == "processing" && e.attempts == 1 && e.dedupe_key.starts_with('h')));
+    assert_eq!(held[0].payload, "<xml/>");
+    assert!(inbox::claim(&db, 10, 60_000).await.unwrap().is_empty(), "held events are not claimable");
+    assert_eq!(inbox::unfinished(&db).await.unwrap(), 5);
+
+    // An applied event seen again goes back in the queue, unheld.
+    inbox::finish_done(&db, &[held[0].id]).await.unwrap();
+    let (again, none_held) = inbox::insert_many_held(&db, &[event(c, "h0")], 60_000).await.unwrap();
+    assert_eq!((again[0], none_held.len()), (Inserted::Duplicate, 0));
+    let claimed = inbox::claim(&db, 10, 60_000).await.unwrap();
+    assert_eq!(claimed.iter().map(|e| e.id).collect::<Vec<_>>(), vec![held[0].id]);
+
+    // Released (a stopping worker) or lease over (a dead one): claimable, the attempt not lost.
+    inbox::release(&db, &[held[1].id, held[2].id]).await.unwrap();
+    let (_, expired) = inbox::insert_many_held(&db, &[event(c, "late")], -1).await.unwrap();
+    let claimed = inbox::claim(&db, 10, 60_000).await.unwrap();
+    assert_eq!(claimed.iter().map(|e| e.id).collect::<Vec<_>>(), vec![held[1].id, held[2].id, expired[0].id]);
+    assert_eq!(claimed.iter().map(|e| e.attempts).collect::<Vec<_>>(), vec![1, 1, 2]);
+    inbox::release(&db, &[held[3].id, held[4].id]).await.unwrap();
+    inbox::release(&db, &[]).await.unwrap();
+    assert_eq!(inbox::claim(&db, 10, 60_000).await.unwrap().len(), 2);
 }
 
 fn data(external_userid: &str, name: &str) -> CustomerData {
@@ -139,7 +178,7 @@ async fn snapshots_upsert_replace_tags_end_missing_relations_and_remove_customer
 
 async fn snapshots_of_more_customers_than_one_statement_holds(db: Db) {
     let c = new_corp(&db).await;
-    let snapshots: Vec<Snapshot> = (0..137)
+    let snapshots: Vec<Snapshot> = (0..1037)
         .map(|i| {
             let e = format!("wm{i:04}");
             Snapshot {
@@ -152,10 +191,10 @@ async fn snapshots_of_more_customers_than_one_statement_holds(db: Db) {
     let mut tx = db.begin().await.unwrap();
     customer::store_snapshots(&mut tx, c, &snapshots).await.unwrap();
     tx.commit().await.unwrap();
-    assert_eq!(customer::all_live(&db, c).await.unwrap().len(), 137);
-    assert_eq!(customer::all_live_follows(&db, c).await.unwrap().len(), 274);
-    assert_eq!(customer::all_follow_tags(&db, c).await.unwrap().len(), 274);
-    assert_eq!(customer::get(&db, c, "wm0136").await.unwrap().name, "客户136");
+    assert_eq!(customer::all_live(&db, c).await.unwrap().len(), 1037);
+    assert_eq!(customer::all_live_follows(&db, c).await.unwrap().len(), 2074);
+    assert_eq!(customer::all_follow_tags(&db, c).await.unwrap().len(), 2074);
+    assert_eq!(customer::get(&db, c, "wm1036").await.unwrap().name, "客户1036");
 }
 
 fn job<'a>(corp_id: i64, key: &'a str) -> NewJob<'a> {
