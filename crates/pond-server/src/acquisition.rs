@@ -100,6 +100,11 @@ pub struct PlannedJob {
 }
 
 impl PlannedJob {
+    /// The welcome code a welcome job sends with.
+    pub fn welcome_code(&self) -> Option<&str> {
+        if self.kind == WELCOME_JOB { self.idempotency_key.strip_prefix("welcome:") } else { None }
+    }
+
     pub fn as_new(&self, corp_id: i64) -> jobs::NewJob<'_> {
         jobs::NewJob {
             corp_id,
@@ -378,6 +383,15 @@ pub enum Delivered {
     Done(WelcomeResult),
     /// Refused for good: record, and fail the job with this reason.
     Failed(WelcomeResult, String),
+}
+
+impl Delivered {
+    /// The outcome to record.
+    pub fn result(&self) -> &WelcomeResult {
+        match self {
+            Delivered::Done(r) | Delivered::Failed(r, _) => r,
+        }
+    }
 }
 
 /// Sends the welcome message of a `welcome.send` job (payload as queued), within WeCom's window.

@@ -90,8 +90,6 @@ pub fn inbox_worker(state: &AppState) -> crate::inbox_worker::InboxWorker {
         poll_interval: Duration::from_millis(state.config.jobs.poll_interval_ms),
         batch_size: 200,
         backoff: Backoff { base_ms: 500, max_ms: 5 * 60 * 1000 },
-        name: format!("{}-{}-inbox-{:08x}", hostname(), std::process::id(), rand::random::<u32>()),
-        sending: std::sync::Arc::new(tokio::sync::Semaphore::new(4)),
     }
 }
 

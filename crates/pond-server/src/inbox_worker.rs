@@ -16,7 +16,7 @@ use pond_store::{
     jobs::{self, NewJob},
     now_ms,
     timeline::{self, NewEntry},
-    welcome,
+    welcome::{self, WelcomeResult},
 };
 use rand::Rng;
 use tokio::{
@@ -29,7 +29,7 @@ use wecom::{Callback, EventKind, events::ExternalContactChange};
 
 use crate::{
     acquisition::{AddRules, Delivered, PlannedJob, WELCOME_JOB, WelcomeLookups, deliver_welcome},
-    sync::{CustomerNow, SyncError},
+    sync::{CustomerEffects, CustomerNow, SyncError},
     wecom_link::WecomClients,
     worker::JobError,
 };
@@ -58,28 +58,21 @@ pub struct InboxWorker {
     pub clients: Arc<WecomClients>,
     pub corps: Arc<crate::corp_cache::CorpCache>,
     pub wake: Arc<Notify>,
-    /// Rung after an event is applied, so jobs it queued (welcome messages) start at once.
+    /// Rung after events queued jobs, so the job worker starts them at once.
     pub wake_jobs: Arc<Notify>,
     pub poll_interval: Duration,
     pub batch_size: i64,
     pub backoff: Backoff,
-    /// Holder name of the welcome jobs this worker queues and sends itself.
-    pub name: String,
-    /// Batches of welcome messages being sent at once.
-    pub sending: Arc<tokio::sync::Semaphore>,
 }
-
-/// How long a held welcome job stays with this worker before the job queue may run it instead
-/// (longer than WeCom's 20 s window, so it is never sent twice in time to matter).
-const WELCOME_LEASE_MS: i64 = 60_000;
 
 /// How often the database's queue is claimed at least while events keep being handed over.
 const QUEUE_CLAIM_INTERVAL: Duration = Duration::from_millis(500);
 
-/// Customer reads in flight at once while a batch is fetched.
-const FETCH_CONCURRENCY: usize = 64;
+/// WeCom calls in flight at once while a batch is read and welcomed.
+const CALL_CONCURRENCY: usize = 64;
 
-/// A claimed batch, parsed, with the customers its events name already read from WeCom.
+/// A claimed batch, parsed, with the customers its events name read from WeCom, their effects
+/// planned and their welcome messages sent.
 #[derive(Default)]
 pub struct Prepared {
     count: usize,
@@ -92,23 +85,46 @@ struct CorpBatch {
     client: Result<wecom::Client, SyncError>,
     events: Vec<(InboxEvent, Callback)>,
     fetched: HashMap<String, Result<CustomerNow, SyncError>>,
+    /// Each event's effects, in event order (`None` where its customer could not be read), or why
+    /// they could not be planned.
+    effects: Result<Vec<Option<CustomerEffects>>, SyncError>,
+    welcomes: Welcomes,
+}
+
+/// What became of a batch's welcome messages while it was prepared.
+#[derive(Default)]
+struct Welcomes {
+    /// Sent (or refused for good), by job idempotency key.
+    delivered: HashMap<String, Delivered>,
+    /// To queue as jobs after all: sending failed for now (retry at the given time) or could not
+    /// be attempted.
+    to_retry: HashMap<String, Option<i64>>,
+    /// Codes a previous application of the same event already handled.
+    handled: HashSet<String>,
 }
 
 impl InboxWorker {
     /// Claims and applies one batch; returns how many events it handled.
     ///
     /// Customer events — nearly all of the traffic — go together: each customer they name is read
-    /// from WeCom once (concurrently), then every event's changes, the jobs they queue and the
-    /// events' `done` marks are written in one transaction. Other events (groups, tags, the
-    /// address book) are applied one by one, concurrently when about different things and in
-    /// arrival order when about the same thing.
+    /// from WeCom once (concurrently), the welcome messages the events call for are sent at once
+    /// (WeCom's welcome code is valid for 20 s and once only), then every event's changes, the
+    /// welcome outcomes, the other jobs the events queue and the events' `done` marks are written
+    /// in one transaction. Other events (groups, tags, the address book) are applied one by one,
+    /// concurrently when about different things and in arrival order when about the same thing.
     pub async fn run_batch(&self) -> Result<usize, pond_store::StoreError> {
         let events = inbox::claim(&self.db, self.batch_size, LEASE_MS).await?;
         let prepared = self.prepare(events).await;
         self.write(prepared).await
     }
 
-    /// The reading stage: parses the events and reads the customers they name (no database writes).
+    /// The reading stage: parses the events, reads the customers they name, plans their effects
+    /// and sends their welcome messages (no database writes).
+    ///
+    /// Sending before the write is safe: should the write not happen (crash, database down), the
+    /// event is applied again later, finds no outcome for its welcome code, and WeCom refuses the
+    /// used code — the customer is welcomed once. A code whose outcome or job already exists is not
+    /// sent again.
     pub async fn prepare(&self, events: Vec<InboxEvent>) -> Prepared {
         let count = events.len();
         let mut by_corp: BTreeMap<i64, Vec<(InboxEvent, Callback)>> = BTreeMap::new();
@@ -124,79 +140,33 @@ impl InboxWorker {
         let mut customers = Vec::with_capacity(by_corp.len());
         for (corp_id, events) in by_corp {
             let client = self.client(corp_id).await;
-            let fetched = match &client {
-                Ok(client) => fetch_customers(client, &events).await,
-                Err(_) => HashMap::new(),
+            let mut batch = CorpBatch {
+                corp_id,
+                client,
+                events,
+                fetched: HashMap::new(),
+                effects: Ok(Vec::new()),
+                welcomes: Welcomes::default(),
             };
-            customers.push(CorpBatch { corp_id, client, events, fetched });
+            if let Ok(client) = &batch.client {
+                batch.fetched = fetch_customers(client, &batch.events).await;
+                batch.effects = self.plan(corp_id, &batch.events, &batch.fetched).await;
+                if let Ok(effects) = &batch.effects {
+                    batch.welcomes = self.send_welcomes(corp_id, client, effects).await;
+                }
+            }
+            customers.push(batch);
         }
         Prepared { count, customers, others }
     }
 
-    /// The writing stage: stores what [`Self::prepare`] read, records outcomes, starts the
-    /// welcome messages. Returns how many events it handled.
-    pub async fn write(&self, prepared: Prepared) -> Result<usize, pond_store::StoreError> {
-        let mut queued = false;
-        for batch in prepared.customers {
-            queued |= self.apply_customer_events(batch).await?;
-        }
-        if !prepared.others.is_empty() {
-            self.apply_one_by_one(prepared.others).await;
-            queued = true;
-        }
-        // Jobs for the queue (not the welcome messages this worker sends itself): start them now.
-        if queued {
-            self.wake_jobs.notify_one();
-        }
-        Ok(prepared.count)
-    }
-
-    /// Returns whether jobs were queued for the job worker.
-    async fn apply_customer_events(&self, batch: CorpBatch) -> Result<bool, pond_store::StoreError> {
-        let CorpBatch { corp_id, client, events, fetched } = batch;
-        let client = match client {
-            Ok(c) => c,
-            Err(e) => {
-                for (event, _) in &events {
-                    self.record_outcome(event, Err(&e)).await?;
-                }
-                return Ok(false);
-            }
-        };
-        match self.write_customer_events(corp_id, &events, &fetched).await {
-            Ok((held, queued)) => {
-                for (event, cb) in &events {
-                    if let Some(Err(e)) = fetched.get(customer_of(cb)) {
-                        self.record_outcome(event, Err(e)).await?;
-                    }
-                }
-                if !held.is_empty() {
-                    self.spawn_welcomes(corp_id, client, held).await;
-                }
-                Ok(queued)
-            }
-            Err(e) => {
-                // Something in the batch could not be written: nothing was. Apply each event on its
-                // own, so one bad event cannot hold back the others.
-                tracing::warn!(corp_id, error = %e, events = events.len(), "batch not written; applying one by one");
-                for (event, _) in &events {
-                    self.handle(event).await?;
-                }
-                Ok(true)
-            }
-        }
-    }
-
-    /// Writes every event whose customer was read — customers, timeline entries, the jobs the
-    /// events queue, and their `done` marks — in one transaction. Welcome jobs are queued held by
-    /// this worker, which sends them at once (returned as `(job id, payload)`, with whether other
-    /// jobs were queued).
-    async fn write_customer_events(
+    /// Each event's effects, in event order, with the acquisition settings read once per batch.
+    async fn plan(
         &self,
         corp_id: i64,
         events: &[(InboxEvent, Callback)],
         fetched: &HashMap<String, Result<CustomerNow, SyncError>>,
-    ) -> Result<(Vec<(i64, String)>, bool), SyncError> {
+    ) -> Result<Vec<Option<CustomerEffects>>, SyncError> {
         let mut rules = AddRules::new(&self.db, corp_id);
         let mut states = BTreeSet::new();
         let mut userids = BTreeSet::new();
@@ -214,108 +184,200 @@ impl InboxWorker {
                 (states.into_iter().collect(), userids.into_iter().collect());
             rules.preload(&states, &userids).await?;
         }
+        let mut effects = Vec::with_capacity(events.len());
+        for (event, cb) in events {
+            effects.push(match fetched.get(customer_of(cb)) {
+                Some(Ok(now)) => Some(crate::sync::customer_event_effects(&mut rules, event, cb, now).await?),
+                _ => None,
+            });
+        }
+        Ok(effects)
+    }
+
+    /// Sends the welcome messages the planned effects call for, [`CALL_CONCURRENCY`] at a time,
+    /// skipping codes already handled.
+    async fn send_welcomes(
+        &self,
+        corp_id: i64,
+        client: &wecom::Client,
+        effects: &[Option<CustomerEffects>],
+    ) -> Welcomes {
+        let mut out = Welcomes::default();
+        let welcomes: Vec<&PlannedJob> =
+            effects.iter().flatten().flat_map(|fx| fx.jobs.iter()).filter(|j| j.kind == WELCOME_JOB).collect();
+        if welcomes.is_empty() {
+            return out;
+        }
+        let codes: Vec<&str> = welcomes.iter().filter_map(|j| j.welcome_code()).collect();
+        let keys: Vec<&str> = welcomes.iter().map(|j| j.idempotency_key.as_str()).collect();
+        let (recorded, queued) = tokio::join!(
+            welcome::recorded_codes(&self.db, corp_id, &codes),
+            jobs::existing_keys(&self.db, corp_id, &keys)
+        );
+        let (recorded, queued) = match (recorded, queued) {
+            (Ok(r), Ok(q)) => (r, q),
+            (Err(e), _) | (_, Err(e)) => {
+                // Cannot tell what was sent before: leave every welcome to the job queue.
+                tracing::warn!(corp_id, error = %e, "could not check welcome codes; queuing the messages instead");
+                out.to_retry = welcomes.iter().map(|j| (j.idempotency_key.clone(), None)).collect();
+                return out;
+            }
+        };
+        let queued: HashSet<String> = queued.into_iter().collect();
+        out.handled = recorded.into_iter().collect();
+        let lookups = Arc::new(WelcomeLookups::default());
+        let mut set = JoinSet::new();
+        for job in welcomes {
+            let code = job.welcome_code().unwrap_or_default();
+            if out.handled.contains(code) || queued.contains(&job.idempotency_key) {
+                out.handled.insert(code.to_owned());
+                continue;
+            }
+            while set.len() >= CALL_CONCURRENCY {
+                if let Some(Ok((key, outcome))) = set.join_next().await {
+                    self.note_delivery(corp_id, &mut out, key, outcome);
+                }
+            }
+            let (db, client, lookups) = (self.db.clone(), client.clone(), lookups.clone());
+            let (key, payload) = (job.idempotency_key.clone(), job.payload.clone());
+            set.spawn(async move {
+                let outcome = deliver_welcome(&db, &client, corp_id, &payload, &lookups).await;
+                (key, outcome)
+            });
+        }
+        while let Some(joined) = set.join_next().await {
+            if let Ok((key, outcome)) = joined {
+                self.note_delivery(corp_id, &mut out, key, outcome);
+            }
+        }
+        out
+    }
+
+    fn note_delivery(&self, corp_id: i64, out: &mut Welcomes, key: String, outcome: Result<Delivered, JobError>) {
+        match outcome {
+            Ok(delivered) => {
+                out.delivered.insert(key, delivered);
+            }
+            Err(JobError::Retryable(reason)) => {
+                tracing::info!(corp_id, key, reason, "welcome message will be retried by the job queue");
+                let at = now_ms() + self.backoff.delay_ms(1, rand::rng().random::<f64>());
+                out.to_retry.insert(key, Some(at));
+            }
+            Err(JobError::Permanent(reason)) => {
+                tracing::warn!(corp_id, key, reason, "welcome message left to the job queue");
+                out.to_retry.insert(key, None);
+            }
+        }
+    }
+
+    /// The writing stage: stores what [`Self::prepare`] read and decided. Returns how many events
+    /// it handled.
+    pub async fn write(&self, prepared: Prepared) -> Result<usize, pond_store::StoreError> {
+        let mut queued = false;
+        for batch in prepared.customers {
+            queued |= self.apply_customer_events(batch).await?;
+        }
+        if !prepared.others.is_empty() {
+            self.apply_one_by_one(prepared.others).await;
+            queued = true;
+        }
+        if queued {
+            self.wake_jobs.notify_one();
+        }
+        Ok(prepared.count)
+    }
+
+    /// Returns whether jobs were queued for the job worker.
+    async fn apply_customer_events(&self, batch: CorpBatch) -> Result<bool, pond_store::StoreError> {
+        if let Err(e) = &batch.client {
+            for (event, _) in &batch.events {
+                self.record_outcome(event, Err(e)).await?;
+            }
+            return Ok(false);
+        }
+        let written = match &batch.effects {
+            Ok(effects) => self.write_customer_events(&batch, effects).await.map_err(|e| e.to_string()),
+            Err(e) => Err(format!("effects not planned: {e}")),
+        };
+        match written {
+            Ok(queued) => {
+                for (event, cb) in &batch.events {
+                    if let Some(Err(e)) = batch.fetched.get(customer_of(cb)) {
+                        self.record_outcome(event, Err(e)).await?;
+                    }
+                }
+                Ok(queued)
+            }
+            Err(e) => {
+                // Something in the batch could not be written: nothing was. Keep the outcomes of
+                // the welcome messages already sent, then apply each event on its own, so one bad
+                // event cannot hold back the others (their welcome codes are used, so re-queued
+                // welcome jobs only confirm it).
+                tracing::warn!(corp_id = batch.corp_id, error = %e, events = batch.events.len(), "batch not written; applying one by one");
+                let results: Vec<WelcomeResult> =
+                    batch.welcomes.delivered.values().map(|d| d.result().clone()).collect();
+                if !results.is_empty() {
+                    let mut tx = self.db.begin().await?;
+                    welcome::record_results(&mut tx, batch.corp_id, &results).await?;
+                    tx.commit().await?;
+                }
+                for (event, _) in &batch.events {
+                    self.handle(event).await?;
+                }
+                Ok(true)
+            }
+        }
+    }
+
+    /// Writes every event whose customer was read — customers, timeline entries, welcome
+    /// outcomes, the jobs the events queue, and their `done` marks — in one transaction. Returns
+    /// whether jobs were queued.
+    async fn write_customer_events(
+        &self,
+        batch: &CorpBatch,
+        effects: &[Option<CustomerEffects>],
+    ) -> Result<bool, SyncError> {
+        let corp_id = batch.corp_id;
         let mut snapshots = Vec::new();
         let mut seen = HashSet::new();
-        let mut applied = Vec::with_capacity(events.len());
-        for (event, cb) in events {
+        let mut entries: Vec<NewEntry<'_>> = Vec::new();
+        let mut queue: Vec<NewJob<'_>> = Vec::new();
+        let mut done = Vec::new();
+        for ((event, cb), fx) in batch.events.iter().zip(effects) {
             let external_userid = customer_of(cb);
-            let Some(Ok(now)) = fetched.get(external_userid) else { continue };
+            let (Some(Ok(now)), Some(fx)) = (batch.fetched.get(external_userid), fx) else { continue };
             if seen.insert(external_userid) {
                 snapshots.push(crate::sync::snapshot(corp_id, external_userid, now));
             }
-            let effects = crate::sync::customer_event_effects(&mut rules, event, cb, now).await?;
-            applied.push((event, cb, effects));
+            entries.extend(crate::sync::timeline_entry(corp_id, event, cb, fx));
+            for job in &fx.jobs {
+                let mut new = job.as_new(corp_id);
+                if job.kind == WELCOME_JOB {
+                    match batch.welcomes.to_retry.get(&job.idempotency_key) {
+                        Some(at) => new.run_at = *at,
+                        // Sent, refused for good, or handled before: nothing to queue.
+                        None if batch.welcomes.delivered.contains_key(&job.idempotency_key)
+                            || job.welcome_code().is_some_and(|c| batch.welcomes.handled.contains(c)) =>
+                        {
+                            continue;
+                        }
+                        None => {}
+                    }
+                }
+                queue.push(new);
+            }
+            done.push(event.id);
         }
-        let entries: Vec<NewEntry<'_>> = applied
-            .iter()
-            .filter_map(|(event, cb, effects)| crate::sync::timeline_entry(corp_id, event, cb, effects))
-            .collect();
-        let (welcomes, others): (Vec<&PlannedJob>, Vec<&PlannedJob>) =
-            applied.iter().flat_map(|(_, _, fx)| fx.jobs.iter()).partition(|j| j.kind == WELCOME_JOB);
-        let welcomes: Vec<NewJob<'_>> = welcomes.iter().map(|j| j.as_new(corp_id)).collect();
-        let others: Vec<NewJob<'_>> = others.iter().map(|j| j.as_new(corp_id)).collect();
-        let done: Vec<i64> = applied.iter().map(|(event, _, _)| event.id).collect();
+        let results: Vec<WelcomeResult> = batch.welcomes.delivered.values().map(|d| d.result().clone()).collect();
 
         let mut tx = self.db.begin().await?;
         customer::store_snapshots(&mut tx, corp_id, &snapshots).await?;
         timeline::record_many(&mut tx, &entries).await?;
-        let queued = !jobs::enqueue_in(&mut tx, &others, None).await?.is_empty();
-        let holder = jobs::Holder { worker: &self.name, lease_ms: WELCOME_LEASE_MS };
-        let held = jobs::enqueue_in(&mut tx, &welcomes, Some(holder)).await?;
+        welcome::record_results(&mut tx, corp_id, &results).await?;
+        let queued = !jobs::enqueue_in(&mut tx, &queue).await?.is_empty();
         inbox::finish_done(&mut tx, &done).await?;
         tx.commit().await?;
-
-        let payloads: HashMap<&str, &str> = welcomes.iter().map(|j| (j.idempotency_key, j.payload)).collect();
-        let held = held
-            .into_iter()
-            .filter_map(|(key, id)| payloads.get(key.as_str()).map(|p| (id, (*p).to_owned())))
-            .collect();
-        Ok((held, queued))
-    }
-
-    /// Sends held welcome messages in the background (a few batches at a time), then records
-    /// their outcomes and finishes their jobs in one transaction.
-    async fn spawn_welcomes(&self, corp_id: i64, client: wecom::Client, held: Vec<(i64, String)>) {
-        let Ok(permit) = self.sending.clone().acquire_owned().await else { return };
-        let worker = self.clone();
-        tokio::spawn(async move {
-            if let Err(e) = worker.send_welcomes(corp_id, client, held).await {
-                tracing::error!(corp_id, error = %e, "could not record welcome outcomes; their jobs retry when leases end");
-            }
-            drop(permit);
-        });
-    }
-
-    async fn send_welcomes(
-        &self,
-        corp_id: i64,
-        client: wecom::Client,
-        held: Vec<(i64, String)>,
-    ) -> Result<(), pond_store::StoreError> {
-        let lookups = Arc::new(WelcomeLookups::default());
-        let mut set = JoinSet::new();
-        let mut outcomes = Vec::with_capacity(held.len());
-        for (id, payload) in held {
-            while set.len() >= FETCH_CONCURRENCY {
-                if let Some(Ok(outcome)) = set.join_next().await {
-                    outcomes.push(outcome);
-                }
-            }
-            let (db, client, lookups) = (self.db.clone(), client.clone(), lookups.clone());
-            set.spawn(async move { (id, deliver_welcome(&db, &client, corp_id, &payload, &lookups).await) });
-        }
-        while let Some(joined) = set.join_next().await {
-            if let Ok(outcome) = joined {
-                outcomes.push(outcome);
-            }
-        }
-        let mut results = Vec::with_capacity(outcomes.len());
-        let mut finished = Vec::with_capacity(outcomes.len());
-        let mut failures = Vec::new();
-        for (id, outcome) in outcomes {
-            match outcome {
-                Ok(Delivered::Done(r)) => {
-                    results.push(r);
-                    finished.push(id);
-                }
-                Ok(Delivered::Failed(r, reason)) => {
-                    results.push(r);
-                    failures.push((id, reason, None));
-                }
-                Err(JobError::Retryable(reason)) => {
-                    failures.push((id, reason, Some(now_ms() + self.backoff.delay_ms(1, rand::rng().random::<f64>()))))
-                }
-                Err(JobError::Permanent(reason)) => failures.push((id, reason, None)),
-            }
-        }
-        let mut tx = self.db.begin().await?;
-        welcome::record_results(&mut tx, corp_id, &results).await?;
-        jobs::complete(&mut tx, &self.name, &finished).await?;
-        tx.commit().await?;
-        for (id, reason, retry_at) in failures {
-            jobs::fail(&self.db, &self.name, id, &reason, retry_at).await?;
-        }
-        Ok(())
+        Ok(queued)
     }
 
     async fn apply_one_by_one(&self, events: Vec<InboxEvent>) {
@@ -409,7 +471,15 @@ impl InboxWorker {
                     }
                 }
             }
-            let claim_due = carried.is_empty() || last_claim.is_none_or(|at| at.elapsed() >= QUEUE_CLAIM_INTERVAL);
+            // Woken: events were stored in the queue (no room in the handoff): claim them now, so
+            // they are not overtaken for long by the ones handed over after them.
+            let woken = tokio::select! {
+                biased;
+                _ = self.wake.notified() => true,
+                _ = std::future::ready(()) => false,
+            };
+            let claim_due =
+                woken || carried.is_empty() || last_claim.is_none_or(|at| at.elapsed() >= QUEUE_CLAIM_INTERVAL);
             // Claimed before the previous batch's write starts: on SQLite the write holds the only
             // writer connection, and the claim would wait for it.
             let mut next = Vec::new();
@@ -482,7 +552,7 @@ fn customer_of(cb: &Callback) -> &str {
     }
 }
 
-/// Reads each customer the events name once, [`FETCH_CONCURRENCY`] at a time.
+/// Reads each customer the events name once, [`CALL_CONCURRENCY`] at a time.
 async fn fetch_customers(
     client: &wecom::Client,
     events: &[(InboxEvent, Callback)],
@@ -491,7 +561,7 @@ async fn fetch_customers(
     let mut fetched = HashMap::with_capacity(ids.len());
     let mut set = JoinSet::new();
     for id in ids {
-        while set.len() >= FETCH_CONCURRENCY {
+        while set.len() >= CALL_CONCURRENCY {
             if let Some(Ok((id, now))) = set.join_next().await {
                 fetched.insert(id, now);
             }

@@ -488,7 +488,7 @@ pub async fn apply_event(db: &Db, client: &Client, corp_id: i64, event: &InboxEv
                 &timeline_entry(corp_id, event, &cb, &effects).into_iter().collect::<Vec<_>>(),
             )
             .await?;
-            pond_store::jobs::enqueue_in(&mut tx, &jobs, None).await?;
+            pond_store::jobs::enqueue_in(&mut tx, &jobs).await?;
             tx.commit().await?;
         }
         EventKind::ExternalChat(c) => {

@@ -57,23 +57,7 @@ const COLUMNS: &str = "id, corp_id, kind, payload, idempotency_key, status, atte
 
 /// Queues a job. Returns its id, or `None` when a job with the same idempotency key exists already.
 pub async fn enqueue<'c>(conn: impl Into<Conn<'c>>, job: &NewJob<'_>) -> Result<Option<i64>> {
-    let now = now_ms();
-    Ok(on_conn!(conn.into(), |pool| {
-        sqlx::query_scalar(
-        "INSERT INTO jobs (corp_id, kind, payload, idempotency_key, max_attempts, next_run_at, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
-         ON CONFLICT (corp_id, idempotency_key) DO NOTHING RETURNING id"
-    )
-    .bind(job.corp_id)
-    .bind(job.kind)
-    .bind(job.payload)
-    .bind(job.idempotency_key)
-    .bind(job.max_attempts.max(1))
-    .bind(job.run_at.unwrap_or(now))
-    .bind(now)
-    .fetch_optional(pool)
-    .await
-    })?)
+    Ok(insert(conn.into(), std::slice::from_ref(job)).await?.into_iter().next().map(|(_, id)| id))
 }
 
 /// Claims up to `limit` due jobs for `worker`, holding each for `lease_ms`. Each claim counts as an attempt.
@@ -109,6 +93,28 @@ pub async fn claim(db: &Db, worker: &str, limit: i64, lease_ms: i64) -> Result<V
         .await)?;
     jobs.sort_by_key(|j| (j.next_run_at, j.id));
     Ok(jobs)
+}
+
+/// Which of these idempotency keys already name a job of the corp (queued, running or finished).
+pub async fn existing_keys(db: &Db, corp_id: i64, keys: &[&str]) -> Result<Vec<String>> {
+    let mut found = Vec::new();
+    for chunk in keys.chunks(rows_per_statement(db.backend())) {
+        let mut p = Params::new(db.backend());
+        let sql = format!(
+            "SELECT idempotency_key FROM jobs WHERE corp_id = {} AND idempotency_key IN ({})",
+            p.one(),
+            p.list(chunk.len())
+        );
+        let rows: Vec<String> = read_db!(db, |pool| {
+            let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(corp_id);
+            for key in chunk {
+                q = q.bind(*key);
+            }
+            q.fetch_all(pool).await
+        })?;
+        found.extend(rows);
+    }
+    Ok(found)
 }
 
 /// Marks jobs done, but only those still held by `worker` (a job whose lease expired and was
@@ -224,42 +230,28 @@ pub async fn counts_by_status(db: &Db) -> Result<Vec<(String, i64)>> {
 /// Queues many jobs in one transaction (all or none). Returns how many were new.
 pub async fn enqueue_many(db: &Db, jobs: &[NewJob<'_>]) -> Result<u64> {
     let mut tx = db.begin().await?;
-    let queued = enqueue_in(&mut tx, jobs, None).await?;
+    let queued = enqueue_in(&mut tx, jobs).await?;
     tx.commit().await?;
     Ok(queued.len() as u64)
 }
 
-/// Who holds jobs queued already claimed (see [`enqueue_in`]).
-#[derive(Debug, Clone, Copy)]
-pub struct Holder<'a> {
-    pub worker: &'a str,
-    pub lease_ms: i64,
+/// Queues jobs inside the caller's transaction (with the state change that causes them),
+/// skipping those whose idempotency key exists. Returns `(idempotency_key, id)` of the jobs
+/// queued now.
+pub async fn enqueue_in(tx: &mut crate::Tx, jobs: &[NewJob<'_>]) -> Result<Vec<(String, i64)>> {
+    insert(Conn::Tx(tx), jobs).await
 }
 
-/// Queues jobs inside the caller's transaction (with the state change that causes them),
-/// skipping those whose idempotency key exists. With a `holder`, they are queued already claimed
-/// by it (running, first attempt, leased), so it can run them at once without a claim — and if it
-/// dies, they come back to the queue when the lease ends. Returns `(idempotency_key, id)` of the
-/// jobs queued now.
-pub async fn enqueue_in(
-    tx: &mut crate::Tx,
-    jobs: &[NewJob<'_>],
-    holder: Option<Holder<'_>>,
-) -> Result<Vec<(String, i64)>> {
+async fn insert(mut conn: Conn<'_>, jobs: &[NewJob<'_>]) -> Result<Vec<(String, i64)>> {
     let now = now_ms();
-    let (status, attempts, locked_by, locked_until) = match holder {
-        Some(h) => ("running", 1_i64, Some(h.worker), Some(now + h.lease_ms)),
-        None => ("pending", 0, None, None),
-    };
     let mut queued = Vec::with_capacity(jobs.len());
-    for chunk in jobs.chunks(rows_per_statement(tx.backend())) {
+    for chunk in jobs.chunks(rows_per_statement(conn.backend())) {
         let sql = format!(
-            "INSERT INTO jobs (corp_id, kind, payload, idempotency_key, max_attempts, next_run_at, created_at, updated_at,
-                               status, attempts, locked_by, locked_until)
+            "INSERT INTO jobs (corp_id, kind, payload, idempotency_key, max_attempts, next_run_at, created_at, updated_at)
              VALUES {} ON CONFLICT (corp_id, idempotency_key) DO NOTHING RETURNING idempotency_key, id",
-            Params::new(tx.backend()).rows(chunk.len(), 12)
+            Params::new(conn.backend()).rows(chunk.len(), 8)
         );
-        let rows: Vec<(String, i64)> = on_conn!(Conn::Tx(&mut *tx), |c| {
+        let rows: Vec<(String, i64)> = on_conn!(conn.reborrow(), |c| {
             let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
             for job in chunk {
                 q = q
@@ -270,11 +262,7 @@ pub async fn enqueue_in(
                     .bind(job.max_attempts.max(1))
                     .bind(job.run_at.unwrap_or(now))
                     .bind(now)
-                    .bind(now)
-                    .bind(status)
-                    .bind(attempts)
-                    .bind(locked_by)
-                    .bind(locked_until);
+                    .bind(now);
             }
             q.fetch_all(c).await
         })?;

@@ -161,6 +161,28 @@ pub async fn for_staff_many(db: &Db, corp_id: i64, userids: &[&str]) -> Result<V
     Ok(found)
 }
 
+/// Which of these welcome codes already have an outcome (so a re-applied event sends nothing).
+pub async fn recorded_codes(db: &Db, corp_id: i64, codes: &[&str]) -> Result<Vec<String>> {
+    let mut found = Vec::new();
+    for chunk in codes.chunks(rows_per_statement(db.backend())) {
+        let mut p = Params::new(db.backend());
+        let sql = format!(
+            "SELECT welcome_code FROM welcome_results WHERE corp_id = {} AND welcome_code IN ({})",
+            p.one(),
+            p.list(chunk.len())
+        );
+        let rows: Vec<String> = read_db!(db, |pool| {
+            let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(corp_id);
+            for code in chunk {
+                q = q.bind(*code);
+            }
+            q.fetch_all(pool).await
+        })?;
+        found.extend(rows);
+    }
+    Ok(found)
+}
+
 /// What happened to one welcome code.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
 pub struct WelcomeResult {

@@ -1,5 +1,5 @@
 //! The batch paths the event pipeline uses — group-committed callbacks, customers stored from
-//! snapshots in one transaction, jobs queued already held, multi-row timeline and outcomes — each
+//! snapshots in one transaction, jobs queued in the caller's transaction, multi-row timeline and outcomes — each
 //! checked against the effect of the one-at-a-time functions, on SQLite and on PostgreSQL.
 
 use pond_core::JobStatus;
@@ -7,7 +7,7 @@ use pond_store::{
     Db, corp,
     customer::{self, CustomerData, FollowRelation, Snapshot},
     inbox::{self, Inserted, NewEvent},
-    jobs::{self, Holder, NewJob},
+    jobs::{self, NewJob},
     test_on_both_backends,
     timeline::{self, NewEntry},
     welcome::{self, WelcomeResult},
@@ -18,7 +18,7 @@ test_on_both_backends!(
     events_stored_held_are_claimed_only_when_released_or_their_lease_ends,
     snapshots_upsert_replace_tags_end_missing_relations_and_remove_customers,
     snapshots_of_more_customers_than_one_statement_holds,
-    held_jobs_are_not_claimed_until_their_lease_ends,
+    jobs_queued_in_a_transaction_once_per_key_or_not_at_all,
     timeline_and_outcomes_in_one_transaction_or_none,
 );
 
@@ -201,34 +201,27 @@ fn job<'a>(corp_id: i64, key: &'a str) -> NewJob<'a> {
     NewJob { corp_id, kind: "welcome.send", payload: "{}", idempotency_key: key, max_attempts: 5, run_at: None }
 }
 
-async fn held_jobs_are_not_claimed_until_their_lease_ends(db: Db) {
+async fn jobs_queued_in_a_transaction_once_per_key_or_not_at_all(db: Db) {
     let c = new_corp(&db).await;
     let mut tx = db.begin().await.unwrap();
-    let held =
-        jobs::enqueue_in(&mut tx, &[job(c, "w1"), job(c, "w2")], Some(Holder { worker: "inbox-a", lease_ms: 60_000 }))
-            .await
-            .unwrap();
-    let dead =
-        jobs::enqueue_in(&mut tx, &[job(c, "w3")], Some(Holder { worker: "inbox-dead", lease_ms: -1 })).await.unwrap();
-    let again = jobs::enqueue_in(&mut tx, &[job(c, "w1")], None).await.unwrap();
+    let queued = jobs::enqueue_in(&mut tx, &[job(c, "w1"), job(c, "w2")]).await.unwrap();
+    let again = jobs::enqueue_in(&mut tx, &[job(c, "w1")]).await.unwrap();
     tx.commit().await.unwrap();
-    assert_eq!(held.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), vec!["w1", "w2"]);
+    assert_eq!(queued.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), vec!["w1", "w2"]);
     assert!(again.is_empty(), "idempotency key: queued once");
-    let (w1, w3) = (held[0].1, dead[0].1);
-    let j = jobs::get(&db, c, w1).await.unwrap();
-    assert_eq!((j.status(), j.attempts, j.locked_by.as_deref()), (JobStatus::Running, 1, Some("inbox-a")));
+    assert_eq!(jobs::enqueue(&db, &job(c, "w2")).await.unwrap(), None);
+    let j = jobs::get(&db, c, queued[0].1).await.unwrap();
+    assert_eq!((j.status(), j.attempts, j.locked_by), (JobStatus::Pending, 0, None));
+    assert_eq!(jobs::existing_keys(&db, c, &["w1", "w3", "w2"]).await.unwrap().len(), 2);
 
-    // The queue's worker sees only the job whose holder died (lease over).
-    let claimed = jobs::claim(&db, "queue", 10, 60_000).await.unwrap();
-    assert_eq!(claimed.iter().map(|j| j.id).collect::<Vec<_>>(), vec![w3]);
-    assert_eq!(claimed[0].attempts, 2, "the dead holder's attempt counts");
-    assert_eq!(jobs::complete(&db, "inbox-dead", &[w3]).await.unwrap(), 0, "a late holder cannot finish it");
-
-    // The live holder finishes its jobs in its own transaction.
+    // Rolled back: nothing queued.
     let mut tx = db.begin().await.unwrap();
-    assert_eq!(jobs::complete(&mut tx, "inbox-a", &[w1, held[1].1]).await.unwrap(), 2);
-    tx.commit().await.unwrap();
-    assert_eq!(jobs::get(&db, c, w1).await.unwrap().status(), JobStatus::Done);
+    jobs::enqueue_in(&mut tx, &[job(c, "w3")]).await.unwrap();
+    drop(tx);
+    assert!(jobs::existing_keys(&db, c, &["w3"]).await.unwrap().is_empty());
+    let claimed = jobs::claim(&db, "queue", 10, 60_000).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    assert_eq!(jobs::complete(&db, "queue", &[claimed[0].id, claimed[1].id]).await.unwrap(), 2);
 }
 
 fn outcome(code: &str, status: &str) -> WelcomeResult {
@@ -284,4 +277,7 @@ async fn timeline_and_outcomes_in_one_transaction_or_none(db: Db) {
     assert_eq!(timeline::of_customer(&db, c, "wm1", 100).await.unwrap().len(), 4, "2 events × 2 kinds");
     assert_eq!(welcome::result_counts(&db, c).await.unwrap(), vec![("sent".to_owned(), 60)], "first outcome kept");
     assert_eq!(inbox::unfinished(&db).await.unwrap(), 0);
+    let mut recorded = welcome::recorded_codes(&db, c, &["code1", "nope", "code59"]).await.unwrap();
+    recorded.sort();
+    assert_eq!(recorded, vec!["code1", "code59"]);
 }
