@@ -28,7 +28,7 @@ use tracing::Instrument;
 use wecom::{Callback, EventKind, events::ExternalContactChange};
 
 use crate::{
-    acquisition::{AddRules, Delivered, PlannedJob, WELCOME_JOB, WelcomeLookups, deliver_welcome},
+    acquisition::{AddRules, Delivered, WELCOME_JOB, WelcomeLookups, deliver_welcome},
     sync::{CustomerEffects, CustomerNow, SyncError},
     wecom_link::WecomClients,
     worker::JobError,
@@ -149,108 +149,129 @@ impl InboxWorker {
                 welcomes: Welcomes::default(),
             };
             if let Ok(client) = &batch.client {
-                batch.fetched = fetch_customers(client, &batch.events).await;
-                batch.effects = self.plan(corp_id, &batch.events, &batch.fetched).await;
-                if let Ok(effects) = &batch.effects {
-                    batch.welcomes = self.send_welcomes(corp_id, client, effects).await;
-                }
+                (batch.fetched, batch.effects, batch.welcomes) =
+                    self.read_and_welcome(corp_id, client, &batch.events).await;
             }
             customers.push(batch);
         }
         Prepared { count, customers, others }
     }
 
-    /// Each event's effects, in event order, with the acquisition settings read once per batch.
-    async fn plan(
-        &self,
-        corp_id: i64,
-        events: &[(InboxEvent, Callback)],
-        fetched: &HashMap<String, Result<CustomerNow, SyncError>>,
-    ) -> Result<Vec<Option<CustomerEffects>>, SyncError> {
-        let mut rules = AddRules::new(&self.db, corp_id);
-        let mut states = BTreeSet::new();
-        let mut userids = BTreeSet::new();
-        for (_, cb) in events {
-            if let EventKind::ExternalContact(e) = &cb.kind
-                && let ExternalContactChange::Add { state, .. } | ExternalContactChange::AddHalf { state, .. } =
-                    &e.change
-            {
-                states.insert(state.as_str());
-                userids.insert(e.userid.as_str());
-            }
-        }
-        if !userids.is_empty() {
-            let (states, userids): (Vec<&str>, Vec<&str>) =
-                (states.into_iter().collect(), userids.into_iter().collect());
-            rules.preload(&states, &userids).await?;
-        }
-        let mut effects = Vec::with_capacity(events.len());
-        for (event, cb) in events {
-            effects.push(match fetched.get(customer_of(cb)) {
-                Some(Ok(now)) => Some(crate::sync::customer_event_effects(&mut rules, event, cb, now).await?),
-                _ => None,
-            });
-        }
-        Ok(effects)
-    }
-
-    /// Sends the welcome messages the planned effects call for, [`CALL_CONCURRENCY`] at a time,
-    /// skipping codes already handled.
-    async fn send_welcomes(
+    /// Reads each customer the events name once, plans each event's effects as soon as its
+    /// customer is read (acquisition settings read once per batch), and sends the welcome messages
+    /// they call for at once — up to [`CALL_CONCURRENCY`] WeCom calls in flight, reads and sends
+    /// together. Codes whose outcome or job already exists are not sent again.
+    async fn read_and_welcome(
         &self,
         corp_id: i64,
         client: &wecom::Client,
-        effects: &[Option<CustomerEffects>],
-    ) -> Welcomes {
-        let mut out = Welcomes::default();
-        let welcomes: Vec<&PlannedJob> =
-            effects.iter().flatten().flat_map(|fx| fx.jobs.iter()).filter(|j| j.kind == WELCOME_JOB).collect();
-        if welcomes.is_empty() {
-            return out;
+        events: &[(InboxEvent, Callback)],
+    ) -> (HashMap<String, Result<CustomerNow, SyncError>>, Result<Vec<Option<CustomerEffects>>, SyncError>, Welcomes)
+    {
+        let mut fetched = HashMap::new();
+        let mut welcomes = Welcomes::default();
+        let mut rules = AddRules::new(&self.db, corp_id);
+        let mut states = BTreeSet::new();
+        let mut userids = BTreeSet::new();
+        let mut codes = BTreeSet::new();
+        let mut by_customer: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, (_, cb)) in events.iter().enumerate() {
+            by_customer.entry(customer_of(cb)).or_default().push(i);
+            if let EventKind::ExternalContact(e) = &cb.kind
+                && let ExternalContactChange::Add { state, welcome_code }
+                | ExternalContactChange::AddHalf { state, welcome_code } = &e.change
+            {
+                states.insert(state.as_str());
+                userids.insert(e.userid.as_str());
+                codes.extend(welcome_code.as_deref());
+            }
         }
-        let codes: Vec<&str> = welcomes.iter().filter_map(|j| j.welcome_code()).collect();
-        let keys: Vec<&str> = welcomes.iter().map(|j| j.idempotency_key.as_str()).collect();
-        let (recorded, queued) = tokio::join!(
+        let (states, userids): (Vec<&str>, Vec<&str>) = (states.into_iter().collect(), userids.into_iter().collect());
+        let codes: Vec<&str> = codes.into_iter().collect();
+        let keys: Vec<String> = codes.iter().map(|c| format!("welcome:{c}")).collect();
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let (preloaded, recorded, queued) = tokio::join!(
+            rules.preload(&states, &userids),
             welcome::recorded_codes(&self.db, corp_id, &codes),
             jobs::existing_keys(&self.db, corp_id, &keys)
         );
-        let (recorded, queued) = match (recorded, queued) {
-            (Ok(r), Ok(q)) => (r, q),
+        if let Err(e) = preloaded {
+            return (fetched, Err(e), welcomes);
+        }
+        // If what was sent before cannot be told, every welcome is left to the job queue.
+        let check = match (recorded, queued) {
+            (Ok(recorded), Ok(queued)) => {
+                welcomes.handled.extend(recorded);
+                welcomes.handled.extend(queued.iter().filter_map(|k| k.strip_prefix("welcome:")).map(str::to_owned));
+                true
+            }
             (Err(e), _) | (_, Err(e)) => {
-                // Cannot tell what was sent before: leave every welcome to the job queue.
                 tracing::warn!(corp_id, error = %e, "could not check welcome codes; queuing the messages instead");
-                out.to_retry = welcomes.iter().map(|j| (j.idempotency_key.clone(), None)).collect();
-                return out;
+                false
             }
         };
-        let queued: HashSet<String> = queued.into_iter().collect();
-        out.handled = recorded.into_iter().collect();
+
+        let mut effects: Vec<Option<CustomerEffects>> = events.iter().map(|_| None).collect();
+        let mut planning_error = None;
         let lookups = Arc::new(WelcomeLookups::default());
-        let mut set = JoinSet::new();
-        for job in welcomes {
-            let code = job.welcome_code().unwrap_or_default();
-            if out.handled.contains(code) || queued.contains(&job.idempotency_key) {
-                out.handled.insert(code.to_owned());
-                continue;
+        let mut customers = by_customer.into_iter();
+        let mut reads = JoinSet::new();
+        let mut sends = JoinSet::new();
+        loop {
+            while reads.len() + sends.len() < CALL_CONCURRENCY {
+                let Some((id, indexes)) = customers.next() else { break };
+                let (client, id) = (client.clone(), id.to_owned());
+                reads.spawn(async move {
+                    let now = crate::sync::fetch_customer(&client, &id).await;
+                    (id, indexes, now)
+                });
             }
-            while set.len() >= CALL_CONCURRENCY {
-                if let Some(Ok((key, outcome))) = set.join_next().await {
-                    self.note_delivery(corp_id, &mut out, key, outcome);
+            if reads.is_empty() && sends.is_empty() {
+                break;
+            }
+            tokio::select! {
+                Some(joined) = reads.join_next(), if !reads.is_empty() => {
+                    let Ok((id, indexes, now)) = joined else { continue };
+                    if let (Ok(now), None) = (&now, &planning_error) {
+                        for i in indexes {
+                            let (event, cb) = &events[i];
+                            let fx = match crate::sync::customer_event_effects(&mut rules, event, cb, now).await {
+                                Ok(fx) => fx,
+                                Err(e) => {
+                                    planning_error = Some(e);
+                                    break;
+                                }
+                            };
+                            for job in fx.jobs.iter().filter(|j| j.kind == WELCOME_JOB) {
+                                let code = job.welcome_code().unwrap_or_default();
+                                if !check {
+                                    welcomes.to_retry.insert(job.idempotency_key.clone(), None);
+                                } else if !welcomes.handled.contains(code) {
+                                    let (db, client, lookups) = (self.db.clone(), client.clone(), lookups.clone());
+                                    let (key, payload) = (job.idempotency_key.clone(), job.payload.clone());
+                                    sends.spawn(async move {
+                                        let outcome = deliver_welcome(&db, &client, corp_id, &payload, &lookups).await;
+                                        (key, outcome)
+                                    });
+                                }
+                            }
+                            effects[i] = Some(fx);
+                        }
+                    }
+                    fetched.insert(id, now);
+                }
+                Some(joined) = sends.join_next(), if !sends.is_empty() => {
+                    if let Ok((key, outcome)) = joined {
+                        self.note_delivery(corp_id, &mut welcomes, key, outcome);
+                    }
                 }
             }
-            let (db, client, lookups) = (self.db.clone(), client.clone(), lookups.clone());
-            let (key, payload) = (job.idempotency_key.clone(), job.payload.clone());
-            set.spawn(async move {
-                let outcome = deliver_welcome(&db, &client, corp_id, &payload, &lookups).await;
-                (key, outcome)
-            });
         }
-        while let Some(joined) = set.join_next().await {
-            if let Ok((key, outcome)) = joined {
-                self.note_delivery(corp_id, &mut out, key, outcome);
-            }
-        }
-        out
+        let effects = match planning_error {
+            Some(e) => Err(e),
+            None => Ok(effects),
+        };
+        (fetched, effects, welcomes)
     }
 
     fn note_delivery(&self, corp_id: i64, out: &mut Welcomes, key: String, outcome: Result<Delivered, JobError>) {
@@ -550,32 +571,4 @@ fn customer_of(cb: &Callback) -> &str {
         EventKind::ExternalContact(e) => &e.external_userid,
         _ => "",
     }
-}
-
-/// Reads each customer the events name once, [`CALL_CONCURRENCY`] at a time.
-async fn fetch_customers(
-    client: &wecom::Client,
-    events: &[(InboxEvent, Callback)],
-) -> HashMap<String, Result<CustomerNow, SyncError>> {
-    let ids: BTreeSet<&str> = events.iter().map(|(_, cb)| customer_of(cb)).collect();
-    let mut fetched = HashMap::with_capacity(ids.len());
-    let mut set = JoinSet::new();
-    for id in ids {
-        while set.len() >= CALL_CONCURRENCY {
-            if let Some(Ok((id, now))) = set.join_next().await {
-                fetched.insert(id, now);
-            }
-        }
-        let (client, id) = (client.clone(), id.to_owned());
-        set.spawn(async move {
-            let now = crate::sync::fetch_customer(&client, &id).await;
-            (id, now)
-        });
-    }
-    while let Some(joined) = set.join_next().await {
-        if let Ok((id, now)) = joined {
-            fetched.insert(id, now);
-        }
-    }
-    fetched
 }
