@@ -153,6 +153,9 @@ pub async fn start(
         tasks.push(tokio::spawn(w.run(until_stopped(stopped.clone()))));
         let handed = state.inbox_writer.hand_off(crate::inbox_worker::LEASE_MS);
         tasks.push(tokio::spawn(inbox_worker(&state).run(handed, until_stopped(stopped.clone()))));
+        if state.db.backend() == pond_store::Backend::Sqlite {
+            tasks.push(tokio::spawn(checkpoint_periodically(state.db.clone(), until_stopped(stopped.clone()))));
+        }
         let refresher =
             crate::acquisition::refresh_native_codes_periodically(state.clone(), until_stopped(stopped.clone()));
         tasks.push(tokio::spawn(refresher));
@@ -164,6 +167,20 @@ pub async fn start(
         }
     }
     Ok(Running { addr, state, stop, tasks })
+}
+
+/// Checkpoints SQLite's write-ahead log every 200 ms off the writer (see [`Db::checkpoint_wal`]).
+async fn checkpoint_periodically(db: pond_store::Db, shutdown: impl std::future::Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+        }
+        if let Err(e) = db.checkpoint_wal().await {
+            tracing::warn!(error = %e, "WAL checkpoint failed; commits will checkpoint by themselves");
+        }
+    }
 }
 
 fn hostname() -> String {

@@ -23,9 +23,22 @@ pub enum Backend {
 /// rather than fail with `SQLITE_BUSY`; reads use a separate pool and, thanks to WAL, never block it.
 #[derive(Clone, Debug)]
 pub enum Db {
-    Sqlite { reader: SqlitePool, writer: SqlitePool },
+    Sqlite {
+        reader: SqlitePool,
+        writer: SqlitePool,
+        /// Copies the write-ahead log back into the database file ([`Db::checkpoint_wal`]), so
+        /// the writer's commits do not.
+        checkpointer: SqlitePool,
+    },
     Postgres(PgPool),
 }
+
+/// WAL pages after which a commit checkpoints by itself: a safety net, far above what
+/// [`Db::checkpoint_wal`] lets the log reach when it runs.
+const WRITER_AUTOCHECKPOINT_PAGES: &str = "16384";
+
+/// WAL pages after which [`Db::checkpoint_wal`] restarts the log.
+const WAL_RESTART_PAGES: i64 = 4096;
 
 /// Runs a read-only query expression once per backend: `read_db!(db, |pool| sqlx::query(..).fetch_all(pool))`.
 #[macro_export]
@@ -156,15 +169,16 @@ impl Db {
                 .disable_statement_logging();
             let writer = SqlitePoolOptions::new()
                 .max_connections(1)
-                .connect_with(options.clone())
+                .connect_with(options.clone().pragma("wal_autocheckpoint", WRITER_AUTOCHECKPOINT_PAGES))
                 .await
                 .map_err(StoreError::Database)?;
+            let checkpointer = SqlitePoolOptions::new().max_connections(1).connect_lazy_with(options.clone());
             let reader = SqlitePoolOptions::new()
                 .max_connections(4)
                 .connect_with(options.read_only(true))
                 .await
                 .map_err(StoreError::Database)?;
-            Ok(Db::Sqlite { reader, writer })
+            Ok(Db::Sqlite { reader, writer, checkpointer })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             // Custom plans for every execution: Pond's tables grow from empty while its prepared
             // statements live on, and PostgreSQL's cached generic plans, chosen while a table was
@@ -231,6 +245,30 @@ impl Db {
         Ok(())
     }
 
+    /// On SQLite, copies what the write-ahead log holds back into the database file (a passive
+    /// checkpoint: it waits for nobody, and the writer goes on appending meanwhile) and returns the
+    /// log's size in pages. Run periodically off the writer, it keeps the writer's commits from
+    /// checkpointing (file writes and an fsync inside a commit everyone waits for). Nothing to do
+    /// on PostgreSQL.
+    pub async fn checkpoint_wal(&self) -> Result<Option<i64>> {
+        match self {
+            Db::Sqlite { checkpointer, .. } => {
+                let (_busy, log, done): (i64, i64, i64) =
+                    sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(checkpointer).await?;
+                // Under constant writes a passive checkpoint never sees the whole log copied at an
+                // idle moment, so the log is never restarted and keeps growing. Once it is long,
+                // restart it: nearly everything is copied already, so the writer waits briefly.
+                if log >= WAL_RESTART_PAGES && done >= log - WAL_RESTART_PAGES / 4 {
+                    let (_busy, log, _done): (i64, i64, i64) =
+                        sqlx::query_as("PRAGMA wal_checkpoint(RESTART)").fetch_one(checkpointer).await?;
+                    return Ok(Some(log));
+                }
+                Ok(Some(log))
+            }
+            Db::Postgres(_) => Ok(None),
+        }
+    }
+
     /// True when the database answers a trivial query (used by `/readyz`).
     pub async fn ping(&self) -> bool {
         read_db!(self, |pool| sqlx::query("SELECT 1").execute(pool).await.map(|r| r.rows_affected())).is_ok()
@@ -238,8 +276,9 @@ impl Db {
 
     pub async fn close(&self) {
         match self {
-            Db::Sqlite { reader, writer } => {
+            Db::Sqlite { reader, writer, checkpointer } => {
                 reader.close().await;
+                checkpointer.close().await;
                 writer.close().await;
             }
             Db::Postgres(pool) => pool.close().await,

@@ -16,6 +16,7 @@ use pond_store::{
 test_on_both_backends!(
     group_commit_stores_each_event_once_and_requeues_applied_duplicates,
     events_stored_held_are_claimed_only_when_released_or_their_lease_ends,
+    wal_checkpoint_runs_beside_the_writer,
     snapshots_upsert_replace_tags_end_missing_relations_and_remove_customers,
     snapshots_of_more_customers_than_one_statement_holds,
     jobs_queued_in_a_transaction_once_per_key_or_not_at_all,
@@ -91,6 +92,25 @@ async fn events_stored_held_are_claimed_only_when_released_or_their_lease_ends(d
     inbox::release(&db, &[held[3].id, held[4].id]).await.unwrap();
     inbox::release(&db, &[]).await.unwrap();
     assert_eq!(inbox::claim(&db, 10, 60_000).await.unwrap().len(), 2);
+}
+
+async fn wal_checkpoint_runs_beside_the_writer(db: Db) {
+    let c = new_corp(&db).await;
+    let keys: Vec<String> = (0..300).map(|i| format!("w{i}")).collect();
+    let batch: Vec<NewEvent<'_>> = keys.iter().map(|k| event(c, k)).collect();
+    let stored = inbox::insert_many(&db, &batch).await.unwrap();
+    let Inserted::New(first) = stored[0] else { panic!("w0 is new") };
+    // A write transaction open meanwhile neither blocks the checkpoint nor is blocked by it.
+    let mut tx = db.begin().await.unwrap();
+    inbox::finish_done(&mut tx, &[first]).await.unwrap();
+    let log = db.checkpoint_wal().await.unwrap();
+    tx.commit().await.unwrap();
+    match db.backend() {
+        pond_store::Backend::Sqlite => assert!(log.is_some_and(|pages| pages > 0), "the log held the inserts: {log:?}"),
+        pond_store::Backend::Postgres => assert_eq!(log, None),
+    }
+    assert_eq!(db.checkpoint_wal().await.unwrap().is_some(), db.backend() == pond_store::Backend::Sqlite);
+    assert_eq!(inbox::unfinished(&db).await.unwrap(), 299, "nothing lost through checkpoints");
 }
 
 fn data(external_userid: &str, name: &str) -> CustomerData {
