@@ -68,6 +68,9 @@ pub struct InboxWorker {
 /// How often the database's queue is claimed at least while events keep being handed over.
 const QUEUE_CLAIM_INTERVAL: Duration = Duration::from_millis(500);
 
+/// Events written per transaction at most.
+const WRITE_PART: usize = 96;
+
 /// WeCom calls in flight at once while a batch is read and welcomed.
 const CALL_CONCURRENCY: usize = 64;
 
@@ -316,47 +319,79 @@ impl InboxWorker {
             }
             return Ok(false);
         }
-        let written = match &batch.effects {
-            Ok(effects) => self.write_customer_events(&batch, effects).await.map_err(|e| e.to_string()),
-            Err(e) => Err(format!("effects not planned: {e}")),
-        };
-        match written {
-            Ok(queued) => {
-                for (event, cb) in &batch.events {
-                    if let Some(Err(e)) = batch.fetched.get(customer_of(cb)) {
-                        self.record_outcome(event, Err(e)).await?;
-                    }
-                }
-                Ok(queued)
-            }
+        let effects = match &batch.effects {
+            Ok(effects) => effects,
             Err(e) => {
-                // Something in the batch could not be written: nothing was. Keep the outcomes of
-                // the welcome messages already sent, then apply each event on its own, so one bad
-                // event cannot hold back the others (their welcome codes are used, so re-queued
-                // welcome jobs only confirm it).
-                tracing::warn!(corp_id = batch.corp_id, error = %e, events = batch.events.len(), "batch not written; applying one by one");
-                let results: Vec<WelcomeResult> =
-                    batch.welcomes.delivered.values().map(|d| d.result().clone()).collect();
-                if !results.is_empty() {
-                    let mut tx = self.db.begin().await?;
-                    welcome::record_results(&mut tx, batch.corp_id, &results).await?;
-                    tx.commit().await?;
+                tracing::warn!(corp_id = batch.corp_id, error = %e, "effects not planned; applying one by one");
+                return self.apply_on_their_own(&batch, 0..batch.events.len()).await;
+            }
+        };
+        let mut queued = false;
+        let mut applied_alone = Vec::new();
+        // In parts, so callbacks waiting for their group commit on SQLite's single writer do not
+        // wait for a whole large batch.
+        let mut start = 0;
+        while start < batch.events.len() {
+            let part = start..(start + WRITE_PART).min(batch.events.len());
+            start = part.end;
+            match self.write_customer_events(&batch, effects, part.clone()).await {
+                Ok(q) => queued |= q,
+                Err(e) => {
+                    tracing::warn!(corp_id = batch.corp_id, error = %e, events = part.len(), "events not written together; applying one by one");
+                    queued |= self.apply_on_their_own(&batch, part.clone()).await?;
+                    applied_alone.push(part);
                 }
-                for (event, _) in &batch.events {
-                    self.handle(event).await?;
-                }
-                Ok(true)
             }
         }
+        for (i, (event, cb)) in batch.events.iter().enumerate() {
+            if applied_alone.iter().any(|part| part.contains(&i)) {
+                continue;
+            }
+            if let Some(Err(e)) = batch.fetched.get(customer_of(cb)) {
+                self.record_outcome(event, Err(e)).await?;
+            }
+        }
+        Ok(queued)
     }
 
-    /// Writes every event whose customer was read — customers, timeline entries, welcome
-    /// outcomes, the jobs the events queue, and their `done` marks — in one transaction. Returns
-    /// whether jobs were queued.
+    /// Applies events of a batch each on its own, after keeping the outcomes of the welcome
+    /// messages already sent for them (their codes are used, so the welcome jobs the events queue
+    /// again only confirm it) — so one bad event cannot hold back the others.
+    async fn apply_on_their_own(
+        &self,
+        batch: &CorpBatch,
+        part: std::ops::Range<usize>,
+    ) -> Result<bool, pond_store::StoreError> {
+        let events = &batch.events[part.clone()];
+        let results: Vec<WelcomeResult> = match &batch.effects {
+            Ok(effects) => effects[part]
+                .iter()
+                .flatten()
+                .flat_map(|fx| fx.jobs.iter())
+                .filter_map(|j| batch.welcomes.delivered.get(&j.idempotency_key))
+                .map(|d| d.result().clone())
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        if !results.is_empty() {
+            let mut tx = self.db.begin().await?;
+            welcome::record_results(&mut tx, batch.corp_id, &results).await?;
+            tx.commit().await?;
+        }
+        for (event, _) in events {
+            self.handle(event).await?;
+        }
+        Ok(true)
+    }
+
+    /// Writes a part of the batch — for every event whose customer was read: customers, timeline
+    /// entries, welcome outcomes, the jobs the events queue, and their `done` marks — in one
+    /// transaction. Returns whether jobs were queued.
     async fn write_customer_events(
         &self,
         batch: &CorpBatch,
         effects: &[Option<CustomerEffects>],
+        part: std::ops::Range<usize>,
     ) -> Result<bool, SyncError> {
         let corp_id = batch.corp_id;
         let mut snapshots = Vec::new();
@@ -364,7 +399,8 @@ impl InboxWorker {
         let mut entries: Vec<NewEntry<'_>> = Vec::new();
         let mut queue: Vec<NewJob<'_>> = Vec::new();
         let mut done = Vec::new();
-        for ((event, cb), fx) in batch.events.iter().zip(effects) {
+        let mut results: Vec<WelcomeResult> = Vec::new();
+        for ((event, cb), fx) in batch.events[part.clone()].iter().zip(&effects[part]) {
             let external_userid = customer_of(cb);
             let (Some(Ok(now)), Some(fx)) = (batch.fetched.get(external_userid), fx) else { continue };
             if seen.insert(external_userid) {
@@ -372,6 +408,9 @@ impl InboxWorker {
             }
             entries.extend(crate::sync::timeline_entry(corp_id, event, cb, fx));
             for job in &fx.jobs {
+                if let Some(delivered) = batch.welcomes.delivered.get(&job.idempotency_key) {
+                    results.push(delivered.result().clone());
+                }
                 let mut new = job.as_new(corp_id);
                 if job.kind == WELCOME_JOB {
                     match batch.welcomes.to_retry.get(&job.idempotency_key) {
@@ -389,7 +428,6 @@ impl InboxWorker {
             }
             done.push(event.id);
         }
-        let results: Vec<WelcomeResult> = batch.welcomes.delivered.values().map(|d| d.result().clone()).collect();
 
         let mut tx = self.db.begin().await?;
         customer::store_snapshots(&mut tx, corp_id, &snapshots).await?;
