@@ -102,7 +102,7 @@ pub struct PlannedJob {
 impl PlannedJob {
     /// The welcome code a welcome job sends with.
     pub fn welcome_code(&self) -> Option<&str> {
-        if self.kind == WELCOME_JOB { self.idempotency_key.strip_prefix("welcome:") } else { None }
+        if self.kind == WELCOME_JOB { welcome_code_of_key(&self.idempotency_key) } else { None }
     }
 
     pub fn as_new(&self, corp_id: i64) -> jobs::NewJob<'_> {
@@ -119,6 +119,16 @@ impl PlannedJob {
 
 /// The welcome sending job's kind.
 pub const WELCOME_JOB: &str = "welcome.send";
+
+/// The idempotency key of the welcome job for a welcome code: one job per code.
+pub fn welcome_job_key(welcome_code: &str) -> String {
+    format!("welcome:{welcome_code}")
+}
+
+/// The welcome code a [`welcome_job_key`] names.
+pub fn welcome_code_of_key(key: &str) -> Option<&str> {
+    key.strip_prefix("welcome:")
+}
 
 /// The settings the acquisition rules read (channel codes by state, employees' and the corp's
 /// welcome messages), each read at most once per batch of events.
@@ -213,7 +223,7 @@ impl<'a> AddRules<'a> {
             planned.push(PlannedJob {
                 kind: WELCOME_JOB,
                 payload,
-                idempotency_key: format!("welcome:{welcome_code}"),
+                idempotency_key: welcome_job_key(welcome_code),
                 max_attempts: 5,
             });
         }

@@ -28,7 +28,9 @@ use tracing::Instrument;
 use wecom::{Callback, EventKind, events::ExternalContactChange};
 
 use crate::{
-    acquisition::{AddRules, Delivered, WELCOME_JOB, WelcomeLookups, deliver_welcome},
+    acquisition::{
+        AddRules, Delivered, WELCOME_JOB, WelcomeLookups, deliver_welcome, welcome_code_of_key, welcome_job_key,
+    },
     sync::{CustomerEffects, CustomerNow, SyncError},
     wecom_link::WecomClients,
     worker::JobError,
@@ -191,7 +193,7 @@ impl InboxWorker {
         }
         let (states, userids): (Vec<&str>, Vec<&str>) = (states.into_iter().collect(), userids.into_iter().collect());
         let codes: Vec<&str> = codes.into_iter().collect();
-        let keys: Vec<String> = codes.iter().map(|c| format!("welcome:{c}")).collect();
+        let keys: Vec<String> = codes.iter().map(|c| welcome_job_key(c)).collect();
         let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
         let (preloaded, recorded, queued) = tokio::join!(
             rules.preload(&states, &userids),
@@ -205,7 +207,7 @@ impl InboxWorker {
         let check = match (recorded, queued) {
             (Ok(recorded), Ok(queued)) => {
                 welcomes.handled.extend(recorded);
-                welcomes.handled.extend(queued.iter().filter_map(|k| k.strip_prefix("welcome:")).map(str::to_owned));
+                welcomes.handled.extend(queued.iter().filter_map(|k| welcome_code_of_key(k)).map(str::to_owned));
                 true
             }
             (Err(e), _) | (_, Err(e)) => {
