@@ -116,24 +116,12 @@ pub async fn find_by_state(db: &Db, corp_id: i64, state: &str) -> Result<Option<
 /// The live codes with any of these states (for a batch of events), in as few queries as the
 /// database allows.
 pub async fn find_by_states(db: &Db, corp_id: i64, states: &[&str]) -> Result<Vec<ChannelCode>> {
-    let mut found = Vec::new();
-    for chunk in states.chunks(crate::db::rows_per_statement(db.backend())) {
-        let mut p = crate::db::Params::new(db.backend());
-        let sql = format!(
-            "SELECT {COLUMNS} FROM channel_codes WHERE corp_id = {} AND deleted_at IS NULL AND state IN ({})",
-            p.one(),
-            p.list(chunk.len())
-        );
-        let rows: Vec<ChannelCode> = read_db!(db, |pool| {
-            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(corp_id);
-            for state in chunk {
-                q = q.bind(*state);
-            }
-            q.fetch_all(pool).await
-        })?;
-        found.extend(rows);
-    }
-    Ok(found)
+    crate::db::select_in(db, corp_id, states, |corp, list| {
+        format!(
+            "SELECT {COLUMNS} FROM channel_codes WHERE corp_id = {corp} AND deleted_at IS NULL AND state IN ({list})"
+        )
+    })
+    .await
 }
 
 pub async fn list(db: &Db, corp_id: i64) -> Result<Vec<ChannelCode>> {

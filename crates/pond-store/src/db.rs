@@ -347,6 +347,38 @@ impl Params {
     }
 }
 
+/// Reads the rows of a corp whose column is one of `values`, in as few statements as the
+/// database allows. `sql` writes the statement from the corp's placeholder and the list's, in
+/// that order of appearance: `|corp, list| format!("SELECT … WHERE corp_id = {corp} AND x IN ({list})")`.
+pub(crate) async fn select_in<T>(
+    db: &Db,
+    corp_id: i64,
+    values: &[&str],
+    sql: impl Fn(&str, &str) -> String,
+) -> Result<Vec<T>>
+where
+    T: Send
+        + Unpin
+        + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+        + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+{
+    let mut found = Vec::new();
+    for chunk in values.chunks(rows_per_statement(db.backend())) {
+        let mut p = Params::new(db.backend());
+        let corp = p.one();
+        let statement = sql(&corp, &p.list(chunk.len()));
+        let rows: Vec<T> = crate::read_db!(db, |pool| {
+            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(statement)).bind(corp_id);
+            for value in chunk {
+                q = q.bind(*value);
+            }
+            q.fetch_all(pool).await
+        })?;
+        found.extend(rows);
+    }
+    Ok(found)
+}
+
 /// Escapes `%`, `_` and `\` and wraps the lower-cased needle for `LOWER(col) LIKE $n ESCAPE '\'`.
 pub(crate) fn like_pattern(needle: &str) -> String {
     let mut out = String::with_capacity(needle.len() + 2);

@@ -97,24 +97,11 @@ pub async fn claim(db: &Db, worker: &str, limit: i64, lease_ms: i64) -> Result<V
 
 /// Which of these idempotency keys already name a job of the corp (queued, running or finished).
 pub async fn existing_keys(db: &Db, corp_id: i64, keys: &[&str]) -> Result<Vec<String>> {
-    let mut found = Vec::new();
-    for chunk in keys.chunks(rows_per_statement(db.backend())) {
-        let mut p = Params::new(db.backend());
-        let sql = format!(
-            "SELECT idempotency_key FROM jobs WHERE corp_id = {} AND idempotency_key IN ({})",
-            p.one(),
-            p.list(chunk.len())
-        );
-        let rows: Vec<String> = read_db!(db, |pool| {
-            let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(corp_id);
-            for key in chunk {
-                q = q.bind(*key);
-            }
-            q.fetch_all(pool).await
-        })?;
-        found.extend(rows);
-    }
-    Ok(found)
+    let rows: Vec<(String,)> = crate::db::select_in(db, corp_id, keys, |corp, list| {
+        format!("SELECT idempotency_key FROM jobs WHERE corp_id = {corp} AND idempotency_key IN ({list})")
+    })
+    .await?;
+    Ok(rows.into_iter().map(|(key,)| key).collect())
 }
 
 /// Marks jobs done, but only those still held by `worker` (a job whose lease expired and was

@@ -3,7 +3,7 @@
 
 use crate::{
     Conn, Db, Result, StoreError,
-    db::{Params, rows_per_statement},
+    db::{Params, rows_per_statement, select_in},
     now_ms, on_conn, read_db, write_db,
 };
 
@@ -140,47 +140,22 @@ pub async fn for_staff(db: &Db, corp_id: i64, userid: &str) -> Result<Option<i64
 
 /// [`for_staff`] for several employees at once: `(userid, welcome_id)` of those who have one.
 pub async fn for_staff_many(db: &Db, corp_id: i64, userids: &[&str]) -> Result<Vec<(String, i64)>> {
-    let mut found = Vec::new();
-    for chunk in userids.chunks(rows_per_statement(db.backend())) {
-        let mut p = Params::new(db.backend());
-        let sql = format!(
+    select_in(db, corp_id, userids, |corp, list| {
+        format!(
             "SELECT s.userid, s.welcome_id FROM staff_welcome s JOIN welcome_messages w ON w.id = s.welcome_id
-             WHERE s.corp_id = {} AND w.deleted_at IS NULL AND s.userid IN ({})",
-            p.one(),
-            p.list(chunk.len())
-        );
-        let rows: Vec<(String, i64)> = read_db!(db, |pool| {
-            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(corp_id);
-            for userid in chunk {
-                q = q.bind(*userid);
-            }
-            q.fetch_all(pool).await
-        })?;
-        found.extend(rows);
-    }
-    Ok(found)
+             WHERE s.corp_id = {corp} AND w.deleted_at IS NULL AND s.userid IN ({list})"
+        )
+    })
+    .await
 }
 
 /// Which of these welcome codes already have an outcome (so a re-applied event sends nothing).
 pub async fn recorded_codes(db: &Db, corp_id: i64, codes: &[&str]) -> Result<Vec<String>> {
-    let mut found = Vec::new();
-    for chunk in codes.chunks(rows_per_statement(db.backend())) {
-        let mut p = Params::new(db.backend());
-        let sql = format!(
-            "SELECT welcome_code FROM welcome_results WHERE corp_id = {} AND welcome_code IN ({})",
-            p.one(),
-            p.list(chunk.len())
-        );
-        let rows: Vec<String> = read_db!(db, |pool| {
-            let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(corp_id);
-            for code in chunk {
-                q = q.bind(*code);
-            }
-            q.fetch_all(pool).await
-        })?;
-        found.extend(rows);
-    }
-    Ok(found)
+    let rows: Vec<(String,)> = select_in(db, corp_id, codes, |corp, list| {
+        format!("SELECT welcome_code FROM welcome_results WHERE corp_id = {corp} AND welcome_code IN ({list})")
+    })
+    .await?;
+    Ok(rows.into_iter().map(|(code,)| code).collect())
 }
 
 /// What happened to one welcome code.
