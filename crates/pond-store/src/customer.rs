@@ -428,14 +428,22 @@ pub async fn store_snapshots(tx: &mut Tx, corp_id: i64, snapshots: &[Snapshot]) 
             }
             q.execute(c).await.map(|r| r.rows_affected())
         })?;
+        let customers: BTreeSet<&str> = chunk.iter().map(|(f, _)| f.external_userid.as_str()).collect();
         let mut p = Params::new(backend);
+        // The `external_userid IN` list repeats what the pairs say so that SQLite searches the
+        // key's index by customer; given only the pairs, it scanned every tag row of the corp.
         let sql = format!(
-            "DELETE FROM follow_relation_tags WHERE corp_id = {} AND (external_userid, userid) IN (VALUES {})",
+            "DELETE FROM follow_relation_tags
+             WHERE corp_id = {} AND external_userid IN ({}) AND (external_userid, userid) IN (VALUES {})",
             p.one(),
+            p.list(customers.len()),
             p.rows(chunk.len(), 2)
         );
         on_conn!(Conn::Tx(&mut *tx), |c| {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(corp_id);
+            for customer in &customers {
+                q = q.bind(*customer);
+            }
             for (f, _) in chunk.iter().copied() {
                 q = q.bind(&f.external_userid).bind(&f.userid);
             }
@@ -484,17 +492,24 @@ pub async fn store_snapshots(tx: &mut Tx, corp_id: i64, snapshots: &[Snapshot]) 
         ended.extend(live.into_iter().filter(|(e, u)| !follows.contains_key(&(e.as_str(), u.as_str()))));
     }
     for chunk in ended.chunks(per_statement) {
+        let customers: BTreeSet<&str> = chunk.iter().map(|(e, _)| e.as_str()).collect();
         let mut p = Params::new(backend);
+        // `external_userid IN` for the index, as in the tags' DELETE above.
         let sql = format!(
             "UPDATE follow_relations SET removed_at = {}, updated_at = {}
-             WHERE corp_id = {} AND removed_at IS NULL AND (external_userid, userid) IN (VALUES {})",
+             WHERE corp_id = {} AND external_userid IN ({}) AND removed_at IS NULL
+               AND (external_userid, userid) IN (VALUES {})",
             p.one(),
             p.one(),
             p.one(),
+            p.list(customers.len()),
             p.rows(chunk.len(), 2)
         );
         on_conn!(Conn::Tx(&mut *tx), |c| {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(now).bind(corp_id);
+            for customer in &customers {
+                q = q.bind(*customer);
+            }
             for (e, u) in chunk {
                 q = q.bind(e).bind(u);
             }

@@ -1,6 +1,8 @@
 //! The event inbox: every accepted WeCom callback, stored once under its dedupe key before it is
 //! acknowledged, so WeCom's retries are absorbed and a crash cannot lose an acknowledged event.
 
+use std::collections::BTreeSet;
+
 use pond_core::{Page, PageRequest};
 
 use crate::{
@@ -122,13 +124,27 @@ async fn insert_batch(
     let duplicates: Vec<usize> =
         order.iter().copied().filter(|&i| !new_ids.contains_key(&(events[i].corp_id, events[i].dedupe_key))).collect();
     for chunk in duplicates.chunks(per_statement) {
+        let corps: BTreeSet<i64> = chunk.iter().map(|&i| events[i].corp_id).collect();
+        let keys: BTreeSet<&str> = chunk.iter().map(|&i| events[i].dedupe_key).collect();
+        let mut p = Params::new(db.backend());
+        // Looked up by key: the two `IN` lists lead SQLite to the (corp_id, dedupe_key) index, and
+        // `status || ''` keeps it off the status index, which would scan every event ever done.
         let sql = format!(
             "UPDATE inbox_events SET status = 'pending', next_attempt_at = 0
-             WHERE status = 'done' AND (corp_id, dedupe_key) IN (VALUES {})",
-            Params::new(db.backend()).rows(chunk.len(), 2)
+             WHERE corp_id IN ({}) AND dedupe_key IN ({}) AND (corp_id, dedupe_key) IN (VALUES {})
+               AND status || '' = 'done'",
+            p.list(corps.len()),
+            p.list(keys.len()),
+            p.rows(chunk.len(), 2)
         );
         on_conn!(Conn::Tx(&mut tx), |c| {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for corp in &corps {
+                q = q.bind(*corp);
+            }
+            for key in &keys {
+                q = q.bind(*key);
+            }
             for &i in chunk {
                 q = q.bind(events[i].corp_id).bind(events[i].dedupe_key);
             }
