@@ -376,6 +376,17 @@ impl WelcomeLookups {
         Ok(m)
     }
 
+    /// Reads the names of these employees in one query, so sends do not look them up one by one.
+    pub async fn preload_staff_names(&self, db: &Db, corp_id: i64, userids: &[&str]) -> pond_store::Result<()> {
+        let found = staff::names(db, corp_id, userids).await?;
+        let mut names = self.staff_names.lock().await;
+        for userid in userids {
+            names.insert((*userid).to_owned(), String::new());
+        }
+        names.extend(found);
+        Ok(())
+    }
+
     async fn staff_name(&self, db: &Db, corp_id: i64, userid: &str) -> String {
         let mut names = self.staff_names.lock().await;
         if let Some(n) = names.get(userid) {

@@ -20,8 +20,8 @@ use pond_store::{
 };
 use rand::Rng;
 use tokio::{
-    sync::{Notify, mpsc},
-    task::JoinSet,
+    sync::{Notify, Semaphore, mpsc, oneshot},
+    task::{JoinHandle, JoinSet},
 };
 use tracing::Instrument;
 
@@ -72,6 +72,11 @@ const QUEUE_CLAIM_INTERVAL: Duration = Duration::from_millis(500);
 
 /// Events written per transaction at most.
 const WRITE_PART: usize = 96;
+
+/// Batches read and welcomed at once: the next batch starts as soon as the previous one has started
+/// all its customer reads (while it waits for its slowest calls, and while earlier batches are
+/// written), so an event does not wait for a whole batch's round. Written one at a time, in order.
+const PREPARES_IN_FLIGHT: usize = 2;
 
 /// WeCom calls in flight at once while a batch is read and welcomed.
 const CALL_CONCURRENCY: usize = 64;
@@ -131,6 +136,12 @@ impl InboxWorker {
     /// used code — the customer is welcomed once. A code whose outcome or job already exists is not
     /// sent again.
     pub async fn prepare(&self, events: Vec<InboxEvent>) -> Prepared {
+        self.prepare_after(events, None).await
+    }
+
+    /// [`Self::prepare`], telling `reads_started` once every customer read has started (or when
+    /// there is none to start).
+    async fn prepare_after(&self, events: Vec<InboxEvent>, mut reads_started: Option<oneshot::Sender<()>>) -> Prepared {
         let count = events.len();
         let mut by_corp: BTreeMap<i64, Vec<(InboxEvent, Callback)>> = BTreeMap::new();
         let mut others = Vec::new();
@@ -143,7 +154,9 @@ impl InboxWorker {
             }
         }
         let mut customers = Vec::with_capacity(by_corp.len());
-        for (corp_id, events) in by_corp {
+        let corps = by_corp.len();
+        for (n, (corp_id, events)) in by_corp.into_iter().enumerate() {
+            let last = n + 1 == corps;
             let client = self.client(corp_id).await;
             let mut batch = CorpBatch {
                 corp_id,
@@ -155,7 +168,7 @@ impl InboxWorker {
             };
             if let Ok(client) = &batch.client {
                 (batch.fetched, batch.effects, batch.welcomes) =
-                    self.read_and_welcome(corp_id, client, &batch.events).await;
+                    self.read_and_welcome(corp_id, client, &batch.events, reads_started.take_if(|_| last)).await;
             }
             customers.push(batch);
         }
@@ -171,6 +184,7 @@ impl InboxWorker {
         corp_id: i64,
         client: &wecom::Client,
         events: &[(InboxEvent, Callback)],
+        mut reads_started: Option<oneshot::Sender<()>>,
     ) -> (HashMap<String, Result<CustomerNow, SyncError>>, Result<Vec<Option<CustomerEffects>>, SyncError>, Welcomes)
     {
         let mut fetched = HashMap::new();
@@ -195,13 +209,19 @@ impl InboxWorker {
         let codes: Vec<&str> = codes.into_iter().collect();
         let keys: Vec<String> = codes.iter().map(|c| welcome_job_key(c)).collect();
         let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-        let (preloaded, recorded, queued) = tokio::join!(
+        let lookups = Arc::new(WelcomeLookups::default());
+        let (preloaded, recorded, queued, names) = tokio::join!(
             rules.preload(&states, &userids),
             welcome::recorded_codes(&self.db, corp_id, &codes),
-            jobs::existing_keys(&self.db, corp_id, &keys)
+            jobs::existing_keys(&self.db, corp_id, &keys),
+            lookups.preload_staff_names(&self.db, corp_id, &userids)
         );
         if let Err(e) = preloaded {
             return (fetched, Err(e), welcomes);
+        }
+        if let Err(e) = names {
+            // Looked up one by one while sending instead.
+            tracing::warn!(corp_id, error = %e, "could not read the employees' names");
         }
         // If what was sent before cannot be told, every welcome is left to the job queue.
         let check = match (recorded, queued) {
@@ -218,13 +238,17 @@ impl InboxWorker {
 
         let mut effects: Vec<Option<CustomerEffects>> = events.iter().map(|_| None).collect();
         let mut planning_error = None;
-        let lookups = Arc::new(WelcomeLookups::default());
         let mut customers = by_customer.into_iter();
         let mut reads = JoinSet::new();
         let mut sends = JoinSet::new();
         loop {
             while reads.len() + sends.len() < CALL_CONCURRENCY {
-                let Some((id, indexes)) = customers.next() else { break };
+                let Some((id, indexes)) = customers.next() else {
+                    if let Some(started) = reads_started.take() {
+                        let _ = started.send(());
+                    }
+                    break;
+                };
                 let (client, id) = (client.clone(), id.to_owned());
                 reads.spawn(async move {
                     let now = crate::sync::fetch_customer(&client, &id).await;
@@ -509,9 +533,11 @@ impl InboxWorker {
         crate::sync::apply_event(&self.db, &client, event.corp_id, event).await
     }
 
-    /// Runs until `shutdown` resolves, as a two-stage pipeline: while one batch is being written,
-    /// the next is read from WeCom. Writes stay in batch order and each batch's reads start after
-    /// the previous batch's, so the last state read is the last written.
+    /// Runs until `shutdown` resolves, as a pipeline: up to [`PREPARES_IN_FLIGHT`] batches are
+    /// read and welcomed at once, each starting with whatever has arrived when it starts, and a
+    /// writer task writes them one at a time in batch order. A batch starts its reads only once
+    /// the previous batch has started all of its own, so the last state read of a customer is the
+    /// last written. Welcomes never wait for a write.
     ///
     /// Batches come from `handed` (events the callback writer stored already claimed for this
     /// worker, see [`crate::inbox_writer`]) and from the database's queue: events stored while
@@ -520,63 +546,96 @@ impl InboxWorker {
     pub async fn run(self, mut handed: Option<mpsc::Receiver<Vec<InboxEvent>>>, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         let limit = usize::try_from(self.batch_size).unwrap_or(1).max(1);
-        let mut prepared: Option<Prepared> = None;
-        let mut carried: Vec<InboxEvent> = Vec::new();
-        let mut last_claim: Option<Instant> = None;
-        loop {
-            if let Some(rx) = handed.as_mut() {
-                while carried.len() < limit {
-                    match rx.try_recv() {
-                        Ok(batch) => carried.extend(batch),
-                        Err(_) => break,
+        let slots = Arc::new(Semaphore::new(PREPARES_IN_FLIGHT));
+        let (to_writer, mut in_order) = mpsc::channel::<JoinHandle<Prepared>>(PREPARES_IN_FLIGHT);
+        let writer = {
+            let worker = self.clone();
+            tokio::spawn(async move {
+                while let Some(preparing) = in_order.recv().await {
+                    match preparing.await {
+                        Ok(prepared) => {
+                            if let Err(e) = worker.write(prepared).await {
+                                tracing::error!(error = %e, "inbox worker could not record outcomes");
+                            }
+                        }
+                        Err(e) => tracing::error!(error = %e, "inbox batch panicked"),
                     }
                 }
-            }
-            // Woken: events were stored in the queue (no room in the handoff): claim them now, so
-            // they are not overtaken for long by the ones handed over after them.
-            let woken = tokio::select! {
+            })
+        };
+        let mut carried: Vec<InboxEvent> = Vec::new();
+        let mut last_claim: Option<Instant> = None;
+        let mut previous_reads: Option<oneshot::Receiver<()>> = None;
+        'batches: loop {
+            // A free slot first: the batch then takes everything that has arrived meanwhile.
+            let slot = tokio::select! {
                 biased;
-                _ = self.wake.notified() => true,
-                _ = std::future::ready(()) => false,
-            };
-            let claim_due =
-                woken || carried.is_empty() || last_claim.is_none_or(|at| at.elapsed() >= QUEUE_CLAIM_INTERVAL);
-            // Claimed before the previous batch's write starts: on SQLite the write holds the only
-            // writer connection, and the claim would wait for it.
-            let mut next = Vec::new();
-            if claim_due {
-                last_claim = Some(Instant::now());
-                match inbox::claim(&self.db, self.batch_size, LEASE_MS).await {
-                    Ok(events) => next = events,
-                    Err(e) => tracing::error!(error = %e, "inbox worker could not reach the database"),
-                }
-            }
-            next.append(&mut carried);
-            let writing = prepared.take().map(|batch| {
-                let worker = self.clone();
-                tokio::spawn(async move { worker.write(batch).await })
-            });
-            let next = if next.is_empty() { None } else { Some(self.prepare(next).await) };
-            if let Some(writing) = writing {
-                match writing.await {
-                    Ok(Ok(_)) => {}
-                    Ok(Err(e)) => tracing::error!(error = %e, "inbox worker could not record outcomes"),
-                    Err(e) => tracing::error!(error = %e, "inbox batch panicked"),
-                }
-            }
-            if next.is_some() {
-                prepared = next;
-                continue;
-            }
-            tokio::select! {
                 _ = &mut shutdown => break,
-                batch = next_handed(&mut handed) => match batch {
-                    Some(batch) => carried = batch,
-                    None => handed = None,
+                slot = slots.clone().acquire_owned() => match slot {
+                    Ok(slot) => slot,
+                    Err(_) => break,
                 },
-                _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(self.poll_interval) => {}
+            };
+            // Reads in batch order: the last state read of a customer is the last written.
+            if let Some(started) = previous_reads.take() {
+                let _ = started.await;
             }
+            let next = loop {
+                if let Some(rx) = handed.as_mut() {
+                    while carried.len() < limit {
+                        match rx.try_recv() {
+                            Ok(batch) => carried.extend(batch),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                // Woken: events were stored in the queue (no room in the handoff): claim them now,
+                // so they are not overtaken for long by the ones handed over after them.
+                let woken = tokio::select! {
+                    biased;
+                    _ = self.wake.notified() => true,
+                    _ = std::future::ready(()) => false,
+                };
+                let idle = carried.is_empty() && slots.available_permits() + 1 == PREPARES_IN_FLIGHT;
+                let claim_due = woken || idle || last_claim.is_none_or(|at| at.elapsed() >= QUEUE_CLAIM_INTERVAL);
+                let mut next = Vec::new();
+                if claim_due {
+                    last_claim = Some(Instant::now());
+                    match inbox::claim(&self.db, self.batch_size, LEASE_MS).await {
+                        Ok(events) => next = events,
+                        Err(e) => tracing::error!(error = %e, "inbox worker could not reach the database"),
+                    }
+                }
+                next.append(&mut carried);
+                if !next.is_empty() {
+                    break next;
+                }
+                tokio::select! {
+                    _ = &mut shutdown => break 'batches,
+                    batch = next_handed(&mut handed) => match batch {
+                        Some(batch) => carried = batch,
+                        None => handed = None,
+                    },
+                    _ = self.wake.notified() => self.wake.notify_one(),
+                    _ = tokio::time::sleep(self.poll_interval) => {}
+                }
+            };
+            let worker = self.clone();
+            let (reads_started, started) = oneshot::channel();
+            previous_reads = Some(started);
+            let preparing = tokio::spawn(async move {
+                let prepared = worker.prepare_after(next, Some(reads_started)).await;
+                drop(slot);
+                prepared
+            });
+            if to_writer.send(preparing).await.is_err() {
+                break;
+            }
+        }
+        // Batches being prepared are finished and written before the worker stops.
+        drop(to_writer);
+        if let Err(e) = writer.await {
+            tracing::error!(error = %e, "inbox writer panicked");
         }
         if let Some(mut rx) = handed {
             self.release_handed(&mut rx).await;

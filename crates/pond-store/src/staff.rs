@@ -2,7 +2,11 @@
 
 use pond_core::{Page, PageRequest, StaffStatus};
 
-use crate::{Db, Result, StoreError, db::Listing, now_ms, read_db, write_db};
+use crate::{
+    Db, Result, StoreError,
+    db::{Listing, select_in},
+    now_ms, read_db, write_db,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
 pub struct Staff {
@@ -61,6 +65,14 @@ pub async fn get(db: &Db, corp_id: i64, userid: &str) -> Result<Staff> {
 }
 
 /// Marks an employee resigned (kept, with history).
+/// `(userid, name)` of these employees, those Pond knows.
+pub async fn names(db: &Db, corp_id: i64, userids: &[&str]) -> Result<Vec<(String, String)>> {
+    select_in(db, corp_id, userids, |corp, list| {
+        format!("SELECT userid, name FROM staff WHERE corp_id = {corp} AND userid IN ({list})")
+    })
+    .await
+}
+
 pub async fn set_status(db: &Db, corp_id: i64, userid: &str, status: StaffStatus) -> Result<()> {
     let n = write_db!(db, |pool| sqlx::query(
         "UPDATE staff SET status = $3, updated_at = $4 WHERE corp_id = $1 AND userid = $2"
