@@ -69,6 +69,19 @@ async fn cleanup(f: Fresh) {
     }
 }
 
+/// CPU time this process has used so far (user + system, all threads), from `/proc/self/stat`;
+/// `None` where there is no procfs. Pond and the simulator share the process, so this is the cost
+/// of both sides, the figure that decides throughput on a machine with few cores.
+fn process_cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which is in parentheses and may contain spaces).
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // The kernel reports in USER_HZ, 100 on every Linux architecture Pond runs on.
+    Some(Duration::from_millis(ticks * 10))
+}
+
 fn percentile(sorted: &[i64], p: f64) -> i64 {
     if sorted.is_empty() {
         return 0;
@@ -150,6 +163,7 @@ async fn run(args: &PipelineArgs, url: &str) -> Result<()> {
         concurrency: args.concurrency.max(1),
     });
     let stores: Vec<String> = (1..=10).map(|i| format!("store-{i:03}")).collect();
+    let cpu_before = process_cpu_time();
     let start = Instant::now();
     let start_ms = pond_store::now_ms();
     let interval = (args.rate > 0.0).then(|| Duration::from_secs_f64(1.0 / args.rate));
@@ -172,6 +186,7 @@ async fn run(args: &PipelineArgs, url: &str) -> Result<()> {
     if !args.accept_only {
         wait_until_drained(&db).await?;
     }
+    let cpu_used = process_cpu_time().zip(cpu_before).map(|(after, before)| after.saturating_sub(before));
     let last_welcome = pond_store::welcome::last_finished_at(&db, corp.id).await?.unwrap_or(start_ms);
     let processed_in = Duration::from_millis(u64::try_from(last_welcome - start_ms).unwrap_or(0)).max(accepted_in);
     let deliveries = sim.state.pusher.stats();
@@ -208,6 +223,13 @@ async fn run(args: &PipelineArgs, url: &str) -> Result<()> {
         latencies.last().copied().unwrap_or(0),
         latencies.len()
     );
+    if let Some(cpu) = cpu_used {
+        println!(
+            "  CPU used (Pond and simulator): {:.1} s, {:.0} µs per event",
+            cpu.as_secs_f64(),
+            cpu.as_secs_f64() * 1e6 / n
+        );
+    }
     println!("  welcome outcomes: {outcomes:?}");
     println!(
         "  note: WeCom itself allows 10,000 calls per minute per API and corp (≈167/s); the simulator's limit was lifted to measure Pond."
