@@ -22,6 +22,7 @@ test_on_both_backends!(
     regional_code_imports_stores_and_routes_by_location,
     business_cards_are_bulk_edited_through_wecom,
     codes_are_bulk_created_from_csv_all_or_nothing,
+    a_burst_of_adds_and_edits_is_applied_once_each_in_order,
 );
 
 struct Api {
@@ -626,5 +627,76 @@ async fn codes_are_bulk_created_from_csv_all_or_nothing(db: Db) {
         s.sim.state.world().contact_ways.values().any(|w| w.state == "parcel-a"),
         "the native code has its WeCom contact way"
     );
+    s.pond.shutdown().await;
+}
+
+/// Many callbacks at once, each delivered twice (as WeCom retries), so the inbox worker runs
+/// several batches at a time, writes them in parts, and absorbs duplicates: every customer is
+/// welcomed exactly once with their own name, and where an employee edited a customer right after
+/// the add (later events about the same customer, likely in later batches), Pond ends with
+/// WeCom's final state.
+async fn a_burst_of_adds_and_edits_is_applied_once_each_in_order(db: Db) {
+    const ADDS: usize = 300;
+    let s = setup(db, false).await;
+    let api = Api::new(&s).await;
+    pond_server::sync::run_full_sync(&s.pond.state, s.corp_id, "test").await.unwrap();
+    let (status, welcome) = api
+        .post(
+            "/api/v1/welcome-messages",
+            json!({"name": "默认", "text": "{customer_name}您好，我是{staff_name}", "is_default": true}),
+        )
+        .await;
+    assert!(status < 300, "{status} {welcome}");
+    s.sim.configure_callbacks(wecom_sim::callbacks::CallbackConfig {
+        url: Some(format!("http://{}/wecom/callback/{}", s.pond.addr, s.corp_id)),
+        duplicate: true,
+        retry_delay_ms: 50,
+        concurrency: 32,
+    });
+    let mut added = Vec::new();
+    for i in 0..ADDS {
+        let scan = Action::Scan {
+            config_id: None,
+            state: Some(format!("store-00{}", 1 + i % 4)),
+            external_userid: None,
+            name: Some(format!("顾客{i}")),
+        };
+        let done = s.sim.act(scan).unwrap();
+        added.push((done.created.unwrap(), done.userid.unwrap(), format!("顾客{i}")));
+    }
+    // Every fifth customer's remark is edited twice right away: three events about one customer.
+    for (i, (external_userid, userid, _)) in added.iter().enumerate().filter(|(i, _)| i % 5 == 0) {
+        for remark in [format!("改过{i}"), format!("再改{i}")] {
+            let edit = Action::StaffEditsCustomer {
+                userid: userid.clone(),
+                external_userid: external_userid.clone(),
+                remark: Some(remark),
+                add_tags: Vec::new(),
+                remove_tags: Vec::new(),
+            };
+            s.sim.act(edit).unwrap();
+        }
+    }
+    settle_jobs(&s).await;
+
+    let sent = s.sim.state.world().welcomes_sent.clone();
+    assert_eq!(sent.len(), ADDS, "one welcome per customer");
+    let texts: std::collections::BTreeSet<String> =
+        sent.iter().map(|w| w.body["text"]["content"].as_str().unwrap_or_default().to_owned()).collect();
+    let world = s.sim.state.world().clone();
+    for (external_userid, userid, name) in &added {
+        let staff_name = &world.users[userid].name;
+        assert!(texts.contains(&format!("{name}您好，我是{staff_name}")), "{name} welcomed by {staff_name}");
+        let follows = pond_store::customer::follows_of(&s.pond.state.db, s.corp_id, external_userid).await.unwrap();
+        let ours = follows.iter().find(|f| &f.userid == userid).expect("follow relation stored");
+        let theirs = &world.follows[&(external_userid.clone(), userid.clone())];
+        assert!(ours.removed_at.is_none(), "{external_userid} still follows {userid}");
+        assert_eq!(ours.remark, theirs.remark, "{external_userid}: the last state read is the last written");
+    }
+    let db = &s.pond.state.db;
+    let outcomes = pond_store::welcome::result_counts(db, s.corp_id).await.unwrap();
+    assert_eq!(outcomes, vec![("sent".to_owned(), ADDS as i64)]);
+    let inbox = pond_store::inbox::counts_by_status(db).await.unwrap();
+    assert!(inbox.iter().all(|(status, n)| status == "done" || *n == 0), "every event applied: {inbox:?}");
     s.pond.shutdown().await;
 }

@@ -73,7 +73,25 @@ async fn cleanup(f: Fresh) {
 /// `None` where there is no procfs. Pond and the simulator share the process, so this is the cost
 /// of both sides, the figure that decides throughput on a machine with few cores.
 fn process_cpu_time() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    cpu_time_of("/proc/self/stat")
+}
+
+/// CPU time used so far by this process's SQLite threads (sqlx runs each SQLite connection on a
+/// thread of its own, named `sqlx-sqlite-worker-N`); `None` without procfs.
+fn sqlite_threads_cpu_time() -> Option<Duration> {
+    let mut total = Duration::ZERO;
+    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.starts_with("sqlx-sqlite") {
+            total += cpu_time_of(task.path().join("stat")).unwrap_or_default();
+        }
+    }
+    Some(total)
+}
+
+/// User + system time from a `/proc/…/stat` file.
+fn cpu_time_of(path: impl AsRef<std::path::Path>) -> Option<Duration> {
+    let stat = std::fs::read_to_string(path).ok()?;
     // Fields after the command name (which is in parentheses and may contain spaces).
     let rest = stat.get(stat.rfind(')')? + 2..)?;
     let fields: Vec<&str> = rest.split_whitespace().collect();
@@ -164,6 +182,7 @@ async fn run(args: &PipelineArgs, url: &str) -> Result<()> {
     });
     let stores: Vec<String> = (1..=10).map(|i| format!("store-{i:03}")).collect();
     let cpu_before = process_cpu_time();
+    let sqlite_before = sqlite_threads_cpu_time();
     let start = Instant::now();
     let start_ms = pond_store::now_ms();
     let interval = (args.rate > 0.0).then(|| Duration::from_secs_f64(1.0 / args.rate));
@@ -187,6 +206,7 @@ async fn run(args: &PipelineArgs, url: &str) -> Result<()> {
         wait_until_drained(&db).await?;
     }
     let cpu_used = process_cpu_time().zip(cpu_before).map(|(after, before)| after.saturating_sub(before));
+    let sqlite_used = sqlite_threads_cpu_time().zip(sqlite_before).map(|(after, before)| after.saturating_sub(before));
     let last_welcome = pond_store::welcome::last_finished_at(&db, corp.id).await?.unwrap_or(start_ms);
     let processed_in = Duration::from_millis(u64::try_from(last_welcome - start_ms).unwrap_or(0)).max(accepted_in);
     let deliveries = sim.state.pusher.stats();
@@ -224,10 +244,15 @@ async fn run(args: &PipelineArgs, url: &str) -> Result<()> {
         latencies.len()
     );
     if let Some(cpu) = cpu_used {
+        let per_event = |d: Duration| d.as_secs_f64() * 1e6 / n;
+        let sqlite = match sqlite_used {
+            Some(s) if backend == "SQLite" => format!(" (SQLite's threads {:.0} µs)", per_event(s)),
+            _ => String::new(),
+        };
         println!(
-            "  CPU used (Pond and simulator): {:.1} s, {:.0} µs per event",
+            "  CPU used (Pond and simulator): {:.1} s, {:.0} µs per event{sqlite}",
             cpu.as_secs_f64(),
-            cpu.as_secs_f64() * 1e6 / n
+            per_event(cpu)
         );
     }
     println!("  welcome outcomes: {outcomes:?}");
