@@ -23,6 +23,7 @@ test_on_both_backends!(
     business_cards_are_bulk_edited_through_wecom,
     codes_are_bulk_created_from_csv_all_or_nothing,
     a_burst_of_adds_and_edits_is_applied_once_each_in_order,
+    a_batch_part_that_cannot_be_written_is_applied_event_by_event,
 );
 
 struct Api {
@@ -697,6 +698,71 @@ async fn a_burst_of_adds_and_edits_is_applied_once_each_in_order(db: Db) {
     let outcomes = pond_store::welcome::result_counts(db, s.corp_id).await.unwrap();
     assert_eq!(outcomes, vec![("sent".to_owned(), ADDS as i64)]);
     let inbox = pond_store::inbox::counts_by_status(db).await.unwrap();
+    assert!(inbox.iter().all(|(status, n)| status == "done" || *n == 0), "every event applied: {inbox:?}");
+    s.pond.shutdown().await;
+}
+
+/// One customer's timeline write fails (a database error in the middle of a batch): the events
+/// written with it are applied one by one instead, the others at once, that one when it is
+/// retried after the failure ends; every customer is welcomed exactly once.
+async fn a_batch_part_that_cannot_be_written_is_applied_event_by_event(db: Db) {
+    const ADDS: usize = 20;
+    let s = setup(db, false).await;
+    let api = Api::new(&s).await;
+    pond_server::sync::run_full_sync(&s.pond.state, s.corp_id, "test").await.unwrap();
+    let (status, welcome) = api
+        .post("/api/v1/welcome-messages", json!({"name": "默认", "text": "{staff_name}欢迎您", "is_default": true}))
+        .await;
+    assert!(status < 300, "{status} {welcome}");
+    let db = s.pond.state.db.clone();
+    // Callbacks held back, then released together so the events share batches.
+    let deliver = |url: Option<String>| wecom_sim::callbacks::CallbackConfig {
+        url,
+        duplicate: false,
+        retry_delay_ms: 50,
+        concurrency: 32,
+    };
+    s.sim.configure_callbacks(deliver(None));
+    let mut customers = Vec::new();
+    for _ in 0..ADDS {
+        let scan = Action::Scan { config_id: None, state: Some("store-001".into()), external_userid: None, name: None };
+        customers.push(s.sim.act(scan).unwrap().created.unwrap());
+    }
+    let refused = customers[ADDS / 2].clone();
+    pond_store::testing::refuse_timeline_writes_for(&db, &refused).await;
+    s.sim.configure_callbacks(deliver(Some(format!("http://{}/wecom/callback/{}", s.pond.addr, s.corp_id))));
+
+    // Everyone else is applied while the refused customer's event waits for a retry.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut stored = 0;
+        for c in customers.iter().filter(|c| **c != refused) {
+            stored += usize::from(pond_store::customer::get(&db, s.corp_id, c).await.is_ok());
+        }
+        let welcomed = pond_store::welcome::results_for_customer(&db, s.corp_id, &refused).await.unwrap();
+        let waiting = pond_store::inbox::unfinished(&db).await.unwrap();
+        if stored == ADDS - 1 && welcomed.len() == 1 && waiting == 1 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{stored} others stored, refused one's welcome {welcomed:?}, {waiting} events unfinished"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(pond_store::customer::get(&db, s.corp_id, &refused).await.is_err(), "not applied yet");
+    let timeline = pond_store::timeline::of_customer(&db, s.corp_id, &refused, 10).await.unwrap();
+    assert!(timeline.is_empty(), "nothing written for the refused customer yet: {timeline:?}");
+
+    pond_store::testing::allow_timeline_writes(&db).await;
+    settle_jobs(&s).await;
+    assert!(pond_store::customer::get(&db, s.corp_id, &refused).await.is_ok(), "applied on retry");
+    let sent = s.sim.state.world().welcomes_sent.clone();
+    assert_eq!(sent.len(), ADDS, "one welcome per customer, the refused one's included, none twice");
+    let results = pond_store::welcome::results_for_customer(&db, s.corp_id, &refused).await.unwrap();
+    assert_eq!(results.len(), 1, "{results:?}");
+    assert_eq!(results[0].status, "sent");
+    let inbox = pond_store::inbox::counts_by_status(&db).await.unwrap();
     assert!(inbox.iter().all(|(status, n)| status == "done" || *n == 0), "every event applied: {inbox:?}");
     s.pond.shutdown().await;
 }

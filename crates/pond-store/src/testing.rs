@@ -84,6 +84,48 @@ impl TestDb {
     }
 }
 
+/// Refuses, from now until [`allow_timeline_writes`], every timeline entry written for this
+/// customer: a database failure in the middle of applying events, where tests want one.
+pub async fn refuse_timeline_writes_for(db: &Db, external_userid: &str) {
+    let quoted = external_userid.replace('\'', "''");
+    let statements = match db {
+        Db::Sqlite { .. } => vec![format!(
+            "CREATE TRIGGER refuse_timeline BEFORE INSERT ON customer_events
+             WHEN NEW.external_userid = '{quoted}' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+        )],
+        Db::Postgres(_) => vec![
+            format!(
+                "CREATE FUNCTION refuse_timeline() RETURNS trigger LANGUAGE plpgsql AS $$
+                 BEGIN IF NEW.external_userid = '{quoted}' THEN RAISE EXCEPTION 'refused by the test'; END IF;
+                 RETURN NEW; END $$"
+            ),
+            "CREATE TRIGGER refuse_timeline BEFORE INSERT ON customer_events
+             FOR EACH ROW EXECUTE FUNCTION refuse_timeline()"
+                .to_owned(),
+        ],
+    };
+    for statement in statements {
+        execute(db, statement).await;
+    }
+}
+
+/// Ends [`refuse_timeline_writes_for`].
+pub async fn allow_timeline_writes(db: &Db) {
+    let statement = match db {
+        Db::Sqlite { .. } => "DROP TRIGGER refuse_timeline",
+        Db::Postgres(_) => "DROP TRIGGER refuse_timeline ON customer_events",
+    };
+    execute(db, statement.to_owned()).await;
+}
+
+async fn execute(db: &Db, statement: String) {
+    let done = match db {
+        Db::Sqlite { writer, .. } => writer.execute(sqlx::AssertSqlSafe(statement)).await.map(|_| ()),
+        Db::Postgres(pool) => pool.execute(sqlx::AssertSqlSafe(statement)).await.map(|_| ()),
+    };
+    done.expect("test statement");
+}
+
 /// `postgres://u@h:p/olddb?x` → `postgres://u@h:p/NAME?x`.
 fn with_database(url: &str, name: &str) -> String {
     let (base, query) = match url.split_once('?') {
