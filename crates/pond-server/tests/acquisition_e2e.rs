@@ -76,6 +76,33 @@ async fn first_tag(s: &Setup) -> String {
     pond_store::tag::all_live(&s.pond.state.db, s.corp_id).await.unwrap()[0].0.clone()
 }
 
+/// A synced setup whose corp has a default welcome message with this text.
+async fn setup_with_default_welcome(db: Db, text: &str) -> (Setup, Api) {
+    let s = setup(db, false).await;
+    let api = Api::new(&s).await;
+    pond_server::sync::run_full_sync(&s.pond.state, s.corp_id, "test").await.unwrap();
+    let (status, welcome) =
+        api.post("/api/v1/welcome-messages", json!({"name": "默认", "text": text, "is_default": true})).await;
+    assert!(status < 300, "{status} {welcome}");
+    (s, api)
+}
+
+/// The simulator's callbacks: to Pond, or held back (`deliver` false), `in_flight` at a time,
+/// each sent twice when `duplicate`.
+fn callbacks(s: &Setup, deliver: bool, in_flight: usize, duplicate: bool) -> wecom_sim::callbacks::CallbackConfig {
+    wecom_sim::callbacks::CallbackConfig {
+        url: deliver.then(|| format!("http://{}/wecom/callback/{}", s.pond.addr, s.corp_id)),
+        duplicate,
+        retry_delay_ms: 50,
+        concurrency: in_flight,
+    }
+}
+
+async fn assert_every_event_done(db: &Db) {
+    let inbox = pond_store::inbox::counts_by_status(db).await.unwrap();
+    assert!(inbox.iter().all(|(status, n)| status == "done" || *n == 0), "every event applied: {inbox:?}");
+}
+
 async fn scan_to_welcome_to_tags_to_stats(db: Db) {
     let s = setup(db, false).await;
     let api = Api::new(&s).await;
@@ -283,23 +310,11 @@ async fn expired_welcome_code_is_skipped_not_retried(db: Db) {
 /// dies in between, the job must come back to the queue when the lease ends: sent if the code is
 /// still valid, recorded as skipped (not retried) if the window has passed.
 async fn welcome_sent_before_a_crash_is_not_sent_again(db: Db) {
-    let s = setup(db, false).await;
-    let api = Api::new(&s).await;
-    pond_server::sync::run_full_sync(&s.pond.state, s.corp_id, "test").await.unwrap();
-    let (status, welcome) = api
-        .post("/api/v1/welcome-messages", json!({"name": "默认", "text": "{staff_name}欢迎您", "is_default": true}))
-        .await;
-    assert!(status < 300, "{status} {welcome}");
+    let (s, _api) = setup_with_default_welcome(db, "{staff_name}欢迎您").await;
     // A worker read the event, sent the welcome and died before writing anything: Pond has no
     // record of the send. The callback is held back meanwhile, then applied again — twice, as
     // WeCom retries (the second finds the outcome recorded and sends nothing).
-    let held = |url: Option<String>| wecom_sim::callbacks::CallbackConfig {
-        duplicate: url.is_some(),
-        url,
-        retry_delay_ms: 50,
-        concurrency: 1,
-    };
-    s.sim.configure_callbacks(held(None));
+    s.sim.configure_callbacks(callbacks(&s, false, 1, false));
     let scan = Action::Scan { config_id: None, state: Some("store-001".into()), external_userid: None, name: None };
     let added = s.sim.act(scan).unwrap();
     let creds = s.sim.credentials();
@@ -312,7 +327,7 @@ async fn welcome_sent_before_a_crash_is_not_sent_again(db: Db) {
     };
     wecom.send_welcome_msg(&first).await.unwrap();
 
-    s.sim.configure_callbacks(held(Some(format!("http://{}/wecom/callback/{}", s.pond.addr, s.corp_id))));
+    s.sim.configure_callbacks(callbacks(&s, true, 1, true));
     settle_jobs(&s).await;
     let sent = s.sim.state.world().welcomes_sent.clone();
     assert_eq!(sent.len(), 1, "the customer is welcomed once: {sent:?}");
@@ -638,22 +653,8 @@ async fn codes_are_bulk_created_from_csv_all_or_nothing(db: Db) {
 /// WeCom's final state.
 async fn a_burst_of_adds_and_edits_is_applied_once_each_in_order(db: Db) {
     const ADDS: usize = 300;
-    let s = setup(db, false).await;
-    let api = Api::new(&s).await;
-    pond_server::sync::run_full_sync(&s.pond.state, s.corp_id, "test").await.unwrap();
-    let (status, welcome) = api
-        .post(
-            "/api/v1/welcome-messages",
-            json!({"name": "默认", "text": "{customer_name}您好，我是{staff_name}", "is_default": true}),
-        )
-        .await;
-    assert!(status < 300, "{status} {welcome}");
-    s.sim.configure_callbacks(wecom_sim::callbacks::CallbackConfig {
-        url: Some(format!("http://{}/wecom/callback/{}", s.pond.addr, s.corp_id)),
-        duplicate: true,
-        retry_delay_ms: 50,
-        concurrency: 32,
-    });
+    let (s, _api) = setup_with_default_welcome(db, "{customer_name}您好，我是{staff_name}").await;
+    s.sim.configure_callbacks(callbacks(&s, true, 32, true));
     let mut added = Vec::new();
     for i in 0..ADDS {
         let scan = Action::Scan {
@@ -697,8 +698,7 @@ async fn a_burst_of_adds_and_edits_is_applied_once_each_in_order(db: Db) {
     let db = &s.pond.state.db;
     let outcomes = pond_store::welcome::result_counts(db, s.corp_id).await.unwrap();
     assert_eq!(outcomes, vec![("sent".to_owned(), ADDS as i64)]);
-    let inbox = pond_store::inbox::counts_by_status(db).await.unwrap();
-    assert!(inbox.iter().all(|(status, n)| status == "done" || *n == 0), "every event applied: {inbox:?}");
+    assert_every_event_done(db).await;
     s.pond.shutdown().await;
 }
 
@@ -707,22 +707,10 @@ async fn a_burst_of_adds_and_edits_is_applied_once_each_in_order(db: Db) {
 /// retried after the failure ends; every customer is welcomed exactly once.
 async fn a_batch_part_that_cannot_be_written_is_applied_event_by_event(db: Db) {
     const ADDS: usize = 20;
-    let s = setup(db, false).await;
-    let api = Api::new(&s).await;
-    pond_server::sync::run_full_sync(&s.pond.state, s.corp_id, "test").await.unwrap();
-    let (status, welcome) = api
-        .post("/api/v1/welcome-messages", json!({"name": "默认", "text": "{staff_name}欢迎您", "is_default": true}))
-        .await;
-    assert!(status < 300, "{status} {welcome}");
+    let (s, _api) = setup_with_default_welcome(db, "{staff_name}欢迎您").await;
     let db = s.pond.state.db.clone();
     // Callbacks held back, then released together so the events share batches.
-    let deliver = |url: Option<String>| wecom_sim::callbacks::CallbackConfig {
-        url,
-        duplicate: false,
-        retry_delay_ms: 50,
-        concurrency: 32,
-    };
-    s.sim.configure_callbacks(deliver(None));
+    s.sim.configure_callbacks(callbacks(&s, false, 32, false));
     let mut customers = Vec::new();
     for _ in 0..ADDS {
         let scan = Action::Scan { config_id: None, state: Some("store-001".into()), external_userid: None, name: None };
@@ -730,7 +718,7 @@ async fn a_batch_part_that_cannot_be_written_is_applied_event_by_event(db: Db) {
     }
     let refused = customers[ADDS / 2].clone();
     pond_store::testing::refuse_timeline_writes_for(&db, &refused).await;
-    s.sim.configure_callbacks(deliver(Some(format!("http://{}/wecom/callback/{}", s.pond.addr, s.corp_id))));
+    s.sim.configure_callbacks(callbacks(&s, true, 32, false));
 
     // Everyone else is applied while the refused customer's event waits for a retry.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
@@ -762,7 +750,6 @@ async fn a_batch_part_that_cannot_be_written_is_applied_event_by_event(db: Db) {
     let results = pond_store::welcome::results_for_customer(&db, s.corp_id, &refused).await.unwrap();
     assert_eq!(results.len(), 1, "{results:?}");
     assert_eq!(results[0].status, "sent");
-    let inbox = pond_store::inbox::counts_by_status(&db).await.unwrap();
-    assert!(inbox.iter().all(|(status, n)| status == "done" || *n == 0), "every event applied: {inbox:?}");
+    assert_every_event_done(&db).await;
     s.pond.shutdown().await;
 }
