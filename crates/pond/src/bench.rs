@@ -89,6 +89,13 @@ fn sqlite_threads_cpu_time() -> Option<Duration> {
     Some(total)
 }
 
+/// Bytes this process has had written to storage so far (`write_bytes` of `/proc/self/io`: the
+/// database files, WAL included); `None` without procfs.
+fn storage_bytes_written() -> Option<u64> {
+    let io = std::fs::read_to_string("/proc/self/io").ok()?;
+    io.lines().find_map(|l| l.strip_prefix("write_bytes:")).and_then(|v| v.trim().parse().ok())
+}
+
 /// User + system time from a `/proc/…/stat` file.
 fn cpu_time_of(path: impl AsRef<std::path::Path>) -> Option<Duration> {
     let stat = std::fs::read_to_string(path).ok()?;
@@ -183,6 +190,7 @@ async fn run(args: &PipelineArgs, url: &str) -> Result<()> {
     let stores: Vec<String> = (1..=10).map(|i| format!("store-{i:03}")).collect();
     let cpu_before = process_cpu_time();
     let sqlite_before = sqlite_threads_cpu_time();
+    let written_before = storage_bytes_written();
     let start = Instant::now();
     let start_ms = pond_store::now_ms();
     let interval = (args.rate > 0.0).then(|| Duration::from_secs_f64(1.0 / args.rate));
@@ -206,6 +214,7 @@ async fn run(args: &PipelineArgs, url: &str) -> Result<()> {
         wait_until_drained(&db).await?;
     }
     let cpu_used = process_cpu_time().zip(cpu_before).map(|(after, before)| after.saturating_sub(before));
+    let written = storage_bytes_written().zip(written_before).map(|(after, before)| after.saturating_sub(before));
     let sqlite_used = sqlite_threads_cpu_time().zip(sqlite_before).map(|(after, before)| after.saturating_sub(before));
     let last_welcome = pond_store::welcome::last_finished_at(&db, corp.id).await?.unwrap_or(start_ms);
     let processed_in = Duration::from_millis(u64::try_from(last_welcome - start_ms).unwrap_or(0)).max(accepted_in);
@@ -254,6 +263,9 @@ async fn run(args: &PipelineArgs, url: &str) -> Result<()> {
             cpu.as_secs_f64(),
             per_event(cpu)
         );
+    }
+    if let Some(bytes) = written.filter(|_| backend == "SQLite") {
+        println!("  written to storage: {:.0} MB, {:.1} KB per event", bytes as f64 / 1e6, bytes as f64 / 1e3 / n);
     }
     println!("  welcome outcomes: {outcomes:?}");
     println!(
