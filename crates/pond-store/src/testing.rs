@@ -119,11 +119,8 @@ pub async fn allow_timeline_writes(db: &Db) {
 }
 
 async fn execute(db: &Db, statement: String) {
-    let done = match db {
-        Db::Sqlite { writer, .. } => writer.execute(sqlx::AssertSqlSafe(statement)).await.map(|_| ()),
-        Db::Postgres(pool) => pool.execute(sqlx::AssertSqlSafe(statement)).await.map(|_| ()),
-    };
-    done.expect("test statement");
+    crate::write_db!(db, |pool| pool.execute(sqlx::AssertSqlSafe(statement)).await.map(|_| ()))
+        .expect("test statement");
 }
 
 /// `postgres://u@h:p/olddb?x` → `postgres://u@h:p/NAME?x`.
