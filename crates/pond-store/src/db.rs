@@ -62,6 +62,11 @@ macro_rules! write_db {
     };
 }
 
+/// Prepared statements kept per SQLite connection. Batch statements are built per row count, so
+/// the few hot ones come in dozens of sizes; sqlx's default of 100 kept evicting and preparing
+/// them again.
+const STATEMENT_CACHE: usize = 1024;
+
 /// An open write transaction on either backend (see [`Db::begin`]). Dropped without
 /// [`Tx::commit`], it rolls back.
 ///
@@ -171,6 +176,7 @@ impl Db {
                 // spills that to a temporary file it creates, writes and deletes (dozens a second
                 // under load).
                 .pragma("temp_store", "memory")
+                .statement_cache_capacity(STATEMENT_CACHE)
                 .disable_statement_logging();
             let writer = SqlitePoolOptions::new()
                 .max_connections(1)
