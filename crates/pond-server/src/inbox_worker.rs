@@ -550,7 +550,7 @@ impl InboxWorker {
         let (to_writer, mut in_order) = mpsc::channel::<JoinHandle<Prepared>>(PREPARES_IN_FLIGHT);
         let writer = {
             let worker = self.clone();
-            tokio::spawn(async move {
+            crate::writer_thread::spawn(async move {
                 while let Some(preparing) = in_order.recv().await {
                     match preparing.await {
                         Ok(prepared) => {

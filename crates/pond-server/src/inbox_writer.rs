@@ -76,7 +76,12 @@ impl InboxWriter {
     fn sender(&self) -> &mpsc::Sender<Pending> {
         self.sender.get_or_init(|| {
             let (tx, rx) = mpsc::channel(MAX_BATCH * 4);
-            tokio::spawn(write_batches(self.db.clone(), rx, self.handoff.clone(), self.wake_inbox.clone()));
+            crate::writer_thread::spawn(write_batches(
+                self.db.clone(),
+                rx,
+                self.handoff.clone(),
+                self.wake_inbox.clone(),
+            ));
             tx
         })
     }

@@ -25,6 +25,7 @@ pub mod state;
 pub mod sync;
 pub mod wecom_link;
 pub mod worker;
+pub mod writer_thread;
 
 pub use app::{Running, router, start};
 pub use config::Config;
