@@ -76,7 +76,7 @@ const WRITE_PART: usize = 96;
 /// Batches read and welcomed at once: the next batch starts as soon as the previous one has started
 /// all its customer reads (while it waits for its slowest calls, and while earlier batches are
 /// written), so an event does not wait for a whole batch's round. Written one at a time, in order.
-const PREPARES_IN_FLIGHT: usize = 2;
+const PREPARES_IN_FLIGHT: usize = 3;
 
 /// WeCom calls in flight at once while a batch is read and welcomed.
 const CALL_CONCURRENCY: usize = 64;
