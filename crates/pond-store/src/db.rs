@@ -37,13 +37,23 @@ pub enum Db {
 /// [`Db::checkpoint_wal`] lets the log reach when it runs.
 const WRITER_AUTOCHECKPOINT_PAGES: &str = "131072";
 
-/// WAL pages (128 MB) after which [`Db::checkpoint_wal`] restarts the log. A restart holds off
-/// the writer while it copies the last frames and syncs the file (2–30 ms); at 4,096 pages it ran
-/// five times a second under the pipeline benchmark and stalled the writer 10% of the time.
-const WAL_RESTART_PAGES: i64 = 32768;
+/// When [`Db::checkpoint_wal`] restarts SQLite's write-ahead log (sizes in pages).
+#[derive(Debug, Clone, Copy)]
+pub struct WalLimits {
+    /// Log size from which a restart is tried. A restart holds off the writer while it copies the
+    /// last frames and syncs the file (2–30 ms); at 4,096 pages it ran five times a second under
+    /// the pipeline benchmark and stalled the writer 10% of the time, hence 128 MB.
+    pub restart_from: i64,
+    /// Frames a restart may still have to copy while the writer waits.
+    pub restart_tail: i64,
+    /// Log size from which a restart waits (up to a second) for readers and the writer instead
+    /// of giving up, so a log that busy readers kept from restarting cannot grow without end.
+    pub insist_from: i64,
+}
 
-/// Frames a restart may still have to copy while the writer waits.
-const WAL_RESTART_TAIL: i64 = 1024;
+impl WalLimits {
+    pub const DEFAULT: WalLimits = WalLimits { restart_from: 32_768, restart_tail: 1_024, insist_from: 65_536 };
+}
 
 /// Runs a read-only query expression once per backend: `read_db!(db, |pool| sqlx::query(..).fetch_all(pool))`.
 #[macro_export]
@@ -269,25 +279,36 @@ impl Db {
     /// checkpointing (file writes and an fsync inside a commit everyone waits for). Nothing to do
     /// on PostgreSQL.
     pub async fn checkpoint_wal(&self) -> Result<Option<i64>> {
-        match self {
-            Db::Sqlite { checkpointer, .. } => {
-                let (_busy, log, done): (i64, i64, i64) =
-                    sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(checkpointer).await?;
-                // Under constant writes a passive checkpoint never sees the whole log copied at an
-                // idle moment, so the log is never restarted and keeps growing. Once it is long,
-                // restart it: nearly everything is copied already, so the writer waits briefly. The
-                // checkpointer has no busy timeout: should the writer or a reader be busy, the
-                // restart gives up at once (it is tried again next time) instead of holding off the
-                // writer while it waits for readers.
-                if log >= WAL_RESTART_PAGES && done >= log - WAL_RESTART_TAIL {
-                    let (_busy, log, _done): (i64, i64, i64) =
-                        sqlx::query_as("PRAGMA wal_checkpoint(RESTART)").fetch_one(checkpointer).await?;
-                    return Ok(Some(log));
-                }
-                Ok(Some(log))
-            }
-            Db::Postgres(_) => Ok(None),
+        self.checkpoint_wal_within(WalLimits::DEFAULT).await
+    }
+
+    /// [`Self::checkpoint_wal`] with the given limits; returns the log's size in pages after it
+    /// (0 once restarted).
+    pub async fn checkpoint_wal_within(&self, limits: WalLimits) -> Result<Option<i64>> {
+        let Db::Sqlite { checkpointer, .. } = self else { return Ok(None) };
+        let mut conn = checkpointer.acquire().await?;
+        let (_busy, log, done): (i64, i64, i64) =
+            sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(&mut *conn).await?;
+        // Under constant writes a passive checkpoint never sees the whole log copied at an idle
+        // moment, so the log is never restarted and keeps growing. Once it is long, restart it:
+        // nearly everything is copied already, so the writer waits briefly. The checkpointer has
+        // no busy timeout: should the writer or a reader be busy, the restart gives up at once (it
+        // is tried again next time) rather than hold off the writer while it waits for readers —
+        // unless the log has grown past `insist_from`.
+        if log < limits.restart_from || done < log - limits.restart_tail {
+            return Ok(Some(log));
         }
+        let insist = log >= limits.insist_from;
+        if insist {
+            sqlx::query("PRAGMA busy_timeout = 1000").execute(&mut *conn).await?;
+        }
+        let restarted: std::result::Result<(i64, i64, i64), sqlx::Error> =
+            sqlx::query_as("PRAGMA wal_checkpoint(RESTART)").fetch_one(&mut *conn).await;
+        if insist {
+            sqlx::query("PRAGMA busy_timeout = 0").execute(&mut *conn).await?;
+        }
+        let (busy, log, _done) = restarted?;
+        Ok(Some(if busy == 0 { 0 } else { log }))
     }
 
     /// True when the database answers a trivial query (used by `/readyz`).

@@ -162,6 +162,25 @@ macro_rules! test_on_both_backends {
     )*};
 }
 
+/// A read transaction kept open on one of SQLite's reader connections, so the write-ahead log
+/// frames it reads cannot be discarded until [`ReadSnapshot::end`].
+pub struct ReadSnapshot(sqlx::pool::PoolConnection<sqlx::Sqlite>);
+
+impl ReadSnapshot {
+    /// Opens one on SQLite (`None` on PostgreSQL, which has no such log).
+    pub async fn hold(db: &Db) -> Option<ReadSnapshot> {
+        let Db::Sqlite { reader, .. } = db else { return None };
+        let mut conn = reader.acquire().await.expect("a reader connection");
+        conn.execute("BEGIN").await.expect("begin a read");
+        conn.execute("SELECT COUNT(*) FROM inbox_events").await.expect("read in the snapshot");
+        Some(ReadSnapshot(conn))
+    }
+
+    pub async fn end(mut self) {
+        self.0.execute("COMMIT").await.expect("end the read");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

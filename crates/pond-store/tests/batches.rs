@@ -4,11 +4,12 @@
 
 use pond_core::JobStatus;
 use pond_store::{
-    Db, corp,
+    Db, WalLimits, corp,
     customer::{self, CustomerData, FollowRelation, Snapshot},
     inbox::{self, Inserted, NewEvent},
     jobs::{self, NewJob},
     test_on_both_backends,
+    testing::ReadSnapshot,
     timeline::{self, NewEntry},
     welcome::{self, WelcomeResult},
 };
@@ -17,6 +18,7 @@ test_on_both_backends!(
     group_commit_stores_each_event_once_and_requeues_applied_duplicates,
     events_stored_held_are_claimed_only_when_released_or_their_lease_ends,
     wal_checkpoint_runs_beside_the_writer,
+    wal_restart_gives_way_to_a_reader_unless_the_log_is_too_long,
     snapshots_upsert_replace_tags_end_missing_relations_and_remove_customers,
     snapshots_of_more_customers_than_one_statement_holds,
     jobs_queued_in_a_transaction_once_per_key_or_not_at_all,
@@ -111,6 +113,35 @@ async fn wal_checkpoint_runs_beside_the_writer(db: Db) {
     }
     assert_eq!(db.checkpoint_wal().await.unwrap().is_some(), db.backend() == pond_store::Backend::Sqlite);
     assert_eq!(inbox::unfinished(&db).await.unwrap(), 299, "nothing lost through checkpoints");
+}
+
+async fn wal_restart_gives_way_to_a_reader_unless_the_log_is_too_long(db: Db) {
+    let c = new_corp(&db).await;
+    let keys: Vec<String> = (0..300).map(|i| format!("r{i}")).collect();
+    let batch: Vec<NewEvent<'_>> = keys.iter().map(|k| event(c, k)).collect();
+    inbox::insert_many(&db, &batch).await.unwrap();
+    let Some(reader) = ReadSnapshot::hold(&db).await else {
+        assert_eq!(db.checkpoint_wal_within(WalLimits::DEFAULT).await.unwrap(), None, "no log on PostgreSQL");
+        return;
+    };
+    let eager = WalLimits { restart_from: 1, restart_tail: i64::MAX / 2, insist_from: i64::MAX };
+    // A reader still on the log: the restart gives up at once, and the log stays.
+    let kept = db.checkpoint_wal_within(eager).await.unwrap();
+    assert!(kept.is_some_and(|pages| pages > 0), "restarted under a reader: {kept:?}");
+    reader.end().await;
+    assert_eq!(db.checkpoint_wal_within(eager).await.unwrap(), Some(0), "restarted once the reader is gone");
+
+    // Past `insist_from` it waits for the reader (up to a second) instead.
+    inbox::insert_many(&db, &batch[..1]).await.unwrap();
+    let reader = ReadSnapshot::hold(&db).await.expect("SQLite");
+    let ends_soon = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        reader.end().await;
+    });
+    let insisting = WalLimits { insist_from: 1, ..eager };
+    assert_eq!(db.checkpoint_wal_within(insisting).await.unwrap(), Some(0), "waited for the reader to finish");
+    ends_soon.await.unwrap();
+    assert_eq!(inbox::unfinished(&db).await.unwrap(), 300, "nothing lost through restarts");
 }
 
 fn data(external_userid: &str, name: &str) -> CustomerData {
