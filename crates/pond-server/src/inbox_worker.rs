@@ -550,7 +550,7 @@ impl InboxWorker {
         let (to_writer, mut in_order) = mpsc::channel::<JoinHandle<Prepared>>(PREPARES_IN_FLIGHT);
         let writer = {
             let worker = self.clone();
-            crate::writer_thread::spawn(async move {
+            crate::writer_thread::spawn(&self.db, async move {
                 while let Some(preparing) = in_order.recv().await {
                     match preparing.await {
                         Ok(prepared) => {

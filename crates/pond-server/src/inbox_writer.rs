@@ -76,12 +76,10 @@ impl InboxWriter {
     fn sender(&self) -> &mpsc::Sender<Pending> {
         self.sender.get_or_init(|| {
             let (tx, rx) = mpsc::channel(MAX_BATCH * 4);
-            crate::writer_thread::spawn(write_batches(
-                self.db.clone(),
-                rx,
-                self.handoff.clone(),
-                self.wake_inbox.clone(),
-            ));
+            crate::writer_thread::spawn(
+                &self.db,
+                write_batches(self.db.clone(), rx, self.handoff.clone(), self.wake_inbox.clone()),
+            );
             tx
         })
     }
