@@ -37,6 +37,11 @@ pub enum Db {
 /// [`Db::checkpoint_wal`] lets the log reach when it runs.
 const WRITER_AUTOCHECKPOINT_PAGES: &str = "131072";
 
+/// Prepared statements kept per SQLite connection. Batch statements are built per row count, so
+/// the few hot ones come in dozens of sizes; sqlx's default of 100 kept evicting and preparing
+/// them again.
+const STATEMENT_CACHE: usize = 1024;
+
 /// When [`Db::checkpoint_wal`] restarts SQLite's write-ahead log (sizes in pages).
 #[derive(Debug, Clone, Copy)]
 pub struct WalLimits {
@@ -76,11 +81,6 @@ macro_rules! write_db {
         }
     };
 }
-
-/// Prepared statements kept per SQLite connection. Batch statements are built per row count, so
-/// the few hot ones come in dozens of sizes; sqlx's default of 100 kept evicting and preparing
-/// them again.
-const STATEMENT_CACHE: usize = 1024;
 
 /// An open write transaction on either backend (see [`Db::begin`]). Dropped without
 /// [`Tx::commit`], it rolls back.

@@ -64,7 +64,6 @@ pub async fn get(db: &Db, corp_id: i64, userid: &str) -> Result<Staff> {
     row.ok_or_else(|| StoreError::NotFound(format!("staff {userid}")))
 }
 
-/// Marks an employee resigned (kept, with history).
 /// `(userid, name)` of these employees, those Pond knows.
 pub async fn names(db: &Db, corp_id: i64, userids: &[&str]) -> Result<Vec<(String, String)>> {
     select_in(db, corp_id, userids, |corp, list| {
@@ -73,6 +72,7 @@ pub async fn names(db: &Db, corp_id: i64, userids: &[&str]) -> Result<Vec<(Strin
     .await
 }
 
+/// Marks an employee resigned (kept, with history).
 pub async fn set_status(db: &Db, corp_id: i64, userid: &str, status: StaffStatus) -> Result<()> {
     let n = write_db!(db, |pool| sqlx::query(
         "UPDATE staff SET status = $3, updated_at = $4 WHERE corp_id = $1 AND userid = $2"
