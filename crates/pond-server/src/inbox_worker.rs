@@ -33,7 +33,7 @@ use crate::{
     },
     sync::{CustomerEffects, CustomerNow, SyncError},
     wecom_link::WecomClients,
-    worker::JobError,
+    worker::{JobError, LAPSED_SWEEP_INTERVAL},
 };
 
 /// Attempts before an event is given up.
@@ -114,7 +114,8 @@ struct Welcomes {
 }
 
 impl InboxWorker {
-    /// Claims and applies one batch; returns how many events it handled.
+    /// Puts events whose lease ended back in the queue, then claims and applies one batch; returns
+    /// how many events it handled.
     ///
     /// Customer events — nearly all of the traffic — go together: each customer they name is read
     /// from WeCom once (concurrently), the welcome messages the events call for are sent at once
@@ -123,6 +124,7 @@ impl InboxWorker {
     /// in one transaction. Other events (groups, tags, the address book) are applied one by one,
     /// concurrently when about different things and in arrival order when about the same thing.
     pub async fn run_batch(&self) -> Result<usize, pond_store::StoreError> {
+        inbox::requeue_lapsed(&self.db).await?;
         let events = inbox::claim(&self.db, self.batch_size, LEASE_MS).await?;
         let prepared = self.prepare(events).await;
         self.write(prepared).await
@@ -542,7 +544,8 @@ impl InboxWorker {
     /// Batches come from `handed` (events the callback writer stored already claimed for this
     /// worker, see [`crate::inbox_writer`]) and from the database's queue: events stored while
     /// this worker had no room, retries that are due, leases that ended. The queue is claimed
-    /// whenever nothing was handed over, and at least every [`QUEUE_CLAIM_INTERVAL`].
+    /// whenever nothing was handed over, and at least every [`QUEUE_CLAIM_INTERVAL`]; events whose
+    /// lease ended are put back in it at most every [`LAPSED_SWEEP_INTERVAL`].
     pub async fn run(self, mut handed: Option<mpsc::Receiver<Vec<InboxEvent>>>, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         let limit = usize::try_from(self.batch_size).unwrap_or(1).max(1);
@@ -565,6 +568,7 @@ impl InboxWorker {
         };
         let mut carried: Vec<InboxEvent> = Vec::new();
         let mut last_claim: Option<Instant> = None;
+        let mut last_sweep: Option<Instant> = None;
         let mut previous_reads: Option<oneshot::Receiver<()>> = None;
         'batches: loop {
             // A free slot first: the batch then takes everything that has arrived meanwhile.
@@ -601,6 +605,12 @@ impl InboxWorker {
                 let mut next = Vec::new();
                 if claim_due {
                     last_claim = Some(Instant::now());
+                    if last_sweep.is_none_or(|at| at.elapsed() >= LAPSED_SWEEP_INTERVAL) {
+                        last_sweep = last_claim;
+                        if let Err(e) = inbox::requeue_lapsed(&self.db).await {
+                            tracing::error!(error = %e, "inbox worker could not requeue lapsed events");
+                        }
+                    }
                     match inbox::claim(&self.db, self.batch_size, LEASE_MS).await {
                         Ok(events) => next = events,
                         Err(e) => tracing::error!(error = %e, "inbox worker could not reach the database"),

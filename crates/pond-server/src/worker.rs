@@ -3,7 +3,14 @@
 //! failed for good with its reason. Several instances may run workers against one PostgreSQL
 //! database; the queue's claim guarantees each attempt goes to exactly one worker.
 
-use std::{collections::HashMap, future::Future, pin::Pin, sync::Arc, sync::atomic::Ordering, time::Duration};
+use std::{
+    collections::HashMap,
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    sync::atomic::Ordering,
+    time::{Duration, Instant},
+};
 
 use pond_core::backoff::Backoff;
 use pond_store::{Db, jobs::Job, now_ms};
@@ -12,6 +19,11 @@ use tokio::{sync::Notify, task::JoinSet};
 use tracing::Instrument;
 
 use crate::metrics::Metrics;
+
+/// How often workers put back in the queue what a dead worker held (its lease ended): often
+/// enough next to leases of minutes, rarely enough that the sweep — which walks every held entry
+/// of the status index, dead ones included — costs nothing under load.
+pub const LAPSED_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How an attempt failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -81,8 +93,15 @@ impl Worker {
         self.settings.backoff = backoff;
     }
 
-    /// Claims and runs one batch. Returns how many jobs it ran (0 when none were due).
+    /// Puts jobs whose lease ended back in the queue, then claims and runs one batch. Returns how
+    /// many jobs it ran (0 when none were due).
     pub async fn run_batch(&self) -> Result<usize, pond_store::StoreError> {
+        pond_store::jobs::requeue_lapsed(&self.db).await?;
+        self.run_claimed_batch().await
+    }
+
+    /// Claims and runs one batch of due jobs.
+    async fn run_claimed_batch(&self) -> Result<usize, pond_store::StoreError> {
         let jobs =
             pond_store::jobs::claim(&self.db, &self.settings.name, self.settings.batch_size, self.settings.lease_ms)
                 .await?;
@@ -140,11 +159,19 @@ impl Worker {
         Ok(())
     }
 
-    /// Runs until `shutdown` resolves: drains due jobs, then sleeps until woken or the poll interval passes.
+    /// Runs until `shutdown` resolves: drains due jobs, then sleeps until woken or the poll interval
+    /// passes. Jobs whose lease ended are put back in the queue every [`LAPSED_SWEEP_INTERVAL`].
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
+        let mut last_sweep: Option<Instant> = None;
         loop {
-            let ran = match self.run_batch().await {
+            if last_sweep.is_none_or(|at| at.elapsed() >= LAPSED_SWEEP_INTERVAL) {
+                last_sweep = Some(Instant::now());
+                if let Err(e) = pond_store::jobs::requeue_lapsed(&self.db).await {
+                    tracing::error!(error = %e, "job worker could not requeue lapsed jobs");
+                }
+            }
+            let ran = match self.run_claimed_batch().await {
                 Ok(n) => n,
                 Err(e) => {
                     tracing::error!(error = %e, "job worker could not reach the queue");

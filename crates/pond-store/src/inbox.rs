@@ -182,22 +182,28 @@ async fn insert_batch(
     Ok((inserted, held))
 }
 
-/// Takes up to `limit` due events in arrival order, holding each for `lease_ms` (an event whose
-/// worker died is taken again once its lease ends). Claimed through the single writer on SQLite
-/// and with `SKIP LOCKED` on PostgreSQL.
-pub async fn claim(db: &Db, limit: i64, lease_ms: i64) -> Result<Vec<InboxEvent>> {
-    let now = now_ms();
-    // Leases that ended first (their worker died): those events are due again. Kept out of the
-    // claim itself so the claim walks the (status, id) index in order and stops at `limit`,
-    // whatever the backlog.
-    write_db!(db, |pool| sqlx::query(
+/// Puts events whose lease ended (their worker died) back in the queue; returns how many.
+///
+/// Kept apart from [`claim`] and run by workers every second or so rather than before every claim:
+/// it walks every `processing` entry of the status index, dead ones included, and on PostgreSQL
+/// between two vacuums those are most of the events handled since the last one (run before every
+/// claim, it was the statement PostgreSQL spent most time on under load).
+pub async fn requeue_lapsed(db: &Db) -> Result<u64> {
+    Ok(write_db!(db, |pool| sqlx::query(
         "UPDATE inbox_events SET status = 'pending', next_attempt_at = 0, locked_until = NULL
          WHERE status = 'processing' AND locked_until < $1"
     )
-    .bind(now)
+    .bind(now_ms())
     .execute(pool)
     .await
-    .map(|r| r.rows_affected()))?;
+    .map(|r| r.rows_affected()))?)
+}
+
+/// Takes up to `limit` due events in arrival order, holding each for `lease_ms`. Claimed through
+/// the single writer on SQLite and with `SKIP LOCKED` on PostgreSQL. Events whose lease ended are
+/// due again once [`requeue_lapsed`] has put them back.
+pub async fn claim(db: &Db, limit: i64, lease_ms: i64) -> Result<Vec<InboxEvent>> {
+    let now = now_ms();
     let lock = match db {
         Db::Postgres(_) => "FOR UPDATE SKIP LOCKED", // PostgreSQL only
         Db::Sqlite { .. } => "",

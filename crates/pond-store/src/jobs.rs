@@ -60,19 +60,24 @@ pub async fn enqueue<'c>(conn: impl Into<Conn<'c>>, job: &NewJob<'_>) -> Result<
     Ok(insert(conn.into(), std::slice::from_ref(job)).await?.into_iter().next().map(|(_, id)| id))
 }
 
-/// Claims up to `limit` due jobs for `worker`, holding each for `lease_ms`. Each claim counts as an attempt.
-pub async fn claim(db: &Db, worker: &str, limit: i64, lease_ms: i64) -> Result<Vec<Job>> {
-    let now = now_ms();
-    // Leases that ended first (their worker died): those jobs are due again. Kept out of the claim
-    // itself so the claim walks the (status, next_run_at) index in order and stops at `limit`.
-    write_db!(db, |pool| sqlx::query(
+/// Puts jobs whose lease ended (their worker died) back in the queue; returns how many. Run every
+/// second or so rather than before each claim, for the reason given at
+/// [`crate::inbox::requeue_lapsed`].
+pub async fn requeue_lapsed(db: &Db) -> Result<u64> {
+    Ok(write_db!(db, |pool| sqlx::query(
         "UPDATE jobs SET status = 'pending', locked_by = NULL, locked_until = NULL, updated_at = $1
          WHERE status = 'running' AND locked_until < $1"
     )
-    .bind(now)
+    .bind(now_ms())
     .execute(pool)
     .await
-    .map(|r| r.rows_affected()))?;
+    .map(|r| r.rows_affected()))?)
+}
+
+/// Claims up to `limit` due jobs for `worker`, holding each for `lease_ms`. Each claim counts as an
+/// attempt. Jobs whose lease ended are due again once [`requeue_lapsed`] has put them back.
+pub async fn claim(db: &Db, worker: &str, limit: i64, lease_ms: i64) -> Result<Vec<Job>> {
+    let now = now_ms();
     let lock = match db {
         Db::Postgres(_) => "FOR UPDATE SKIP LOCKED", // PostgreSQL only; SQLite serialises via the writer.
         Db::Sqlite { .. } => "",

@@ -285,6 +285,8 @@ async fn inbox_absorbs_duplicates_and_claims_once(db: Db) {
     let again = inbox::claim(&db, 10, -1).await.unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].attempts, 2);
+    assert!(inbox::claim(&db, 10, 60_000).await.unwrap().is_empty(), "a lapsed lease waits for the sweep");
+    assert_eq!(inbox::requeue_lapsed(&db).await.unwrap(), 1);
     let lease_over = inbox::claim(&db, 10, 60_000).await.unwrap();
     assert_eq!(lease_over.len(), 1, "an expired lease makes the event claimable again");
     inbox::finish(&db, lease_over[0].id, inbox::Outcome::Failed { error: "gave up" }).await.unwrap();
@@ -349,7 +351,9 @@ async fn jobs_lease_expiry_makes_job_claimable_again(db: Db) {
     let first = jobs::claim(&db, "dead-worker", 1, -1).await.unwrap();
     assert_eq!(first.len(), 1);
     let st = jobs::fail(&db, "dead-worker", id, "e", Some(0));
-    // The lease is already over; another worker takes it over.
+    // The lease is already over; once swept, another worker takes it over.
+    assert!(jobs::claim(&db, "w2", 1, 60_000).await.unwrap().is_empty(), "a lapsed lease waits for the sweep");
+    assert_eq!(jobs::requeue_lapsed(&db).await.unwrap(), 1);
     let second = jobs::claim(&db, "w2", 1, 60_000).await.unwrap();
     let _ = st.await; // the dead worker's late report must not disturb the new holder
     assert_eq!(second.len(), 1);

@@ -88,6 +88,7 @@ async fn events_stored_held_are_claimed_only_when_released_or_their_lease_ends(d
     // Released (a stopping worker) or lease over (a dead one): claimable, the attempt not lost.
     inbox::release(&db, &[held[1].id, held[2].id]).await.unwrap();
     let (_, expired) = inbox::insert_many_held(&db, &[event(c, "late")], -1).await.unwrap();
+    assert_eq!(inbox::requeue_lapsed(&db).await.unwrap(), 1);
     let claimed = inbox::claim(&db, 10, 60_000).await.unwrap();
     assert_eq!(claimed.iter().map(|e| e.id).collect::<Vec<_>>(), vec![held[1].id, held[2].id, expired[0].id]);
     assert_eq!(claimed.iter().map(|e| e.attempts).collect::<Vec<_>>(), vec![1, 1, 2]);

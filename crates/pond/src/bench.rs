@@ -89,6 +89,20 @@ fn sqlite_threads_cpu_time() -> Option<Duration> {
     Some(total)
 }
 
+/// CPU time used so far by the PostgreSQL server's processes on this machine (`postgres` in
+/// `/proc/*/comm`), so a run on a local server can show what the database costs per event too;
+/// `None` without procfs.
+fn local_postgres_cpu_time() -> Option<Duration> {
+    let mut total = Duration::ZERO;
+    for process in std::fs::read_dir("/proc").ok()?.flatten() {
+        let comm = std::fs::read_to_string(process.path().join("comm")).unwrap_or_default();
+        if comm.trim_end() == "postgres" {
+            total += cpu_time_of(process.path().join("stat")).unwrap_or_default();
+        }
+    }
+    Some(total)
+}
+
 /// Bytes this process has had written to storage so far (`write_bytes` of `/proc/self/io`: the
 /// database files, WAL included); `None` without procfs.
 fn storage_bytes_written() -> Option<u64> {
@@ -191,6 +205,7 @@ async fn run(args: &PipelineArgs, url: &str) -> Result<()> {
     let cpu_before = process_cpu_time();
     let sqlite_before = sqlite_threads_cpu_time();
     let written_before = storage_bytes_written();
+    let postgres_before = local_postgres_cpu_time();
     let start = Instant::now();
     let start_ms = pond_store::now_ms();
     let interval = (args.rate > 0.0).then(|| Duration::from_secs_f64(1.0 / args.rate));
@@ -215,6 +230,9 @@ async fn run(args: &PipelineArgs, url: &str) -> Result<()> {
     }
     let cpu_used = process_cpu_time().zip(cpu_before).map(|(after, before)| after.saturating_sub(before));
     let written = storage_bytes_written().zip(written_before).map(|(after, before)| after.saturating_sub(before));
+    // Server processes that ended during the run (none should) are not counted.
+    let postgres_used =
+        local_postgres_cpu_time().zip(postgres_before).map(|(after, before)| after.saturating_sub(before));
     let sqlite_used = sqlite_threads_cpu_time().zip(sqlite_before).map(|(after, before)| after.saturating_sub(before));
     let last_welcome = pond_store::welcome::last_finished_at(&db, corp.id).await?.unwrap_or(start_ms);
     let processed_in = Duration::from_millis(u64::try_from(last_welcome - start_ms).unwrap_or(0)).max(accepted_in);
@@ -263,6 +281,13 @@ async fn run(args: &PipelineArgs, url: &str) -> Result<()> {
             cpu.as_secs_f64(),
             per_event(cpu)
         );
+        if let Some(pg) = postgres_used.filter(|_| backend == "PostgreSQL") {
+            println!(
+                "  CPU used by PostgreSQL's processes on this machine: {:.1} s, {:.0} µs per event",
+                pg.as_secs_f64(),
+                per_event(pg)
+            );
+        }
     }
     if let Some(bytes) = written.filter(|_| backend == "SQLite") {
         println!("  written to storage: {:.0} MB, {:.1} KB per event", bytes as f64 / 1e6, bytes as f64 / 1e3 / n);
