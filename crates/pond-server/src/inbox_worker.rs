@@ -11,7 +11,7 @@ use std::{
 
 use pond_core::backoff::Backoff;
 use pond_store::{
-    Db, customer,
+    Backend, Db, customer,
     inbox::{self, InboxEvent, Outcome},
     jobs::{self, NewJob},
     now_ms,
@@ -72,6 +72,9 @@ const QUEUE_CLAIM_INTERVAL: Duration = Duration::from_millis(500);
 
 /// Events written per transaction at most.
 const WRITE_PART: usize = 96;
+
+/// Transactions a batch is written in at most on PostgreSQL (at once).
+const CONCURRENT_WRITES: usize = 4;
 
 /// Batches read and welcomed at once: the next batch starts as soon as the previous one has started
 /// all its customer reads (while it waits for its slowest calls, and while earlier batches are
@@ -347,32 +350,59 @@ impl InboxWorker {
             }
             return Ok(false);
         }
-        let effects = match &batch.effects {
-            Ok(effects) => effects,
-            Err(e) => {
-                tracing::warn!(corp_id = batch.corp_id, error = %e, "effects not planned; applying one by one");
-                return self.apply_on_their_own(&batch, 0..batch.events.len()).await;
+        if let Err(e) = &batch.effects {
+            tracing::warn!(corp_id = batch.corp_id, error = %e, "effects not planned; applying one by one");
+            let all: Vec<usize> = (0..batch.events.len()).collect();
+            return self.apply_on_their_own(&batch, &all).await;
+        }
+        let parts = write_parts(self.db.backend(), &batch.events);
+        let batch = Arc::new(batch);
+        let mut written = Vec::with_capacity(parts.len());
+        match self.db.backend() {
+            // One after the other: SQLite has one writer, and callbacks waiting for their group
+            // commit get it between two parts.
+            Backend::Sqlite => {
+                for part in parts {
+                    let result = self.write_customer_events(&batch, &part).await;
+                    written.push((part, result));
+                }
             }
-        };
+            // At once, each on a connection of its own: a batch's parts name different customers,
+            // so they touch different rows, and written one after the other they kept PostgreSQL
+            // waiting on round trips with CPU to spare.
+            Backend::Postgres => {
+                let mut set = JoinSet::new();
+                for part in parts {
+                    let (worker, batch) = (self.clone(), batch.clone());
+                    set.spawn(async move {
+                        let result = worker.write_customer_events(&batch, &part).await;
+                        (part, result)
+                    });
+                }
+                while let Some(joined) = set.join_next().await {
+                    match joined {
+                        Ok(part_written) => written.push(part_written),
+                        Err(e) => {
+                            tracing::error!(error = %e, "inbox write panicked; its events run when their leases end")
+                        }
+                    }
+                }
+            }
+        }
         let mut queued = false;
-        let mut applied_alone = Vec::new();
-        // In parts, so callbacks waiting for their group commit on SQLite's single writer do not
-        // wait for a whole large batch.
-        let mut start = 0;
-        while start < batch.events.len() {
-            let part = start..(start + WRITE_PART).min(batch.events.len());
-            start = part.end;
-            match self.write_customer_events(&batch, effects, part.clone()).await {
+        let mut applied_alone = HashSet::new();
+        for (part, result) in written {
+            match result {
                 Ok(q) => queued |= q,
                 Err(e) => {
                     tracing::warn!(corp_id = batch.corp_id, error = %e, events = part.len(), "events not written together; applying one by one");
-                    queued |= self.apply_on_their_own(&batch, part.clone()).await?;
-                    applied_alone.push(part);
+                    queued |= self.apply_on_their_own(&batch, &part).await?;
+                    applied_alone.extend(part);
                 }
             }
         }
         for (i, (event, cb)) in batch.events.iter().enumerate() {
-            if applied_alone.iter().any(|part| part.contains(&i)) {
+            if applied_alone.contains(&i) {
                 continue;
             }
             if let Some(Err(e)) = batch.fetched.get(customer_of(cb)) {
@@ -385,16 +415,11 @@ impl InboxWorker {
     /// Applies events of a batch each on its own, after keeping the outcomes of the welcome
     /// messages already sent for them (their codes are used, so the welcome jobs the events queue
     /// again only confirm it) — so one bad event cannot hold back the others.
-    async fn apply_on_their_own(
-        &self,
-        batch: &CorpBatch,
-        part: std::ops::Range<usize>,
-    ) -> Result<bool, pond_store::StoreError> {
-        let events = &batch.events[part.clone()];
+    async fn apply_on_their_own(&self, batch: &CorpBatch, part: &[usize]) -> Result<bool, pond_store::StoreError> {
         let results: Vec<WelcomeResult> = match &batch.effects {
-            Ok(effects) => effects[part]
+            Ok(effects) => part
                 .iter()
-                .flatten()
+                .filter_map(|&i| effects[i].as_ref())
                 .flat_map(|fx| fx.jobs.iter())
                 .filter_map(|j| batch.welcomes.delivered.get(&j.idempotency_key))
                 .map(|d| d.result().clone())
@@ -406,8 +431,8 @@ impl InboxWorker {
             welcome::record_results(&mut tx, batch.corp_id, &results).await?;
             tx.commit().await?;
         }
-        for (event, _) in events {
-            self.handle(event).await?;
+        for &i in part {
+            self.handle(&batch.events[i].0).await?;
         }
         Ok(true)
     }
@@ -415,20 +440,18 @@ impl InboxWorker {
     /// Writes a part of the batch — for every event whose customer was read: customers, timeline
     /// entries, welcome outcomes, the jobs the events queue, and their `done` marks — in one
     /// transaction. Returns whether jobs were queued.
-    async fn write_customer_events(
-        &self,
-        batch: &CorpBatch,
-        effects: &[Option<CustomerEffects>],
-        part: std::ops::Range<usize>,
-    ) -> Result<bool, SyncError> {
+    async fn write_customer_events(&self, batch: &CorpBatch, part: &[usize]) -> Result<bool, SyncError> {
         let corp_id = batch.corp_id;
+        // Batches whose effects could not be planned are applied one by one instead.
+        let Ok(effects) = &batch.effects else { return Ok(false) };
         let mut snapshots = Vec::new();
         let mut seen = HashSet::new();
         let mut entries: Vec<NewEntry<'_>> = Vec::new();
         let mut queue: Vec<NewJob<'_>> = Vec::new();
         let mut done = Vec::new();
         let mut results: Vec<WelcomeResult> = Vec::new();
-        for ((event, cb), fx) in batch.events[part.clone()].iter().zip(&effects[part]) {
+        for &i in part {
+            let ((event, cb), fx) = (&batch.events[i], &effects[i]);
             let external_userid = customer_of(cb);
             let (Some(Ok(now)), Some(fx)) = (batch.fetched.get(external_userid), fx) else { continue };
             if seen.insert(external_userid) {
@@ -674,10 +697,109 @@ async fn next_handed(handed: &mut Option<mpsc::Receiver<Vec<InboxEvent>>>) -> Op
     }
 }
 
+/// How a batch's customer events are split into write transactions (indexes into `events`, each
+/// part in event order). On SQLite, runs of [`WRITE_PART`] events in arrival order; on PostgreSQL,
+/// up to [`CONCURRENT_WRITES`] parts by customer, so parts written at once never share a row.
+fn write_parts(backend: Backend, events: &[(InboxEvent, Callback)]) -> Vec<Vec<usize>> {
+    let n = events.len();
+    match backend {
+        Backend::Sqlite => {
+            (0..n).step_by(WRITE_PART).map(|start| (start..(start + WRITE_PART).min(n)).collect()).collect()
+        }
+        Backend::Postgres => {
+            let count = n.div_ceil(WRITE_PART).clamp(1, CONCURRENT_WRITES);
+            let mut parts = vec![Vec::new(); count];
+            for (i, (_, cb)) in events.iter().enumerate() {
+                let mut hasher = std::hash::DefaultHasher::new();
+                std::hash::Hash::hash(customer_of(cb), &mut hasher);
+                let shard = usize::try_from(std::hash::Hasher::finish(&hasher) % count as u64).unwrap_or(0);
+                parts[shard].push(i);
+            }
+            parts.retain(|part| !part.is_empty());
+            parts
+        }
+    }
+}
+
 /// The customer a customer event names.
 fn customer_of(cb: &Callback) -> &str {
     match &cb.kind {
         EventKind::ExternalContact(e) => &e.external_userid,
         _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn edit_of(external_userid: &str, id: i64) -> (InboxEvent, Callback) {
+        let event = InboxEvent {
+            id,
+            corp_id: 1,
+            dedupe_key: format!("edit:{id}"),
+            event_type: "change_external_contact/edit_external_contact".into(),
+            payload: String::new(),
+            status: "processing".into(),
+            attempts: 1,
+            last_error: None,
+            received_at: 0,
+            processed_at: None,
+        };
+        let callback = Callback {
+            corp_id: "corp".into(),
+            create_time: 0,
+            event: "change_external_contact".into(),
+            change_type: "edit_external_contact".into(),
+            kind: EventKind::ExternalContact(wecom::events::ExternalContactEvent {
+                userid: "staff".into(),
+                external_userid: external_userid.into(),
+                change: ExternalContactChange::Edit,
+            }),
+            raw: String::new(),
+        };
+        (event, callback)
+    }
+
+    /// 300 events about 120 customers (some named by several events).
+    fn batch() -> Vec<(InboxEvent, Callback)> {
+        (0..300).map(|i| edit_of(&format!("wm{}", (i * 7) % 120), i)).collect()
+    }
+
+    fn assert_each_event_once_in_order(parts: &[Vec<usize>], n: usize) {
+        let mut all: Vec<usize> = parts.iter().flatten().copied().collect();
+        assert!(parts.iter().all(|p| !p.is_empty() && p.windows(2).all(|w| w[0] < w[1])), "each part in event order");
+        all.sort_unstable();
+        assert_eq!(all, (0..n).collect::<Vec<_>>(), "every event in exactly one part");
+    }
+
+    #[test]
+    fn sqlite_parts_are_runs_in_arrival_order() {
+        let events = batch();
+        let parts = write_parts(Backend::Sqlite, &events);
+        assert_each_event_once_in_order(&parts, events.len());
+        assert_eq!(parts.iter().map(Vec::len).collect::<Vec<_>>(), vec![96, 96, 96, 12]);
+        assert!(parts.windows(2).all(|w| w[0].last() < w[1].first()), "parts follow each other");
+    }
+
+    #[test]
+    fn postgres_parts_never_share_a_customer() {
+        let events = batch();
+        let parts = write_parts(Backend::Postgres, &events);
+        assert_each_event_once_in_order(&parts, events.len());
+        assert!((2..=CONCURRENT_WRITES).contains(&parts.len()), "{} parts", parts.len());
+        let mut owner: HashMap<&str, usize> = HashMap::new();
+        for (n, part) in parts.iter().enumerate() {
+            for &i in part {
+                let customer = customer_of(&events[i].1);
+                assert_eq!(*owner.entry(customer).or_insert(n), n, "{customer} in two parts");
+            }
+        }
+        let small = &events[..10];
+        assert_eq!(
+            write_parts(Backend::Postgres, small),
+            vec![(0..10).collect::<Vec<_>>()],
+            "a small batch is one part"
+        );
     }
 }
