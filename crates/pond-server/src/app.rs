@@ -153,8 +153,16 @@ pub async fn start(
         tasks.push(tokio::spawn(w.run(until_stopped(stopped.clone()))));
         let handed = state.inbox_writer.hand_off(crate::inbox_worker::LEASE_MS);
         tasks.push(tokio::spawn(inbox_worker(&state).run(handed, until_stopped(stopped.clone()))));
-        if state.db.backend() == pond_store::Backend::Sqlite {
-            tasks.push(tokio::spawn(checkpoint_periodically(state.db.clone(), until_stopped(stopped.clone()))));
+        match state.db.backend() {
+            pond_store::Backend::Sqlite => {
+                tasks.push(tokio::spawn(checkpoint_periodically(state.db.clone(), until_stopped(stopped.clone()))));
+            }
+            pond_store::Backend::Postgres => {
+                tasks.push(tokio::spawn(analyze_new_tables_periodically(
+                    state.db.clone(),
+                    until_stopped(stopped.clone()),
+                )));
+            }
         }
         let refresher =
             crate::acquisition::refresh_native_codes_periodically(state.clone(), until_stopped(stopped.clone()));
@@ -179,6 +187,26 @@ async fn checkpoint_periodically(db: pond_store::Db, shutdown: impl std::future:
         }
         if let Err(e) = db.checkpoint_wal().await {
             tracing::warn!(error = %e, "WAL checkpoint failed; commits will checkpoint by themselves");
+        }
+    }
+}
+
+/// Tables with at least this many pages (of 8 KB) and no statistics get them at once.
+const ANALYZE_FROM_PAGES: i64 = 16;
+
+/// Gives PostgreSQL's new tables their first statistics as soon as they hold rows, every 2 s (see
+/// [`pond_store::Db::analyze_new_tables`]); autovacuum keeps them after that.
+async fn analyze_new_tables_periodically(db: pond_store::Db, shutdown: impl std::future::Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+        }
+        match db.analyze_new_tables(ANALYZE_FROM_PAGES).await {
+            Ok(tables) if !tables.is_empty() => tracing::info!(?tables, "gathered first statistics"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not gather statistics of new tables"),
         }
     }
 }

@@ -42,6 +42,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0004_stores.sql"),
         postgres: include_str!("../migrations/postgres/0004_stores.sql"),
     },
+    Migration {
+        version: 5,
+        name: "hot_tables_without_corp_fk",
+        sqlite: include_str!("../migrations/sqlite/0005_hot_tables_without_corp_fk.sql"),
+        postgres: include_str!("../migrations/postgres/0005_hot_tables_without_corp_fk.sql"),
+    },
 ];
 
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS pond_migrations (

@@ -233,10 +233,12 @@ pub async fn result_counts(db: &Db, corp_id: i64) -> Result<Vec<(String, i64)>> 
     .await)?)
 }
 
-/// (status, finished_at - received_at) of every welcome outcome of a corp, for latency figures.
-pub async fn latencies(db: &Db, corp_id: i64) -> Result<Vec<(String, i64)>> {
+/// (status, received_at, finished_at - received_at) of every welcome outcome of a corp, for
+/// latency figures.
+pub async fn latencies(db: &Db, corp_id: i64) -> Result<Vec<(String, i64, i64)>> {
     Ok(read_db!(db, |pool| sqlx::query_as(
-        "SELECT status, finished_at - received_at FROM welcome_results WHERE corp_id = $1 AND received_at > 0"
+        "SELECT status, received_at, finished_at - received_at FROM welcome_results
+         WHERE corp_id = $1 AND received_at > 0"
     )
     .bind(corp_id)
     .fetch_all(pool)

@@ -16,6 +16,7 @@ use pond_store::{
 
 test_on_both_backends!(
     migrations_are_recorded_and_idempotent,
+    tables_that_fill_get_their_first_statistics,
     corp_settings_round_trip_and_keep_secrets,
     departments_upsert_and_mark_removed,
     staff_upsert_search_paginate_and_resign,
@@ -35,9 +36,61 @@ async fn new_corp(db: &Db) -> i64 {
 }
 
 async fn migrations_are_recorded_and_idempotent(db: Db) {
-    assert_eq!(db.applied_migrations().await.unwrap(), vec![1, 2, 3, 4]);
+    assert_eq!(db.applied_migrations().await.unwrap(), vec![1, 2, 3, 4, 5]);
     assert!(db.migrate().await.unwrap().is_empty(), "second run applies nothing");
     assert!(db.ping().await);
+    if let Db::Postgres(pool) = &db {
+        // v5: the tables written for every event keep no foreign key to corps; the others do.
+        let keyed: Vec<String> = sqlx::query_scalar(
+            "SELECT conrelid::regclass::text FROM pg_constraint
+             WHERE contype = 'f' AND confrelid = 'corps'::regclass ORDER BY 1",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap();
+        for hot in ["inbox_events", "jobs", "customers", "follow_relations", "customer_events", "welcome_results"] {
+            assert!(!keyed.iter().any(|t| t == hot), "{hot} still checks corps: {keyed:?}");
+        }
+        assert!(keyed.iter().any(|t| t == "staff") && keyed.iter().any(|t| t == "channel_codes"), "{keyed:?}");
+    }
+}
+
+/// PostgreSQL plans a new table's lookups with default selectivities until it has statistics;
+/// Pond gathers them as soon as a table holds rows, once.
+async fn tables_that_fill_get_their_first_statistics(db: Db) {
+    let c = new_corp(&db).await;
+    assert_eq!(db.analyze_new_tables(16).await.unwrap(), Vec::<String>::new(), "nothing filled yet");
+    let results: Vec<pond_store::welcome::WelcomeResult> = (0..2_000)
+        .map(|i| pond_store::welcome::WelcomeResult {
+            external_userid: format!("wm{i:05}"),
+            userid: "zhangsan".into(),
+            welcome_code: format!("code-{i:05}"),
+            welcome_id: None,
+            status: "sent".into(),
+            reason: String::new(),
+            event_at: i,
+            received_at: i,
+            finished_at: i,
+        })
+        .collect();
+    let mut tx = db.begin().await.unwrap();
+    assert_eq!(pond_store::welcome::record_results(&mut tx, c, &results).await.unwrap(), 2_000);
+    tx.commit().await.unwrap();
+    let analyzed = db.analyze_new_tables(16).await.unwrap();
+    match &db {
+        Db::Postgres(pool) => {
+            assert_eq!(analyzed, vec!["public.welcome_results".to_owned()], "only the table that filled");
+            let corps: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM pg_stats WHERE tablename = 'welcome_results' AND attname = 'corp_id'",
+            )
+            .fetch_one(pool)
+            .await
+            .unwrap();
+            assert_eq!(corps, 1, "statistics gathered");
+            assert!(db.analyze_new_tables(16).await.unwrap().is_empty(), "once only");
+        }
+        Db::Sqlite { .. } => assert!(analyzed.is_empty(), "nothing to do on SQLite"),
+    }
 }
 
 async fn corp_settings_round_trip_and_keep_secrets(db: Db) {

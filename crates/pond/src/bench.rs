@@ -129,6 +129,25 @@ fn percentile(sorted: &[i64], p: f64) -> i64 {
     sorted[idx.min(sorted.len() - 1)]
 }
 
+/// The `count` seconds of the run (by when callbacks were received) with the highest p99 latency,
+/// as `second: p99`: a tail made of a few stalls and one spread over the run look alike in the
+/// overall p99.
+fn slowest_seconds(sent: &[(i64, i64)], start_ms: i64, count: usize) -> String {
+    let mut by_second: std::collections::BTreeMap<i64, Vec<i64>> = std::collections::BTreeMap::new();
+    for &(received_at, latency) in sent {
+        by_second.entry((received_at - start_ms).max(0) / 1000).or_default().push(latency);
+    }
+    let mut p99s: Vec<(i64, i64)> = by_second
+        .into_iter()
+        .map(|(second, mut latencies)| {
+            latencies.sort_unstable();
+            (second, percentile(&latencies, 0.99))
+        })
+        .collect();
+    p99s.sort_by_key(|&(second, p99)| (std::cmp::Reverse(p99), second));
+    p99s.iter().take(count).map(|(second, p99)| format!("{second} s: p99 {p99} ms")).collect::<Vec<_>>().join(", ")
+}
+
 /// Waits until no event or job is left to do. Polled slowly: the counts scan whole tables, and the
 /// benchmark should not load the database itself.
 async fn wait_until_drained(db: &Db) -> Result<()> {
@@ -237,12 +256,13 @@ async fn run(args: &PipelineArgs, url: &str) -> Result<()> {
     let last_welcome = pond_store::welcome::last_finished_at(&db, corp.id).await?.unwrap_or(start_ms);
     let processed_in = Duration::from_millis(u64::try_from(last_welcome - start_ms).unwrap_or(0)).max(accepted_in);
     let deliveries = sim.state.pusher.stats();
-    let mut latencies: Vec<i64> = pond_store::welcome::latencies(&db, corp.id)
+    let sent: Vec<(i64, i64)> = pond_store::welcome::latencies(&db, corp.id)
         .await?
         .into_iter()
-        .filter(|(s, _)| s == "sent")
-        .map(|(_, l)| l)
+        .filter(|(s, _, _)| s == "sent")
+        .map(|(_, received_at, latency)| (received_at, latency))
         .collect();
+    let mut latencies: Vec<i64> = sent.iter().map(|(_, l)| *l).collect();
     latencies.sort_unstable();
     let outcomes = pond_store::welcome::result_counts(&db, corp.id).await?;
     let n = args.events as f64;
@@ -292,6 +312,7 @@ async fn run(args: &PipelineArgs, url: &str) -> Result<()> {
     if let Some(bytes) = written.filter(|_| backend == "SQLite") {
         println!("  written to storage: {:.0} MB, {:.1} KB per event", bytes as f64 / 1e6, bytes as f64 / 1e3 / n);
     }
+    println!("  slowest seconds (by callback receipt): {}", slowest_seconds(&sent, start_ms, 3));
     println!("  welcome outcomes: {outcomes:?}");
     println!(
         "  note: WeCom itself allows 10,000 calls per minute per API and corp (≈167/s); the simulator's limit was lifted to measure Pond."
