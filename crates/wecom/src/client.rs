@@ -18,8 +18,7 @@ use std::{
 };
 
 use rand::Rng;
-use serde::{Serialize, de::DeserializeOwned};
-use serde_json::Value;
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use tokio::sync::Mutex;
 
 /// A failed API call.
@@ -133,7 +132,29 @@ impl std::fmt::Debug for Client {
 
 enum Method<'a> {
     Get(&'a [(&'a str, &'a str)]),
-    Post(&'a Value, &'a [(&'a str, &'a str)]),
+    /// A JSON body, serialised once for every attempt.
+    Post(&'a [u8], &'a [(&'a str, &'a str)]),
+}
+
+/// The status every WeCom answer carries; read before the answer is decoded into its type.
+#[derive(Deserialize)]
+struct Status {
+    #[serde(default)]
+    errcode: i64,
+    #[serde(default)]
+    errmsg: String,
+}
+
+/// `gettoken`'s answer.
+#[derive(Deserialize)]
+struct TokenAnswer {
+    access_token: String,
+    #[serde(default = "default_token_lifetime")]
+    expires_in: u64,
+}
+
+fn default_token_lifetime() -> u64 {
+    7200
 }
 
 impl Client {
@@ -175,10 +196,10 @@ impl Client {
         let c = &self.inner.config;
         let url = format!("{}/cgi-bin/gettoken", c.base_url);
         let mut attempt = 0;
-        let value = loop {
-            let result = self.send_once(&url, &Method::Get(&[("corpid", &c.corp_id), ("corpsecret", &c.secret)])).await;
-            match result {
-                Ok(v) => break v,
+        let answer: TokenAnswer = loop {
+            let query = [("corpid", c.corp_id.as_str()), ("corpsecret", c.secret.as_str())];
+            match self.send_once("gettoken", &url, &Method::Get(&query)).await {
+                Ok(answer) => break answer,
                 Err(e) if e.is_transient() && attempt < c.max_retries => {
                     attempt += 1;
                     self.inner.stats.retries.fetch_add(1, Ordering::Relaxed);
@@ -187,16 +208,15 @@ impl Client {
                 Err(e) => return Err(e),
             }
         };
-        let token = value
-            .get("access_token")
-            .and_then(Value::as_str)
-            .ok_or_else(|| WecomError::Decode("gettoken without access_token".into()))?;
-        let expires_in = value.get("expires_in").and_then(Value::as_u64).unwrap_or(7200);
+        let expires_in = answer.expires_in;
         // Renew 5 minutes early (or at half-life for short-lived tokens).
         let lead = if expires_in > 600 { expires_in - 300 } else { expires_in / 2 };
         self.inner.stats.token_refreshes.fetch_add(1, Ordering::Relaxed);
-        *slot = Some(CachedToken { value: token.to_owned(), renew_at: Instant::now() + Duration::from_secs(lead) });
-        Ok(token.to_owned())
+        *slot = Some(CachedToken {
+            value: answer.access_token.clone(),
+            renew_at: Instant::now() + Duration::from_secs(lead),
+        });
+        Ok(answer.access_token)
     }
 
     fn backoff(&self, attempt: u32) -> Duration {
@@ -234,28 +254,39 @@ impl Client {
         }
     }
 
-    async fn send_once(&self, url: &str, method: &Method<'_>) -> Result<Value, WecomError> {
+    /// One attempt: the answer decoded into `T` when its errcode is 0 (`path` names the API in
+    /// errors). Decoded straight from the body, without an intermediate JSON tree.
+    async fn send_once<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        url: &str,
+        method: &Method<'_>,
+    ) -> Result<T, WecomError> {
         self.inner.stats.calls.fetch_add(1, Ordering::Relaxed);
         let request = match method {
             Method::Get(query) => self.inner.http.get(url).query(query),
-            Method::Post(body, query) => self.inner.http.post(url).query(query).json(body),
+            Method::Post(body, query) => self
+                .inner
+                .http
+                .post(url)
+                .query(query)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.to_vec()),
         };
         let resp = request.send().await.map_err(|e| WecomError::Transport(e.to_string()))?;
         let status = resp.status();
         if !status.is_success() {
             return Err(WecomError::Transport(format!("HTTP {status}")));
         }
-        let value: Value = resp.json().await.map_err(|e| WecomError::Decode(e.to_string()))?;
-        match value.get("errcode").and_then(Value::as_i64).unwrap_or(0) {
-            0 => Ok(value),
-            errcode => Err(WecomError::Api {
-                errcode,
-                errmsg: value.get("errmsg").and_then(Value::as_str).unwrap_or_default().to_owned(),
-            }),
+        let body = resp.bytes().await.map_err(|e| WecomError::Transport(e.to_string()))?;
+        let answer: Status = serde_json::from_slice(&body).map_err(|e| WecomError::Decode(format!("{path}: {e}")))?;
+        if answer.errcode != 0 {
+            return Err(WecomError::Api { errcode: answer.errcode, errmsg: answer.errmsg });
         }
+        serde_json::from_slice(&body).map_err(|e| WecomError::Decode(format!("{path}: {e}")))
     }
 
-    async fn call(&self, path: &str, method: Method<'_>) -> Result<Value, WecomError> {
+    async fn call<T: DeserializeOwned>(&self, path: &str, method: Method<'_>) -> Result<T, WecomError> {
         let url = format!("{}/cgi-bin/{path}", self.inner.config.base_url);
         let mut attempt = 0;
         let mut renewed = false;
@@ -266,12 +297,12 @@ impl Client {
                 Method::Get(q) => {
                     let mut query: Vec<(&str, &str)> = vec![("access_token", &token)];
                     query.extend_from_slice(q);
-                    self.send_once(&url, &Method::Get(&query)).await
+                    self.send_once(path, &url, &Method::Get(&query)).await
                 }
                 Method::Post(body, q) => {
                     let mut query: Vec<(&str, &str)> = vec![("access_token", &token)];
                     query.extend_from_slice(q);
-                    self.send_once(&url, &Method::Post(body, &query)).await
+                    self.send_once(path, &url, &Method::Post(body, &query)).await
                 }
             };
             match result {
@@ -293,14 +324,12 @@ impl Client {
 
     /// GET `/cgi-bin/{path}?access_token=…&query…`, decoded into `T`.
     pub async fn get<T: DeserializeOwned>(&self, path: &str, query: &[(&str, &str)]) -> Result<T, WecomError> {
-        let v = self.call(path, Method::Get(query)).await?;
-        serde_json::from_value(v).map_err(|e| WecomError::Decode(format!("{path}: {e}")))
+        self.call(path, Method::Get(query)).await
     }
 
     /// POST JSON to `/cgi-bin/{path}?access_token=…`, decoded into `T`.
     pub async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, WecomError> {
-        let body = serde_json::to_value(body).map_err(|e| WecomError::Decode(e.to_string()))?;
-        let v = self.call(path, Method::Post(&body, &[])).await?;
-        serde_json::from_value(v).map_err(|e| WecomError::Decode(format!("{path}: {e}")))
+        let body = serde_json::to_vec(body).map_err(|e| WecomError::Decode(e.to_string()))?;
+        self.call(path, Method::Post(&body, &[])).await
     }
 }
