@@ -177,18 +177,32 @@ pub async fn start(
     Ok(Running { addr, state, stop, tasks })
 }
 
-/// Checkpoints SQLite's write-ahead log every 200 ms off the writer (see [`Db::checkpoint_wal`]).
-async fn checkpoint_periodically(db: pond_store::Db, shutdown: impl std::future::Future<Output = ()>) {
+/// Runs `step` every `interval` (the first time one interval after the start) until `shutdown`
+/// resolves.
+async fn repeat_every<F: std::future::Future<Output = ()>>(
+    interval: Duration,
+    shutdown: impl std::future::Future<Output = ()>,
+    mut step: impl FnMut() -> F,
+) {
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
-            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            _ = tokio::time::sleep(interval) => {}
         }
+        step().await;
+    }
+}
+
+/// Checkpoints SQLite's write-ahead log every 200 ms off the writer (see [`Db::checkpoint_wal`]).
+async fn checkpoint_periodically(db: pond_store::Db, shutdown: impl std::future::Future<Output = ()>) {
+    let db = &db;
+    repeat_every(Duration::from_millis(200), shutdown, || async move {
         if let Err(e) = db.checkpoint_wal().await {
             tracing::warn!(error = %e, "WAL checkpoint failed; commits will checkpoint by themselves");
         }
-    }
+    })
+    .await;
 }
 
 /// Tables with at least this many pages (of 8 KB) and no statistics get them at once.
@@ -197,18 +211,15 @@ const ANALYZE_FROM_PAGES: i64 = 16;
 /// Gives PostgreSQL's new tables their first statistics as soon as they hold rows, every 2 s (see
 /// [`pond_store::Db::analyze_new_tables`]); autovacuum keeps them after that.
 async fn analyze_new_tables_periodically(db: pond_store::Db, shutdown: impl std::future::Future<Output = ()>) {
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => break,
-            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-        }
+    let db = &db;
+    repeat_every(Duration::from_secs(2), shutdown, || async move {
         match db.analyze_new_tables(ANALYZE_FROM_PAGES).await {
             Ok(tables) if !tables.is_empty() => tracing::info!(?tables, "gathered first statistics"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "could not gather statistics of new tables"),
         }
-    }
+    })
+    .await;
 }
 
 fn hostname() -> String {
