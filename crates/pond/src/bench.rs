@@ -79,25 +79,24 @@ fn process_cpu_time() -> Option<Duration> {
 /// CPU time used so far by this process's SQLite threads (sqlx runs each SQLite connection on a
 /// thread of its own, named `sqlx-sqlite-worker-N`); `None` without procfs.
 fn sqlite_threads_cpu_time() -> Option<Duration> {
-    let mut total = Duration::ZERO;
-    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
-        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-        if comm.starts_with("sqlx-sqlite") {
-            total += cpu_time_of(task.path().join("stat")).unwrap_or_default();
-        }
-    }
-    Some(total)
+    cpu_time_of_named("/proc/self/task", |comm| comm.starts_with("sqlx-sqlite"))
 }
 
 /// CPU time used so far by the PostgreSQL server's processes on this machine (`postgres` in
 /// `/proc/*/comm`), so a run on a local server can show what the database costs per event too;
 /// `None` without procfs.
 fn local_postgres_cpu_time() -> Option<Duration> {
+    cpu_time_of_named("/proc", |comm| comm == "postgres")
+}
+
+/// CPU time used so far by the processes or threads listed in `dir` (`/proc` or
+/// `/proc/self/task`) whose command name passes `named`; `None` without procfs.
+fn cpu_time_of_named(dir: &str, named: impl Fn(&str) -> bool) -> Option<Duration> {
     let mut total = Duration::ZERO;
-    for process in std::fs::read_dir("/proc").ok()?.flatten() {
-        let comm = std::fs::read_to_string(process.path().join("comm")).unwrap_or_default();
-        if comm.trim_end() == "postgres" {
-            total += cpu_time_of(process.path().join("stat")).unwrap_or_default();
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+        if named(comm.trim_end()) {
+            total += cpu_time_of(entry.path().join("stat")).unwrap_or_default();
         }
     }
     Some(total)
