@@ -156,14 +156,7 @@ impl Rules {
     }
 }
 
-/// Local time of day in the corp's time zone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LocalTime {
-    /// 1 = Monday … 7 = Sunday.
-    pub weekday: u8,
-    /// Minutes after midnight.
-    pub minute: u16,
-}
+pub use crate::time::LocalTime;
 
 /// Who may receive the next customer now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -234,16 +227,35 @@ pub fn pick(
     Some(chosen.userid.clone())
 }
 
-/// A `state` value for a contact way: 1–30 characters of letters, digits, `-` and `_`.
+/// A channel code's `state` (see [`crate::state`]: other features' prefixes are refused).
 pub fn contact_state(value: &str) -> Result<String, ValidationError> {
-    let v = value.trim();
-    if v.is_empty() || v.chars().count() > 30 {
-        return Err(ValidationError::new("state", "must be 1 to 30 characters (WeCom's limit)"));
+    crate::state::channel_code_state(value)
+}
+
+/// How a channel code reaches WeCom: one contact way of its own (`native`), or Pond's landing
+/// page handing out employees' own contact ways (`landing`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CodeMode {
+    Native,
+    Landing,
+}
+
+impl CodeMode {
+    pub fn parse(s: &str) -> Result<Self, ValidationError> {
+        match s.trim() {
+            "native" => Ok(CodeMode::Native),
+            "landing" => Ok(CodeMode::Landing),
+            _ => Err(ValidationError::new("mode", "must be native or landing")),
+        }
     }
-    if !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-        return Err(ValidationError::new("state", "may contain only letters, digits, - and _"));
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CodeMode::Native => "native",
+            CodeMode::Landing => "landing",
+        }
     }
-    Ok(v.to_owned())
 }
 
 /// Which welcome message greets a customer: the code's, else the employee's, else the corp default.

@@ -2,7 +2,7 @@
 //!
 //! GET answers WeCom's URL verification. POST verifies the signature, refuses stale timestamps
 //! (replays), decrypts and parses the event, stores it in the inbox under its dedupe key (so
-//! WeCom's retries are absorbed; see [`crate::inbox_writer`]) and answers `success` — all before the
+//! WeCom's retries are absorbed; see [`pond_app::pipeline::intake`]) and answers `success` — all before the
 //! event is applied, so the answer comes well within WeCom's 5 seconds.
 
 use std::sync::atomic::Ordering;
@@ -15,7 +15,7 @@ use axum::{
 use serde::Deserialize;
 use wecom::{Callback, MsgCrypt};
 
-use crate::state::AppState;
+use pond_app::App;
 
 #[derive(Debug, Deserialize)]
 pub struct CallbackQuery {
@@ -25,13 +25,13 @@ pub struct CallbackQuery {
     echostr: Option<String>,
 }
 
-fn refuse(state: &AppState, corp_id: i64, status: StatusCode, reason: &str) -> Response {
+fn refuse(state: &App, corp_id: i64, status: StatusCode, reason: &str) -> Response {
     state.metrics.callbacks_rejected.fetch_add(1, Ordering::Relaxed);
     tracing::warn!(corp_id, %status, reason, "callback refused");
     (status, reason.to_owned()).into_response()
 }
 
-async fn crypt_for(state: &AppState, corp_id: i64) -> Result<MsgCrypt, Response> {
+async fn crypt_for(state: &App, corp_id: i64) -> Result<MsgCrypt, Response> {
     let corp = match state.corps.get(&state.db, corp_id).await {
         Ok(c) => c,
         Err(_) => return Err(refuse(state, corp_id, StatusCode::NOT_FOUND, "unknown corp")),
@@ -49,11 +49,7 @@ fn params(q: &CallbackQuery) -> Option<(&str, &str, &str)> {
 }
 
 /// GET: URL verification. Answers the decrypted `echostr` as the raw body.
-pub async fn verify(
-    State(state): State<AppState>,
-    Path(corp_id): Path<i64>,
-    Query(q): Query<CallbackQuery>,
-) -> Response {
+pub async fn verify(State(state): State<App>, Path(corp_id): Path<i64>, Query(q): Query<CallbackQuery>) -> Response {
     let crypt = match crypt_for(&state, corp_id).await {
         Ok(c) => c,
         Err(r) => return r,
@@ -74,7 +70,7 @@ pub async fn verify(
 
 /// POST: an event.
 pub async fn receive(
-    State(state): State<AppState>,
+    State(state): State<App>,
     Path(corp_id): Path<i64>,
     Query(q): Query<CallbackQuery>,
     body: String,

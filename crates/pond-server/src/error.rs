@@ -7,6 +7,7 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
+use pond_app::AppError;
 use pond_core::ValidationError;
 use pond_store::StoreError;
 use serde::Serialize;
@@ -30,6 +31,9 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// WeCom refused or could not be reached.
+    #[error("{0}")]
+    Upstream(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -54,6 +58,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Upstream(_) => StatusCode::BAD_GATEWAY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -68,6 +73,7 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::Upstream(_) => "wecom_error",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -92,10 +98,20 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
+        AppError::from(err).into()
+    }
+}
+
+/// The one mapping from the service layer's errors to HTTP.
+impl From<AppError> for ApiError {
+    fn from(err: AppError) -> Self {
         match err {
-            StoreError::Conflict(m) => ApiError::Conflict(m),
-            StoreError::NotFound(m) => ApiError::NotFound(m),
-            other => ApiError::Internal(other.to_string()),
+            AppError::Invalid(e) => ApiError::Invalid(e),
+            AppError::NotFound(m) => ApiError::NotFound(m),
+            AppError::Conflict(m) | AppError::NotConnected(m) => ApiError::Conflict(m),
+            AppError::Forbidden(m) => ApiError::Forbidden(m),
+            AppError::Wecom { .. } => ApiError::Upstream(err.to_string()),
+            AppError::Storage(_) | AppError::Internal(_) => ApiError::Internal(err.cause().unwrap_or_default()),
         }
     }
 }

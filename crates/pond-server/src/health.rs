@@ -7,7 +7,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use crate::state::AppState;
+use pond_app::App;
 
 /// GET /healthz: the process is up.
 pub async fn healthz() -> &'static str {
@@ -15,7 +15,7 @@ pub async fn healthz() -> &'static str {
 }
 
 /// GET /readyz: the database answers.
-pub async fn readyz(State(state): State<AppState>) -> Response {
+pub async fn readyz(State(state): State<App>) -> Response {
     if state.db.ping().await {
         (StatusCode::OK, "ready").into_response()
     } else {
@@ -24,8 +24,8 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 /// GET /metrics: Prometheus text format.
-pub async fn metrics(State(state): State<AppState>) -> Response {
-    let gauges = crate::metrics::Gauges {
+pub async fn metrics(State(state): State<App>) -> Response {
+    let gauges = pond_app::metrics::Gauges {
         jobs: pond_store::jobs::counts_by_status(&state.db).await.unwrap_or_default(),
         inbox: pond_store::inbox::counts_by_status(&state.db).await.unwrap_or_default(),
         wecom: state.wecom.totals(),
@@ -34,7 +34,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 }
 
 /// Middleware counting every request by method, matched route pattern and status.
-pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn track(State(state): State<App>, req: Request, next: Next) -> Response {
     let method = req.method().to_string();
     let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let resp = next.run(req).await;

@@ -34,8 +34,8 @@ struct Api {
 
 impl Api {
     async fn new(s: &Setup) -> Api {
-        let (token, hash, prefix) = pond_server::auth::new_api_token();
-        pond_store::token::create(&s.pond.state.db, s.corp_id, "t", &hash, &prefix, "test").await.unwrap();
+        let (token, hash, prefix) = pond_app::auth::new_api_token();
+        pond_store::token::create(&s.pond.app.db, s.corp_id, "t", &hash, &prefix, "test").await.unwrap();
         Api { http: reqwest::Client::new(), base: format!("http://{}", s.pond.addr), bearer: format!("Bearer {token}") }
     }
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
@@ -59,7 +59,7 @@ impl Api {
 /// Waits until the inbox is applied and no job is pending or running.
 async fn settle_jobs(s: &Setup) {
     settle(s).await;
-    let db = &s.pond.state.db;
+    let db = &s.pond.app.db;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let counts = pond_store::jobs::counts_by_status(db).await.unwrap();
@@ -72,15 +72,15 @@ async fn settle_jobs(s: &Setup) {
 }
 
 async fn first_tag(s: &Setup) -> String {
-    pond_server::sync::run_full_sync(&s.pond.state, s.corp_id, "test").await.unwrap();
-    pond_store::tag::all_live(&s.pond.state.db, s.corp_id).await.unwrap()[0].0.clone()
+    pond_app::sync::run_full_sync(&s.pond.app, s.corp_id, "test").await.unwrap();
+    pond_store::tag::all_live(&s.pond.app.db, s.corp_id).await.unwrap()[0].0.clone()
 }
 
 /// A synced setup whose corp has a default welcome message with this text.
 async fn setup_with_default_welcome(db: Db, text: &str) -> (Setup, Api) {
     let s = setup(db, false).await;
     let api = Api::new(&s).await;
-    pond_server::sync::run_full_sync(&s.pond.state, s.corp_id, "test").await.unwrap();
+    pond_app::sync::run_full_sync(&s.pond.app, s.corp_id, "test").await.unwrap();
     let (status, welcome) =
         api.post("/api/v1/welcome-messages", json!({"name": "默认", "text": text, "is_default": true})).await;
     assert!(status < 300, "{status} {welcome}");
@@ -152,7 +152,7 @@ async fn scan_to_welcome_to_tags_to_stats(db: Db) {
     let wecom_follow = s.sim.state.world().follows[&(customer.clone(), userid.clone())].clone();
     assert!(wecom_follow.tags.contains(&tag), "the channel's tag was put on the customer in WeCom");
     assert_eq!(wecom_follow.remark, "包裹-小林");
-    let db = &s.pond.state.db;
+    let db = &s.pond.app.db;
     assert!(pond_store::customer::follow_tags(db, s.corp_id, &customer, &userid).await.unwrap().contains(&tag));
     let (_, detail) = api.get(&format!("/api/v1/customers/{customer}")).await;
     assert_eq!(detail["welcome_results"][0]["status"], "sent", "{detail}");
@@ -192,7 +192,7 @@ async fn scan_to_welcome_to_tags_to_stats(db: Db) {
 async fn landing_code_routes_counts_and_attributes(db: Db) {
     let s = setup(db, false).await;
     let api = Api::new(&s).await;
-    pond_server::sync::run_full_sync(&s.pond.state, s.corp_id, "test").await.unwrap();
+    pond_app::sync::run_full_sync(&s.pond.app, s.corp_id, "test").await.unwrap();
     let (st, code) = api
         .post(
             "/api/v1/channel-codes",
@@ -258,7 +258,7 @@ async fn landing_code_routes_counts_and_attributes(db: Db) {
 async fn expired_welcome_code_is_skipped_not_retried(db: Db) {
     let s = setup(db, false).await;
     let api = Api::new(&s).await;
-    pond_server::sync::run_full_sync(&s.pond.state, s.corp_id, "test").await.unwrap();
+    pond_app::sync::run_full_sync(&s.pond.app, s.corp_id, "test").await.unwrap();
     let (_, _) =
         api.post("/api/v1/welcome-messages", json!({"name": "默认", "text": "欢迎", "is_default": true})).await;
     // The add event reaches Pond 30 s after it happened (Pond was down): the code's window has passed.
@@ -289,9 +289,8 @@ async fn expired_welcome_code_is_skipped_not_retried(db: Db) {
         .unwrap();
     assert_eq!(reply.text().await.unwrap(), "success");
     settle_jobs(&s).await;
-    let results = pond_store::welcome::results_for_customer(&s.pond.state.db, s.corp_id, &scanned.created.unwrap())
-        .await
-        .unwrap();
+    let results =
+        pond_store::welcome::results_for_customer(&s.pond.app.db, s.corp_id, &scanned.created.unwrap()).await.unwrap();
     let late = results.iter().find(|r| r.welcome_code == "LATECODE").expect("recorded");
     assert_eq!(late.status, "skipped");
     assert!(late.reason.contains("expired"), "{late:?}");
@@ -299,7 +298,7 @@ async fn expired_welcome_code_is_skipped_not_retried(db: Db) {
     let calls = s.sim.calls().get("externalcontact/send_welcome_msg").copied().unwrap_or(0);
     assert_eq!(calls, 1, "not retried");
     let failed =
-        pond_store::jobs::list(&s.pond.state.db, s.corp_id, Some(pond_core::JobStatus::Failed), Default::default())
+        pond_store::jobs::list(&s.pond.app.db, s.corp_id, Some(pond_core::JobStatus::Failed), Default::default())
             .await
             .unwrap();
     assert_eq!(failed.total, 0);
@@ -333,7 +332,7 @@ async fn welcome_sent_before_a_crash_is_not_sent_again(db: Db) {
     assert_eq!(sent.len(), 1, "the customer is welcomed once: {sent:?}");
     assert_eq!(sent[0].body["text"]["content"], "先发出的欢迎语");
     let external_userid = added.created.clone().unwrap();
-    let db = &s.pond.state.db;
+    let db = &s.pond.app.db;
     let results = pond_store::welcome::results_for_customer(db, s.corp_id, &external_userid).await.unwrap();
     assert_eq!(results.len(), 1);
     assert_eq!(results[0].status, "skipped");
@@ -347,7 +346,7 @@ async fn welcome_sent_before_a_crash_is_not_sent_again(db: Db) {
 async fn bad_codes_and_welcomes_are_refused_and_nothing_stored(db: Db) {
     let s = setup(db, false).await;
     let api = Api::new(&s).await;
-    pond_server::sync::run_full_sync(&s.pond.state, s.corp_id, "test").await.unwrap();
+    pond_app::sync::run_full_sync(&s.pond.app, s.corp_id, "test").await.unwrap();
     let base = json!({"name": "x", "mode": "native", "strategy": "random", "state": "ok-state", "rules": {"staff": [{"userid": "s001e01"}]}});
     let with = |k: &str, v: Value| {
         let mut b = base.clone();
@@ -403,7 +402,7 @@ async fn bad_codes_and_welcomes_are_refused_and_nothing_stored(db: Db) {
 
 async fn console_creates_codes_and_welcomes_and_shows_stats(db: Db) {
     let s = setup(db, false).await;
-    pond_server::sync::run_full_sync(&s.pond.state, s.corp_id, "test").await.unwrap();
+    pond_app::sync::run_full_sync(&s.pond.app, s.corp_id, "test").await.unwrap();
     let (session, csrf) = console_login(&s, "ops@example.com").await;
     let base = format!("http://{}", s.pond.addr);
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
@@ -445,7 +444,7 @@ async fn console_creates_codes_and_welcomes_and_shows_stats(db: Db) {
     assert_eq!(created.status(), 303, "{:?}", created.text().await);
     let location = created.headers()["location"].to_str().unwrap().to_owned();
     let code_id: i64 = location.rsplit('/').next().unwrap().parse().unwrap();
-    let code = pond_store::channel_code::get(&s.pond.state.db, s.corp_id, code_id).await.unwrap();
+    let code = pond_store::channel_code::get(&s.pond.app.db, s.corp_id, code_id).await.unwrap();
     let rules: pond_core::acquisition::Rules = serde_json::from_str(&code.rules).unwrap();
     assert_eq!((rules.daily_cap, rules.schedules.len(), rules.backup.len(), rules.staff[0].weight), (Some(5), 1, 1, 2));
     let landing = http.get(format!("{base}/c/{}/{code_id}", s.corp_id)).send().await.unwrap();
@@ -460,14 +459,14 @@ async fn console_creates_codes_and_welcomes_and_shows_stats(db: Db) {
     assert!(list.contains("门店海报"));
     let deleted = post(&format!("/console/codes/{code_id}/delete"), format!("_csrf={csrf}")).await;
     assert_eq!(deleted.status(), 303);
-    assert!(pond_store::channel_code::list(&s.pond.state.db, s.corp_id).await.unwrap().is_empty());
+    assert!(pond_store::channel_code::list(&s.pond.app.db, s.corp_id).await.unwrap().is_empty());
     s.pond.shutdown().await;
 }
 
 async fn regional_code_imports_stores_and_routes_by_location(db: Db) {
     let s = setup(db, false).await;
     let api = Api::new(&s).await;
-    pond_server::sync::run_full_sync(&s.pond.state, s.corp_id, "test").await.unwrap();
+    pond_app::sync::run_full_sync(&s.pond.app, s.corp_id, "test").await.unwrap();
     let import = |csv: &'static str| {
         let (http, url, bearer) = (api.http.clone(), format!("{}/api/v1/stores/import", api.base), api.bearer.clone());
         async move {
@@ -549,7 +548,7 @@ async fn regional_code_imports_stores_and_routes_by_location(db: Db) {
 async fn business_cards_are_bulk_edited_through_wecom(db: Db) {
     let s = setup(db, false).await;
     let api = Api::new(&s).await;
-    pond_server::sync::run_full_sync(&s.pond.state, s.corp_id, "test").await.unwrap();
+    pond_app::sync::run_full_sync(&s.pond.app, s.corp_id, "test").await.unwrap();
     let card = json!({"external_corp_name": "模拟咖啡", "external_position": "店长",
         "entries": [{"kind": "text", "name": "门店", "value": "静安店"}, {"kind": "web", "name": "会员", "title": "会员中心", "url": "https://example.com/vip"}]});
     let (st, results) = api
@@ -591,7 +590,7 @@ async fn business_cards_are_bulk_edited_through_wecom(db: Db) {
 async fn codes_are_bulk_created_from_csv_all_or_nothing(db: Db) {
     let s = setup(db, false).await;
     let api = Api::new(&s).await;
-    pond_server::sync::run_full_sync(&s.pond.state, s.corp_id, "test").await.unwrap();
+    pond_app::sync::run_full_sync(&s.pond.app, s.corp_id, "test").await.unwrap();
     let import = |csv: String| {
         let (http, url, bearer) =
             (api.http.clone(), format!("{}/api/v1/channel-codes/import", api.base), api.bearer.clone());
@@ -689,13 +688,13 @@ async fn a_burst_of_adds_and_edits_is_applied_once_each_in_order(db: Db) {
     for (external_userid, userid, name) in &added {
         let staff_name = &world.users[userid].name;
         assert!(texts.contains(&format!("{name}您好，我是{staff_name}")), "{name} welcomed by {staff_name}");
-        let follows = pond_store::customer::follows_of(&s.pond.state.db, s.corp_id, external_userid).await.unwrap();
+        let follows = pond_store::customer::follows_of(&s.pond.app.db, s.corp_id, external_userid).await.unwrap();
         let ours = follows.iter().find(|f| &f.userid == userid).expect("follow relation stored");
         let theirs = &world.follows[&(external_userid.clone(), userid.clone())];
         assert!(ours.removed_at.is_none(), "{external_userid} still follows {userid}");
         assert_eq!(ours.remark, theirs.remark, "{external_userid}: the last state read is the last written");
     }
-    let db = &s.pond.state.db;
+    let db = &s.pond.app.db;
     let outcomes = pond_store::welcome::result_counts(db, s.corp_id).await.unwrap();
     assert_eq!(outcomes, vec![("sent".to_owned(), ADDS as i64)]);
     assert_every_event_done(db).await;
@@ -708,7 +707,7 @@ async fn a_burst_of_adds_and_edits_is_applied_once_each_in_order(db: Db) {
 async fn a_batch_part_that_cannot_be_written_is_applied_event_by_event(db: Db) {
     const ADDS: usize = 20;
     let (s, _api) = setup_with_default_welcome(db, "{staff_name}欢迎您").await;
-    let db = s.pond.state.db.clone();
+    let db = s.pond.app.db.clone();
     // Callbacks held back, then released together so the events share batches.
     s.sim.configure_callbacks(callbacks(&s, false, 32, false));
     let mut customers = Vec::new();

@@ -16,8 +16,8 @@ use std::{
 };
 
 use axum::{Router, extract::Query, routing::post};
+use pond_app::{App as AppState, Config, pipeline::jobs::Registry};
 use pond_core::Secret;
-use pond_server::{AppState, Config, worker::Registry};
 use pond_store::testing::TestDb;
 use wecom_sim::{
     SimConfig, Simulator,

@@ -9,11 +9,11 @@ use std::{
     time::Duration,
 };
 
-use pond_core::{JobStatus, PageRequest};
-use pond_server::{
-    AppState, Config,
-    worker::{JobError, JobFuture, JobHandler, Registry},
+use pond_app::{
+    App as AppState, Config,
+    pipeline::jobs::{JobError, JobFuture, JobHandler, Registry},
 };
+use pond_core::{JobStatus, PageRequest};
 use pond_store::{
     Db,
     jobs::{self, Job, NewJob},
@@ -160,7 +160,7 @@ async fn failures_retry_with_backoff_then_fail_with_reason(db: Db) {
 
     let state = AppState::new(db.clone(), fast_config());
     let mut settings_worker =
-        pond_server::app::worker(&state, Registry::default().with("flaky", Flaky), "w-test".into());
+        pond_app::pipeline::job_worker(&state, Registry::default().with("flaky", Flaky), "w-test".into());
     // Backoff shortened so the test does not wait for production delays; the policy is the same.
     settings_worker.set_backoff(pond_core::backoff::Backoff { base_ms: 20, max_ms: 100 });
     wait_until("all jobs to settle", async || {

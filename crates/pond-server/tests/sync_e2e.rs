@@ -79,15 +79,15 @@ fn assert_same(pond: &Picture, wecom: &Picture) {
 
 async fn full_sync_then_random_actions_keep_pond_equal_to_wecom(db: Db) {
     let s = setup(db, false).await;
-    let run = pond_server::sync::run_full_sync(&s.pond.state, s.corp_id, "test").await.expect("sync");
+    let run = pond_app::sync::run_full_sync(&s.pond.app, s.corp_id, "test").await.expect("sync");
     assert_eq!(run.status, "done", "{run:?}");
     assert!(run.summary.contains("300 customers") || run.summary.contains("customers"), "{}", run.summary);
-    assert_same(&pond_picture(&s.pond.state.db, s.corp_id).await, &s.sim.picture());
+    assert_same(&pond_picture(&s.pond.app.db, s.corp_id).await, &s.sim.picture());
 
     let report = s.sim.random_actions(1_000, 2026);
     assert!(report.applied > 800, "{report:?}");
     settle(&s).await;
-    let db = s.pond.state.db.clone();
+    let db = s.pond.app.db.clone();
     let failed = pond_store::inbox::counts_by_status(&db).await.unwrap();
     assert!(!failed.iter().any(|(st, n)| st == "failed" && *n > 0), "no event failed: {failed:?}");
     assert_same(&pond_picture(&db, s.corp_id).await, &s.sim.picture());
@@ -108,19 +108,19 @@ async fn full_sync_then_random_actions_keep_pond_equal_to_wecom(db: Db) {
     assert_eq!(timeline.len(), 1);
     assert_eq!((timeline[0].kind.as_str(), timeline[0].detail.as_str()), ("added", "state=store-002"));
     // A second sync changes nothing and marks nothing removed.
-    let again = pond_server::sync::run_full_sync(&s.pond.state, s.corp_id, "test").await.unwrap();
+    let again = pond_app::sync::run_full_sync(&s.pond.app, s.corp_id, "test").await.unwrap();
     assert!(again.summary.contains("0 marked removed"), "{}", again.summary);
     s.pond.shutdown().await;
 }
 
 async fn duplicated_callbacks_are_applied_once(db: Db) {
     let s = setup(db, true).await;
-    pond_server::sync::run_full_sync(&s.pond.state, s.corp_id, "test").await.expect("sync");
+    pond_app::sync::run_full_sync(&s.pond.app, s.corp_id, "test").await.expect("sync");
     let report = s.sim.random_actions(150, 7);
     settle(&s).await;
     let deliveries = s.sim.state.pusher.stats();
     assert_eq!(deliveries.delivered, 2 * report.applied as u64, "every callback was delivered twice");
-    let db = s.pond.state.db.clone();
+    let db = s.pond.app.db.clone();
     let distinct: std::collections::BTreeSet<String> =
         report.callbacks.iter().map(|xml| wecom::Callback::parse(xml).unwrap().dedupe_key()).collect();
     let stored = pond_store::inbox::list(&db, s.corp_id, None, pond_core::PageRequest::new(Some(1), Some(1)))
@@ -200,11 +200,11 @@ async fn forged_replayed_and_malformed_callbacks_are_refused(db: Db) {
     let unknown_corp = http.post(format!("http://{}/wecom/callback/999", s.pond.addr)).body("x").send().await.unwrap();
     assert_eq!(unknown_corp.status(), 404);
 
-    let stored = pond_store::inbox::list(&s.pond.state.db, s.corp_id, None, Default::default()).await.unwrap().total;
+    let stored = pond_store::inbox::list(&s.pond.app.db, s.corp_id, None, Default::default()).await.unwrap().total;
     assert_eq!(stored, 0, "nothing stored");
     let ok = post(crypt.seal_callback(&event, &now, "n7", None)).await;
     assert_eq!(ok.text().await.unwrap(), "success");
-    let stored = pond_store::inbox::list(&s.pond.state.db, s.corp_id, None, Default::default()).await.unwrap().total;
+    let stored = pond_store::inbox::list(&s.pond.app.db, s.corp_id, None, Default::default()).await.unwrap().total;
     assert_eq!(stored, 1);
     s.pond.shutdown().await;
 }
@@ -216,9 +216,9 @@ async fn sync_survives_rate_limits_busy_errors_and_token_expiry(db: Db) {
     s.sim.inject(Fault { path: "externalcontact/batch/get_by_user".into(), errcode: -1, count: 2, delay_ms: 0 });
     s.sim.inject(Fault { path: "externalcontact/groupchat/get".into(), errcode: 42001, count: 1, delay_ms: 0 });
     s.sim.inject(Fault { path: "externalcontact/get_corp_tag_list".into(), errcode: 0, count: 1, delay_ms: 300 });
-    let run = pond_server::sync::run_full_sync(&s.pond.state, s.corp_id, "test").await.expect("sync");
+    let run = pond_app::sync::run_full_sync(&s.pond.app, s.corp_id, "test").await.expect("sync");
     assert_eq!(run.status, "done", "{run:?}");
-    assert_same(&pond_picture(&s.pond.state.db, s.corp_id).await, &s.sim.picture());
+    assert_same(&pond_picture(&s.pond.app.db, s.corp_id).await, &s.sim.picture());
     let metrics = reqwest::get(format!("http://{}/metrics", s.pond.addr)).await.unwrap().text().await.unwrap();
     let retries: u64 = metrics
         .lines()
@@ -230,7 +230,7 @@ async fn sync_survives_rate_limits_busy_errors_and_token_expiry(db: Db) {
 
     // A permanent error fails the run with its reason, visibly.
     s.sim.inject(Fault { path: "externalcontact/get_follow_user_list".into(), errcode: 48002, count: 1, delay_ms: 0 });
-    let failed = pond_server::sync::run_full_sync(&s.pond.state, s.corp_id, "test").await.expect("run recorded");
+    let failed = pond_app::sync::run_full_sync(&s.pond.app, s.corp_id, "test").await.expect("run recorded");
     assert_eq!(failed.status, "failed");
     assert!(failed.error.as_deref().unwrap_or("").contains("48002"), "{failed:?}");
     s.pond.shutdown().await;
@@ -238,9 +238,9 @@ async fn sync_survives_rate_limits_busy_errors_and_token_expiry(db: Db) {
 
 async fn console_and_api_start_sync_and_show_customers(db: Db) {
     let s = setup(db, false).await;
-    let db = s.pond.state.db.clone();
+    let db = s.pond.app.db.clone();
     let base = format!("http://{}", s.pond.addr);
-    let (token, hash, prefix) = pond_server::auth::new_api_token();
+    let (token, hash, prefix) = pond_app::auth::new_api_token();
     pond_store::token::create(&db, s.corp_id, "t", &hash, &prefix, "test").await.unwrap();
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let bearer = format!("Bearer {token}");
@@ -271,7 +271,7 @@ async fn console_and_api_start_sync_and_show_customers(db: Db) {
     assert!(run["summary"].as_str().unwrap().contains("300 customers"), "{run}");
 
     // The console shows the run, the customers, and one customer's follow relations and timeline.
-    let hash = pond_server::auth::hash_password("pond-test-password").unwrap();
+    let hash = pond_app::auth::hash_password("pond-test-password").unwrap();
     pond_store::user::create(&db, s.corp_id, "ops@example.com", &hash, pond_core::Role::Admin).await.unwrap();
     let form = http.get(format!("{base}/login")).send().await.unwrap();
     let login_cookie =

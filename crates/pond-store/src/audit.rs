@@ -2,7 +2,7 @@
 
 use pond_core::{Page, PageRequest};
 
-use crate::{Db, Result, db::Listing, now_ms, write_db};
+use crate::{Conn, Db, Result, db::Listing, now_ms, on_conn};
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
 pub struct AuditEntry {
@@ -16,8 +16,15 @@ pub struct AuditEntry {
 }
 
 /// Records one action. `actor` is a login e-mail, `cli`, or `api-token:<prefix>`.
-pub async fn record(db: &Db, corp_id: i64, actor: &str, action: &str, target: &str, detail: &str) -> Result<()> {
-    write_db!(db, |pool| {
+pub async fn record<'c>(
+    conn: impl Into<Conn<'c>>,
+    corp_id: i64,
+    actor: &str,
+    action: &str,
+    target: &str,
+    detail: &str,
+) -> Result<()> {
+    on_conn!(conn.into(), |pool| {
         sqlx::query(
         "INSERT INTO audit_log (corp_id, actor, action, target, detail, created_at) VALUES ($1, $2, $3, $4, $5, $6)"
     )

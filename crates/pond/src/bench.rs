@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use pond_server::{AppState, Config};
+use pond_app::{App, Config};
 use pond_store::Db;
 use sqlx::{Connection, Executor};
 
@@ -204,13 +204,13 @@ async fn run(args: &PipelineArgs, url: &str) -> Result<()> {
     config.sync.reconcile_interval_secs = 0;
     config.http.request_timeout_secs = 60;
     config.jobs.enabled = !args.accept_only;
-    let state = AppState::new(db.clone(), config);
+    let state = App::new(db.clone(), config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let registry = pond_server::app::default_registry(&state);
+    let registry = pond_app::pipeline::default_registry(&state);
     let pond = pond_server::start(state.clone(), listener, registry, false).await?;
 
     let t = Instant::now();
-    let run = pond_server::sync::run_full_sync(&state, corp.id, "bench").await?;
+    let run = pond_app::sync::run_full_sync(&state, corp.id, "bench").await?;
     println!("preload: {} in {:.1} s", run.summary, t.elapsed().as_secs_f64());
 
     sim.configure_callbacks(wecom_sim::callbacks::CallbackConfig {

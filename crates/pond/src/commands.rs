@@ -5,8 +5,12 @@ use std::{io::Write, net::SocketAddr, path::PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Parser, Subcommand};
+use pond_app::{
+    App, AppError, Config,
+    auth::{self, Actor},
+    config::Sources,
+};
 use pond_core::{Role, ids};
-use pond_server::{AppState, Config, auth, config::Sources};
 use pond_store::Db;
 use tracing_subscriber::EnvFilter;
 
@@ -199,7 +203,10 @@ pub async fn run(cli: Cli) -> Result<()> {
                 Some(p) => (p, false),
                 None => (generate_password(), true),
             };
-            let user = add_user(&db, corp_id, &email, role, &password).await?;
+            let app = App::new(db, config);
+            let user = pond_app::admin::add_user(&app, &Actor::cli(), corp_id, &email, role, &password)
+                .await
+                .map_err(cli_error)?;
             println!("added {} ({}) to corp {corp_id}", user.email, user.role);
             if generated {
                 println!("password: {password}");
@@ -213,16 +220,17 @@ pub async fn run(cli: Cli) -> Result<()> {
                 .await?
                 .ok_or_else(|| anyhow!("no console user {email}"))?;
             let password = generate_password();
-            let hash = auth::hash_password(&password)?;
-            pond_store::user::set_password(&db, user.id, &hash).await?;
-            pond_store::audit::record(&db, user.corp_id, "cli", "user.password", &email, "").await?;
+            let app = App::new(db, config);
+            pond_app::admin::set_password(&app, &Actor::cli(), &user.email, &password).await.map_err(cli_error)?;
             println!("new password for {email}: {password}");
             Ok(())
         }
         Command::Token(TokenCommand::Add { name, corp }) => {
             let db = connect(&config).await?;
             let corp_id = pick_corp(&db, corp).await?;
-            let token = add_token(&db, corp_id, &name, "cli").await?;
+            let app = App::new(db, config);
+            let (token, _) =
+                pond_app::admin::create_token(&app, &Actor::cli(), corp_id, &name).await.map_err(cli_error)?;
             println!("API token for corp {corp_id} (shown once): {token}");
             Ok(())
         }
@@ -230,9 +238,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Sync { corp } => {
             let db = connect(&config).await?;
             let corp_id = pick_corp(&db, corp).await?;
-            let state = AppState::new(db, config);
+            let app = App::new(db, config);
             let started = std::time::Instant::now();
-            let run = pond_server::sync::run_full_sync(&state, corp_id, "cli").await?;
+            let run = pond_app::sync::run_full_sync(&app, corp_id, "cli").await.map_err(cli_error)?;
             match run.error {
                 None => {
                     println!(
@@ -284,24 +292,12 @@ fn generate_password() -> String {
     auth::random_hex(8)
 }
 
-async fn add_user(db: &Db, corp_id: i64, email: &str, role: Role, password: &str) -> Result<pond_store::user::User> {
-    let email = ids::login_email(email)?;
-    ids::new_password(password)?;
-    let hash = auth::hash_password(password)?;
-    let user = pond_store::user::create(db, corp_id, &email, &hash, role).await.map_err(|e| match e {
-        pond_store::StoreError::Conflict(_) => anyhow!("a console user {email} exists already"),
-        other => other.into(),
-    })?;
-    pond_store::audit::record(db, corp_id, "cli", "user.add", &email, &format!("role={role}")).await?;
-    Ok(user)
-}
-
-async fn add_token(db: &Db, corp_id: i64, name: &str, actor: &str) -> Result<String> {
-    let name = ids::required_text("name", name, 64)?;
-    let (token, hash, prefix) = auth::new_api_token();
-    pond_store::token::create(db, corp_id, &name, &hash, &prefix, actor).await?;
-    pond_store::audit::record(db, corp_id, actor, "token.add", &prefix, &name).await?;
-    Ok(token)
+/// The one mapping from service errors to the command line's messages.
+fn cli_error(e: AppError) -> anyhow::Error {
+    match e.cause() {
+        Some(cause) => anyhow!("{e}: {cause}"),
+        None => anyhow!("{e}"),
+    }
 }
 
 async fn serve(config: Config) -> Result<()> {
@@ -310,9 +306,9 @@ async fn serve(config: Config) -> Result<()> {
         .await
         .with_context(|| format!("listening on {} (key `listen`)", config.listen))?;
     let url = config.effective_public_url();
-    let state = AppState::new(db, config);
-    let registry = pond_server::app::default_registry(&state);
-    let running = pond_server::start(state, listener, registry, true).await?;
+    let app = App::new(db, config);
+    let registry = pond_app::pipeline::default_registry(&app);
+    let running = pond_server::start(app, listener, registry, true).await?;
     tracing::info!(addr = %running.addr, "Pond is serving; console at {url}/console");
     running.wait().await;
     Ok(())
@@ -327,12 +323,16 @@ async fn demo(config: Config) -> Result<()> {
         .with_context(|| format!("listening on {} (use --listen to pick another address)", config.listen))?;
     let url = config.effective_public_url();
     let mut out = std::io::stdout().lock();
+    let app = App::new(db.clone(), config.clone());
     let corp_id = match pond_store::user::find_by_email(&db, DEMO_OWNER).await? {
         None => {
             let corp = pond_store::corp::create(&db, "示例咖啡连锁 Demo Coffee").await?;
             let password = generate_password();
-            add_user(&db, corp.id, DEMO_OWNER, Role::Owner, &password).await?;
-            let token = add_token(&db, corp.id, "demo", "demo").await?;
+            let demo = Actor::system("demo");
+            pond_app::admin::add_user(&app, &demo, corp.id, DEMO_OWNER, Role::Owner, &password)
+                .await
+                .map_err(cli_error)?;
+            let (token, _) = pond_app::admin::create_token(&app, &demo, corp.id, "demo").await.map_err(cli_error)?;
             writeln!(out, "Pond demo is ready (data in {}).", config.data_dir.display())?;
             writeln!(out, "  Console:   {url}/console")?;
             writeln!(out, "  Login:     {DEMO_OWNER}")?;
@@ -376,8 +376,8 @@ async fn demo(config: Config) -> Result<()> {
     writeln!(out, "  WeCom simulator: http://{sim_addr} (world control under /sim/)")?;
     writeln!(out, "Press Ctrl-C to stop.")?;
     drop(out);
-    let state = AppState::new(db, config);
-    let registry = pond_server::app::default_registry(&state);
+    let state = app;
+    let registry = pond_app::pipeline::default_registry(&state);
     let running = pond_server::start(state.clone(), listener, registry, true).await?;
     sim.configure_callbacks(wecom_sim::callbacks::CallbackConfig {
         url: Some(format!("http://{}/wecom/callback/{corp_id}", running.addr)),
@@ -385,7 +385,7 @@ async fn demo(config: Config) -> Result<()> {
         retry_delay_ms: 1_000,
         concurrency: 1,
     });
-    match pond_server::sync::run_full_sync(&state, corp_id, "demo").await {
+    match pond_app::sync::run_full_sync(&state, corp_id, "demo").await {
         Ok(run) if run.error.is_none() => {
             tracing::info!("demo data synced: {}", run.summary);
             if let Err(e) = demo_codes(&state, corp_id).await {
@@ -471,7 +471,7 @@ async fn traffic(url: &str, rate: f64, duration: std::time::Duration, seed: u64)
 
 /// The demo's welcome message and channel codes (once): a parcel-card code (native) and a shop
 /// poster (landing page), so the acquisition pages have data as the traffic scans them.
-async fn demo_codes(state: &AppState, corp_id: i64) -> Result<()> {
+async fn demo_codes(state: &App, corp_id: i64) -> Result<()> {
     if !pond_store::channel_code::list(&state.db, corp_id).await?.is_empty() {
         return Ok(());
     }
@@ -510,7 +510,7 @@ async fn demo_codes(state: &AppState, corp_id: i64) -> Result<()> {
         ),
     ];
     for (name, group, mode, strategy, state_name, staff, auto_tags) in codes {
-        let input = pond_server::channel_codes::CodeInput {
+        let input = pond_app::acquisition::codes::CodeInput {
             name: name.into(),
             channel_group: group.into(),
             mode: mode.into(),
@@ -527,7 +527,7 @@ async fn demo_codes(state: &AppState, corp_id: i64) -> Result<()> {
             skip_verify: true,
             remark_prefix: String::new(),
         };
-        pond_server::channel_codes::create(state, corp_id, input).await.map_err(|e| anyhow!("{e}"))?;
+        pond_app::acquisition::codes::create(state, &Actor::system("demo"), corp_id, input).await.map_err(cli_error)?;
     }
     // One store per simulated shop, near its city's centre, for the regional code.
     let centres = [

@@ -2,10 +2,26 @@
 //! Chinese by default with an English switch. Everything under `/console` requires a session and
 //! every form a CSRF token — both enforced by layers over the whole console, not per handler.
 
-mod acquisition_pages;
 pub mod i18n;
-mod pages;
 pub mod session;
+
+/// What console page files share.
+pub(crate) mod prelude {
+    pub use askama::Template;
+    pub use axum::{
+        Extension, Form,
+        extract::{Path, Query, State},
+        http::{HeaderMap, StatusCode, header},
+        response::{IntoResponse, Redirect},
+    };
+    pub use pond_app::{App, AppError};
+    pub use serde::Deserialize;
+
+    pub use super::{
+        Chrome, ConsoleError, ListParams, OrPage, PageResult, Pager, RouteBook, chrome, render, require,
+        session::{CurrentUser, lang_of},
+    };
+}
 
 use askama::Template;
 use axum::{
@@ -19,63 +35,76 @@ use axum::{
 use chrono::{DateTime, FixedOffset};
 use pond_core::{Page, Role};
 
-use crate::{error::ApiError, state::AppState};
+use pond_app::{App, auth::Actor};
+use pond_core::PageRequest;
+use serde::Deserialize;
+
+use crate::error::ApiError;
 use i18n::Lang;
 
 /// Records each console route as it is registered, so tests can walk the real list.
-struct RouteBook {
-    router: Router<AppState>,
+pub struct RouteBook {
+    router: Router<App>,
     routes: Vec<(Method, &'static str)>,
 }
 
 impl RouteBook {
-    fn get<H: Handler<T, AppState>, T: 'static>(mut self, path: &'static str, handler: H) -> Self {
+    pub fn get<H: Handler<T, App>, T: 'static>(mut self, path: &'static str, handler: H) -> Self {
         self.router = self.router.route(path, get(handler));
         self.routes.push((Method::GET, path));
         self
     }
-    fn post<H: Handler<T, AppState>, T: 'static>(mut self, path: &'static str, handler: H) -> Self {
+    pub fn post<H: Handler<T, App>, T: 'static>(mut self, path: &'static str, handler: H) -> Self {
         self.router = self.router.route(path, post(handler));
         self.routes.push((Method::POST, path));
         self
     }
 }
 
+/// A failure as a console error page.
+pub trait OrPage<T> {
+    fn or_page(self, lang: Lang) -> Result<T, ConsoleError>;
+}
+
+impl<T, E: Into<ApiError>> OrPage<T> for Result<T, E> {
+    fn or_page(self, lang: Lang) -> Result<T, ConsoleError> {
+        self.map_err(|e| ConsoleError::from_api(e.into(), lang))
+    }
+}
+
+/// Search, page and flash parameters shared by list pages.
+#[derive(Debug, Deserialize, Default)]
+pub struct ListParams {
+    #[serde(default)]
+    pub q: String,
+    pub page: Option<u32>,
+    pub saved: Option<u8>,
+}
+
+impl ListParams {
+    pub fn request(&self) -> PageRequest {
+        PageRequest::new(self.page, Some(50))
+    }
+    pub fn search(&self) -> Option<&str> {
+        Some(self.q.trim()).filter(|q| !q.is_empty())
+    }
+    pub fn extra(&self) -> String {
+        if self.q.trim().is_empty() {
+            String::new()
+        } else {
+            format!("&q={}", session::encode_component(self.q.trim()))
+        }
+    }
+}
+
+/// The audit log's name for a signed-in user.
+pub fn actor(user: &session::CurrentUser) -> Actor {
+    Actor::user(&user.email)
+}
+
 fn book() -> RouteBook {
-    RouteBook { router: Router::new(), routes: Vec::new() }
-        .get("/console", pages::overview)
-        .get("/console/corp", pages::corp_page)
-        .post("/console/corp", pages::corp_save)
-        .get("/console/staff", pages::staff_page)
-        .get("/console/staff/{userid}/card", acquisition_pages::card_page)
-        .post("/console/staff/{userid}/card", acquisition_pages::card_save)
-        .get("/console/customers", pages::customers_page)
-        .get("/console/customers/{external_userid}", pages::customer_page)
-        .get("/console/codes", acquisition_pages::codes_page)
-        .post("/console/codes", acquisition_pages::codes_create)
-        .post("/console/codes/import", acquisition_pages::codes_import)
-        .get("/console/codes/{id}", acquisition_pages::code_page)
-        .post("/console/codes/{id}/delete", acquisition_pages::code_delete)
-        .get("/console/codes/{id}/stats.csv", acquisition_pages::code_csv)
-        .get("/console/codes/{id}/{format}", acquisition_pages::code_qr)
-        .get("/console/stores", acquisition_pages::stores_page)
-        .post("/console/stores", acquisition_pages::stores_import)
-        .get("/console/stores/{format}", acquisition_pages::regional_qr)
-        .get("/console/welcome", acquisition_pages::welcome_page)
-        .post("/console/welcome", acquisition_pages::welcome_create)
-        .get("/console/sync", pages::sync_page)
-        .post("/console/sync", pages::sync_start)
-        .get("/console/tags", pages::tags_page)
-        .get("/console/groups", pages::groups_page)
-        .get("/console/jobs", pages::jobs_page)
-        .post("/console/jobs/{id}/retry", pages::job_retry)
-        .get("/console/audit", pages::audit_page)
-        .get("/console/users", pages::users_page)
-        .post("/console/users", pages::users_add)
-        .get("/console/tokens", pages::tokens_page)
-        .post("/console/tokens", pages::tokens_create)
-        .post("/console/tokens/{id}/revoke", pages::tokens_revoke)
-        .post("/console/logout", session::logout)
+    let book = RouteBook { router: Router::new(), routes: Vec::new() }.post("/console/logout", session::logout);
+    crate::app::FEATURES.iter().fold(book, |book, feature| (feature.console)(book))
 }
 
 /// Every console route (method, path pattern) that requires a session.
@@ -84,7 +113,7 @@ pub fn protected_routes() -> Vec<(Method, &'static str)> {
 }
 
 /// The console and its public entry points (login, language switch).
-pub fn router(state: AppState) -> Router<AppState> {
+pub fn router(state: App) -> Router<App> {
     let protected = book()
         .router
         // Unknown console paths also pass the session check before answering 404.
@@ -106,7 +135,7 @@ async fn not_found(headers: axum::http::HeaderMap) -> ConsoleError {
 pub type PageResult = Result<Response, ConsoleError>;
 
 /// The layout data for a signed-in user's page.
-fn chrome(
+pub fn chrome(
     user: &session::CurrentUser,
     headers: &axum::http::HeaderMap,
     path: &str,
@@ -123,7 +152,7 @@ fn chrome(
 }
 
 /// Refuses (403, logged) what the user's role may not do.
-fn require(user: &session::CurrentUser, allowed: bool, lang: Lang) -> Result<(), ConsoleError> {
+pub fn require(user: &session::CurrentUser, allowed: bool, lang: Lang) -> Result<(), ConsoleError> {
     if allowed {
         Ok(())
     } else {

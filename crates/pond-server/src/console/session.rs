@@ -18,7 +18,9 @@ use pond_core::{Role, ids};
 use serde::Deserialize;
 
 use super::{Chrome, ConsoleError, LoginPage, render};
-use crate::{auth, console::i18n::Lang, state::AppState};
+use pond_app::{App, auth};
+
+use crate::console::i18n::Lang;
 
 pub const SESSION_COOKIE: &str = "pond_session";
 pub const LOGIN_CSRF_COOKIE: &str = "pond_login_csrf";
@@ -51,14 +53,7 @@ pub fn lang_of(headers: &HeaderMap) -> Lang {
     cookie(headers, LANG_COOKIE).map(Lang::from_code).unwrap_or_default()
 }
 
-fn set_cookie(
-    state: &AppState,
-    name: &str,
-    value: &str,
-    path: &str,
-    max_age_secs: i64,
-    same_site: &str,
-) -> HeaderValue {
+fn set_cookie(state: &App, name: &str, value: &str, path: &str, max_age_secs: i64, same_site: &str) -> HeaderValue {
     let secure = if state.config.session.secure_cookie { "; Secure" } else { "" };
     let text = format!("{name}={value}; Path={path}; Max-Age={max_age_secs}; HttpOnly; SameSite={same_site}{secure}");
     HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
@@ -73,7 +68,7 @@ fn safe_next(next: Option<&str>) -> String {
 }
 
 /// Middleware over `/console`: loads the session or redirects to the login page.
-pub async fn require_session(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+pub async fn require_session(State(state): State<App>, mut req: Request, next: Next) -> Response {
     let to_login = |req: &Request| {
         let here = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/console");
         let next = if req.method() == Method::GET { here } else { "/console" };
@@ -123,7 +118,7 @@ fn origin_matches(headers: &HeaderMap) -> bool {
 
 /// Middleware: every state-changing request must carry the expected CSRF token.
 /// Expected = the session's token when signed in, else the login cookie's.
-pub async fn require_csrf(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn require_csrf(State(state): State<App>, req: Request, next: Next) -> Response {
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return next.run(req).await;
     }
@@ -181,7 +176,7 @@ pub struct LoginQuery {
 }
 
 /// GET /login: the form, with a fresh double-submit CSRF cookie.
-pub async fn login_page(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<LoginQuery>) -> Response {
+pub async fn login_page(State(state): State<App>, headers: HeaderMap, Query(q): Query<LoginQuery>) -> Response {
     let csrf = auth::random_hex(16);
     let lang = lang_of(&headers);
     let page = LoginPage {
@@ -204,7 +199,7 @@ pub struct LoginForm {
 }
 
 /// POST /login: checks the password and starts a session.
-pub async fn login_submit(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<LoginForm>) -> Response {
+pub async fn login_submit(State(state): State<App>, headers: HeaderMap, Form(form): Form<LoginForm>) -> Response {
     let lang = lang_of(&headers);
     let email = ids::login_email(&form.email).unwrap_or_default();
     let user = match pond_store::user::find_by_email(&state.db, &email).await {
@@ -265,7 +260,7 @@ pub async fn login_submit(State(state): State<AppState>, headers: HeaderMap, For
 }
 
 /// POST /console/logout: ends the session.
-pub async fn logout(State(state): State<AppState>, axum::Extension(user): axum::Extension<CurrentUser>) -> Response {
+pub async fn logout(State(state): State<App>, axum::Extension(user): axum::Extension<CurrentUser>) -> Response {
     let _ = pond_store::session::delete(&state.db, &user.session_hash).await;
     let _ = pond_store::audit::record(&state.db, user.corp_id, &user.email, "console.logout", &user.email, "").await;
     let mut resp = Redirect::to("/login").into_response();
@@ -280,7 +275,7 @@ pub struct LangQuery {
 }
 
 /// GET /lang?to=en&back=/console/staff: switches the console language (a preference cookie).
-pub async fn switch_lang(State(state): State<AppState>, Query(q): Query<LangQuery>) -> Response {
+pub async fn switch_lang(State(state): State<App>, Query(q): Query<LangQuery>) -> Response {
     let lang = Lang::from_code(&q.to);
     let back = match q.back.as_deref() {
         Some("/login") => "/login".to_owned(),

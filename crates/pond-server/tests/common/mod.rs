@@ -9,8 +9,8 @@ use axum::{
     http::{HeaderMap, Method, Request, StatusCode, header},
 };
 use http_body_util::BodyExt;
+use pond_app::{App as AppState, Config, auth};
 use pond_core::Role;
-use pond_server::{AppState, Config, auth};
 use pond_store::Db;
 use tower::ServiceExt;
 

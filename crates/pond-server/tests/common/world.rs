@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
+use pond_app::{App as AppState, Config};
 use pond_core::Secret;
-use pond_server::{AppState, Config, Running};
+use pond_server::Running;
 use pond_store::Db;
 use wecom_sim::{SimConfig, Simulator, callbacks::CallbackConfig, world::Scenario};
 
@@ -39,7 +40,7 @@ pub async fn setup(db: Db, duplicate: bool) -> Setup {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let state = AppState::new(db, config);
     let pond =
-        pond_server::start(state.clone(), listener, pond_server::app::default_registry(&state), false).await.unwrap();
+        pond_server::start(state.clone(), listener, pond_app::pipeline::default_registry(&state), false).await.unwrap();
     sim.configure_callbacks(CallbackConfig {
         url: Some(format!("http://{}/wecom/callback/{}", pond.addr, corp.id)),
         duplicate,
@@ -54,7 +55,7 @@ pub async fn settle(s: &Setup) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
     loop {
         s.sim.state.pusher.idle().await;
-        let unfinished = pond_store::inbox::unfinished(&s.pond.state.db).await.unwrap();
+        let unfinished = pond_store::inbox::unfinished(&s.pond.app.db).await.unwrap();
         if unfinished == 0 && s.sim.state.pusher.queued() == 0 {
             return;
         }
@@ -66,8 +67,8 @@ pub async fn settle(s: &Setup) {
 /// A console login over HTTP: creates an admin and returns (session cookie, CSRF token).
 pub async fn console_login(s: &Setup, email: &str) -> (String, String) {
     let base = format!("http://{}", s.pond.addr);
-    let hash = pond_server::auth::hash_password("pond-test-password").unwrap();
-    pond_store::user::create(&s.pond.state.db, s.corp_id, email, &hash, pond_core::Role::Admin).await.unwrap();
+    let hash = pond_app::auth::hash_password("pond-test-password").unwrap();
+    pond_store::user::create(&s.pond.app.db, s.corp_id, email, &hash, pond_core::Role::Admin).await.unwrap();
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let form = http.get(format!("{base}/login")).send().await.unwrap();
     let login_cookie =

@@ -36,6 +36,36 @@ pub enum JobError {
     Permanent(String),
 }
 
+/// A WeCom error as a job outcome: retried when transient.
+pub fn api_error(e: wecom::WecomError) -> JobError {
+    if e.is_transient() { JobError::Retryable(e.to_string()) } else { JobError::Permanent(e.to_string()) }
+}
+
+/// A database error as a job outcome: retried.
+pub fn store_error(e: pond_store::StoreError) -> JobError {
+    JobError::Retryable(e.to_string())
+}
+
+/// A service error as a job outcome: retried when transient (or a database failure).
+pub fn job_error(e: crate::AppError) -> JobError {
+    match &e {
+        crate::AppError::Storage(_) => JobError::Retryable(e.cause().unwrap_or_default()),
+        _ if e.is_transient() => JobError::Retryable(e.to_string()),
+        _ => JobError::Permanent(e.to_string()),
+    }
+}
+
+/// A job's payload, parsed; a payload that does not parse fails the job for good.
+pub fn parse_payload<T: serde::de::DeserializeOwned>(payload: &str) -> Result<T, JobError> {
+    serde_json::from_str(payload).map_err(|e| JobError::Permanent(format!("bad payload: {e}")))
+}
+
+/// A job's payload as stored.
+pub fn payload_json<T: serde::Serialize>(payload: &T) -> String {
+    // Payloads are plain structs of strings and numbers: serialising them cannot fail.
+    serde_json::to_string(payload).unwrap_or_default()
+}
+
 /// A boxed future, so handlers of different kinds can share one registry.
 pub type JobFuture<'a> = Pin<Box<dyn Future<Output = Result<(), JobError>> + Send + 'a>>;
 

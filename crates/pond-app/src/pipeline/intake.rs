@@ -76,7 +76,7 @@ impl InboxWriter {
     fn sender(&self) -> &mpsc::Sender<Pending> {
         self.sender.get_or_init(|| {
             let (tx, rx) = mpsc::channel(MAX_BATCH * 4);
-            crate::writer_thread::spawn(
+            crate::pipeline::writer_thread::spawn(
                 &self.db,
                 write_batches(self.db.clone(), rx, self.handoff.clone(), self.wake_inbox.clone()),
             );

@@ -1,29 +1,44 @@
 //! Console pages for the acquisition journey: channel live codes (list, create, detail with
 //! stats, trend chart, funnel, CSV and QR downloads) and the welcome-message library.
 
-use askama::Template;
-use axum::{
-    Extension, Form,
-    extract::{Path, Query, State},
-    http::{HeaderMap, StatusCode, header},
-    response::{IntoResponse, Redirect},
+use crate::console::prelude::*;
+use pond_app::{
+    Import, LineError,
+    acquisition::{
+        cards,
+        codes::{self, CodeInput},
+        import, qr,
+        regional::{self, StoreView},
+        stats::{self, CodeStats},
+        welcome::{self, WelcomeInput},
+    },
 };
+use pond_core::acquisition::CodeMode;
 use pond_core::{
     ValidationError,
     acquisition::{Rules, Schedule, StaffWeight},
 };
 use pond_store::{channel_code::ChannelCode, welcome::WelcomeMessage};
-use serde::Deserialize;
 
-use super::{
-    Chrome, ConsoleError, PageResult, chrome, render, require,
-    session::{CurrentUser, lang_of},
-};
-use crate::{
-    channel_codes::{self, CodeInput, CodeStats, WelcomeInput},
-    error::ApiError,
-    state::AppState,
-};
+use crate::{console::actor, error::ApiError};
+
+/// This feature's console pages.
+pub fn pages(book: RouteBook) -> RouteBook {
+    book.get("/console/staff/{userid}/card", card_page)
+        .post("/console/staff/{userid}/card", card_save)
+        .get("/console/codes", codes_page)
+        .post("/console/codes", codes_create)
+        .post("/console/codes/import", codes_import)
+        .get("/console/codes/{id}", code_page)
+        .post("/console/codes/{id}/delete", code_delete)
+        .get("/console/codes/{id}/stats.csv", code_csv)
+        .get("/console/codes/{id}/{format}", code_qr)
+        .get("/console/stores", stores_page)
+        .post("/console/stores", stores_import)
+        .get("/console/stores/{format}", regional_qr)
+        .get("/console/welcome", welcome_page)
+        .post("/console/welcome", welcome_create)
+}
 
 fn fail(e: impl Into<ApiError>, headers: &HeaderMap) -> ConsoleError {
     ConsoleError::from_api(e.into(), lang_of(headers))
@@ -36,11 +51,11 @@ fn admin_only(user: &CurrentUser, headers: &HeaderMap) -> Result<(), ConsoleErro
 /// A code with its last-30-days totals, for the list.
 pub struct CodeRow {
     pub code: ChannelCode,
-    pub totals: channel_codes::DayStats,
+    pub totals: stats::DayStats,
 }
 
 #[derive(Template)]
-#[template(path = "codes.html")]
+#[template(path = "acquisition/codes.html")]
 struct CodesPage {
     c: Chrome,
     rows: Vec<CodeRow>,
@@ -48,7 +63,7 @@ struct CodesPage {
     tags: Vec<(String, String, String)>,
     error: Option<String>,
     form: CodeForm,
-    report: Vec<crate::regional::LineError>,
+    report: Vec<LineError>,
     csv: String,
 }
 
@@ -169,14 +184,12 @@ impl CodeForm {
     }
 }
 
-async fn last_30_days(state: &AppState, code: &ChannelCode) -> Result<CodeStats, ApiError> {
-    let now = pond_store::now_ms();
-    let to = crate::acquisition::local_day_start(now) + 86_400_000;
-    channel_codes::stats(&state.db, code, to - 30 * 86_400_000, to, now).await
+async fn last_30_days(state: &App, code: &ChannelCode) -> Result<CodeStats, AppError> {
+    Ok(stats::code_stats(state, code.corp_id, code.id, None, None).await?.1)
 }
 
 async fn codes_page_with(
-    state: &AppState,
+    state: &App,
     user: &CurrentUser,
     headers: &HeaderMap,
     error: Option<String>,
@@ -186,12 +199,12 @@ async fn codes_page_with(
 }
 
 async fn codes_page_full(
-    state: &AppState,
+    state: &App,
     user: &CurrentUser,
     headers: &HeaderMap,
     error: Option<String>,
     form: CodeForm,
-    report: Vec<crate::regional::LineError>,
+    report: Vec<LineError>,
     csv: String,
 ) -> PageResult {
     let c = chrome(user, headers, "/console/codes", None);
@@ -209,7 +222,7 @@ async fn codes_page_full(
 }
 
 pub async fn codes_page(
-    State(state): State<AppState>,
+    State(state): State<App>,
     Extension(user): Extension<CurrentUser>,
     headers: HeaderMap,
 ) -> PageResult {
@@ -223,7 +236,7 @@ pub async fn codes_page(
 }
 
 pub async fn codes_create(
-    State(state): State<AppState>,
+    State(state): State<App>,
     Extension(user): Extension<CurrentUser>,
     headers: HeaderMap,
     Form(form): Form<CodeForm>,
@@ -233,29 +246,17 @@ pub async fn codes_create(
         Ok(i) => i,
         Err(e) => return codes_page_with(&state, &user, &headers, Some(e.to_string()), form).await,
     };
-    match channel_codes::create(&state, user.corp_id, input).await {
-        Ok(code) => {
-            pond_store::audit::record(
-                &state.db,
-                user.corp_id,
-                &user.email,
-                "channel_code.create",
-                &format!("code:{}", code.id),
-                &code.name,
-            )
-            .await
-            .map_err(|e| fail(e, &headers))?;
-            Ok(Redirect::to(&format!("/console/codes/{}", code.id)).into_response())
-        }
-        Err(e @ (ApiError::Invalid(_) | ApiError::Conflict(_) | ApiError::BadRequest(_))) => {
-            codes_page_with(&state, &user, &headers, Some(e.to_string()), form).await
-        }
+    match codes::create(&state, &actor(&user), user.corp_id, input).await {
+        Ok(code) => Ok(Redirect::to(&format!("/console/codes/{}", code.id)).into_response()),
+        Err(
+            e @ (AppError::Invalid(_) | AppError::Conflict(_) | AppError::NotConnected(_) | AppError::Wecom { .. }),
+        ) => codes_page_with(&state, &user, &headers, Some(e.to_string()), form).await,
         Err(e) => Err(fail(e, &headers)),
     }
 }
 
 #[derive(Template)]
-#[template(path = "code.html")]
+#[template(path = "acquisition/code.html")]
 struct CodePage {
     c: Chrome,
     code: ChannelCode,
@@ -274,7 +275,7 @@ impl CodePage {
 }
 
 pub async fn code_page(
-    State(state): State<AppState>,
+    State(state): State<App>,
     Extension(user): Extension<CurrentUser>,
     headers: HeaderMap,
     Path(id): Path<i64>,
@@ -283,27 +284,24 @@ pub async fn code_page(
     let code = pond_store::channel_code::get(&state.db, user.corp_id, id).await.map_err(|e| fail(e, &headers))?;
     let stats = last_30_days(&state, &code).await.map_err(|e| fail(e, &headers))?;
     let rules: Rules = serde_json::from_str(&code.rules).unwrap_or_default();
-    let chart = channel_codes::trend_svg(&stats);
-    let landing_url = channel_codes::landing_url(&state, &code);
+    let chart = stats::trend_svg(&stats);
+    let landing_url = codes::landing_url(&state, &code);
     Ok(render(&CodePage { c, code, rules, stats, chart, landing_url }))
 }
 
 pub async fn code_delete(
-    State(state): State<AppState>,
+    State(state): State<App>,
     Extension(user): Extension<CurrentUser>,
     headers: HeaderMap,
     Path(id): Path<i64>,
 ) -> PageResult {
     admin_only(&user, &headers)?;
-    channel_codes::delete(&state, user.corp_id, id).await.map_err(|e| fail(e, &headers))?;
-    pond_store::audit::record(&state.db, user.corp_id, &user.email, "channel_code.delete", &format!("code:{id}"), "")
-        .await
-        .map_err(|e| fail(e, &headers))?;
+    codes::delete(&state, &actor(&user), user.corp_id, id).await.map_err(|e| fail(e, &headers))?;
     Ok(Redirect::to("/console/codes").into_response())
 }
 
 pub async fn code_csv(
-    State(state): State<AppState>,
+    State(state): State<App>,
     Extension(user): Extension<CurrentUser>,
     headers: HeaderMap,
     Path(id): Path<i64>,
@@ -313,7 +311,7 @@ pub async fn code_csv(
     let disposition = format!("attachment; filename=\"channel-code-{id}.csv\"");
     Ok((
         [(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()), (header::CONTENT_DISPOSITION, disposition)],
-        channel_codes::stats_csv(&code, &stats),
+        stats::stats_csv(&code, &stats),
     )
         .into_response())
 }
@@ -324,32 +322,30 @@ pub struct QrParams {
 }
 
 pub async fn code_qr(
-    State(state): State<AppState>,
+    State(state): State<App>,
     Extension(user): Extension<CurrentUser>,
     headers: HeaderMap,
     Path((id, format)): Path<(i64, String)>,
     Query(q): Query<QrParams>,
 ) -> PageResult {
     let code = pond_store::channel_code::get(&state.db, user.corp_id, id).await.map_err(|e| fail(e, &headers))?;
-    if code.mode != "landing" {
+    if CodeMode::parse(&code.mode) == Ok(CodeMode::Native) {
         return Ok(Redirect::to(&code.qr_code).into_response());
     }
-    qr_download(&channel_codes::landing_url(&state, &code), &format, &q, &headers)
+    qr_download(&codes::landing_url(&state, &code), &format, &q, &headers)
 }
 
-/// A QR image of `url` as `qr.png` or `qr.svg`, at `size` (128–4096, default 1024).
+/// A QR image of `url` as `qr.png` or `qr.svg`, at `size` (128–4096, default 1024; refused
+/// outside that range, as in the API).
 fn qr_download(url: &str, format: &str, q: &QrParams, headers: &HeaderMap) -> PageResult {
-    let size = q.size.unwrap_or(1024).clamp(128, 4096);
+    let size = q.size.unwrap_or(1024);
     match format {
-        "qr.png" => {
-            Ok(([(header::CONTENT_TYPE, "image/png")], channel_codes::qr_png(url, size).map_err(|e| fail(e, headers))?)
+        "qr.png" => Ok(([(header::CONTENT_TYPE, "image/png")], qr::qr_png(url, size).map_err(|e| fail(e, headers))?)
+            .into_response()),
+        "qr.svg" => {
+            Ok(([(header::CONTENT_TYPE, "image/svg+xml")], qr::qr_svg(url, size).map_err(|e| fail(e, headers))?)
                 .into_response())
         }
-        "qr.svg" => Ok((
-            [(header::CONTENT_TYPE, "image/svg+xml")],
-            channel_codes::qr_svg(url, size).map_err(|e| fail(e, headers))?,
-        )
-            .into_response()),
         _ => Err(ConsoleError {
             status: StatusCode::NOT_FOUND,
             message: "qr.png or qr.svg".into(),
@@ -359,7 +355,7 @@ fn qr_download(url: &str, format: &str, q: &QrParams, headers: &HeaderMap) -> Pa
 }
 
 #[derive(Template)]
-#[template(path = "welcome.html")]
+#[template(path = "acquisition/welcome.html")]
 struct WelcomePage {
     c: Chrome,
     messages: Vec<WelcomeMessage>,
@@ -367,12 +363,12 @@ struct WelcomePage {
 }
 
 pub async fn welcome_page(
-    State(state): State<AppState>,
+    State(state): State<App>,
     Extension(user): Extension<CurrentUser>,
     headers: HeaderMap,
 ) -> PageResult {
     let c = chrome(&user, &headers, "/console/welcome", None);
-    let messages = pond_store::welcome::list(&state.db, user.corp_id).await.map_err(|e| fail(e, &headers))?;
+    let messages = welcome::list(&state, user.corp_id).await.map_err(|e| fail(e, &headers))?;
     Ok(render(&WelcomePage { c, messages, error: None }))
 }
 
@@ -387,7 +383,7 @@ pub struct WelcomeForm {
 }
 
 pub async fn welcome_create(
-    State(state): State<AppState>,
+    State(state): State<App>,
     Extension(user): Extension<CurrentUser>,
     headers: HeaderMap,
     Form(form): Form<WelcomeForm>,
@@ -395,61 +391,40 @@ pub async fn welcome_create(
     admin_only(&user, &headers)?;
     let input =
         WelcomeInput { name: form.name, text: form.text, attachments: vec![], is_default: form.is_default.is_some() };
-    match input.validate() {
-        Ok((name, attachments)) => {
-            let m = pond_store::welcome::create(
-                &state.db,
-                user.corp_id,
-                &name,
-                input.text.trim(),
-                &attachments,
-                input.is_default,
-            )
-            .await
-            .map_err(|e| fail(e, &headers))?;
-            pond_store::audit::record(
-                &state.db,
-                user.corp_id,
-                &user.email,
-                "welcome.create",
-                &format!("welcome:{}", m.id),
-                &m.name,
-            )
-            .await
-            .map_err(|e| fail(e, &headers))?;
-            Ok(Redirect::to("/console/welcome").into_response())
-        }
-        Err(e) => {
+    match welcome::create(&state, &actor(&user), user.corp_id, &input).await {
+        Ok(_) => Ok(Redirect::to("/console/welcome").into_response()),
+        Err(e @ AppError::Invalid(_)) => {
             let c = chrome(&user, &headers, "/console/welcome", None);
-            let messages = pond_store::welcome::list(&state.db, user.corp_id).await.map_err(|e| fail(e, &headers))?;
+            let messages = welcome::list(&state, user.corp_id).await.map_err(|e| fail(e, &headers))?;
             let mut resp = render(&WelcomePage { c, messages, error: Some(e.to_string()) });
             *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
             Ok(resp)
         }
+        Err(e) => Err(fail(e, &headers)),
     }
 }
 
 #[derive(Template)]
-#[template(path = "stores.html")]
+#[template(path = "acquisition/stores.html")]
 struct StoresPage {
     c: Chrome,
-    stores: Vec<crate::regional::StoreView>,
+    stores: Vec<StoreView>,
     regional_url: String,
-    report: Vec<crate::regional::LineError>,
+    report: Vec<LineError>,
     imported: Option<usize>,
     csv: String,
 }
 
 async fn stores_page_with(
-    state: &AppState,
+    state: &App,
     user: &CurrentUser,
     headers: &HeaderMap,
-    report: Vec<crate::regional::LineError>,
+    report: Vec<LineError>,
     imported: Option<usize>,
     csv: String,
 ) -> PageResult {
     let c = chrome(user, headers, "/console/stores", None);
-    let stores = crate::regional::views(&state.db, user.corp_id).await.map_err(|e| fail(e, headers))?;
+    let stores = regional::views(&state.db, user.corp_id).await.map_err(|e| fail(e, headers))?;
     let regional_url = format!("{}/r/{}", state.config.effective_public_url(), user.corp_id);
     let status = if report.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     let mut resp = render(&StoresPage { c, stores, regional_url, report, imported, csv });
@@ -458,7 +433,7 @@ async fn stores_page_with(
 }
 
 pub async fn stores_page(
-    State(state): State<AppState>,
+    State(state): State<App>,
     Extension(user): Extension<CurrentUser>,
     headers: HeaderMap,
 ) -> PageResult {
@@ -472,53 +447,41 @@ pub struct StoresForm {
 }
 
 pub async fn stores_import(
-    State(state): State<AppState>,
+    State(state): State<App>,
     Extension(user): Extension<CurrentUser>,
     headers: HeaderMap,
     Form(form): Form<StoresForm>,
 ) -> PageResult {
     admin_only(&user, &headers)?;
-    match crate::regional::import(&state, user.corp_id, &form.csv).await.map_err(|e| fail(e, &headers))? {
-        Ok(n) => {
-            pond_store::audit::record(
-                &state.db,
-                user.corp_id,
-                &user.email,
-                "stores.import",
-                "stores",
-                &format!("{n} stores"),
-            )
-            .await
-            .map_err(|e| fail(e, &headers))?;
-            stores_page_with(&state, &user, &headers, vec![], Some(n), String::new()).await
-        }
-        Err(report) => stores_page_with(&state, &user, &headers, report, None, form.csv).await,
+    match regional::import(&state, &actor(&user), user.corp_id, &form.csv).await.map_err(|e| fail(e, &headers))? {
+        Import::Done(n) => stores_page_with(&state, &user, &headers, vec![], Some(n), String::new()).await,
+        Import::Refused(report) => stores_page_with(&state, &user, &headers, report, None, form.csv).await,
     }
 }
 
 pub async fn regional_qr(
-    State(state): State<AppState>,
+    State(state): State<App>,
     Extension(user): Extension<CurrentUser>,
     headers: HeaderMap,
     Path(format): Path<String>,
     Query(q): Query<QrParams>,
 ) -> PageResult {
-    qr_download(&format!("{}/r/{}", state.config.effective_public_url(), user.corp_id), &format, &q, &headers)
+    qr_download(&regional::regional_url(&state, user.corp_id), &format, &q, &headers)
 }
 
 #[derive(Template)]
-#[template(path = "card.html")]
+#[template(path = "acquisition/card.html")]
 struct CardPage {
     c: Chrome,
     staff: pond_store::staff::Staff,
-    card: crate::business_card::Card,
+    card: cards::Card,
     entries_text: String,
-    results: Vec<crate::business_card::CardResult>,
+    results: Vec<cards::CardResult>,
     error: Option<String>,
 }
 
-fn entries_text(card: &crate::business_card::Card) -> String {
-    use crate::business_card::CardEntry;
+fn entries_text(card: &cards::Card) -> String {
+    use cards::CardEntry;
     card.entries
         .iter()
         .map(|e| match e {
@@ -533,14 +496,14 @@ fn entries_text(card: &crate::business_card::Card) -> String {
 }
 
 pub async fn card_page(
-    State(state): State<AppState>,
+    State(state): State<App>,
     Extension(user): Extension<CurrentUser>,
     headers: HeaderMap,
     Path(userid): Path<String>,
 ) -> PageResult {
     let c = chrome(&user, &headers, "/console/staff", None);
     let staff = pond_store::staff::get(&state.db, user.corp_id, &userid).await.map_err(|e| fail(e, &headers))?;
-    let (card, error) = match crate::business_card::read(&state, user.corp_id, &userid).await {
+    let (card, error) = match cards::read(&state, user.corp_id, &userid).await {
         Ok(card) => (card, None),
         Err(e) => (Default::default(), Some(e.to_string())),
     };
@@ -562,8 +525,8 @@ pub struct CardForm {
     also: String,
 }
 
-fn parse_entries(text: &str) -> Result<Vec<crate::business_card::CardEntry>, ValidationError> {
-    use crate::business_card::CardEntry;
+fn parse_entries(text: &str) -> Result<Vec<cards::CardEntry>, ValidationError> {
+    use cards::CardEntry;
     text.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
@@ -590,7 +553,7 @@ fn parse_entries(text: &str) -> Result<Vec<crate::business_card::CardEntry>, Val
 }
 
 pub async fn card_save(
-    State(state): State<AppState>,
+    State(state): State<App>,
     Extension(user): Extension<CurrentUser>,
     headers: HeaderMap,
     Path(userid): Path<String>,
@@ -599,7 +562,7 @@ pub async fn card_save(
     admin_only(&user, &headers)?;
     let c = chrome(&user, &headers, "/console/staff", None);
     let staff = pond_store::staff::get(&state.db, user.corp_id, &userid).await.map_err(|e| fail(e, &headers))?;
-    let parsed = parse_entries(&form.entries).map(|entries| crate::business_card::Card {
+    let parsed = parse_entries(&form.entries).map(|entries| cards::Card {
         external_corp_name: form.external_corp_name.trim().to_owned(),
         external_position: form.external_position.trim().to_owned(),
         entries,
@@ -607,7 +570,7 @@ pub async fn card_save(
     let mut userids = vec![userid.clone()];
     userids.extend(form.also.split(',').map(str::trim).filter(|u| !u.is_empty() && *u != userid).map(str::to_owned));
     let outcome = match parsed {
-        Ok(card) => crate::business_card::write_many(&state, user.corp_id, &userids, &card)
+        Ok(card) => cards::write_many(&state, &actor(&user), user.corp_id, &userids, &card)
             .await
             .map(|r| (card, r))
             .map_err(|e| e.to_string()),
@@ -615,22 +578,11 @@ pub async fn card_save(
     };
     match outcome {
         Ok((card, results)) => {
-            let ok = results.iter().filter(|r| r.ok).count();
-            pond_store::audit::record(
-                &state.db,
-                user.corp_id,
-                &user.email,
-                "staff.card",
-                &userids.join(","),
-                &format!("{ok}/{} updated", results.len()),
-            )
-            .await
-            .map_err(|e| fail(e, &headers))?;
             let entries_text = entries_text(&card);
             Ok(render(&CardPage { c, staff, card, entries_text, results, error: None }))
         }
         Err(e) => {
-            let card = crate::business_card::Card {
+            let card = cards::Card {
                 external_corp_name: form.external_corp_name,
                 external_position: form.external_position,
                 entries: vec![],
@@ -644,26 +596,16 @@ pub async fn card_save(
 }
 
 pub async fn codes_import(
-    State(state): State<AppState>,
+    State(state): State<App>,
     Extension(user): Extension<CurrentUser>,
     headers: HeaderMap,
     Form(form): Form<StoresForm>,
 ) -> PageResult {
     admin_only(&user, &headers)?;
-    match channel_codes::import_csv(&state, user.corp_id, &form.csv).await.map_err(|e| fail(e, &headers))? {
-        Ok(codes) => {
-            pond_store::audit::record(
-                &state.db,
-                user.corp_id,
-                &user.email,
-                "channel_code.import",
-                "codes",
-                &format!("{} codes", codes.len()),
-            )
-            .await
-            .map_err(|e| fail(e, &headers))?;
-            Ok(Redirect::to("/console/codes").into_response())
+    match import::import_csv(&state, &actor(&user), user.corp_id, &form.csv).await.map_err(|e| fail(e, &headers))? {
+        Import::Done(_) => Ok(Redirect::to("/console/codes").into_response()),
+        Import::Refused(report) => {
+            codes_page_full(&state, &user, &headers, None, CodeForm::default(), report, form.csv).await
         }
-        Err(report) => codes_page_full(&state, &user, &headers, None, CodeForm::default(), report, form.csv).await,
     }
 }

@@ -4,10 +4,15 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::{error::ApiError, state::AppState};
+use crate::{
+    App, AppError,
+    audit::{self, AuditAction},
+    auth::Actor,
+};
 
 /// One entry on a card.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum CardEntry {
     Text { name: String, value: String },
@@ -16,7 +21,8 @@ pub enum CardEntry {
 }
 
 /// A business card as Pond edits it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Card {
     /// Company name shown on the card (empty: the corp's short name).
@@ -118,24 +124,16 @@ impl Card {
     }
 }
 
-async fn client(state: &AppState, corp_id: i64) -> Result<wecom::Client, ApiError> {
-    let corp = pond_store::corp::get(&state.db, corp_id).await?;
-    state.wecom.for_corp(&corp).map_err(|e| ApiError::BadRequest(format!("WeCom is not reachable for this corp: {e}")))
-}
-
 /// An employee's card as WeCom has it.
-pub async fn read(state: &AppState, corp_id: i64, userid: &str) -> Result<Card, ApiError> {
+pub async fn read(state: &App, corp_id: i64, userid: &str) -> Result<Card, AppError> {
     pond_store::staff::get(&state.db, corp_id, userid).await?;
-    let user = client(state, corp_id)
-        .await?
-        .user_get(userid)
-        .await
-        .map_err(|e| ApiError::BadRequest(format!("WeCom refused: {e}")))?;
+    let user = state.client(corp_id).await?.user_get(userid).await?;
     Ok(Card::from_wecom(user.external_profile.as_ref()))
 }
 
 /// The outcome for one employee of a bulk edit.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CardResult {
     pub userid: String,
     pub ok: bool,
@@ -144,11 +142,12 @@ pub struct CardResult {
 
 /// Writes the same card to many employees (≤100); each gets its own result.
 pub async fn write_many(
-    state: &AppState,
+    state: &App,
+    actor: &Actor,
     corp_id: i64,
     userids: &[String],
     card: &Card,
-) -> Result<Vec<CardResult>, ApiError> {
+) -> Result<Vec<CardResult>, AppError> {
     card.validate()?;
     if userids.is_empty() || userids.len() > 100 {
         return Err(pond_core::ValidationError::new("userids", "list 1 to 100 employees").into());
@@ -158,13 +157,16 @@ pub async fn write_many(
             .await
             .map_err(|_| pond_core::ValidationError::new("userids", format!("unknown employee {u}")))?;
     }
-    let client = client(state, corp_id).await?;
+    let client = state.client(corp_id).await?;
     let profile = card.to_wecom();
     let mut out = Vec::new();
     for u in userids {
         let r = client.user_update_external_profile(u, &profile).await;
         out.push(CardResult { userid: u.clone(), ok: r.is_ok(), error: r.err().map(|e| e.to_string()) });
     }
+    let ok = out.iter().filter(|r| r.ok).count();
+    let detail = format!("{ok}/{} updated", out.len());
+    audit::record(&state.db, corp_id, actor, AuditAction::CardsUpdate, &userids.join(","), &detail).await?;
     Ok(out)
 }
 

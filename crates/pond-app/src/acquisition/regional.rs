@@ -8,31 +8,21 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use askama::Template;
-use axum::{
-    extract::{Path, Query, State},
-    http::StatusCode,
-    response::{IntoResponse, Response},
-};
-use pond_core::{ValidationError, geo::LatLng};
-use pond_store::store_location::{NewStore, Store};
+use pond_core::{ValidationError, geo::LatLng, state::StateSpace};
+use pond_store::store_location::NewStore;
 use rstar::{RTree, primitives::GeomWithData};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use crate::{console::render, error::ApiError, state::AppState};
+use crate::{
+    App, AppError, Import, LineError,
+    acquisition::contact_ways::{self, WayOwner},
+    audit::{self, AuditAction},
+    auth::Actor,
+};
 
 /// The `state` of a store employee's contact way (≤30 characters).
 pub fn store_state(store_id: i64) -> String {
-    format!("rg-{store_id}")
-}
-
-/// A problem on one line of an import.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct LineError {
-    /// 1-based line number in the file (the header is line 1).
-    pub line: usize,
-    pub field: String,
-    pub message: String,
+    StateSpace::Regional.state(store_id)
 }
 
 /// Parses and validates a store CSV (`name,address,city,latitude,longitude,staff`; staff
@@ -158,7 +148,8 @@ impl StoreIndexes {
 }
 
 /// A store with its last-30-days figures.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StoreView {
     pub id: i64,
     pub name: String,
@@ -175,219 +166,157 @@ pub struct StoreView {
     pub lost: i64,
 }
 
-pub async fn views(db: &pond_store::Db, corp_id: i64) -> Result<Vec<StoreView>, ApiError> {
+pub async fn views(db: &pond_store::Db, corp_id: i64) -> Result<Vec<StoreView>, AppError> {
     let since = pond_store::now_ms() - 30 * 86_400_000;
     let scans: HashMap<i64, (i64, i64)> = pond_store::store_location::scan_counts(db, corp_id, since)
         .await?
         .into_iter()
         .map(|(id, n, l)| (id, (n, l)))
         .collect();
-    let adds: HashMap<String, (i64, i64)> = pond_store::store_location::adds_by_state_prefix(db, corp_id, "rg-", since)
+    let adds: HashMap<String, (i64, i64)> =
+        pond_store::store_location::adds_by_state_prefix(db, corp_id, StateSpace::Regional.prefix(), since)
+            .await?
+            .into_iter()
+            .map(|(s, n, l)| (s, (n, l)))
+            .collect();
+    pond_store::store_location::list(db, corp_id)
         .await?
         .into_iter()
-        .map(|(s, n, l)| (s, (n, l)))
-        .collect();
-    Ok(pond_store::store_location::list(db, corp_id)
-        .await?
-        .into_iter()
-        .map(|s| {
+        .map(|s| -> Result<StoreView, AppError> {
             let state = store_state(s.id);
             let (scans, located) = scans.get(&s.id).copied().unwrap_or_default();
             let (new_customers, lost) = adds.get(&state).copied().unwrap_or_default();
-            StoreView {
+            let staff = crate::json_column("stores.staff", s.id, &s.staff)?;
+            Ok(StoreView {
                 id: s.id,
                 name: s.name,
                 address: s.address,
                 city: s.city,
                 latitude: s.latitude,
                 longitude: s.longitude,
-                staff: serde_json::from_str(&s.staff).unwrap_or_default(),
+                staff,
                 state,
                 scans,
                 located_scans: located,
                 new_customers,
                 lost,
-            }
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// Imports a store CSV for a corp: all lines valid, or nothing stored and a per-line report.
-pub async fn import(state: &AppState, corp_id: i64, csv_text: &str) -> Result<Result<usize, Vec<LineError>>, ApiError> {
+pub async fn import(state: &App, actor: &Actor, corp_id: i64, csv_text: &str) -> Result<Import<usize>, AppError> {
     let active: std::collections::BTreeSet<String> = pond_store::staff::all(&state.db, corp_id)
         .await?
         .into_iter()
-        .filter(|s| s.status == "active")
+        .filter(|s| s.status == pond_core::StaffStatus::Active.as_str())
         .map(|s| s.userid)
         .collect();
     match parse_csv(csv_text, &|u| active.contains(u)) {
         Ok(stores) => {
             let n = pond_store::store_location::upsert_all(&state.db, corp_id, &stores).await?;
             state.store_indexes.invalidate(corp_id);
-            Ok(Ok(n))
+            audit::record(&state.db, corp_id, actor, AuditAction::StoreImport, "stores", &format!("{n} stores"))
+                .await?;
+            Ok(Import::Done(n))
         }
-        Err(report) => Ok(Err(report)),
+        Err(report) => Ok(Import::Refused(report)),
     }
 }
 
+/// The URL printed in the regional code's QR.
+pub fn regional_url(app: &App, corp_id: i64) -> String {
+    format!("{}/r/{corp_id}", app.config.effective_public_url())
+}
+
 /// A store in the city picker: (id, name, address).
-type StoreChoice = (i64, String, String);
+pub type StoreChoice = (i64, String, String);
 
-#[derive(Template)]
-#[template(path = "regional.html")]
-struct RegionalPage {
-    corp_id: i64,
-    message: String,
-    /// city → its stores
-    cities: Vec<(String, Vec<StoreChoice>)>,
-    ask_location: bool,
-    store_name: Option<String>,
-    staff_name: String,
-    qr_code: String,
+/// What a customer asked the regional page for.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RegionalRequest {
+    pub lat: Option<f64>,
+    pub lng: Option<f64>,
+    pub store: Option<i64>,
+    /// The browser refused or failed to give a location.
+    pub denied: bool,
 }
 
-#[derive(Debug, Deserialize)]
-pub struct RegionalQuery {
-    lat: Option<f64>,
-    lng: Option<f64>,
-    store: Option<i64>,
-    /// Set by the page when the browser refused or failed to give a location.
-    denied: Option<u8>,
+/// What the regional page shows.
+#[derive(Debug, Clone)]
+pub enum RegionalView {
+    /// The code is unknown (no stores).
+    Gone,
+    /// The city → store picker, with a message; `ask_location` asks the browser first.
+    Picker { cities: Vec<(String, Vec<StoreChoice>)>, message: &'static str, ask_location: bool, unavailable: bool },
+    /// The chosen store's employee and their QR.
+    Store { store_name: String, staff_name: String, qr_code: String, message: String },
 }
 
-/// GET /r/{corp_id}: the regional landing page.
-pub async fn landing(
-    State(state): State<AppState>,
-    Path(corp_id): Path<i64>,
-    Query(q): Query<RegionalQuery>,
-) -> Response {
-    let stores = match pond_store::store_location::list(&state.db, corp_id).await {
-        Ok(s) if !s.is_empty() => s,
-        _ => return picker(corp_id, &[], StatusCode::NOT_FOUND, "这个二维码已失效，请联系门店工作人员。", false),
+/// Decides the regional page for a scan: the nearest store (within the configured distance),
+/// the store picked, or the picker; counts the scan and hands out an employee's contact way.
+pub async fn regional_page(app: &App, corp_id: i64, q: RegionalRequest) -> Result<RegionalView, AppError> {
+    let stores = pond_store::store_location::list(&app.db, corp_id).await?;
+    if stores.is_empty() {
+        return Ok(RegionalView::Gone);
+    }
+    let picker = |message: &'static str, ask_location: bool, unavailable: bool| {
+        let mut cities: BTreeMap<String, Vec<StoreChoice>> = BTreeMap::new();
+        for s in &stores {
+            cities.entry(s.city.clone()).or_default().push((s.id, s.name.clone(), s.address.clone()));
+        }
+        Ok(RegionalView::Picker { cities: cities.into_iter().collect(), message, ask_location, unavailable })
     };
     let chosen: Option<(i64, bool, Option<i64>)> = match (q.store, q.lat, q.lng) {
         (Some(id), _, _) => stores.iter().any(|s| s.id == id).then_some((id, false, None)),
         (None, Some(lat), Some(lng)) => match LatLng::new(lat, lng) {
             Err(_) => None,
-            Ok(at) => match state.store_indexes.nearest(&state.db, corp_id, at).await {
-                Ok(Some((id, d))) if d <= state.config.regional.max_distance_km * 1000.0 => {
+            Ok(at) => match app.store_indexes.nearest(&app.db, corp_id, at).await {
+                Ok(Some((id, d))) if d <= app.config.regional.max_distance_km * 1000.0 => {
                     Some((id, true, Some(d as i64)))
                 }
-                Ok(Some(_)) => {
-                    return picker(corp_id, &stores, StatusCode::OK, "附近没有门店，请选择城市和门店。", false);
-                }
+                Ok(Some(_)) => return picker("附近没有门店，请选择城市和门店。", false, false),
                 _ => None,
             },
         },
-        _ => {
-            let ask = q.denied.is_none();
-            let message = if ask {
-                "正在获取您的位置，为您匹配最近的门店…"
-            } else {
-                "无法获取位置，请选择城市和门店。"
-            };
-            return picker(corp_id, &stores, StatusCode::OK, message, ask);
-        }
+        _ if q.denied => return picker("无法获取位置，请选择城市和门店。", false, false),
+        _ => return picker("正在获取您的位置，为您匹配最近的门店…", true, false),
     };
     let Some((store_id, located, distance)) = chosen else {
-        return picker(corp_id, &stores, StatusCode::OK, "请选择城市和门店。", false);
+        return picker("请选择城市和门店。", false, false);
     };
-    match serve_store(&state, corp_id, store_id, located, distance).await {
-        Ok(page) => render(&page).into_response(),
+    match serve_store(app, corp_id, store_id, located, distance).await {
+        Ok(view) => Ok(view),
         Err(e) => {
             tracing::warn!(corp_id, store_id, error = %e, "regional page could not serve the store");
-            picker(
-                corp_id,
-                &stores,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "门店暂时无人接待，请选择其他门店或稍后再试。",
-                false,
-            )
+            picker("门店暂时无人接待，请选择其他门店或稍后再试。", false, true)
         }
     }
-}
-
-fn picker(corp_id: i64, stores: &[Store], status: StatusCode, message: &str, ask_location: bool) -> Response {
-    let mut cities: BTreeMap<String, Vec<StoreChoice>> = BTreeMap::new();
-    for s in stores {
-        cities.entry(s.city.clone()).or_default().push((s.id, s.name.clone(), s.address.clone()));
-    }
-    let page = RegionalPage {
-        corp_id,
-        message: message.to_owned(),
-        cities: cities.into_iter().collect(),
-        ask_location,
-        store_name: None,
-        staff_name: String::new(),
-        qr_code: String::new(),
-    };
-    let mut resp = render(&page);
-    *resp.status_mut() = status;
-    resp
 }
 
 async fn serve_store(
-    state: &AppState,
+    app: &App,
     corp_id: i64,
     store_id: i64,
     located: bool,
     distance: Option<i64>,
-) -> Result<RegionalPage, String> {
-    let store = pond_store::store_location::get(&state.db, corp_id, store_id).await.map_err(|e| e.to_string())?;
-    let staff: Vec<String> = serde_json::from_str(&store.staff).unwrap_or_default();
+) -> Result<RegionalView, AppError> {
+    let store = pond_store::store_location::get(&app.db, corp_id, store_id).await?;
+    let staff: Vec<String> = crate::json_column("stores.staff", store.id, &store.staff)?;
     if staff.is_empty() {
-        return Err("store has no staff".into());
+        return Err(AppError::Conflict("store has no staff".into()));
     }
     let userid = staff[rand::Rng::random_range(&mut rand::rng(), 0..staff.len())].clone();
-    let qr = match pond_store::store_location::staff_way(&state.db, corp_id, store_id, &userid)
-        .await
-        .map_err(|e| e.to_string())?
-    {
-        Some(qr) => qr,
-        None => {
-            let corp = pond_store::corp::get(&state.db, corp_id).await.map_err(|e| e.to_string())?;
-            let client = state.wecom.for_corp(&corp).map_err(|e| e.to_string())?;
-            let way = wecom::api::ContactWay {
-                kind: 1,
-                scene: 2,
-                remark: store.name.chars().take(30).collect(),
-                skip_verify: true,
-                state: store_state(store_id),
-                user: vec![userid.clone()],
-                ..Default::default()
-            };
-            let created = client.add_contact_way(&way).await.map_err(|e| e.to_string())?;
-            pond_store::store_location::set_staff_way(
-                &state.db,
-                corp_id,
-                store_id,
-                &userid,
-                &created.config_id,
-                &created.qr_code,
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-            created.qr_code
-        }
-    };
-    pond_store::store_location::record_scan(&state.db, corp_id, store_id, &userid, located, distance)
-        .await
-        .map_err(|e| e.to_string())?;
-    let staff_name = pond_store::staff::get(&state.db, corp_id, &userid).await.map(|s| s.name).unwrap_or(userid);
+    let qr = contact_ways::staff_qr(app, WayOwner::Store(&store), &userid).await?;
+    pond_store::store_location::record_scan(&app.db, corp_id, store_id, &userid, located, distance).await?;
+    let staff_name = pond_store::staff::get(&app.db, corp_id, &userid).await.map(|s| s.name).unwrap_or(userid);
     let message = match distance {
         Some(d) if d >= 1000 => format!("距您约 {:.1} 公里 · {}", d as f64 / 1000.0, store.address),
         Some(d) => format!("距您约 {d} 米 · {}", store.address),
         None => store.address.clone(),
     };
-    Ok(RegionalPage {
-        corp_id,
-        message,
-        cities: vec![],
-        ask_location: false,
-        store_name: Some(store.name),
-        staff_name,
-        qr_code: qr,
-    })
+    Ok(RegionalView::Store { store_name: store.name, staff_name, qr_code: qr, message })
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@ use pond_core::{Secret, ValidationError, ids};
 use pond_store::corp::WecomSettings;
 
 /// Settings as submitted, before validation.
-#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SettingsInput {
     /// Display name of the corp (1–64 characters).

@@ -10,7 +10,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::acquisition::{AddRules, PlannedJob};
+use crate::{
+    App, AppError,
+    feature::{Event, Features, PlannedJob, Plans},
+};
 use pond_core::StaffStatus;
 use pond_store::{
     Db, StoreError, customer, department, group,
@@ -19,35 +22,10 @@ use pond_store::{
     timeline::{self, NewEntry},
 };
 use wecom::{
-    Callback, Client, EventKind, WecomError,
+    Callback, Client, EventKind,
     api::{ExternalContact, ExternalContactDetail, GroupChat},
     events::{ContactEvent, ExternalChatChange, ExternalContactChange},
 };
-
-/// Why a sync or an event could not be applied.
-#[derive(Debug, thiserror::Error)]
-pub enum SyncError {
-    #[error(transparent)]
-    Wecom(#[from] WecomError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Link(#[from] crate::wecom_link::LinkError),
-    #[error("stored event cannot be read: {0}")]
-    BadEvent(String),
-}
-
-impl SyncError {
-    /// Worth another attempt later.
-    pub fn is_transient(&self) -> bool {
-        match self {
-            SyncError::Wecom(e) => e.is_transient(),
-            SyncError::Link(crate::wecom_link::LinkError::Wecom(e)) => e.is_transient(),
-            SyncError::Store(StoreError::Database(_)) => true,
-            _ => false,
-        }
-    }
-}
 
 /// What a full sync found.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -85,7 +63,7 @@ impl Progress<'_> {
 }
 
 /// Reads the whole corp from WeCom into Pond. `run_id` receives progress.
-pub async fn full_sync(db: &Db, client: &Client, corp_id: i64, run_id: Option<i64>) -> Result<SyncSummary, SyncError> {
+pub async fn full_sync(db: &Db, client: &Client, corp_id: i64, run_id: Option<i64>) -> Result<SyncSummary, AppError> {
     let progress = Progress { db, run_id };
     let mut summary = SyncSummary::default();
 
@@ -233,7 +211,7 @@ async fn sync_departments(
     client: &Client,
     corp_id: i64,
     summary: &mut SyncSummary,
-) -> Result<usize, SyncError> {
+) -> Result<usize, AppError> {
     let depts = client.department_list(None).await?;
     let seen: BTreeSet<i64> = depts.iter().map(|d| d.id).collect();
     for d in &depts {
@@ -262,7 +240,7 @@ async fn sync_departments(
     Ok(removed)
 }
 
-async fn sync_tags(db: &Db, client: &Client, corp_id: i64, summary: &mut SyncSummary) -> Result<usize, SyncError> {
+async fn sync_tags(db: &Db, client: &Client, corp_id: i64, summary: &mut SyncSummary) -> Result<usize, AppError> {
     let groups = client.corp_tag_list(&[], &[]).await?;
     let mut seen = BTreeSet::new();
     for g in groups.iter().filter(|g| !g.deleted) {
@@ -297,11 +275,7 @@ async fn sync_tags(db: &Db, client: &Client, corp_id: i64, summary: &mut SyncSum
     Ok(removed)
 }
 
-async fn store_group(
-    db: &Db,
-    corp_id: i64,
-    g: &GroupChat,
-) -> Result<(Vec<String>, Vec<group::GroupMember>), SyncError> {
+async fn store_group(db: &Db, corp_id: i64, g: &GroupChat) -> Result<(Vec<String>, Vec<group::GroupMember>), AppError> {
     group::upsert(
         db,
         &group::CustomerGroup {
@@ -351,7 +325,7 @@ impl CustomerNow {
 }
 
 /// Reads one customer from WeCom (no database access, so it can run outside a transaction).
-pub async fn fetch_customer(client: &Client, external_userid: &str) -> Result<CustomerNow, SyncError> {
+pub async fn fetch_customer(client: &Client, external_userid: &str) -> Result<CustomerNow, AppError> {
     match client.external_contact_get(external_userid).await {
         Ok(detail) => Ok(CustomerNow::Present(Box::new(detail))),
         Err(e) if e.errcode().is_some_and(|c| CUSTOMER_GONE.contains(&c)) => Ok(CustomerNow::Gone),
@@ -399,31 +373,19 @@ pub struct CustomerEffects {
     pub jobs: Vec<PlannedJob>,
 }
 
-/// Decides a customer event's effects (reads settings through `rules`; writes nothing).
-pub async fn customer_event_effects(
-    rules: &mut AddRules<'_>,
+/// Decides a customer event's effects: its timeline entry, and the jobs every feature's plan
+/// calls for (no I/O: the plans were preloaded for the batch).
+pub fn customer_event_effects(
+    plans: &Plans,
+    corp_id: i64,
     event: &InboxEvent,
     cb: &Callback,
     now: &CustomerNow,
-) -> Result<CustomerEffects, SyncError> {
+) -> Result<CustomerEffects, AppError> {
     let EventKind::ExternalContact(e) = &cb.kind else {
-        return Err(SyncError::BadEvent("not a customer event".into()));
+        return Err(AppError::Internal("not a customer event".into()));
     };
-    let mut jobs = Vec::new();
-    if let ExternalContactChange::Add { state, welcome_code } | ExternalContactChange::AddHalf { state, welcome_code } =
-        &e.change
-    {
-        let added = crate::acquisition::Added {
-            userid: &e.userid,
-            external_userid: &e.external_userid,
-            state,
-            welcome_code: welcome_code.as_deref(),
-            event_at: cb.create_time * 1000,
-            received_at: event.received_at,
-            customer_name: now.name(),
-        };
-        jobs = rules.plan(&added).await?;
-    }
+    let jobs = plans.plan(&Event { corp_id, stored: event, callback: cb, customer: Some(now) });
     let (kind, detail) = match &e.change {
         ExternalContactChange::Add { state, .. } => ("added", format!("state={state}")),
         ExternalContactChange::AddHalf { state, .. } => ("added_unverified", format!("state={state}")),
@@ -454,9 +416,18 @@ pub fn timeline_entry<'e>(
     })
 }
 
-/// Applies one stored callback to Pond's picture of the corp.
-pub async fn apply_event(db: &Db, client: &Client, corp_id: i64, event: &InboxEvent) -> Result<(), SyncError> {
-    let cb = Callback::parse(&event.payload).map_err(|e| SyncError::BadEvent(e.to_string()))?;
+/// Applies one stored callback to Pond's picture of the corp, then queues the jobs every
+/// feature's effects call for.
+pub async fn apply_event(
+    db: &Db,
+    client: &Client,
+    features: &Features,
+    corp_id: i64,
+    event: &InboxEvent,
+) -> Result<(), AppError> {
+    let cb =
+        Callback::parse(&event.payload).map_err(|e| AppError::Internal(format!("stored event cannot be read: {e}")))?;
+    let plans = features.preload(db, corp_id, &[&cb]).await?;
     let at = cb.create_time * 1000;
     let note = |external_userid: &str, userid: &str, kind: &'static str, detail: String| {
         let (e, u) = (external_userid.to_owned(), userid.to_owned());
@@ -479,7 +450,7 @@ pub async fn apply_event(db: &Db, client: &Client, corp_id: i64, event: &InboxEv
     match &cb.kind {
         EventKind::ExternalContact(e) => {
             let now = fetch_customer(client, &e.external_userid).await?;
-            let effects = customer_event_effects(&mut AddRules::new(db, corp_id), event, &cb, &now).await?;
+            let effects = customer_event_effects(&plans, corp_id, event, &cb, &now)?;
             let jobs: Vec<pond_store::jobs::NewJob<'_>> = effects.jobs.iter().map(|j| j.as_new(corp_id)).collect();
             let mut tx = db.begin().await?;
             customer::store_snapshots(&mut tx, corp_id, &[snapshot(corp_id, &e.external_userid, &now)]).await?;
@@ -490,6 +461,8 @@ pub async fn apply_event(db: &Db, client: &Client, corp_id: i64, event: &InboxEv
             .await?;
             pond_store::jobs::enqueue_in(&mut tx, &jobs).await?;
             tx.commit().await?;
+            features.after_commit(corp_id, &[&cb]);
+            return Ok(());
         }
         EventKind::ExternalChat(c) => {
             let result = match &c.change {
@@ -541,10 +514,19 @@ pub async fn apply_event(db: &Db, client: &Client, corp_id: i64, event: &InboxEv
         },
         EventKind::Unknown => {}
     }
+    // Other events' effects: planned once their change is stored, queued after it.
+    let jobs = plans.plan(&Event { corp_id, stored: event, callback: &cb, customer: None });
+    if !jobs.is_empty() {
+        let jobs: Vec<pond_store::jobs::NewJob<'_>> = jobs.iter().map(|j| j.as_new(corp_id)).collect();
+        let mut tx = db.begin().await?;
+        pond_store::jobs::enqueue_in(&mut tx, &jobs).await?;
+        tx.commit().await?;
+    }
+    features.after_commit(corp_id, &[&cb]);
     Ok(())
 }
 
-async fn refresh_staff(db: &Db, client: &Client, corp_id: i64, userid: &str) -> Result<(), SyncError> {
+async fn refresh_staff(db: &Db, client: &Client, corp_id: i64, userid: &str) -> Result<(), AppError> {
     match client.user_get(userid).await {
         Ok(u) => Ok(staff::upsert(db, &staff_row(corp_id, &u)).await?),
         Err(e) if e.errcode() == Some(USER_GONE) => resign(db, corp_id, userid).await,
@@ -554,7 +536,7 @@ async fn refresh_staff(db: &Db, client: &Client, corp_id: i64, userid: &str) -> 
 
 /// An employee left: marked resigned, and their customers await reassignment (WeCom lists them
 /// as unassigned), so their follow relations end here.
-async fn resign(db: &Db, corp_id: i64, userid: &str) -> Result<(), SyncError> {
+async fn resign(db: &Db, corp_id: i64, userid: &str) -> Result<(), AppError> {
     match staff::set_status(db, corp_id, userid, StaffStatus::Resigned).await {
         Ok(()) | Err(StoreError::NotFound(_)) => {}
         Err(e) => return Err(e.into()),
@@ -566,56 +548,37 @@ async fn resign(db: &Db, corp_id: i64, userid: &str) -> Result<(), SyncError> {
 /// How long a `running` sync run blocks another one before it is considered abandoned.
 const STALE_RUN_MS: i64 = 3_600_000;
 
-/// Why a sync could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error("a sync of this corp is already running")]
-    AlreadyRunning,
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Link(#[from] crate::wecom_link::LinkError),
-}
-
 /// Runs a full sync of one corp now, recorded as a sync run. Returns the finished run.
-pub async fn run_full_sync(
-    state: &crate::AppState,
-    corp_id: i64,
-    started_by: &str,
-) -> Result<sync_run::SyncRun, StartError> {
-    let corp = pond_store::corp::get(&state.db, corp_id).await?;
-    let client = state.wecom.for_corp(&corp)?;
-    let run = sync_run::start(&state.db, corp_id, started_by, STALE_RUN_MS).await?.ok_or(StartError::AlreadyRunning)?;
-    finish_run(state, corp_id, run.id, &client).await;
-    Ok(sync_run::get(&state.db, corp_id, run.id).await?)
+pub async fn run_full_sync(app: &App, corp_id: i64, started_by: &str) -> Result<sync_run::SyncRun, AppError> {
+    let corp = pond_store::corp::get(&app.db, corp_id).await?;
+    let client = app.wecom.for_corp(&corp)?;
+    let run = sync_run::start(&app.db, corp_id, started_by, STALE_RUN_MS).await?.ok_or_else(already_running)?;
+    finish_run(app, corp_id, run.id, &client).await;
+    Ok(sync_run::get(&app.db, corp_id, run.id).await?)
 }
 
 /// Starts a full sync in the background; returns the run at once (progress is on the run).
-pub async fn spawn_full_sync(
-    state: &crate::AppState,
-    corp_id: i64,
-    started_by: &str,
-) -> Result<sync_run::SyncRun, StartError> {
-    let corp = pond_store::corp::get(&state.db, corp_id).await?;
-    let client = state.wecom.for_corp(&corp)?;
-    let run = sync_run::start(&state.db, corp_id, started_by, STALE_RUN_MS).await?.ok_or(StartError::AlreadyRunning)?;
-    let (state, run_id) = (state.clone(), run.id);
-    tokio::spawn(async move { finish_run(&state, corp_id, run_id, &client).await });
+pub async fn spawn_full_sync(app: &App, corp_id: i64, started_by: &str) -> Result<sync_run::SyncRun, AppError> {
+    let corp = pond_store::corp::get(&app.db, corp_id).await?;
+    let client = app.wecom.for_corp(&corp)?;
+    let run = sync_run::start(&app.db, corp_id, started_by, STALE_RUN_MS).await?.ok_or_else(already_running)?;
+    let (app, run_id) = (app.clone(), run.id);
+    tokio::spawn(async move { finish_run(&app, corp_id, run_id, &client).await });
     Ok(run)
 }
 
-async fn finish_run(state: &crate::AppState, corp_id: i64, run_id: i64, client: &Client) {
+async fn finish_run(app: &App, corp_id: i64, run_id: i64, client: &Client) {
     let started = std::time::Instant::now();
-    let result = full_sync(&state.db, client, corp_id, Some(run_id)).await;
+    let result = full_sync(&app.db, client, corp_id, Some(run_id)).await;
     let elapsed = started.elapsed();
     let outcome = match &result {
         Ok(summary) => {
             tracing::info!(corp_id, run_id, ?elapsed, %summary, "full sync finished");
-            sync_run::finish(&state.db, run_id, &format!("{summary} in {:.1} s", elapsed.as_secs_f64()), None).await
+            sync_run::finish(&app.db, run_id, &format!("{summary} in {:.1} s", elapsed.as_secs_f64()), None).await
         }
         Err(e) => {
             tracing::warn!(corp_id, run_id, error = %e, "full sync failed");
-            sync_run::finish(&state.db, run_id, "", Some(&e.to_string())).await
+            sync_run::finish(&app.db, run_id, "", Some(&e.to_string())).await
         }
     };
     if let Err(e) = outcome {
@@ -623,24 +586,21 @@ async fn finish_run(state: &crate::AppState, corp_id: i64, run_id: i64, client: 
     }
 }
 
-/// Every `interval`, fully syncs each corp with WeCom settings (skipping corps already syncing).
-pub async fn reconcile_periodically(
-    state: crate::AppState,
-    interval: std::time::Duration,
-    shutdown: impl std::future::Future<Output = ()>,
-) {
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => return,
-            _ = tokio::time::sleep(interval) => {}
-        }
-        let corps = pond_store::corp::list(&state.db).await.unwrap_or_default();
-        for corp in corps.into_iter().filter(|c| c.wecom_corp_id.is_some()) {
-            match run_full_sync(&state, corp.id, "reconcile").await {
-                Ok(_) | Err(StartError::AlreadyRunning) => {}
-                Err(e) => tracing::warn!(corp_id = corp.id, error = %e, "periodic reconcile could not run"),
+/// Fully syncs each corp with WeCom settings (skipping corps already syncing): the periodic
+/// reconcile.
+pub async fn reconcile_all(app: &App) -> Result<(), AppError> {
+    for corp in pond_store::corp::list(&app.db).await?.into_iter().filter(|c| c.wecom_corp_id.is_some()) {
+        match run_full_sync(app, corp.id, "reconcile").await {
+            Ok(_) => {}
+            Err(AppError::Conflict(_)) => tracing::info!(corp_id = corp.id, "reconcile skipped: a sync is running"),
+            Err(e) => {
+                tracing::warn!(corp_id = corp.id, error = %e, cause = e.cause(), "periodic reconcile could not run")
             }
         }
     }
+    Ok(())
+}
+
+fn already_running() -> AppError {
+    AppError::Conflict("a sync of this corp is already running".into())
 }

@@ -1,9 +1,9 @@
-//! Drains the event inbox: claims stored callbacks in arrival order and applies each through
-//! [`crate::sync::apply_event`]. Transient failures (WeCom busy or rate-limited, database hiccup)
+//! Drains the event inbox: claims stored callbacks in arrival order and applies them through
+//! [`crate::sync`] and every feature's effects ([`crate::feature`]), naming no feature itself. Transient failures (WeCom busy or rate-limited, database hiccup)
 //! are retried with backoff; others, or too many attempts, mark the event failed with its reason.
 
 use std::{
-    collections::{BTreeMap, BTreeSet, HashMap, HashSet},
+    collections::{BTreeMap, HashMap, HashSet},
     future::Future,
     sync::Arc,
     time::{Duration, Instant},
@@ -16,7 +16,6 @@ use pond_store::{
     jobs::{self, NewJob},
     now_ms,
     timeline::{self, NewEntry},
-    welcome::{self, WelcomeResult},
 };
 use rand::Rng;
 use tokio::{
@@ -25,15 +24,15 @@ use tokio::{
 };
 use tracing::Instrument;
 
-use wecom::{Callback, EventKind, events::ExternalContactChange};
+use wecom::{Callback, EventKind};
 
 use crate::{
-    acquisition::{
-        AddRules, Delivered, WELCOME_JOB, WelcomeLookups, deliver_welcome, welcome_code_of_key, welcome_job_key,
-    },
-    sync::{CustomerEffects, CustomerNow, SyncError},
+    AppError,
+    corp::cache::CorpCache,
+    feature::{ExpeditedBatch, Features, Record},
+    pipeline::jobs::{JobError, LAPSED_SWEEP_INTERVAL},
+    sync::{CustomerEffects, CustomerNow},
     wecom_link::WecomClients,
-    worker::{JobError, LAPSED_SWEEP_INTERVAL},
 };
 
 /// Attempts before an event is given up.
@@ -58,7 +57,9 @@ fn lane_of(event: &InboxEvent) -> String {
 pub struct InboxWorker {
     pub db: Db,
     pub clients: Arc<WecomClients>,
-    pub corps: Arc<crate::corp_cache::CorpCache>,
+    pub corps: Arc<CorpCache>,
+    /// The feature areas whose effects and expedited jobs run here.
+    pub features: Arc<Features>,
     pub wake: Arc<Notify>,
     /// Rung after events queued jobs, so the job worker starts them at once.
     pub wake_jobs: Arc<Notify>,
@@ -85,7 +86,7 @@ const PREPARES_IN_FLIGHT: usize = 3;
 const CALL_CONCURRENCY: usize = 64;
 
 /// A claimed batch, parsed, with the customers its events name read from WeCom, their effects
-/// planned and their welcome messages sent.
+/// planned and their expedited jobs (welcome messages) run.
 #[derive(Default)]
 pub struct Prepared {
     count: usize,
@@ -95,24 +96,26 @@ pub struct Prepared {
 
 struct CorpBatch {
     corp_id: i64,
-    client: Result<wecom::Client, SyncError>,
+    client: Result<wecom::Client, AppError>,
     events: Vec<(InboxEvent, Callback)>,
-    fetched: HashMap<String, Result<CustomerNow, SyncError>>,
+    fetched: HashMap<String, Result<CustomerNow, AppError>>,
     /// Each event's effects, in event order (`None` where its customer could not be read), or why
     /// they could not be planned.
-    effects: Result<Vec<Option<CustomerEffects>>, SyncError>,
-    welcomes: Welcomes,
+    effects: Result<Vec<Option<CustomerEffects>>, AppError>,
+    expedited: Expedited,
 }
 
-/// What became of a batch's welcome messages while it was prepared.
+/// What became of a batch's expedited jobs while it was prepared.
 #[derive(Default)]
-struct Welcomes {
-    /// Sent (or refused for good), by job idempotency key.
-    delivered: HashMap<String, Delivered>,
-    /// To queue as jobs after all: sending failed for now (retry at the given time) or could not
+struct Expedited {
+    /// Each expedited kind's batch (absent where it could not be prepared: its jobs are queued).
+    batches: HashMap<&'static str, Arc<dyn ExpeditedBatch>>,
+    /// Run to an outcome (done, or refused for good), by job idempotency key.
+    ran: HashMap<String, (&'static str, Record)>,
+    /// To queue as jobs after all: running failed for now (retry at the given time) or could not
     /// be attempted.
     to_retry: HashMap<String, Option<i64>>,
-    /// Codes a previous application of the same event already handled.
+    /// Keys a previous application of the same events already handled.
     handled: HashSet<String>,
 }
 
@@ -169,11 +172,11 @@ impl InboxWorker {
                 events,
                 fetched: HashMap::new(),
                 effects: Ok(Vec::new()),
-                welcomes: Welcomes::default(),
+                expedited: Expedited::default(),
             };
             if let Ok(client) = &batch.client {
-                (batch.fetched, batch.effects, batch.welcomes) =
-                    self.read_and_welcome(corp_id, client, &batch.events, reads_started.take_if(|_| last)).await;
+                (batch.fetched, batch.effects, batch.expedited) =
+                    self.read_and_run(corp_id, client, &batch.events, reads_started.take_if(|_| last)).await;
             }
             customers.push(batch);
         }
@@ -181,73 +184,41 @@ impl InboxWorker {
     }
 
     /// Reads each customer the events name once, plans each event's effects as soon as its
-    /// customer is read (acquisition settings read once per batch), and sends the welcome messages
-    /// they call for at once — up to [`CALL_CONCURRENCY`] WeCom calls in flight, reads and sends
-    /// together. Codes whose outcome or job already exists are not sent again.
-    async fn read_and_welcome(
+    /// customer is read (every feature's settings read once per batch), and runs the expedited jobs
+    /// they call for at once — up to [`CALL_CONCURRENCY`] WeCom calls in flight, reads and runs
+    /// together. Jobs handled by an earlier application of the same events are not run again.
+    async fn read_and_run(
         &self,
         corp_id: i64,
         client: &wecom::Client,
         events: &[(InboxEvent, Callback)],
         mut reads_started: Option<oneshot::Sender<()>>,
-    ) -> (HashMap<String, Result<CustomerNow, SyncError>>, Result<Vec<Option<CustomerEffects>>, SyncError>, Welcomes)
+    ) -> (HashMap<String, Result<CustomerNow, AppError>>, Result<Vec<Option<CustomerEffects>>, AppError>, Expedited)
     {
         let mut fetched = HashMap::new();
-        let mut welcomes = Welcomes::default();
-        let mut rules = AddRules::new(&self.db, corp_id);
-        let mut states = BTreeSet::new();
-        let mut userids = BTreeSet::new();
-        let mut codes = BTreeSet::new();
+        let mut expedited = Expedited::default();
         let mut by_customer: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         for (i, (_, cb)) in events.iter().enumerate() {
             by_customer.entry(customer_of(cb)).or_default().push(i);
-            if let EventKind::ExternalContact(e) = &cb.kind
-                && let ExternalContactChange::Add { state, welcome_code }
-                | ExternalContactChange::AddHalf { state, welcome_code } = &e.change
-            {
-                states.insert(state.as_str());
-                userids.insert(e.userid.as_str());
-                codes.extend(welcome_code.as_deref());
-            }
         }
-        let (states, userids): (Vec<&str>, Vec<&str>) = (states.into_iter().collect(), userids.into_iter().collect());
-        let codes: Vec<&str> = codes.into_iter().collect();
-        let keys: Vec<String> = codes.iter().map(|c| welcome_job_key(c)).collect();
-        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-        let lookups = Arc::new(WelcomeLookups::default());
-        let (preloaded, recorded, queued, names) = tokio::join!(
-            rules.preload(&states, &userids),
-            welcome::recorded_codes(&self.db, corp_id, &codes),
-            jobs::existing_keys(&self.db, corp_id, &keys),
-            lookups.preload_staff_names(&self.db, corp_id, &userids)
+        let callbacks: Vec<&Callback> = events.iter().map(|(_, cb)| cb).collect();
+        let (plans, batches) = tokio::join!(
+            self.features.preload(&self.db, corp_id, &callbacks),
+            self.prepare_expedited(corp_id, &callbacks)
         );
-        if let Err(e) = preloaded {
-            return (fetched, Err(e), welcomes);
-        }
-        if let Err(e) = names {
-            // Looked up one by one while sending instead.
-            tracing::warn!(corp_id, error = %e, "could not read the employees' names");
-        }
-        // If what was sent before cannot be told, every welcome is left to the job queue.
-        let check = match (recorded, queued) {
-            (Ok(recorded), Ok(queued)) => {
-                welcomes.handled.extend(recorded);
-                welcomes.handled.extend(queued.iter().filter_map(|k| welcome_code_of_key(k)).map(str::to_owned));
-                true
-            }
-            (Err(e), _) | (_, Err(e)) => {
-                tracing::warn!(corp_id, error = %e, "could not check welcome codes; queuing the messages instead");
-                false
-            }
+        let plans = match plans {
+            Ok(plans) => plans,
+            Err(e) => return (fetched, Err(e), expedited),
         };
+        expedited.batches = batches;
 
         let mut effects: Vec<Option<CustomerEffects>> = events.iter().map(|_| None).collect();
         let mut planning_error = None;
         let mut customers = by_customer.into_iter();
         let mut reads = JoinSet::new();
-        let mut sends = JoinSet::new();
+        let mut runs = JoinSet::new();
         loop {
-            while reads.len() + sends.len() < CALL_CONCURRENCY {
+            while reads.len() + runs.len() < CALL_CONCURRENCY {
                 let Some((id, indexes)) = customers.next() else {
                     if let Some(started) = reads_started.take() {
                         let _ = started.send(());
@@ -260,7 +231,7 @@ impl InboxWorker {
                     (id, indexes, now)
                 });
             }
-            if reads.is_empty() && sends.is_empty() {
+            if reads.is_empty() && runs.is_empty() {
                 break;
             }
             tokio::select! {
@@ -269,24 +240,28 @@ impl InboxWorker {
                     if let (Ok(now), None) = (&now, &planning_error) {
                         for i in indexes {
                             let (event, cb) = &events[i];
-                            let fx = match crate::sync::customer_event_effects(&mut rules, event, cb, now).await {
+                            let fx = match crate::sync::customer_event_effects(&plans, corp_id, event, cb, now) {
                                 Ok(fx) => fx,
                                 Err(e) => {
                                     planning_error = Some(e);
                                     break;
                                 }
                             };
-                            for job in fx.jobs.iter().filter(|j| j.kind == WELCOME_JOB) {
-                                let code = job.welcome_code().unwrap_or_default();
-                                if !check {
-                                    welcomes.to_retry.insert(job.idempotency_key.clone(), None);
-                                } else if !welcomes.handled.contains(code) {
-                                    let (db, client, lookups) = (self.db.clone(), client.clone(), lookups.clone());
-                                    let (key, payload) = (job.idempotency_key.clone(), job.payload.clone());
-                                    sends.spawn(async move {
-                                        let outcome = deliver_welcome(&db, &client, corp_id, &payload, &lookups).await;
-                                        (key, outcome)
-                                    });
+                            for job in fx.jobs.iter().filter(|j| self.features.expedited().contains_key(j.kind)) {
+                                match expedited.batches.get(job.kind) {
+                                    None => {
+                                        expedited.to_retry.insert(job.idempotency_key.clone(), None);
+                                    }
+                                    Some(batch) if batch.handled(job) => {
+                                        expedited.handled.insert(job.idempotency_key.clone());
+                                    }
+                                    Some(batch) => {
+                                        let (batch, client, job) = (batch.clone(), client.clone(), job.clone());
+                                        runs.spawn(async move {
+                                            let (kind, key) = (job.kind, job.idempotency_key.clone());
+                                            (kind, key, batch.run(client, job).await)
+                                        });
+                                    }
                                 }
                             }
                             effects[i] = Some(fx);
@@ -294,9 +269,9 @@ impl InboxWorker {
                     }
                     fetched.insert(id, now);
                 }
-                Some(joined) = sends.join_next(), if !sends.is_empty() => {
-                    if let Ok((key, outcome)) = joined {
-                        self.note_delivery(corp_id, &mut welcomes, key, outcome);
+                Some(joined) = runs.join_next(), if !runs.is_empty() => {
+                    if let Ok((kind, key, outcome)) = joined {
+                        self.note_run(corp_id, &mut expedited, kind, key, outcome);
                     }
                 }
             }
@@ -305,21 +280,49 @@ impl InboxWorker {
             Some(e) => Err(e),
             None => Ok(effects),
         };
-        (fetched, effects, welcomes)
+        (fetched, effects, expedited)
     }
 
-    fn note_delivery(&self, corp_id: i64, out: &mut Welcomes, key: String, outcome: Result<Delivered, JobError>) {
+    /// Prepares every expedited kind for a batch; a kind that cannot be prepared is left out (its
+    /// jobs go to the queue).
+    async fn prepare_expedited(
+        &self,
+        corp_id: i64,
+        callbacks: &[&Callback],
+    ) -> HashMap<&'static str, Arc<dyn ExpeditedBatch>> {
+        let mut batches = HashMap::new();
+        for (kind, expedite) in self.features.expedited() {
+            match expedite.prepare(&self.db, corp_id, callbacks).await {
+                Ok(batch) => {
+                    batches.insert(*kind, batch);
+                }
+                Err(e) => {
+                    tracing::warn!(corp_id, kind, error = %e, cause = e.cause(), "could not prepare expedited jobs; queuing them instead")
+                }
+            }
+        }
+        batches
+    }
+
+    fn note_run(
+        &self,
+        corp_id: i64,
+        out: &mut Expedited,
+        kind: &'static str,
+        key: String,
+        outcome: Result<Record, JobError>,
+    ) {
         match outcome {
-            Ok(delivered) => {
-                out.delivered.insert(key, delivered);
+            Ok(record) => {
+                out.ran.insert(key, (kind, record));
             }
             Err(JobError::Retryable(reason)) => {
-                tracing::info!(corp_id, key, reason, "welcome message will be retried by the job queue");
+                tracing::info!(corp_id, key, reason, "expedited job will be retried by the job queue");
                 let at = now_ms() + self.backoff.delay_ms(1, rand::rng().random::<f64>());
                 out.to_retry.insert(key, Some(at));
             }
             Err(JobError::Permanent(reason)) => {
-                tracing::warn!(corp_id, key, reason, "welcome message left to the job queue");
+                tracing::warn!(corp_id, key, reason, "expedited job left to the job queue");
                 out.to_retry.insert(key, None);
             }
         }
@@ -412,23 +415,20 @@ impl InboxWorker {
         Ok(queued)
     }
 
-    /// Applies events of a batch each on its own, after keeping the outcomes of the welcome
-    /// messages already sent for them (their codes are used, so the welcome jobs the events queue
-    /// again only confirm it) — so one bad event cannot hold back the others.
+    /// Applies events of a batch each on its own, after keeping the outcomes of the expedited jobs
+    /// already run for them (a welcome code is used, so the welcome jobs the events queue again
+    /// only confirm it) — so one bad event cannot hold back the others.
     async fn apply_on_their_own(&self, batch: &CorpBatch, part: &[usize]) -> Result<bool, pond_store::StoreError> {
-        let results: Vec<WelcomeResult> = match &batch.effects {
-            Ok(effects) => part
-                .iter()
-                .filter_map(|&i| effects[i].as_ref())
-                .flat_map(|fx| fx.jobs.iter())
-                .filter_map(|j| batch.welcomes.delivered.get(&j.idempotency_key))
-                .map(|d| d.result().clone())
-                .collect(),
-            Err(_) => Vec::new(),
+        let records = match &batch.effects {
+            Ok(effects) => records_by_kind(
+                &batch.expedited,
+                part.iter().filter_map(|&i| effects[i].as_ref()).flat_map(|fx| fx.jobs.iter()),
+            ),
+            Err(_) => BTreeMap::new(),
         };
-        if !results.is_empty() {
+        if !records.is_empty() {
             let mut tx = self.db.begin().await?;
-            welcome::record_results(&mut tx, batch.corp_id, &results).await?;
+            write_records(&mut tx, batch.corp_id, &batch.expedited, records).await?;
             tx.commit().await?;
         }
         for &i in part {
@@ -440,7 +440,7 @@ impl InboxWorker {
     /// Writes a part of the batch — for every event whose customer was read: customers, timeline
     /// entries, welcome outcomes, the jobs the events queue, and their `done` marks — in one
     /// transaction. Returns whether jobs were queued.
-    async fn write_customer_events(&self, batch: &CorpBatch, part: &[usize]) -> Result<bool, SyncError> {
+    async fn write_customer_events(&self, batch: &CorpBatch, part: &[usize]) -> Result<bool, AppError> {
         let corp_id = batch.corp_id;
         // Batches whose effects could not be planned are applied one by one instead.
         let Ok(effects) = &batch.effects else { return Ok(false) };
@@ -449,7 +449,7 @@ impl InboxWorker {
         let mut entries: Vec<NewEntry<'_>> = Vec::new();
         let mut queue: Vec<NewJob<'_>> = Vec::new();
         let mut done = Vec::new();
-        let mut results: Vec<WelcomeResult> = Vec::new();
+        let mut callbacks = Vec::with_capacity(part.len());
         for &i in part {
             let ((event, cb), fx) = (&batch.events[i], &effects[i]);
             let external_userid = customer_of(cb);
@@ -458,35 +458,37 @@ impl InboxWorker {
                 snapshots.push(crate::sync::snapshot(corp_id, external_userid, now));
             }
             entries.extend(crate::sync::timeline_entry(corp_id, event, cb, fx));
+            let expedited = &batch.expedited;
             for job in &fx.jobs {
-                if let Some(delivered) = batch.welcomes.delivered.get(&job.idempotency_key) {
-                    results.push(delivered.result().clone());
-                }
                 let mut new = job.as_new(corp_id);
-                if job.kind == WELCOME_JOB {
-                    match batch.welcomes.to_retry.get(&job.idempotency_key) {
-                        Some(at) => new.run_at = *at,
-                        // Sent, refused for good, or handled before: nothing to queue.
-                        None if batch.welcomes.delivered.contains_key(&job.idempotency_key)
-                            || job.welcome_code().is_some_and(|c| batch.welcomes.handled.contains(c)) =>
-                        {
-                            continue;
-                        }
-                        None => {}
+                match expedited.to_retry.get(&job.idempotency_key) {
+                    Some(at) => new.run_at = *at,
+                    // Run to an outcome, or handled before: nothing to queue.
+                    None if expedited.ran.contains_key(&job.idempotency_key)
+                        || expedited.handled.contains(&job.idempotency_key) =>
+                    {
+                        continue;
                     }
+                    None => {}
                 }
                 queue.push(new);
             }
             done.push(event.id);
+            callbacks.push(cb);
         }
+        let records = records_by_kind(
+            &batch.expedited,
+            part.iter().filter_map(|&i| effects[i].as_ref()).flat_map(|fx| fx.jobs.iter()),
+        );
 
         let mut tx = self.db.begin().await?;
         customer::store_snapshots(&mut tx, corp_id, &snapshots).await?;
         timeline::record_many(&mut tx, &entries).await?;
-        welcome::record_results(&mut tx, corp_id, &results).await?;
+        write_records(&mut tx, corp_id, &batch.expedited, records).await?;
         let queued = !jobs::enqueue_in(&mut tx, &queue).await?.is_empty();
         inbox::finish_done(&mut tx, &done).await?;
         tx.commit().await?;
+        self.features.after_commit(corp_id, &callbacks);
         Ok(queued)
     }
 
@@ -529,7 +531,7 @@ impl InboxWorker {
     async fn record_outcome(
         &self,
         event: &InboxEvent,
-        result: Result<(), &SyncError>,
+        result: Result<(), &AppError>,
     ) -> Result<(), pond_store::StoreError> {
         match result {
             Ok(()) => inbox::finish(&self.db, event.id, Outcome::Done).await?,
@@ -548,14 +550,14 @@ impl InboxWorker {
         Ok(())
     }
 
-    async fn client(&self, corp_id: i64) -> Result<wecom::Client, SyncError> {
+    async fn client(&self, corp_id: i64) -> Result<wecom::Client, AppError> {
         let corp = self.corps.get(&self.db, corp_id).await?;
         Ok(self.clients.for_corp(&corp)?)
     }
 
-    async fn apply(&self, event: &InboxEvent) -> Result<(), SyncError> {
+    async fn apply(&self, event: &InboxEvent) -> Result<(), AppError> {
         let client = self.client(event.corp_id).await?;
-        crate::sync::apply_event(&self.db, &client, event.corp_id, event).await
+        crate::sync::apply_event(&self.db, &client, &self.features, event.corp_id, event).await
     }
 
     /// Runs until `shutdown` resolves, as a pipeline: up to [`PREPARES_IN_FLIGHT`] batches are
@@ -576,7 +578,7 @@ impl InboxWorker {
         let (to_writer, mut in_order) = mpsc::channel::<JoinHandle<Prepared>>(PREPARES_IN_FLIGHT);
         let writer = {
             let worker = self.clone();
-            crate::writer_thread::spawn(&self.db, async move {
+            crate::pipeline::writer_thread::spawn(&self.db, async move {
                 while let Some(preparing) = in_order.recv().await {
                     match preparing.await {
                         Ok(prepared) => {
@@ -697,6 +699,35 @@ async fn next_handed(handed: &mut Option<mpsc::Receiver<Vec<InboxEvent>>>) -> Op
     }
 }
 
+/// The outcomes expedited runs left for these jobs, by kind.
+fn records_by_kind<'a>(
+    expedited: &'a Expedited,
+    jobs: impl Iterator<Item = &'a crate::feature::PlannedJob>,
+) -> BTreeMap<&'static str, Vec<&'a Record>> {
+    let mut records: BTreeMap<&'static str, Vec<&'a Record>> = BTreeMap::new();
+    for job in jobs {
+        if let Some((kind, record)) = expedited.ran.get(&job.idempotency_key) {
+            records.entry(*kind).or_default().push(record);
+        }
+    }
+    records
+}
+
+/// Writes expedited outcomes through the batch of their kind.
+async fn write_records(
+    tx: &mut pond_store::Tx,
+    corp_id: i64,
+    expedited: &Expedited,
+    records: BTreeMap<&'static str, Vec<&Record>>,
+) -> Result<(), pond_store::StoreError> {
+    for (kind, records) in records {
+        if let Some(batch) = expedited.batches.get(kind) {
+            batch.write(tx, corp_id, records).await?;
+        }
+    }
+    Ok(())
+}
+
 /// How a batch's customer events are split into write transactions (indexes into `events`, each
 /// part in event order). On SQLite, runs of [`WRITE_PART`] events in arrival order; on PostgreSQL,
 /// up to [`CONCURRENT_WRITES`] parts by customer, so parts written at once never share a row.
@@ -732,6 +763,7 @@ fn customer_of(cb: &Callback) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wecom::events::ExternalContactChange;
 
     fn edit_of(external_userid: &str, id: i64) -> (InboxEvent, Callback) {
         let event = InboxEvent {

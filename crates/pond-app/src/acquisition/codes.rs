@@ -1,0 +1,219 @@
+//! Channel live codes: validation with field-named errors, creating, changing and deleting them
+//! (with the WeCom contact way behind native codes), each audited. The API, the console and the
+//! CLI all call these functions.
+
+use std::collections::BTreeSet;
+
+use pond_core::{
+    StaffStatus, ValidationError,
+    acquisition::{self, CodeMode, Rules, Strategy},
+    ids,
+};
+use pond_store::{Db, channel_code::ChannelCode, now_ms};
+use serde::Deserialize;
+
+use crate::{
+    App, AppError,
+    acquisition::{jobs::refresh_native, qr, routing},
+    audit::{self, AuditAction},
+    auth::Actor,
+    pipeline::jobs::JobError,
+};
+
+/// A channel code as submitted.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CodeInput {
+    pub name: String,
+    /// e.g. 门店, 包裹卡, 公众号.
+    #[serde(default)]
+    pub channel_group: String,
+    /// `native` (one WeCom contact way whose user list Pond keeps current) or `landing` (Pond's H5 page picks the employee and counts scans).
+    pub mode: String,
+    /// `random`, `round_robin`, `weighted` or `fewest_added_today`.
+    pub strategy: String,
+    /// The contact-way `state` (1–30 letters, digits, - or _) identifying the code.
+    pub state: String,
+    /// Employees, weights, daily cap, schedules, backup staff.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub rules: Rules,
+    /// Tag ids put on every customer added through the code.
+    #[serde(default)]
+    pub auto_tags: Vec<String>,
+    /// The code's own welcome message.
+    #[serde(default)]
+    pub welcome_id: Option<i64>,
+    #[serde(default = "yes")]
+    pub skip_verify: bool,
+    /// Prefix for the customer's remark, e.g. `门店-`.
+    #[serde(default)]
+    pub remark_prefix: String,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A validated code.
+pub struct ValidCode {
+    pub input: CodeInput,
+    pub rules_json: String,
+    pub tags_json: String,
+}
+
+/// Validates a code against the corp's staff, tags and welcome messages.
+pub async fn validate(db: &Db, corp_id: i64, mut input: CodeInput) -> Result<ValidCode, AppError> {
+    input.name = ids::required_text("name", &input.name, 64)?;
+    if input.channel_group.chars().count() > 32 {
+        return Err(ValidationError::new("channel_group", "must be at most 32 characters").into());
+    }
+    input.mode = CodeMode::parse(&input.mode)?.as_str().to_owned();
+    Strategy::parse(&input.strategy)?;
+    input.state = acquisition::contact_state(&input.state)?;
+    if input.remark_prefix.chars().count() > 10 {
+        return Err(ValidationError::new("remark_prefix", "must be at most 10 characters").into());
+    }
+    let active: BTreeSet<String> = pond_store::staff::all(db, corp_id)
+        .await?
+        .into_iter()
+        .filter(|s| s.status == StaffStatus::Active.as_str())
+        .map(|s| s.userid)
+        .collect();
+    input.rules.validate(|u| active.contains(u))?;
+    let live_tags: BTreeSet<String> =
+        pond_store::tag::all_live(db, corp_id).await?.into_iter().map(|(id, _, _)| id).collect();
+    if let Some(t) = input.auto_tags.iter().find(|t| !live_tags.contains(*t)) {
+        return Err(ValidationError::new("auto_tags", format!("unknown tag {t}")).into());
+    }
+    if let Some(w) = input.welcome_id {
+        pond_store::welcome::get(db, corp_id, w)
+            .await
+            .map_err(|_| ValidationError::new("welcome_id", format!("no welcome message {w}")))?;
+    }
+    let rules_json = serde_json::to_string(&input.rules).map_err(|e| AppError::Internal(e.to_string()))?;
+    let tags_json = serde_json::to_string(&input.auto_tags).map_err(|e| AppError::Internal(e.to_string()))?;
+    Ok(ValidCode { input, rules_json, tags_json })
+}
+
+fn fields(v: &ValidCode) -> pond_store::channel_code::CodeFields<'_> {
+    pond_store::channel_code::CodeFields {
+        name: &v.input.name,
+        channel_group: &v.input.channel_group,
+        mode: &v.input.mode,
+        strategy: &v.input.strategy,
+        state: &v.input.state,
+        rules: &v.rules_json,
+        auto_tags: &v.tags_json,
+        welcome_id: v.input.welcome_id,
+        skip_verify: v.input.skip_verify,
+        remark_prefix: &v.input.remark_prefix,
+    }
+}
+
+/// Creates a code; a native one gets its WeCom contact way at once (or is not created at all).
+pub async fn create(app: &App, actor: &Actor, corp_id: i64, input: CodeInput) -> Result<ChannelCode, AppError> {
+    let valid = validate(&app.db, corp_id, input).await?;
+    if pond_store::channel_code::find_by_state(&app.db, corp_id, &valid.input.state).await?.is_some() {
+        return Err(AppError::Conflict(format!("state: another code already uses {:?}", valid.input.state)));
+    }
+    let client = match CodeMode::parse(&valid.input.mode)? {
+        CodeMode::Native => Some(app.client(corp_id).await?),
+        CodeMode::Landing => None,
+    };
+    let code = pond_store::channel_code::create(&app.db, corp_id, &fields(&valid)).await?;
+    if let Some(client) = client {
+        let users = routing::native_users(app, &code, now_ms()).await?;
+        let users = if users.is_empty() { valid.input.rules.all_staff().into_iter().take(1).collect() } else { users };
+        match client.add_contact_way(&routing::native_way(&code, users.clone())).await {
+            Ok(created) => {
+                let json = serde_json::to_string(&users).map_err(|e| AppError::Internal(e.to_string()))?;
+                pond_store::channel_code::set_contact_way(
+                    &app.db,
+                    code.id,
+                    &created.config_id,
+                    &created.qr_code,
+                    &json,
+                )
+                .await?;
+            }
+            Err(e) => {
+                // Nothing half-made: the code goes away when WeCom refuses its contact way.
+                pond_store::channel_code::delete(&app.db, corp_id, code.id).await?;
+                return Err(e.into());
+            }
+        }
+    }
+    audit::record(&app.db, corp_id, actor, AuditAction::ChannelCodeCreate, &format!("code:{}", code.id), &code.name)
+        .await?;
+    Ok(pond_store::channel_code::get(&app.db, corp_id, code.id).await?)
+}
+
+/// Changes a code (mode and state cannot change: printed QR codes carry them).
+pub async fn update(
+    app: &App,
+    actor: &Actor,
+    corp_id: i64,
+    id: i64,
+    input: CodeInput,
+) -> Result<ChannelCode, AppError> {
+    let old = pond_store::channel_code::get(&app.db, corp_id, id).await?;
+    if input.mode.trim() != old.mode || input.state.trim() != old.state {
+        return Err(ValidationError::new(
+            "state",
+            "mode and state cannot change once a code exists (its QR codes are printed)",
+        )
+        .into());
+    }
+    let valid = validate(&app.db, corp_id, input).await?;
+    let code = pond_store::channel_code::update(&app.db, corp_id, id, &fields(&valid)).await?;
+    if CodeMode::parse(&code.mode)? == CodeMode::Native && !code.config_id.is_empty() {
+        let client = app.client(corp_id).await?;
+        refresh_native(app, &client, &code).await.map_err(|e| match e {
+            JobError::Retryable(m) | JobError::Permanent(m) => {
+                AppError::Wecom { errcode: None, message: m, transient: false }
+            }
+        })?;
+    }
+    audit::record(&app.db, corp_id, actor, AuditAction::ChannelCodeUpdate, &format!("code:{id}"), &code.name).await?;
+    Ok(pond_store::channel_code::get(&app.db, corp_id, id).await?)
+}
+
+/// Deletes a code and, for a native one, its WeCom contact way.
+pub async fn delete(app: &App, actor: &Actor, corp_id: i64, id: i64) -> Result<(), AppError> {
+    let code = pond_store::channel_code::get(&app.db, corp_id, id).await?;
+    if CodeMode::parse(&code.mode)? == CodeMode::Native && !code.config_id.is_empty() {
+        let client = app.client(corp_id).await?;
+        match client.del_contact_way(&code.config_id).await {
+            Ok(()) => {}
+            Err(e) if e.errcode() == Some(40058) => {} // already gone upstream
+            Err(e) => return Err(e.into()),
+        }
+    }
+    pond_store::channel_code::delete(&app.db, corp_id, id).await?;
+    audit::record(&app.db, corp_id, actor, AuditAction::ChannelCodeDelete, &format!("code:{id}"), &code.name).await
+}
+
+/// The URL printed in a landing code's QR.
+pub fn landing_url(app: &App, code: &ChannelCode) -> String {
+    format!("{}/c/{}/{}", app.config.effective_public_url(), code.corp_id, code.id)
+}
+
+/// What a code's printed QR encodes: a landing code's URL. Native codes print WeCom's own image.
+pub async fn qr_target(app: &App, corp_id: i64, id: i64) -> Result<String, AppError> {
+    let code = pond_store::channel_code::get(&app.db, corp_id, id).await?;
+    if CodeMode::parse(&code.mode)? == CodeMode::Native {
+        return Err(AppError::Conflict(format!("native codes print WeCom's own QR image: {}", code.qr_code)));
+    }
+    Ok(landing_url(app, &code))
+}
+
+/// A landing code's QR as PNG, `size` pixels square.
+pub async fn qr_png(app: &App, corp_id: i64, id: i64, size: u32) -> Result<Vec<u8>, AppError> {
+    qr::qr_png(&qr_target(app, corp_id, id).await?, size)
+}
+
+/// A landing code's QR as SVG.
+pub async fn qr_svg(app: &App, corp_id: i64, id: i64, size: u32) -> Result<String, AppError> {
+    qr::qr_svg(&qr_target(app, corp_id, id).await?, size)
+}

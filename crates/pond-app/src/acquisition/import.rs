@@ -1,0 +1,177 @@
+//! Bulk creation of channel codes from CSV: every line checked first, a per-line report refuses
+//! the whole file, and a contact way WeCom refuses midway undoes the codes already made.
+
+use std::collections::BTreeMap;
+
+use pond_core::acquisition::{self, Rules};
+use pond_store::channel_code::ChannelCode;
+
+use crate::{
+    App, AppError, Import, LineError,
+    acquisition::codes::{CodeInput, create, delete, validate},
+    audit::{self, AuditAction},
+    auth::Actor,
+};
+
+/// Lines that parsed (with their line numbers) and the problems of the others.
+pub type ParsedCodes = (Vec<(usize, CodeInput)>, Vec<LineError>);
+
+/// Parses a code CSV: `name,channel_group,mode,strategy,state,staff,daily_cap,auto_tags,welcome_id,remark_prefix`
+/// (staff as `userid[:weight]` separated by `|`, tags separated by `|`).
+/// Returns the lines that parsed and the problems of the others (a bad header is the only error).
+pub fn parse_codes_csv(text: &str) -> Result<ParsedCodes, Vec<LineError>> {
+    let expected = [
+        "name",
+        "channel_group",
+        "mode",
+        "strategy",
+        "state",
+        "staff",
+        "daily_cap",
+        "auto_tags",
+        "welcome_id",
+        "remark_prefix",
+    ];
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .flexible(true)
+        .from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+    match reader.headers() {
+        Ok(h) if h.iter().map(str::to_lowercase).eq(expected.iter().map(|s| s.to_string())) => {}
+        _ => {
+            return Err(vec![LineError {
+                line: 1,
+                field: "header".into(),
+                message: format!("the first line must be: {}", expected.join(",")),
+            }]);
+        }
+    }
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let line = i + 2;
+        let record = match record {
+            Ok(r) if r.len() == expected.len() => r,
+            Ok(r) => {
+                errors.push(LineError {
+                    line,
+                    field: "line".into(),
+                    message: format!("has {} fields; {} are needed", r.len(), expected.len()),
+                });
+                continue;
+            }
+            Err(e) => {
+                errors.push(LineError { line, field: "line".into(), message: e.to_string() });
+                continue;
+            }
+        };
+        let staff: Result<Vec<acquisition::StaffWeight>, String> = record[5]
+            .split('|')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| match s.split_once(':') {
+                Some((u, w)) => w
+                    .parse()
+                    .map(|weight| acquisition::StaffWeight { userid: u.into(), weight })
+                    .map_err(|_| format!("{s:?}: weight must be a whole number")),
+                None => Ok(acquisition::StaffWeight { userid: s.into(), weight: 1 }),
+            })
+            .collect();
+        let cap = match record[6].trim() {
+            "" => Ok(None),
+            v => v.parse::<u32>().map(Some).map_err(|_| "must be a whole number".to_owned()),
+        };
+        let welcome = match record[8].trim() {
+            "" => Ok(None),
+            v => v.parse::<i64>().map(Some).map_err(|_| "must be a welcome message id".to_owned()),
+        };
+        match (staff, cap, welcome) {
+            (Ok(staff), Ok(daily_cap), Ok(welcome_id)) => out.push((
+                line,
+                CodeInput {
+                    name: record[0].into(),
+                    channel_group: record[1].into(),
+                    mode: record[2].into(),
+                    strategy: record[3].into(),
+                    state: record[4].into(),
+                    rules: Rules { staff, daily_cap, schedules: vec![], backup: vec![] },
+                    auto_tags: record[7]
+                        .split('|')
+                        .map(str::trim)
+                        .filter(|t| !t.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                    welcome_id,
+                    skip_verify: true,
+                    remark_prefix: record[9].into(),
+                },
+            )),
+            (Err(e), _, _) => errors.push(LineError { line, field: "staff".into(), message: e }),
+            (_, Err(e), _) => errors.push(LineError { line, field: "daily_cap".into(), message: e }),
+            (_, _, Err(e)) => errors.push(LineError { line, field: "welcome_id".into(), message: e }),
+        }
+    }
+    if errors.is_empty() && out.is_empty() {
+        errors.push(LineError { line: 2, field: "line".into(), message: "the file has no codes".into() });
+    }
+    Ok((out, errors))
+}
+
+/// Creates every code of a CSV, or none: all lines are validated first, and if WeCom refuses a
+/// contact way midway, the codes already created are deleted again.
+pub async fn import_csv(
+    state: &App,
+    actor: &Actor,
+    corp_id: i64,
+    text: &str,
+) -> Result<Import<Vec<ChannelCode>>, AppError> {
+    let (rows, mut errors) = match parse_codes_csv(text) {
+        Ok(parsed) => parsed,
+        Err(report) => return Ok(Import::Refused(report)),
+    };
+    let mut states = BTreeMap::new();
+    for (line, input) in &rows {
+        match validate(&state.db, corp_id, input.clone()).await {
+            Ok(v) => {
+                if let Some(first) = states.insert(v.input.state.clone(), *line) {
+                    errors.push(LineError {
+                        line: *line,
+                        field: "state".into(),
+                        message: format!("{:?} already appears on line {first}", v.input.state),
+                    });
+                } else if pond_store::channel_code::find_by_state(&state.db, corp_id, &v.input.state).await?.is_some() {
+                    errors.push(LineError {
+                        line: *line,
+                        field: "state".into(),
+                        message: format!("another code already uses {:?}", v.input.state),
+                    });
+                }
+            }
+            Err(AppError::Invalid(e)) => {
+                errors.push(LineError { line: *line, field: e.field.into(), message: e.reason })
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if !errors.is_empty() {
+        errors.sort_by_key(|e| e.line);
+        return Ok(Import::Refused(errors));
+    }
+    let mut created = Vec::new();
+    for (line, input) in rows {
+        match create(state, actor, corp_id, input).await {
+            Ok(code) => created.push(code),
+            Err(e) => {
+                for code in &created {
+                    if let Err(undo) = delete(state, actor, corp_id, code.id).await {
+                        tracing::error!(code_id = code.id, error = %undo, "could not undo a code of a refused import");
+                    }
+                }
+                return Ok(Import::Refused(vec![LineError { line, field: "line".into(), message: e.to_string() }]));
+            }
+        }
+    }
+    let detail = format!("{} codes", created.len());
+    audit::record(&state.db, corp_id, actor, AuditAction::ChannelCodeImport, "codes", &detail).await?;
+    Ok(Import::Done(created))
+}

@@ -1,0 +1,210 @@
+//! A channel code's figures per day (in the corp's time zone) and per employee, their CSV and a
+//! small trend chart.
+
+use std::collections::BTreeMap;
+
+use pond_core::{CorpZone, ValidationError};
+use pond_store::{Db, channel_code::ChannelCode};
+use serde::Serialize;
+
+use crate::{App, AppError};
+
+/// One day of a code's figures.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DayStats {
+    /// Local date, `YYYY-MM-DD`.
+    pub date: String,
+    /// Landing-page scans (landing codes only).
+    pub scans: i64,
+    pub new_customers: i64,
+    /// Relations added this day that have since ended (either side deleted).
+    pub lost: i64,
+    pub net: i64,
+    /// Added this day and still connected 7 days later (only for days at least 7 days ago).
+    pub retained_7d: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StaffStats {
+    pub userid: String,
+    pub scans: i64,
+    pub new_customers: i64,
+    pub lost: i64,
+    pub net: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CodeStats {
+    pub days: Vec<DayStats>,
+    pub staff: Vec<StaffStats>,
+    pub totals: DayStats,
+}
+
+const DAY_MS: i64 = 86_400_000;
+const SEVEN_DAYS_MS: i64 = 7 * DAY_MS;
+
+/// Parses `YYYY-MM-DD` (a local date of the corp) into the epoch ms of its start.
+pub fn parse_date(zone: CorpZone, field: &'static str, s: &str) -> Result<i64, ValidationError> {
+    let d = chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+        .map_err(|_| ValidationError::new(field, "must be a date such as 2026-11-25"))?;
+    let days = d.signed_duration_since(chrono::NaiveDate::default()).num_days();
+    Ok(zone.start_of_day_number(days))
+}
+
+/// The local date of `ms` in `zone`, `YYYY-MM-DD`.
+pub fn date_of(zone: CorpZone, ms: i64) -> String {
+    let day = chrono::NaiveDate::default() + chrono::Days::new(zone.day_number(ms).max(0) as u64);
+    day.format("%Y-%m-%d").to_string()
+}
+
+/// The stats window: `from` and `to` (local dates, inclusive) as `[from, to)` epoch ms; the last
+/// 30 days (today included) by default; 1 to 366 days.
+pub fn window(zone: CorpZone, from: Option<&str>, to: Option<&str>, now: i64) -> Result<(i64, i64), ValidationError> {
+    let to = match to.map(str::trim).filter(|t| !t.is_empty()) {
+        Some(t) => parse_date(zone, "to", t)? + DAY_MS,
+        None => zone.day_start(now) + DAY_MS,
+    };
+    let from = match from.map(str::trim).filter(|f| !f.is_empty()) {
+        Some(f) => parse_date(zone, "from", f)?,
+        None => to - 30 * DAY_MS,
+    };
+    if from >= to || to - from > 366 * DAY_MS {
+        return Err(ValidationError::new("from", "range must be 1 to 366 days with from before to"));
+    }
+    Ok((from, to))
+}
+
+/// A code and its figures over [`window`].
+pub async fn code_stats(
+    app: &App,
+    corp_id: i64,
+    id: i64,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Result<(ChannelCode, CodeStats), AppError> {
+    let code = pond_store::channel_code::get(&app.db, corp_id, id).await?;
+    let zone = crate::acquisition::routing::corp_zone(app, corp_id).await?;
+    let now = pond_store::now_ms();
+    let (from, to) = window(zone, from, to, now)?;
+    let stats = stats(&app.db, zone, &code, from, to, now).await?;
+    Ok((code, stats))
+}
+
+/// Figures for `[from, to)` (epoch ms, day-aligned), per day and per employee.
+pub async fn stats(
+    db: &Db,
+    zone: CorpZone,
+    code: &ChannelCode,
+    from: i64,
+    to: i64,
+    now: i64,
+) -> Result<CodeStats, AppError> {
+    let follows = pond_store::channel_code::follows_through(db, code.corp_id, &code.state, from, to).await?;
+    let scans = pond_store::channel_code::scans(db, code.corp_id, code.id, from, to).await?;
+    let mut days: BTreeMap<i64, DayStats> = BTreeMap::new();
+    let mut day = zone.day_start(from);
+    while day < to {
+        let complete = day + DAY_MS + SEVEN_DAYS_MS <= now;
+        days.insert(
+            day,
+            DayStats { date: date_of(zone, day), retained_7d: complete.then_some(0), ..Default::default() },
+        );
+        day += DAY_MS;
+    }
+    let mut staff: BTreeMap<String, StaffStats> = BTreeMap::new();
+    for (userid, at) in &scans {
+        if let Some(d) = days.get_mut(&zone.day_start(*at)) {
+            d.scans += 1;
+        }
+        staff
+            .entry(userid.clone())
+            .or_insert_with(|| StaffStats { userid: userid.clone(), ..Default::default() })
+            .scans += 1;
+    }
+    for (userid, _, added_at, removed_at) in &follows {
+        let s =
+            staff.entry(userid.clone()).or_insert_with(|| StaffStats { userid: userid.clone(), ..Default::default() });
+        s.new_customers += 1;
+        if removed_at.is_some() {
+            s.lost += 1;
+        }
+        if let Some(d) = days.get_mut(&zone.day_start(*added_at)) {
+            d.new_customers += 1;
+            if removed_at.is_some() {
+                d.lost += 1;
+            }
+            if let Some(r) = d.retained_7d.as_mut()
+                && removed_at.is_none_or(|gone| gone >= added_at + SEVEN_DAYS_MS)
+            {
+                *r += 1;
+            }
+        }
+    }
+    let mut totals = DayStats { date: "total".into(), ..Default::default() };
+    for d in days.values_mut() {
+        d.net = d.new_customers - d.lost;
+        totals.scans += d.scans;
+        totals.new_customers += d.new_customers;
+        totals.lost += d.lost;
+        if let Some(r) = d.retained_7d {
+            *totals.retained_7d.get_or_insert(0) += r;
+        }
+    }
+    totals.net = totals.new_customers - totals.lost;
+    let staff = staff
+        .into_values()
+        .map(|mut s| {
+            s.net = s.new_customers - s.lost;
+            s
+        })
+        .collect();
+    Ok(CodeStats { days: days.into_values().collect(), staff, totals })
+}
+
+/// The stats as CSV (one row per day, then one per employee).
+pub fn stats_csv(code: &ChannelCode, s: &CodeStats) -> String {
+    let mut out = String::from("\u{feff}code,date,userid,scans,new_customers,lost,net,retained_7d\n");
+    let name = code.name.replace(['"', ','], " ");
+    for d in &s.days {
+        let r = d.retained_7d.map(|r| r.to_string()).unwrap_or_default();
+        out.push_str(&format!("{name},{},,{},{},{},{},{r}\n", d.date, d.scans, d.new_customers, d.lost, d.net));
+    }
+    for st in &s.staff {
+        out.push_str(&format!("{name},all,{},{},{},{},{},\n", st.userid, st.scans, st.new_customers, st.lost, st.net));
+    }
+    out
+}
+
+/// A trend chart (new customers and lost per day) as a small server-rendered SVG.
+pub fn trend_svg(s: &CodeStats) -> String {
+    let (w, h, pad) = (640.0_f64, 200.0_f64, 30.0_f64);
+    let max = s.days.iter().map(|d| d.new_customers.max(d.lost)).max().unwrap_or(0).max(1) as f64;
+    let n = s.days.len().max(2) as f64;
+    let point = |i: usize, v: i64| {
+        let x = pad + (w - 2.0 * pad) * i as f64 / (n - 1.0);
+        let y = h - pad - (h - 2.0 * pad) * v as f64 / max;
+        format!("{x:.1},{y:.1}")
+    };
+    let line =
+        |f: fn(&DayStats) -> i64| s.days.iter().enumerate().map(|(i, d)| point(i, f(d))).collect::<Vec<_>>().join(" ");
+    let first = s.days.first().map(|d| d.date.as_str()).unwrap_or("");
+    let last = s.days.last().map(|d| d.date.as_str()).unwrap_or("");
+    format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {w} {h}\" width=\"{w}\" height=\"{h}\" role=\"img\">\
+         <rect width=\"100%\" height=\"100%\" fill=\"#fff\"/>\
+         <line x1=\"{pad}\" y1=\"{b}\" x2=\"{r}\" y2=\"{b}\" stroke=\"#ccc\"/>\
+         <polyline fill=\"none\" stroke=\"#0f5132\" stroke-width=\"2\" points=\"{new}\"/>\
+         <polyline fill=\"none\" stroke=\"#b91c1c\" stroke-width=\"2\" stroke-dasharray=\"4 3\" points=\"{lost}\"/>\
+         <text x=\"{pad}\" y=\"{t}\" font-size=\"11\" fill=\"#555\">{first}</text>\
+         <text x=\"{r}\" y=\"{t}\" font-size=\"11\" fill=\"#555\" text-anchor=\"end\">{last}</text>\
+         <text x=\"{pad}\" y=\"16\" font-size=\"11\" fill=\"#555\">max {max}</text></svg>",
+        b = h - pad,
+        r = w - pad,
+        t = h - 8.0,
+        new = line(|d| d.new_customers),
+        lost = line(|d| d.lost),
+    )
+}

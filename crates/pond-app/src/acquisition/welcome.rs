@@ -1,0 +1,376 @@
+//! Welcome messages: the job that sends one within WeCom's 20-second `welcome_code` window, its
+//! expedited run in the inbox worker, and the welcome-message settings (corp default, per
+//! employee, per code).
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+};
+
+use pond_core::{ValidationError, acquisition, ids};
+use pond_store::{
+    Db, StoreError, Tx, customer, now_ms, staff,
+    welcome::{self, WelcomeResult},
+};
+use serde::{Deserialize, Serialize};
+use wecom::{Callback, Client};
+
+use crate::{
+    App, AppError,
+    acquisition::effects::added,
+    audit::{self, AuditAction},
+    auth::Actor,
+    feature::{BoxFuture, Expedite, ExpeditedBatch, PlannedJob, Record},
+    pipeline::jobs::{JobError, JobFuture, JobHandler, job_error, store_error},
+};
+
+/// WeCom's welcome_code lifetime.
+pub const WELCOME_WINDOW_MS: i64 = 20_000;
+
+/// The welcome sending job's kind.
+pub const WELCOME_JOB: &str = "welcome.send";
+
+/// The idempotency key of the welcome job for a welcome code: one job per code.
+pub fn welcome_job_key(welcome_code: &str) -> String {
+    format!("welcome:{welcome_code}")
+}
+
+/// The welcome code a [`welcome_job_key`] names.
+pub fn welcome_code_of_key(key: &str) -> Option<&str> {
+    key.strip_prefix("welcome:")
+}
+
+/// A welcome job's payload.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct WelcomeJob {
+    pub welcome_code: String,
+    pub external_userid: String,
+    pub userid: String,
+    pub welcome_id: Option<i64>,
+    pub event_at: i64,
+    #[serde(default)]
+    pub received_at: i64,
+    /// The customer's name as read when the event was applied (saves a read at sending time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_name: Option<String>,
+}
+
+impl WelcomeJob {
+    pub fn planned(&self) -> PlannedJob {
+        PlannedJob {
+            kind: WELCOME_JOB,
+            payload: crate::pipeline::jobs::payload_json(self),
+            idempotency_key: welcome_job_key(&self.welcome_code),
+            max_attempts: 5,
+        }
+    }
+}
+
+/// Runs queued welcome jobs (those not sent while their batch was read).
+pub struct WelcomeSender(pub App);
+
+/// Welcome messages and employee names read while sending, each at most once per batch.
+#[derive(Default)]
+pub struct WelcomeLookups {
+    messages: tokio::sync::Mutex<HashMap<i64, Option<welcome::WelcomeMessage>>>,
+    staff_names: tokio::sync::Mutex<HashMap<String, String>>,
+}
+
+impl WelcomeLookups {
+    async fn message(&self, db: &Db, corp_id: i64, id: i64) -> Result<Option<welcome::WelcomeMessage>, JobError> {
+        let mut messages = self.messages.lock().await;
+        if let Some(m) = messages.get(&id) {
+            return Ok(m.clone());
+        }
+        let m = match welcome::get(db, corp_id, id).await {
+            Ok(m) => Some(m),
+            Err(pond_store::StoreError::NotFound(_)) => None,
+            Err(e) => return Err(store_error(e)),
+        };
+        messages.insert(id, m.clone());
+        Ok(m)
+    }
+
+    /// Reads the names of these employees in one query, so sends do not look them up one by one.
+    pub async fn preload_staff_names(&self, db: &Db, corp_id: i64, userids: &[&str]) -> pond_store::Result<()> {
+        let found = staff::names(db, corp_id, userids).await?;
+        let mut names = self.staff_names.lock().await;
+        for userid in userids {
+            names.insert((*userid).to_owned(), String::new());
+        }
+        names.extend(found);
+        Ok(())
+    }
+
+    async fn staff_name(&self, db: &Db, corp_id: i64, userid: &str) -> String {
+        let mut names = self.staff_names.lock().await;
+        if let Some(n) = names.get(userid) {
+            return n.clone();
+        }
+        let name = staff::get(db, corp_id, userid).await.map(|s| s.name).unwrap_or_default();
+        names.insert(userid.to_owned(), name.clone());
+        name
+    }
+}
+
+/// How sending one welcome message ended, when it ended (a transient error is `Err`).
+pub enum Delivered {
+    /// Sent, or skipped for a reason that makes retrying pointless: record and finish the job.
+    Done(WelcomeResult),
+    /// Refused for good: record, and fail the job with this reason.
+    Failed(WelcomeResult, String),
+}
+
+impl Delivered {
+    /// The outcome to record.
+    pub fn result(&self) -> &WelcomeResult {
+        match self {
+            Delivered::Done(r) | Delivered::Failed(r, _) => r,
+        }
+    }
+}
+
+/// Sends the welcome message of a `welcome.send` job (payload as queued), within WeCom's window.
+pub async fn deliver_welcome(
+    db: &Db,
+    client: &Client,
+    corp_id: i64,
+    payload: &str,
+    lookups: &WelcomeLookups,
+) -> Result<Delivered, JobError> {
+    let p: WelcomeJob = serde_json::from_str(payload).map_err(|e| JobError::Permanent(format!("bad payload: {e}")))?;
+    let outcome = |status: &str, reason: String| WelcomeResult {
+        external_userid: p.external_userid.clone(),
+        userid: p.userid.clone(),
+        welcome_code: p.welcome_code.clone(),
+        welcome_id: p.welcome_id,
+        status: status.to_owned(),
+        reason,
+        event_at: p.event_at,
+        received_at: p.received_at,
+        finished_at: now_ms(),
+    };
+    let skipped = |reason: String| Ok(Delivered::Done(outcome("skipped", reason)));
+    let Some(welcome_id) = p.welcome_id else {
+        return skipped("no welcome message configured (code, employee or corp default)".into());
+    };
+    if now_ms() - p.event_at > WELCOME_WINDOW_MS {
+        return skipped("welcome code expired before sending (20 s window)".into());
+    }
+    let Some(message) = lookups.message(db, corp_id, welcome_id).await? else {
+        return skipped(format!("welcome message {welcome_id} was deleted"));
+    };
+    let customer_name = match &p.customer_name {
+        Some(name) => name.clone(),
+        None => customer::get(db, corp_id, &p.external_userid).await.map(|c| c.name).unwrap_or_default(),
+    };
+    let staff_name = lookups.staff_name(db, corp_id, &p.userid).await;
+    let text = acquisition::render_welcome(&message.text, &customer_name, &staff_name);
+    let attachments: Vec<serde_json::Value> =
+        crate::json_column("welcome_messages.attachments", message.id, &message.attachments)
+            .map_err(|e| JobError::Permanent(e.to_string()))?;
+    let msg = wecom::api::WelcomeMsg {
+        welcome_code: p.welcome_code.clone(),
+        text: (!text.is_empty()).then_some(wecom::api::Text { content: text }),
+        attachments,
+    };
+    match client.send_welcome_msg(&msg).await {
+        Ok(()) => Ok(Delivered::Done(outcome("sent", String::new()))),
+        Err(e) if e.errcode() == Some(41051) => skipped(format!("welcome code already used ({e})")),
+        Err(e) if e.errcode() == Some(40058) => skipped(format!("welcome code refused ({e})")),
+        Err(e) if e.is_transient() && now_ms() - p.event_at <= WELCOME_WINDOW_MS => {
+            Err(JobError::Retryable(e.to_string()))
+        }
+        Err(e) if e.is_transient() => skipped(format!("window passed while WeCom was unavailable ({e})")),
+        Err(e) => Ok(Delivered::Failed(outcome("failed", e.to_string()), e.to_string())),
+    }
+}
+
+impl WelcomeSender {
+    async fn send(&self, job: &pond_store::jobs::Job) -> Result<(), JobError> {
+        let client = self.0.client(job.corp_id).await.map_err(job_error)?;
+        let delivered =
+            deliver_welcome(&self.0.db, &client, job.corp_id, &job.payload, &WelcomeLookups::default()).await?;
+        let (result, failure) = match delivered {
+            Delivered::Done(r) => (r, None),
+            Delivered::Failed(r, reason) => (r, Some(reason)),
+        };
+        welcome::record_result(&self.0.db, job.corp_id, &result).await.map_err(store_error)?;
+        match failure {
+            Some(reason) => Err(JobError::Permanent(reason)),
+            None => Ok(()),
+        }
+    }
+}
+
+impl JobHandler for WelcomeSender {
+    fn run<'a>(&'a self, job: &'a pond_store::jobs::Job) -> JobFuture<'a> {
+        Box::pin(self.send(job))
+    }
+}
+
+/// The welcome message as an expedited job: sent while its batch is read, outcome written with it.
+pub struct ExpediteWelcome;
+
+/// A batch's welcome sends: names read once, codes handled before.
+struct WelcomeBatch {
+    db: Db,
+    corp_id: i64,
+    lookups: WelcomeLookups,
+    /// Codes whose outcome is recorded or whose job is queued already.
+    handled: HashSet<String>,
+}
+
+impl Expedite for ExpediteWelcome {
+    fn kind(&self) -> &'static str {
+        WELCOME_JOB
+    }
+
+    fn prepare<'a>(
+        &'a self,
+        db: &'a Db,
+        corp_id: i64,
+        events: &'a [&'a Callback],
+    ) -> BoxFuture<'a, Result<Arc<dyn ExpeditedBatch>, AppError>> {
+        Box::pin(async move {
+            let mut codes = std::collections::BTreeSet::new();
+            let mut userids = std::collections::BTreeSet::new();
+            for (userid, _, code) in events.iter().filter_map(|cb| added(cb)) {
+                userids.insert(userid);
+                codes.extend(code);
+            }
+            let codes: Vec<&str> = codes.into_iter().collect();
+            let userids: Vec<&str> = userids.into_iter().collect();
+            let keys: Vec<String> = codes.iter().map(|c| welcome_job_key(c)).collect();
+            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            let lookups = WelcomeLookups::default();
+            let (recorded, queued, names) = tokio::join!(
+                welcome::recorded_codes(db, corp_id, &codes),
+                pond_store::jobs::existing_keys(db, corp_id, &keys),
+                lookups.preload_staff_names(db, corp_id, &userids)
+            );
+            if let Err(e) = names {
+                // Looked up one by one while sending instead.
+                tracing::warn!(corp_id, error = %e, "could not read the employees' names");
+            }
+            let mut handled: HashSet<String> = recorded?.into_iter().collect();
+            handled.extend(queued?.iter().filter_map(|k| welcome_code_of_key(k)).map(str::to_owned));
+            Ok(Arc::new(WelcomeBatch { db: db.clone(), corp_id, lookups, handled }) as Arc<dyn ExpeditedBatch>)
+        })
+    }
+}
+
+impl ExpeditedBatch for WelcomeBatch {
+    fn handled(&self, job: &PlannedJob) -> bool {
+        welcome_code_of_key(&job.idempotency_key).is_some_and(|code| self.handled.contains(code))
+    }
+
+    fn run(self: Arc<Self>, client: Client, job: PlannedJob) -> BoxFuture<'static, Result<Record, JobError>> {
+        Box::pin(async move {
+            let delivered = deliver_welcome(&self.db, &client, self.corp_id, &job.payload, &self.lookups).await?;
+            Ok(Box::new(delivered.result().clone()) as Record)
+        })
+    }
+
+    fn write<'a>(
+        &'a self,
+        tx: &'a mut Tx,
+        corp_id: i64,
+        records: Vec<&'a Record>,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let results: Vec<WelcomeResult> =
+                records.into_iter().filter_map(|r| r.downcast_ref::<WelcomeResult>()).cloned().collect();
+            welcome::record_results(tx, corp_id, &results).await.map(|_| ())
+        })
+    }
+}
+
+/// A welcome message as submitted.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct WelcomeInput {
+    pub name: String,
+    /// Text with `{customer_name}` and `{staff_name}` variables.
+    #[serde(default)]
+    pub text: String,
+    /// Up to 9 WeCom attachments: `{"msgtype": "image"|"link"|"miniprogram"|"video"|"file", "<msgtype>": {...}}`.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
+    pub attachments: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub is_default: bool,
+}
+
+impl WelcomeInput {
+    pub fn validate(&self) -> Result<(String, String), ValidationError> {
+        let name = ids::required_text("name", &self.name, 64)?;
+        if self.text.trim().is_empty() && self.attachments.is_empty() {
+            return Err(ValidationError::new("text", "text and attachments cannot both be empty"));
+        }
+        if self.text.chars().count() > 4000 {
+            return Err(ValidationError::new("text", "must be at most 4000 characters"));
+        }
+        if self.attachments.len() > acquisition::MAX_WELCOME_ATTACHMENTS {
+            return Err(ValidationError::new("attachments", "at most 9 attachments (WeCom's limit)"));
+        }
+        for (i, a) in self.attachments.iter().enumerate() {
+            let kind = a.get("msgtype").and_then(|k| k.as_str()).unwrap_or("");
+            if !matches!(kind, "image" | "link" | "miniprogram" | "video" | "file")
+                || !a.get(kind).is_some_and(|v| v.is_object())
+            {
+                return Err(ValidationError::new(
+                    "attachments",
+                    format!(
+                        "attachment {} must be {{\"msgtype\": image|link|miniprogram|video|file, \"<msgtype>\": {{...}}}}",
+                        i + 1
+                    ),
+                ));
+            }
+        }
+        let attachments = serde_json::to_string(&self.attachments).unwrap_or_else(|_| "[]".into());
+        Ok((name, attachments))
+    }
+}
+
+/// The corp's welcome messages.
+pub async fn list(app: &App, corp_id: i64) -> Result<Vec<welcome::WelcomeMessage>, AppError> {
+    Ok(welcome::list(&app.db, corp_id).await?)
+}
+
+/// Adds a welcome message.
+pub async fn create(
+    app: &App,
+    actor: &Actor,
+    corp_id: i64,
+    input: &WelcomeInput,
+) -> Result<welcome::WelcomeMessage, AppError> {
+    let (name, attachments) = input.validate()?;
+    let m = welcome::create(&app.db, corp_id, &name, input.text.trim(), &attachments, input.is_default).await?;
+    audit::record(&app.db, corp_id, actor, AuditAction::WelcomeCreate, &format!("welcome:{}", m.id), &m.name).await?;
+    Ok(m)
+}
+
+/// Deletes a welcome message (codes and employees using it fall back to the next choice).
+pub async fn delete(app: &App, actor: &Actor, corp_id: i64, id: i64) -> Result<(), AppError> {
+    welcome::delete(&app.db, corp_id, id).await?;
+    audit::record(&app.db, corp_id, actor, AuditAction::WelcomeDelete, &format!("welcome:{id}"), "").await
+}
+
+/// Sets the message an employee greets with when the code has none (`None`: the corp default).
+pub async fn set_for_staff(
+    app: &App,
+    actor: &Actor,
+    corp_id: i64,
+    userid: &str,
+    welcome_id: Option<i64>,
+) -> Result<(), AppError> {
+    staff::get(&app.db, corp_id, userid).await?;
+    if let Some(id) = welcome_id {
+        welcome::get(&app.db, corp_id, id).await?;
+    }
+    welcome::set_for_staff(&app.db, corp_id, userid, welcome_id).await?;
+    let detail = welcome_id.map(|id| format!("welcome:{id}")).unwrap_or_else(|| "corp default".into());
+    audit::record(&app.db, corp_id, actor, AuditAction::StaffWelcome, userid, &detail).await
+}

@@ -1,0 +1,119 @@
+//! Administration shared by every front end: corp settings, console users, API tokens, failed
+//! jobs and sync runs. Each action validates its input, checks nothing about HTTP, and records
+//! itself in the audit log, so the API, the console and the CLI behave alike.
+
+use pond_core::{Role, ids};
+use pond_store::{StoreError, corp::Corp, jobs::Job, sync_run::SyncRun, token::ApiToken, user::User};
+
+use crate::{
+    App, AppError,
+    audit::{self, AuditAction},
+    auth::{self, Actor},
+    corp::settings::SettingsInput,
+};
+
+/// Saves a corp's WeCom settings (blank secrets keep the stored ones). The audit entry names the
+/// secrets that changed, never their values.
+pub async fn update_corp(app: &App, actor: &Actor, corp_id: i64, input: &SettingsInput) -> Result<Corp, AppError> {
+    let settings = input.validate()?;
+    let changed_secrets: Vec<&str> = [
+        ("contact_secret", settings.contact_secret.is_some()),
+        ("app_secret", settings.app_secret.is_some()),
+        ("callback_token", settings.callback_token.is_some()),
+        ("encoding_aes_key", settings.encoding_aes_key.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(name, changed)| changed.then_some(name))
+    .collect();
+    let corp = match pond_store::corp::update_settings(&app.db, corp_id, &settings).await {
+        Ok(corp) => corp,
+        Err(StoreError::Conflict(_)) => {
+            return Err(AppError::Conflict(
+                "wecom_corp_id: another corp in this Pond already uses this corp id".into(),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    app.corps.invalidate(corp_id);
+    let detail = if changed_secrets.is_empty() {
+        "WeCom settings".to_owned()
+    } else {
+        format!("WeCom settings; secrets changed: {}", changed_secrets.join(", "))
+    };
+    audit::record(&app.db, corp_id, actor, AuditAction::CorpUpdate, &format!("corp:{corp_id}"), &detail).await?;
+    Ok(corp)
+}
+
+/// Adds a console user. The password is hashed off the async threads (argon2 is slow on purpose).
+pub async fn add_user(
+    app: &App,
+    actor: &Actor,
+    corp_id: i64,
+    email: &str,
+    role: Role,
+    password: &str,
+) -> Result<User, AppError> {
+    let email = ids::login_email(email)?;
+    ids::new_password(password)?;
+    let hash = hash_password(password).await?;
+    let user = match pond_store::user::create(&app.db, corp_id, &email, &hash, role).await {
+        Ok(user) => user,
+        Err(StoreError::Conflict(_)) => {
+            return Err(AppError::Conflict("email: this e-mail already has a console login".into()));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    audit::record(&app.db, corp_id, actor, AuditAction::UserAdd, &user.email, &format!("role={role}")).await?;
+    Ok(user)
+}
+
+/// Sets a new password for a console user found by e-mail; returns the user.
+pub async fn set_password(app: &App, actor: &Actor, email: &str, password: &str) -> Result<User, AppError> {
+    let email = ids::login_email(email)?;
+    ids::new_password(password)?;
+    let user = pond_store::user::find_by_email(&app.db, &email)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no console user {email}")))?;
+    let hash = hash_password(password).await?;
+    pond_store::user::set_password(&app.db, user.id, &hash).await?;
+    audit::record(&app.db, user.corp_id, actor, AuditAction::UserPassword, &email, "").await?;
+    Ok(user)
+}
+
+async fn hash_password(password: &str) -> Result<String, AppError> {
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || auth::hash_password(&password))
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?
+}
+
+/// Creates an API token; returns it (shown once) with its stored record.
+pub async fn create_token(app: &App, actor: &Actor, corp_id: i64, name: &str) -> Result<(String, ApiToken), AppError> {
+    let name = ids::required_text("name", name, 64)?;
+    let (token, hash, prefix) = auth::new_api_token();
+    let stored = pond_store::token::create(&app.db, corp_id, &name, &hash, &prefix, actor.as_str()).await?;
+    audit::record(&app.db, corp_id, actor, AuditAction::TokenAdd, &prefix, &name).await?;
+    Ok((token, stored))
+}
+
+/// Revokes an API token.
+pub async fn revoke_token(app: &App, actor: &Actor, corp_id: i64, id: i64) -> Result<(), AppError> {
+    pond_store::token::revoke(&app.db, corp_id, id).await?;
+    audit::record(&app.db, corp_id, actor, AuditAction::TokenRevoke, &format!("token:{id}"), "").await
+}
+
+/// Puts a failed job back in the queue with a fresh set of attempts, and wakes the worker.
+pub async fn retry_job(app: &App, actor: &Actor, corp_id: i64, id: i64) -> Result<Job, AppError> {
+    pond_store::jobs::retry(&app.db, corp_id, id).await?;
+    audit::record(&app.db, corp_id, actor, AuditAction::JobRetry, &format!("job:{id}"), "").await?;
+    app.wake_worker.notify_one();
+    Ok(pond_store::jobs::get(&app.db, corp_id, id).await?)
+}
+
+/// Starts a full sync in the background and returns its run at once (progress is on the run).
+/// A sync already running is a conflict.
+pub async fn start_sync(app: &App, actor: &Actor, corp_id: i64) -> Result<SyncRun, AppError> {
+    let run = crate::sync::spawn_full_sync(app, corp_id, actor.as_str()).await?;
+    audit::record(&app.db, corp_id, actor, AuditAction::SyncStart, &format!("sync:{}", run.id), "").await?;
+    Ok(run)
+}

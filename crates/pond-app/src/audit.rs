@@ -1,0 +1,63 @@
+//! The audit log's vocabulary: every admin action Pond records, by name. Services record their
+//! own action (the front ends never do), so the API, the console and the CLI audit alike.
+
+use pond_store::Conn;
+
+use crate::{AppError, auth::Actor};
+
+/// An admin action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditAction {
+    CorpUpdate,
+    UserAdd,
+    UserPassword,
+    TokenAdd,
+    TokenRevoke,
+    JobRetry,
+    SyncStart,
+    WelcomeCreate,
+    WelcomeDelete,
+    StaffWelcome,
+    ChannelCodeCreate,
+    ChannelCodeUpdate,
+    ChannelCodeDelete,
+    ChannelCodeImport,
+    StoreImport,
+    CardsUpdate,
+}
+
+impl AuditAction {
+    /// The stored name (stable: existing rows keep it).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::CorpUpdate => "corp.update",
+            AuditAction::UserAdd => "user.add",
+            AuditAction::UserPassword => "user.password",
+            AuditAction::TokenAdd => "token.add",
+            AuditAction::TokenRevoke => "token.revoke",
+            AuditAction::JobRetry => "job.retry",
+            AuditAction::SyncStart => "sync.start",
+            AuditAction::WelcomeCreate => "welcome.create",
+            AuditAction::WelcomeDelete => "welcome.delete",
+            AuditAction::StaffWelcome => "staff.welcome",
+            AuditAction::ChannelCodeCreate => "channel_code.create",
+            AuditAction::ChannelCodeUpdate => "channel_code.update",
+            AuditAction::ChannelCodeDelete => "channel_code.delete",
+            AuditAction::ChannelCodeImport => "channel_code.import",
+            AuditAction::StoreImport => "stores.import",
+            AuditAction::CardsUpdate => "staff.card",
+        }
+    }
+}
+
+/// Records an action; pass the change's transaction so both commit together.
+pub async fn record<'c>(
+    conn: impl Into<Conn<'c>>,
+    corp_id: i64,
+    actor: &Actor,
+    action: AuditAction,
+    target: &str,
+    detail: &str,
+) -> Result<(), AppError> {
+    Ok(pond_store::audit::record(conn, corp_id, actor.as_str(), action.as_str(), target, detail).await?)
+}

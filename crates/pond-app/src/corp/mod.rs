@@ -1,0 +1,4 @@
+//! Corps: their WeCom settings (validated, audited) and a short-lived cache of them.
+
+pub mod cache;
+pub mod settings;

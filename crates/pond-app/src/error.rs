@@ -1,0 +1,103 @@
+//! The one error type of the service layer. Every service returns [`AppError`]; the server maps
+//! it once to HTTP (`pond_server::error`), the CLI once to a message (`pond::commands`).
+//! Storage failures keep their cause for the log and never reach a user as raw database text.
+
+use pond_core::ValidationError;
+use pond_store::StoreError;
+use wecom::WecomError;
+
+use crate::wecom_link::LinkError;
+
+/// Why a service could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The input is wrong: which field, and why.
+    #[error("{0}")]
+    Invalid(#[from] ValidationError),
+    /// The thing named does not exist (in this corp).
+    #[error("{0}")]
+    NotFound(String),
+    /// The action conflicts with what exists (a duplicate, a run already going).
+    #[error("{0}")]
+    Conflict(String),
+    /// The caller may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The corp has no usable WeCom settings yet.
+    #[error("{0}")]
+    NotConnected(String),
+    /// WeCom answered with an error code (or could not be reached: `errcode` is then `None`).
+    #[error("WeCom refused: {message}")]
+    Wecom { errcode: Option<i64>, message: String, transient: bool },
+    /// The database failed; the cause is logged, not shown.
+    #[error("internal error")]
+    Storage(StoreError),
+    /// Anything else that is Pond's fault; the cause is logged, not shown.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl AppError {
+    /// The cause to log for errors whose message hides it.
+    pub fn cause(&self) -> Option<String> {
+        match self {
+            AppError::Storage(e) => Some(e.to_string()),
+            AppError::Internal(cause) => Some(cause.clone()),
+            _ => None,
+        }
+    }
+
+    /// Worth another attempt later (WeCom busy or rate-limited, database hiccup).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            AppError::Wecom { transient, .. } => *transient,
+            AppError::Storage(StoreError::Database(_)) => true,
+            _ => false,
+        }
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Conflict(m) => AppError::Conflict(m),
+            StoreError::NotFound(m) => AppError::NotFound(m),
+            other => AppError::Storage(other),
+        }
+    }
+}
+
+impl From<WecomError> for AppError {
+    fn from(err: WecomError) -> Self {
+        AppError::Wecom { errcode: err.errcode(), message: err.to_string(), transient: err.is_transient() }
+    }
+}
+
+impl From<LinkError> for AppError {
+    fn from(err: LinkError) -> Self {
+        match err {
+            LinkError::Wecom(e) => e.into(),
+            other => AppError::NotConnected(other.to_string()),
+        }
+    }
+}
+
+/// The result of importing a CSV file: everything imported, or nothing and a report naming each
+/// bad line and field.
+#[derive(Debug)]
+pub enum Import<T> {
+    Done(T),
+    Refused(Vec<LineError>),
+}
+
+/// A problem on one line of an import.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LineError {
+    /// 1-based line number in the file (the header is line 1).
+    pub line: usize,
+    pub field: String,
+    pub message: String,
+}
+
+pub type Result<T, E = AppError> = std::result::Result<T, E>;

@@ -1,0 +1,318 @@
+//! Acquisition API: welcome messages, channel codes (with stats, QR, CSV import), regional stores,
+//! business cards.
+
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use pond_app::acquisition::{
+    cards::{self, Card, CardResult},
+    codes::{self, CodeInput},
+    import,
+    regional::{self, StoreView},
+    stats::{self, CodeStats},
+    welcome::{self, WelcomeInput},
+};
+use pond_app::{Import, LineError};
+
+use crate::api::prelude::*;
+
+/// This feature's documented API routes.
+pub fn routes() -> OpenApiRouter<App> {
+    OpenApiRouter::new()
+        .routes(routes!(list_welcome, create_welcome))
+        .routes(routes!(delete_welcome))
+        .routes(routes!(set_staff_welcome))
+        .routes(routes!(list_codes, create_code))
+        .routes(routes!(get_code, update_code, delete_code))
+        .routes(routes!(code_stats))
+        .routes(routes!(code_stats_csv))
+        .routes(routes!(code_qr_png))
+        .routes(routes!(code_qr_svg))
+        .routes(routes!(list_stores))
+        .routes(routes!(import_stores))
+        .routes(routes!(import_codes))
+        .routes(routes!(get_card))
+        .routes(routes!(put_cards))
+}
+
+#[utoipa::path(get, path = "/api/v1/welcome-messages", tag = "acquisition",
+    responses((status = 200, body = Vec<WelcomeView>), (status = 401, body = ErrorBody)))]
+async fn list_welcome(
+    State(state): State<App>,
+    Extension(caller): Extension<ApiCaller>,
+) -> Result<Json<Vec<WelcomeView>>, ApiError> {
+    Ok(Json(welcome::list(&state, caller.corp_id).await?.into_iter().map(Into::into).collect()))
+}
+
+/// Adds a welcome message (text with `{customer_name}` / `{staff_name}`, up to 9 attachments).
+#[utoipa::path(post, path = "/api/v1/welcome-messages", tag = "acquisition", request_body = WelcomeInput,
+    responses((status = 201, body = WelcomeView), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_welcome(
+    State(state): State<App>,
+    Extension(caller): Extension<ApiCaller>,
+    ApiJson(input): ApiJson<WelcomeInput>,
+) -> Result<(axum::http::StatusCode, Json<WelcomeView>), ApiError> {
+    let m = welcome::create(&state, &caller.actor, caller.corp_id, &input).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(m.into())))
+}
+
+#[utoipa::path(delete, path = "/api/v1/welcome-messages/{id}", tag = "acquisition", params(("id" = i64, Path)),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn delete_welcome(
+    State(state): State<App>,
+    Extension(caller): Extension<ApiCaller>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    welcome::delete(&state, &caller.actor, caller.corp_id, id).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StaffWelcomeInput {
+    /// The message this employee greets with; `null` to use the corp default.
+    pub welcome_id: Option<i64>,
+}
+
+/// Sets the welcome message an employee greets new customers with (when the code has none).
+#[utoipa::path(put, path = "/api/v1/staff/{userid}/welcome", tag = "acquisition", params(("userid" = String, Path)), request_body = StaffWelcomeInput,
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn set_staff_welcome(
+    State(state): State<App>,
+    Extension(caller): Extension<ApiCaller>,
+    ApiPath(userid): ApiPath<String>,
+    ApiJson(input): ApiJson<StaffWelcomeInput>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    welcome::set_for_staff(&state, &caller.actor, caller.corp_id, &userid, input.welcome_id).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/api/v1/channel-codes", tag = "acquisition",
+    responses((status = 200, body = Vec<CodeView>), (status = 401, body = ErrorBody)))]
+async fn list_codes(
+    State(state): State<App>,
+    Extension(caller): Extension<ApiCaller>,
+) -> Result<Json<Vec<CodeView>>, ApiError> {
+    let codes = pond_store::channel_code::list(&state.db, caller.corp_id).await?;
+    Ok(Json(codes.iter().map(|c| CodeView::new(c, &codes::landing_url(&state, c))).collect()))
+}
+
+/// Creates a channel live code; a native code gets its WeCom contact way (and QR) at once.
+#[utoipa::path(post, path = "/api/v1/channel-codes", tag = "acquisition", request_body = CodeInput,
+    responses((status = 201, body = CodeView), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_code(
+    State(state): State<App>,
+    Extension(caller): Extension<ApiCaller>,
+    ApiJson(input): ApiJson<CodeInput>,
+) -> Result<(axum::http::StatusCode, Json<CodeView>), ApiError> {
+    let code = codes::create(&state, &caller.actor, caller.corp_id, input).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(CodeView::new(&code, &codes::landing_url(&state, &code)))))
+}
+
+#[utoipa::path(get, path = "/api/v1/channel-codes/{id}", tag = "acquisition", params(("id" = i64, Path)),
+    responses((status = 200, body = CodeView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn get_code(
+    State(state): State<App>,
+    Extension(caller): Extension<ApiCaller>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<CodeView>, ApiError> {
+    let code = pond_store::channel_code::get(&state.db, caller.corp_id, id).await?;
+    Ok(Json(CodeView::new(&code, &codes::landing_url(&state, &code))))
+}
+
+/// Changes a code's routing, tags, welcome and remark (mode and state stay).
+#[utoipa::path(put, path = "/api/v1/channel-codes/{id}", tag = "acquisition", params(("id" = i64, Path)), request_body = CodeInput,
+    responses((status = 200, body = CodeView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn update_code(
+    State(state): State<App>,
+    Extension(caller): Extension<ApiCaller>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(input): ApiJson<CodeInput>,
+) -> Result<Json<CodeView>, ApiError> {
+    let code = codes::update(&state, &caller.actor, caller.corp_id, id, input).await?;
+    Ok(Json(CodeView::new(&code, &codes::landing_url(&state, &code))))
+}
+
+#[utoipa::path(delete, path = "/api/v1/channel-codes/{id}", tag = "acquisition", params(("id" = i64, Path)),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn delete_code(
+    State(state): State<App>,
+    Extension(caller): Extension<ApiCaller>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    codes::delete(&state, &caller.actor, caller.corp_id, id).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+/// Date range for stats (the corp's local dates, inclusive); defaults to the last 30 days.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StatsQuery {
+    /// `YYYY-MM-DD`
+    pub from: Option<String>,
+    /// `YYYY-MM-DD`, inclusive
+    pub to: Option<String>,
+}
+
+/// Per-day and per-employee figures: scans (landing codes), new customers, lost, net, still connected after 7 days.
+#[utoipa::path(get, path = "/api/v1/channel-codes/{id}/stats", tag = "acquisition", params(("id" = i64, Path), StatsQuery),
+    responses((status = 200, body = CodeStats), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn code_stats(
+    State(state): State<App>,
+    Extension(caller): Extension<ApiCaller>,
+    ApiPath(id): ApiPath<i64>,
+    ApiQuery(q): ApiQuery<StatsQuery>,
+) -> Result<Json<CodeStats>, ApiError> {
+    Ok(Json(stats::code_stats(&state, caller.corp_id, id, q.from.as_deref(), q.to.as_deref()).await?.1))
+}
+
+/// The same figures as CSV (UTF-8 with BOM, opens in Excel).
+#[utoipa::path(get, path = "/api/v1/channel-codes/{id}/stats.csv", tag = "acquisition", params(("id" = i64, Path), StatsQuery),
+    responses((status = 200, content_type = "text/csv"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn code_stats_csv(
+    State(state): State<App>,
+    Extension(caller): Extension<ApiCaller>,
+    ApiPath(id): ApiPath<i64>,
+    ApiQuery(q): ApiQuery<StatsQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let (code, stats) = stats::code_stats(&state, caller.corp_id, id, q.from.as_deref(), q.to.as_deref()).await?;
+    let disposition = format!("attachment; filename=\"channel-code-{id}.csv\"");
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (axum::http::header::CONTENT_DISPOSITION, disposition),
+        ],
+        stats::stats_csv(&code, &stats),
+    )
+        .into_response())
+}
+
+/// Print size for QR downloads, in pixels (PNG) or points (SVG).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct QrQuery {
+    /// 128–4096, default 1024 (about 8.7 cm at 300 dpi).
+    pub size: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/api/v1/channel-codes/{id}/qr.png", tag = "acquisition", params(("id" = i64, Path), QrQuery),
+    responses((status = 200, content_type = "image/png"), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn code_qr_png(
+    State(state): State<App>,
+    Extension(caller): Extension<ApiCaller>,
+    ApiPath(id): ApiPath<i64>,
+    ApiQuery(q): ApiQuery<QrQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let png = codes::qr_png(&state, caller.corp_id, id, q.size.unwrap_or(1024)).await?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "image/png")], png).into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/channel-codes/{id}/qr.svg", tag = "acquisition", params(("id" = i64, Path), QrQuery),
+    responses((status = 200, content_type = "image/svg+xml"), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn code_qr_svg(
+    State(state): State<App>,
+    Extension(caller): Extension<ApiCaller>,
+    ApiPath(id): ApiPath<i64>,
+    ApiQuery(q): ApiQuery<QrQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let svg = codes::qr_svg(&state, caller.corp_id, id, q.size.unwrap_or(1024)).await?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
+}
+
+/// Stores of the regional code with their last-30-days figures (scans, found by location, new, lost).
+#[utoipa::path(get, path = "/api/v1/stores", tag = "acquisition",
+    responses((status = 200, body = Vec<StoreView>), (status = 401, body = ErrorBody)))]
+async fn list_stores(
+    State(state): State<App>,
+    Extension(caller): Extension<ApiCaller>,
+) -> Result<Json<Vec<StoreView>>, ApiError> {
+    Ok(Json(regional::views(&state.db, caller.corp_id).await?))
+}
+
+/// The outcome of a store import.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ImportReport {
+    /// Stores created or updated (0 when any line was refused: nothing is half-imported).
+    pub imported: usize,
+    pub errors: Vec<LineError>,
+}
+
+/// Imports stores from CSV (`name,address,city,latitude,longitude,staff`, staff separated by `|`),
+/// creating or updating by name. Any bad line refuses the whole file with a per-line report (422).
+#[utoipa::path(post, path = "/api/v1/stores/import", tag = "acquisition", request_body(content = String, content_type = "text/csv"),
+    responses((status = 200, body = ImportReport), (status = 401, body = ErrorBody), (status = 422, body = ImportReport)))]
+async fn import_stores(
+    State(state): State<App>,
+    Extension(caller): Extension<ApiCaller>,
+    body: axum::body::Bytes,
+) -> Result<(axum::http::StatusCode, Json<ImportReport>), ApiError> {
+    let text = String::from_utf8(body.to_vec()).map_err(|_| ApiError::BadRequest("the CSV must be UTF-8".into()))?;
+    match regional::import(&state, &caller.actor, caller.corp_id, &text).await? {
+        Import::Done(n) => Ok((axum::http::StatusCode::OK, Json(ImportReport { imported: n, errors: vec![] }))),
+        Import::Refused(errors) => {
+            Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, Json(ImportReport { imported: 0, errors })))
+        }
+    }
+}
+
+/// An employee's external business card, as WeCom has it.
+#[utoipa::path(get, path = "/api/v1/staff/{userid}/card", tag = "staff", params(("userid" = String, Path)),
+    responses((status = 200, body = Card), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn get_card(
+    State(state): State<App>,
+    Extension(caller): Extension<ApiCaller>,
+    ApiPath(userid): ApiPath<String>,
+) -> Result<Json<Card>, ApiError> {
+    Ok(Json(cards::read(&state, caller.corp_id, &userid).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CardsInput {
+    /// Employees to give this card (1–100).
+    pub userids: Vec<String>,
+    pub card: Card,
+}
+
+/// Writes one business card to many employees through WeCom; each gets its own result.
+#[utoipa::path(put, path = "/api/v1/staff/cards", tag = "staff", request_body = CardsInput,
+    responses((status = 200, body = Vec<CardResult>), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn put_cards(
+    State(state): State<App>,
+    Extension(caller): Extension<ApiCaller>,
+    ApiJson(input): ApiJson<CardsInput>,
+) -> Result<Json<Vec<CardResult>>, ApiError> {
+    Ok(Json(cards::write_many(&state, &caller.actor, caller.corp_id, &input.userids, &input.card).await?))
+}
+
+/// The outcome of a code import.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CodeImportReport {
+    /// Codes created (none when any line was refused).
+    pub created: Vec<CodeView>,
+    pub errors: Vec<LineError>,
+}
+
+/// Creates channel codes in bulk from CSV:
+/// `name,channel_group,mode,strategy,state,staff,daily_cap,auto_tags,welcome_id,remark_prefix`
+/// (staff `userid[:weight]` and tags separated by `|`). All or nothing, with a per-line report.
+#[utoipa::path(post, path = "/api/v1/channel-codes/import", tag = "acquisition", request_body(content = String, content_type = "text/csv"),
+    responses((status = 200, body = CodeImportReport), (status = 401, body = ErrorBody), (status = 422, body = CodeImportReport)))]
+async fn import_codes(
+    State(state): State<App>,
+    Extension(caller): Extension<ApiCaller>,
+    body: axum::body::Bytes,
+) -> Result<(axum::http::StatusCode, Json<CodeImportReport>), ApiError> {
+    let text = String::from_utf8(body.to_vec()).map_err(|_| ApiError::BadRequest("the CSV must be UTF-8".into()))?;
+    match import::import_csv(&state, &caller.actor, caller.corp_id, &text).await? {
+        Import::Done(created) => {
+            let created = created.iter().map(|c| CodeView::new(c, &codes::landing_url(&state, c))).collect();
+            Ok((axum::http::StatusCode::OK, Json(CodeImportReport { created, errors: vec![] })))
+        }
+        Import::Refused(errors) => {
+            Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, Json(CodeImportReport { created: vec![], errors })))
+        }
+    }
+}

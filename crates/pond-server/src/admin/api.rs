@@ -1,0 +1,106 @@
+//! Admin API: corp settings, jobs, audit log, sync runs.
+
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use pond_app::corp::settings::SettingsInput;
+use pond_core::{JobStatus, PageRequest};
+
+use crate::api::prelude::*;
+
+/// This feature's documented API routes.
+pub fn routes() -> OpenApiRouter<App> {
+    OpenApiRouter::new()
+        .routes(routes!(get_corp, put_corp))
+        .routes(routes!(list_jobs))
+        .routes(routes!(retry_job))
+        .routes(routes!(list_audit))
+        .routes(routes!(start_sync, latest_sync))
+}
+
+#[utoipa::path(get, path = "/api/v1/corp", tag = "corp",
+    responses((status = 200, body = CorpView), (status = 401, body = ErrorBody)))]
+async fn get_corp(
+    State(state): State<App>,
+    Extension(caller): Extension<ApiCaller>,
+) -> Result<Json<CorpView>, ApiError> {
+    let corp = pond_store::corp::get(&state.db, caller.corp_id).await?;
+    Ok(Json(CorpView::new(&corp)))
+}
+
+/// Replaces the corp's WeCom settings. Secret fields left empty keep their stored values.
+#[utoipa::path(put, path = "/api/v1/corp", tag = "corp", request_body = SettingsInput,
+    responses((status = 200, body = CorpView), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+async fn put_corp(
+    State(state): State<App>,
+    Extension(caller): Extension<ApiCaller>,
+    ApiJson(input): ApiJson<SettingsInput>,
+) -> Result<Json<CorpView>, ApiError> {
+    let corp = pond_app::admin::update_corp(&state, &caller.actor, caller.corp_id, &input).await?;
+    Ok(Json(CorpView::new(&corp)))
+}
+
+#[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs", params(JobsQuery),
+    responses((status = 200, body = PageOf<JobView>), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn list_jobs(
+    State(state): State<App>,
+    Extension(caller): Extension<ApiCaller>,
+    ApiQuery(q): ApiQuery<JobsQuery>,
+) -> Result<Json<PageOf<JobView>>, ApiError> {
+    let status =
+        match q.status.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(s) => Some(s.parse::<JobStatus>().map_err(|_| {
+                pond_core::ValidationError::new("status", "must be one of pending, running, done, failed")
+            })?),
+        };
+    let page = pond_store::jobs::list(&state.db, caller.corp_id, status, PageRequest::new(q.page, q.per_page)).await?;
+    Ok(Json(PageOf::from_page(page)))
+}
+
+/// Puts a failed job back in the queue with a fresh set of attempts.
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/retry", tag = "jobs",
+    params(("id" = i64, Path, description = "Job id")),
+    responses((status = 200, body = JobView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn retry_job(
+    State(state): State<App>,
+    Extension(caller): Extension<ApiCaller>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<JobView>, ApiError> {
+    Ok(Json(pond_app::admin::retry_job(&state, &caller.actor, caller.corp_id, id).await?.into()))
+}
+
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(ListQuery),
+    responses((status = 200, body = PageOf<AuditView>), (status = 401, body = ErrorBody)))]
+async fn list_audit(
+    State(state): State<App>,
+    Extension(caller): Extension<ApiCaller>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<PageOf<AuditView>>, ApiError> {
+    let page = pond_store::audit::list(&state.db, caller.corp_id, q.search(), q.page()).await?;
+    Ok(Json(PageOf::from_page(page)))
+}
+
+/// Starts a full sync of the corp with WeCom in the background (202); poll `GET /api/v1/sync`.
+#[utoipa::path(post, path = "/api/v1/sync", tag = "sync",
+    responses((status = 202, body = SyncRunView), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn start_sync(
+    State(state): State<App>,
+    Extension(caller): Extension<ApiCaller>,
+) -> Result<(axum::http::StatusCode, Json<SyncRunView>), ApiError> {
+    let run = pond_app::admin::start_sync(&state, &caller.actor, caller.corp_id).await?;
+    Ok((axum::http::StatusCode::ACCEPTED, Json(run.into())))
+}
+
+/// The latest sync run with its progress.
+#[utoipa::path(get, path = "/api/v1/sync", tag = "sync",
+    responses((status = 200, body = SyncRunView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn latest_sync(
+    State(state): State<App>,
+    Extension(caller): Extension<ApiCaller>,
+) -> Result<Json<SyncRunView>, ApiError> {
+    let run = pond_store::sync_run::latest(&state.db, caller.corp_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no sync has run yet".into()))?;
+    Ok(Json(run.into()))
+}

@@ -1,0 +1,378 @@
+//! Admin console pages: corp settings, sync, jobs, audit log, users, API tokens.
+
+use pond_app::corp::settings::SettingsInput;
+use pond_core::{JobStatus, Page, PageRequest, Role};
+use pond_store::{audit::AuditEntry, corp::Corp, jobs::Job, user::User};
+
+use crate::console::{actor, prelude::*};
+
+/// This feature's console pages.
+pub fn pages(book: RouteBook) -> RouteBook {
+    book.get("/console/corp", corp_page)
+        .post("/console/corp", corp_save)
+        .get("/console/sync", sync_page)
+        .post("/console/sync", sync_start)
+        .get("/console/jobs", jobs_page)
+        .post("/console/jobs/{id}/retry", job_retry)
+        .get("/console/audit", audit_page)
+        .get("/console/users", users_page)
+        .post("/console/users", users_add)
+        .get("/console/tokens", tokens_page)
+        .post("/console/tokens", tokens_create)
+        .post("/console/tokens/{id}/revoke", tokens_revoke)
+}
+
+#[derive(Template)]
+#[template(path = "admin/corp.html")]
+struct CorpPage {
+    c: Chrome,
+    /// (form field, label key, masked current value) for each secret.
+    secrets: Vec<(&'static str, &'static str, String)>,
+    form: CorpForm,
+    error: Option<String>,
+}
+
+/// The settings form as posted (the CSRF field is checked by the middleware and ignored here).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct CorpForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    wecom_corp_id: String,
+    #[serde(default)]
+    agent_id: String,
+    #[serde(default)]
+    contact_secret: String,
+    #[serde(default)]
+    app_secret: String,
+    #[serde(default)]
+    callback_token: String,
+    #[serde(default)]
+    encoding_aes_key: String,
+    #[serde(default)]
+    api_base_url: String,
+}
+
+impl CorpForm {
+    fn from_corp(c: &Corp) -> Self {
+        CorpForm {
+            name: c.name.clone(),
+            wecom_corp_id: c.wecom_corp_id.clone().unwrap_or_default(),
+            agent_id: c.agent_id.map(|a| a.to_string()).unwrap_or_default(),
+            api_base_url: c.api_base_url.clone(),
+            ..Default::default()
+        }
+    }
+    fn input(&self) -> Result<SettingsInput, pond_core::ValidationError> {
+        let agent_id = match self.agent_id.trim() {
+            "" => None,
+            v => Some(v.parse::<i64>().map_err(|_| pond_app::corp::settings::agent_id_error())?),
+        };
+        Ok(SettingsInput {
+            name: self.name.clone(),
+            wecom_corp_id: self.wecom_corp_id.clone(),
+            agent_id,
+            contact_secret: self.contact_secret.clone(),
+            app_secret: self.app_secret.clone(),
+            callback_token: self.callback_token.clone(),
+            encoding_aes_key: self.encoding_aes_key.clone(),
+            api_base_url: self.api_base_url.clone(),
+        })
+    }
+}
+
+fn secrets(corp: &Corp) -> Vec<(&'static str, &'static str, String)> {
+    vec![
+        ("contact_secret", "corp.contact_secret", corp.contact_secret.masked()),
+        ("app_secret", "corp.app_secret", corp.app_secret.masked()),
+        ("callback_token", "corp.callback_token", corp.callback_token.masked()),
+        ("encoding_aes_key", "corp.encoding_aes_key", corp.encoding_aes_key.masked()),
+    ]
+}
+
+pub async fn corp_page(
+    State(state): State<App>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+    Query(p): Query<ListParams>,
+) -> PageResult {
+    let flash = p.saved.map(|_| "common.saved");
+    let c = chrome(&user, &headers, "/console/corp", flash);
+    let corp = pond_store::corp::get(&state.db, user.corp_id).await.or_page(c.lang)?;
+    let form = CorpForm::from_corp(&corp);
+    Ok(render(&CorpPage { c, secrets: secrets(&corp), form, error: None }))
+}
+
+pub async fn corp_save(
+    State(state): State<App>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+    Form(form): Form<CorpForm>,
+) -> PageResult {
+    let c = chrome(&user, &headers, "/console/corp", None);
+    require(&user, user.role.can_administer(), c.lang)?;
+    let saved = match form.input() {
+        Ok(input) => pond_app::admin::update_corp(&state, &actor(&user), user.corp_id, &input).await,
+        Err(e) => Err(e.into()),
+    };
+    let (status, error) = match saved {
+        Ok(_) => return Ok(Redirect::to("/console/corp?saved=1").into_response()),
+        Err(e @ AppError::Invalid(_)) => (StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+        Err(e @ AppError::Conflict(_)) => (StatusCode::CONFLICT, e.to_string()),
+        Err(e) => return Err(ConsoleError::from_api(e.into(), c.lang)),
+    };
+    let corp = pond_store::corp::get(&state.db, user.corp_id).await.or_page(c.lang)?;
+    let form = CorpForm {
+        contact_secret: String::new(),
+        app_secret: String::new(),
+        callback_token: String::new(),
+        encoding_aes_key: String::new(),
+        ..form
+    };
+    let mut resp = render(&CorpPage { c, secrets: secrets(&corp), form, error: Some(error) });
+    *resp.status_mut() = status;
+    Ok(resp)
+}
+
+#[derive(Template)]
+#[template(path = "admin/jobs.html")]
+struct JobsPage {
+    c: Chrome,
+    status: &'static str,
+    tabs: Vec<(&'static str, &'static str)>,
+    items: Vec<Job>,
+    pager: Pager,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct JobParams {
+    status: Option<String>,
+    page: Option<u32>,
+    retried: Option<u8>,
+}
+
+pub async fn jobs_page(
+    State(state): State<App>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+    Query(p): Query<JobParams>,
+) -> PageResult {
+    let flash = p.retried.map(|_| "jobs.retried");
+    let c = chrome(&user, &headers, "/console/jobs", flash);
+    let status = p.status.as_deref().and_then(|s| s.parse::<JobStatus>().ok()).unwrap_or(JobStatus::Pending);
+    let page: Page<Job> =
+        pond_store::jobs::list(&state.db, user.corp_id, Some(status), PageRequest::new(p.page, Some(50)))
+            .await
+            .or_page(c.lang)?;
+    let pager = Pager::new(&page, "/console/jobs", &format!("&status={}", status.as_str()));
+    let tabs = JobStatus::ALL.iter().map(|s| (s.as_str(), job_status_key(*s))).collect();
+    Ok(render(&JobsPage { c, status: status.as_str(), tabs, items: page.items, pager }))
+}
+
+fn job_status_key(s: JobStatus) -> &'static str {
+    match s {
+        JobStatus::Pending => "jobs.pending",
+        JobStatus::Running => "jobs.running",
+        JobStatus::Done => "jobs.done",
+        JobStatus::Failed => "jobs.failed",
+    }
+}
+
+pub async fn job_retry(
+    State(state): State<App>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> PageResult {
+    let lang = lang_of(&headers);
+    require(&user, user.role.can_administer(), lang)?;
+    pond_app::admin::retry_job(&state, &actor(&user), user.corp_id, id).await.or_page(lang)?;
+    Ok(Redirect::to("/console/jobs?status=failed&retried=1").into_response())
+}
+
+#[derive(Template)]
+#[template(path = "admin/audit.html")]
+struct AuditPage {
+    c: Chrome,
+    q: String,
+    items: Vec<AuditEntry>,
+    pager: Pager,
+}
+
+pub async fn audit_page(
+    State(state): State<App>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+    Query(p): Query<ListParams>,
+) -> PageResult {
+    let c = chrome(&user, &headers, "/console/audit", None);
+    require(&user, user.role.can_administer(), c.lang)?;
+    let page = pond_store::audit::list(&state.db, user.corp_id, p.search(), p.request()).await.or_page(c.lang)?;
+    let pager = Pager::new(&page, "/console/audit", &p.extra());
+    Ok(render(&AuditPage { c, q: p.q, items: page.items, pager }))
+}
+
+#[derive(Template)]
+#[template(path = "admin/users.html")]
+struct UsersPage {
+    c: Chrome,
+    users: Vec<User>,
+    roles: Vec<&'static str>,
+    error: Option<String>,
+    email: String,
+}
+
+pub async fn users_page(
+    State(state): State<App>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+    Query(p): Query<ListParams>,
+) -> PageResult {
+    let c = chrome(&user, &headers, "/console/users", p.saved.map(|_| "users.added"));
+    require(&user, user.role == Role::Owner, c.lang)?;
+    let users = pond_store::user::list(&state.db, user.corp_id).await.or_page(c.lang)?;
+    Ok(render(&UsersPage {
+        c,
+        users,
+        roles: Role::ALL.iter().map(|r| r.as_str()).collect(),
+        error: None,
+        email: String::new(),
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NewUserForm {
+    email: String,
+    role: String,
+    password: String,
+}
+
+pub async fn users_add(
+    State(state): State<App>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+    Form(form): Form<NewUserForm>,
+) -> PageResult {
+    let c = chrome(&user, &headers, "/console/users", None);
+    require(&user, user.role == Role::Owner, c.lang)?;
+    let added = match form.role.parse::<Role>() {
+        Ok(role) => {
+            pond_app::admin::add_user(&state, &actor(&user), user.corp_id, &form.email, role, &form.password).await
+        }
+        Err(e) => Err(e.into()),
+    };
+    let error = match added {
+        Ok(_) => return Ok(Redirect::to("/console/users?saved=1").into_response()),
+        Err(e @ (AppError::Invalid(_) | AppError::Conflict(_))) => e.to_string(),
+        Err(e) => return Err(ConsoleError::from_api(e.into(), c.lang)),
+    };
+    let users = pond_store::user::list(&state.db, user.corp_id).await.or_page(c.lang)?;
+    let roles = Role::ALL.iter().map(|r| r.as_str()).collect();
+    let mut resp = render(&UsersPage { c, users, roles, error: Some(error), email: form.email });
+    *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    Ok(resp)
+}
+
+#[derive(Template)]
+#[template(path = "admin/sync.html")]
+struct SyncPage {
+    c: Chrome,
+    run: Option<pond_store::sync_run::SyncRun>,
+    configured: bool,
+}
+
+impl SyncPage {
+    fn percent(&self) -> i64 {
+        match &self.run {
+            Some(r) if r.status != "running" => 100,
+            Some(r) if r.total_items > 0 => (r.done_items * 100 / r.total_items).clamp(0, 99),
+            _ => 0,
+        }
+    }
+}
+
+pub async fn sync_page(
+    State(state): State<App>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+) -> PageResult {
+    let c = chrome(&user, &headers, "/console/sync", None);
+    let run = pond_store::sync_run::latest(&state.db, user.corp_id).await.or_page(c.lang)?;
+    let corp = pond_store::corp::get(&state.db, user.corp_id).await.or_page(c.lang)?;
+    let configured = state.wecom.for_corp(&corp).is_ok();
+    Ok(render(&SyncPage { c, run, configured }))
+}
+
+pub async fn sync_start(
+    State(state): State<App>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+) -> PageResult {
+    let lang = lang_of(&headers);
+    require(&user, user.role.can_administer(), lang)?;
+    match pond_app::admin::start_sync(&state, &actor(&user), user.corp_id).await {
+        Ok(_) => Ok(Redirect::to("/console/sync").into_response()),
+        // The page shows the run already going, with its progress.
+        Err(AppError::Conflict(_)) => Ok(Redirect::to("/console/sync?running=1").into_response()),
+        Err(e) => Err(ConsoleError::from_api(e.into(), lang)),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin/tokens.html")]
+struct TokensPage {
+    c: Chrome,
+    tokens: Vec<pond_store::token::ApiToken>,
+    /// A token just created, shown this once.
+    created: Option<String>,
+    error: Option<String>,
+}
+
+pub async fn tokens_page(
+    State(state): State<App>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+) -> PageResult {
+    let c = chrome(&user, &headers, "/console/tokens", None);
+    require(&user, user.role == Role::Owner, c.lang)?;
+    let tokens = pond_store::token::list(&state.db, user.corp_id).await.or_page(c.lang)?;
+    Ok(render(&TokensPage { c, tokens, created: None, error: None }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TokenForm {
+    #[serde(default)]
+    name: String,
+}
+
+pub async fn tokens_create(
+    State(state): State<App>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+    Form(form): Form<TokenForm>,
+) -> PageResult {
+    let c = chrome(&user, &headers, "/console/tokens", None);
+    require(&user, user.role == Role::Owner, c.lang)?;
+    let (created, error) = match pond_app::admin::create_token(&state, &actor(&user), user.corp_id, &form.name).await {
+        Ok((token, _)) => (Some(token), None),
+        Err(e @ AppError::Invalid(_)) => (None, Some(e.to_string())),
+        Err(e) => return Err(ConsoleError::from_api(e.into(), c.lang)),
+    };
+    let tokens = pond_store::token::list(&state.db, user.corp_id).await.or_page(c.lang)?;
+    let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    let mut resp = render(&TokensPage { c, tokens, created, error });
+    *resp.status_mut() = status;
+    Ok(resp)
+}
+
+pub async fn tokens_revoke(
+    State(state): State<App>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> PageResult {
+    let lang = lang_of(&headers);
+    require(&user, user.role == Role::Owner, lang)?;
+    pond_app::admin::revoke_token(&state, &actor(&user), user.corp_id, id).await.or_page(lang)?;
+    Ok(Redirect::to("/console/tokens").into_response())
+}

@@ -1,0 +1,183 @@
+//! Customer-center console pages: overview, staff, customers (with one customer's page), tags,
+//! groups.
+
+use pond_core::{JobStatus, PageRequest};
+use pond_store::{customer::Customer, group::GroupListing, staff::Staff, tag::TagListing};
+
+use crate::console::prelude::*;
+
+/// This feature's console pages.
+pub fn pages(book: RouteBook) -> RouteBook {
+    book.get("/console", overview)
+        .get("/console/staff", staff_page)
+        .get("/console/customers", customers_page)
+        .get("/console/customers/{external_userid}", customer_page)
+        .get("/console/tags", tags_page)
+        .get("/console/groups", groups_page)
+}
+
+#[derive(Template)]
+#[template(path = "customers/overview.html")]
+struct OverviewPage {
+    c: Chrome,
+    corp_name: String,
+    counts: Vec<(&'static str, &'static str, i64)>,
+}
+
+pub async fn overview(
+    State(state): State<App>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+) -> PageResult {
+    let c = chrome(&user, &headers, "/console", None);
+    let lang = c.lang;
+    let one = PageRequest::new(Some(1), Some(1));
+    let db = &state.db;
+    let corp = user.corp_id;
+    let counts = vec![
+        ("nav.staff", "/console/staff", pond_store::staff::list(db, corp, None, one).await.or_page(lang)?.total),
+        (
+            "nav.customers",
+            "/console/customers",
+            pond_store::customer::list(db, corp, None, one).await.or_page(lang)?.total,
+        ),
+        ("nav.tags", "/console/tags", pond_store::tag::list(db, corp, None, one).await.or_page(lang)?.total),
+        ("nav.groups", "/console/groups", pond_store::group::list(db, corp, None, one).await.or_page(lang)?.total),
+        (
+            "overview.pending_jobs",
+            "/console/jobs?status=pending",
+            pond_store::jobs::list(db, corp, Some(JobStatus::Pending), one).await.or_page(lang)?.total,
+        ),
+        (
+            "overview.failed_jobs",
+            "/console/jobs?status=failed",
+            pond_store::jobs::list(db, corp, Some(JobStatus::Failed), one).await.or_page(lang)?.total,
+        ),
+    ];
+    let corp_name = pond_store::corp::get(db, corp).await.or_page(lang)?.name;
+    Ok(render(&OverviewPage { c, corp_name, counts }))
+}
+
+#[derive(Template)]
+#[template(path = "customers/staff.html")]
+struct StaffPage {
+    c: Chrome,
+    q: String,
+    items: Vec<Staff>,
+    pager: Pager,
+}
+
+pub async fn staff_page(
+    State(state): State<App>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+    Query(p): Query<ListParams>,
+) -> PageResult {
+    let c = chrome(&user, &headers, "/console/staff", None);
+    let page = pond_store::staff::list(&state.db, user.corp_id, p.search(), p.request()).await.or_page(c.lang)?;
+    let pager = Pager::new(&page, "/console/staff", &p.extra());
+    Ok(render(&StaffPage { c, q: p.q, items: page.items, pager }))
+}
+
+#[derive(Template)]
+#[template(path = "customers/customers.html")]
+struct CustomersPage {
+    c: Chrome,
+    q: String,
+    items: Vec<Customer>,
+    pager: Pager,
+}
+
+pub async fn customers_page(
+    State(state): State<App>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+    Query(p): Query<ListParams>,
+) -> PageResult {
+    let c = chrome(&user, &headers, "/console/customers", None);
+    let page = pond_store::customer::list(&state.db, user.corp_id, p.search(), p.request()).await.or_page(c.lang)?;
+    let pager = Pager::new(&page, "/console/customers", &p.extra());
+    Ok(render(&CustomersPage { c, q: p.q, items: page.items, pager }))
+}
+
+#[derive(Template)]
+#[template(path = "customers/tags.html")]
+struct TagsPage {
+    c: Chrome,
+    q: String,
+    items: Vec<TagListing>,
+    pager: Pager,
+}
+
+pub async fn tags_page(
+    State(state): State<App>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+    Query(p): Query<ListParams>,
+) -> PageResult {
+    let c = chrome(&user, &headers, "/console/tags", None);
+    let page = pond_store::tag::list(&state.db, user.corp_id, p.search(), p.request()).await.or_page(c.lang)?;
+    let pager = Pager::new(&page, "/console/tags", &p.extra());
+    Ok(render(&TagsPage { c, q: p.q, items: page.items, pager }))
+}
+
+#[derive(Template)]
+#[template(path = "customers/groups.html")]
+struct GroupsPage {
+    c: Chrome,
+    q: String,
+    items: Vec<GroupListing>,
+    pager: Pager,
+}
+
+pub async fn groups_page(
+    State(state): State<App>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+    Query(p): Query<ListParams>,
+) -> PageResult {
+    let c = chrome(&user, &headers, "/console/groups", None);
+    let page = pond_store::group::list(&state.db, user.corp_id, p.search(), p.request()).await.or_page(c.lang)?;
+    let pager = Pager::new(&page, "/console/groups", &p.extra());
+    Ok(render(&GroupsPage { c, q: p.q, items: page.items, pager }))
+}
+
+#[derive(Template)]
+#[template(path = "customers/customer.html")]
+struct CustomerPage {
+    c: Chrome,
+    customer: Customer,
+    /// (follow relation, staff name, tag names)
+    follows: Vec<(pond_store::customer::FollowRelation, String, Vec<String>)>,
+    timeline: Vec<pond_store::timeline::TimelineEntry>,
+}
+
+pub async fn customer_page(
+    State(state): State<App>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+    Path(external_userid): Path<String>,
+) -> PageResult {
+    let c = chrome(&user, &headers, "/console/customers", None);
+    let db = &state.db;
+    let customer = pond_store::customer::get(db, user.corp_id, &external_userid).await.or_page(c.lang)?;
+    let tag_names: std::collections::HashMap<String, String> = pond_store::tag::all_live(db, user.corp_id)
+        .await
+        .or_page(c.lang)?
+        .into_iter()
+        .map(|(id, group, name)| (id, format!("{group}/{name}")))
+        .collect();
+    let mut follows = Vec::new();
+    for f in pond_store::customer::follows_of(db, user.corp_id, &external_userid).await.or_page(c.lang)? {
+        let staff_name = pond_store::staff::get(db, user.corp_id, &f.userid).await.map(|s| s.name).unwrap_or_default();
+        let tags = pond_store::customer::follow_tags(db, user.corp_id, &external_userid, &f.userid)
+            .await
+            .or_page(c.lang)?
+            .into_iter()
+            .filter_map(|t| tag_names.get(&t).cloned())
+            .collect();
+        follows.push((f, staff_name, tags));
+    }
+    let timeline = pond_store::timeline::of_customer(db, user.corp_id, &external_userid, 100).await.or_page(c.lang)?;
+    Ok(render(&CustomerPage { c, customer, follows, timeline }))
+}
