@@ -356,6 +356,10 @@ async fn bad_codes_and_welcomes_are_refused_and_nothing_stored(db: Db) {
     let many: Vec<Value> = (0..101).map(|i| json!({"userid": format!("u{i}")})).collect();
     let cases = [
         (with("state", json!("x".repeat(31))), "state"),
+        // Other features' parts of the state namespace (regional stores, fission, group codes).
+        (with("state", json!("rg-3")), "regional store codes"),
+        (with("state", json!("FX-campaign-1")), "fission campaigns"),
+        (with("state", json!("gc-12")), "group codes"),
         (with("rules", json!({"staff": many})), "at most 100"),
         (with("rules", json!({"staff": [{"userid": "ghost"}]})), "ghost"),
         (with("strategy", json!("loudest")), "strategy"),
