@@ -36,6 +36,11 @@ pub struct App {
 impl App {
     /// An app over `db` with every feature of [`crate::features`].
     pub fn new(db: Db, config: Config) -> Self {
+        Self::with_features(db, config, crate::features())
+    }
+
+    /// An app over `db` with these feature areas (tests plug in features of their own).
+    pub fn with_features(db: Db, config: Config, features: Vec<Arc<dyn crate::feature::Feature>>) -> Self {
         let wecom = Arc::new(WecomClients::new(config.wecom.calls_per_minute));
         let wake_inbox: Arc<Notify> = Arc::default();
         App {
@@ -48,7 +53,7 @@ impl App {
             wake_inbox,
             wecom,
             store_indexes: Arc::default(),
-            features: Arc::new(Features::new(crate::features())),
+            features: Arc::new(Features::new(features)),
         }
     }
 

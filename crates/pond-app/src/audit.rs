@@ -8,6 +8,8 @@ use crate::{AppError, auth::Actor};
 /// An admin action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuditAction {
+    Login,
+    Logout,
     CorpUpdate,
     UserAdd,
     UserPassword,
@@ -30,6 +32,8 @@ impl AuditAction {
     /// The stored name (stable: existing rows keep it).
     pub fn as_str(self) -> &'static str {
         match self {
+            AuditAction::Login => "console.login",
+            AuditAction::Logout => "console.logout",
             AuditAction::CorpUpdate => "corp.update",
             AuditAction::UserAdd => "user.add",
             AuditAction::UserPassword => "user.password",

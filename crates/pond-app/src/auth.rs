@@ -97,6 +97,109 @@ pub async fn find_api_caller(app: &App, token: &str) -> Result<Option<ApiCaller>
     Ok(Some(ApiCaller { corp_id: found.corp_id, token_id: found.id, actor: Actor::api_token(&found.prefix) }))
 }
 
+/// A signed-in console user, as a live session names them.
+#[derive(Debug, Clone)]
+pub struct SessionUser {
+    pub user_id: i64,
+    pub corp_id: i64,
+    pub role: pond_core::Role,
+    pub email: String,
+    /// The session's CSRF token, expected on every form.
+    pub csrf: String,
+    /// The hash the session is stored under (to end it).
+    pub session_hash: String,
+    /// The corp's time zone, in which times are shown to this user.
+    pub zone: pond_core::CorpZone,
+}
+
+/// A new console session: the token for the cookie (shown once), and how long it lives.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub token: String,
+    pub ttl_ms: i64,
+}
+
+/// Checks a console login. Wrong e-mail, wrong password and disabled user all answer `None`,
+/// and cost the same (argon2 runs either way, off the async threads). Success starts a session,
+/// stamps the login and records it in the audit log.
+pub async fn login(app: &App, email: &str, password: &str) -> Result<Option<NewSession>, AppError> {
+    let email = pond_core::ids::login_email(email).unwrap_or_default();
+    let user = pond_store::user::find_by_email(&app.db, &email).await?;
+    let password = password.to_owned();
+    let hash = user.as_ref().map(|u| u.password_hash.clone());
+    let ok = tokio::task::spawn_blocking(move || match hash {
+        Some(h) => verify_password(&password, &h),
+        None => {
+            let _ = hash_password(&password);
+            false
+        }
+    })
+    .await
+    .unwrap_or(false);
+    let user = match user {
+        Some(u) if ok && !u.disabled => u,
+        _ => {
+            tracing::info!(email = %email, "console login refused");
+            return Ok(None);
+        }
+    };
+    let token = random_hex(32);
+    let ttl_ms = i64::from(app.config.session.ttl_hours) * 3_600_000;
+    let mut tx = app.db.begin().await?;
+    pond_store::session::create(&mut tx, &sha256_hex(&token), user.corp_id, user.id, &random_hex(16), ttl_ms).await?;
+    crate::audit::record(
+        &mut tx,
+        user.corp_id,
+        &Actor::user(&user.email),
+        crate::audit::AuditAction::Login,
+        &user.email,
+        "",
+    )
+    .await?;
+    tx.commit().await?;
+    if let Err(e) = pond_store::user::touch_login(&app.db, user.id).await {
+        tracing::warn!(user_id = user.id, error = %e, "could not stamp the login time");
+    }
+    Ok(Some(NewSession { token, ttl_ms }))
+}
+
+/// The user a session cookie's token belongs to, if the session is live and the user enabled.
+pub async fn session_user(app: &App, token: &str) -> Result<Option<SessionUser>, AppError> {
+    let hash = sha256_hex(token);
+    let Some(session) = pond_store::session::get_live(&app.db, &hash).await? else { return Ok(None) };
+    let user = match pond_store::user::get(&app.db, session.user_id).await {
+        Ok(user) if !user.disabled => user,
+        Ok(_) | Err(pond_store::StoreError::NotFound(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let zone = pond_core::CorpZone::from_stored(&app.corps.get(&app.db, user.corp_id).await?.timezone);
+    Ok(Some(SessionUser {
+        zone,
+        user_id: user.id,
+        corp_id: user.corp_id,
+        role: user.role(),
+        email: user.email,
+        csrf: session.csrf_token,
+        session_hash: hash,
+    }))
+}
+
+/// Ends a session and records the logout.
+pub async fn logout(app: &App, user: &SessionUser) -> Result<(), AppError> {
+    let mut tx = app.db.begin().await?;
+    pond_store::session::delete(&mut tx, &user.session_hash).await?;
+    crate::audit::record(
+        &mut tx,
+        user.corp_id,
+        &Actor::user(&user.email),
+        crate::audit::AuditAction::Logout,
+        &user.email,
+        "",
+    )
+    .await?;
+    Ok(tx.commit().await?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -100,4 +100,22 @@ pub struct LineError {
     pub message: String,
 }
 
+/// A CSV import's reader, once its header is exactly `expected` (any case; a UTF-8 BOM is
+/// allowed); otherwise the report for line 1. Fields are trimmed; lines may have any number of
+/// fields (each importer reports wrong counts per line).
+pub(crate) fn csv_with_header<'a>(text: &'a str, expected: &[&str]) -> Result<csv::Reader<&'a [u8]>, Vec<LineError>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .flexible(true)
+        .from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+    match reader.headers() {
+        Ok(h) if h.iter().map(str::to_lowercase).eq(expected.iter().map(|s| s.to_string())) => Ok(reader),
+        _ => Err(vec![LineError {
+            line: 1,
+            field: "header".into(),
+            message: format!("the first line must be: {}", expected.join(",")),
+        }]),
+    }
+}
+
 pub type Result<T, E = AppError> = std::result::Result<T, E>;

@@ -22,6 +22,7 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod corp;
+pub mod customers;
 pub mod error;
 pub mod feature;
 pub mod fission;

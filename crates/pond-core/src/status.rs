@@ -41,6 +41,17 @@ text_enum!(
     JobStatus { Pending => "pending", Running => "running", Done => "done", Failed => "failed" }
 );
 
+text_enum!(
+    /// What became of one welcome message: sent, skipped for a reason that makes retrying
+    /// pointless (code used or expired, nothing configured), or failed for good.
+    WelcomeStatus { Sent => "sent", Skipped => "skipped", Failed => "failed" }
+);
+
+text_enum!(
+    /// A sync run's state.
+    SyncStatus { Running => "running", Done => "done", Failed => "failed" }
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,5 +65,8 @@ mod tests {
             assert_eq!(s.as_str().parse::<StaffStatus>(), Ok(*s));
         }
         assert!("gone".parse::<JobStatus>().is_err());
+        for s in WelcomeStatus::ALL {
+            assert_eq!(s.as_str().parse::<WelcomeStatus>(), Ok(*s));
+        }
     }
 }

@@ -72,6 +72,11 @@ impl CorpZone {
         CorpZone::parse(name).unwrap_or_default()
     }
 
+    /// Every zone Pond knows, by IANA name.
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        ZONES.iter().map(|(n, _)| *n)
+    }
+
     pub fn name(self) -> &'static str {
         self.name
     }

@@ -1,7 +1,7 @@
 //! Channel live codes (渠道活码): routing rules, the WeCom contact way behind a native code,
 //! landing-page scans, per-employee contact ways of landing codes, and the raw rows for stats.
 
-use crate::{Db, Result, StoreError, now_ms, read_db, write_db};
+use crate::{Conn, Db, Result, StoreError, now_ms, on_conn, read_db, write_db};
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
 pub struct ChannelCode {
@@ -48,13 +48,13 @@ pub struct CodeFields<'a> {
     pub remark_prefix: &'a str,
 }
 
-pub async fn create(db: &Db, corp_id: i64, f: &CodeFields<'_>) -> Result<ChannelCode> {
+pub async fn create<'c>(conn: impl Into<Conn<'c>>, corp_id: i64, f: &CodeFields<'_>) -> Result<ChannelCode> {
     let sql = format!(
         "INSERT INTO channel_codes (corp_id, name, channel_group, mode, strategy, state, rules, auto_tags, welcome_id,
                                     skip_verify, remark_prefix, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) RETURNING {COLUMNS}"
     );
-    Ok(write_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    Ok(on_conn!(conn.into(), |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(corp_id)
         .bind(f.name)
         .bind(f.channel_group)
@@ -71,13 +71,13 @@ pub async fn create(db: &Db, corp_id: i64, f: &CodeFields<'_>) -> Result<Channel
         .await)?)
 }
 
-pub async fn update(db: &Db, corp_id: i64, id: i64, f: &CodeFields<'_>) -> Result<ChannelCode> {
+pub async fn update<'c>(conn: impl Into<Conn<'c>>, corp_id: i64, id: i64, f: &CodeFields<'_>) -> Result<ChannelCode> {
     let sql = format!(
         "UPDATE channel_codes SET name = $3, channel_group = $4, strategy = $5, rules = $6, auto_tags = $7, welcome_id = $8,
             skip_verify = $9, remark_prefix = $10, updated_at = $11
          WHERE corp_id = $1 AND id = $2 AND deleted_at IS NULL RETURNING {COLUMNS}"
     );
-    let row: Option<ChannelCode> = write_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    let row: Option<ChannelCode> = on_conn!(conn.into(), |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(corp_id)
         .bind(id)
         .bind(f.name)
@@ -139,8 +139,8 @@ pub async fn all_native(db: &Db) -> Result<Vec<ChannelCode>> {
     Ok(read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await)?)
 }
 
-pub async fn delete(db: &Db, corp_id: i64, id: i64) -> Result<()> {
-    let n = write_db!(db, |pool| {
+pub async fn delete<'c>(conn: impl Into<Conn<'c>>, corp_id: i64, id: i64) -> Result<()> {
+    let n = on_conn!(conn.into(), |pool| {
         sqlx::query(
         "UPDATE channel_codes SET deleted_at = $3, state = state || ':deleted:' || id WHERE corp_id = $1 AND id = $2 AND deleted_at IS NULL"
     )
@@ -158,8 +158,14 @@ pub async fn delete(db: &Db, corp_id: i64, id: i64) -> Result<()> {
 }
 
 /// Records the WeCom contact way behind a code.
-pub async fn set_contact_way(db: &Db, id: i64, config_id: &str, qr_code: &str, users_json: &str) -> Result<()> {
-    write_db!(db, |pool| sqlx::query(
+pub async fn set_contact_way<'c>(
+    conn: impl Into<Conn<'c>>,
+    id: i64,
+    config_id: &str,
+    qr_code: &str,
+    users_json: &str,
+) -> Result<()> {
+    on_conn!(conn.into(), |pool| sqlx::query(
         "UPDATE channel_codes SET config_id = $2, qr_code = $3, current_users = $4 WHERE id = $1"
     )
     .bind(id)
@@ -244,41 +250,4 @@ pub async fn follows_through(
     .bind(to)
     .fetch_all(pool)
     .await)?)
-}
-
-/// The personal contact way a landing code uses for one employee.
-pub async fn staff_way(db: &Db, corp_id: i64, code_id: i64, userid: &str) -> Result<Option<(String, String)>> {
-    Ok(read_db!(db, |pool| sqlx::query_as(
-        "SELECT config_id, qr_code FROM staff_contact_ways WHERE corp_id = $1 AND code_id = $2 AND userid = $3"
-    )
-    .bind(corp_id)
-    .bind(code_id)
-    .bind(userid)
-    .fetch_optional(pool)
-    .await)?)
-}
-
-pub async fn set_staff_way(
-    db: &Db,
-    corp_id: i64,
-    code_id: i64,
-    userid: &str,
-    config_id: &str,
-    qr_code: &str,
-) -> Result<()> {
-    write_db!(db, |pool| {
-        sqlx::query(
-        "INSERT INTO staff_contact_ways (corp_id, code_id, userid, config_id, qr_code) VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (corp_id, code_id, userid) DO UPDATE SET config_id = excluded.config_id, qr_code = excluded.qr_code"
-    )
-    .bind(corp_id)
-    .bind(code_id)
-    .bind(userid)
-    .bind(config_id)
-    .bind(qr_code)
-    .execute(pool)
-    .await
-    .map(|r| r.rows_affected())
-    })?;
-    Ok(())
 }

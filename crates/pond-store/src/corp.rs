@@ -2,7 +2,7 @@
 
 use pond_core::Secret;
 
-use crate::{Db, Result, StoreError, now_ms, read_db, write_db};
+use crate::{Conn, Db, Result, StoreError, now_ms, on_conn, read_db, write_db};
 
 /// A corp as stored. Secrets are wrapped so they never print in full.
 #[derive(Debug, Clone)]
@@ -102,8 +102,20 @@ pub async fn list(db: &Db) -> Result<Vec<Corp>> {
     Ok(rows.into_iter().map(Corp::from).collect())
 }
 
+/// Sets the corp's time zone (an IANA name the caller validated).
+pub async fn set_timezone<'c>(conn: impl Into<Conn<'c>>, id: i64, timezone: &str) -> Result<Corp> {
+    let sql = format!("UPDATE corps SET timezone = $2, updated_at = $3 WHERE id = $1 RETURNING {COLUMNS}");
+    let row: Option<CorpRow> = on_conn!(conn.into(), |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .bind(timezone)
+        .bind(now_ms())
+        .fetch_optional(pool)
+        .await)?;
+    row.map(Corp::from).ok_or_else(|| StoreError::NotFound(format!("corp {id}")))
+}
+
 /// Saves the WeCom settings. Secrets given as `None` are left as stored.
-pub async fn update_settings(db: &Db, id: i64, s: &WecomSettings) -> Result<Corp> {
+pub async fn update_settings<'c>(conn: impl Into<Conn<'c>>, id: i64, s: &WecomSettings) -> Result<Corp> {
     let sql = format!(
         "UPDATE corps SET name = $2, wecom_corp_id = $3, agent_id = $4,
             contact_secret = COALESCE($5, contact_secret), app_secret = COALESCE($6, app_secret),
@@ -112,7 +124,7 @@ pub async fn update_settings(db: &Db, id: i64, s: &WecomSettings) -> Result<Corp
          WHERE id = $1 RETURNING {COLUMNS}"
     );
     let expose = |s: &Option<Secret>| s.as_ref().map(|v| v.expose().to_owned());
-    let row: Option<CorpRow> = write_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    let row: Option<CorpRow> = on_conn!(conn.into(), |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(id)
         .bind(&s.name)
         .bind(&s.wecom_corp_id)

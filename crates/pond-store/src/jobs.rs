@@ -163,9 +163,9 @@ pub async fn fail(db: &Db, worker: &str, id: i64, error: &str, retry_at: Option<
 }
 
 /// Puts a failed job back in the queue with a fresh set of attempts (the console's retry button).
-pub async fn retry(db: &Db, corp_id: i64, id: i64) -> Result<()> {
+pub async fn retry<'c>(conn: impl Into<Conn<'c>>, corp_id: i64, id: i64) -> Result<()> {
     let now = now_ms();
-    let n = write_db!(db, |pool| {
+    let n = on_conn!(conn.into(), |pool| {
         sqlx::query(
             "UPDATE jobs SET status = 'pending', attempts = 0, next_run_at = $3, finished_at = NULL, updated_at = $3
          WHERE corp_id = $1 AND id = $2 AND status = 'failed'",

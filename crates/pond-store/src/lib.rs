@@ -14,6 +14,7 @@ mod migrate;
 
 pub mod audit;
 pub mod channel_code;
+pub mod contact_way;
 pub mod corp;
 pub mod customer;
 pub mod department;

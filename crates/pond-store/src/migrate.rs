@@ -48,6 +48,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0005_hot_tables_without_corp_fk.sql"),
         postgres: include_str!("../migrations/postgres/0005_hot_tables_without_corp_fk.sql"),
     },
+    Migration {
+        version: 6,
+        name: "contact_ways",
+        sqlite: include_str!("../migrations/sqlite/0006_contact_ways.sql"),
+        postgres: include_str!("../migrations/postgres/0006_contact_ways.sql"),
+    },
 ];
 
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS pond_migrations (

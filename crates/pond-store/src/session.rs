@@ -1,7 +1,7 @@
 //! Console sessions. The cookie holds a random token; only its hash is stored, next to the
 //! session's CSRF token, so a database leak yields no usable session.
 
-use crate::{Db, Result, now_ms, read_db, write_db};
+use crate::{Conn, Db, Result, now_ms, on_conn, read_db, write_db};
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Session {
@@ -13,9 +13,16 @@ pub struct Session {
     pub expires_at: i64,
 }
 
-pub async fn create(db: &Db, id_hash: &str, corp_id: i64, user_id: i64, csrf_token: &str, ttl_ms: i64) -> Result<()> {
+pub async fn create<'c>(
+    conn: impl Into<Conn<'c>>,
+    id_hash: &str,
+    corp_id: i64,
+    user_id: i64,
+    csrf_token: &str,
+    ttl_ms: i64,
+) -> Result<()> {
     let now = now_ms();
-    write_db!(db, |pool| {
+    on_conn!(conn.into(), |pool| {
         sqlx::query(
         "INSERT INTO sessions (id_hash, corp_id, user_id, csrf_token, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)"
     )
@@ -45,8 +52,8 @@ pub async fn get_live(db: &Db, id_hash: &str) -> Result<Option<Session>> {
     })?)
 }
 
-pub async fn delete(db: &Db, id_hash: &str) -> Result<()> {
-    write_db!(db, |pool| sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+pub async fn delete<'c>(conn: impl Into<Conn<'c>>, id_hash: &str) -> Result<()> {
+    on_conn!(conn.into(), |pool| sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
         .bind(id_hash)
         .execute(pool)
         .await

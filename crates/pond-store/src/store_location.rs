@@ -1,7 +1,7 @@
 //! Stores (门店) for regional codes: where they are and who serves there, their scans, and the
 //! contact way of each store employee.
 
-use crate::{Db, Result, StoreError, now_ms, read_db, write_db};
+use crate::{Conn, Db, Result, StoreError, Tx, now_ms, on_conn, read_db, write_db};
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, sqlx::FromRow)]
 pub struct Store {
@@ -31,32 +31,36 @@ const COLUMNS: &str = "id, corp_id, name, address, city, latitude, longitude, st
 
 /// Inserts or updates (by name) every store in one transaction: all or nothing.
 pub async fn upsert_all(db: &Db, corp_id: i64, stores: &[NewStore]) -> Result<usize> {
+    let mut tx = db.begin().await?;
+    let n = upsert_all_in(&mut tx, corp_id, stores).await?;
+    tx.commit().await?;
+    Ok(n)
+}
+
+/// [`upsert_all`] inside the caller's transaction (so its audit entry commits with it).
+pub async fn upsert_all_in(tx: &mut Tx, corp_id: i64, stores: &[NewStore]) -> Result<usize> {
     let now = now_ms();
-    write_db!(db, |pool| {
-        async {
-        let mut tx = pool.begin().await?;
-        for s in stores {
+    for s in stores {
+        on_conn!(Conn::Tx(&mut *tx), |c| {
             sqlx::query(
-                "INSERT INTO stores (corp_id, name, address, city, latitude, longitude, staff, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
-                 ON CONFLICT (corp_id, name) DO UPDATE SET address = excluded.address, city = excluded.city,
-                    latitude = excluded.latitude, longitude = excluded.longitude, staff = excluded.staff, updated_at = excluded.updated_at",
-            )
-            .bind(corp_id)
-            .bind(&s.name)
-            .bind(&s.address)
-            .bind(&s.city)
-            .bind(s.latitude)
-            .bind(s.longitude)
-            .bind(&s.staff_json)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await
+            "INSERT INTO stores (corp_id, name, address, city, latitude, longitude, staff, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+             ON CONFLICT (corp_id, name) DO UPDATE SET address = excluded.address, city = excluded.city,
+                latitude = excluded.latitude, longitude = excluded.longitude, staff = excluded.staff, updated_at = excluded.updated_at",
+        )
+        .bind(corp_id)
+        .bind(&s.name)
+        .bind(&s.address)
+        .bind(&s.city)
+        .bind(s.latitude)
+        .bind(s.longitude)
+        .bind(&s.staff_json)
+        .bind(now)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected())
+        })?;
     }
-    .await
-    })?;
     Ok(stores.len())
 }
 
@@ -123,40 +127,4 @@ pub async fn adds_by_state_prefix(db: &Db, corp_id: i64, prefix: &str, since: i6
     .bind(since)
     .fetch_all(pool)
     .await)?)
-}
-
-pub async fn staff_way(db: &Db, corp_id: i64, store_id: i64, userid: &str) -> Result<Option<String>> {
-    Ok(read_db!(db, |pool| sqlx::query_scalar(
-        "SELECT qr_code FROM store_contact_ways WHERE corp_id = $1 AND store_id = $2 AND userid = $3"
-    )
-    .bind(corp_id)
-    .bind(store_id)
-    .bind(userid)
-    .fetch_optional(pool)
-    .await)?)
-}
-
-pub async fn set_staff_way(
-    db: &Db,
-    corp_id: i64,
-    store_id: i64,
-    userid: &str,
-    config_id: &str,
-    qr_code: &str,
-) -> Result<()> {
-    write_db!(db, |pool| {
-        sqlx::query(
-        "INSERT INTO store_contact_ways (corp_id, store_id, userid, config_id, qr_code) VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (corp_id, store_id, userid) DO UPDATE SET config_id = excluded.config_id, qr_code = excluded.qr_code"
-    )
-    .bind(corp_id)
-    .bind(store_id)
-    .bind(userid)
-    .bind(config_id)
-    .bind(qr_code)
-    .execute(pool)
-    .await
-    .map(|r| r.rows_affected())
-    })?;
-    Ok(())
 }

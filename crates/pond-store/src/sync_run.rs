@@ -1,6 +1,8 @@
 //! Sync runs: one row per full sync of a corp, with its phase and progress, so the console can
 //! show a progress bar and several instances do not sync the same corp at once.
 
+use pond_core::SyncStatus;
+
 use crate::{Db, Result, StoreError, now_ms, read_db, write_db};
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
@@ -57,7 +59,7 @@ pub async fn progress(db: &Db, id: i64, phase: &str, done: i64, total: i64) -> R
 
 /// Ends a run: `error` `None` = done with `summary`, else failed.
 pub async fn finish(db: &Db, id: i64, summary: &str, error: Option<&str>) -> Result<()> {
-    let status = if error.is_some() { "failed" } else { "done" };
+    let status = if error.is_some() { SyncStatus::Failed } else { SyncStatus::Done }.as_str();
     write_db!(db, |pool| sqlx::query(
         "UPDATE sync_runs SET status = $2, summary = $3, error = $4, finished_at = $5, phase = 'finished' WHERE id = $1"
     )

@@ -1,6 +1,6 @@
 //! API tokens for `/api/v1`. Only a hash is stored; the token is shown once, at creation.
 
-use crate::{Db, Result, StoreError, now_ms, read_db, write_db};
+use crate::{Conn, Db, Result, StoreError, now_ms, on_conn, read_db, write_db};
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
 pub struct ApiToken {
@@ -17,8 +17,8 @@ pub struct ApiToken {
 
 const COLUMNS: &str = "id, corp_id, name, prefix, created_by, created_at, last_used_at, revoked_at";
 
-pub async fn create(
-    db: &Db,
+pub async fn create<'c>(
+    conn: impl Into<Conn<'c>>,
     corp_id: i64,
     name: &str,
     token_hash: &str,
@@ -29,7 +29,7 @@ pub async fn create(
         "INSERT INTO api_tokens (corp_id, name, token_hash, prefix, created_by, created_at)
          VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
     );
-    Ok(write_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    Ok(on_conn!(conn.into(), |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(corp_id)
         .bind(name)
         .bind(token_hash)
@@ -51,8 +51,8 @@ pub async fn list(db: &Db, corp_id: i64) -> Result<Vec<ApiToken>> {
     Ok(read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(corp_id).fetch_all(pool).await)?)
 }
 
-pub async fn revoke(db: &Db, corp_id: i64, id: i64) -> Result<()> {
-    let n = write_db!(db, |pool| {
+pub async fn revoke<'c>(conn: impl Into<Conn<'c>>, corp_id: i64, id: i64) -> Result<()> {
+    let n = on_conn!(conn.into(), |pool| {
         sqlx::query("UPDATE api_tokens SET revoked_at = $3 WHERE corp_id = $1 AND id = $2 AND revoked_at IS NULL")
             .bind(corp_id)
             .bind(id)

@@ -2,7 +2,7 @@
 
 use pond_core::Role;
 
-use crate::{Db, Result, StoreError, now_ms, read_db, write_db};
+use crate::{Conn, Db, Result, StoreError, now_ms, on_conn, read_db, write_db};
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct User {
@@ -26,11 +26,17 @@ impl User {
 const COLUMNS: &str = "id, corp_id, email, password_hash, role, disabled, created_at, last_login_at";
 
 /// Adds a user. A taken e-mail gives [`StoreError::Conflict`].
-pub async fn create(db: &Db, corp_id: i64, email: &str, password_hash: &str, role: Role) -> Result<User> {
+pub async fn create<'c>(
+    conn: impl Into<Conn<'c>>,
+    corp_id: i64,
+    email: &str,
+    password_hash: &str,
+    role: Role,
+) -> Result<User> {
     let sql = format!(
         "INSERT INTO console_users (corp_id, email, password_hash, role, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
     );
-    Ok(write_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    Ok(on_conn!(conn.into(), |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(corp_id)
         .bind(email)
         .bind(password_hash)
@@ -72,8 +78,8 @@ pub async fn touch_login(db: &Db, id: i64) -> Result<()> {
 }
 
 /// Replaces a user's password hash.
-pub async fn set_password(db: &Db, id: i64, password_hash: &str) -> Result<()> {
-    let n = write_db!(db, |pool| sqlx::query("UPDATE console_users SET password_hash = $2 WHERE id = $1")
+pub async fn set_password<'c>(conn: impl Into<Conn<'c>>, id: i64, password_hash: &str) -> Result<()> {
+    let n = on_conn!(conn.into(), |pool| sqlx::query("UPDATE console_users SET password_hash = $2 WHERE id = $1")
         .bind(id)
         .bind(password_hash)
         .execute(pool)

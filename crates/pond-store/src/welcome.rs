@@ -2,9 +2,9 @@
 //! welcome sent (or skipped) per customer.
 
 use crate::{
-    Conn, Db, Result, StoreError,
+    Conn, Db, Result, StoreError, Tx,
     db::{Params, rows_per_statement, select_in},
-    now_ms, on_conn, read_db, write_db,
+    now_ms, on_conn, read_db,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
@@ -32,33 +32,44 @@ pub async fn create(
     attachments: &str,
     is_default: bool,
 ) -> Result<WelcomeMessage> {
+    let mut tx = db.begin().await?;
+    let msg = create_in(&mut tx, corp_id, name, text, attachments, is_default).await?;
+    tx.commit().await?;
+    Ok(msg)
+}
+
+/// [`create`] inside the caller's transaction (so its audit entry commits with it).
+pub async fn create_in(
+    tx: &mut Tx,
+    corp_id: i64,
+    name: &str,
+    text: &str,
+    attachments: &str,
+    is_default: bool,
+) -> Result<WelcomeMessage> {
     let now = now_ms();
+    if is_default {
+        on_conn!(Conn::Tx(&mut *tx), |c| sqlx::query(
+            "UPDATE welcome_messages SET is_default = FALSE WHERE corp_id = $1"
+        )
+        .bind(corp_id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    }
     let sql = format!(
         "INSERT INTO welcome_messages (corp_id, name, text, attachments, is_default, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {COLUMNS}"
     );
-    let msg: WelcomeMessage = write_db!(db, |pool| async {
-        let mut tx = pool.begin().await?;
-        if is_default {
-            sqlx::query("UPDATE welcome_messages SET is_default = FALSE WHERE corp_id = $1")
-                .bind(corp_id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        let row = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(corp_id)
-            .bind(name)
-            .bind(text)
-            .bind(attachments)
-            .bind(is_default)
-            .bind(now)
-            .fetch_one(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok::<_, sqlx::Error>(row)
-    }
-    .await)?;
-    Ok(msg)
+    Ok(on_conn!(Conn::Tx(&mut *tx), |c| sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(corp_id)
+        .bind(name)
+        .bind(text)
+        .bind(attachments)
+        .bind(is_default)
+        .bind(now)
+        .fetch_one(c)
+        .await)?)
 }
 
 pub async fn get(db: &Db, corp_id: i64, id: i64) -> Result<WelcomeMessage> {
@@ -86,8 +97,8 @@ pub async fn corp_default(db: &Db, corp_id: i64) -> Result<Option<i64>> {
 }
 
 /// Soft-deletes a message.
-pub async fn delete(db: &Db, corp_id: i64, id: i64) -> Result<()> {
-    let n = write_db!(db, |pool| {
+pub async fn delete<'c>(conn: impl Into<Conn<'c>>, corp_id: i64, id: i64) -> Result<()> {
+    let n = on_conn!(conn.into(), |pool| {
         sqlx::query(
         "UPDATE welcome_messages SET deleted_at = $3, is_default = FALSE WHERE corp_id = $1 AND id = $2 AND deleted_at IS NULL"
     )
@@ -105,9 +116,14 @@ pub async fn delete(db: &Db, corp_id: i64, id: i64) -> Result<()> {
 }
 
 /// Sets (or with `None` clears) the message an employee greets with.
-pub async fn set_for_staff(db: &Db, corp_id: i64, userid: &str, welcome_id: Option<i64>) -> Result<()> {
+pub async fn set_for_staff<'c>(
+    conn: impl Into<Conn<'c>>,
+    corp_id: i64,
+    userid: &str,
+    welcome_id: Option<i64>,
+) -> Result<()> {
     match welcome_id {
-        Some(id) => write_db!(db, |pool| sqlx::query(
+        Some(id) => on_conn!(conn.into(), |pool| sqlx::query(
             "INSERT INTO staff_welcome (corp_id, userid, welcome_id) VALUES ($1, $2, $3)
              ON CONFLICT (corp_id, userid) DO UPDATE SET welcome_id = excluded.welcome_id"
         )
@@ -117,12 +133,14 @@ pub async fn set_for_staff(db: &Db, corp_id: i64, userid: &str, welcome_id: Opti
         .execute(pool)
         .await
         .map(|r| r.rows_affected()))?,
-        None => write_db!(db, |pool| sqlx::query("DELETE FROM staff_welcome WHERE corp_id = $1 AND userid = $2")
-            .bind(corp_id)
-            .bind(userid)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))?,
+        None => {
+            on_conn!(conn.into(), |pool| sqlx::query("DELETE FROM staff_welcome WHERE corp_id = $1 AND userid = $2")
+                .bind(corp_id)
+                .bind(userid)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected()))?
+        }
     };
     Ok(())
 }

@@ -121,21 +121,30 @@ pub async fn create(app: &App, actor: &Actor, corp_id: i64, input: CodeInput) ->
         CodeMode::Native => Some(app.client(corp_id).await?),
         CodeMode::Landing => None,
     };
+    let Some(client) = client else {
+        // A landing code is one row: it commits with its audit entry.
+        let mut tx = app.db.begin().await?;
+        let code = pond_store::channel_code::create(&mut tx, corp_id, &fields(&valid)).await?;
+        let target = format!("code:{}", code.id);
+        audit::record(&mut tx, corp_id, actor, AuditAction::ChannelCodeCreate, &target, &code.name).await?;
+        tx.commit().await?;
+        return Ok(code);
+    };
+    // A native code's row exists before its contact way (routing reads it); it is deleted again
+    // if WeCom refuses the contact way, and audited with the contact way's write.
     let code = pond_store::channel_code::create(&app.db, corp_id, &fields(&valid)).await?;
-    if let Some(client) = client {
+    {
         let users = routing::native_users(app, &code, now_ms()).await?;
         let users = if users.is_empty() { valid.input.rules.all_staff().into_iter().take(1).collect() } else { users };
         match client.add_contact_way(&routing::native_way(&code, users.clone())).await {
             Ok(created) => {
                 let json = serde_json::to_string(&users).map_err(|e| AppError::Internal(e.to_string()))?;
-                pond_store::channel_code::set_contact_way(
-                    &app.db,
-                    code.id,
-                    &created.config_id,
-                    &created.qr_code,
-                    &json,
-                )
-                .await?;
+                let mut tx = app.db.begin().await?;
+                let way = (created.config_id.as_str(), created.qr_code.as_str());
+                pond_store::channel_code::set_contact_way(&mut tx, code.id, way.0, way.1, &json).await?;
+                let target = format!("code:{}", code.id);
+                audit::record(&mut tx, corp_id, actor, AuditAction::ChannelCodeCreate, &target, &code.name).await?;
+                tx.commit().await?;
             }
             Err(e) => {
                 // Nothing half-made: the code goes away when WeCom refuses its contact way.
@@ -144,8 +153,6 @@ pub async fn create(app: &App, actor: &Actor, corp_id: i64, input: CodeInput) ->
             }
         }
     }
-    audit::record(&app.db, corp_id, actor, AuditAction::ChannelCodeCreate, &format!("code:{}", code.id), &code.name)
-        .await?;
     Ok(pond_store::channel_code::get(&app.db, corp_id, code.id).await?)
 }
 
@@ -166,7 +173,10 @@ pub async fn update(
         .into());
     }
     let valid = validate(&app.db, corp_id, input).await?;
-    let code = pond_store::channel_code::update(&app.db, corp_id, id, &fields(&valid)).await?;
+    let mut tx = app.db.begin().await?;
+    let code = pond_store::channel_code::update(&mut tx, corp_id, id, &fields(&valid)).await?;
+    audit::record(&mut tx, corp_id, actor, AuditAction::ChannelCodeUpdate, &format!("code:{id}"), &code.name).await?;
+    tx.commit().await?;
     if CodeMode::parse(&code.mode)? == CodeMode::Native && !code.config_id.is_empty() {
         let client = app.client(corp_id).await?;
         refresh_native(app, &client, &code).await.map_err(|e| match e {
@@ -175,7 +185,6 @@ pub async fn update(
             }
         })?;
     }
-    audit::record(&app.db, corp_id, actor, AuditAction::ChannelCodeUpdate, &format!("code:{id}"), &code.name).await?;
     Ok(pond_store::channel_code::get(&app.db, corp_id, id).await?)
 }
 
@@ -190,8 +199,10 @@ pub async fn delete(app: &App, actor: &Actor, corp_id: i64, id: i64) -> Result<(
             Err(e) => return Err(e.into()),
         }
     }
-    pond_store::channel_code::delete(&app.db, corp_id, id).await?;
-    audit::record(&app.db, corp_id, actor, AuditAction::ChannelCodeDelete, &format!("code:{id}"), &code.name).await
+    let mut tx = app.db.begin().await?;
+    pond_store::channel_code::delete(&mut tx, corp_id, id).await?;
+    audit::record(&mut tx, corp_id, actor, AuditAction::ChannelCodeDelete, &format!("code:{id}"), &code.name).await?;
+    Ok(tx.commit().await?)
 }
 
 /// The URL printed in a landing code's QR.

@@ -2,7 +2,7 @@
 //! contact way, created on first need, stored against what it belongs to and reused. Landing-mode
 //! channel codes and regional stores use it today; fission and group codes will next.
 
-use pond_store::{channel_code::ChannelCode, store_location::Store};
+use pond_store::{channel_code::ChannelCode, contact_way, store_location::Store};
 use wecom::api::ContactWay;
 
 use crate::{App, AppError, acquisition::regional::store_state};
@@ -39,35 +39,28 @@ impl WayOwner<'_> {
         }
     }
 
-    async fn stored(&self, app: &App, userid: &str) -> Result<Option<String>, AppError> {
-        Ok(match self {
-            WayOwner::ChannelCode(c) => {
-                pond_store::channel_code::staff_way(&app.db, c.corp_id, c.id, userid).await?.map(|(_, qr)| qr)
-            }
-            WayOwner::Store(s) => pond_store::store_location::staff_way(&app.db, s.corp_id, s.id, userid).await?,
-        })
-    }
-
-    async fn store(&self, app: &App, userid: &str, config_id: &str, qr: &str) -> Result<(), AppError> {
+    fn stored_as(&self) -> contact_way::Owner {
         match self {
-            WayOwner::ChannelCode(c) => {
-                pond_store::channel_code::set_staff_way(&app.db, c.corp_id, c.id, userid, config_id, qr).await?
-            }
-            WayOwner::Store(s) => {
-                pond_store::store_location::set_staff_way(&app.db, s.corp_id, s.id, userid, config_id, qr).await?
-            }
+            WayOwner::ChannelCode(c) => contact_way::Owner { kind: "channel_code", id: c.id },
+            WayOwner::Store(s) => contact_way::Owner { kind: "store", id: s.id },
         }
-        Ok(())
     }
 }
 
 /// The QR of `userid`'s contact way for `owner`: the stored one, else a new one from WeCom.
 pub async fn staff_qr(app: &App, owner: WayOwner<'_>, userid: &str) -> Result<String, AppError> {
-    if let Some(qr) = owner.stored(app, userid).await? {
-        return Ok(qr);
+    let (corp_id, stored_as) = (owner.corp_id(), owner.stored_as());
+    if let Some(way) = contact_way::get(&app.db, corp_id, stored_as, userid).await? {
+        return Ok(way.qr_code);
     }
-    let client = app.client(owner.corp_id()).await?;
-    let created = client.add_contact_way(&owner.way(userid)).await?;
-    owner.store(app, userid, &created.config_id, &created.qr_code).await?;
-    Ok(created.qr_code)
+    let way = owner.way(userid);
+    let created = app.client(corp_id).await?.add_contact_way(&way).await?;
+    let stored = contact_way::ContactWay {
+        userid: userid.to_owned(),
+        state: way.state,
+        config_id: created.config_id,
+        qr_code: created.qr_code,
+    };
+    contact_way::put(&app.db, corp_id, stored_as, &stored).await?;
+    Ok(stored.qr_code)
 }

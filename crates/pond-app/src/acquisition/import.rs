@@ -32,20 +32,7 @@ pub fn parse_codes_csv(text: &str) -> Result<ParsedCodes, Vec<LineError>> {
         "welcome_id",
         "remark_prefix",
     ];
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .flexible(true)
-        .from_reader(text.trim_start_matches('\u{feff}').as_bytes());
-    match reader.headers() {
-        Ok(h) if h.iter().map(str::to_lowercase).eq(expected.iter().map(|s| s.to_string())) => {}
-        _ => {
-            return Err(vec![LineError {
-                line: 1,
-                field: "header".into(),
-                message: format!("the first line must be: {}", expected.join(",")),
-            }]);
-        }
-    }
+    let mut reader = crate::error::csv_with_header(text, &expected)?;
     let mut out = Vec::new();
     let mut errors = Vec::new();
     for (i, record) in reader.records().enumerate() {

@@ -30,21 +30,8 @@ pub fn store_state(store_id: i64) -> String {
 pub fn parse_csv(text: &str, active_staff: &dyn Fn(&str) -> bool) -> Result<Vec<NewStore>, Vec<LineError>> {
     let mut errors = Vec::new();
     let mut stores = Vec::new();
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .flexible(true)
-        .from_reader(text.trim_start_matches('\u{feff}').as_bytes());
     let expected = ["name", "address", "city", "latitude", "longitude", "staff"];
-    match reader.headers() {
-        Ok(h) if h.iter().map(str::to_lowercase).eq(expected.iter().map(|s| s.to_string())) => {}
-        _ => {
-            return Err(vec![LineError {
-                line: 1,
-                field: "header".into(),
-                message: format!("the first line must be: {}", expected.join(",")),
-            }]);
-        }
-    }
+    let mut reader = crate::error::csv_with_header(text, &expected)?;
     let mut names = BTreeMap::new();
     for (i, record) in reader.records().enumerate() {
         let line = i + 2;
@@ -215,10 +202,11 @@ pub async fn import(state: &App, actor: &Actor, corp_id: i64, csv_text: &str) ->
         .collect();
     match parse_csv(csv_text, &|u| active.contains(u)) {
         Ok(stores) => {
-            let n = pond_store::store_location::upsert_all(&state.db, corp_id, &stores).await?;
+            let mut tx = state.db.begin().await?;
+            let n = pond_store::store_location::upsert_all_in(&mut tx, corp_id, &stores).await?;
+            audit::record(&mut tx, corp_id, actor, AuditAction::StoreImport, "stores", &format!("{n} stores")).await?;
+            tx.commit().await?;
             state.store_indexes.invalidate(corp_id);
-            audit::record(&state.db, corp_id, actor, AuditAction::StoreImport, "stores", &format!("{n} stores"))
-                .await?;
             Ok(Import::Done(n))
         }
         Err(report) => Ok(Import::Refused(report)),

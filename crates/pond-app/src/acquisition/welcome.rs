@@ -7,7 +7,7 @@ use std::{
     sync::Arc,
 };
 
-use pond_core::{ValidationError, acquisition, ids};
+use pond_core::{ValidationError, WelcomeStatus, acquisition, ids};
 use pond_store::{
     Db, StoreError, Tx, customer, now_ms, staff,
     welcome::{self, WelcomeResult},
@@ -139,18 +139,18 @@ pub async fn deliver_welcome(
     lookups: &WelcomeLookups,
 ) -> Result<Delivered, JobError> {
     let p: WelcomeJob = serde_json::from_str(payload).map_err(|e| JobError::Permanent(format!("bad payload: {e}")))?;
-    let outcome = |status: &str, reason: String| WelcomeResult {
+    let outcome = |status: WelcomeStatus, reason: String| WelcomeResult {
         external_userid: p.external_userid.clone(),
         userid: p.userid.clone(),
         welcome_code: p.welcome_code.clone(),
         welcome_id: p.welcome_id,
-        status: status.to_owned(),
+        status: status.as_str().to_owned(),
         reason,
         event_at: p.event_at,
         received_at: p.received_at,
         finished_at: now_ms(),
     };
-    let skipped = |reason: String| Ok(Delivered::Done(outcome("skipped", reason)));
+    let skipped = |reason: String| Ok(Delivered::Done(outcome(WelcomeStatus::Skipped, reason)));
     let Some(welcome_id) = p.welcome_id else {
         return skipped("no welcome message configured (code, employee or corp default)".into());
     };
@@ -175,14 +175,14 @@ pub async fn deliver_welcome(
         attachments,
     };
     match client.send_welcome_msg(&msg).await {
-        Ok(()) => Ok(Delivered::Done(outcome("sent", String::new()))),
+        Ok(()) => Ok(Delivered::Done(outcome(WelcomeStatus::Sent, String::new()))),
         Err(e) if e.errcode() == Some(41051) => skipped(format!("welcome code already used ({e})")),
         Err(e) if e.errcode() == Some(40058) => skipped(format!("welcome code refused ({e})")),
         Err(e) if e.is_transient() && now_ms() - p.event_at <= WELCOME_WINDOW_MS => {
             Err(JobError::Retryable(e.to_string()))
         }
         Err(e) if e.is_transient() => skipped(format!("window passed while WeCom was unavailable ({e})")),
-        Err(e) => Ok(Delivered::Failed(outcome("failed", e.to_string()), e.to_string())),
+        Err(e) => Ok(Delivered::Failed(outcome(WelcomeStatus::Failed, e.to_string()), e.to_string())),
     }
 }
 
@@ -347,15 +347,19 @@ pub async fn create(
     input: &WelcomeInput,
 ) -> Result<welcome::WelcomeMessage, AppError> {
     let (name, attachments) = input.validate()?;
-    let m = welcome::create(&app.db, corp_id, &name, input.text.trim(), &attachments, input.is_default).await?;
-    audit::record(&app.db, corp_id, actor, AuditAction::WelcomeCreate, &format!("welcome:{}", m.id), &m.name).await?;
+    let mut tx = app.db.begin().await?;
+    let m = welcome::create_in(&mut tx, corp_id, &name, input.text.trim(), &attachments, input.is_default).await?;
+    audit::record(&mut tx, corp_id, actor, AuditAction::WelcomeCreate, &format!("welcome:{}", m.id), &m.name).await?;
+    tx.commit().await?;
     Ok(m)
 }
 
 /// Deletes a welcome message (codes and employees using it fall back to the next choice).
 pub async fn delete(app: &App, actor: &Actor, corp_id: i64, id: i64) -> Result<(), AppError> {
-    welcome::delete(&app.db, corp_id, id).await?;
-    audit::record(&app.db, corp_id, actor, AuditAction::WelcomeDelete, &format!("welcome:{id}"), "").await
+    let mut tx = app.db.begin().await?;
+    welcome::delete(&mut tx, corp_id, id).await?;
+    audit::record(&mut tx, corp_id, actor, AuditAction::WelcomeDelete, &format!("welcome:{id}"), "").await?;
+    Ok(tx.commit().await?)
 }
 
 /// Sets the message an employee greets with when the code has none (`None`: the corp default).
@@ -370,7 +374,9 @@ pub async fn set_for_staff(
     if let Some(id) = welcome_id {
         welcome::get(&app.db, corp_id, id).await?;
     }
-    welcome::set_for_staff(&app.db, corp_id, userid, welcome_id).await?;
     let detail = welcome_id.map(|id| format!("welcome:{id}")).unwrap_or_else(|| "corp default".into());
-    audit::record(&app.db, corp_id, actor, AuditAction::StaffWelcome, userid, &detail).await
+    let mut tx = app.db.begin().await?;
+    welcome::set_for_staff(&mut tx, corp_id, userid, welcome_id).await?;
+    audit::record(&mut tx, corp_id, actor, AuditAction::StaffWelcome, userid, &detail).await?;
+    Ok(tx.commit().await?)
 }

@@ -16,6 +16,7 @@ use crate::{
 /// secrets that changed, never their values.
 pub async fn update_corp(app: &App, actor: &Actor, corp_id: i64, input: &SettingsInput) -> Result<Corp, AppError> {
     let settings = input.validate()?;
+    let zone = input.zone()?;
     let changed_secrets: Vec<&str> = [
         ("contact_secret", settings.contact_secret.is_some()),
         ("app_secret", settings.app_secret.is_some()),
@@ -25,7 +26,8 @@ pub async fn update_corp(app: &App, actor: &Actor, corp_id: i64, input: &Setting
     .into_iter()
     .filter_map(|(name, changed)| changed.then_some(name))
     .collect();
-    let corp = match pond_store::corp::update_settings(&app.db, corp_id, &settings).await {
+    let mut tx = app.db.begin().await?;
+    let corp = match pond_store::corp::update_settings(&mut tx, corp_id, &settings).await {
         Ok(corp) => corp,
         Err(StoreError::Conflict(_)) => {
             return Err(AppError::Conflict(
@@ -34,13 +36,18 @@ pub async fn update_corp(app: &App, actor: &Actor, corp_id: i64, input: &Setting
         }
         Err(e) => return Err(e.into()),
     };
-    app.corps.invalidate(corp_id);
+    let corp = match zone {
+        Some(zone) => pond_store::corp::set_timezone(&mut tx, corp_id, zone.name()).await?,
+        None => corp,
+    };
     let detail = if changed_secrets.is_empty() {
         "WeCom settings".to_owned()
     } else {
         format!("WeCom settings; secrets changed: {}", changed_secrets.join(", "))
     };
-    audit::record(&app.db, corp_id, actor, AuditAction::CorpUpdate, &format!("corp:{corp_id}"), &detail).await?;
+    audit::record(&mut tx, corp_id, actor, AuditAction::CorpUpdate, &format!("corp:{corp_id}"), &detail).await?;
+    tx.commit().await?;
+    app.corps.invalidate(corp_id);
     Ok(corp)
 }
 
@@ -56,14 +63,16 @@ pub async fn add_user(
     let email = ids::login_email(email)?;
     ids::new_password(password)?;
     let hash = hash_password(password).await?;
-    let user = match pond_store::user::create(&app.db, corp_id, &email, &hash, role).await {
+    let mut tx = app.db.begin().await?;
+    let user = match pond_store::user::create(&mut tx, corp_id, &email, &hash, role).await {
         Ok(user) => user,
         Err(StoreError::Conflict(_)) => {
             return Err(AppError::Conflict("email: this e-mail already has a console login".into()));
         }
         Err(e) => return Err(e.into()),
     };
-    audit::record(&app.db, corp_id, actor, AuditAction::UserAdd, &user.email, &format!("role={role}")).await?;
+    audit::record(&mut tx, corp_id, actor, AuditAction::UserAdd, &user.email, &format!("role={role}")).await?;
+    tx.commit().await?;
     Ok(user)
 }
 
@@ -75,8 +84,10 @@ pub async fn set_password(app: &App, actor: &Actor, email: &str, password: &str)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("no console user {email}")))?;
     let hash = hash_password(password).await?;
-    pond_store::user::set_password(&app.db, user.id, &hash).await?;
-    audit::record(&app.db, user.corp_id, actor, AuditAction::UserPassword, &email, "").await?;
+    let mut tx = app.db.begin().await?;
+    pond_store::user::set_password(&mut tx, user.id, &hash).await?;
+    audit::record(&mut tx, user.corp_id, actor, AuditAction::UserPassword, &email, "").await?;
+    tx.commit().await?;
     Ok(user)
 }
 
@@ -91,21 +102,27 @@ async fn hash_password(password: &str) -> Result<String, AppError> {
 pub async fn create_token(app: &App, actor: &Actor, corp_id: i64, name: &str) -> Result<(String, ApiToken), AppError> {
     let name = ids::required_text("name", name, 64)?;
     let (token, hash, prefix) = auth::new_api_token();
-    let stored = pond_store::token::create(&app.db, corp_id, &name, &hash, &prefix, actor.as_str()).await?;
-    audit::record(&app.db, corp_id, actor, AuditAction::TokenAdd, &prefix, &name).await?;
+    let mut tx = app.db.begin().await?;
+    let stored = pond_store::token::create(&mut tx, corp_id, &name, &hash, &prefix, actor.as_str()).await?;
+    audit::record(&mut tx, corp_id, actor, AuditAction::TokenAdd, &prefix, &name).await?;
+    tx.commit().await?;
     Ok((token, stored))
 }
 
 /// Revokes an API token.
 pub async fn revoke_token(app: &App, actor: &Actor, corp_id: i64, id: i64) -> Result<(), AppError> {
-    pond_store::token::revoke(&app.db, corp_id, id).await?;
-    audit::record(&app.db, corp_id, actor, AuditAction::TokenRevoke, &format!("token:{id}"), "").await
+    let mut tx = app.db.begin().await?;
+    pond_store::token::revoke(&mut tx, corp_id, id).await?;
+    audit::record(&mut tx, corp_id, actor, AuditAction::TokenRevoke, &format!("token:{id}"), "").await?;
+    Ok(tx.commit().await?)
 }
 
 /// Puts a failed job back in the queue with a fresh set of attempts, and wakes the worker.
 pub async fn retry_job(app: &App, actor: &Actor, corp_id: i64, id: i64) -> Result<Job, AppError> {
-    pond_store::jobs::retry(&app.db, corp_id, id).await?;
-    audit::record(&app.db, corp_id, actor, AuditAction::JobRetry, &format!("job:{id}"), "").await?;
+    let mut tx = app.db.begin().await?;
+    pond_store::jobs::retry(&mut tx, corp_id, id).await?;
+    audit::record(&mut tx, corp_id, actor, AuditAction::JobRetry, &format!("job:{id}"), "").await?;
+    tx.commit().await?;
     app.wake_worker.notify_one();
     Ok(pond_store::jobs::get(&app.db, corp_id, id).await?)
 }

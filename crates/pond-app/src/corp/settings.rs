@@ -32,6 +32,10 @@ pub struct SettingsInput {
     /// WeCom API base URL; empty means `https://qyapi.weixin.qq.com`.
     #[serde(default)]
     pub api_base_url: String,
+    /// The corp's time zone (IANA name, e.g. `Asia/Shanghai`): day boundaries and times shown.
+    /// Empty keeps the stored one.
+    #[serde(default)]
+    pub timezone: String,
 }
 
 /// The message for a bad agent id, shared with the console form's text parsing.
@@ -53,6 +57,14 @@ fn optional_secret(field: &'static str, value: &str, max: usize) -> Result<Optio
 }
 
 impl SettingsInput {
+    /// The time zone to store, if one was given.
+    pub fn zone(&self) -> Result<Option<pond_core::CorpZone>, ValidationError> {
+        match self.timezone.trim() {
+            "" => Ok(None),
+            name => pond_core::CorpZone::parse(name).map(Some),
+        }
+    }
+
     pub fn validate(&self) -> Result<WecomSettings, ValidationError> {
         let name = ids::required_text("name", &self.name, 64)?;
         let wecom_corp_id = match self.wecom_corp_id.trim() {

@@ -17,6 +17,8 @@ use pond_store::{
 };
 use tokio::sync::{Notify, mpsc, oneshot};
 
+use crate::App;
+
 /// Batches of new events waiting for the inbox worker at most; beyond that, events wait in the
 /// database (pending) instead of in memory.
 const HANDOFF_BATCHES: usize = 4;
@@ -138,6 +140,118 @@ async fn write_batches(
                     let _ = p.reply.send(Err(e.to_string()));
                 }
             }
+        }
+    }
+}
+
+/// Why a callback (or a URL verification) was refused. WeCom gets no `success`, so it retries
+/// what Pond could not store; forgeries and replays are only counted and logged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("unknown corp")]
+    UnknownCorp,
+    /// The corp's callback settings are incomplete.
+    #[error("{0}")]
+    NotConfigured(&'static str),
+    /// Parameters missing or malformed, or a body that does not decrypt or parse.
+    #[error("{0}")]
+    Malformed(String),
+    /// A wrong signature, or a timestamp too far from now (a replay or a skewed clock).
+    #[error("{0}")]
+    Forged(String),
+    /// Pond could not store it (WeCom will retry).
+    #[error("storage unavailable")]
+    Unavailable,
+}
+
+/// The signature parameters of a callback request.
+#[derive(Debug, Clone, Copy)]
+pub struct Signed<'a> {
+    pub msg_signature: &'a str,
+    pub timestamp: &'a str,
+    pub nonce: &'a str,
+}
+
+/// How a stored callback was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepted {
+    New,
+    /// WeCom's retry (or a duplicate delivery) of one already stored.
+    Duplicate,
+}
+
+async fn crypt_for(app: &App, corp_id: i64) -> Result<wecom::MsgCrypt, Refusal> {
+    let corp = app.corps.get(&app.db, corp_id).await.map_err(|_| Refusal::UnknownCorp)?;
+    let receive_id =
+        corp.wecom_corp_id.as_deref().ok_or(Refusal::NotConfigured("corp has no WeCom corp id configured"))?;
+    wecom::MsgCrypt::new(corp.callback_token.expose(), corp.encoding_aes_key.expose(), receive_id)
+        .map_err(|_| Refusal::NotConfigured("corp's callback token or EncodingAESKey is not configured"))
+}
+
+fn refused(app: &App, corp_id: i64, refusal: Refusal) -> Refusal {
+    app.metrics.callbacks_rejected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    tracing::warn!(corp_id, reason = %refusal, "callback refused");
+    refusal
+}
+
+/// WeCom's URL verification: the decrypted `echostr`.
+/// `signed` and `echostr` are `None` when the request lacks them.
+pub async fn verify_url(
+    app: &App,
+    corp_id: i64,
+    signed: Option<Signed<'_>>,
+    echostr: Option<&str>,
+) -> Result<String, Refusal> {
+    let crypt = crypt_for(app, corp_id).await.map_err(|r| refused(app, corp_id, r))?;
+    let (Some(signed), Some(echostr)) = (signed, echostr) else {
+        let missing = Refusal::Malformed("msg_signature, timestamp, nonce and echostr are required".into());
+        return Err(refused(app, corp_id, missing));
+    };
+    crypt
+        .verify_url(signed.msg_signature, signed.timestamp, signed.nonce, echostr)
+        .map_err(|e| refused(app, corp_id, Refusal::Forged(format!("URL verification failed: {e}"))))
+}
+
+/// Takes one callback: checks its timestamp (replays) and signature, decrypts and parses it,
+/// and stores it in the inbox under its dedupe key — all before it is applied, so WeCom gets its
+/// answer well within 5 seconds.
+/// `signed` is `None` when the request lacks its signature parameters.
+pub async fn accept(app: &App, corp_id: i64, signed: Option<Signed<'_>>, body: &str) -> Result<Accepted, Refusal> {
+    let result = accept_checked(app, corp_id, signed, body).await;
+    result.map_err(|r| if r == Refusal::Unavailable { r } else { refused(app, corp_id, r) })
+}
+
+async fn accept_checked(app: &App, corp_id: i64, signed: Option<Signed<'_>>, body: &str) -> Result<Accepted, Refusal> {
+    use std::sync::atomic::Ordering;
+    let crypt = crypt_for(app, corp_id).await?;
+    let signed = signed.ok_or_else(|| Refusal::Malformed("msg_signature, timestamp and nonce are required".into()))?;
+    let ts_secs: i64 = signed.timestamp.parse().map_err(|_| Refusal::Malformed("timestamp is not a number".into()))?;
+    if (pond_store::now_ms() / 1000 - ts_secs).abs() > app.config.callback.max_clock_skew_secs {
+        return Err(Refusal::Forged("timestamp too far from now (replayed or clock skew)".into()));
+    }
+    let xml = match crypt.open_callback(signed.msg_signature, signed.timestamp, signed.nonce, body) {
+        Ok(x) => x,
+        Err(e @ wecom::CryptoError::SignatureMismatch) => return Err(Refusal::Forged(e.to_string())),
+        Err(e) => return Err(Refusal::Malformed(e.to_string())),
+    };
+    let event = wecom::Callback::parse(&xml).map_err(|e| Refusal::Malformed(e.to_string()))?;
+    let event_type = if event.change_type.is_empty() {
+        event.event.clone()
+    } else {
+        format!("{}/{}", event.event, event.change_type)
+    };
+    match app.inbox_writer.store(corp_id, event.dedupe_key(), event_type, xml).await {
+        Ok(Inserted::New(_)) => {
+            app.metrics.callbacks_accepted.fetch_add(1, Ordering::Relaxed);
+            Ok(Accepted::New)
+        }
+        Ok(Inserted::Duplicate) => {
+            app.metrics.callbacks_duplicate.fetch_add(1, Ordering::Relaxed);
+            Ok(Accepted::Duplicate)
+        }
+        Err(e) => {
+            tracing::error!(corp_id, error = %e, "could not store callback");
+            Err(Refusal::Unavailable)
         }
     }
 }

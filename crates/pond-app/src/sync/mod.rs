@@ -27,6 +27,24 @@ use wecom::{
     events::{ContactEvent, ExternalChatChange, ExternalContactChange},
 };
 
+/// A follow relation as WeCom describes it (`follow_user` of `get`, `follow_info` of
+/// `batch/get_by_user`: two types with the same fields), as the store keeps it: current.
+macro_rules! follow_relation {
+    ($corp_id:expr, $external_userid:expr, $f:expr) => {
+        customer::FollowRelation {
+            corp_id: $corp_id,
+            external_userid: $external_userid.to_owned(),
+            userid: $f.userid.clone(),
+            remark: $f.remark.clone(),
+            description: $f.description.clone(),
+            add_way: $f.add_way,
+            state: $f.state.clone(),
+            added_at: $f.createtime * 1000,
+            removed_at: None,
+        }
+    };
+}
+
 /// What a full sync found.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct SyncSummary {
@@ -104,21 +122,7 @@ pub async fn full_sync(db: &Db, client: &Client, corp_id: i64, run_id: Option<i6
                 customer::upsert(db, corp_id, &customer_data(c)).await?;
             }
             let f = &item.follow_info;
-            customer::upsert_follow(
-                db,
-                &customer::FollowRelation {
-                    corp_id,
-                    external_userid: c.external_userid.clone(),
-                    userid: f.userid.clone(),
-                    remark: f.remark.clone(),
-                    description: f.description.clone(),
-                    add_way: f.add_way,
-                    state: f.state.clone(),
-                    added_at: f.createtime * 1000,
-                    removed_at: None,
-                },
-            )
-            .await?;
+            customer::upsert_follow(db, &follow_relation!(corp_id, c.external_userid, f)).await?;
             customer::set_follow_tags(db, corp_id, &c.external_userid, &f.userid, &f.tag_id).await?;
             seen_follows.insert((c.external_userid.clone(), f.userid.clone()));
         }
@@ -342,17 +346,7 @@ pub fn snapshot(corp_id: i64, external_userid: &str, now: &CustomerNow) -> custo
         .follow_user
         .iter()
         .map(|f| {
-            let relation = customer::FollowRelation {
-                corp_id,
-                external_userid: external_userid.to_owned(),
-                userid: f.userid.clone(),
-                remark: f.remark.clone(),
-                description: f.description.clone(),
-                add_way: f.add_way,
-                state: f.state.clone(),
-                added_at: f.createtime * 1000,
-                removed_at: None,
-            };
+            let relation = follow_relation!(corp_id, external_userid, f);
             let tags = f.tags.iter().filter(|t| t.kind == 1).map(|t| t.tag_id.clone()).collect();
             (relation, tags)
         })

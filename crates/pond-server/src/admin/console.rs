@@ -30,6 +30,8 @@ struct CorpPage {
     secrets: Vec<(&'static str, &'static str, String)>,
     form: CorpForm,
     error: Option<String>,
+    /// The time zones a corp may choose.
+    zones: Vec<&'static str>,
 }
 
 /// The settings form as posted (the CSRF field is checked by the middleware and ignored here).
@@ -51,6 +53,8 @@ pub struct CorpForm {
     encoding_aes_key: String,
     #[serde(default)]
     api_base_url: String,
+    #[serde(default)]
+    timezone: String,
 }
 
 impl CorpForm {
@@ -60,6 +64,7 @@ impl CorpForm {
             wecom_corp_id: c.wecom_corp_id.clone().unwrap_or_default(),
             agent_id: c.agent_id.map(|a| a.to_string()).unwrap_or_default(),
             api_base_url: c.api_base_url.clone(),
+            timezone: c.timezone.clone(),
             ..Default::default()
         }
     }
@@ -77,6 +82,7 @@ impl CorpForm {
             callback_token: self.callback_token.clone(),
             encoding_aes_key: self.encoding_aes_key.clone(),
             api_base_url: self.api_base_url.clone(),
+            timezone: self.timezone.clone(),
         })
     }
 }
@@ -100,7 +106,13 @@ pub async fn corp_page(
     let c = chrome(&user, &headers, "/console/corp", flash);
     let corp = pond_store::corp::get(&state.db, user.corp_id).await.or_page(c.lang)?;
     let form = CorpForm::from_corp(&corp);
-    Ok(render(&CorpPage { c, secrets: secrets(&corp), form, error: None }))
+    Ok(render(&CorpPage {
+        c,
+        secrets: secrets(&corp),
+        form,
+        error: None,
+        zones: pond_core::CorpZone::names().collect(),
+    }))
 }
 
 pub async fn corp_save(
@@ -129,7 +141,13 @@ pub async fn corp_save(
         encoding_aes_key: String::new(),
         ..form
     };
-    let mut resp = render(&CorpPage { c, secrets: secrets(&corp), form, error: Some(error) });
+    let mut resp = render(&CorpPage {
+        c,
+        secrets: secrets(&corp),
+        form,
+        error: Some(error),
+        zones: pond_core::CorpZone::names().collect(),
+    });
     *resp.status_mut() = status;
     Ok(resp)
 }
@@ -291,12 +309,20 @@ impl SyncPage {
     }
 }
 
+#[derive(Debug, Deserialize, Default)]
+pub struct SyncParams {
+    /// Set after a start was refused because a sync is running.
+    running: Option<u8>,
+}
+
 pub async fn sync_page(
     State(state): State<App>,
     Extension(user): Extension<CurrentUser>,
     headers: HeaderMap,
+    Query(p): Query<SyncParams>,
 ) -> PageResult {
-    let c = chrome(&user, &headers, "/console/sync", None);
+    let flash = p.running.map(|_| "sync.already_running");
+    let c = chrome(&user, &headers, "/console/sync", flash);
     let run = pond_store::sync_run::latest(&state.db, user.corp_id).await.or_page(c.lang)?;
     let corp = pond_store::corp::get(&state.db, user.corp_id).await.or_page(c.lang)?;
     let configured = state.wecom.for_corp(&corp).is_ok();

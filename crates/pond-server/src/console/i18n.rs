@@ -125,6 +125,11 @@ pub const TEXT: &[(&str, &str, &str)] = &[
     ("sync.phase", "阶段", "Phase"),
     ("sync.started", "开始于", "started"),
     ("sync.never", "尚未同步过。", "Never synced yet."),
+    (
+        "sync.already_running",
+        "已有一次同步正在进行，下面是它的进度。",
+        "A sync is already running; its progress is below.",
+    ),
     ("sync.start", "立即全量同步", "Full sync now"),
     (
         "sync.not_configured",
@@ -170,6 +175,7 @@ pub const TEXT: &[(&str, &str, &str)] = &[
     ("corp.callback_token", "回调 Token", "Callback token"),
     ("corp.encoding_aes_key", "回调 EncodingAESKey", "Callback EncodingAESKey"),
     ("corp.api_base_url", "API 地址", "API base URL"),
+    ("corp.timezone", "时区（每日统计、上限和显示时间）", "Time zone (daily figures, caps and times shown)"),
     (
         "corp.secret_hint",
         "已保存的值不再显示；留空表示不修改。当前：",

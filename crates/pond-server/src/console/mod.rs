@@ -33,7 +33,7 @@ use axum::{
     routing::{get, post},
 };
 use chrono::{DateTime, FixedOffset};
-use pond_core::{Page, Role};
+use pond_core::{CorpZone, Page, Role};
 
 use pond_app::{App, auth::Actor};
 use pond_core::PageRequest;
@@ -148,6 +148,7 @@ pub fn chrome(
         csrf: user.csrf.clone(),
         path: path.to_owned(),
         flash,
+        zone: user.zone,
     }
 }
 
@@ -170,14 +171,21 @@ pub struct Chrome {
     pub csrf: String,
     pub path: String,
     pub flash: Option<&'static str>,
+    /// The corp's time zone: every time on the page is shown in it.
+    pub zone: CorpZone,
 }
-
-/// Shanghai has had no daylight saving since 1991, so a fixed +08:00 is exact for display.
-const CHINA_OFFSET_SECS: i32 = 8 * 3600;
 
 impl Chrome {
     pub fn anonymous(lang: Lang, csrf: &str, path: &str) -> Self {
-        Chrome { lang, email: String::new(), role: None, csrf: csrf.to_owned(), path: path.to_owned(), flash: None }
+        Chrome {
+            lang,
+            email: String::new(),
+            role: None,
+            csrf: csrf.to_owned(),
+            path: path.to_owned(),
+            flash: None,
+            zone: CorpZone::default(),
+        }
     }
     pub fn t(&self, key: &str) -> &'static str {
         self.lang.t(key)
@@ -191,10 +199,9 @@ impl Chrome {
     pub fn active(&self, prefix: &str) -> bool {
         if prefix == "/console" { self.path == "/console" } else { self.path.starts_with(prefix) }
     }
-    /// Epoch ms → `2026-11-25 18:03:04` in China time.
+    /// Epoch ms → `2026-11-25 18:03:04` in the corp's time zone.
     pub fn time(&self, ms: &i64) -> String {
-        let offset =
-            FixedOffset::east_opt(CHINA_OFFSET_SECS).unwrap_or_else(|| FixedOffset::east_opt(0).expect("zero offset"));
+        let offset = FixedOffset::east_opt(self.zone.offset_secs()).unwrap_or(chrono::Offset::fix(&chrono::Utc));
         DateTime::from_timestamp_millis(*ms)
             .map(|t| t.with_timezone(&offset).format("%Y-%m-%d %H:%M:%S").to_string())
             .unwrap_or_default()

@@ -14,7 +14,7 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Redirect, Response},
 };
-use pond_core::{Role, ids};
+
 use serde::Deserialize;
 
 use super::{Chrome, ConsoleError, LoginPage, render};
@@ -26,16 +26,8 @@ pub const SESSION_COOKIE: &str = "pond_session";
 pub const LOGIN_CSRF_COOKIE: &str = "pond_login_csrf";
 pub const LANG_COOKIE: &str = "pond_lang";
 
-/// The signed-in user, put in request extensions by [`require_session`].
-#[derive(Debug, Clone)]
-pub struct CurrentUser {
-    pub user_id: i64,
-    pub corp_id: i64,
-    pub email: String,
-    pub role: Role,
-    pub csrf: String,
-    pub session_hash: String,
-}
+/// The signed-in user of a console request (set by [`require_session`]).
+pub type CurrentUser = pond_app::auth::SessionUser;
 
 /// Reads one cookie from the request headers.
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -77,25 +69,14 @@ pub async fn require_session(State(state): State<App>, mut req: Request, next: N
     let Some(token) = cookie(req.headers(), SESSION_COOKIE) else {
         return to_login(&req);
     };
-    let hash = auth::sha256_hex(token);
-    let Ok(Some(session)) = pond_store::session::get_live(&state.db, &hash).await else {
-        return to_login(&req);
-    };
-    let Ok(user) = pond_store::user::get(&state.db, session.user_id).await else {
-        return to_login(&req);
-    };
-    if user.disabled {
-        return to_login(&req);
+    match auth::session_user(&state, token).await {
+        Ok(Some(user)) => {
+            req.extensions_mut().insert(user);
+            next.run(req).await
+        }
+        Ok(None) => to_login(&req),
+        Err(e) => ConsoleError::from_api(e.into(), lang_of(req.headers())).into_response(),
     }
-    req.extensions_mut().insert(CurrentUser {
-        user_id: user.id,
-        corp_id: user.corp_id,
-        role: user.role(),
-        email: user.email,
-        csrf: session.csrf_token,
-        session_hash: hash,
-    });
-    next.run(req).await
 }
 
 /// Constant-time comparison, so the token cannot be guessed byte by byte from timings.
@@ -201,29 +182,9 @@ pub struct LoginForm {
 /// POST /login: checks the password and starts a session.
 pub async fn login_submit(State(state): State<App>, headers: HeaderMap, Form(form): Form<LoginForm>) -> Response {
     let lang = lang_of(&headers);
-    let email = ids::login_email(&form.email).unwrap_or_default();
-    let user = match pond_store::user::find_by_email(&state.db, &email).await {
-        Ok(u) => u,
-        Err(e) => {
-            return ConsoleError::from_api(crate::error::ApiError::from(e), lang).into_response();
-        }
-    };
-    let password = form.password.clone();
-    let hash = user.as_ref().map(|u| u.password_hash.clone());
-    // argon2 is deliberately slow: keep it off the async threads. Unknown users cost the same.
-    let ok = tokio::task::spawn_blocking(move || match hash {
-        Some(h) => auth::verify_password(&password, &h),
-        None => {
-            let _ = auth::hash_password(&password);
-            false
-        }
-    })
-    .await
-    .unwrap_or(false);
-    let user = match user {
-        Some(u) if ok && !u.disabled => u,
-        _ => {
-            tracing::info!(email = %email, "console login refused");
+    let session = match auth::login(&state, &form.email, &form.password).await {
+        Ok(Some(session)) => session,
+        Ok(None) => {
             let csrf = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default().to_owned();
             let page = LoginPage {
                 c: Chrome::anonymous(lang, &csrf, "/login"),
@@ -235,34 +196,21 @@ pub async fn login_submit(State(state): State<App>, headers: HeaderMap, Form(for
             *resp.status_mut() = StatusCode::UNAUTHORIZED;
             return resp;
         }
+        Err(e) => return ConsoleError::from_api(e.into(), lang).into_response(),
     };
-    let token = auth::random_hex(32);
-    let ttl_ms = i64::from(state.config.session.ttl_hours) * 3_600_000;
-    let created = pond_store::session::create(
-        &state.db,
-        &auth::sha256_hex(&token),
-        user.corp_id,
-        user.id,
-        &auth::random_hex(16),
-        ttl_ms,
-    )
-    .await;
-    if let Err(e) = created {
-        return ConsoleError::from_api(e.into(), lang).into_response();
-    }
-    let _ = pond_store::user::touch_login(&state.db, user.id).await;
-    let _ = pond_store::audit::record(&state.db, user.corp_id, &user.email, "console.login", &user.email, "").await;
     let mut resp = Redirect::to(&safe_next(form.next.as_deref())).into_response();
+    let max_age = session.ttl_ms / 1000;
     resp.headers_mut()
-        .append(header::SET_COOKIE, set_cookie(&state, SESSION_COOKIE, &token, "/", ttl_ms / 1000, "Lax"));
+        .append(header::SET_COOKIE, set_cookie(&state, SESSION_COOKIE, &session.token, "/", max_age, "Lax"));
     resp.headers_mut().append(header::SET_COOKIE, set_cookie(&state, LOGIN_CSRF_COOKIE, "", "/login", 0, "Strict"));
     resp
 }
 
 /// POST /console/logout: ends the session.
 pub async fn logout(State(state): State<App>, axum::Extension(user): axum::Extension<CurrentUser>) -> Response {
-    let _ = pond_store::session::delete(&state.db, &user.session_hash).await;
-    let _ = pond_store::audit::record(&state.db, user.corp_id, &user.email, "console.logout", &user.email, "").await;
+    if let Err(e) = auth::logout(&state, &user).await {
+        tracing::warn!(user = %user.email, error = %e, cause = e.cause(), "could not end a session");
+    }
     let mut resp = Redirect::to("/login").into_response();
     resp.headers_mut().append(header::SET_COOKIE, set_cookie(&state, SESSION_COOKIE, "", "/", 0, "Lax"));
     resp

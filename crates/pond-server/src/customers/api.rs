@@ -45,18 +45,11 @@ async fn get_customer(
     Extension(caller): Extension<ApiCaller>,
     ApiPath(external_userid): ApiPath<String>,
 ) -> Result<Json<CustomerDetail>, ApiError> {
-    let customer = pond_store::customer::get(&state.db, caller.corp_id, &external_userid).await?;
-    let mut follows = Vec::new();
-    for f in pond_store::customer::follows_of(&state.db, caller.corp_id, &external_userid).await? {
-        let tags = pond_store::customer::follow_tags(&state.db, caller.corp_id, &external_userid, &f.userid).await?;
-        follows.push(FollowView::new(f, tags));
-    }
-    let welcome_results =
-        pond_store::welcome::results_for_customer(&state.db, caller.corp_id, &external_userid).await?;
+    let detail = pond_app::customers::customer(&state, caller.corp_id, &external_userid).await?;
     Ok(Json(CustomerDetail {
-        customer: customer.into(),
-        follows,
-        welcome_results: welcome_results.into_iter().map(Into::into).collect(),
+        customer: detail.customer.into(),
+        follows: detail.follows.into_iter().map(|f| FollowView::new(f.relation, f.tag_ids)).collect(),
+        welcome_results: detail.welcome_results.into_iter().map(Into::into).collect(),
     }))
 }
 

@@ -1,7 +1,6 @@
 //! Customer-center console pages: overview, staff, customers (with one customer's page), tags,
 //! groups.
 
-use pond_core::{JobStatus, PageRequest};
 use pond_store::{customer::Customer, group::GroupListing, staff::Staff, tag::TagListing};
 
 use crate::console::prelude::*;
@@ -30,32 +29,16 @@ pub async fn overview(
     headers: HeaderMap,
 ) -> PageResult {
     let c = chrome(&user, &headers, "/console", None);
-    let lang = c.lang;
-    let one = PageRequest::new(Some(1), Some(1));
-    let db = &state.db;
-    let corp = user.corp_id;
+    let o = pond_app::customers::overview(&state, user.corp_id).await.or_page(c.lang)?;
     let counts = vec![
-        ("nav.staff", "/console/staff", pond_store::staff::list(db, corp, None, one).await.or_page(lang)?.total),
-        (
-            "nav.customers",
-            "/console/customers",
-            pond_store::customer::list(db, corp, None, one).await.or_page(lang)?.total,
-        ),
-        ("nav.tags", "/console/tags", pond_store::tag::list(db, corp, None, one).await.or_page(lang)?.total),
-        ("nav.groups", "/console/groups", pond_store::group::list(db, corp, None, one).await.or_page(lang)?.total),
-        (
-            "overview.pending_jobs",
-            "/console/jobs?status=pending",
-            pond_store::jobs::list(db, corp, Some(JobStatus::Pending), one).await.or_page(lang)?.total,
-        ),
-        (
-            "overview.failed_jobs",
-            "/console/jobs?status=failed",
-            pond_store::jobs::list(db, corp, Some(JobStatus::Failed), one).await.or_page(lang)?.total,
-        ),
+        ("nav.staff", "/console/staff", o.staff),
+        ("nav.customers", "/console/customers", o.customers),
+        ("nav.tags", "/console/tags", o.tags),
+        ("nav.groups", "/console/groups", o.groups),
+        ("overview.pending_jobs", "/console/jobs?status=pending", o.pending_jobs),
+        ("overview.failed_jobs", "/console/jobs?status=failed", o.failed_jobs),
     ];
-    let corp_name = pond_store::corp::get(db, corp).await.or_page(lang)?.name;
-    Ok(render(&OverviewPage { c, corp_name, counts }))
+    Ok(render(&OverviewPage { c, corp_name: o.corp_name, counts }))
 }
 
 #[derive(Template)]
@@ -159,25 +142,7 @@ pub async fn customer_page(
     Path(external_userid): Path<String>,
 ) -> PageResult {
     let c = chrome(&user, &headers, "/console/customers", None);
-    let db = &state.db;
-    let customer = pond_store::customer::get(db, user.corp_id, &external_userid).await.or_page(c.lang)?;
-    let tag_names: std::collections::HashMap<String, String> = pond_store::tag::all_live(db, user.corp_id)
-        .await
-        .or_page(c.lang)?
-        .into_iter()
-        .map(|(id, group, name)| (id, format!("{group}/{name}")))
-        .collect();
-    let mut follows = Vec::new();
-    for f in pond_store::customer::follows_of(db, user.corp_id, &external_userid).await.or_page(c.lang)? {
-        let staff_name = pond_store::staff::get(db, user.corp_id, &f.userid).await.map(|s| s.name).unwrap_or_default();
-        let tags = pond_store::customer::follow_tags(db, user.corp_id, &external_userid, &f.userid)
-            .await
-            .or_page(c.lang)?
-            .into_iter()
-            .filter_map(|t| tag_names.get(&t).cloned())
-            .collect();
-        follows.push((f, staff_name, tags));
-    }
-    let timeline = pond_store::timeline::of_customer(db, user.corp_id, &external_userid, 100).await.or_page(c.lang)?;
-    Ok(render(&CustomerPage { c, customer, follows, timeline }))
+    let detail = pond_app::customers::customer(&state, user.corp_id, &external_userid).await.or_page(c.lang)?;
+    let follows = detail.follows.into_iter().map(|f| (f.relation, f.staff_name, f.tag_names)).collect();
+    Ok(render(&CustomerPage { c, customer: detail.customer, follows, timeline: detail.timeline }))
 }

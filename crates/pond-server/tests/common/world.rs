@@ -20,6 +20,15 @@ pub fn scenario() -> Scenario {
 }
 
 pub async fn setup(db: Db, duplicate: bool) -> Setup {
+    setup_with(db, duplicate, pond_app::features()).await
+}
+
+/// [`setup`] with these feature areas.
+pub async fn setup_with(
+    db: Db,
+    duplicate: bool,
+    features: Vec<std::sync::Arc<dyn pond_app::feature::Feature>>,
+) -> Setup {
     let sim = Simulator::new(SimConfig { scenario: Some(scenario()), ..SimConfig::default() }).expect("sim");
     let (sim_addr, _) = sim.start("127.0.0.1:0".parse().unwrap()).await.expect("sim bind");
     let creds = sim.credentials();
@@ -38,7 +47,7 @@ pub async fn setup(db: Db, duplicate: bool) -> Setup {
     let mut config = Config::default();
     config.jobs.poll_interval_ms = 50;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let state = AppState::new(db, config);
+    let state = AppState::with_features(db, config, features);
     let pond =
         pond_server::start(state.clone(), listener, pond_app::pipeline::default_registry(&state), false).await.unwrap();
     sim.configure_callbacks(CallbackConfig {

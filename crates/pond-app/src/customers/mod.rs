@@ -1,0 +1,92 @@
+//! The customer center's reads: the overview's counts and one customer with everything Pond
+//! knows of them (follow relations with employees' and tags' names, timeline, welcome outcomes).
+//! Plain lists (staff, customers, tags, groups) are one store read each and are called directly.
+
+use std::collections::HashMap;
+
+use pond_core::{JobStatus, PageRequest};
+use pond_store::{
+    customer::{Customer, FollowRelation},
+    timeline::TimelineEntry,
+    welcome::WelcomeResult,
+};
+
+use crate::{App, AppError};
+
+/// The home page's figures.
+#[derive(Debug, Clone)]
+pub struct Overview {
+    pub corp_name: String,
+    pub staff: i64,
+    pub customers: i64,
+    pub tags: i64,
+    pub groups: i64,
+    pub pending_jobs: i64,
+    pub failed_jobs: i64,
+}
+
+pub async fn overview(app: &App, corp_id: i64) -> Result<Overview, AppError> {
+    let (db, one) = (&app.db, PageRequest::new(Some(1), Some(1)));
+    let (staff, customers, tags, groups, pending, failed, corp) = tokio::try_join!(
+        pond_store::staff::list(db, corp_id, None, one),
+        pond_store::customer::list(db, corp_id, None, one),
+        pond_store::tag::list(db, corp_id, None, one),
+        pond_store::group::list(db, corp_id, None, one),
+        pond_store::jobs::list(db, corp_id, Some(JobStatus::Pending), one),
+        pond_store::jobs::list(db, corp_id, Some(JobStatus::Failed), one),
+        pond_store::corp::get(db, corp_id),
+    )?;
+    Ok(Overview {
+        corp_name: corp.name,
+        staff: staff.total,
+        customers: customers.total,
+        tags: tags.total,
+        groups: groups.total,
+        pending_jobs: pending.total,
+        failed_jobs: failed.total,
+    })
+}
+
+/// One follow relation with the names an operator reads.
+#[derive(Debug, Clone)]
+pub struct Follow {
+    pub relation: FollowRelation,
+    /// The employee's name (empty when unknown).
+    pub staff_name: String,
+    pub tag_ids: Vec<String>,
+    /// `group/name` of each live tag.
+    pub tag_names: Vec<String>,
+}
+
+/// A customer with their follow relations, timeline and welcome outcomes.
+#[derive(Debug, Clone)]
+pub struct CustomerDetail {
+    pub customer: Customer,
+    pub follows: Vec<Follow>,
+    /// Newest first, at most 100.
+    pub timeline: Vec<TimelineEntry>,
+    pub welcome_results: Vec<WelcomeResult>,
+}
+
+pub async fn customer(app: &App, corp_id: i64, external_userid: &str) -> Result<CustomerDetail, AppError> {
+    let db = &app.db;
+    let customer = pond_store::customer::get(db, corp_id, external_userid).await?;
+    let tag_names: HashMap<String, String> = pond_store::tag::all_live(db, corp_id)
+        .await?
+        .into_iter()
+        .map(|(id, group, name)| (id, format!("{group}/{name}")))
+        .collect();
+    let relations = pond_store::customer::follows_of(db, corp_id, external_userid).await?;
+    let userids: Vec<&str> = relations.iter().map(|f| f.userid.as_str()).collect();
+    let names: HashMap<String, String> = pond_store::staff::names(db, corp_id, &userids).await?.into_iter().collect();
+    let mut follows = Vec::with_capacity(relations.len());
+    for relation in relations {
+        let tag_ids = pond_store::customer::follow_tags(db, corp_id, external_userid, &relation.userid).await?;
+        let tag_names = tag_ids.iter().filter_map(|t| tag_names.get(t).cloned()).collect();
+        let staff_name = names.get(&relation.userid).cloned().unwrap_or_default();
+        follows.push(Follow { relation, staff_name, tag_ids, tag_names });
+    }
+    let timeline = pond_store::timeline::of_customer(db, corp_id, external_userid, 100).await?;
+    let welcome_results = pond_store::welcome::results_for_customer(db, corp_id, external_userid).await?;
+    Ok(CustomerDetail { customer, follows, timeline, welcome_results })
+}
