@@ -47,7 +47,7 @@ pub fn features() -> Vec<Arc<dyn feature::Feature>> {
 
 /// Reads a JSON column. A corrupt value is an error naming the column and the row, and is logged:
 /// it is never silently read as empty.
-pub(crate) fn json_column<T: serde::de::DeserializeOwned>(
+pub fn json_column<T: serde::de::DeserializeOwned>(
     column: &'static str,
     row: impl std::fmt::Display,
     text: &str,

@@ -165,3 +165,12 @@ mod tests {
         assert!(required_text("name", "   ", 4).is_err());
     }
 }
+
+/// One follow relation's key: a customer (WeCom's `external_userid`) and an employee who added
+/// them (`userid`). Both are plain strings from WeCom; naming them here keeps them from being
+/// passed the wrong way round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Follow<'a> {
+    pub external_userid: &'a str,
+    pub userid: &'a str,
+}

@@ -153,7 +153,16 @@ async fn scan_to_welcome_to_tags_to_stats(db: Db) {
     assert!(wecom_follow.tags.contains(&tag), "the channel's tag was put on the customer in WeCom");
     assert_eq!(wecom_follow.remark, "包裹-小林");
     let db = &s.pond.app.db;
-    assert!(pond_store::customer::follow_tags(db, s.corp_id, &customer, &userid).await.unwrap().contains(&tag));
+    assert!(
+        pond_store::customer::follow_tags(
+            db,
+            s.corp_id,
+            pond_core::ids::Follow { external_userid: &customer, userid: &userid }
+        )
+        .await
+        .unwrap()
+        .contains(&tag)
+    );
     let (_, detail) = api.get(&format!("/api/v1/customers/{customer}")).await;
     assert_eq!(detail["welcome_results"][0]["status"], "sent", "{detail}");
     assert_eq!(detail["follows"][0]["state"], "parcel-card");

@@ -298,7 +298,14 @@ async fn api_reads_and_job_retry(db: Db) {
     )
     .await
     .unwrap();
-    pond_store::customer::set_follow_tags(app.db(), c, "wmX", "u1", &["etVIP".into()]).await.unwrap();
+    pond_store::customer::set_follow_tags(
+        app.db(),
+        c,
+        pond_core::ids::Follow { external_userid: "wmX", userid: "u1" },
+        &["etVIP".into()],
+    )
+    .await
+    .unwrap();
     let detail = app.get("/api/v1/customers/wmX", &auth).await.json();
     assert_eq!(detail["follows"][0]["state"], "shop-7");
     assert_eq!(detail["follows"][0]["tag_ids"], serde_json::json!(["etVIP"]));

@@ -5,6 +5,8 @@ use pond_core::{Page, PageRequest};
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use pond_core::ids::Follow;
+
 use crate::{
     Conn, Db, Result, StoreError, Tx,
     db::{Listing, Params, rows_per_statement},
@@ -204,10 +206,10 @@ async fn follows_of_on(conn: Conn<'_>, corp_id: i64, external_userid: &str) -> R
 pub async fn set_follow_tags<'c>(
     conn: impl Into<Conn<'c>>,
     corp_id: i64,
-    external_userid: &str,
-    userid: &str,
+    follow: Follow<'_>,
     tag_ids: &[String],
 ) -> Result<()> {
+    let Follow { external_userid, userid } = follow;
     match conn.into() {
         Conn::Db(db) => {
             let mut tx = db.begin().await?;
@@ -253,7 +255,8 @@ async fn replace_follow_tags(
 }
 
 /// Tag ids one employee has put on one customer, sorted.
-pub async fn follow_tags(db: &Db, corp_id: i64, external_userid: &str, userid: &str) -> Result<Vec<String>> {
+pub async fn follow_tags(db: &Db, corp_id: i64, follow: Follow<'_>) -> Result<Vec<String>> {
+    let Follow { external_userid, userid } = follow;
     Ok(read_db!(db, |pool| {
         sqlx::query_scalar(
         "SELECT tag_id FROM follow_relation_tags WHERE corp_id = $1 AND external_userid = $2 AND userid = $3 ORDER BY tag_id"

@@ -224,12 +224,34 @@ async fn customers_follows_and_follow_tags(db: Db) {
     assert!(follows.iter().any(|f| f.userid == "user02" && f.removed_at.is_some()));
 
     let tags = vec!["etB".to_owned(), "etA".to_owned()];
-    customer::set_follow_tags(&db, c, "wmEXT1", "user01", &tags).await.unwrap();
-    assert_eq!(customer::follow_tags(&db, c, "wmEXT1", "user01").await.unwrap(), vec!["etA", "etB"]);
-    customer::set_follow_tags(&db, c, "wmEXT1", "user01", &["etC".to_owned()]).await.unwrap();
-    assert_eq!(customer::follow_tags(&db, c, "wmEXT1", "user01").await.unwrap(), vec!["etC"]);
+    customer::set_follow_tags(&db, c, pond_core::ids::Follow { external_userid: "wmEXT1", userid: "user01" }, &tags)
+        .await
+        .unwrap();
+    assert_eq!(
+        customer::follow_tags(&db, c, pond_core::ids::Follow { external_userid: "wmEXT1", userid: "user01" })
+            .await
+            .unwrap(),
+        vec!["etA", "etB"]
+    );
+    customer::set_follow_tags(
+        &db,
+        c,
+        pond_core::ids::Follow { external_userid: "wmEXT1", userid: "user01" },
+        &["etC".to_owned()],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        customer::follow_tags(&db, c, pond_core::ids::Follow { external_userid: "wmEXT1", userid: "user01" })
+            .await
+            .unwrap(),
+        vec!["etC"]
+    );
     assert!(
-        customer::follow_tags(&db, c, "wmEXT1", "user02").await.unwrap().is_empty(),
+        customer::follow_tags(&db, c, pond_core::ids::Follow { external_userid: "wmEXT1", userid: "user02" })
+            .await
+            .unwrap()
+            .is_empty(),
         "tags are per follow relation"
     );
 
@@ -257,8 +279,17 @@ async fn tags_and_groups_list_with_counts(db: Db) {
         .await
         .unwrap();
     }
-    customer::set_follow_tags(&db, c, "wmA", "u1", &["t1".into(), "t3".into()]).await.unwrap();
-    customer::set_follow_tags(&db, c, "wmB", "u1", &["t1".into()]).await.unwrap();
+    customer::set_follow_tags(
+        &db,
+        c,
+        pond_core::ids::Follow { external_userid: "wmA", userid: "u1" },
+        &["t1".into(), "t3".into()],
+    )
+    .await
+    .unwrap();
+    customer::set_follow_tags(&db, c, pond_core::ids::Follow { external_userid: "wmB", userid: "u1" }, &["t1".into()])
+        .await
+        .unwrap();
     let all = tag::list(&db, c, None, PageRequest::default()).await.unwrap();
     assert_eq!(all.total, 3);
     assert_eq!(all.items[0].group_name, "渠道");

@@ -181,7 +181,9 @@ async fn snapshots_upsert_replace_tags_end_missing_relations_and_remove_customer
         customer::upsert(&db, c, &data(e, "旧名")).await.unwrap();
         customer::upsert_follow(&db, &follow(c, e, u, &[]).0).await.unwrap();
     }
-    customer::set_follow_tags(&db, c, "wm1", "u1", &["a".into()]).await.unwrap();
+    customer::set_follow_tags(&db, c, pond_core::ids::Follow { external_userid: "wm1", userid: "u1" }, &["a".into()])
+        .await
+        .unwrap();
 
     let snapshots = vec![
         // wm1: renamed, u1's tags become b+c, u2 is gone.
@@ -206,7 +208,10 @@ async fn snapshots_upsert_replace_tags_end_missing_relations_and_remove_customer
     assert_eq!(ended, vec![("wm1".into(), "u2".into()), ("wm2".into(), "u1".into())]);
 
     assert_eq!(customer::get(&db, c, "wm1").await.unwrap().name, "小林");
-    assert_eq!(customer::follow_tags(&db, c, "wm1", "u1").await.unwrap(), vec!["b", "c"]);
+    assert_eq!(
+        customer::follow_tags(&db, c, pond_core::ids::Follow { external_userid: "wm1", userid: "u1" }).await.unwrap(),
+        vec!["b", "c"]
+    );
     let wm1: Vec<(String, bool)> = customer::follows_of(&db, c, "wm1")
         .await
         .unwrap()
@@ -217,7 +222,10 @@ async fn snapshots_upsert_replace_tags_end_missing_relations_and_remove_customer
     assert!(customer::get(&db, c, "wm2").await.unwrap().removed_at.is_some(), "no relation left: removed");
     assert!(customer::get(&db, c, "wm3").await.unwrap().removed_at.is_none(), "not in the batch: untouched");
     assert_eq!(customer::follows_of(&db, c, "wm4").await.unwrap().len(), 2);
-    assert_eq!(customer::follow_tags(&db, c, "wm4", "u2").await.unwrap(), vec!["a"]);
+    assert_eq!(
+        customer::follow_tags(&db, c, pond_core::ids::Follow { external_userid: "wm4", userid: "u2" }).await.unwrap(),
+        vec!["a"]
+    );
 
     // A dropped transaction writes nothing.
     let mut tx = db.begin().await.unwrap();

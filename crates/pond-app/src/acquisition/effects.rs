@@ -5,7 +5,10 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use pond_core::acquisition::{self, CodeMode, Rules};
+use pond_core::{
+    acquisition::{self, CodeMode, Rules},
+    ids::Follow,
+};
 use pond_store::{Db, channel_code::ChannelCode, welcome};
 use wecom::{Callback, EventKind, events::ExternalContactChange};
 
@@ -127,14 +130,15 @@ impl EffectPlan for AddPlan {
             );
         }
         let Some(code) = code else { return };
+        let follow = Follow { external_userid, userid };
         if !code.tags.is_empty() {
-            planned.push(jobs::TagJob::planned(code.id, userid, external_userid, code.tags.clone()));
+            planned.push(jobs::TagJob::planned(code.id, follow, code.tags.clone()));
         }
         if !code.remark_prefix.is_empty() {
-            planned.push(jobs::RemarkJob::planned(code.id, userid, external_userid, &code.remark_prefix));
+            planned.push(jobs::RemarkJob::planned(code.id, follow, &code.remark_prefix));
         }
         if code.refresh {
-            planned.push(jobs::RefreshJob::planned(code.id, userid, external_userid));
+            planned.push(jobs::RefreshJob::planned(code.id, follow));
         }
     }
 }

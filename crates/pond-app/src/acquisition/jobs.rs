@@ -1,6 +1,7 @@
 //! The acquisition journey's queued jobs besides the welcome: channel tags, remark prefix, and
 //! the refresh of a native code's contact way (after adds, and every minute for schedules).
 
+use pond_core::ids::Follow;
 use pond_store::{channel_code::ChannelCode, customer, now_ms};
 use serde::{Deserialize, Serialize};
 use wecom::Client;
@@ -24,7 +25,8 @@ pub struct TagJob {
 }
 
 impl TagJob {
-    pub fn planned(code_id: i64, userid: &str, external_userid: &str, add: Vec<String>) -> PlannedJob {
+    pub fn planned(code_id: i64, follow: Follow<'_>, add: Vec<String>) -> PlannedJob {
+        let Follow { external_userid, userid } = follow;
         let job = TagJob { userid: userid.into(), external_userid: external_userid.into(), add };
         PlannedJob {
             kind: MARK_TAG_JOB,
@@ -43,7 +45,8 @@ pub struct RemarkJob {
 }
 
 impl RemarkJob {
-    pub fn planned(code_id: i64, userid: &str, external_userid: &str, prefix: &str) -> PlannedJob {
+    pub fn planned(code_id: i64, follow: Follow<'_>, prefix: &str) -> PlannedJob {
+        let Follow { external_userid, userid } = follow;
         let job = RemarkJob { userid: userid.into(), external_userid: external_userid.into(), prefix: prefix.into() };
         PlannedJob {
             kind: REMARK_JOB,
@@ -60,7 +63,8 @@ pub struct RefreshJob {
 }
 
 impl RefreshJob {
-    pub fn planned(code_id: i64, userid: &str, external_userid: &str) -> PlannedJob {
+    pub fn planned(code_id: i64, follow: Follow<'_>) -> PlannedJob {
+        let Follow { external_userid, userid } = follow;
         PlannedJob {
             kind: REFRESH_JOB,
             payload: payload_json(&RefreshJob { code_id }),
@@ -80,15 +84,24 @@ impl JobHandler for TagMarker {
             let client = self.0.client(job.corp_id).await.map_err(job_error)?;
             client.mark_tag(&p.userid, &p.external_userid, &p.add, &[]).await.map_err(api_error)?;
             // Reflect at once; the edit callback (if any) will confirm.
-            let mut tags = customer::follow_tags(&self.0.db, job.corp_id, &p.external_userid, &p.userid)
-                .await
-                .map_err(store_error)?;
+            let mut tags = customer::follow_tags(
+                &self.0.db,
+                job.corp_id,
+                Follow { external_userid: &p.external_userid, userid: &p.userid },
+            )
+            .await
+            .map_err(store_error)?;
             tags.extend(p.add);
             tags.sort();
             tags.dedup();
-            customer::set_follow_tags(&self.0.db, job.corp_id, &p.external_userid, &p.userid, &tags)
-                .await
-                .map_err(store_error)
+            customer::set_follow_tags(
+                &self.0.db,
+                job.corp_id,
+                Follow { external_userid: &p.external_userid, userid: &p.userid },
+                &tags,
+            )
+            .await
+            .map_err(store_error)
         })
     }
 }

@@ -81,7 +81,12 @@ pub async fn customer(app: &App, corp_id: i64, external_userid: &str) -> Result<
     let names: HashMap<String, String> = pond_store::staff::names(db, corp_id, &userids).await?.into_iter().collect();
     let mut follows = Vec::with_capacity(relations.len());
     for relation in relations {
-        let tag_ids = pond_store::customer::follow_tags(db, corp_id, external_userid, &relation.userid).await?;
+        let tag_ids = pond_store::customer::follow_tags(
+            db,
+            corp_id,
+            pond_core::ids::Follow { external_userid, userid: &relation.userid },
+        )
+        .await?;
         let tag_names = tag_ids.iter().filter_map(|t| tag_names.get(t).cloned()).collect();
         let staff_name = names.get(&relation.userid).cloned().unwrap_or_default();
         follows.push(Follow { relation, staff_name, tag_ids, tag_names });

@@ -123,7 +123,13 @@ pub async fn full_sync(db: &Db, client: &Client, corp_id: i64, run_id: Option<i6
             }
             let f = &item.follow_info;
             customer::upsert_follow(db, &follow_relation!(corp_id, c.external_userid, f)).await?;
-            customer::set_follow_tags(db, corp_id, &c.external_userid, &f.userid, &f.tag_id).await?;
+            customer::set_follow_tags(
+                db,
+                corp_id,
+                pond_core::ids::Follow { external_userid: &c.external_userid, userid: &f.userid },
+                &f.tag_id,
+            )
+            .await?;
             seen_follows.insert((c.external_userid.clone(), f.userid.clone()));
         }
     }

@@ -40,7 +40,8 @@ async fn list_welcome(
     State(state): State<App>,
     Extension(caller): Extension<ApiCaller>,
 ) -> Result<Json<Vec<WelcomeView>>, ApiError> {
-    Ok(Json(welcome::list(&state, caller.corp_id).await?.into_iter().map(Into::into).collect()))
+    let messages = welcome::list(&state, caller.corp_id).await?;
+    Ok(Json(messages.into_iter().map(WelcomeView::try_from).collect::<Result<_, _>>()?))
 }
 
 /// Adds a welcome message (text with `{customer_name}` / `{staff_name}`, up to 9 attachments).
@@ -52,7 +53,7 @@ async fn create_welcome(
     ApiJson(input): ApiJson<WelcomeInput>,
 ) -> Result<(axum::http::StatusCode, Json<WelcomeView>), ApiError> {
     let m = welcome::create(&state, &caller.actor, caller.corp_id, &input).await?;
-    Ok((axum::http::StatusCode::CREATED, Json(m.into())))
+    Ok((axum::http::StatusCode::CREATED, Json(WelcomeView::try_from(m)?)))
 }
 
 #[utoipa::path(delete, path = "/api/v1/welcome-messages/{id}", tag = "acquisition", params(("id" = i64, Path)),
@@ -93,7 +94,7 @@ async fn list_codes(
     Extension(caller): Extension<ApiCaller>,
 ) -> Result<Json<Vec<CodeView>>, ApiError> {
     let codes = pond_store::channel_code::list(&state.db, caller.corp_id).await?;
-    Ok(Json(codes.iter().map(|c| CodeView::new(c, &codes::landing_url(&state, c))).collect()))
+    Ok(Json(codes.iter().map(|c| CodeView::new(c, &codes::landing_url(&state, c))).collect::<Result<_, _>>()?))
 }
 
 /// Creates a channel live code; a native code gets its WeCom contact way (and QR) at once.
@@ -105,7 +106,7 @@ async fn create_code(
     ApiJson(input): ApiJson<CodeInput>,
 ) -> Result<(axum::http::StatusCode, Json<CodeView>), ApiError> {
     let code = codes::create(&state, &caller.actor, caller.corp_id, input).await?;
-    Ok((axum::http::StatusCode::CREATED, Json(CodeView::new(&code, &codes::landing_url(&state, &code)))))
+    Ok((axum::http::StatusCode::CREATED, Json(CodeView::new(&code, &codes::landing_url(&state, &code))?)))
 }
 
 #[utoipa::path(get, path = "/api/v1/channel-codes/{id}", tag = "acquisition", params(("id" = i64, Path)),
@@ -116,7 +117,7 @@ async fn get_code(
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<CodeView>, ApiError> {
     let code = pond_store::channel_code::get(&state.db, caller.corp_id, id).await?;
-    Ok(Json(CodeView::new(&code, &codes::landing_url(&state, &code))))
+    Ok(Json(CodeView::new(&code, &codes::landing_url(&state, &code))?))
 }
 
 /// Changes a code's routing, tags, welcome and remark (mode and state stay).
@@ -129,7 +130,7 @@ async fn update_code(
     ApiJson(input): ApiJson<CodeInput>,
 ) -> Result<Json<CodeView>, ApiError> {
     let code = codes::update(&state, &caller.actor, caller.corp_id, id, input).await?;
-    Ok(Json(CodeView::new(&code, &codes::landing_url(&state, &code))))
+    Ok(Json(CodeView::new(&code, &codes::landing_url(&state, &code))?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/channel-codes/{id}", tag = "acquisition", params(("id" = i64, Path)),
@@ -308,7 +309,8 @@ async fn import_codes(
     let text = String::from_utf8(body.to_vec()).map_err(|_| ApiError::BadRequest("the CSV must be UTF-8".into()))?;
     match import::import_csv(&state, &caller.actor, caller.corp_id, &text).await? {
         Import::Done(created) => {
-            let created = created.iter().map(|c| CodeView::new(c, &codes::landing_url(&state, c))).collect();
+            let created =
+                created.iter().map(|c| CodeView::new(c, &codes::landing_url(&state, c))).collect::<Result<_, _>>()?;
             Ok((axum::http::StatusCode::OK, Json(CodeImportReport { created, errors: vec![] })))
         }
         Import::Refused(errors) => {

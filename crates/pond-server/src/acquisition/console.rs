@@ -283,7 +283,8 @@ pub async fn code_page(
     let c = chrome(&user, &headers, "/console/codes", None);
     let code = pond_store::channel_code::get(&state.db, user.corp_id, id).await.map_err(|e| fail(e, &headers))?;
     let stats = last_30_days(&state, &code).await.map_err(|e| fail(e, &headers))?;
-    let rules: Rules = serde_json::from_str(&code.rules).unwrap_or_default();
+    let rules: Rules =
+        pond_app::json_column("channel_codes.rules", code.id, &code.rules).map_err(|e| fail(e, &headers))?;
     let chart = stats::trend_svg(&stats);
     let landing_url = codes::landing_url(&state, &code);
     Ok(render(&CodePage { c, code, rules, stats, chart, landing_url }))

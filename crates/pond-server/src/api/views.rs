@@ -185,15 +185,16 @@ pub struct WelcomeView {
     pub is_default: bool,
 }
 
-impl From<pond_store::welcome::WelcomeMessage> for WelcomeView {
-    fn from(m: pond_store::welcome::WelcomeMessage) -> Self {
-        WelcomeView {
+impl TryFrom<pond_store::welcome::WelcomeMessage> for WelcomeView {
+    type Error = pond_app::AppError;
+    fn try_from(m: pond_store::welcome::WelcomeMessage) -> Result<Self, Self::Error> {
+        Ok(WelcomeView {
+            attachments: pond_app::json_column("welcome_messages.attachments", m.id, &m.attachments)?,
             id: m.id,
             name: m.name,
             text: m.text,
-            attachments: serde_json::from_str(&m.attachments).unwrap_or_default(),
             is_default: m.is_default,
-        }
+        })
     }
 }
 
@@ -221,23 +222,24 @@ pub struct CodeView {
 }
 
 impl CodeView {
-    pub fn new(c: &pond_store::channel_code::ChannelCode, landing_url: &str) -> Self {
-        CodeView {
+    /// The view of a stored code (its JSON columns read, a corrupt one an error).
+    pub fn new(c: &pond_store::channel_code::ChannelCode, landing_url: &str) -> Result<Self, pond_app::AppError> {
+        Ok(CodeView {
             id: c.id,
             name: c.name.clone(),
             channel_group: c.channel_group.clone(),
             mode: c.mode.clone(),
             strategy: c.strategy.clone(),
             state: c.state.clone(),
-            rules: serde_json::from_str(&c.rules).unwrap_or_default(),
-            auto_tags: serde_json::from_str(&c.auto_tags).unwrap_or_default(),
+            rules: pond_app::json_column("channel_codes.rules", c.id, &c.rules)?,
+            auto_tags: pond_app::json_column("channel_codes.auto_tags", c.id, &c.auto_tags)?,
             welcome_id: c.welcome_id,
             skip_verify: c.skip_verify,
             remark_prefix: c.remark_prefix.clone(),
             qr_code: c.qr_code.clone(),
-            current_users: serde_json::from_str(&c.current_users).unwrap_or_default(),
-            landing_url: (c.mode == "landing").then(|| landing_url.to_owned()),
-        }
+            current_users: pond_app::json_column("channel_codes.current_users", c.id, &c.current_users)?,
+            landing_url: (c.mode == pond_core::acquisition::CodeMode::Landing.as_str()).then(|| landing_url.to_owned()),
+        })
     }
 }
 
