@@ -26,6 +26,28 @@ pub struct FeatureRoutes {
     pub console: fn(RouteBook) -> RouteBook,
     /// Its public pages (customer-facing H5), if any.
     pub public: fn() -> Router<App>,
+    /// Its entries in the console's navigation, in order.
+    pub nav: &'static [NavItem],
+    /// Its console text (see `console::i18n`).
+    pub text: &'static [crate::console::i18n::Text],
+}
+
+/// One entry of the console's navigation.
+#[derive(Debug, Clone, Copy)]
+pub struct NavItem {
+    /// Its text key.
+    pub key: &'static str,
+    pub href: &'static str,
+    /// Who sees it.
+    pub shown_to: ShownTo,
+}
+
+/// Which roles see a navigation entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShownTo {
+    Everyone,
+    Admins,
+    Owners,
 }
 
 /// The feature folders of the HTTP application. Adding a feature area is one line here.

@@ -196,6 +196,19 @@ impl Chrome {
     pub fn is_owner(&self) -> bool {
         self.role == Some(Role::Owner)
     }
+    /// The navigation entries this user sees, from every feature in order.
+    pub fn nav(&self) -> Vec<&'static crate::app::NavItem> {
+        use crate::app::ShownTo;
+        crate::app::FEATURES
+            .iter()
+            .flat_map(|f| f.nav.iter())
+            .filter(|item| match item.shown_to {
+                ShownTo::Everyone => true,
+                ShownTo::Admins => self.is_admin(),
+                ShownTo::Owners => self.is_owner(),
+            })
+            .collect()
+    }
     pub fn active(&self, prefix: &str) -> bool {
         if prefix == "/console" { self.path == "/console" } else { self.path.starts_with(prefix) }
     }

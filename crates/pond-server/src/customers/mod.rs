@@ -3,8 +3,17 @@
 
 mod api;
 mod console;
+mod text;
 
-use crate::app::FeatureRoutes;
+use crate::app::{FeatureRoutes, NavItem, ShownTo};
 
 pub const ROUTES: FeatureRoutes =
-    FeatureRoutes { api: api::routes, console: console::pages, public: axum::Router::new };
+    FeatureRoutes { api: api::routes, console: console::pages, public: axum::Router::new, nav: NAV, text: text::TEXT };
+
+const NAV: &[NavItem] = &[
+    NavItem { key: "nav.overview", href: "/console", shown_to: ShownTo::Everyone },
+    NavItem { key: "nav.customers", href: "/console/customers", shown_to: ShownTo::Everyone },
+    NavItem { key: "nav.staff", href: "/console/staff", shown_to: ShownTo::Everyone },
+    NavItem { key: "nav.tags", href: "/console/tags", shown_to: ShownTo::Everyone },
+    NavItem { key: "nav.groups", href: "/console/groups", shown_to: ShownTo::Everyone },
+];
