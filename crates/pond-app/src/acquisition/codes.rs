@@ -17,7 +17,6 @@ use crate::{
     acquisition::{jobs::refresh_native, qr, routing},
     audit::{self, AuditAction},
     auth::Actor,
-    pipeline::jobs::JobError,
 };
 
 /// A channel code as submitted.
@@ -179,11 +178,7 @@ pub async fn update(
     tx.commit().await?;
     if CodeMode::parse(&code.mode)? == CodeMode::Native && !code.config_id.is_empty() {
         let client = app.client(corp_id).await?;
-        refresh_native(app, &client, &code).await.map_err(|e| match e {
-            JobError::Retryable(m) | JobError::Permanent(m) => {
-                AppError::Wecom { errcode: None, message: m, transient: false }
-            }
-        })?;
+        refresh_native(app, &client, &code).await?;
     }
     Ok(pond_store::channel_code::get(&app.db, corp_id, id).await?)
 }

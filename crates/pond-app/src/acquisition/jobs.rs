@@ -10,7 +10,7 @@ use crate::{
     App, AppError,
     acquisition::routing,
     feature::PlannedJob,
-    pipeline::jobs::{JobError, JobFuture, JobHandler, api_error, job_error, parse_payload, payload_json, store_error},
+    pipeline::jobs::{JobFuture, JobHandler, api_error, job_error, parse_payload, payload_json, store_error},
 };
 
 pub const MARK_TAG_JOB: &str = "customer.mark_tag";
@@ -130,17 +130,16 @@ impl JobHandler for Refresher {
         Box::pin(async move {
             let p: RefreshJob = parse_payload(&job.payload)?;
             let code = pond_store::channel_code::get(&self.0.db, job.corp_id, p.code_id).await.map_err(store_error)?;
-            refresh_native(&self.0, &self.0.client(job.corp_id).await.map_err(job_error)?, &code).await
+            let client = self.0.client(job.corp_id).await.map_err(job_error)?;
+            refresh_native(&self.0, &client, &code).await.map_err(job_error)
         })
     }
 }
 
 /// Makes a native code's contact way hold exactly the employees eligible now.
-pub async fn refresh_native(app: &App, client: &Client, code: &ChannelCode) -> Result<(), JobError> {
-    let db = &app.db;
-    let users = routing::native_users(app, code, now_ms()).await.map_err(job_error)?;
-    let current: Vec<String> =
-        crate::json_column("channel_codes.current_users", code.id, &code.current_users).map_err(job_error)?;
+pub async fn refresh_native(app: &App, client: &Client, code: &ChannelCode) -> Result<(), AppError> {
+    let users = routing::native_users(app, code, now_ms()).await?;
+    let current: Vec<String> = crate::json_column("channel_codes.current_users", code.id, &code.current_users)?;
     if users == current || users.is_empty() {
         // An empty list cannot be stored in WeCom; the code keeps its last users until someone can serve.
         return Ok(());
@@ -150,11 +149,9 @@ pub async fn refresh_native(app: &App, client: &Client, code: &ChannelCode) -> R
         user: Some(users.clone()),
         ..Default::default()
     };
-    client.update_contact_way(&update).await.map_err(api_error)?;
+    client.update_contact_way(&update).await?;
     let json = serde_json::to_string(&users).unwrap_or_default();
-    pond_store::channel_code::set_contact_way(db, code.id, &code.config_id, &code.qr_code, &json)
-        .await
-        .map_err(store_error)
+    Ok(pond_store::channel_code::set_contact_way(&app.db, code.id, &code.config_id, &code.qr_code, &json).await?)
 }
 
 /// Brings every native code's contact way in line with its schedules and caps (periodic task).

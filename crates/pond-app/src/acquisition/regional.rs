@@ -298,7 +298,7 @@ async fn serve_store(
     let userid = staff[rand::Rng::random_range(&mut rand::rng(), 0..staff.len())].clone();
     let qr = contact_ways::staff_qr(app, WayOwner::Store(&store), &userid).await?;
     pond_store::store_location::record_scan(&app.db, corp_id, store_id, &userid, located, distance).await?;
-    let staff_name = pond_store::staff::get(&app.db, corp_id, &userid).await.map(|s| s.name).unwrap_or(userid);
+    let staff_name = crate::acquisition::landing::staff_name(app, corp_id, userid).await;
     let message = match distance {
         Some(d) if d >= 1000 => format!("距您约 {:.1} 公里 · {}", d as f64 / 1000.0, store.address),
         Some(d) => format!("距您约 {d} 米 · {}", store.address),

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use pond_core::{
     CorpZone,
-    acquisition::{self, Rules, Strategy},
+    acquisition::{self, Eligible, Rules, Strategy},
 };
 use pond_store::channel_code::ChannelCode;
 use wecom::api::ContactWay;
@@ -32,12 +32,18 @@ pub async fn added_today(
         .collect())
 }
 
-/// Employees a native code's contact way should hold right now (never empty while anyone can serve).
-pub async fn native_users(app: &App, code: &ChannelCode, now: i64) -> Result<Vec<String>, AppError> {
+/// Who may receive a code's next customer now (caps and schedules in the corp's time zone), with
+/// each employee's new customers today.
+async fn eligible_now(app: &App, code: &ChannelCode, now: i64) -> Result<(Eligible, HashMap<String, u32>), AppError> {
     let rules: Rules = crate::json_column("channel_codes.rules", code.id, &code.rules)?;
     let zone = corp_zone(app, code.corp_id).await?;
     let added = added_today(app, code, zone, now).await?;
-    let eligible = acquisition::eligible(&rules, zone.local_time(now), &added);
+    Ok((acquisition::eligible(&rules, zone.local_time(now), &added), added))
+}
+
+/// Employees a native code's contact way should hold right now (never empty while anyone can serve).
+pub async fn native_users(app: &App, code: &ChannelCode, now: i64) -> Result<Vec<String>, AppError> {
+    let (eligible, _) = eligible_now(app, code, now).await?;
     let mut users: Vec<String> = eligible.staff.into_iter().map(|s| s.userid).collect();
     users.sort();
     users.dedup();
@@ -46,11 +52,8 @@ pub async fn native_users(app: &App, code: &ChannelCode, now: i64) -> Result<Vec
 
 /// Picks the employee for one landing-page scan and advances the round-robin counter.
 pub async fn route_scan(app: &App, code: &ChannelCode, now: i64) -> Result<Option<String>, AppError> {
-    let rules: Rules = crate::json_column("channel_codes.rules", code.id, &code.rules)?;
     let strategy = Strategy::parse(&code.strategy)?;
-    let zone = corp_zone(app, code.corp_id).await?;
-    let added = added_today(app, code, zone, now).await?;
-    let eligible = acquisition::eligible(&rules, zone.local_time(now), &added);
+    let (eligible, added) = eligible_now(app, code, now).await?;
     let position = pond_store::channel_code::next_position(&app.db, code.id).await?;
     let unit: f64 = rand::Rng::random(&mut rand::rng());
     Ok(acquisition::pick(strategy, &eligible.staff, u64::try_from(position).unwrap_or(0), &added, unit))

@@ -86,11 +86,21 @@ pub async fn code_stats(
     to: Option<&str>,
 ) -> Result<(ChannelCode, CodeStats), AppError> {
     let code = pond_store::channel_code::get(&app.db, corp_id, id).await?;
-    let zone = crate::acquisition::routing::corp_zone(app, corp_id).await?;
+    let stats = stats_of(app, &code, from, to).await?;
+    Ok((code, stats))
+}
+
+/// A code's figures over [`window`], for a code already read.
+pub async fn stats_of(
+    app: &App,
+    code: &ChannelCode,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Result<CodeStats, AppError> {
+    let zone = crate::acquisition::routing::corp_zone(app, code.corp_id).await?;
     let now = pond_store::now_ms();
     let (from, to) = window(zone, from, to, now)?;
-    let stats = stats(&app.db, zone, &code, from, to, now).await?;
-    Ok((code, stats))
+    stats(&app.db, zone, code, from, to, now).await
 }
 
 /// Figures for `[from, to)` (epoch ms, day-aligned), per day and per employee.

@@ -185,7 +185,7 @@ impl CodeForm {
 }
 
 async fn last_30_days(state: &App, code: &ChannelCode) -> Result<CodeStats, AppError> {
-    Ok(stats::code_stats(state, code.corp_id, code.id, None, None).await?.1)
+    stats::stats_of(state, code, None, None).await
 }
 
 async fn codes_page_with(
@@ -216,9 +216,7 @@ async fn codes_page_full(
     let welcomes = pond_store::welcome::list(&state.db, user.corp_id).await.map_err(|e| fail(e, headers))?;
     let tags = pond_store::tag::all_live(&state.db, user.corp_id).await.map_err(|e| fail(e, headers))?;
     let status = if error.is_some() || !report.is_empty() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
-    let mut resp = render(&CodesPage { c, rows, welcomes, tags, error, form, report, csv });
-    *resp.status_mut() = status;
-    Ok(resp)
+    Ok(render_with(status, &CodesPage { c, rows, welcomes, tags, error, form, report, csv }))
 }
 
 pub async fn codes_page(
@@ -397,9 +395,7 @@ pub async fn welcome_create(
         Err(e @ AppError::Invalid(_)) => {
             let c = chrome(&user, &headers, "/console/welcome", None);
             let messages = welcome::list(&state, user.corp_id).await.map_err(|e| fail(e, &headers))?;
-            let mut resp = render(&WelcomePage { c, messages, error: Some(e.to_string()) });
-            *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-            Ok(resp)
+            Ok(render_with(StatusCode::UNPROCESSABLE_ENTITY, &WelcomePage { c, messages, error: Some(e.to_string()) }))
         }
         Err(e) => Err(fail(e, &headers)),
     }
@@ -426,11 +422,9 @@ async fn stores_page_with(
 ) -> PageResult {
     let c = chrome(user, headers, "/console/stores", None);
     let stores = regional::views(&state.db, user.corp_id).await.map_err(|e| fail(e, headers))?;
-    let regional_url = format!("{}/r/{}", state.config.effective_public_url(), user.corp_id);
+    let regional_url = regional::regional_url(state, user.corp_id);
     let status = if report.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
-    let mut resp = render(&StoresPage { c, stores, regional_url, report, imported, csv });
-    *resp.status_mut() = status;
-    Ok(resp)
+    Ok(render_with(status, &StoresPage { c, stores, regional_url, report, imported, csv }))
 }
 
 pub async fn stores_page(
@@ -588,10 +582,10 @@ pub async fn card_save(
                 external_position: form.external_position,
                 entries: vec![],
             };
-            let mut resp =
-                render(&CardPage { c, staff, card, entries_text: form.entries, results: vec![], error: Some(e) });
-            *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-            Ok(resp)
+            Ok(render_with(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &CardPage { c, staff, card, entries_text: form.entries, results: vec![], error: Some(e) },
+            ))
         }
     }
 }

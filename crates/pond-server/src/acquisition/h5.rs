@@ -6,7 +6,7 @@ use axum::{
     Router,
     extract::{Path, Query, State},
     http::StatusCode,
-    response::{IntoResponse, Response},
+    response::Response,
     routing::get,
 };
 use pond_app::{
@@ -18,7 +18,7 @@ use pond_app::{
 };
 use serde::Deserialize;
 
-use crate::console::render;
+use crate::console::render_with;
 
 /// This feature's public pages.
 pub fn routes() -> Router<App> {
@@ -54,7 +54,7 @@ async fn landing(State(app): State<App>, Path((corp_id, code_id)): Path<(i64, i6
             (StatusCode::OK, title, Some(staff_name), qr_code, "长按识别二维码，添加专属顾问")
         }
     };
-    with_status(status, render(&LandingPage { title, staff_name, qr_code, message: message.to_owned() }))
+    render_with(status, &LandingPage { title, staff_name, qr_code, message: message.to_owned() })
 }
 
 #[derive(Template)]
@@ -107,10 +107,5 @@ async fn regional(State(app): State<App>, Path(corp_id): Path<i64>, Query(q): Qu
             (StatusCode::OK, RegionalPage { message, store_name: Some(store_name), staff_name, qr_code, ..page })
         }
     };
-    with_status(status, render(&page))
-}
-
-fn with_status(status: StatusCode, mut resp: Response) -> Response {
-    *resp.status_mut() = status;
-    resp.into_response()
+    render_with(status, &page)
 }

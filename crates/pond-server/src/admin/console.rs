@@ -141,15 +141,16 @@ pub async fn corp_save(
         encoding_aes_key: String::new(),
         ..form
     };
-    let mut resp = render(&CorpPage {
-        c,
-        secrets: secrets(&corp),
-        form,
-        error: Some(error),
-        zones: pond_core::CorpZone::names().collect(),
-    });
-    *resp.status_mut() = status;
-    Ok(resp)
+    Ok(render_with(
+        status,
+        &CorpPage {
+            c,
+            secrets: secrets(&corp),
+            form,
+            error: Some(error),
+            zones: pond_core::CorpZone::names().collect(),
+        },
+    ))
 }
 
 #[derive(Template)]
@@ -286,9 +287,10 @@ pub async fn users_add(
     };
     let users = pond_store::user::list(&state.db, user.corp_id).await.or_page(c.lang)?;
     let roles = Role::ALL.iter().map(|r| r.as_str()).collect();
-    let mut resp = render(&UsersPage { c, users, roles, error: Some(error), email: form.email });
-    *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-    Ok(resp)
+    Ok(render_with(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &UsersPage { c, users, roles, error: Some(error), email: form.email },
+    ))
 }
 
 #[derive(Template)]
@@ -386,9 +388,7 @@ pub async fn tokens_create(
     };
     let tokens = pond_store::token::list(&state.db, user.corp_id).await.or_page(c.lang)?;
     let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
-    let mut resp = render(&TokensPage { c, tokens, created, error });
-    *resp.status_mut() = status;
-    Ok(resp)
+    Ok(render_with(status, &TokensPage { c, tokens, created, error }))
 }
 
 pub async fn tokens_revoke(

@@ -18,7 +18,7 @@ pub(crate) mod prelude {
     pub use serde::Deserialize;
 
     pub use super::{
-        Chrome, ConsoleError, ListParams, OrPage, PageResult, Pager, RouteBook, chrome, render, require,
+        Chrome, ConsoleError, ListParams, OrPage, PageResult, Pager, RouteBook, chrome, render, render_with, require,
         session::{CurrentUser, lang_of},
     };
 }
@@ -254,6 +254,13 @@ impl Pager {
     }
 }
 
+/// Renders a template answered with this status.
+pub fn render_with<T: Template>(status: StatusCode, page: &T) -> Response {
+    let mut resp = render(page);
+    *resp.status_mut() = status;
+    resp
+}
+
 /// Renders a template, or a plain 500 if the template itself fails.
 pub fn render<T: Template>(page: &T) -> Response {
     match page.render() {
@@ -303,8 +310,6 @@ impl IntoResponse for ConsoleError {
     fn into_response(self) -> Response {
         let page =
             ErrorPage { c: Chrome::anonymous(self.lang, "", ""), status: self.status.as_u16(), message: self.message };
-        let mut resp = render(&page);
-        *resp.status_mut() = self.status;
-        resp
+        render_with(self.status, &page)
     }
 }

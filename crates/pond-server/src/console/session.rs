@@ -17,7 +17,7 @@ use axum::{
 
 use serde::Deserialize;
 
-use super::{Chrome, ConsoleError, LoginPage, render};
+use super::{Chrome, ConsoleError, LoginPage, render, render_with};
 use pond_app::{App, auth};
 
 use crate::console::i18n::Lang;
@@ -192,9 +192,7 @@ pub async fn login_submit(State(state): State<App>, headers: HeaderMap, Form(for
                 error: Some(lang.t("login.failed")),
                 email: form.email.clone(),
             };
-            let mut resp = render(&page);
-            *resp.status_mut() = StatusCode::UNAUTHORIZED;
-            return resp;
+            return render_with(StatusCode::UNAUTHORIZED, &page);
         }
         Err(e) => return ConsoleError::from_api(e.into(), lang).into_response(),
     };
