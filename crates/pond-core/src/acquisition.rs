@@ -27,6 +27,7 @@ impl Strategy {
             _ => Err(ValidationError::new(
                 "strategy",
                 "must be one of random, round_robin, weighted, fewest_added_today",
+                "须为 random、round_robin、weighted、fewest_added_today 之一",
             )),
         }
     }
@@ -64,7 +65,13 @@ pub struct Schedule {
 
 /// Parses `HH:MM` into minutes after midnight (`24:00` allowed as an end).
 pub fn parse_hhmm(field: &'static str, s: &str) -> Result<u16, ValidationError> {
-    let bad = || ValidationError::new(field, format!("{s:?} is not a time such as 09:30"));
+    let bad = || {
+        ValidationError::new(
+            field,
+            format!("{s:?} is not a time such as 09:30"),
+            format!("{s:?} 不是有效时间，应形如 09:30"),
+        )
+    };
     let (h, m) = s.trim().split_once(':').ok_or_else(bad)?;
     let (h, m): (u16, u16) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
     if m >= 60 || h > 24 || (h == 24 && m != 0) {
@@ -104,18 +111,26 @@ impl Rules {
     /// Checks the rules; `known` says whether a userid exists (and is active).
     pub fn validate(&self, known: impl Fn(&str) -> bool) -> Result<(), ValidationError> {
         if self.staff.is_empty() && self.schedules.is_empty() {
-            return Err(ValidationError::new("staff", "a code needs at least one employee"));
+            return Err(ValidationError::new("staff", "a code needs at least one employee", "活码至少需要一名员工"));
         }
         let mut all: Vec<&str> = self.staff.iter().map(|s| s.userid.as_str()).collect();
         for s in &self.schedules {
             if s.weekdays.is_empty() || s.weekdays.iter().any(|d| !(1..=7).contains(d)) {
-                return Err(ValidationError::new("schedules.weekdays", "must list days 1 (Monday) to 7 (Sunday)"));
+                return Err(ValidationError::new(
+                    "schedules.weekdays",
+                    "must list days 1 (Monday) to 7 (Sunday)",
+                    "星期须为 1（周一）到 7（周日）",
+                ));
             }
             if parse_hhmm("schedules.start", &s.start)? >= parse_hhmm("schedules.end", &s.end)? {
-                return Err(ValidationError::new("schedules", "start must be before end"));
+                return Err(ValidationError::new("schedules", "start must be before end", "开始时间须早于结束时间"));
             }
             if s.staff.is_empty() {
-                return Err(ValidationError::new("schedules.staff", "each schedule needs at least one employee"));
+                return Err(ValidationError::new(
+                    "schedules.staff",
+                    "each schedule needs at least one employee",
+                    "每个排班至少需要一名员工",
+                ));
             }
             all.extend(s.staff.iter().map(|x| x.userid.as_str()));
         }
@@ -126,10 +141,15 @@ impl Rules {
             return Err(ValidationError::new(
                 "staff",
                 format!("at most {MAX_CODE_STAFF} employees per code (WeCom's limit); got {}", all.len()),
+                format!("每个活码最多 {MAX_CODE_STAFF} 名员工（企业微信的限制），当前 {} 名", all.len()),
             ));
         }
         if let Some(unknown) = all.iter().find(|u| !known(u)) {
-            return Err(ValidationError::new("staff", format!("unknown or resigned employee {unknown}")));
+            return Err(ValidationError::new(
+                "staff",
+                format!("unknown or resigned employee {unknown}"),
+                format!("员工 {unknown} 不存在或已离职"),
+            ));
         }
         if self
             .staff
@@ -137,10 +157,14 @@ impl Rules {
             .chain(self.schedules.iter().flat_map(|s| &s.staff))
             .any(|s| s.weight == 0 || s.weight > 1000)
         {
-            return Err(ValidationError::new("staff.weight", "weights must be 1..=1000"));
+            return Err(ValidationError::new("staff.weight", "weights must be 1..=1000", "权重须为 1 到 1000"));
         }
         if self.daily_cap == Some(0) {
-            return Err(ValidationError::new("daily_cap", "must be at least 1 (or absent for no cap)"));
+            return Err(ValidationError::new(
+                "daily_cap",
+                "must be at least 1 (or absent for no cap)",
+                "至少为 1（留空表示不限）",
+            ));
         }
         Ok(())
     }
@@ -246,7 +270,7 @@ impl CodeMode {
         match s.trim() {
             "native" => Ok(CodeMode::Native),
             "landing" => Ok(CodeMode::Landing),
-            _ => Err(ValidationError::new("mode", "must be native or landing")),
+            _ => Err(ValidationError::new("mode", "must be native or landing", "须为 native 或 landing")),
         }
     }
 

@@ -20,10 +20,18 @@ impl LatLng {
     /// Latitude in [-90, 90], longitude in [-180, 180], both finite.
     pub fn new(lat: f64, lng: f64) -> Result<LatLng, ValidationError> {
         if !lat.is_finite() || !(-90.0..=90.0).contains(&lat) {
-            return Err(ValidationError::new("latitude", "must be a number from -90 to 90"));
+            return Err(ValidationError::new(
+                "latitude",
+                "must be a number from -90 to 90",
+                "须为 -90 到 90 之间的数字",
+            ));
         }
         if !lng.is_finite() || !(-180.0..=180.0).contains(&lng) {
-            return Err(ValidationError::new("longitude", "must be a number from -180 to 180"));
+            return Err(ValidationError::new(
+                "longitude",
+                "must be a number from -180 to 180",
+                "须为 -180 到 180 之间的数字",
+            ));
         }
         Ok(LatLng { lat, lng })
     }

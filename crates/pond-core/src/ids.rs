@@ -7,12 +7,15 @@ use std::fmt;
 #[error("{field}: {reason}")]
 pub struct ValidationError {
     pub field: &'static str,
+    /// English reason (API clients, logs).
     pub reason: String,
+    /// The same reason in Chinese (the console in zh-CN).
+    pub reason_zh: String,
 }
 
 impl ValidationError {
-    pub fn new(field: &'static str, reason: impl Into<String>) -> Self {
-        Self { field, reason: reason.into() }
+    pub fn new(field: &'static str, reason: impl Into<String>, reason_zh: impl Into<String>) -> Self {
+        Self { field, reason: reason.into(), reason_zh: reason_zh.into() }
     }
 }
 
@@ -20,10 +23,14 @@ impl ValidationError {
 pub fn required_text(field: &'static str, value: &str, max: usize) -> Result<String, ValidationError> {
     let trimmed = value.trim();
     if trimmed.is_empty() {
-        return Err(ValidationError::new(field, "must not be empty"));
+        return Err(ValidationError::new(field, "must not be empty", "不能为空"));
     }
     if trimmed.chars().count() > max {
-        return Err(ValidationError::new(field, format!("must be at most {max} characters")));
+        return Err(ValidationError::new(
+            field,
+            format!("must be at most {max} characters"),
+            format!("最多 {max} 个字符"),
+        ));
     }
     Ok(trimmed.to_owned())
 }
@@ -40,6 +47,7 @@ impl WecomCorpId {
             return Err(ValidationError::new(
                 "wecom_corp_id",
                 "must be 1–64 ASCII letters or digits (e.g. ww1234567890abcdef)",
+                "须为 1–64 位英文字母或数字（如 ww1234567890abcdef）",
             ));
         }
         Ok(Self(v.to_owned()))
@@ -72,7 +80,11 @@ impl fmt::Display for WecomCorpId {
 pub fn callback_token(value: &str) -> Result<String, ValidationError> {
     let v = value.trim();
     if v.is_empty() || v.len() > 32 || !v.chars().all(|c| c.is_ascii_alphanumeric()) {
-        return Err(ValidationError::new("callback_token", "must be 1–32 ASCII letters or digits"));
+        return Err(ValidationError::new(
+            "callback_token",
+            "must be 1–32 ASCII letters or digits",
+            "须为 1–32 位英文字母或数字",
+        ));
     }
     Ok(v.to_owned())
 }
@@ -81,7 +93,11 @@ pub fn callback_token(value: &str) -> Result<String, ValidationError> {
 pub fn encoding_aes_key(value: &str) -> Result<String, ValidationError> {
     let v = value.trim();
     if v.len() != 43 || !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/') {
-        return Err(ValidationError::new("encoding_aes_key", "must be exactly 43 characters of A–Z, a–z, 0–9, + or /"));
+        return Err(ValidationError::new(
+            "encoding_aes_key",
+            "must be exactly 43 characters of A–Z, a–z, 0–9, + or /",
+            "须为 43 个字符，只能包含 A–Z、a–z、0–9、+ 或 /",
+        ));
     }
     Ok(v.to_owned())
 }
@@ -89,12 +105,15 @@ pub fn encoding_aes_key(value: &str) -> Result<String, ValidationError> {
 /// An http(s) base URL without a trailing slash, e.g. `https://qyapi.weixin.qq.com`.
 pub fn base_url(field: &'static str, value: &str) -> Result<String, ValidationError> {
     let v = value.trim().trim_end_matches('/');
-    let rest = v
-        .strip_prefix("https://")
-        .or_else(|| v.strip_prefix("http://"))
-        .ok_or_else(|| ValidationError::new(field, "must start with http:// or https://"))?;
+    let rest = v.strip_prefix("https://").or_else(|| v.strip_prefix("http://")).ok_or_else(|| {
+        ValidationError::new(field, "must start with http:// or https://", "须以 http:// 或 https:// 开头")
+    })?;
     if rest.is_empty() || rest.contains(char::is_whitespace) {
-        return Err(ValidationError::new(field, "must name a host, e.g. https://qyapi.weixin.qq.com"));
+        return Err(ValidationError::new(
+            field,
+            "must name a host, e.g. https://qyapi.weixin.qq.com",
+            "须包含主机名，如 https://qyapi.weixin.qq.com",
+        ));
     }
     Ok(v.to_owned())
 }
@@ -106,7 +125,11 @@ pub fn login_email(value: &str) -> Result<String, ValidationError> {
         && v.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty())
         && !v.contains(char::is_whitespace);
     if !ok {
-        return Err(ValidationError::new("email", "must be an e-mail address such as ops@example.com"));
+        return Err(ValidationError::new(
+            "email",
+            "must be an e-mail address such as ops@example.com",
+            "须为邮箱地址，如 ops@example.com",
+        ));
     }
     Ok(v)
 }
@@ -114,10 +137,10 @@ pub fn login_email(value: &str) -> Result<String, ValidationError> {
 /// A console password: at least 10 characters.
 pub fn new_password(value: &str) -> Result<&str, ValidationError> {
     if value.chars().count() < 10 {
-        return Err(ValidationError::new("password", "must be at least 10 characters"));
+        return Err(ValidationError::new("password", "must be at least 10 characters", "至少 10 个字符"));
     }
     if value.len() > 1024 {
-        return Err(ValidationError::new("password", "must be at most 1024 bytes"));
+        return Err(ValidationError::new("password", "must be at most 1024 bytes", "最多 1024 字节"));
     }
     Ok(value)
 }

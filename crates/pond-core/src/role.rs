@@ -40,7 +40,11 @@ impl FromStr for Role {
             "owner" => Ok(Role::Owner),
             "admin" => Ok(Role::Admin),
             "operator" => Ok(Role::Operator),
-            _ => Err(crate::ValidationError::new("role", "must be one of owner, admin, operator")),
+            _ => Err(crate::ValidationError::new(
+                "role",
+                "must be one of owner, admin, operator",
+                "须为 owner、admin、operator 之一",
+            )),
         }
     }
 }

@@ -61,15 +61,24 @@ fn has_prefix(state: &str, prefix: &str) -> bool {
 pub fn channel_code_state(value: &str) -> Result<String, ValidationError> {
     let v = value.trim();
     if v.is_empty() || v.chars().count() > 30 {
-        return Err(ValidationError::new("state", "must be 1 to 30 characters (WeCom's limit)"));
+        return Err(ValidationError::new(
+            "state",
+            "must be 1 to 30 characters (WeCom's limit)",
+            "须为 1 到 30 个字符（企业微信的限制）",
+        ));
     }
     if !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-        return Err(ValidationError::new("state", "may contain only letters, digits, - and _"));
+        return Err(ValidationError::new(
+            "state",
+            "may contain only letters, digits, - and _",
+            "只能包含字母、数字、- 和 _",
+        ));
     }
     if let space @ (StateSpace::Regional | StateSpace::Fission | StateSpace::GroupCode) = StateSpace::of(v) {
         return Err(ValidationError::new(
             "state",
             format!("may not start with {:?}: that prefix belongs to {}", space.prefix(), space.owner()),
+            format!("不能以 {:?} 开头：该前缀归{}使用", space.prefix(), space.owner_zh()),
         ));
     }
     Ok(v.to_owned())
@@ -82,6 +91,14 @@ impl StateSpace {
             StateSpace::Regional => "regional store codes",
             StateSpace::Fission => "fission campaigns",
             StateSpace::GroupCode => "group codes",
+        }
+    }
+    fn owner_zh(self) -> &'static str {
+        match self {
+            StateSpace::ChannelCode => "渠道活码",
+            StateSpace::Regional => "区域活码",
+            StateSpace::Fission => "裂变活动",
+            StateSpace::GroupCode => "群活码",
         }
     }
 }

@@ -24,6 +24,7 @@ macro_rules! text_enum {
                     _ => Err(crate::ValidationError::new(
                         stringify!($name),
                         format!("must be one of {}", [$($text),+].join(", ")),
+                        format!("须为以下之一：{}", [$($text),+].join(", ")),
                     )),
                 }
             }

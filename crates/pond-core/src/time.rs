@@ -60,10 +60,8 @@ impl CorpZone {
             .find(|(n, _)| *n == name.trim())
             .map(|&(name, hours)| CorpZone { name, offset_ms: hours * HOUR_MS })
             .ok_or_else(|| {
-                ValidationError::new(
-                    "timezone",
-                    format!("must be one of {}", ZONES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")),
-                )
+                let names = ZONES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ");
+                ValidationError::new("timezone", format!("must be one of {names}"), format!("须为以下之一：{names}"))
             })
     }
 

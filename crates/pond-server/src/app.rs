@@ -35,11 +35,57 @@ pub struct FeatureRoutes {
 /// One entry of the console's navigation.
 #[derive(Debug, Clone, Copy)]
 pub struct NavItem {
+    /// The menu group it appears under.
+    pub group: NavGroup,
     /// Its text key.
     pub key: &'static str,
     pub href: &'static str,
     /// Who sees it.
     pub shown_to: ShownTo,
+}
+
+/// The console menu's groups, in the order operators know from other SCRMs. A feature puts its
+/// entries under one of these; a group with no visible entries is not shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NavGroup {
+    /// The dashboard, above every group.
+    Home,
+    /// 客户中心: customers, staff, tags.
+    Customers,
+    /// 引流获客: channel codes, regional codes, fission.
+    Acquisition,
+    /// 客群运营: customer groups and their operations.
+    Groups,
+    /// 内容中心: welcome messages, materials, quick replies.
+    Content,
+    /// 风控管理: archive, sensitive words, inheritance.
+    Risk,
+    /// 系统设置: corp, users, tokens, sync, jobs, audit.
+    System,
+}
+
+impl NavGroup {
+    pub const ALL: [NavGroup; 7] = [
+        NavGroup::Home,
+        NavGroup::Customers,
+        NavGroup::Acquisition,
+        NavGroup::Groups,
+        NavGroup::Content,
+        NavGroup::Risk,
+        NavGroup::System,
+    ];
+    /// The group's text key (none for Home, which has no heading).
+    pub fn key(self) -> Option<&'static str> {
+        match self {
+            NavGroup::Home => None,
+            NavGroup::Customers => Some("navgroup.customers"),
+            NavGroup::Acquisition => Some("navgroup.acquisition"),
+            NavGroup::Groups => Some("navgroup.groups"),
+            NavGroup::Content => Some("navgroup.content"),
+            NavGroup::Risk => Some("navgroup.risk"),
+            NavGroup::System => Some("navgroup.system"),
+        }
+    }
 }
 
 /// Which roles see a navigation entry.
@@ -51,7 +97,8 @@ pub enum ShownTo {
 }
 
 /// The feature folders of the HTTP application. Adding a feature area is one line here.
-pub static FEATURES: &[FeatureRoutes] = &[crate::customers::ROUTES, crate::acquisition::ROUTES, crate::admin::ROUTES];
+pub static FEATURES: &[FeatureRoutes] =
+    &[crate::home::ROUTES, crate::customers::ROUTES, crate::acquisition::ROUTES, crate::admin::ROUTES];
 
 /// The whole HTTP application for `app`.
 pub fn router(app: App) -> Router {
@@ -64,6 +111,7 @@ pub fn router(app: App) -> Router {
         .route("/metrics", get(health::metrics))
         .route("/wecom/callback/{corp_id}", get(crate::callback::verify).post(crate::callback::receive))
         .merge(public)
+        .merge(crate::assets::router())
         .merge(console::router(app.clone()))
         .merge(api::router(app.clone()))
         .fallback(not_found)

@@ -1,5 +1,6 @@
 //! The one mapping from failures to HTTP: every `/api/v1` error is `{"code": ..., "message": ...}`
-//! with a fitting status. Internal errors are logged with their cause and shown only as "internal".
+//! (plus `message_zh`, the same in Chinese, for invalid input) with a fitting status. Internal errors
+//! are logged with their cause and shown only as "internal".
 
 use axum::{
     Json,
@@ -45,6 +46,9 @@ pub struct ErrorBody {
     pub code: &'static str,
     /// Human-readable explanation; for `invalid_input` it names the field.
     pub message: String,
+    /// The same explanation in Chinese; only for `invalid_input`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_zh: Option<String>,
 }
 
 impl ApiError {
@@ -79,7 +83,11 @@ impl ApiError {
     }
 
     pub fn body(&self) -> ErrorBody {
-        ErrorBody { code: self.code(), message: self.to_string() }
+        let message_zh = match self {
+            ApiError::Invalid(e) => Some(format!("{}: {}", e.field, e.reason_zh)),
+            _ => None,
+        };
+        ErrorBody { code: self.code(), message: self.to_string(), message_zh }
     }
 
     /// Maps an extractor rejection by its status, keeping axum's explanation.
@@ -87,10 +95,10 @@ impl ApiError {
         match status {
             StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
             StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType(text),
-            StatusCode::UNPROCESSABLE_ENTITY => ApiError::Invalid(ValidationError::new(
-                "body",
-                text.trim_start_matches("Failed to deserialize the JSON body into the target type: ").to_owned(),
-            )),
+            StatusCode::UNPROCESSABLE_ENTITY => {
+                let detail = text.trim_start_matches("Failed to deserialize the JSON body into the target type: ");
+                ApiError::Invalid(ValidationError::new("body", detail, format!("请求内容格式不正确：{detail}")))
+            }
             _ => ApiError::BadRequest(text),
         }
     }

@@ -9,12 +9,14 @@ pub mod acquisition;
 pub mod admin;
 pub mod api;
 pub mod app;
+pub mod assets;
 pub mod auth;
 pub mod callback;
 pub mod console;
 pub mod customers;
 pub mod error;
 pub mod health;
+pub mod home;
 
 pub use app::{Running, router, start};
 pub use pond_app::{App, Config};

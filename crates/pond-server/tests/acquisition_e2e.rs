@@ -215,7 +215,8 @@ async fn landing_code_routes_counts_and_attributes(db: Db) {
     let page = api.http.get(format!("{}{path}", api.base)).send().await.unwrap();
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
-    assert!(html.contains("为您服务的是") && html.contains("wework.qpic.cn"), "{html}");
+    assert!(html.contains("为您服务的是"), "{html}");
+    assert_qr_image_loads(&api.http, &html).await;
     for _ in 0..19 {
         assert_eq!(api.http.get(format!("{}{path}", api.base)).send().await.unwrap().status(), 200);
     }
@@ -456,6 +457,7 @@ async fn console_creates_codes_and_welcomes_and_shows_stats(db: Db) {
     .await;
     assert_eq!(created.status(), 303, "{:?}", created.text().await);
     let location = created.headers()["location"].to_str().unwrap().to_owned();
+    let location = location.split('?').next().unwrap().to_owned();
     let code_id: i64 = location.rsplit('/').next().unwrap().parse().unwrap();
     let code = pond_store::channel_code::get(&s.pond.app.db, s.corp_id, code_id).await.unwrap();
     let rules: pond_core::acquisition::Rules = serde_json::from_str(&code.rules).unwrap();
@@ -464,13 +466,45 @@ async fn console_creates_codes_and_welcomes_and_shows_stats(db: Db) {
     assert_eq!(landing.status(), 200);
     let page = get(&location).await.text().await.unwrap();
     assert!(page.contains("<svg") && page.contains("console-poster") && page.contains("qr.png?size=2048"), "{page}");
-    let png = get(&format!("{location}/qr.png?size=256")).await;
+    let png = get(&format!("{location}/qr.png?size=1024")).await;
     assert_eq!(png.headers()["content-type"], "image/png");
+    let disposition = png.headers()["content-disposition"].to_str().unwrap().to_owned();
+    assert!(
+        disposition.starts_with("attachment;")
+            && disposition.contains("UTF-8''%E9%97%A8%E5%BA%97%E6%B5%B7%E6%8A%A5-1024.png"),
+        "{disposition}"
+    );
+    let png = png.bytes().await.unwrap();
+    let (width, height) =
+        (u32::from_be_bytes(png[16..20].try_into().unwrap()), u32::from_be_bytes(png[20..24].try_into().unwrap()));
+    assert_eq!((width, height), (1024, 1024), "the PNG is exactly the size asked");
     let csv = get(&format!("{location}/stats.csv")).await.text().await.unwrap();
     assert!(csv.starts_with("\u{feff}code,date"), "{csv}");
     let list = get("/console/codes").await.text().await.unwrap();
     assert!(list.contains("门店海报"));
-    let deleted = post(&format!("/console/codes/{code_id}/delete"), format!("_csrf={csrf}")).await;
+    // Editing: the form shows what is saved; pickers post one value per chosen employee.
+    let edit = get(&format!("{location}/edit")).await.text().await.unwrap();
+    assert!(edit.contains("value=\"console-poster\"") && edit.contains("data-picker"), "{edit}");
+    let updated = post(
+        &location,
+        format!("_csrf={csrf}&name=%E6%94%B9%E5%90%8D&mode=landing&strategy=random&state=console-poster&staff=s003e01&staff=s003e02&auto_tags="),
+    )
+    .await;
+    assert_eq!(updated.status(), 303, "{:?}", updated.text().await);
+    let code = pond_store::channel_code::get(&s.pond.app.db, s.corp_id, code_id).await.unwrap();
+    let rules: pond_core::acquisition::Rules = serde_json::from_str(&code.rules).unwrap();
+    assert_eq!((code.name.as_str(), code.strategy.as_str(), rules.staff.len()), ("改名", "random", 2));
+    let bad_edit =
+        post(&location, format!("_csrf={csrf}&name=&mode=landing&strategy=random&state=console-poster&staff=s003e01"))
+            .await;
+    assert_eq!(bad_edit.status(), 422);
+    assert!(bad_edit.text().await.unwrap().contains("不能为空"), "the error is in Chinese, at the field");
+    // Deleting asks first (without JavaScript, a page naming what stops working); nothing is gone yet.
+    let asked = post(&format!("/console/codes/{code_id}/delete"), format!("_csrf={csrf}")).await;
+    assert_eq!(asked.status(), 200);
+    assert!(asked.text().await.unwrap().contains("二维码将无法再添加员工"));
+    assert_eq!(pond_store::channel_code::list(&s.pond.app.db, s.corp_id).await.unwrap().len(), 1);
+    let deleted = post(&format!("/console/codes/{code_id}/delete"), format!("_csrf={csrf}&confirmed=yes")).await;
     assert_eq!(deleted.status(), 303);
     assert!(pond_store::channel_code::list(&s.pond.app.db, s.corp_id).await.unwrap().is_empty());
     s.pond.shutdown().await;
@@ -517,11 +551,14 @@ async fn regional_code_imports_stores_and_routes_by_location(db: Db) {
         }
     };
     let (_, first) = page("").await;
-    assert!(first.contains("navigator.geolocation"), "the page asks for the location");
+    assert!(first.contains("data-ask-location"), "the page asks for the location");
+    let script = first.split("<script src=\"").nth(1).and_then(|s| s.split('"').next()).expect("a script file");
+    let js = api.http.get(format!("{}{script}", api.base)).send().await.unwrap().text().await.unwrap();
+    assert!(js.contains("navigator.geolocation"), "{js}");
     let (st, near_xuhui) = page("?lat=31.1900&lng=121.4370").await;
     assert_eq!(st, 200);
     assert!(
-        near_xuhui.contains("徐汇店") && near_xuhui.contains("wework.qpic.cn") && near_xuhui.contains("米"),
+        near_xuhui.contains("徐汇店") && near_xuhui.contains("class=\"qr\"") && near_xuhui.contains("米"),
         "{near_xuhui}"
     );
     let (_, near_beijing) = page("?lat=39.91&lng=116.45").await;
@@ -764,4 +801,21 @@ async fn a_batch_part_that_cannot_be_written_is_applied_event_by_event(db: Db) {
     assert_eq!(results[0].status, "sent");
     assert_every_event_done(&db).await;
     s.pond.shutdown().await;
+}
+
+/// The phone page's QR `<img>` points at an image that loads (the simulator serves the QR images
+/// it hands out, so the demo works offline).
+async fn assert_qr_image_loads(http: &reqwest::Client, html: &str) {
+    let src = html
+        .split("<img class=\"qr\" src=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap_or_else(|| panic!("no QR image in {html}"))
+        .replace("&#x2f;", "/")
+        .replace("&#x3a;", ":");
+    let img = http.get(&src).send().await.unwrap();
+    assert_eq!(img.status(), 200, "{src}");
+    assert_eq!(img.headers()["content-type"], "image/png", "{src}");
+    let bytes = img.bytes().await.unwrap();
+    assert!(bytes.starts_with(b"\x89PNG"), "{src}");
 }

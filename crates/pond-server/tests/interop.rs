@@ -64,7 +64,7 @@ type Captured = Arc<Mutex<Vec<(std::collections::HashMap<String, String>, String
 async fn independent_implementations_interoperate() {
     let Some((python, dir)) = tools() else { return };
     let sim = Simulator::new(SimConfig {
-        scenario: Some(Scenario { seed: 3, stores: 2, staff_per_store: 3, customers: 40, groups: 2 }),
+        scenario: Some(Scenario { seed: 3, stores: 2, staff_per_store: 3, customers: 40, groups: 2, history_days: 0 }),
         ..SimConfig::default()
     })
     .unwrap();

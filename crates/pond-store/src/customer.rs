@@ -544,3 +544,55 @@ pub async fn store_snapshots(tx: &mut Tx, corp_id: i64, snapshots: &[Snapshot]) 
     }
     Ok(ended)
 }
+
+/// Follow relations added per local day in `[from, to)`: (day number since the epoch in a zone
+/// `offset_ms` east of UTC, count). A customer adding two employees counts twice, as in WeCom's
+/// own figures (`new_contact_cnt`).
+pub async fn adds_per_day(db: &Db, corp_id: i64, offset_ms: i64, from: i64, to: i64) -> Result<Vec<(i64, i64)>> {
+    Ok(read_db!(db, |pool| sqlx::query_as(
+        "SELECT (added_at + $2) / 86400000, COUNT(*) FROM follow_relations
+         WHERE corp_id = $1 AND added_at >= $3 AND added_at < $4 GROUP BY 1 ORDER BY 1"
+    )
+    .bind(corp_id)
+    .bind(offset_ms)
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await)?)
+}
+
+/// Follow relations ended per local day in `[from, to)` (either side deleted), as [`adds_per_day`].
+pub async fn losses_per_day(db: &Db, corp_id: i64, offset_ms: i64, from: i64, to: i64) -> Result<Vec<(i64, i64)>> {
+    Ok(read_db!(db, |pool| sqlx::query_as(
+        "SELECT (removed_at + $2) / 86400000, COUNT(*) FROM follow_relations
+         WHERE corp_id = $1 AND removed_at >= $3 AND removed_at < $4 GROUP BY 1 ORDER BY 1"
+    )
+    .bind(corp_id)
+    .bind(offset_ms)
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await)?)
+}
+
+/// Per state: (state, relations added since `since`, of them still live). Only non-empty states.
+pub async fn adds_by_state(db: &Db, corp_id: i64, since: i64) -> Result<Vec<(String, i64, i64)>> {
+    Ok(read_db!(db, |pool| sqlx::query_as(
+        "SELECT state, COUNT(*), SUM(CASE WHEN removed_at IS NULL THEN 1 ELSE 0 END) FROM follow_relations
+         WHERE corp_id = $1 AND state <> '' AND added_at >= $2 GROUP BY state"
+    )
+    .bind(corp_id)
+    .bind(since)
+    .fetch_all(pool)
+    .await)?)
+}
+
+/// Customers still connected to at least one employee.
+pub async fn count_live(db: &Db, corp_id: i64) -> Result<i64> {
+    Ok(read_db!(db, |pool| sqlx::query_scalar(
+        "SELECT COUNT(DISTINCT external_userid) FROM follow_relations WHERE corp_id = $1 AND removed_at IS NULL"
+    )
+    .bind(corp_id)
+    .fetch_one(pool)
+    .await)?)
+}

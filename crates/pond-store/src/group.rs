@@ -222,3 +222,17 @@ pub async fn set_members(
     }
     Ok((joined, left))
 }
+
+/// Members still in the corp's live groups: (customers, employees).
+pub async fn member_counts(db: &Db, corp_id: i64) -> Result<(i64, i64)> {
+    let rows: Vec<(i64, i64)> = read_db!(db, |pool| sqlx::query_as(
+        "SELECT m.member_type, COUNT(*) FROM group_members m
+         JOIN customer_groups g ON g.corp_id = m.corp_id AND g.chat_id = m.chat_id
+         WHERE m.corp_id = $1 AND m.left_at IS NULL AND g.dismissed_at IS NULL GROUP BY m.member_type"
+    )
+    .bind(corp_id)
+    .fetch_all(pool)
+    .await)?;
+    let of = |t: i64| rows.iter().find(|(k, _)| *k == t).map(|(_, n)| *n).unwrap_or(0);
+    Ok((of(2), of(1)))
+}

@@ -178,6 +178,7 @@ async fn run(args: &PipelineArgs, url: &str) -> Result<()> {
             staff_per_store: 5,
             customers: args.customers,
             groups: 0,
+            history_days: 0,
         }),
         ..Default::default()
     })?;

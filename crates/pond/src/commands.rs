@@ -96,6 +96,7 @@ impl ScenarioArgs {
             staff_per_store: self.staff_per_store,
             customers: self.customers,
             groups: self.groups,
+            history_days: 0,
         }
     }
 }
@@ -357,7 +358,9 @@ async fn demo(config: Config) -> Result<()> {
         }
     };
     // The simulator plays WeCom for the demo corp: one port above Pond's.
-    let sim = wecom_sim::Simulator::new(wecom_sim::SimConfig::default())?;
+    // Customers added over the last 60 days, so the dashboard has a trend to show.
+    let scenario = wecom_sim::world::Scenario { history_days: 60, ..Default::default() };
+    let sim = wecom_sim::Simulator::new(wecom_sim::SimConfig { scenario: Some(scenario), ..Default::default() })?;
     let sim_addr = SocketAddr::new(config.listen.ip(), config.listen.port().wrapping_add(1));
     let (sim_addr, _sim_server) =
         sim.start(sim_addr).await.with_context(|| format!("starting the WeCom simulator on {sim_addr}"))?;

@@ -461,8 +461,7 @@ pub fn dispatch(
                 return Err(SimError::new(40058, "contact way quota exhausted"));
             }
             let config_id = format!("{:032x}", state.rng().random::<u128>());
-            let qr =
-                if way.scene == 2 { format!("https://wework.qpic.cn/wwpic/sim/{config_id}/0") } else { String::new() };
+            let qr = if way.scene == 2 { state.qr_url(&config_id) } else { String::new() };
             w.contact_ways
                 .insert(config_id.clone(), ContactWay { config_id: config_id.clone(), qr_code: qr.clone(), ..way });
             Ok(ok(json!({"config_id": config_id, "qr_code": qr})))

@@ -62,6 +62,9 @@ pub struct SimState {
     rate: Mutex<HashMap<String, (i64, u32)>>,
     calls: Mutex<HashMap<String, u64>>,
     calls_per_minute: Mutex<u32>,
+    /// Where this simulator serves (`http://addr`), once started: the QR images it hands out
+    /// point here, so they load offline. Before that, WeCom's image host is used.
+    public_base: Mutex<Option<String>>,
     pub pusher: Pusher,
 }
 
@@ -71,6 +74,13 @@ impl SimState {
     }
     pub fn rng(&self) -> MutexGuard<'_, StdRng> {
         self.rng.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    /// The image URL of a contact way's QR code.
+    pub fn qr_url(&self, config_id: &str) -> String {
+        match self.public_base.lock().unwrap_or_else(|e| e.into_inner()).as_deref() {
+            Some(base) => format!("{base}/sim/qr/{config_id}.png"),
+            None => format!("https://wework.qpic.cn/wwpic/sim/{config_id}/0"),
+        }
     }
 }
 
@@ -100,6 +110,7 @@ impl Simulator {
                 rate: Mutex::default(),
                 calls: Mutex::default(),
                 calls_per_minute: Mutex::new(config.calls_per_minute),
+                public_base: Mutex::new(None),
                 pusher: Pusher::start(crypt, config.callback),
             }),
         })
@@ -178,6 +189,7 @@ impl Simulator {
             .route("/sim/credentials", get(sim_credentials))
             .route("/sim/seed", post(sim_seed))
             .route("/sim/picture", get(sim_picture))
+            .route("/sim/qr/{file}", get(sim_qr))
             .route("/sim/actions", post(sim_action))
             .route("/sim/traffic", post(sim_traffic))
             .route("/sim/faults", post(sim_fault).delete(sim_clear_faults))
@@ -204,6 +216,7 @@ impl Simulator {
     pub async fn start(&self, addr: SocketAddr) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let bound = listener.local_addr()?;
+        *self.state.public_base.lock().unwrap_or_else(|e| e.into_inner()) = Some(format!("http://{bound}"));
         Ok((bound, self.serve(listener)))
     }
 }
@@ -239,6 +252,27 @@ pub async fn generate_traffic(sim: &Simulator, rate: f64, duration: Duration, se
 
 fn sim_error(status: StatusCode, e: &SimError) -> Response {
     (status, Json(cgi::error_body(e))).into_response()
+}
+
+/// GET /sim/qr/{config_id}.png: the QR image of a contact way the simulator handed out. It encodes
+/// a `work.weixin.qq.com/ca/…` link, as WeCom's own contact-way QR codes do.
+async fn sim_qr(State(sim): State<Simulator>, Path(file): Path<String>) -> Response {
+    let Some(config_id) = file.strip_suffix(".png") else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    if !sim.state.world().contact_ways.contains_key(config_id) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let link = format!("https://work.weixin.qq.com/ca/cawcde{config_id}");
+    let Ok(code) = qrcode::QrCode::new(link.as_bytes()) else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let img = code.render::<image::Luma<u8>>().min_dimensions(430, 430).quiet_zone(true).build();
+    let mut out = std::io::Cursor::new(Vec::new());
+    match img.write_to(&mut out, image::ImageFormat::Png) {
+        Ok(()) => ([(axum::http::header::CONTENT_TYPE, "image/png")], out.into_inner()).into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
 }
 
 async fn cgi_handler(

@@ -201,11 +201,14 @@ pub struct Scenario {
     pub staff_per_store: usize,
     pub customers: usize,
     pub groups: usize,
+    /// When more than 0, customers were added over this many days up to now (a demo with
+    /// history); otherwise at fixed times in 2023 (repeatable worlds for tests).
+    pub history_days: u32,
 }
 
 impl Default for Scenario {
     fn default() -> Self {
-        Scenario { seed: 42, stores: 10, staff_per_store: 5, customers: 2_000, groups: 20 }
+        Scenario { seed: 42, stores: 10, staff_per_store: 5, customers: 2_000, groups: 20, history_days: 0 }
     }
 }
 
@@ -239,6 +242,7 @@ impl World {
         *self = World::new(creds);
         let mut rng = StdRng::seed_from_u64(s.seed);
         let t0 = 1_700_000_000;
+        let now = self.now_s();
         self.departments.insert(1, Department { id: 1, name: "总部".into(), parentid: 0, order: 0 });
         let mut managers = Vec::new();
         for store in 0..s.stores {
@@ -331,7 +335,11 @@ impl World {
                     Follow {
                         remark: String::new(),
                         description: String::new(),
-                        createtime: t0 + c as i64 * 60,
+                        createtime: if s.history_days > 0 {
+                            now - rng.random_range(0..i64::from(s.history_days) * 86_400)
+                        } else {
+                            t0 + c as i64 * 60
+                        },
                         tags,
                         add_way: 1,
                         state: format!("store-{store}"),

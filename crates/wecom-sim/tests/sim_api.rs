@@ -21,7 +21,7 @@ async fn start(scenario: Scenario) -> (Simulator, String) {
 }
 
 fn small() -> Scenario {
-    Scenario { seed: 7, stores: 3, staff_per_store: 3, customers: 120, groups: 4 }
+    Scenario { seed: 7, stores: 3, staff_per_store: 3, customers: 120, groups: 4, history_days: 0 }
 }
 
 fn client(base: &str, sim: &Simulator, app: bool) -> Client {

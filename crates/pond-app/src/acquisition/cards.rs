@@ -39,13 +39,13 @@ impl Card {
     pub fn validate(&self) -> Result<(), pond_core::ValidationError> {
         use pond_core::ValidationError as V;
         if self.external_position.chars().count() > 12 {
-            return Err(V::new("external_position", "must be at most 12 characters"));
+            return Err(V::new("external_position", "must be at most 12 characters", "最多 12 个字符"));
         }
         if self.external_corp_name.chars().count() > 32 {
-            return Err(V::new("external_corp_name", "must be at most 32 characters"));
+            return Err(V::new("external_corp_name", "must be at most 32 characters", "最多 32 个字符"));
         }
         if self.entries.len() > 10 {
-            return Err(V::new("entries", "at most 10 entries"));
+            return Err(V::new("entries", "at most 10 entries", "最多 10 项"));
         }
         for (i, e) in self.entries.iter().enumerate() {
             let (name, ok) = match e {
@@ -58,12 +58,17 @@ impl Card {
                 }
             };
             if name.is_empty() || name.chars().count() > 32 {
-                return Err(V::new("entries", format!("entry {}: name must be 1 to 32 characters", i + 1)));
+                return Err(V::new(
+                    "entries",
+                    format!("entry {}: name must be 1 to 32 characters", i + 1),
+                    format!("第 {} 项：名称须为 1 到 32 个字符", i + 1),
+                ));
             }
             if !ok {
                 return Err(V::new(
                     "entries",
                     format!("entry {}: fill every field (web entries need an http(s) URL)", i + 1),
+                    format!("第 {} 项：请填写所有字段（web 项需要 http(s) 网址）", i + 1),
                 ));
             }
         }
@@ -150,12 +155,14 @@ pub async fn write_many(
 ) -> Result<Vec<CardResult>, AppError> {
     card.validate()?;
     if userids.is_empty() || userids.len() > 100 {
-        return Err(pond_core::ValidationError::new("userids", "list 1 to 100 employees").into());
+        return Err(
+            pond_core::ValidationError::new("userids", "list 1 to 100 employees", "请选择 1 到 100 名员工").into()
+        );
     }
     for u in userids {
-        pond_store::staff::get(&state.db, corp_id, u)
-            .await
-            .map_err(|_| pond_core::ValidationError::new("userids", format!("unknown employee {u}")))?;
+        pond_store::staff::get(&state.db, corp_id, u).await.map_err(|_| {
+            pond_core::ValidationError::new("userids", format!("unknown employee {u}"), format!("员工 {u} 不存在"))
+        })?;
     }
     let client = state.client(corp_id).await?;
     let profile = card.to_wecom();

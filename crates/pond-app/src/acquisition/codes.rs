@@ -65,13 +65,13 @@ pub struct ValidCode {
 pub async fn validate(db: &Db, corp_id: i64, mut input: CodeInput) -> Result<ValidCode, AppError> {
     input.name = ids::required_text("name", &input.name, 64)?;
     if input.channel_group.chars().count() > 32 {
-        return Err(ValidationError::new("channel_group", "must be at most 32 characters").into());
+        return Err(ValidationError::new("channel_group", "must be at most 32 characters", "最多 32 个字符").into());
     }
     input.mode = CodeMode::parse(&input.mode)?.as_str().to_owned();
     Strategy::parse(&input.strategy)?;
     input.state = acquisition::contact_state(&input.state)?;
     if input.remark_prefix.chars().count() > 10 {
-        return Err(ValidationError::new("remark_prefix", "must be at most 10 characters").into());
+        return Err(ValidationError::new("remark_prefix", "must be at most 10 characters", "最多 10 个字符").into());
     }
     let active: BTreeSet<String> = pond_store::staff::all(db, corp_id)
         .await?
@@ -83,12 +83,12 @@ pub async fn validate(db: &Db, corp_id: i64, mut input: CodeInput) -> Result<Val
     let live_tags: BTreeSet<String> =
         pond_store::tag::all_live(db, corp_id).await?.into_iter().map(|(id, _, _)| id).collect();
     if let Some(t) = input.auto_tags.iter().find(|t| !live_tags.contains(*t)) {
-        return Err(ValidationError::new("auto_tags", format!("unknown tag {t}")).into());
+        return Err(ValidationError::new("auto_tags", format!("unknown tag {t}"), format!("标签 {t} 不存在")).into());
     }
     if let Some(w) = input.welcome_id {
-        pond_store::welcome::get(db, corp_id, w)
-            .await
-            .map_err(|_| ValidationError::new("welcome_id", format!("no welcome message {w}")))?;
+        pond_store::welcome::get(db, corp_id, w).await.map_err(|_| {
+            ValidationError::new("welcome_id", format!("no welcome message {w}"), format!("欢迎语 {w} 不存在"))
+        })?;
     }
     let rules_json = serde_json::to_string(&input.rules).map_err(|e| AppError::Internal(e.to_string()))?;
     let tags_json = serde_json::to_string(&input.auto_tags).map_err(|e| AppError::Internal(e.to_string()))?;
@@ -168,6 +168,7 @@ pub async fn update(
         return Err(ValidationError::new(
             "state",
             "mode and state cannot change once a code exists (its QR codes are printed)",
+            "活码创建后不能再修改模式和 state（二维码可能已印刷）",
         )
         .into());
     }

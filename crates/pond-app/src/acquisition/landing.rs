@@ -31,7 +31,11 @@ pub async fn landing_page(app: &App, corp_id: i64, code_id: i64) -> LandingView 
         Ok(c) if CodeMode::parse(&c.mode) == Ok(CodeMode::Landing) => c,
         _ => return LandingView::Gone,
     };
-    let title = code.name.clone();
+    // Customers read the corp's name, never the internal code name ("抖音投放-测试A组").
+    let title = match app.corps.get(&app.db, corp_id).await {
+        Ok(corp) => corp.name.clone(),
+        Err(_) => String::new(),
+    };
     let now = pond_store::now_ms();
     let userid = match routing::route_scan(app, &code, now).await {
         Ok(Some(u)) => u,

@@ -7,6 +7,7 @@
 //! kinds and a once-a-minute refresh of native codes are registered with the workers.
 
 pub mod cards;
+pub mod channels;
 pub mod codes;
 pub mod contact_ways;
 pub mod effects;

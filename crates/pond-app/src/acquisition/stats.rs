@@ -49,7 +49,7 @@ const SEVEN_DAYS_MS: i64 = 7 * DAY_MS;
 /// Parses `YYYY-MM-DD` (a local date of the corp) into the epoch ms of its start.
 pub fn parse_date(zone: CorpZone, field: &'static str, s: &str) -> Result<i64, ValidationError> {
     let d = chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
-        .map_err(|_| ValidationError::new(field, "must be a date such as 2026-11-25"))?;
+        .map_err(|_| ValidationError::new(field, "must be a date such as 2026-11-25", "须为日期，如 2026-11-25"))?;
     let days = d.signed_duration_since(chrono::NaiveDate::default()).num_days();
     Ok(zone.start_of_day_number(days))
 }
@@ -72,7 +72,11 @@ pub fn window(zone: CorpZone, from: Option<&str>, to: Option<&str>, now: i64) ->
         None => to - 30 * DAY_MS,
     };
     if from >= to || to - from > 366 * DAY_MS {
-        return Err(ValidationError::new("from", "range must be 1 to 366 days with from before to"));
+        return Err(ValidationError::new(
+            "from",
+            "range must be 1 to 366 days with from before to",
+            "日期范围须为 1 到 366 天，且开始日期早于结束日期",
+        ));
     }
     Ok((from, to))
 }

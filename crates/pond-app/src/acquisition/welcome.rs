@@ -307,13 +307,21 @@ impl WelcomeInput {
     pub fn validate(&self) -> Result<(String, String), ValidationError> {
         let name = ids::required_text("name", &self.name, 64)?;
         if self.text.trim().is_empty() && self.attachments.is_empty() {
-            return Err(ValidationError::new("text", "text and attachments cannot both be empty"));
+            return Err(ValidationError::new(
+                "text",
+                "text and attachments cannot both be empty",
+                "文字和附件不能都为空",
+            ));
         }
         if self.text.chars().count() > 4000 {
-            return Err(ValidationError::new("text", "must be at most 4000 characters"));
+            return Err(ValidationError::new("text", "must be at most 4000 characters", "最多 4000 个字符"));
         }
         if self.attachments.len() > acquisition::MAX_WELCOME_ATTACHMENTS {
-            return Err(ValidationError::new("attachments", "at most 9 attachments (WeCom's limit)"));
+            return Err(ValidationError::new(
+                "attachments",
+                "at most 9 attachments (WeCom's limit)",
+                "最多 9 个附件（企业微信的限制）",
+            ));
         }
         for (i, a) in self.attachments.iter().enumerate() {
             let kind = a.get("msgtype").and_then(|k| k.as_str()).unwrap_or("");
@@ -324,6 +332,10 @@ impl WelcomeInput {
                     "attachments",
                     format!(
                         "attachment {} must be {{\"msgtype\": image|link|miniprogram|video|file, \"<msgtype>\": {{...}}}}",
+                        i + 1
+                    ),
+                    format!(
+                        "第 {} 个附件须为 {{\"msgtype\": image|link|miniprogram|video|file, \"<msgtype>\": {{...}}}}",
                         i + 1
                     ),
                 ));

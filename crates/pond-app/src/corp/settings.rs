@@ -40,7 +40,7 @@ pub struct SettingsInput {
 
 /// The message for a bad agent id, shared with the console form's text parsing.
 pub fn agent_id_error() -> ValidationError {
-    ValidationError::new("agent_id", "must be a positive whole number such as 1000002")
+    ValidationError::new("agent_id", "must be a positive whole number such as 1000002", "须为正整数，如 1000002")
 }
 
 pub const DEFAULT_API_BASE_URL: &str = "https://qyapi.weixin.qq.com";
@@ -51,7 +51,11 @@ fn optional_secret(field: &'static str, value: &str, max: usize) -> Result<Optio
         return Ok(None);
     }
     if v.len() > max || v.chars().any(char::is_whitespace) {
-        return Err(ValidationError::new(field, format!("must be at most {max} characters without spaces")));
+        return Err(ValidationError::new(
+            field,
+            format!("must be at most {max} characters without spaces"),
+            format!("最多 {max} 个字符，且不能含空格"),
+        ));
     }
     Ok(Some(Secret::new(v)))
 }

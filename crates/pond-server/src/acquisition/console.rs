@@ -1,7 +1,10 @@
 //! Console pages for the acquisition journey: channel live codes (list, create, detail with
 //! stats, trend chart, funnel, CSV and QR downloads) and the welcome-message library.
 
-use crate::console::prelude::*;
+use crate::console::{
+    chart::{LineChart, Series},
+    prelude::*,
+};
 use pond_app::{
     Import, LineError,
     acquisition::{
@@ -20,16 +23,24 @@ use pond_core::{
 };
 use pond_store::{channel_code::ChannelCode, welcome::WelcomeMessage};
 
-use crate::{console::actor, error::ApiError};
+use crate::{
+    console::{ConfirmPage, Confirmation, actor},
+    error::ApiError,
+};
+use pond_app::pickers::{self, PickerOption};
 
 /// This feature's console pages.
 pub fn pages(book: RouteBook) -> RouteBook {
     book.get("/console/staff/{userid}/card", card_page)
         .post("/console/staff/{userid}/card", card_save)
         .get("/console/codes", codes_page)
+        .get("/console/codes/new", code_new)
         .post("/console/codes", codes_create)
+        .get("/console/codes/import", codes_import_page)
         .post("/console/codes/import", codes_import)
         .get("/console/codes/{id}", code_page)
+        .post("/console/codes/{id}", code_update)
+        .get("/console/codes/{id}/edit", code_edit)
         .post("/console/codes/{id}/delete", code_delete)
         .get("/console/codes/{id}/stats.csv", code_csv)
         .get("/console/codes/{id}/{format}", code_qr)
@@ -59,10 +70,52 @@ pub struct CodeRow {
 struct CodesPage {
     c: Chrome,
     rows: Vec<CodeRow>,
-    welcomes: Vec<WelcomeMessage>,
-    tags: Vec<(String, String, String)>,
-    error: Option<String>,
+    q: String,
+    group: String,
+    groups: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "acquisition/code_form.html")]
+struct CodeFormPage {
+    c: Chrome,
+    /// The code being edited; none when creating.
+    editing: Option<i64>,
     form: CodeForm,
+    errors: std::collections::HashMap<&'static str, String>,
+    error: Option<String>,
+    staff: Vec<PickerOption>,
+    tags: Vec<PickerOption>,
+    welcomes: Vec<WelcomeMessage>,
+}
+
+impl CodeFormPage {
+    fn picked_staff(&self) -> Vec<String> {
+        ids_of(&self.form.staff)
+    }
+    fn picked_backup(&self) -> Vec<String> {
+        ids_of(&self.form.backup)
+    }
+    fn picked_tags(&self) -> Vec<String> {
+        ids_of(&self.form.auto_tags)
+    }
+    fn strategies(&self) -> [&'static str; 4] {
+        ["round_robin", "random", "weighted", "fewest_added_today"]
+    }
+}
+
+/// The ids in a comma/line separated list, without `:weight`.
+fn ids_of(text: &str) -> Vec<String> {
+    text.split(['\n', ','])
+        .map(|part| part.split(':').next().unwrap_or("").trim().to_owned())
+        .filter(|id| !id.is_empty())
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "acquisition/codes_import.html")]
+struct CodesImportPage {
+    c: Chrome,
     report: Vec<LineError>,
     csv: String,
 }
@@ -100,6 +153,73 @@ pub struct CodeForm {
     skip_verify: Option<String>,
     #[serde(default)]
     remark_prefix: String,
+    /// `userid:weight` pairs for the weighted strategy (a picker cannot carry weights).
+    #[serde(default)]
+    weights: String,
+}
+
+impl CodeForm {
+    /// The form from its posted fields; pickers post one value per chosen item.
+    fn from_pairs(pairs: Vec<(String, String)>) -> Self {
+        let mut form = CodeForm::default();
+        let join = |field: &mut String, value: &str| {
+            if !field.is_empty() {
+                field.push(',');
+            }
+            field.push_str(value);
+        };
+        for (key, value) in pairs {
+            match key.as_str() {
+                "name" => form.name = value,
+                "channel_group" => form.channel_group = value,
+                "mode" => form.mode = value,
+                "strategy" => form.strategy = value,
+                "state" => form.state = value,
+                "staff" => join(&mut form.staff, &value),
+                "daily_cap" => form.daily_cap = value,
+                "backup" => join(&mut form.backup, &value),
+                "schedules" => form.schedules = value,
+                "auto_tags" => join(&mut form.auto_tags, &value),
+                "welcome_id" => form.welcome_id = value,
+                "skip_verify" => form.skip_verify = Some(value),
+                "remark_prefix" => form.remark_prefix = value,
+                "weights" => form.weights = value,
+                _ => {}
+            }
+        }
+        form
+    }
+
+    /// The form showing a saved code.
+    fn of_code(code: &ChannelCode, rules: &Rules, auto_tags: &[String]) -> Self {
+        let weights: Vec<String> =
+            rules.staff.iter().filter(|s| s.weight != 1).map(|s| format!("{}:{}", s.userid, s.weight)).collect();
+        let schedules: Vec<String> = rules
+            .schedules
+            .iter()
+            .map(|s| {
+                let days: Vec<String> = s.weekdays.iter().map(u8::to_string).collect();
+                let staff: Vec<String> = s.staff.iter().map(|w| w.userid.clone()).collect();
+                format!("{} {}-{} {}", days.join(","), s.start, s.end, staff.join(","))
+            })
+            .collect();
+        CodeForm {
+            name: code.name.clone(),
+            channel_group: code.channel_group.clone(),
+            mode: code.mode.clone(),
+            strategy: code.strategy.clone(),
+            state: code.state.clone(),
+            staff: rules.staff.iter().map(|s| s.userid.clone()).collect::<Vec<_>>().join(","),
+            daily_cap: rules.daily_cap.map(|c| c.to_string()).unwrap_or_default(),
+            backup: rules.backup.join(","),
+            schedules: schedules.join("\n"),
+            auto_tags: auto_tags.join(","),
+            welcome_id: code.welcome_id.map(|w| w.to_string()).unwrap_or_default(),
+            skip_verify: code.skip_verify.then(|| "on".to_owned()),
+            remark_prefix: code.remark_prefix.clone(),
+            weights: weights.join(","),
+        }
+    }
 }
 
 fn staff_list(field: &'static str, text: &str) -> Result<Vec<StaffWeight>, ValidationError> {
@@ -107,18 +227,27 @@ fn staff_list(field: &'static str, text: &str) -> Result<Vec<StaffWeight>, Valid
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .map(|l| match l.split_once(':') {
-            Some((u, w)) => w
-                .trim()
-                .parse::<u32>()
-                .map(|weight| StaffWeight { userid: u.trim().to_owned(), weight })
-                .map_err(|_| ValidationError::new(field, format!("{l:?}: weight must be a whole number"))),
+            Some((u, w)) => match w.trim().parse::<u32>() {
+                Ok(weight) => Ok(StaffWeight { userid: u.trim().to_owned(), weight }),
+                Err(_) => Err(ValidationError::new(
+                    field,
+                    format!("{l:?}: weight must be a whole number"),
+                    format!("{l:?}：权重须为整数"),
+                )),
+            },
             None => Ok(StaffWeight { userid: l.to_owned(), weight: 1 }),
         })
         .collect()
 }
 
 fn weekdays(text: &str) -> Result<Vec<u8>, ValidationError> {
-    let bad = || ValidationError::new("schedules", format!("{text:?}: weekdays look like 1-5 or 6,7"));
+    let bad = || {
+        ValidationError::new(
+            "schedules",
+            format!("{text:?}: weekdays look like 1-5 or 6,7"),
+            format!("{text:?}：星期应形如 1-5 或 6,7"),
+        )
+    };
     let mut days = Vec::new();
     for part in text.split(',') {
         match part.split_once('-') {
@@ -144,10 +273,15 @@ impl CodeForm {
                 return Err(ValidationError::new(
                     "schedules",
                     format!("{line:?}: write days, time window and staff, e.g. 1-5 18:00-24:00 u1,u2"),
+                    format!("{line:?}：请依次填写星期、时间段和员工，如 1-5 18:00-24:00 u1,u2"),
                 ));
             };
             let (start, end) = window.split_once('-').ok_or_else(|| {
-                ValidationError::new("schedules", format!("{window:?}: a window looks like 09:00-18:00"))
+                ValidationError::new(
+                    "schedules",
+                    format!("{window:?}: a window looks like 09:00-18:00"),
+                    format!("{window:?}：时间段应形如 09:00-18:00"),
+                )
             })?;
             schedules.push(Schedule {
                 weekdays: weekdays(days)?,
@@ -158,12 +292,27 @@ impl CodeForm {
         }
         let daily_cap = match self.daily_cap.trim() {
             "" => None,
-            v => Some(v.parse().map_err(|_| ValidationError::new("daily_cap", "must be a whole number"))?),
+            v => Some(v.parse().map_err(|_| ValidationError::new("daily_cap", "must be a whole number", "须为整数"))?),
         };
         let welcome_id = match self.welcome_id.trim() {
             "" => None,
-            v => Some(v.parse().map_err(|_| ValidationError::new("welcome_id", "unknown welcome message"))?),
+            v => Some(
+                v.parse().map_err(|_| ValidationError::new("welcome_id", "unknown welcome message", "欢迎语不存在"))?,
+            ),
         };
+        let mut staff = staff_list("staff", &self.staff)?;
+        for pair in staff_list("weights", &self.weights)? {
+            match staff.iter_mut().find(|s| s.userid == pair.userid) {
+                Some(s) => s.weight = pair.weight,
+                None => {
+                    return Err(ValidationError::new(
+                        "weights",
+                        format!("{} is not among the code's staff", pair.userid),
+                        format!("{} 不在该活码的员工中", pair.userid),
+                    ));
+                }
+            }
+        }
         Ok(CodeInput {
             name: self.name.clone(),
             channel_group: self.channel_group.trim().to_owned(),
@@ -171,7 +320,7 @@ impl CodeForm {
             strategy: self.strategy.trim().to_owned(),
             state: self.state.clone(),
             rules: Rules {
-                staff: staff_list("staff", &self.staff)?,
+                staff,
                 daily_cap,
                 schedules,
                 backup: self.backup.split(',').map(str::trim).filter(|u| !u.is_empty()).map(str::to_owned).collect(),
@@ -188,69 +337,162 @@ async fn last_30_days(state: &App, code: &ChannelCode) -> Result<CodeStats, AppE
     stats::stats_of(state, code, None, None).await
 }
 
-async fn codes_page_with(
-    state: &App,
-    user: &CurrentUser,
-    headers: &HeaderMap,
-    error: Option<String>,
-    form: CodeForm,
-) -> PageResult {
-    codes_page_full(state, user, headers, error, form, vec![], String::new()).await
-}
-
-async fn codes_page_full(
-    state: &App,
-    user: &CurrentUser,
-    headers: &HeaderMap,
-    error: Option<String>,
-    form: CodeForm,
-    report: Vec<LineError>,
-    csv: String,
-) -> PageResult {
-    let c = chrome(user, headers, "/console/codes", None);
-    let mut rows = Vec::new();
-    for code in pond_store::channel_code::list(&state.db, user.corp_id).await.map_err(|e| fail(e, headers))? {
-        let totals = last_30_days(state, &code).await.map_err(|e| fail(e, headers))?.totals;
-        rows.push(CodeRow { code, totals });
-    }
-    let welcomes = pond_store::welcome::list(&state.db, user.corp_id).await.map_err(|e| fail(e, headers))?;
-    let tags = pond_store::tag::all_live(&state.db, user.corp_id).await.map_err(|e| fail(e, headers))?;
-    let status = if error.is_some() || !report.is_empty() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
-    Ok(render_with(status, &CodesPage { c, rows, welcomes, tags, error, form, report, csv }))
+#[derive(Debug, Deserialize, Default)]
+pub struct CodesQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    group: String,
+    saved: Option<String>,
 }
 
 pub async fn codes_page(
     State(state): State<App>,
     Extension(user): Extension<CurrentUser>,
     headers: HeaderMap,
+    Query(q): Query<CodesQuery>,
 ) -> PageResult {
+    let flash = match q.saved.as_deref() {
+        Some("deleted") => Some("common.deleted"),
+        Some(_) => Some("common.saved"),
+        None => None,
+    };
+    let c = chrome(&user, &headers, "/console/codes", flash);
+    let all = pond_store::channel_code::list(&state.db, user.corp_id).await.map_err(|e| fail(e, &headers))?;
+    let mut groups: Vec<String> = all.iter().map(|code| code.channel_group.clone()).filter(|g| !g.is_empty()).collect();
+    groups.sort();
+    groups.dedup();
+    let needle = q.q.trim().to_lowercase();
+    let mut rows = Vec::new();
+    for code in all {
+        if !needle.is_empty()
+            && !code.name.to_lowercase().contains(&needle)
+            && !code.state.to_lowercase().contains(&needle)
+        {
+            continue;
+        }
+        if !q.group.is_empty() && code.channel_group != q.group {
+            continue;
+        }
+        let totals = last_30_days(&state, &code).await.map_err(|e| fail(e, &headers))?.totals;
+        rows.push(CodeRow { code, totals });
+    }
+    Ok(render(&CodesPage { c, rows, q: q.q, group: q.group, groups }))
+}
+
+async fn code_form_page(
+    state: &App,
+    user: &CurrentUser,
+    headers: &HeaderMap,
+    editing: Option<i64>,
+    form: CodeForm,
+    failure: Option<AppError>,
+) -> PageResult {
+    let path = if editing.is_some() { "/console/codes" } else { "/console/codes/new" };
+    let c = chrome(user, headers, path, None);
+    let (mut errors, mut error) = (std::collections::HashMap::new(), None);
+    if let Some(e) = failure {
+        match e {
+            AppError::Invalid(v) => {
+                let field = if v.field.starts_with("schedules") { "schedules" } else { v.field };
+                errors.insert(field, crate::console::user_message(&ApiError::Invalid(v.clone()), c.lang));
+            }
+            other => error = Some(crate::console::user_message(&ApiError::from(other), c.lang)),
+        }
+    }
+    let staff = pickers::staff(state, user.corp_id).await.map_err(|e| fail(e, headers))?;
+    let tags = pickers::tags(state, user.corp_id).await.map_err(|e| fail(e, headers))?;
+    let welcomes = pond_store::welcome::list(&state.db, user.corp_id).await.map_err(|e| fail(e, headers))?;
+    let status = if errors.is_empty() && error.is_none() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    Ok(render_with(status, &CodeFormPage { c, editing, form, errors, error, staff, tags, welcomes }))
+}
+
+/// GET /console/codes/new
+pub async fn code_new(
+    State(state): State<App>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+) -> PageResult {
+    admin_only(&user, &headers)?;
     let form = CodeForm {
         mode: "native".into(),
         strategy: "round_robin".into(),
         skip_verify: Some("on".into()),
         ..Default::default()
     };
-    codes_page_with(&state, &user, &headers, None, form).await
+    code_form_page(&state, &user, &headers, None, form, None).await
+}
+
+fn posted_form(body: &str) -> CodeForm {
+    CodeForm::from_pairs(serde_urlencoded::from_str(body).unwrap_or_default())
 }
 
 pub async fn codes_create(
     State(state): State<App>,
     Extension(user): Extension<CurrentUser>,
     headers: HeaderMap,
-    Form(form): Form<CodeForm>,
+    body: String,
 ) -> PageResult {
     admin_only(&user, &headers)?;
+    let form = posted_form(&body);
     let input = match form.input() {
         Ok(i) => i,
-        Err(e) => return codes_page_with(&state, &user, &headers, Some(e.to_string()), form).await,
+        Err(e) => return code_form_page(&state, &user, &headers, None, form, Some(e.into())).await,
     };
     match codes::create(&state, &actor(&user), user.corp_id, input).await {
-        Ok(code) => Ok(Redirect::to(&format!("/console/codes/{}", code.id)).into_response()),
+        Ok(code) => Ok(Redirect::to(&format!("/console/codes/{}?saved=created", code.id)).into_response()),
         Err(
             e @ (AppError::Invalid(_) | AppError::Conflict(_) | AppError::NotConnected(_) | AppError::Wecom { .. }),
-        ) => codes_page_with(&state, &user, &headers, Some(e.to_string()), form).await,
+        ) => code_form_page(&state, &user, &headers, None, form, Some(e)).await,
         Err(e) => Err(fail(e, &headers)),
     }
+}
+
+/// GET /console/codes/{id}/edit
+pub async fn code_edit(
+    State(state): State<App>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+    ConsolePath(id): ConsolePath<i64>,
+) -> PageResult {
+    admin_only(&user, &headers)?;
+    let code = pond_store::channel_code::get(&state.db, user.corp_id, id).await.map_err(|e| fail(e, &headers))?;
+    let rules: Rules =
+        pond_app::json_column("channel_codes.rules", code.id, &code.rules).map_err(|e| fail(e, &headers))?;
+    let tags: Vec<String> =
+        pond_app::json_column("channel_codes.auto_tags", code.id, &code.auto_tags).map_err(|e| fail(e, &headers))?;
+    let form = CodeForm::of_code(&code, &rules, &tags);
+    code_form_page(&state, &user, &headers, Some(id), form, None).await
+}
+
+/// POST /console/codes/{id}: saves the edit form.
+pub async fn code_update(
+    State(state): State<App>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+    ConsolePath(id): ConsolePath<i64>,
+    body: String,
+) -> PageResult {
+    admin_only(&user, &headers)?;
+    let form = posted_form(&body);
+    let input = match form.input() {
+        Ok(i) => i,
+        Err(e) => return code_form_page(&state, &user, &headers, Some(id), form, Some(e.into())).await,
+    };
+    match codes::update(&state, &actor(&user), user.corp_id, id, input).await {
+        Ok(_) => Ok(Redirect::to(&format!("/console/codes/{id}?saved=1")).into_response()),
+        Err(
+            e @ (AppError::Invalid(_) | AppError::Conflict(_) | AppError::NotConnected(_) | AppError::Wecom { .. }),
+        ) => code_form_page(&state, &user, &headers, Some(id), form, Some(e)).await,
+        Err(e) => Err(fail(e, &headers)),
+    }
+}
+
+/// GET /console/codes/import
+pub async fn codes_import_page(Extension(user): Extension<CurrentUser>, headers: HeaderMap) -> PageResult {
+    admin_only(&user, &headers)?;
+    let c = chrome(&user, &headers, "/console/codes", None);
+    Ok(render(&CodesImportPage { c, report: Vec::new(), csv: String::new() }))
 }
 
 #[derive(Template)]
@@ -262,48 +504,148 @@ struct CodePage {
     stats: CodeStats,
     chart: String,
     landing_url: String,
+    staff_names: std::collections::HashMap<String, String>,
+    tag_names: Vec<String>,
+    welcome_name: Option<String>,
+    current_staff: Vec<String>,
 }
 
 impl CodePage {
-    /// Width (percent) of a funnel bar relative to the first stage.
-    fn bar(&self, n: &i64) -> i64 {
-        let top = if self.code.mode == "landing" { self.stats.totals.scans } else { self.stats.totals.new_customers };
-        if top <= 0 { 0 } else { (n * 100 / top).clamp(0, 100) }
+    fn staff_name(&self, userid: &str) -> String {
+        self.staff_names.get(userid).cloned().unwrap_or_else(|| userid.to_owned())
     }
+    fn is_native(&self) -> bool {
+        self.code.mode == "native"
+    }
+    fn funnel(&self) -> Vec<(&'static str, i64)> {
+        let t = &self.stats.totals;
+        let mut rows = Vec::new();
+        if !self.is_native() {
+            rows.push(("codes.scans", t.scans));
+        }
+        rows.push(("codes.new", t.new_customers));
+        rows.push(("codes.net", t.net));
+        rows
+    }
+    fn funnel_max(&self) -> i64 {
+        self.funnel().iter().map(|(_, n)| *n).max().unwrap_or(0).max(1)
+    }
+}
+
+/// The text key of a weekday (1 = Monday … 7 = Sunday).
+fn weekday_key(day: &u8) -> &'static str {
+    match *day {
+        1 => "weekday.1",
+        2 => "weekday.2",
+        3 => "weekday.3",
+        4 => "weekday.4",
+        5 => "weekday.5",
+        6 => "weekday.6",
+        _ => "weekday.7",
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct SavedQuery {
+    saved: Option<String>,
 }
 
 pub async fn code_page(
     State(state): State<App>,
     Extension(user): Extension<CurrentUser>,
     headers: HeaderMap,
-    Path(id): Path<i64>,
+    ConsolePath(id): ConsolePath<i64>,
+    Query(q): Query<SavedQuery>,
 ) -> PageResult {
-    let c = chrome(&user, &headers, "/console/codes", None);
+    let flash = q.saved.as_deref().map(|s| if s == "created" { "common.created" } else { "common.saved" });
+    let c = chrome(&user, &headers, "/console/codes", flash);
     let code = pond_store::channel_code::get(&state.db, user.corp_id, id).await.map_err(|e| fail(e, &headers))?;
     let stats = last_30_days(&state, &code).await.map_err(|e| fail(e, &headers))?;
     let rules: Rules =
         pond_app::json_column("channel_codes.rules", code.id, &code.rules).map_err(|e| fail(e, &headers))?;
-    let chart = stats::trend_svg(&stats);
+    let tag_ids: Vec<String> =
+        pond_app::json_column("channel_codes.auto_tags", code.id, &code.auto_tags).map_err(|e| fail(e, &headers))?;
+    let current: Vec<String> = if code.current_users.trim().is_empty() {
+        Vec::new()
+    } else {
+        pond_app::json_column("channel_codes.current_users", code.id, &code.current_users)
+            .map_err(|e| fail(e, &headers))?
+    };
+    let staff_names = pickers::staff_names(&state, user.corp_id).await.map_err(|e| fail(e, &headers))?;
+    let tags = pickers::tags(&state, user.corp_id).await.map_err(|e| fail(e, &headers))?;
+    let tag_names = tag_ids
+        .iter()
+        .map(|id| tags.iter().find(|t| &t.value == id).map(|t| format!("{}/{}", t.meta, t.label)).unwrap_or(id.clone()))
+        .collect();
+    let welcome_name = match code.welcome_id {
+        Some(w) => pond_store::welcome::get(&state.db, user.corp_id, w).await.ok().map(|m| m.name),
+        None => None,
+    };
+    let current_staff = current.iter().map(|u| staff_names.get(u).cloned().unwrap_or(u.clone())).collect();
+    let chart = LineChart {
+        labels: stats.days.iter().map(|d| d.date.get(5..).unwrap_or(&d.date).to_owned()).collect(),
+        series: {
+            let mut series = Vec::new();
+            if code.mode != "native" {
+                series.push(Series {
+                    name: c.t("codes.scans").into(),
+                    values: stats.days.iter().map(|d| d.scans).collect(),
+                });
+            }
+            series.push(Series {
+                name: c.t("codes.new").into(),
+                values: stats.days.iter().map(|d| d.new_customers).collect(),
+            });
+            series.push(Series { name: c.t("codes.lost").into(), values: stats.days.iter().map(|d| d.lost).collect() });
+            series
+        },
+    }
+    .html(c.t("codes.trend"));
     let landing_url = codes::landing_url(&state, &code);
-    Ok(render(&CodePage { c, code, rules, stats, chart, landing_url }))
+    Ok(render(&CodePage {
+        c,
+        code,
+        rules,
+        stats,
+        chart,
+        landing_url,
+        staff_names,
+        tag_names,
+        welcome_name,
+        current_staff,
+    }))
 }
 
 pub async fn code_delete(
     State(state): State<App>,
     Extension(user): Extension<CurrentUser>,
     headers: HeaderMap,
-    Path(id): Path<i64>,
+    ConsolePath(id): ConsolePath<i64>,
+    Form(confirm): Form<Confirmation>,
 ) -> PageResult {
     admin_only(&user, &headers)?;
+    if !confirm.given() {
+        let code = pond_store::channel_code::get(&state.db, user.corp_id, id).await.map_err(|e| fail(e, &headers))?;
+        let c = chrome(&user, &headers, "/console/codes", None);
+        let page = ConfirmPage {
+            title: format!("{} {}", c.t("common.delete"), code.name),
+            message: c.t("codes.delete_consequence").to_owned(),
+            action: format!("/console/codes/{id}/delete"),
+            cancel: format!("/console/codes/{id}"),
+            ok: "common.delete",
+            c,
+        };
+        return Ok(render(&page));
+    }
     codes::delete(&state, &actor(&user), user.corp_id, id).await.map_err(|e| fail(e, &headers))?;
-    Ok(Redirect::to("/console/codes").into_response())
+    Ok(Redirect::to("/console/codes?saved=deleted").into_response())
 }
 
 pub async fn code_csv(
     State(state): State<App>,
     Extension(user): Extension<CurrentUser>,
     headers: HeaderMap,
-    Path(id): Path<i64>,
+    ConsolePath(id): ConsolePath<i64>,
 ) -> PageResult {
     let code = pond_store::channel_code::get(&state.db, user.corp_id, id).await.map_err(|e| fail(e, &headers))?;
     let stats = last_30_days(&state, &code).await.map_err(|e| fail(e, &headers))?;
@@ -318,39 +660,44 @@ pub async fn code_csv(
 #[derive(Debug, Deserialize)]
 pub struct QrParams {
     size: Option<u32>,
+    /// Shown in the page (the preview) rather than downloaded.
+    inline: Option<u8>,
 }
 
 pub async fn code_qr(
     State(state): State<App>,
     Extension(user): Extension<CurrentUser>,
     headers: HeaderMap,
-    Path((id, format)): Path<(i64, String)>,
+    ConsolePath((id, format)): ConsolePath<(i64, String)>,
     Query(q): Query<QrParams>,
 ) -> PageResult {
     let code = pond_store::channel_code::get(&state.db, user.corp_id, id).await.map_err(|e| fail(e, &headers))?;
     if CodeMode::parse(&code.mode) == Ok(CodeMode::Native) {
         return Ok(Redirect::to(&code.qr_code).into_response());
     }
-    qr_download(&codes::landing_url(&state, &code), &format, &q, &headers)
+    qr_download(&codes::landing_url(&state, &code), &code.name, &format, &q, &headers)
 }
 
-/// A QR image of `url` as `qr.png` or `qr.svg`, at `size` (128–4096, default 1024; refused
-/// outside that range, as in the API).
-fn qr_download(url: &str, format: &str, q: &QrParams, headers: &HeaderMap) -> PageResult {
+/// A QR image of `url` as PNG or SVG at exactly `size` pixels (128–4096, default 1024; refused
+/// outside that range, as in the API), downloaded as `<name>-<size>.png`.
+fn qr_download(url: &str, name: &str, format: &str, q: &QrParams, headers: &HeaderMap) -> PageResult {
     let size = q.size.unwrap_or(1024);
-    match format {
-        "qr.png" => Ok(([(header::CONTENT_TYPE, "image/png")], qr::qr_png(url, size).map_err(|e| fail(e, headers))?)
-            .into_response()),
-        "qr.svg" => {
-            Ok(([(header::CONTENT_TYPE, "image/svg+xml")], qr::qr_svg(url, size).map_err(|e| fail(e, headers))?)
-                .into_response())
-        }
-        _ => Err(ConsoleError {
-            status: StatusCode::NOT_FOUND,
-            message: "qr.png or qr.svg".into(),
-            lang: lang_of(headers),
-        }),
-    }
+    let (content_type, ext, body) = match format {
+        "qr.png" => ("image/png", "png", qr::qr_png(url, size).map_err(|e| fail(e, headers))?),
+        "qr.svg" => ("image/svg+xml", "svg", qr::qr_svg(url, size).map_err(|e| fail(e, headers))?.into_bytes()),
+        _ => return Err(ConsoleError::not_found(lang_of(headers))),
+    };
+    let file = format!("{name}-{size}.{ext}");
+    let disposition = if q.inline.is_some() {
+        "inline".to_owned()
+    } else {
+        format!(
+            "attachment; filename=\"qr-{size}.{ext}\"; filename*=UTF-8''{}",
+            crate::console::session::encode_component(&file)
+        )
+    };
+    Ok(([(header::CONTENT_TYPE, content_type.to_owned()), (header::CONTENT_DISPOSITION, disposition)], body)
+        .into_response())
 }
 
 #[derive(Template)]
@@ -458,10 +805,10 @@ pub async fn regional_qr(
     State(state): State<App>,
     Extension(user): Extension<CurrentUser>,
     headers: HeaderMap,
-    Path(format): Path<String>,
+    ConsolePath(format): ConsolePath<String>,
     Query(q): Query<QrParams>,
 ) -> PageResult {
-    qr_download(&regional::regional_url(&state, user.corp_id), &format, &q, &headers)
+    qr_download(&regional::regional_url(&state, user.corp_id), "regional-code", &format, &q, &headers)
 }
 
 #[derive(Template)]
@@ -494,7 +841,7 @@ pub async fn card_page(
     State(state): State<App>,
     Extension(user): Extension<CurrentUser>,
     headers: HeaderMap,
-    Path(userid): Path<String>,
+    ConsolePath(userid): ConsolePath<String>,
 ) -> PageResult {
     let c = chrome(&user, &headers, "/console/staff", None);
     let staff = pond_store::staff::get(&state.db, user.corp_id, &userid).await.map_err(|e| fail(e, &headers))?;
@@ -541,6 +888,7 @@ fn parse_entries(text: &str) -> Result<Vec<cards::CardEntry>, ValidationError> {
                     format!(
                         "{l:?}: write text|name|value, web|name|title|url or miniprogram|name|title|appid|pagepath"
                     ),
+                    format!("{l:?}：请按 text|名称|内容、web|名称|标题|网址 或 miniprogram|名称|标题|appid|页面 填写"),
                 )),
             }
         })
@@ -551,7 +899,7 @@ pub async fn card_save(
     State(state): State<App>,
     Extension(user): Extension<CurrentUser>,
     headers: HeaderMap,
-    Path(userid): Path<String>,
+    ConsolePath(userid): ConsolePath<String>,
     Form(form): Form<CardForm>,
 ) -> PageResult {
     admin_only(&user, &headers)?;
@@ -598,9 +946,10 @@ pub async fn codes_import(
 ) -> PageResult {
     admin_only(&user, &headers)?;
     match import::import_csv(&state, &actor(&user), user.corp_id, &form.csv).await.map_err(|e| fail(e, &headers))? {
-        Import::Done(_) => Ok(Redirect::to("/console/codes").into_response()),
+        Import::Done(_) => Ok(Redirect::to("/console/codes?saved=1").into_response()),
         Import::Refused(report) => {
-            codes_page_full(&state, &user, &headers, None, CodeForm::default(), report, form.csv).await
+            let c = chrome(&user, &headers, "/console/codes", None);
+            Ok(render_with(StatusCode::UNPROCESSABLE_ENTITY, &CodesImportPage { c, report, csv: form.csv }))
         }
     }
 }

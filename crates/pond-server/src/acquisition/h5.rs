@@ -18,7 +18,19 @@ use pond_app::{
 };
 use serde::Deserialize;
 
-use crate::console::render_with;
+use crate::{assets, console::render_with};
+
+impl LandingPage {
+    fn asset(&self, name: &str) -> String {
+        assets::url(name)
+    }
+}
+
+impl RegionalPage {
+    fn asset(&self, name: &str) -> String {
+        assets::url(name)
+    }
+}
 
 /// This feature's public pages.
 pub fn routes() -> Router<App> {
@@ -29,6 +41,7 @@ pub fn routes() -> Router<App> {
 #[template(path = "acquisition/landing.html")]
 struct LandingPage {
     title: String,
+    brand: String,
     staff_name: Option<String>,
     qr_code: String,
     message: String,
@@ -54,13 +67,14 @@ async fn landing(State(app): State<App>, Path((corp_id, code_id)): Path<(i64, i6
             (StatusCode::OK, title, Some(staff_name), qr_code, "长按识别二维码，添加专属顾问")
         }
     };
-    render_with(status, &LandingPage { title, staff_name, qr_code, message: message.to_owned() })
+    render_with(status, &LandingPage { brand: String::new(), title, staff_name, qr_code, message: message.to_owned() })
 }
 
 #[derive(Template)]
 #[template(path = "acquisition/regional.html")]
 struct RegionalPage {
     corp_id: i64,
+    brand: String,
     message: String,
     /// city → its stores
     cities: Vec<(String, Vec<StoreChoice>)>,
@@ -88,6 +102,7 @@ async fn regional(State(app): State<App>, Path(corp_id): Path<i64>, Query(q): Qu
     });
     let page = RegionalPage {
         corp_id,
+        brand: String::new(),
         message: String::new(),
         cities: Vec::new(),
         ask_location: false,

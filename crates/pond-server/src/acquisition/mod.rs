@@ -6,13 +6,13 @@ mod console;
 mod h5;
 mod text;
 
-use crate::app::{FeatureRoutes, NavItem, ShownTo};
+use crate::app::{FeatureRoutes, NavGroup, NavItem, ShownTo};
 
 pub const ROUTES: FeatureRoutes =
     FeatureRoutes { api: api::routes, console: console::pages, public: h5::routes, nav: NAV, text: text::TEXT };
 
 const NAV: &[NavItem] = &[
-    NavItem { key: "nav.codes", href: "/console/codes", shown_to: ShownTo::Everyone },
-    NavItem { key: "nav.stores", href: "/console/stores", shown_to: ShownTo::Everyone },
-    NavItem { key: "nav.welcome", href: "/console/welcome", shown_to: ShownTo::Everyone },
+    NavItem { group: NavGroup::Acquisition, key: "nav.codes", href: "/console/codes", shown_to: ShownTo::Everyone },
+    NavItem { group: NavGroup::Acquisition, key: "nav.stores", href: "/console/stores", shown_to: ShownTo::Everyone },
+    NavItem { group: NavGroup::Content, key: "nav.welcome", href: "/console/welcome", shown_to: ShownTo::Everyone },
 ];

@@ -47,13 +47,16 @@ async fn list_jobs(
     Extension(caller): Extension<ApiCaller>,
     ApiQuery(q): ApiQuery<JobsQuery>,
 ) -> Result<Json<PageOf<JobView>>, ApiError> {
-    let status =
-        match q.status.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(s) => Some(s.parse::<JobStatus>().map_err(|_| {
-                pond_core::ValidationError::new("status", "must be one of pending, running, done, failed")
-            })?),
-        };
+    let status = match q.status.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(s) => Some(s.parse::<JobStatus>().map_err(|_| {
+            pond_core::ValidationError::new(
+                "status",
+                "must be one of pending, running, done, failed",
+                "须为 pending、running、done、failed 之一",
+            )
+        })?),
+    };
     let page = pond_store::jobs::list(&state.db, caller.corp_id, status, PageRequest::new(q.page, q.per_page)).await?;
     Ok(Json(PageOf::from_page(page)))
 }

@@ -201,7 +201,7 @@ pub async fn job_retry(
     State(state): State<App>,
     Extension(user): Extension<CurrentUser>,
     headers: HeaderMap,
-    Path(id): Path<i64>,
+    ConsolePath(id): ConsolePath<i64>,
 ) -> PageResult {
     let lang = lang_of(&headers);
     require(&user, user.role.can_administer(), lang)?;
@@ -395,7 +395,7 @@ pub async fn tokens_revoke(
     State(state): State<App>,
     Extension(user): Extension<CurrentUser>,
     headers: HeaderMap,
-    Path(id): Path<i64>,
+    ConsolePath(id): ConsolePath<i64>,
 ) -> PageResult {
     let lang = lang_of(&headers);
     require(&user, user.role == Role::Owner, lang)?;

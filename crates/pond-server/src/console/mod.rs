@@ -2,6 +2,8 @@
 //! Chinese by default with an English switch. Everything under `/console` requires a session and
 //! every form a CSRF token — both enforced by layers over the whole console, not per handler.
 
+pub mod chart;
+pub mod design;
 pub mod i18n;
 pub mod session;
 
@@ -10,7 +12,7 @@ pub(crate) mod prelude {
     pub use askama::Template;
     pub use axum::{
         Extension, Form,
-        extract::{Path, Query, State},
+        extract::{Query, State},
         http::{HeaderMap, StatusCode, header},
         response::{IntoResponse, Redirect},
     };
@@ -18,7 +20,8 @@ pub(crate) mod prelude {
     pub use serde::Deserialize;
 
     pub use super::{
-        Chrome, ConsoleError, ListParams, OrPage, PageResult, Pager, RouteBook, chrome, render, render_with, require,
+        Chrome, ConsoleError, ConsolePath, ListParams, OrPage, PageResult, Pager, RouteBook, chrome, render,
+        render_with, require,
         session::{CurrentUser, lang_of},
     };
 }
@@ -124,11 +127,46 @@ pub fn router(state: App) -> Router<App> {
         .route("/login", get(session::login_page).post(session::login_submit))
         .route("/lang", get(session::switch_lang))
         .layer(middleware::from_fn_with_state(state, session::require_csrf));
-    protected.merge(public)
+    protected.merge(public).layer(middleware::from_fn(security_headers))
+}
+
+/// What the browser may do with a console page: scripts, styles and images only from Pond itself
+/// (so nothing inline, and nothing a hostile name could smuggle in), no framing, and no copy kept
+/// after logout (Back shows nothing once the session ends). Images may also come over HTTPS (WeCom's
+/// QR images) and from loopback (the simulator's, in the demo).
+pub const CONSOLE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https: http://127.0.0.1:* http://localhost:*; \
+     connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+
+async fn security_headers(req: axum::extract::Request, next: middleware::Next) -> Response {
+    use axum::http::{HeaderValue, header};
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONSOLE_CSP));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    resp
 }
 
 async fn not_found(headers: axum::http::HeaderMap) -> ConsoleError {
-    ConsoleError { status: StatusCode::NOT_FOUND, message: "no such page".into(), lang: session::lang_of(&headers) }
+    ConsoleError::not_found(session::lang_of(&headers))
+}
+
+/// `Path<T>` for console pages: a malformed id (`/console/codes/abc`) is the "not found" page, not
+/// axum's plain-text parse error.
+pub struct ConsolePath<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> axum::extract::FromRequestParts<S> for ConsolePath<T> {
+    type Rejection = ConsoleError;
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, ConsoleError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(ConsolePath(value)),
+            Err(_) => Err(ConsoleError::not_found(session::lang_of(&parts.headers))),
+        }
+    }
 }
 
 /// What a console handler returns: a page, or an error page.
@@ -148,6 +186,7 @@ pub fn chrome(
         csrf: user.csrf.clone(),
         path: path.to_owned(),
         flash,
+        failure: None,
         zone: user.zone,
     }
 }
@@ -158,7 +197,7 @@ pub fn require(user: &session::CurrentUser, allowed: bool, lang: Lang) -> Result
         Ok(())
     } else {
         tracing::info!(user = %user.email, role = %user.role, "console action refused for role");
-        Err(ConsoleError { status: StatusCode::FORBIDDEN, message: "your role may not do this".into(), lang })
+        Err(ConsoleError { status: StatusCode::FORBIDDEN, message: lang.t("error.forbidden_detail").into(), lang })
     }
 }
 
@@ -171,6 +210,8 @@ pub struct Chrome {
     pub csrf: String,
     pub path: String,
     pub flash: Option<&'static str>,
+    /// A failure to show as a toast (already in the page's language).
+    pub failure: Option<String>,
     /// The corp's time zone: every time on the page is shown in it.
     pub zone: CorpZone,
 }
@@ -184,6 +225,7 @@ impl Chrome {
             csrf: csrf.to_owned(),
             path: path.to_owned(),
             flash: None,
+            failure: None,
             zone: CorpZone::default(),
         }
     }
@@ -195,6 +237,19 @@ impl Chrome {
     }
     pub fn is_owner(&self) -> bool {
         self.role == Some(Role::Owner)
+    }
+    /// The versioned URL of an embedded asset.
+    pub fn asset(&self, name: &str) -> String {
+        crate::assets::url(name)
+    }
+    /// The menu as (group heading key, entries), groups in their fixed order, empty ones left out.
+    pub fn nav_groups(&self) -> Vec<(Option<&'static str>, Vec<&'static crate::app::NavItem>)> {
+        let items = self.nav();
+        crate::app::NavGroup::ALL
+            .iter()
+            .map(|g| (g.key(), items.iter().copied().filter(|i| i.group == *g).collect::<Vec<_>>()))
+            .filter(|(_, items)| !items.is_empty())
+            .collect()
     }
     /// The navigation entries this user sees, from every feature in order.
     pub fn nav(&self) -> Vec<&'static crate::app::NavItem> {
@@ -221,6 +276,13 @@ impl Chrome {
     }
     pub fn time_opt(&self, ms: &Option<i64>) -> String {
         ms.as_ref().map(|m| self.time(m)).unwrap_or_default()
+    }
+    /// An enum value's label (`enum.<kind>.<value>` in the texts), or the value itself.
+    pub fn label(&self, kind: &str, value: &str) -> String {
+        self.lang.lookup(&format!("enum.{kind}.{value}")).map(str::to_owned).unwrap_or_else(|| value.to_owned())
+    }
+    pub fn status_label(&self, status: &str) -> String {
+        self.label("status", status)
     }
     pub fn role_name(&self, role: &str) -> &'static str {
         match role {
@@ -286,13 +348,15 @@ pub struct LoginPage {
 struct ErrorPage {
     c: Chrome,
     status: u16,
+    title_key: &'static str,
     message: String,
 }
 
-/// An error shown as a console page.
+/// An error shown as a console page, in the page's language.
 #[derive(Debug)]
 pub struct ConsoleError {
     pub status: StatusCode,
+    /// Already in `lang`.
     pub message: String,
     pub lang: Lang,
 }
@@ -302,14 +366,86 @@ impl ConsoleError {
         if let ApiError::Internal(cause) = &err {
             tracing::error!(%cause, "internal error in console");
         }
-        ConsoleError { status: err.status(), message: err.to_string(), lang }
+        ConsoleError { status: err.status(), message: user_message(&err, lang), lang }
+    }
+    pub fn not_found(lang: Lang) -> Self {
+        ConsoleError { status: StatusCode::NOT_FOUND, message: lang.t("error.not_found_detail").into(), lang }
+    }
+}
+
+/// What a user reads about a failure: invalid input names the field and the reason in the page's
+/// language; other failures are explained by kind (their English detail goes to the log).
+pub fn user_message(err: &ApiError, lang: Lang) -> String {
+    match (err, lang) {
+        (ApiError::Invalid(v), Lang::Zh) => format!("{}：{}", i18n::field_label(lang, v.field), v.reason_zh),
+        (ApiError::Invalid(v), Lang::En) => format!("{}: {}", i18n::field_label(lang, v.field), v.reason),
+        (_, Lang::En) => err.to_string(),
+        (_, Lang::Zh) => {
+            tracing::info!(error = %err, "console error shown by kind");
+            lang.t(error_detail_key(err.status())).to_owned()
+        }
+    }
+}
+
+fn error_title_key(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 | 422 => "error.invalid",
+        401 | 403 => "error.forbidden",
+        404 => "error.not_found",
+        409 => "error.conflict",
+        413 => "error.too_large",
+        502 => "error.upstream",
+        _ => "error.internal",
+    }
+}
+
+fn error_detail_key(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 | 422 => "error.invalid_detail",
+        401 | 403 => "error.forbidden_detail",
+        404 => "error.not_found_detail",
+        409 => "error.conflict_detail",
+        413 => "error.too_large_detail",
+        502 => "error.upstream_detail",
+        _ => "error.internal_detail",
     }
 }
 
 impl IntoResponse for ConsoleError {
     fn into_response(self) -> Response {
-        let page =
-            ErrorPage { c: Chrome::anonymous(self.lang, "", ""), status: self.status.as_u16(), message: self.message };
+        let page = ErrorPage {
+            c: Chrome::anonymous(self.lang, "", ""),
+            status: self.status.as_u16(),
+            title_key: error_title_key(self.status),
+            message: self.message,
+        };
         render_with(self.status, &page)
+    }
+}
+
+/// A destructive action's confirmation, for browsers without JavaScript (with it, the same text
+/// shows in a dialog before the post). The form re-posts with `confirmed=yes`.
+#[derive(Template)]
+#[template(path = "confirm.html")]
+pub struct ConfirmPage {
+    pub c: Chrome,
+    pub title: String,
+    /// What stops working.
+    pub message: String,
+    pub action: String,
+    pub cancel: String,
+    pub ok: &'static str,
+}
+
+/// Whether a destructive form was confirmed.
+#[derive(Debug, Deserialize, Default)]
+pub struct Confirmation {
+    #[serde(default)]
+    pub confirmed: String,
+}
+
+impl Confirmation {
+    pub fn given(&self) -> bool {
+        self.confirmed == "yes"
     }
 }

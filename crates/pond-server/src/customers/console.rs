@@ -7,38 +7,11 @@ use crate::console::prelude::*;
 
 /// This feature's console pages.
 pub fn pages(book: RouteBook) -> RouteBook {
-    book.get("/console", overview)
-        .get("/console/staff", staff_page)
+    book.get("/console/staff", staff_page)
         .get("/console/customers", customers_page)
         .get("/console/customers/{external_userid}", customer_page)
         .get("/console/tags", tags_page)
         .get("/console/groups", groups_page)
-}
-
-#[derive(Template)]
-#[template(path = "customers/overview.html")]
-struct OverviewPage {
-    c: Chrome,
-    corp_name: String,
-    counts: Vec<(&'static str, &'static str, i64)>,
-}
-
-pub async fn overview(
-    State(state): State<App>,
-    Extension(user): Extension<CurrentUser>,
-    headers: HeaderMap,
-) -> PageResult {
-    let c = chrome(&user, &headers, "/console", None);
-    let o = pond_app::customers::overview(&state, user.corp_id).await.or_page(c.lang)?;
-    let counts = vec![
-        ("nav.staff", "/console/staff", o.staff),
-        ("nav.customers", "/console/customers", o.customers),
-        ("nav.tags", "/console/tags", o.tags),
-        ("nav.groups", "/console/groups", o.groups),
-        ("overview.pending_jobs", "/console/jobs?status=pending", o.pending_jobs),
-        ("overview.failed_jobs", "/console/jobs?status=failed", o.failed_jobs),
-    ];
-    Ok(render(&OverviewPage { c, corp_name: o.corp_name, counts }))
 }
 
 #[derive(Template)]
@@ -139,7 +112,7 @@ pub async fn customer_page(
     State(state): State<App>,
     Extension(user): Extension<CurrentUser>,
     headers: HeaderMap,
-    Path(external_userid): Path<String>,
+    ConsolePath(external_userid): ConsolePath<String>,
 ) -> PageResult {
     let c = chrome(&user, &headers, "/console/customers", None);
     let detail = pond_app::customers::customer(&state, user.corp_id, &external_userid).await.or_page(c.lang)?;

@@ -3,7 +3,6 @@
 use crate::console::i18n::Text;
 
 pub const TEXT: &[Text] = &[
-    ("nav.overview", "概览", "Overview"),
     ("nav.staff", "员工", "Staff"),
     ("nav.customers", "客户", "Customers"),
     ("nav.tags", "标签", "Tags"),
@@ -13,9 +12,6 @@ pub const TEXT: &[Text] = &[
     ("customer.state", "渠道 state", "Channel state"),
     ("customer.add_way", "添加方式", "Added via"),
     ("customer.timeline", "客户动态", "Timeline"),
-    ("overview.title", "概览", "Overview"),
-    ("overview.pending_jobs", "待执行任务", "Pending jobs"),
-    ("overview.failed_jobs", "失败任务", "Failed jobs"),
     ("staff.title", "员工", "Staff"),
     ("staff.userid", "账号", "User ID"),
     ("staff.position", "职务", "Position"),

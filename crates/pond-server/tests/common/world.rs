@@ -16,7 +16,7 @@ pub struct Setup {
 }
 
 pub fn scenario() -> Scenario {
-    Scenario { seed: 11, stores: 4, staff_per_store: 4, customers: 300, groups: 6 }
+    Scenario { seed: 11, stores: 4, staff_per_store: 4, customers: 300, groups: 6, history_days: 0 }
 }
 
 pub async fn setup(db: Db, duplicate: bool) -> Setup {

@@ -1,0 +1,41 @@
+//! This feature's console text: (key, 中文, English).
+
+use crate::console::i18n::Text;
+
+pub const TEXT: &[Text] = &[
+    ("nav.overview", "首页", "Dashboard"),
+    ("dash.title", "数据概览", "Dashboard"),
+    ("dash.today", "今日", "Today"),
+    ("dash.yesterday", "昨日", "Yesterday"),
+    ("dash.7d", "近 7 天", "Last 7 days"),
+    ("dash.30d", "近 30 天", "Last 30 days"),
+    ("dash.new", "新增客户", "New"),
+    ("dash.lost", "流失客户", "Lost"),
+    ("dash.net", "净增客户", "Net"),
+    ("dash.new_short", "新增", "new"),
+    ("dash.lost_short", "流失", "lost"),
+    ("dash.trend", "客户增长趋势", "Customer growth"),
+    ("dash.days", "天", "days"),
+    ("dash.customers", "客户总数", "Customers"),
+    ("dash.customers_note", "仍与至少一名员工为好友", "still connected to an employee"),
+    ("dash.staff", "员工", "Staff"),
+    ("dash.groups", "客户群", "Customer groups"),
+    ("dash.group_customers", "群内客户", "Customers in groups"),
+    ("dash.welcome_rate", "欢迎语成功率", "Welcome success"),
+    ("dash.welcome_note", "成功 / (成功 + 失败)，累计", "sent / (sent + failed), all time"),
+    ("dash.top_codes", "渠道活码 TOP 5（近 30 天）", "Top channel codes (30 days)"),
+    ("dash.top_stores", "门店 TOP 5（近 30 天）", "Top stores (30 days)"),
+    ("dash.added", "添加", "Added"),
+    ("dash.kept", "仍为好友", "Still connected"),
+    ("dash.health", "系统状态", "System health"),
+    ("dash.last_sync", "最近同步", "Last sync"),
+    ("dash.never_synced", "尚未同步", "Never synced"),
+    ("dash.pending_jobs", "待执行任务", "Pending jobs"),
+    ("dash.failed_jobs", "失败任务", "Failed jobs"),
+    (
+        "dash.flow_note",
+        "按好友关系计：一位客户添加两名员工计 2 次，与企业微信统计口径一致。",
+        "Counted per relation: a customer adding two employees counts twice, as in WeCom's own figures.",
+    ),
+    ("dash.no_channels", "近 30 天没有通过渠道添加的客户", "No customers came through a channel in 30 days"),
+];
