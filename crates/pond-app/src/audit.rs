@@ -26,6 +26,9 @@ pub enum AuditAction {
     ChannelCodeImport,
     StoreImport,
     CardsUpdate,
+    CustomerEdit,
+    CustomerBulkTag,
+    CustomerExport,
 }
 
 impl AuditAction {
@@ -50,6 +53,9 @@ impl AuditAction {
             AuditAction::ChannelCodeImport => "channel_code.import",
             AuditAction::StoreImport => "stores.import",
             AuditAction::CardsUpdate => "staff.card",
+            AuditAction::CustomerEdit => "customer.edit",
+            AuditAction::CustomerBulkTag => "customer.bulk_tag",
+            AuditAction::CustomerExport => "customer.export",
         }
     }
 }

@@ -111,9 +111,12 @@
       if (shown === 0) { var li = document.createElement('li'); li.className = 'muted'; li.textContent = texts.pickerNone || '—'; list.appendChild(li); }
     }
     function update() { renderChips(); renderList(); select.dispatchEvent(new Event('change', { bubbles: true })); }
-    search.addEventListener('input', renderList);
+    search.addEventListener('input', function () { box.classList.add('open'); renderList(); });
+    search.addEventListener('focus', function () { box.classList.add('open'); });
+    document.addEventListener('click', function (e) { if (e.target.isConnected && !box.contains(e.target)) box.classList.remove('open'); });
     search.addEventListener('keydown', function (e) {
       if (e.key === 'Enter') { e.preventDefault(); var first = list.querySelector('li[data-value]'); if (first) first.click(); }
+      if (e.key === 'Escape') { box.classList.remove('open'); }
     });
     renderChips(); renderList();
   });

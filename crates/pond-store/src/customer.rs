@@ -596,3 +596,152 @@ pub async fn count_live(db: &Db, corp_id: i64) -> Result<i64> {
     .fetch_one(pool)
     .await)?)
 }
+
+/// Which customers a listing or export shows. Empty strings and `None` mean "any".
+#[derive(Debug, Clone, Default)]
+pub struct CustomerFilter {
+    /// Part of the name, the external id or a remark.
+    pub search: String,
+    /// Followed by this employee.
+    pub userid: String,
+    /// Carrying this tag (from any employee).
+    pub tag_id: String,
+    /// Added through this contact-way `state`.
+    pub state: String,
+    /// First added at or after (epoch ms).
+    pub added_from: Option<i64>,
+    /// First added before (epoch ms).
+    pub added_to: Option<i64>,
+    /// `Some(true)`: no employee connected any more; `Some(false)`: still connected.
+    pub lost: Option<bool>,
+}
+
+/// How a customer listing is ordered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CustomerOrder {
+    #[default]
+    NewestFirst,
+    OldestFirst,
+    Name,
+}
+
+/// A customer as listed: with the time and `state` of their first add and how many employees
+/// they are still connected to.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+pub struct CustomerRow {
+    pub external_userid: String,
+    pub name: String,
+    pub corp_name: String,
+    pub customer_type: i64,
+    /// The earliest `added_at` of the customer's follow relations (what WeCom calls createtime),
+    /// or when Pond first saw them if none is known.
+    pub first_added_at: i64,
+    pub first_state: String,
+    pub live_follows: i64,
+}
+
+const ROW_COLUMNS: &str = "c.external_userid, c.name, c.corp_name, c.customer_type,
+    COALESCE((SELECT MIN(f.added_at) FROM follow_relations f WHERE f.corp_id = c.corp_id AND f.external_userid = c.external_userid), c.created_at) AS first_added_at,
+    COALESCE((SELECT f.state FROM follow_relations f WHERE f.corp_id = c.corp_id AND f.external_userid = c.external_userid ORDER BY f.added_at LIMIT 1), '') AS first_state,
+    (SELECT COUNT(*) FROM follow_relations f WHERE f.corp_id = c.corp_id AND f.external_userid = c.external_userid AND f.removed_at IS NULL) AS live_follows";
+
+const FILTER: &str = "c.corp_id = $1
+    AND (LOWER(c.name) LIKE $2 ESCAPE '\\' OR LOWER(c.external_userid) LIKE $2 ESCAPE '\\'
+         OR EXISTS (SELECT 1 FROM follow_relations f WHERE f.corp_id = c.corp_id AND f.external_userid = c.external_userid AND LOWER(f.remark) LIKE $2 ESCAPE '\\'))
+    AND ($3 = '' OR EXISTS (SELECT 1 FROM follow_relations f WHERE f.corp_id = c.corp_id AND f.external_userid = c.external_userid AND f.userid = $3))
+    AND ($4 = '' OR EXISTS (SELECT 1 FROM follow_relation_tags t WHERE t.corp_id = c.corp_id AND t.external_userid = c.external_userid AND t.tag_id = $4))
+    AND ($5 = '' OR EXISTS (SELECT 1 FROM follow_relations f WHERE f.corp_id = c.corp_id AND f.external_userid = c.external_userid AND f.state = $5))
+    AND ($6 < 0 OR COALESCE((SELECT MIN(f.added_at) FROM follow_relations f WHERE f.corp_id = c.corp_id AND f.external_userid = c.external_userid), c.created_at) >= $6)
+    AND ($7 < 0 OR COALESCE((SELECT MIN(f.added_at) FROM follow_relations f WHERE f.corp_id = c.corp_id AND f.external_userid = c.external_userid), c.created_at) < $7)
+    AND ($8 = '' OR ($8 = 'lost') = NOT EXISTS (SELECT 1 FROM follow_relations f WHERE f.corp_id = c.corp_id AND f.external_userid = c.external_userid AND f.removed_at IS NULL))";
+
+/// One page of customers matching `filter`, in `order`.
+pub async fn search(
+    db: &Db,
+    corp_id: i64,
+    filter: &CustomerFilter,
+    order: CustomerOrder,
+    req: PageRequest,
+) -> Result<Page<CustomerRow>> {
+    let pattern = crate::db::like_pattern(&filter.search);
+    let lost = match filter.lost {
+        None => "",
+        Some(true) => "lost",
+        Some(false) => "live",
+    };
+    let order_by = match order {
+        CustomerOrder::NewestFirst => "first_added_at DESC, c.id DESC",
+        CustomerOrder::OldestFirst => "first_added_at ASC, c.id ASC",
+        CustomerOrder::Name => "c.name ASC, c.id ASC",
+    };
+    let count_sql = format!("SELECT COUNT(*) FROM customers c WHERE {FILTER}");
+    let list_sql =
+        format!("SELECT {ROW_COLUMNS} FROM customers c WHERE {FILTER} ORDER BY {order_by} LIMIT $9 OFFSET $10");
+    let (from, to) = (filter.added_from.unwrap_or(-1), filter.added_to.unwrap_or(-1));
+    let total: i64 = read_db!(db, |pool| sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql.clone()))
+        .bind(corp_id)
+        .bind(&pattern)
+        .bind(&filter.userid)
+        .bind(&filter.tag_id)
+        .bind(&filter.state)
+        .bind(from)
+        .bind(to)
+        .bind(lost)
+        .fetch_one(pool)
+        .await)?;
+    let items: Vec<CustomerRow> = read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(list_sql.clone()))
+        .bind(corp_id)
+        .bind(&pattern)
+        .bind(&filter.userid)
+        .bind(&filter.tag_id)
+        .bind(&filter.state)
+        .bind(from)
+        .bind(to)
+        .bind(lost)
+        .bind(req.limit())
+        .bind(req.offset())
+        .fetch_all(pool)
+        .await)?;
+    Ok(Page::new(items, total, req))
+}
+
+/// The live follow relations (userid, remark) of several customers, for a listing.
+pub async fn live_follows_of_many(db: &Db, corp_id: i64, external_userids: &[&str]) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for chunk in external_userids.chunks(200) {
+        let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT external_userid, userid FROM follow_relations
+             WHERE corp_id = $1 AND removed_at IS NULL AND external_userid IN ({}) ORDER BY added_at",
+            marks.join(", ")
+        );
+        let rows: Vec<(String, String)> = read_db!(db, |pool| {
+            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(corp_id);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            q.fetch_all(pool).await
+        })?;
+        out.extend(rows);
+    }
+    Ok(out)
+}
+
+/// Sets the remark one employee keeps on one customer.
+pub async fn set_follow_remark(db: &Db, corp_id: i64, follow: Follow<'_>, remark: &str) -> Result<()> {
+    let Follow { external_userid, userid } = follow;
+    crate::write_db!(db, |pool| {
+        sqlx::query(
+        "UPDATE follow_relations SET remark = $4, updated_at = $5 WHERE corp_id = $1 AND external_userid = $2 AND userid = $3"
+    )
+    .bind(corp_id)
+    .bind(external_userid)
+    .bind(userid)
+    .bind(remark)
+    .bind(now_ms())
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}

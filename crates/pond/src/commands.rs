@@ -492,7 +492,15 @@ async fn demo_codes(state: &App, corp_id: i64) -> Result<()> {
     let staff = |ids: &[&str]| {
         ids.iter().map(|u| pond_core::acquisition::StaffWeight { userid: (*u).to_owned(), weight: 1 }).collect()
     };
-    let codes = [
+    // The simulated customers came through per-store table stickers (`state` store-001 …); one
+    // landing code per store makes that attribution readable in the demo.
+    let store_names = ["上海", "北京", "杭州", "深圳", "成都", "广州", "南京", "武汉", "苏州", "西安"];
+    let sticker_names: Vec<(String, String, String)> = store_names
+        .iter()
+        .enumerate()
+        .map(|(i, city)| (format!("{city}{}号店桌贴", 1), format!("store-{:03}", i + 1), format!("s{:03}e01", i + 1)))
+        .collect();
+    let mut codes = vec![
         (
             "包裹卡",
             "包裹卡",
@@ -512,13 +520,16 @@ async fn demo_codes(state: &App, corp_id: i64) -> Result<()> {
             vec![],
         ),
     ];
+    for (name, state_name, userid) in &sticker_names {
+        codes.push((name, "门店桌贴", "landing", "round_robin", state_name, staff(&[userid]), vec![]));
+    }
     for (name, group, mode, strategy, state_name, staff, auto_tags) in codes {
         let input = pond_app::acquisition::codes::CodeInput {
-            name: name.into(),
+            name: name.to_owned(),
             channel_group: group.into(),
             mode: mode.into(),
             strategy: strategy.into(),
-            state: state_name.into(),
+            state: state_name.to_owned(),
             rules: pond_core::acquisition::Rules {
                 staff,
                 daily_cap: Some(200),

@@ -35,6 +35,18 @@ impl TagJob {
             max_attempts: 8,
         }
     }
+
+    /// The same job for an operator's bulk tagging; `batch` makes each bulk action distinct.
+    pub fn for_batch(batch: &str, follow: Follow<'_>, add: Vec<String>) -> PlannedJob {
+        let Follow { external_userid, userid } = follow;
+        let job = TagJob { userid: userid.into(), external_userid: external_userid.into(), add };
+        PlannedJob {
+            kind: MARK_TAG_JOB,
+            payload: payload_json(&job),
+            idempotency_key: format!("bulk-tags:{batch}:{external_userid}:{userid}"),
+            max_attempts: 8,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]

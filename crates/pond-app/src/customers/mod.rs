@@ -11,6 +11,8 @@ use pond_store::{
     welcome::WelcomeResult,
 };
 
+pub mod listing;
+
 use crate::{App, AppError};
 
 /// The home page's figures.
@@ -91,7 +93,23 @@ pub async fn customer(app: &App, corp_id: i64, external_userid: &str) -> Result<
         let staff_name = names.get(&relation.userid).cloned().unwrap_or_default();
         follows.push(Follow { relation, staff_name, tag_ids, tag_names });
     }
-    let timeline = pond_store::timeline::of_customer(db, corp_id, external_userid, 100).await?;
+    let mut timeline = pond_store::timeline::of_customer(db, corp_id, external_userid, 100).await?;
+    // Adds that happened before Pond was connected come from the sync, not from an event: show
+    // them as well, at the time WeCom gives (createtime), so the timeline is never wrongly empty.
+    for f in &follows {
+        let seen = timeline.iter().any(|e| e.userid == f.relation.userid && e.kind.starts_with("added"));
+        if !seen {
+            timeline.push(TimelineEntry {
+                id: 0,
+                external_userid: external_userid.to_owned(),
+                userid: f.relation.userid.clone(),
+                kind: "added_before_sync".into(),
+                detail: String::new(),
+                occurred_at: f.relation.added_at,
+            });
+        }
+    }
+    timeline.sort_by(|a, b| b.occurred_at.cmp(&a.occurred_at).then(b.id.cmp(&a.id)));
     let welcome_results = pond_store::welcome::results_for_customer(db, corp_id, external_userid).await?;
     Ok(CustomerDetail { customer, follows, timeline, welcome_results })
 }

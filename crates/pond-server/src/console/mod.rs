@@ -281,6 +281,10 @@ impl Chrome {
     pub fn label(&self, kind: &str, value: &str) -> String {
         self.lang.lookup(&format!("enum.{kind}.{value}")).map(str::to_owned).unwrap_or_else(|| value.to_owned())
     }
+    /// [`Chrome::label`] of a number or other displayable value (e.g. WeCom's `add_way`).
+    pub fn label_of(&self, kind: &str, value: impl std::fmt::Display) -> String {
+        self.label(kind, &value.to_string())
+    }
     pub fn status_label(&self, status: &str) -> String {
         self.label("status", status)
     }
@@ -301,17 +305,26 @@ pub struct Pager {
     pub total: i64,
     pub prev: Option<String>,
     pub next: Option<String>,
+    /// Numbered links around the current page: (number, link; none for the current one).
+    pub numbers: Vec<(u32, Option<String>)>,
 }
 
 impl Pager {
     pub fn new<T>(p: &Page<T>, base: &str, extra_query: &str) -> Self {
         let link = |n: u32| format!("{base}?page={n}{extra_query}");
+        let pages = p.pages();
+        let mut shown: Vec<u32> = vec![1, pages];
+        shown.extend(p.page.saturating_sub(2).max(1)..=(p.page + 2).min(pages));
+        shown.sort_unstable();
+        shown.dedup();
+        let numbers = shown.into_iter().filter(|n| *n >= 1).map(|n| (n, (n != p.page).then(|| link(n)))).collect();
         Pager {
             page: p.page,
-            pages: p.pages(),
+            pages,
             total: p.total,
             prev: p.has_prev().then(|| link(p.page - 1)),
             next: p.has_next().then(|| link(p.page + 1)),
+            numbers,
         }
     }
 }

@@ -1,7 +1,18 @@
 //! Customer-center console pages: overview, staff, customers (with one customer's page), tags,
 //! groups.
 
-use pond_store::{customer::Customer, group::GroupListing, staff::Staff, tag::TagListing};
+use pond_app::{
+    acquisition::channels::{Channel, ChannelNames},
+    customers::listing::{self, CustomerListing, FilterInput},
+    pickers::{self, PickerOption},
+};
+use pond_core::PageRequest;
+use pond_store::{
+    customer::{Customer, CustomerOrder},
+    group::GroupListing,
+    staff::Staff,
+    tag::TagListing,
+};
 
 use crate::console::prelude::*;
 
@@ -9,7 +20,10 @@ use crate::console::prelude::*;
 pub fn pages(book: RouteBook) -> RouteBook {
     book.get("/console/staff", staff_page)
         .get("/console/customers", customers_page)
+        .get("/console/customers/export.csv", customers_export)
+        .post("/console/customers/bulk-tag", customers_bulk_tag)
         .get("/console/customers/{external_userid}", customer_page)
+        .post("/console/customers/{external_userid}/follows/{userid}", follow_save)
         .get("/console/tags", tags_page)
         .get("/console/groups", groups_page)
 }
@@ -39,21 +53,159 @@ pub async fn staff_page(
 #[template(path = "customers/customers.html")]
 struct CustomersPage {
     c: Chrome,
-    q: String,
-    items: Vec<Customer>,
+    f: CustomerQuery,
+    items: Vec<CustomerListing>,
     pager: Pager,
+    staff: Vec<PickerOption>,
+    tags: Vec<PickerOption>,
+    channels: Vec<(String, String)>,
+    error: Option<String>,
+}
+
+impl CustomersPage {
+    /// The link that sorts by `key` (keeping the filters).
+    fn sort_link(&self, key: &str) -> String {
+        format!("/console/customers?{}", self.f.query_with_sort(key))
+    }
+    fn export_link(&self) -> String {
+        format!("/console/customers/export.csv?{}", self.f.query_with_sort(&self.f.sort))
+    }
+}
+
+/// The customer list's filters, sort and page, as in the URL.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct CustomerQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    userid: String,
+    #[serde(default)]
+    tag: String,
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    sort: String,
+    page: Option<u32>,
+    queued: Option<usize>,
+}
+
+impl CustomerQuery {
+    fn input(&self) -> FilterInput {
+        FilterInput {
+            search: self.q.clone(),
+            userid: self.userid.clone(),
+            tag_id: self.tag.clone(),
+            state: self.state.clone(),
+            from: self.from.clone(),
+            to: self.to.clone(),
+            status: self.status.clone(),
+        }
+    }
+    fn order(&self) -> CustomerOrder {
+        match self.sort.as_str() {
+            "oldest" => CustomerOrder::OldestFirst,
+            "name" => CustomerOrder::Name,
+            _ => CustomerOrder::NewestFirst,
+        }
+    }
+    fn query_with_sort(&self, sort: &str) -> String {
+        let pairs = [
+            ("q", self.q.as_str()),
+            ("userid", &self.userid),
+            ("tag", &self.tag),
+            ("state", &self.state),
+            ("from", &self.from),
+            ("to", &self.to),
+            ("status", &self.status),
+            ("sort", sort),
+        ];
+        serde_urlencoded::to_string(pairs.iter().filter(|(_, v)| !v.is_empty()).collect::<Vec<_>>()).unwrap_or_default()
+    }
+    fn is_filtered(&self) -> bool {
+        [&self.q, &self.userid, &self.tag, &self.state, &self.from, &self.to, &self.status]
+            .iter()
+            .any(|v| !v.is_empty())
+    }
 }
 
 pub async fn customers_page(
     State(state): State<App>,
     Extension(user): Extension<CurrentUser>,
     headers: HeaderMap,
-    Query(p): Query<ListParams>,
+    Query(f): Query<CustomerQuery>,
 ) -> PageResult {
-    let c = chrome(&user, &headers, "/console/customers", None);
-    let page = pond_store::customer::list(&state.db, user.corp_id, p.search(), p.request()).await.or_page(c.lang)?;
-    let pager = Pager::new(&page, "/console/customers", &p.extra());
-    Ok(render(&CustomersPage { c, q: p.q, items: page.items, pager }))
+    let mut c = chrome(&user, &headers, "/console/customers", None);
+    if let Some(n) = f.queued {
+        c.failure = None;
+        c.flash = Some(if n > 0 { "customers.bulk_queued" } else { "customers.bulk_none" });
+    }
+    let (items, pager, error) = match f.input().parse(user.zone) {
+        Ok(filter) => {
+            let page = listing::list(&state, user.corp_id, &filter, f.order(), PageRequest::new(f.page, Some(50)))
+                .await
+                .or_page(c.lang)?;
+            let extra = format!("&{}", f.query_with_sort(&f.sort));
+            let pager = Pager::new(&page, "/console/customers", &extra);
+            (page.items, pager, None)
+        }
+        Err(e) => {
+            let msg = crate::console::user_message(&crate::error::ApiError::Invalid(e), c.lang);
+            (Vec::new(), Pager { page: 1, pages: 1, total: 0, prev: None, next: None, numbers: Vec::new() }, Some(msg))
+        }
+    };
+    let staff = pickers::staff(&state, user.corp_id).await.or_page(c.lang)?;
+    let tags = pickers::tags(&state, user.corp_id).await.or_page(c.lang)?;
+    let channels = ChannelNames::load(&state, user.corp_id).await.or_page(c.lang)?.choices();
+    let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    Ok(render_with(status, &CustomersPage { c, f, items, pager, staff, tags, channels, error }))
+}
+
+/// GET /console/customers/export.csv: the filtered set, every page.
+pub async fn customers_export(
+    State(state): State<App>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+    Query(f): Query<CustomerQuery>,
+) -> PageResult {
+    let lang = lang_of(&headers);
+    let filter = f.input().parse(user.zone).map_err(AppError::from).or_page(lang)?;
+    let csv = listing::export_csv(&state, &crate::console::actor(&user), user.corp_id, &filter).await.or_page(lang)?;
+    let name = format!("customers-{}.csv", pond_app::acquisition::stats::date_of(user.zone, pond_store::now_ms()));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+        ],
+        csv,
+    )
+        .into_response())
+}
+
+/// POST /console/customers/bulk-tag: `ids` (the rows ticked) and `tags` (from the picker).
+pub async fn customers_bulk_tag(
+    State(state): State<App>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+    body: String,
+) -> PageResult {
+    let lang = lang_of(&headers);
+    require(&user, user.role.can_administer(), lang)?;
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&body).unwrap_or_default();
+    let pick = |key: &str| pairs.iter().filter(|(k, _)| k == key).map(|(_, v)| v.clone()).collect::<Vec<_>>();
+    let back = pairs.iter().find(|(k, _)| k == "back").map(|(_, v)| v.clone()).unwrap_or_default();
+    let back =
+        if back.starts_with("/console/customers") && !back.contains("//") { back } else { "/console/customers".into() };
+    let queued = listing::bulk_tag(&state, &crate::console::actor(&user), user.corp_id, &pick("ids"), &pick("tags"))
+        .await
+        .or_page(lang)?;
+    let sep = if back.contains('?') { '&' } else { '?' };
+    Ok(Redirect::to(&format!("{back}{sep}queued={queued}")).into_response())
 }
 
 #[derive(Template)]
@@ -103,9 +255,72 @@ pub async fn groups_page(
 struct CustomerPage {
     c: Chrome,
     customer: Customer,
-    /// (follow relation, staff name, tag names)
-    follows: Vec<(pond_store::customer::FollowRelation, String, Vec<String>)>,
+    follows: Vec<FollowView>,
     timeline: Vec<pond_store::timeline::TimelineEntry>,
+    welcome: Vec<pond_store::welcome::WelcomeResult>,
+    staff_names: std::collections::HashMap<String, String>,
+    tags: Vec<PickerOption>,
+    /// (userid, message) of a failed edit.
+    error: Option<(String, String)>,
+}
+
+struct FollowView {
+    relation: pond_store::customer::FollowRelation,
+    staff_name: String,
+    tag_ids: Vec<String>,
+    tag_names: Vec<String>,
+    channel: Channel,
+}
+
+impl CustomerPage {
+    fn staff_name(&self, userid: &str) -> String {
+        self.staff_names.get(userid).cloned().unwrap_or_else(|| userid.to_owned())
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct CustomerPageQuery {
+    saved: Option<String>,
+}
+
+async fn customer_page_with(
+    state: &App,
+    user: &CurrentUser,
+    headers: &HeaderMap,
+    external_userid: &str,
+    flash: Option<&'static str>,
+    error: Option<(String, String)>,
+) -> PageResult {
+    let c = chrome(user, headers, "/console/customers", flash);
+    let detail = pond_app::customers::customer(state, user.corp_id, external_userid).await.or_page(c.lang)?;
+    let channels = ChannelNames::load(state, user.corp_id).await.or_page(c.lang)?;
+    let staff_names = pickers::staff_names(state, user.corp_id).await.or_page(c.lang)?;
+    let tags = pickers::tags(state, user.corp_id).await.or_page(c.lang)?;
+    let follows = detail
+        .follows
+        .into_iter()
+        .map(|f| FollowView {
+            channel: channels.resolve(&f.relation.state),
+            relation: f.relation,
+            staff_name: f.staff_name,
+            tag_ids: f.tag_ids,
+            tag_names: f.tag_names,
+        })
+        .collect();
+    let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    Ok(render_with(
+        status,
+        &CustomerPage {
+            c,
+            customer: detail.customer,
+            follows,
+            timeline: detail.timeline,
+            welcome: detail.welcome_results,
+            staff_names,
+            tags,
+            error,
+        },
+    ))
 }
 
 pub async fn customer_page(
@@ -113,9 +328,38 @@ pub async fn customer_page(
     Extension(user): Extension<CurrentUser>,
     headers: HeaderMap,
     ConsolePath(external_userid): ConsolePath<String>,
+    Query(q): Query<CustomerPageQuery>,
 ) -> PageResult {
-    let c = chrome(&user, &headers, "/console/customers", None);
-    let detail = pond_app::customers::customer(&state, user.corp_id, &external_userid).await.or_page(c.lang)?;
-    let follows = detail.follows.into_iter().map(|f| (f.relation, f.staff_name, f.tag_names)).collect();
-    Ok(render(&CustomerPage { c, customer: detail.customer, follows, timeline: detail.timeline }))
+    let flash = q.saved.map(|_| "common.saved");
+    customer_page_with(&state, &user, &headers, &external_userid, flash, None).await
+}
+
+/// POST /console/customers/{external_userid}/follows/{userid}: tags and remark, through WeCom.
+pub async fn follow_save(
+    State(state): State<App>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+    ConsolePath((external_userid, userid)): ConsolePath<(String, String)>,
+    body: String,
+) -> PageResult {
+    let lang = lang_of(&headers);
+    require(&user, user.role.can_administer(), lang)?;
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&body).unwrap_or_default();
+    let tags: Vec<String> = pairs.iter().filter(|(k, _)| k == "tags").map(|(_, v)| v.clone()).collect();
+    let remark = pairs.iter().find(|(k, _)| k == "remark").map(|(_, v)| v.as_str()).unwrap_or("");
+    let follow = pond_core::ids::Follow { external_userid: &external_userid, userid: &userid };
+    match listing::edit_follow(&state, &crate::console::actor(&user), user.corp_id, follow, &tags, remark).await {
+        Ok(()) => Ok(Redirect::to(&format!(
+            "/console/customers/{}?saved=1",
+            crate::console::session::encode_component(&external_userid)
+        ))
+        .into_response()),
+        Err(e @ (AppError::NotFound(_) | AppError::Storage(_) | AppError::Internal(_))) => {
+            Err(ConsoleError::from_api(e.into(), lang))
+        }
+        Err(e) => {
+            let message = crate::console::user_message(&e.into(), lang);
+            customer_page_with(&state, &user, &headers, &external_userid, None, Some((userid, message))).await
+        }
+    }
 }
