@@ -98,6 +98,18 @@ pub struct LineError {
     pub line: usize,
     pub field: String,
     pub message: String,
+    /// The same in Chinese (the console in zh-CN).
+    pub message_zh: String,
+}
+
+impl LineError {
+    pub fn new(line: usize, field: &str, message: impl Into<String>, message_zh: impl Into<String>) -> Self {
+        LineError { line, field: field.into(), message: message.into(), message_zh: message_zh.into() }
+    }
+    /// From a field's validation error.
+    pub fn invalid(line: usize, e: ValidationError) -> Self {
+        LineError { line, field: e.field.into(), message: e.reason, message_zh: e.reason_zh }
+    }
 }
 
 /// A CSV import's reader, once its header is exactly `expected` (any case; a UTF-8 BOM is
@@ -110,11 +122,12 @@ pub(crate) fn csv_with_header<'a>(text: &'a str, expected: &[&str]) -> Result<cs
         .from_reader(text.trim_start_matches('\u{feff}').as_bytes());
     match reader.headers() {
         Ok(h) if h.iter().map(str::to_lowercase).eq(expected.iter().map(|s| s.to_string())) => Ok(reader),
-        _ => Err(vec![LineError {
-            line: 1,
-            field: "header".into(),
-            message: format!("the first line must be: {}", expected.join(",")),
-        }]),
+        _ => Err(vec![LineError::new(
+            1,
+            "header",
+            format!("the first line must be: {}", expected.join(",")),
+            format!("第一行须为：{}", expected.join(",")),
+        )]),
     }
 }
 

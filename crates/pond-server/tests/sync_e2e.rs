@@ -302,7 +302,7 @@ async fn console_and_api_start_sync_and_show_customers(db: Db) {
         async move { http.get(url).header("cookie", session).send().await.unwrap().text().await.unwrap() }
     };
     let sync_page = page("/console/sync").await;
-    assert!(sync_page.contains("100%") && sync_page.contains("300 customers"), "{sync_page}");
+    assert!(sync_page.contains("100%") && sync_page.contains("客户 300 位"), "the summary is in Chinese: {sync_page}");
     let added = s
         .sim
         .act(Action::Scan {
@@ -317,7 +317,7 @@ async fn console_and_api_start_sync_and_show_customers(db: Db) {
     let list = page("/console/customers?q=%E6%96%B0%E6%9C%8B%E5%8F%8B").await;
     assert!(list.contains(&format!("/console/customers/{customer}")), "{list}");
     let detail = page(&format!("/console/customers/{customer}")).await;
-    assert!(detail.contains("新朋友") && detail.contains("store-003") && detail.contains("added"), "{detail}");
+    assert!(detail.contains("新朋友") && detail.contains("store-003") && detail.contains("添加了员工"), "{detail}");
     let groups = page("/console/groups").await;
     assert!(groups.contains("会员福利群1"), "groups are listed");
     s.pond.shutdown().await;

@@ -17,6 +17,10 @@ pub struct Corp {
     pub encoding_aes_key: Secret,
     pub api_base_url: String,
     pub timezone: String,
+    /// `#rrggbb`, the phone pages' accent colour.
+    pub brand_color: String,
+    /// An image URL for the phone pages' header (empty: none).
+    pub brand_logo_url: String,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -33,6 +37,8 @@ struct CorpRow {
     encoding_aes_key: String,
     api_base_url: String,
     timezone: String,
+    brand_color: String,
+    brand_logo_url: String,
     created_at: i64,
     updated_at: i64,
 }
@@ -50,6 +56,8 @@ impl From<CorpRow> for Corp {
             encoding_aes_key: Secret::new(r.encoding_aes_key),
             api_base_url: r.api_base_url,
             timezone: r.timezone,
+            brand_color: r.brand_color,
+            brand_logo_url: r.brand_logo_url,
             created_at: r.created_at,
             updated_at: r.updated_at,
         }
@@ -71,7 +79,7 @@ pub struct WecomSettings {
 }
 
 const COLUMNS: &str = "id, name, wecom_corp_id, agent_id, contact_secret, app_secret, callback_token, \
-                       encoding_aes_key, api_base_url, timezone, created_at, updated_at";
+                       encoding_aes_key, api_base_url, timezone, brand_color, brand_logo_url, created_at, updated_at";
 
 /// Creates a corp with only a name; WeCom credentials are filled in later.
 pub async fn create(db: &Db, name: &str) -> Result<Corp> {
@@ -108,6 +116,21 @@ pub async fn set_timezone<'c>(conn: impl Into<Conn<'c>>, id: i64, timezone: &str
     let row: Option<CorpRow> = on_conn!(conn.into(), |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(id)
         .bind(timezone)
+        .bind(now_ms())
+        .fetch_optional(pool)
+        .await)?;
+    row.map(Corp::from).ok_or_else(|| StoreError::NotFound(format!("corp {id}")))
+}
+
+/// Sets the phone pages' brand colour and logo (validated by the caller).
+pub async fn set_brand<'c>(conn: impl Into<Conn<'c>>, id: i64, color: &str, logo_url: &str) -> Result<Corp> {
+    let sql = format!(
+        "UPDATE corps SET brand_color = $2, brand_logo_url = $3, updated_at = $4 WHERE id = $1 RETURNING {COLUMNS}"
+    );
+    let row: Option<CorpRow> = on_conn!(conn.into(), |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .bind(color)
+        .bind(logo_url)
         .bind(now_ms())
         .fetch_optional(pool)
         .await)?;

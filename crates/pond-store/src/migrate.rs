@@ -54,6 +54,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0006_contact_ways.sql"),
         postgres: include_str!("../migrations/postgres/0006_contact_ways.sql"),
     },
+    Migration {
+        version: 7,
+        name: "corp_brand",
+        sqlite: include_str!("../migrations/sqlite/0007_corp_brand.sql"),
+        postgres: include_str!("../migrations/postgres/0007_corp_brand.sql"),
+    },
 ];
 
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS pond_migrations (

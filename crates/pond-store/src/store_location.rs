@@ -64,6 +64,20 @@ pub async fn upsert_all_in(tx: &mut Tx, corp_id: i64, stores: &[NewStore]) -> Re
     Ok(stores.len())
 }
 
+/// Deletes one store inside the caller's transaction.
+pub async fn delete_in(tx: &mut Tx, corp_id: i64, id: i64) -> Result<()> {
+    let n = on_conn!(Conn::Tx(&mut *tx), |c| sqlx::query("DELETE FROM stores WHERE corp_id = $1 AND id = $2")
+        .bind(corp_id)
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    if n == 0 {
+        return Err(crate::StoreError::NotFound(format!("store {id}")));
+    }
+    Ok(())
+}
+
 pub async fn list(db: &Db, corp_id: i64) -> Result<Vec<Store>> {
     let sql = format!("SELECT {COLUMNS} FROM stores WHERE corp_id = $1 ORDER BY city, name");
     Ok(read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(corp_id).fetch_all(pool).await)?)

@@ -172,7 +172,7 @@ pub async fn write_many(
         out.push(CardResult { userid: u.clone(), ok: r.is_ok(), error: r.err().map(|e| e.to_string()) });
     }
     let ok = out.iter().filter(|r| r.ok).count();
-    let detail = format!("{ok}/{} updated", out.len());
+    let detail = format!("updated={ok}/{}", out.len());
     audit::record(&state.db, corp_id, actor, AuditAction::CardsUpdate, &userids.join(","), &detail).await?;
     Ok(out)
 }

@@ -156,6 +156,31 @@ pub async fn create(app: &App, actor: &Actor, corp_id: i64, input: CodeInput) ->
 }
 
 /// Changes a code (mode and state cannot change: printed QR codes carry them).
+/// What an update changed, field by field: `field: before → after`.
+fn code_changes(before: &ChannelCode, after: &ChannelCode) -> String {
+    let fields = [
+        ("name", &before.name, &after.name),
+        ("channel_group", &before.channel_group, &after.channel_group),
+        ("strategy", &before.strategy, &after.strategy),
+        ("rules", &before.rules, &after.rules),
+        ("auto_tags", &before.auto_tags, &after.auto_tags),
+        ("remark_prefix", &before.remark_prefix, &after.remark_prefix),
+    ];
+    let mut changes: Vec<String> =
+        fields.iter().filter(|(_, b, a)| b != a).map(|(f, b, a)| format!("{f}: {b:?} → {a:?}")).collect();
+    if before.welcome_id != after.welcome_id {
+        changes.push(format!("welcome_id: {:?} → {:?}", before.welcome_id, after.welcome_id));
+    }
+    if before.skip_verify != after.skip_verify {
+        changes.push(format!("skip_verify: {} → {}", before.skip_verify, after.skip_verify));
+    }
+    if changes.is_empty() {
+        format!("{}: no change", after.name)
+    } else {
+        format!("{}: {}", after.name, changes.join("; "))
+    }
+}
+
 pub async fn update(
     app: &App,
     actor: &Actor,
@@ -175,7 +200,15 @@ pub async fn update(
     let valid = validate(&app.db, corp_id, input).await?;
     let mut tx = app.db.begin().await?;
     let code = pond_store::channel_code::update(&mut tx, corp_id, id, &fields(&valid)).await?;
-    audit::record(&mut tx, corp_id, actor, AuditAction::ChannelCodeUpdate, &format!("code:{id}"), &code.name).await?;
+    audit::record(
+        &mut tx,
+        corp_id,
+        actor,
+        AuditAction::ChannelCodeUpdate,
+        &format!("code:{id}"),
+        &code_changes(&old, &code),
+    )
+    .await?;
     tx.commit().await?;
     if CodeMode::parse(&code.mode)? == CodeMode::Native && !code.config_id.is_empty() {
         let client = app.client(corp_id).await?;

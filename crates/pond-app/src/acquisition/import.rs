@@ -3,7 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use pond_core::acquisition::{self, Rules};
+use pond_core::{
+    ValidationError,
+    acquisition::{self, Rules},
+};
 use pond_store::channel_code::ChannelCode;
 
 use crate::{
@@ -40,37 +43,49 @@ pub fn parse_codes_csv(text: &str) -> Result<ParsedCodes, Vec<LineError>> {
         let record = match record {
             Ok(r) if r.len() == expected.len() => r,
             Ok(r) => {
-                errors.push(LineError {
+                errors.push(LineError::new(
                     line,
-                    field: "line".into(),
-                    message: format!("has {} fields; {} are needed", r.len(), expected.len()),
-                });
+                    "line",
+                    format!("has {} fields; {} are needed", r.len(), expected.len()),
+                    format!("有 {} 列，应为 {} 列", r.len(), expected.len()),
+                ));
                 continue;
             }
             Err(e) => {
-                errors.push(LineError { line, field: "line".into(), message: e.to_string() });
+                errors.push(LineError::new(line, "line", e.to_string(), format!("无法读取：{e}")));
                 continue;
             }
         };
-        let staff: Result<Vec<acquisition::StaffWeight>, String> = record[5]
+        let staff: Result<Vec<acquisition::StaffWeight>, ValidationError> = record[5]
             .split('|')
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(|s| match s.split_once(':') {
-                Some((u, w)) => w
-                    .parse()
-                    .map(|weight| acquisition::StaffWeight { userid: u.into(), weight })
-                    .map_err(|_| format!("{s:?}: weight must be a whole number")),
+                Some((u, w)) => {
+                    w.parse().map(|weight| acquisition::StaffWeight { userid: u.into(), weight }).map_err(|_| {
+                        ValidationError::new(
+                            "staff",
+                            format!("{s:?}: weight must be a whole number"),
+                            format!("{s:?}：权重须为整数"),
+                        )
+                    })
+                }
                 None => Ok(acquisition::StaffWeight { userid: s.into(), weight: 1 }),
             })
             .collect();
         let cap = match record[6].trim() {
             "" => Ok(None),
-            v => v.parse::<u32>().map(Some).map_err(|_| "must be a whole number".to_owned()),
+            v => v
+                .parse::<u32>()
+                .map(Some)
+                .map_err(|_| ValidationError::new("daily_cap", "must be a whole number", "须为整数")),
         };
         let welcome = match record[8].trim() {
             "" => Ok(None),
-            v => v.parse::<i64>().map(Some).map_err(|_| "must be a welcome message id".to_owned()),
+            v => v
+                .parse::<i64>()
+                .map(Some)
+                .map_err(|_| ValidationError::new("welcome_id", "must be a welcome message id", "须为欢迎语的编号")),
         };
         match (staff, cap, welcome) {
             (Ok(staff), Ok(daily_cap), Ok(welcome_id)) => out.push((
@@ -93,13 +108,13 @@ pub fn parse_codes_csv(text: &str) -> Result<ParsedCodes, Vec<LineError>> {
                     remark_prefix: record[9].into(),
                 },
             )),
-            (Err(e), _, _) => errors.push(LineError { line, field: "staff".into(), message: e }),
-            (_, Err(e), _) => errors.push(LineError { line, field: "daily_cap".into(), message: e }),
-            (_, _, Err(e)) => errors.push(LineError { line, field: "welcome_id".into(), message: e }),
+            (Err(e), _, _) => errors.push(LineError::invalid(line, e)),
+            (_, Err(e), _) => errors.push(LineError::invalid(line, e)),
+            (_, _, Err(e)) => errors.push(LineError::invalid(line, e)),
         }
     }
     if errors.is_empty() && out.is_empty() {
-        errors.push(LineError { line: 2, field: "line".into(), message: "the file has no codes".into() });
+        errors.push(LineError::new(2, "line", "the file has no codes", "文件中没有活码"));
     }
     Ok((out, errors))
 }
@@ -121,22 +136,22 @@ pub async fn import_csv(
         match validate(&state.db, corp_id, input.clone()).await {
             Ok(v) => {
                 if let Some(first) = states.insert(v.input.state.clone(), *line) {
-                    errors.push(LineError {
-                        line: *line,
-                        field: "state".into(),
-                        message: format!("{:?} already appears on line {first}", v.input.state),
-                    });
+                    errors.push(LineError::new(
+                        *line,
+                        "state",
+                        format!("{:?} already appears on line {first}", v.input.state),
+                        format!("{:?} 已在第 {first} 行出现", v.input.state),
+                    ));
                 } else if pond_store::channel_code::find_by_state(&state.db, corp_id, &v.input.state).await?.is_some() {
-                    errors.push(LineError {
-                        line: *line,
-                        field: "state".into(),
-                        message: format!("another code already uses {:?}", v.input.state),
-                    });
+                    errors.push(LineError::new(
+                        *line,
+                        "state",
+                        format!("another code already uses {:?}", v.input.state),
+                        format!("已有其他活码使用 {:?}", v.input.state),
+                    ));
                 }
             }
-            Err(AppError::Invalid(e)) => {
-                errors.push(LineError { line: *line, field: e.field.into(), message: e.reason })
-            }
+            Err(AppError::Invalid(e)) => errors.push(LineError::invalid(*line, e)),
             Err(e) => return Err(e),
         }
     }
@@ -154,11 +169,15 @@ pub async fn import_csv(
                         tracing::error!(code_id = code.id, error = %undo, "could not undo a code of a refused import");
                     }
                 }
-                return Ok(Import::Refused(vec![LineError { line, field: "line".into(), message: e.to_string() }]));
+                let zh = match &e {
+                    AppError::Invalid(v) => v.reason_zh.clone(),
+                    _ => "企业微信拒绝了该行的活码，整批未导入".to_owned(),
+                };
+                return Ok(Import::Refused(vec![LineError::new(line, "line", e.to_string(), zh)]));
             }
         }
     }
-    let detail = format!("{} codes", created.len());
+    let detail = format!("codes={}", created.len());
     audit::record(&state.db, corp_id, actor, AuditAction::ChannelCodeImport, "codes", &detail).await?;
     Ok(Import::Done(created))
 }

@@ -35,45 +35,53 @@ pub fn parse_csv(text: &str, active_staff: &dyn Fn(&str) -> bool) -> Result<Vec<
     let mut names = BTreeMap::new();
     for (i, record) in reader.records().enumerate() {
         let line = i + 2;
-        let mut err = |field: &str, message: String| errors.push(LineError { line, field: field.into(), message });
+        let mut err = |field: &str, message: String, message_zh: String| {
+            errors.push(LineError::new(line, field, message, message_zh))
+        };
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                err("line", e.to_string());
+                err("line", e.to_string(), format!("无法读取：{e}"));
                 continue;
             }
         };
         if record.len() != 6 {
-            err("line", format!("has {} fields; 6 are needed", record.len()));
+            err(
+                "line",
+                format!("has {} fields; 6 are needed", record.len()),
+                format!("有 {} 列，应为 6 列", record.len()),
+            );
             continue;
         }
         let (name, address, city) = (record[0].to_owned(), record[1].to_owned(), record[2].to_owned());
         if name.is_empty() || name.chars().count() > 64 {
-            err("name", "must be 1 to 64 characters".into());
+            err("name", "must be 1 to 64 characters".into(), "须为 1 到 64 个字符".into());
         } else if let Some(first) = names.insert(name.clone(), line) {
-            err("name", format!("{name:?} already appears on line {first}"));
+            err("name", format!("{name:?} already appears on line {first}"), format!("{name:?} 已在第 {first} 行出现"));
         }
         if city.is_empty() || city.chars().count() > 32 {
-            err("city", "must be 1 to 32 characters".into());
+            err("city", "must be 1 to 32 characters".into(), "须为 1 到 32 个字符".into());
         }
         let coords = match (record[3].parse::<f64>(), record[4].parse::<f64>()) {
-            (Ok(lat), Ok(lng)) => LatLng::new(lat, lng).map_err(|e: ValidationError| err(e.field, e.reason)).ok(),
+            (Ok(lat), Ok(lng)) => {
+                LatLng::new(lat, lng).map_err(|e: ValidationError| err(e.field, e.reason, e.reason_zh)).ok()
+            }
             (Err(_), _) => {
-                err("latitude", "must be a number from -90 to 90".into());
+                err("latitude", "must be a number from -90 to 90".into(), "须为 -90 到 90 之间的数字".into());
                 None
             }
             (_, Err(_)) => {
-                err("longitude", "must be a number from -180 to 180".into());
+                err("longitude", "must be a number from -180 to 180".into(), "须为 -180 到 180 之间的数字".into());
                 None
             }
         };
         let staff: Vec<String> =
             record[5].split(['|', ' ']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
         if staff.is_empty() || staff.len() > 100 {
-            err("staff", "list 1 to 100 employees separated by |".into());
+            err("staff", "list 1 to 100 employees separated by |".into(), "请填写 1 到 100 名员工，用 | 分隔".into());
         }
         if let Some(unknown) = staff.iter().find(|u| !active_staff(u)) {
-            err("staff", format!("unknown or resigned employee {unknown}"));
+            err("staff", format!("unknown or resigned employee {unknown}"), format!("员工 {unknown} 不存在或已离职"));
         }
         if let Some(c) = coords {
             stores.push(NewStore {
@@ -87,7 +95,7 @@ pub fn parse_csv(text: &str, active_staff: &dyn Fn(&str) -> bool) -> Result<Vec<
         }
     }
     if errors.is_empty() && stores.is_empty() {
-        errors.push(LineError { line: 2, field: "line".into(), message: "the file has no stores".into() });
+        errors.push(LineError::new(2, "line", "the file has no stores", "文件中没有门店"));
     }
     if errors.is_empty() { Ok(stores) } else { Err(errors) }
 }
@@ -204,7 +212,7 @@ pub async fn import(state: &App, actor: &Actor, corp_id: i64, csv_text: &str) ->
         Ok(stores) => {
             let mut tx = state.db.begin().await?;
             let n = pond_store::store_location::upsert_all_in(&mut tx, corp_id, &stores).await?;
-            audit::record(&mut tx, corp_id, actor, AuditAction::StoreImport, "stores", &format!("{n} stores")).await?;
+            audit::record(&mut tx, corp_id, actor, AuditAction::StoreImport, "stores", &format!("stores={n}")).await?;
             tx.commit().await?;
             state.store_indexes.invalidate(corp_id);
             Ok(Import::Done(n))
@@ -213,9 +221,29 @@ pub async fn import(state: &App, actor: &Actor, corp_id: i64, csv_text: &str) ->
     }
 }
 
+/// Deletes a store (its scans and contact ways stay for the figures); audited.
+pub async fn delete_store(state: &App, actor: &Actor, corp_id: i64, id: i64) -> Result<(), AppError> {
+    let store = pond_store::store_location::get(&state.db, corp_id, id).await?;
+    let mut tx = state.db.begin().await?;
+    pond_store::store_location::delete_in(&mut tx, corp_id, id).await?;
+    audit::record(&mut tx, corp_id, actor, AuditAction::StoreDelete, &format!("store:{id}"), &store.name).await?;
+    tx.commit().await?;
+    state.store_indexes.invalidate(corp_id);
+    Ok(())
+}
+
 /// The URL printed in the regional code's QR.
 pub fn regional_url(app: &App, corp_id: i64) -> String {
     format!("{}/r/{corp_id}", app.config.effective_public_url())
+}
+
+/// Browsers report WGS-84 (GPS); store coordinates are GCJ-02, the datum of every map app in
+/// mainland China (Amap, Tencent Maps), which is what operators copy. Points outside mainland
+/// China are the same in both.
+fn browser_to_store_datum(lat: f64, lng: f64) -> Result<LatLng, ValidationError> {
+    LatLng::new(lat, lng)?;
+    let (lng, lat) = coordtransform::wgs84_to_gcj02(lng, lat);
+    LatLng::new(lat, lng)
 }
 
 /// A store in the city picker: (id, name, address).
@@ -254,11 +282,16 @@ pub async fn regional_page(app: &App, corp_id: i64, q: RegionalRequest) -> Resul
         for s in &stores {
             cities.entry(s.city.clone()).or_default().push((s.id, s.name.clone(), s.address.clone()));
         }
-        Ok(RegionalView::Picker { cities: cities.into_iter().collect(), message, ask_location, unavailable })
+        // Cities in pinyin order (上海 after 北京 and 杭州), as Chinese city pickers list them.
+        let mut cities: Vec<(String, Vec<StoreChoice>)> = cities.into_iter().collect();
+        cities.sort_by_cached_key(|(city, _)| {
+            crate::pickers::pinyin_keys(city).split(' ').nth(1).unwrap_or("").to_owned()
+        });
+        Ok(RegionalView::Picker { cities, message, ask_location, unavailable })
     };
     let chosen: Option<(i64, bool, Option<i64>)> = match (q.store, q.lat, q.lng) {
         (Some(id), _, _) => stores.iter().any(|s| s.id == id).then_some((id, false, None)),
-        (None, Some(lat), Some(lng)) => match LatLng::new(lat, lng) {
+        (None, Some(lat), Some(lng)) => match browser_to_store_datum(lat, lng) {
             Err(_) => None,
             Ok(at) => match app.store_indexes.nearest(&app.db, corp_id, at).await {
                 Ok(Some((id, d))) if d <= app.config.regional.max_distance_km * 1000.0 => {
@@ -310,6 +343,16 @@ async fn serve_store(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn browser_positions_are_converted_to_the_map_apps_datum() {
+        // Beijing railway station: WGS-84 (39.90105, 116.42079) is GCJ-02 (39.90245, 116.42703).
+        let p = browser_to_store_datum(39.90105, 116.42079).unwrap();
+        assert!((p.lat - 39.90245).abs() < 0.0002 && (p.lng - 116.42703).abs() < 0.0002, "{p:?}");
+        // Outside mainland China nothing moves.
+        let tokyo = browser_to_store_datum(35.6812, 139.7671).unwrap();
+        assert_eq!((tokyo.lat, tokyo.lng), (35.6812, 139.7671));
+    }
 
     #[test]
     fn csv_reports_every_bad_line_and_returns_nothing() {

@@ -12,11 +12,32 @@ use crate::{
     corp::settings::SettingsInput,
 };
 
+/// What an update changed, as `field: before → after` (secrets named, never shown).
+fn corp_changes(before: &Corp, after: &Corp, changed_secrets: &[&str]) -> String {
+    let show = |v: &Option<String>| v.clone().unwrap_or_default();
+    let mut changes: Vec<String> = [
+        ("name", before.name.clone(), after.name.clone()),
+        ("wecom_corp_id", show(&before.wecom_corp_id), show(&after.wecom_corp_id)),
+        ("agent_id", show(&before.agent_id.map(|a| a.to_string())), show(&after.agent_id.map(|a| a.to_string()))),
+        ("api_base_url", before.api_base_url.clone(), after.api_base_url.clone()),
+        ("timezone", before.timezone.clone(), after.timezone.clone()),
+        ("brand_color", before.brand_color.clone(), after.brand_color.clone()),
+        ("brand_logo_url", before.brand_logo_url.clone(), after.brand_logo_url.clone()),
+    ]
+    .into_iter()
+    .filter(|(_, b, a)| b != a)
+    .map(|(field, b, a)| format!("{field}: {b:?} → {a:?}"))
+    .collect();
+    changes.extend(changed_secrets.iter().map(|s| format!("{s}: ●●● → ●●●")));
+    if changes.is_empty() { "no change".to_owned() } else { changes.join("; ") }
+}
+
 /// Saves a corp's WeCom settings (blank secrets keep the stored ones). The audit entry names the
 /// secrets that changed, never their values.
 pub async fn update_corp(app: &App, actor: &Actor, corp_id: i64, input: &SettingsInput) -> Result<Corp, AppError> {
     let settings = input.validate()?;
     let zone = input.zone()?;
+    let (brand_color, brand_logo) = input.brand()?;
     let changed_secrets: Vec<&str> = [
         ("contact_secret", settings.contact_secret.is_some()),
         ("app_secret", settings.app_secret.is_some()),
@@ -26,6 +47,7 @@ pub async fn update_corp(app: &App, actor: &Actor, corp_id: i64, input: &Setting
     .into_iter()
     .filter_map(|(name, changed)| changed.then_some(name))
     .collect();
+    let before = pond_store::corp::get(&app.db, corp_id).await?;
     let mut tx = app.db.begin().await?;
     let corp = match pond_store::corp::update_settings(&mut tx, corp_id, &settings).await {
         Ok(corp) => corp,
@@ -40,11 +62,14 @@ pub async fn update_corp(app: &App, actor: &Actor, corp_id: i64, input: &Setting
         Some(zone) => pond_store::corp::set_timezone(&mut tx, corp_id, zone.name()).await?,
         None => corp,
     };
-    let detail = if changed_secrets.is_empty() {
-        "WeCom settings".to_owned()
+    let corp = if brand_color.is_some() || brand_logo.is_some() {
+        let color = brand_color.unwrap_or_else(|| corp.brand_color.clone());
+        let logo = brand_logo.unwrap_or_else(|| corp.brand_logo_url.clone());
+        pond_store::corp::set_brand(&mut tx, corp_id, &color, &logo).await?
     } else {
-        format!("WeCom settings; secrets changed: {}", changed_secrets.join(", "))
+        corp
     };
+    let detail = corp_changes(&before, &corp, &changed_secrets);
     audit::record(&mut tx, corp_id, actor, AuditAction::CorpUpdate, &format!("corp:{corp_id}"), &detail).await?;
     tx.commit().await?;
     app.corps.invalidate(corp_id);

@@ -36,7 +36,16 @@ pub struct SettingsInput {
     /// Empty keeps the stored one.
     #[serde(default)]
     pub timezone: String,
+    /// Phone pages' accent colour, `#rrggbb`; empty keeps the stored one.
+    #[serde(default)]
+    pub brand_color: String,
+    /// Phone pages' logo, an `https://` image URL; empty keeps the stored one, `-` removes it.
+    #[serde(default)]
+    pub brand_logo_url: String,
 }
+
+/// A brand change: (colour, logo URL), each `None` when unchanged.
+pub type BrandInput = (Option<String>, Option<String>);
 
 /// The message for a bad agent id, shared with the console form's text parsing.
 pub fn agent_id_error() -> ValidationError {
@@ -61,6 +70,38 @@ fn optional_secret(field: &'static str, value: &str, max: usize) -> Result<Optio
 }
 
 impl SettingsInput {
+    /// The brand colour and logo to store, validated.
+    pub fn brand(&self) -> Result<BrandInput, ValidationError> {
+        let color = match self.brand_color.trim() {
+            "" => None,
+            c if c.len() == 7 && c.starts_with('#') && c[1..].chars().all(|ch| ch.is_ascii_hexdigit()) => {
+                Some(c.to_ascii_lowercase())
+            }
+            _ => {
+                return Err(ValidationError::new(
+                    "brand_color",
+                    "must be a colour such as #14784a",
+                    "须为颜色值，如 #14784a",
+                ));
+            }
+        };
+        let logo = match self.brand_logo_url.trim() {
+            "" => None,
+            "-" => Some(String::new()),
+            url if url.starts_with("https://") && url.len() <= 512 && !url.contains(['"', '<', '>', ' ']) => {
+                Some(url.to_owned())
+            }
+            _ => {
+                return Err(ValidationError::new(
+                    "brand_logo_url",
+                    "must be an https:// image address of at most 512 characters",
+                    "须为 https:// 开头的图片地址，最多 512 个字符",
+                ));
+            }
+        };
+        Ok((color, logo))
+    }
+
     /// The time zone to store, if one was given.
     pub fn zone(&self) -> Result<Option<pond_core::CorpZone>, ValidationError> {
         match self.timezone.trim() {

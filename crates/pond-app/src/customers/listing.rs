@@ -159,7 +159,7 @@ pub async fn export_csv(app: &App, actor: &Actor, corp_id: i64, filter: &Custome
         }
         page_no += 1;
     }
-    audit::record(&app.db, corp_id, actor, AuditAction::CustomerExport, "customers", &format!("{} rows", first.total))
+    audit::record(&app.db, corp_id, actor, AuditAction::CustomerExport, "customers", &format!("rows={}", first.total))
         .await?;
     Ok(out)
 }
@@ -212,7 +212,7 @@ pub async fn bulk_tag(
         actor,
         AuditAction::CustomerBulkTag,
         "customers",
-        &format!("{} customers, {} follow relations, tags {}", external_userids.len(), jobs.len(), tag_ids.join(",")),
+        &format!("customers={} follows={} tags={}", external_userids.len(), jobs.len(), tag_ids.join(",")),
     )
     .await?;
     tx.commit().await?;
@@ -286,7 +286,7 @@ mod tests {
     fn csv_fields_are_quoted_and_formulas_defused() {
         assert_eq!(csv_field("a,b"), "\"a,b\"");
         assert_eq!(csv_field("=1+1"), "'=1+1");
-        assert_eq!(csv_field("say \"hi\""), "say \"hi\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(csv_field("x\ny"), "\"x\ny\"");
     }
 }

@@ -67,6 +67,33 @@ impl std::fmt::Display for SyncSummary {
     }
 }
 
+impl SyncSummary {
+    /// Reads back a finished run's stored summary (`Display` followed by ` in 1.2 s`): the counts
+    /// and the seconds, so the console can show them in the reader's language.
+    pub fn from_stored(text: &str) -> Option<(SyncSummary, f64)> {
+        let numbers: Vec<f64> = text
+            .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .filter(|part| !part.is_empty() && *part != ".")
+            .map(str::parse::<f64>)
+            .collect::<Result<_, _>>()
+            .ok()?;
+        let [departments, staff, customers, follows, tags, groups, marked_removed, seconds] = numbers[..] else {
+            return None;
+        };
+        let summary = SyncSummary {
+            departments: departments as usize,
+            staff: staff as usize,
+            customers: customers as usize,
+            follows: follows as usize,
+            tags: tags as usize,
+            groups: groups as usize,
+            marked_removed: marked_removed as usize,
+        };
+        // Only text this type wrote itself is read back.
+        (format!("{summary} in {seconds:.1} s") == text).then_some((summary, seconds))
+    }
+}
+
 struct Progress<'a> {
     db: &'a Db,
     run_id: Option<i64>,
@@ -603,4 +630,25 @@ pub async fn reconcile_all(app: &App) -> Result<(), AppError> {
 
 fn already_running() -> AppError {
     AppError::Conflict("a sync of this corp is already running".into())
+}
+
+#[cfg(test)]
+mod summary_tests {
+    use super::SyncSummary;
+
+    #[test]
+    fn stored_summaries_read_back() {
+        let s = SyncSummary {
+            departments: 3,
+            staff: 50,
+            customers: 2000,
+            follows: 2400,
+            tags: 12,
+            groups: 20,
+            marked_removed: 0,
+        };
+        let text = format!("{s} in 2.5 s");
+        assert_eq!(SyncSummary::from_stored(&text), Some((s, 2.5)));
+        assert_eq!(SyncSummary::from_stored("something else 1 2"), None);
+    }
 }

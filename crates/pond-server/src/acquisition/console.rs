@@ -47,6 +47,7 @@ pub fn pages(book: RouteBook) -> RouteBook {
         .get("/console/stores", stores_page)
         .post("/console/stores", stores_import)
         .get("/console/stores/{format}", regional_qr)
+        .post("/console/stores/{id}/delete", store_delete)
         .get("/console/welcome", welcome_page)
         .post("/console/welcome", welcome_create)
 }
@@ -742,7 +743,10 @@ pub async fn welcome_create(
         Err(e @ AppError::Invalid(_)) => {
             let c = chrome(&user, &headers, "/console/welcome", None);
             let messages = welcome::list(&state, user.corp_id).await.map_err(|e| fail(e, &headers))?;
-            Ok(render_with(StatusCode::UNPROCESSABLE_ENTITY, &WelcomePage { c, messages, error: Some(e.to_string()) }))
+            Ok(render_with(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &WelcomePage { error: Some(crate::console::user_message(&e.into(), c.lang)), c, messages },
+            ))
         }
         Err(e) => Err(fail(e, &headers)),
     }
@@ -757,29 +761,67 @@ struct StoresPage {
     report: Vec<LineError>,
     imported: Option<usize>,
     csv: String,
+    staff_names: std::collections::HashMap<String, String>,
 }
 
+impl StoresPage {
+    fn staff_name(&self, userid: &str) -> String {
+        self.staff_names.get(userid).cloned().unwrap_or_else(|| userid.to_owned())
+    }
+}
+
+/// POST /console/stores/{id}/delete (asks first without JavaScript).
+pub async fn store_delete(
+    State(state): State<App>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+    ConsolePath(id): ConsolePath<i64>,
+    Form(confirm): Form<Confirmation>,
+) -> PageResult {
+    admin_only(&user, &headers)?;
+    if !confirm.given() {
+        let store =
+            pond_store::store_location::get(&state.db, user.corp_id, id).await.map_err(|e| fail(e, &headers))?;
+        let c = chrome(&user, &headers, "/console/stores", None);
+        let page = ConfirmPage {
+            title: format!("{} {}", c.t("common.delete"), store.name),
+            message: c.t("stores.delete_consequence").to_owned(),
+            action: format!("/console/stores/{id}/delete"),
+            cancel: "/console/stores".to_owned(),
+            ok: "common.delete",
+            c,
+        };
+        return Ok(render(&page));
+    }
+    regional::delete_store(&state, &actor(&user), user.corp_id, id).await.map_err(|e| fail(e, &headers))?;
+    Ok(Redirect::to("/console/stores?saved=deleted").into_response())
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn stores_page_with(
     state: &App,
     user: &CurrentUser,
     headers: &HeaderMap,
+    flash: Option<&'static str>,
     report: Vec<LineError>,
     imported: Option<usize>,
     csv: String,
 ) -> PageResult {
-    let c = chrome(user, headers, "/console/stores", None);
+    let c = chrome(user, headers, "/console/stores", flash);
     let stores = regional::views(&state.db, user.corp_id).await.map_err(|e| fail(e, headers))?;
     let regional_url = regional::regional_url(state, user.corp_id);
+    let staff_names = pickers::staff_names(state, user.corp_id).await.map_err(|e| fail(e, headers))?;
     let status = if report.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
-    Ok(render_with(status, &StoresPage { c, stores, regional_url, report, imported, csv }))
+    Ok(render_with(status, &StoresPage { c, stores, regional_url, report, imported, csv, staff_names }))
 }
 
 pub async fn stores_page(
     State(state): State<App>,
     Extension(user): Extension<CurrentUser>,
     headers: HeaderMap,
+    Query(q): Query<SavedQuery>,
 ) -> PageResult {
-    stores_page_with(&state, &user, &headers, vec![], None, String::new()).await
+    stores_page_with(&state, &user, &headers, q.saved.map(|_| "common.deleted"), vec![], None, String::new()).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -796,8 +838,8 @@ pub async fn stores_import(
 ) -> PageResult {
     admin_only(&user, &headers)?;
     match regional::import(&state, &actor(&user), user.corp_id, &form.csv).await.map_err(|e| fail(e, &headers))? {
-        Import::Done(n) => stores_page_with(&state, &user, &headers, vec![], Some(n), String::new()).await,
-        Import::Refused(report) => stores_page_with(&state, &user, &headers, report, None, form.csv).await,
+        Import::Done(n) => stores_page_with(&state, &user, &headers, None, vec![], Some(n), String::new()).await,
+        Import::Refused(report) => stores_page_with(&state, &user, &headers, None, report, None, form.csv).await,
     }
 }
 
@@ -847,7 +889,7 @@ pub async fn card_page(
     let staff = pond_store::staff::get(&state.db, user.corp_id, &userid).await.map_err(|e| fail(e, &headers))?;
     let (card, error) = match cards::read(&state, user.corp_id, &userid).await {
         Ok(card) => (card, None),
-        Err(e) => (Default::default(), Some(e.to_string())),
+        Err(e) => (Default::default(), Some(crate::console::user_message(&e.into(), lang_of(&headers)))),
     };
     let entries_text = entries_text(&card);
     Ok(render(&CardPage { c, staff, card, entries_text, results: vec![], error }))
@@ -916,8 +958,8 @@ pub async fn card_save(
         Ok(card) => cards::write_many(&state, &actor(&user), user.corp_id, &userids, &card)
             .await
             .map(|r| (card, r))
-            .map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
+            .map_err(|e| crate::console::user_message(&e.into(), lang_of(&headers))),
+        Err(e) => Err(crate::console::user_message(&ApiError::Invalid(e), lang_of(&headers))),
     };
     match outcome {
         Ok((card, results)) => {

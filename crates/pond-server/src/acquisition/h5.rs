@@ -34,14 +34,57 @@ impl RegionalPage {
 
 /// This feature's public pages.
 pub fn routes() -> Router<App> {
-    Router::new().route("/c/{corp_id}/{code_id}", get(landing)).route("/r/{corp_id}", get(regional))
+    Router::new()
+        .route("/c/{corp_id}/{code_id}", get(landing))
+        .route("/r/{corp_id}", get(regional))
+        .route("/h5/brand/{file}", get(brand_css))
+        .layer(axum::middleware::from_fn(crate::console::phone_headers))
+}
+
+/// The corp's brand on a phone page: its name, logo and colour.
+#[derive(Debug, Clone, Default)]
+struct Brand {
+    name: String,
+    logo_url: String,
+    /// The stylesheet setting the colour (a file, so the page needs no inline style).
+    css: String,
+}
+
+async fn brand_of(app: &App, corp_id: i64) -> Brand {
+    match app.corps.get(&app.db, corp_id).await {
+        Ok(corp) => Brand {
+            name: corp.name.clone(),
+            logo_url: corp.brand_logo_url.clone(),
+            css: format!("/h5/brand/{corp_id}.css?c={}", corp.brand_color.trim_start_matches('#')),
+        },
+        Err(_) => Brand::default(),
+    }
+}
+
+/// GET /h5/brand/{corp_id}.css: `:root{--brand:#rrggbb}` for the corp (validated when saved).
+async fn brand_css(State(app): State<App>, Path(file): Path<String>) -> Response {
+    use axum::{http::header, response::IntoResponse};
+    let Some(corp_id) = file.strip_suffix(".css").and_then(|id| id.parse::<i64>().ok()) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let color = match app.corps.get(&app.db, corp_id).await {
+        Ok(corp) if corp.brand_color.len() == 7 && corp.brand_color[1..].chars().all(|c| c.is_ascii_hexdigit()) => {
+            corp.brand_color.clone()
+        }
+        _ => "#14784a".to_owned(),
+    };
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=300")],
+        format!(":root{{--brand:{color}}}\n"),
+    )
+        .into_response()
 }
 
 #[derive(Template)]
 #[template(path = "acquisition/landing.html")]
 struct LandingPage {
     title: String,
-    brand: String,
+    brand: Brand,
     staff_name: Option<String>,
     qr_code: String,
     message: String,
@@ -67,14 +110,15 @@ async fn landing(State(app): State<App>, Path((corp_id, code_id)): Path<(i64, i6
             (StatusCode::OK, title, Some(staff_name), qr_code, "长按识别二维码，添加专属顾问")
         }
     };
-    render_with(status, &LandingPage { brand: String::new(), title, staff_name, qr_code, message: message.to_owned() })
+    let brand = brand_of(&app, corp_id).await;
+    render_with(status, &LandingPage { brand, title, staff_name, qr_code, message: message.to_owned() })
 }
 
 #[derive(Template)]
 #[template(path = "acquisition/regional.html")]
 struct RegionalPage {
     corp_id: i64,
-    brand: String,
+    brand: Brand,
     message: String,
     /// city → its stores
     cities: Vec<(String, Vec<StoreChoice>)>,
@@ -102,7 +146,7 @@ async fn regional(State(app): State<App>, Path(corp_id): Path<i64>, Query(q): Qu
     });
     let page = RegionalPage {
         corp_id,
-        brand: String::new(),
+        brand: brand_of(&app, corp_id).await,
         message: String::new(),
         cities: Vec::new(),
         ask_location: false,

@@ -108,6 +108,28 @@ pub const TEXT: &[Text] = &[
     ("enum.strategy.random", "随机分配", "Random"),
     ("enum.strategy.weighted", "按权重分配", "Weighted"),
     ("enum.strategy.fewest_added_today", "今日添加最少优先", "Fewest added today"),
+    (
+        "stores.lead",
+        "一张二维码覆盖所有门店：顾客扫码后按定位匹配最近的门店，再添加该店的员工。",
+        "One QR for every store: customers are matched to the nearest store by location, then add its staff.",
+    ),
+    ("stores.code", "区域活码", "Regional code"),
+    (
+        "stores.https_hint",
+        "浏览器只在 HTTPS 页面上提供定位；公网地址请使用 HTTPS。门店坐标请填写高德/腾讯地图的坐标（GCJ-02），浏览器定位（WGS-84）会自动换算。",
+        "Browsers give a location only on HTTPS pages; serve the public URL over HTTPS. Enter store coordinates as Amap/Tencent Maps give them (GCJ-02); browser locations (WGS-84) are converted.",
+    ),
+    ("stores.empty_hint", "还没有门店，请在下方导入 CSV。", "No stores yet; import a CSV below."),
+    (
+        "stores.import_hint",
+        "按门店名称更新：已有同名门店会被覆盖；出错时整批不导入。",
+        "Stores are matched by name: a store with the same name is replaced; if any line is wrong nothing is imported.",
+    ),
+    (
+        "stores.delete_consequence",
+        "删除后，顾客将无法再通过区域活码选择该门店；历史统计保留。",
+        "Customers can no longer pick this store through the regional code; past figures stay.",
+    ),
     ("welcome.title", "欢迎语库", "Welcome messages"),
     ("welcome.text", "内容（可用 {customer_name} {staff_name}）", "Text (variables {customer_name} {staff_name})"),
     ("welcome.default", "设为企业默认", "Corp default"),

@@ -32,6 +32,8 @@ struct CorpPage {
     error: Option<String>,
     /// The time zones a corp may choose.
     zones: Vec<&'static str>,
+    /// What to paste into WeCom's "接收消息" settings.
+    callback_url: String,
 }
 
 /// The settings form as posted (the CSRF field is checked by the middleware and ignored here).
@@ -55,6 +57,10 @@ pub struct CorpForm {
     api_base_url: String,
     #[serde(default)]
     timezone: String,
+    #[serde(default)]
+    brand_color: String,
+    #[serde(default)]
+    brand_logo_url: String,
 }
 
 impl CorpForm {
@@ -65,6 +71,8 @@ impl CorpForm {
             agent_id: c.agent_id.map(|a| a.to_string()).unwrap_or_default(),
             api_base_url: c.api_base_url.clone(),
             timezone: c.timezone.clone(),
+            brand_color: c.brand_color.clone(),
+            brand_logo_url: c.brand_logo_url.clone(),
             ..Default::default()
         }
     }
@@ -83,8 +91,19 @@ impl CorpForm {
             encoding_aes_key: self.encoding_aes_key.clone(),
             api_base_url: self.api_base_url.clone(),
             timezone: self.timezone.clone(),
+            brand_color: self.brand_color.clone(),
+            brand_logo_url: if self.brand_logo_url.trim().is_empty() {
+                "-".into()
+            } else {
+                self.brand_logo_url.clone()
+            },
         })
     }
+}
+
+/// The callback URL WeCom must call for this corp.
+fn callback_url(app: &App, corp_id: i64) -> String {
+    format!("{}/wecom/callback/{corp_id}", app.config.effective_public_url())
 }
 
 fn secrets(corp: &Corp) -> Vec<(&'static str, &'static str, String)> {
@@ -112,6 +131,7 @@ pub async fn corp_page(
         form,
         error: None,
         zones: pond_core::CorpZone::names().collect(),
+        callback_url: callback_url(&state, user.corp_id),
     }))
 }
 
@@ -129,8 +149,10 @@ pub async fn corp_save(
     };
     let (status, error) = match saved {
         Ok(_) => return Ok(Redirect::to("/console/corp?saved=1").into_response()),
-        Err(e @ AppError::Invalid(_)) => (StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
-        Err(e @ AppError::Conflict(_)) => (StatusCode::CONFLICT, e.to_string()),
+        Err(e @ AppError::Invalid(_)) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, crate::console::user_message(&e.into(), c.lang))
+        }
+        Err(e @ AppError::Conflict(_)) => (StatusCode::CONFLICT, crate::console::user_message(&e.into(), c.lang)),
         Err(e) => return Err(ConsoleError::from_api(e.into(), c.lang)),
     };
     let corp = pond_store::corp::get(&state.db, user.corp_id).await.or_page(c.lang)?;
@@ -149,6 +171,7 @@ pub async fn corp_save(
             form,
             error: Some(error),
             zones: pond_core::CorpZone::names().collect(),
+            callback_url: callback_url(&state, user.corp_id),
         },
     ))
 }
@@ -282,7 +305,7 @@ pub async fn users_add(
     };
     let error = match added {
         Ok(_) => return Ok(Redirect::to("/console/users?saved=1").into_response()),
-        Err(e @ (AppError::Invalid(_) | AppError::Conflict(_))) => e.to_string(),
+        Err(e @ (AppError::Invalid(_) | AppError::Conflict(_))) => crate::console::user_message(&e.into(), c.lang),
         Err(e) => return Err(ConsoleError::from_api(e.into(), c.lang)),
     };
     let users = pond_store::user::list(&state.db, user.corp_id).await.or_page(c.lang)?;
@@ -302,6 +325,20 @@ struct SyncPage {
 }
 
 impl SyncPage {
+    /// The run's summary in the page's language (older free-text summaries as stored).
+    fn summary(&self) -> String {
+        let Some(run) = &self.run else { return String::new() };
+        match pond_app::sync::SyncSummary::from_stored(&run.summary) {
+            Some((s, seconds)) => match self.c.lang {
+                crate::console::i18n::Lang::Zh => format!(
+                    "部门 {} 个，员工 {} 人，客户 {} 位（好友关系 {} 条），标签 {} 个，客户群 {} 个；标记为已删除 {} 项。用时 {seconds:.1} 秒。",
+                    s.departments, s.staff, s.customers, s.follows, s.tags, s.groups, s.marked_removed
+                ),
+                crate::console::i18n::Lang::En => run.summary.clone(),
+            },
+            None => run.summary.clone(),
+        }
+    }
     fn percent(&self) -> i64 {
         match &self.run {
             Some(r) if r.status != "running" => 100,
@@ -383,7 +420,7 @@ pub async fn tokens_create(
     require(&user, user.role == Role::Owner, c.lang)?;
     let (created, error) = match pond_app::admin::create_token(&state, &actor(&user), user.corp_id, &form.name).await {
         Ok((token, _)) => (Some(token), None),
-        Err(e @ AppError::Invalid(_)) => (None, Some(e.to_string())),
+        Err(e @ AppError::Invalid(_)) => (None, Some(crate::console::user_message(&e.into(), c.lang))),
         Err(e) => return Err(ConsoleError::from_api(e.into(), c.lang)),
     };
     let tokens = pond_store::token::list(&state.db, user.corp_id).await.or_page(c.lang)?;

@@ -74,11 +74,7 @@ pub fn field_label(lang: Lang, field: &str) -> String {
 pub const TEXT: &[Text] = &[
     ("app.name", "Pond 私域运营", "Pond SCRM"),
     ("nav.logout", "退出登录", "Log out"),
-    (
-        "card.entries",
-        "名片内容（每行：text|名称|内容，web|名称|标题|网址，miniprogram|名称|标题|appid|页面）",
-        "Entries (one per line: text|name|value, web|name|title|url, miniprogram|name|title|appid|page)",
-    ),
+    ("card.entries", "名片内容（每行一项，格式见下）", "Entries (one per line, formats below)"),
     (
         "codes.schedules",
         "排班（每行：星期 时间段 员工，如 1-5 18:00-24:00 u1,u2）",
@@ -258,6 +254,16 @@ pub const TEXT: &[Text] = &[
     ("role.admin", "管理员", "Admin"),
     ("role.operator", "运营", "Operator"),
     // Field labels for validation errors (`field_label`): one per field a `ValidationError` names.
+    ("field.line", "整行", "Line"),
+    ("field.header", "表头", "Header"),
+    ("field.city", "城市", "City"),
+    ("field.address", "地址", "Address"),
+    ("field.tags", "标签", "Tags"),
+    ("field.customers", "客户", "Customers"),
+    ("field.remark", "备注", "Remark"),
+    ("field.weights", "权重", "Weights"),
+    ("field.backup", "备用员工", "Backup staff"),
+    ("field.filter", "筛选条件", "Filter"),
     ("field.name", "名称", "Name"),
     ("field.state", "渠道参数 state", "State"),
     ("field.mode", "模式", "Mode"),

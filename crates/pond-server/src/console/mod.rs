@@ -151,6 +151,18 @@ async fn security_headers(req: axum::extract::Request, next: middleware::Next) -
     resp
 }
 
+/// The customer-facing phone pages' policy: as the console's, and images may come from WeCom's
+/// image host (HTTPS) and the demo's simulator (loopback).
+pub async fn phone_headers(req: axum::extract::Request, next: middleware::Next) -> Response {
+    use axum::http::{HeaderValue, header};
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONSOLE_CSP));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    resp
+}
+
 async fn not_found(headers: axum::http::HeaderMap) -> ConsoleError {
     ConsoleError::not_found(session::lang_of(&headers))
 }
@@ -284,6 +296,17 @@ impl Chrome {
     /// [`Chrome::label`] of a number or other displayable value (e.g. WeCom's `add_way`).
     pub fn label_of(&self, kind: &str, value: impl std::fmt::Display) -> String {
         self.label(kind, &value.to_string())
+    }
+    /// The text in the page's language, of a pair the service layer gave (English, Chinese).
+    pub fn pick<'a>(&self, en: &'a str, zh: &'a str) -> &'a str {
+        match self.lang {
+            Lang::Zh => zh,
+            Lang::En => en,
+        }
+    }
+    /// A form field's label (`field.<name>`), or its name.
+    pub fn field(&self, name: &str) -> String {
+        i18n::field_label(self.lang, name)
     }
     pub fn status_label(&self, status: &str) -> String {
         self.label("status", status)

@@ -75,9 +75,14 @@ pub async fn settle(s: &Setup) {
 
 /// A console login over HTTP: creates an admin and returns (session cookie, CSRF token).
 pub async fn console_login(s: &Setup, email: &str) -> (String, String) {
+    console_login_as(s, email, pond_core::Role::Admin).await
+}
+
+/// [`console_login`] with another role.
+pub async fn console_login_as(s: &Setup, email: &str, role: pond_core::Role) -> (String, String) {
     let base = format!("http://{}", s.pond.addr);
     let hash = pond_app::auth::hash_password("pond-test-password").unwrap();
-    pond_store::user::create(&s.pond.app.db, s.corp_id, email, &hash, pond_core::Role::Admin).await.unwrap();
+    pond_store::user::create(&s.pond.app.db, s.corp_id, email, &hash, role).await.unwrap();
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let form = http.get(format!("{base}/login")).send().await.unwrap();
     let login_cookie =
