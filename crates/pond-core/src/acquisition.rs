@@ -295,6 +295,28 @@ pub fn render_welcome(text: &str, customer_name: &str, staff_name: &str) -> Stri
         .replace("{员工姓名}", staff_name)
 }
 
+/// The variables a welcome text may use: (token, Chinese token, what it becomes). Anything else in
+/// braces would be sent literally, so it is refused when the message is saved.
+pub const WELCOME_VARIABLES: &[(&str, &str)] = &[("{customer_name}", "{客户昵称}"), ("{staff_name}", "{员工姓名}")];
+
+/// The first `{…}` in a welcome text that is not a known variable, if any.
+pub fn unknown_placeholder(text: &str) -> Option<String> {
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        let close = after.find('}')?;
+        let inner = &after[..close];
+        if !inner.contains('{') && !inner.is_empty() && inner.chars().count() <= 20 {
+            let token = format!("{{{inner}}}");
+            if !WELCOME_VARIABLES.iter().any(|(en, zh)| *en == token || *zh == token) {
+                return Some(token);
+            }
+        }
+        rest = &after[close + 1..];
+    }
+    None
+}
+
 /// WeCom's limit on welcome-message attachments.
 pub const MAX_WELCOME_ATTACHMENTS: usize = 9;
 
@@ -428,5 +450,8 @@ mod tests {
         assert_eq!(choose_welcome(None, Some(2), Some(3)), Some(2));
         assert_eq!(choose_welcome(None, None, Some(3)), Some(3));
         assert_eq!(render_welcome("{customer_name}您好，我是{员工姓名}", "小王", "店长李"), "小王您好，我是店长李");
+        assert_eq!(unknown_placeholder("{customer_name}您好，我是{员工姓名}"), None);
+        assert_eq!(unknown_placeholder("{客户名称}您好"), Some("{客户名称}".into()));
+        assert_eq!(unknown_placeholder("价格 {"), None);
     }
 }

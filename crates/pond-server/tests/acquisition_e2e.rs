@@ -24,6 +24,7 @@ test_on_both_backends!(
     codes_are_bulk_created_from_csv_all_or_nothing,
     a_burst_of_adds_and_edits_is_applied_once_each_in_order,
     a_batch_part_that_cannot_be_written_is_applied_event_by_event,
+    console_edits_welcome_messages_with_images_variables_and_assignments,
 );
 
 struct Api {
@@ -818,4 +819,113 @@ async fn assert_qr_image_loads(http: &reqwest::Client, html: &str) {
     assert_eq!(img.headers()["content-type"], "image/png", "{src}");
     let bytes = img.bytes().await.unwrap();
     assert!(bytes.starts_with(b"\x89PNG"), "{src}");
+}
+
+/// A small valid PNG (1×1, from the image crate's encoder).
+fn tiny_png() -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::GrayImage::from_pixel(1, 1, image::Luma([0])).write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+async fn console_edits_welcome_messages_with_images_variables_and_assignments(db: Db) {
+    let s = setup(db, false).await;
+    pond_app::sync::run_full_sync(&s.pond.app, s.corp_id, "test").await.unwrap();
+    let (session, csrf) = console_login(&s, "ops@pond.test").await;
+    let base = format!("http://{}", s.pond.addr);
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let form = |name: &str, text: &str| {
+        reqwest::multipart::Form::new()
+            .text("_csrf", csrf.clone())
+            .text("name", name.to_owned())
+            .text("text", text.to_owned())
+            .text("link_title", "会员中心")
+            .text("link_url", "https://example.com/vip")
+    };
+    // An unknown placeholder would be sent literally: refused, nothing uploaded, nothing stored.
+    let refused = http
+        .post(format!("{base}/console/welcome"))
+        .header("cookie", &session)
+        .multipart(
+            form("欢迎", "{客户名称}您好")
+                .part("image", reqwest::multipart::Part::bytes(tiny_png()).file_name("a.png")),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 422);
+    assert!(refused.text().await.unwrap().contains("{客户名称} 不是可用的变量"));
+    assert_eq!(s.sim.calls().get("media/uploadimg").copied().unwrap_or(0), 0, "nothing is uploaded for a refused form");
+    assert!(pond_store::welcome::list(&s.pond.app.db, s.corp_id).await.unwrap().is_empty());
+    // A message with an image (uploaded through WeCom's uploadimg) and a link.
+    let made = http
+        .post(format!("{base}/console/welcome"))
+        .header("cookie", &session)
+        .multipart(form("门店欢迎", "{客户昵称}您好，我是{员工姓名}").part(
+            "image",
+            reqwest::multipart::Part::bytes(tiny_png()).file_name("a.png").mime_str("image/png").unwrap(),
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), 303, "{:?}", made.text().await);
+    assert_eq!(s.sim.calls().get("media/uploadimg").copied().unwrap_or(0), 1);
+    let m = pond_store::welcome::list(&s.pond.app.db, s.corp_id).await.unwrap().remove(0);
+    let attachments: Vec<Value> = serde_json::from_str(&m.attachments).unwrap();
+    assert_eq!(attachments.len(), 2, "{attachments:?}");
+    let pic =
+        attachments.iter().find(|a| a["msgtype"] == "image").unwrap()["image"]["pic_url"].as_str().unwrap().to_owned();
+    let img = http.get(&pic).send().await.unwrap();
+    assert_eq!(
+        (img.status().as_u16(), img.headers()["content-type"].to_str().unwrap()),
+        (200, "image/png"),
+        "the simulator serves what was uploaded"
+    );
+    // Editing keeps only the ticked attachments.
+    let edited = http
+        .post(format!("{base}/console/welcome/{}", m.id))
+        .header("cookie", &session)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("_csrf={csrf}&name=%E6%96%B0%E5%90%8D&text=%E4%BD%A0%E5%A5%BD&keep=1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(edited.status(), 303);
+    let m = pond_store::welcome::get(&s.pond.app.db, s.corp_id, m.id).await.unwrap();
+    let attachments: Vec<Value> = serde_json::from_str(&m.attachments).unwrap();
+    assert_eq!((m.name.as_str(), attachments.len(), attachments[0]["msgtype"].as_str()), ("新名", 1, Some("image")));
+    // Per-employee assignment through the picker's values.
+    let userid = pond_store::staff::all(&s.pond.app.db, s.corp_id).await.unwrap()[0].userid.clone();
+    let assigned = http
+        .post(format!("{base}/console/welcome/assign"))
+        .header("cookie", &session)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("_csrf={csrf}&staff={userid}&welcome_id={}", m.id))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(assigned.status(), 303);
+    assert_eq!(pond_store::welcome::for_staff(&s.pond.app.db, s.corp_id, &userid).await.unwrap(), Some(m.id));
+    // Deleting asks first.
+    let asked = http
+        .post(format!("{base}/console/welcome/{}/delete", m.id))
+        .header("cookie", &session)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("_csrf={csrf}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(asked.status(), 200);
+    assert_eq!(pond_store::welcome::list(&s.pond.app.db, s.corp_id).await.unwrap().len(), 1);
+    let deleted = http
+        .post(format!("{base}/console/welcome/{}/delete", m.id))
+        .header("cookie", &session)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("_csrf={csrf}&confirmed=yes"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 303);
+    assert!(pond_store::welcome::list(&s.pond.app.db, s.corp_id).await.unwrap().is_empty());
+    s.pond.shutdown().await;
 }

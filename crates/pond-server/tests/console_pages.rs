@@ -59,6 +59,8 @@ const ALLOWED: &[&str] = &[
     "corpid",
     "agentid",
     "secret",
+    "jpg",
+    "png",
 ];
 
 /// The text a person reads on a page: text nodes outside `<script>`, `<style>`, `<code>`, `<svg>`.

@@ -72,6 +72,69 @@ pub async fn create_in(
         .await)?)
 }
 
+/// Changes a message (and makes it the only default when `is_default`), inside the caller's
+/// transaction.
+pub async fn update_in(
+    tx: &mut Tx,
+    corp_id: i64,
+    id: i64,
+    name: &str,
+    text: &str,
+    attachments: &str,
+    is_default: bool,
+) -> Result<WelcomeMessage> {
+    if is_default {
+        on_conn!(Conn::Tx(&mut *tx), |c| sqlx::query(
+            "UPDATE welcome_messages SET is_default = FALSE WHERE corp_id = $1 AND id <> $2"
+        )
+        .bind(corp_id)
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    }
+    let sql = format!(
+        "UPDATE welcome_messages SET name = $3, text = $4, attachments = $5, is_default = $6, updated_at = $7
+         WHERE corp_id = $1 AND id = $2 AND deleted_at IS NULL RETURNING {COLUMNS}"
+    );
+    let row: Option<WelcomeMessage> = on_conn!(Conn::Tx(&mut *tx), |c| sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(corp_id)
+        .bind(id)
+        .bind(name)
+        .bind(text)
+        .bind(attachments)
+        .bind(is_default)
+        .bind(now_ms())
+        .fetch_optional(c)
+        .await)?;
+    row.ok_or_else(|| crate::StoreError::NotFound(format!("welcome message {id}")))
+}
+
+/// Per message: (welcome_id, sent, skipped, failed).
+pub async fn counts_by_message(db: &Db, corp_id: i64) -> Result<Vec<(i64, i64, i64, i64)>> {
+    Ok(read_db!(db, |pool| sqlx::query_as(
+        "SELECT welcome_id,
+                SUM(CASE WHEN status = 'sent' THEN 1 ELSE 0 END),
+                SUM(CASE WHEN status = 'skipped' THEN 1 ELSE 0 END),
+                SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END)
+         FROM welcome_results WHERE corp_id = $1 AND welcome_id IS NOT NULL GROUP BY welcome_id"
+    )
+    .bind(corp_id)
+    .fetch_all(pool)
+    .await)?)
+}
+
+/// Every employee's own message: (userid, welcome_id).
+pub async fn staff_assignments(db: &Db, corp_id: i64) -> Result<Vec<(String, i64)>> {
+    Ok(read_db!(db, |pool| sqlx::query_as(
+        "SELECT s.userid, s.welcome_id FROM staff_welcome s JOIN welcome_messages w ON w.id = s.welcome_id
+         WHERE s.corp_id = $1 AND w.deleted_at IS NULL ORDER BY s.userid"
+    )
+    .bind(corp_id)
+    .fetch_all(pool)
+    .await)?)
+}
+
 pub async fn get(db: &Db, corp_id: i64, id: i64) -> Result<WelcomeMessage> {
     let sql = format!("SELECT {COLUMNS} FROM welcome_messages WHERE corp_id = $1 AND id = $2 AND deleted_at IS NULL");
     let row: Option<WelcomeMessage> = read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql))

@@ -24,7 +24,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{any, get, post},
 };
-use rand::{SeedableRng, rngs::StdRng};
+use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -65,6 +65,8 @@ pub struct SimState {
     /// Where this simulator serves (`http://addr`), once started: the QR images it hands out
     /// point here, so they load offline. Before that, WeCom's image host is used.
     public_base: Mutex<Option<String>>,
+    /// Images uploaded with `media/uploadimg`, by file name.
+    media: Mutex<HashMap<String, Vec<u8>>>,
     pub pusher: Pusher,
 }
 
@@ -74,6 +76,13 @@ impl SimState {
     }
     pub fn rng(&self) -> MutexGuard<'_, StdRng> {
         self.rng.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    /// The permanent URL of an uploaded image.
+    pub fn media_url(&self, id: &str, ext: &str) -> String {
+        match self.public_base.lock().unwrap_or_else(|e| e.into_inner()).as_deref() {
+            Some(base) => format!("{base}/sim/media/{id}.{ext}"),
+            None => format!("https://wework.qpic.cn/wwpic/sim/{id}/0"),
+        }
     }
     /// The image URL of a contact way's QR code.
     pub fn qr_url(&self, config_id: &str) -> String {
@@ -111,6 +120,7 @@ impl Simulator {
                 calls: Mutex::default(),
                 calls_per_minute: Mutex::new(config.calls_per_minute),
                 public_base: Mutex::new(None),
+                media: Mutex::default(),
                 pusher: Pusher::start(crypt, config.callback),
             }),
         })
@@ -185,7 +195,9 @@ impl Simulator {
     /// The HTTP application: `/cgi-bin/...` and `/sim/...`.
     pub fn router(&self) -> Router {
         Router::new()
+            .route("/cgi-bin/media/uploadimg", axum::routing::post(sim_uploadimg))
             .route("/cgi-bin/{*path}", any(cgi_handler))
+            .route("/sim/media/{file}", get(sim_media))
             .route("/sim/credentials", get(sim_credentials))
             .route("/sim/seed", post(sim_seed))
             .route("/sim/picture", get(sim_picture))
@@ -327,6 +339,21 @@ async fn answer(
     if path == "gettoken" {
         return cgi::gettoken(state, query);
     }
+    let scope = gate(state, path, query)?;
+    let body: Value = if *method == Method::POST {
+        if body.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(body).map_err(|_| SimError::new(47001, "data format error"))?
+        }
+    } else {
+        Value::Null
+    };
+    cgi::dispatch(state, path, scope, query, &body)
+}
+
+/// The checks every authenticated call passes: its token, then the per-minute rate limit.
+fn gate(state: &SimState, path: &str, query: &[(String, String)]) -> Result<Scope, SimError> {
     let scope: Scope = cgi::check_token(state, query)?;
     {
         let limit = *state.calls_per_minute.lock().unwrap_or_else(|e| e.into_inner());
@@ -341,16 +368,64 @@ async fn answer(
             return Err(SimError::new(45009, "api freq out of limit"));
         }
     }
-    let body: Value = if *method == Method::POST {
-        if body.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(body).map_err(|_| SimError::new(47001, "data format error"))?
+    Ok(scope)
+}
+
+/// POST /cgi-bin/media/uploadimg: an image for messages, as WeCom takes it — multipart field
+/// `media`, JPG or PNG, 5 B to 2 MB — answered with a URL that never expires. The simulator keeps
+/// the bytes and serves them at that URL (`/sim/media/…`), so uploaded images show offline.
+async fn sim_uploadimg(
+    State(sim): State<Simulator>,
+    Query(query): Query<Vec<(String, String)>>,
+    multipart: Result<axum::extract::Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Response {
+    let state = &sim.state;
+    if let Ok(mut calls) = state.calls.lock() {
+        *calls.entry("media/uploadimg".to_owned()).or_default() += 1;
+    }
+    let result = async {
+        gate(state, "media/uploadimg", &query)?;
+        let mut multipart = multipart.map_err(|_| SimError::new(41005, "media data missing"))?;
+        let mut file = None;
+        while let Ok(Some(field)) = multipart.next_field().await {
+            if field.name() == Some("media") {
+                let bytes = field.bytes().await.map_err(|_| SimError::new(41005, "media data missing"))?;
+                file = Some(bytes);
+            }
         }
-    } else {
-        Value::Null
-    };
-    cgi::dispatch(state, path, scope, query, &body)
+        let bytes = file.ok_or_else(|| SimError::new(41005, "media data missing"))?;
+        if bytes.len() < 5 || bytes.len() > 2 * 1024 * 1024 {
+            return Err(SimError::new(40006, "invalid file size"));
+        }
+        let ext = if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+            "png"
+        } else if bytes.starts_with(&[0xff, 0xd8, 0xff]) {
+            "jpg"
+        } else {
+            return Err(SimError::new(40005, "invalid file type"));
+        };
+        let id = format!("{:032x}", state.rng().random::<u128>());
+        let url = state.media_url(&id, ext);
+        state.media.lock().unwrap_or_else(|e| e.into_inner()).insert(format!("{id}.{ext}"), bytes.to_vec());
+        Ok(serde_json::json!({"errcode": 0, "errmsg": "ok", "url": url}))
+    }
+    .await;
+    match result {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => Json(cgi::error_body(&e)).into_response(),
+    }
+}
+
+/// GET /sim/media/{file}: an image uploaded with `media/uploadimg`.
+async fn sim_media(State(sim): State<Simulator>, Path(file): Path<String>) -> Response {
+    let media = sim.state.media.lock().unwrap_or_else(|e| e.into_inner());
+    match media.get(&file) {
+        Some(bytes) => {
+            let content_type = if file.ends_with(".png") { "image/png" } else { "image/jpeg" };
+            ([(axum::http::header::CONTENT_TYPE, content_type)], bytes.clone()).into_response()
+        }
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
 }
 
 async fn sim_credentials(State(sim): State<Simulator>) -> Json<Credentials> {

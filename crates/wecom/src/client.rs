@@ -134,6 +134,19 @@ enum Method<'a> {
     Get(&'a [(&'a str, &'a str)]),
     /// A JSON body, serialised once for every attempt.
     Post(&'a [u8], &'a [(&'a str, &'a str)]),
+    /// A file as `multipart/form-data` under the field `media` (WeCom's name for it).
+    Upload {
+        file: &'a Upload<'a>,
+        query: &'a [(&'a str, &'a str)],
+    },
+}
+
+/// A file to upload: its bytes, the file name WeCom shows, and its MIME type.
+#[derive(Debug, Clone, Copy)]
+pub struct Upload<'a> {
+    pub bytes: &'a [u8],
+    pub file_name: &'a str,
+    pub content_type: &'a str,
 }
 
 /// The status every WeCom answer carries; read before the answer is decoded into its type.
@@ -272,6 +285,13 @@ impl Client {
                 .query(query)
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(body.to_vec()),
+            Method::Upload { file, query } => {
+                let part = reqwest::multipart::Part::bytes(file.bytes.to_vec())
+                    .file_name(file.file_name.to_owned())
+                    .mime_str(file.content_type)
+                    .map_err(|e| WecomError::Decode(format!("{path}: {e}")))?;
+                self.inner.http.post(url).query(query).multipart(reqwest::multipart::Form::new().part("media", part))
+            }
         };
         let resp = request.send().await.map_err(|e| WecomError::Transport(e.to_string()))?;
         let status = resp.status();
@@ -304,6 +324,11 @@ impl Client {
                     query.extend_from_slice(q);
                     self.send_once(path, &url, &Method::Post(body, &query)).await
                 }
+                Method::Upload { file, query: q } => {
+                    let mut query: Vec<(&str, &str)> = vec![("access_token", &token)];
+                    query.extend_from_slice(q);
+                    self.send_once(path, &url, &Method::Upload { file, query: &query }).await
+                }
             };
             match result {
                 Ok(v) => return Ok(v),
@@ -325,6 +350,11 @@ impl Client {
     /// GET `/cgi-bin/{path}?access_token=…&query…`, decoded into `T`.
     pub async fn get<T: DeserializeOwned>(&self, path: &str, query: &[(&str, &str)]) -> Result<T, WecomError> {
         self.call(path, Method::Get(query)).await
+    }
+
+    /// POST a file as multipart to `/cgi-bin/{path}?access_token=…`, decoded into `T`.
+    pub async fn upload<T: DeserializeOwned>(&self, path: &str, file: &Upload<'_>) -> Result<T, WecomError> {
+        self.call(path, Method::Upload { file, query: &[] }).await
     }
 
     /// POST JSON to `/cgi-bin/{path}?access_token=…`, decoded into `T`.

@@ -313,6 +313,13 @@ impl WelcomeInput {
                 "文字和附件不能都为空",
             ));
         }
+        if let Some(token) = acquisition::unknown_placeholder(&self.text) {
+            return Err(ValidationError::new(
+                "text",
+                format!("{token} is not a variable; use {{customer_name}} or {{staff_name}}"),
+                format!("{token} 不是可用的变量，请使用 {{客户昵称}} 或 {{员工姓名}}"),
+            ));
+        }
         if self.text.chars().count() > 4000 {
             return Err(ValidationError::new("text", "must be at most 4000 characters", "最多 4000 个字符"));
         }
@@ -364,6 +371,72 @@ pub async fn create(
     audit::record(&mut tx, corp_id, actor, AuditAction::WelcomeCreate, &format!("welcome:{}", m.id), &m.name).await?;
     tx.commit().await?;
     Ok(m)
+}
+
+/// Changes a welcome message; audited with what changed.
+pub async fn update(
+    app: &App,
+    actor: &Actor,
+    corp_id: i64,
+    id: i64,
+    input: &WelcomeInput,
+) -> Result<welcome::WelcomeMessage, AppError> {
+    let (name, attachments) = input.validate()?;
+    let before = welcome::get(&app.db, corp_id, id).await?;
+    let mut tx = app.db.begin().await?;
+    let m = welcome::update_in(&mut tx, corp_id, id, &name, input.text.trim(), &attachments, input.is_default).await?;
+    let mut changes = Vec::new();
+    if before.name != m.name {
+        changes.push(format!("name: {:?} → {:?}", before.name, m.name));
+    }
+    if before.text != m.text {
+        changes.push(format!("text: {:?} → {:?}", before.text, m.text));
+    }
+    if before.attachments != m.attachments {
+        changes.push(format!("attachments: {} → {}", before.attachments, m.attachments));
+    }
+    if before.is_default != m.is_default {
+        changes.push(format!("is_default: {} → {}", before.is_default, m.is_default));
+    }
+    let detail = if changes.is_empty() { "no change".to_owned() } else { changes.join("; ") };
+    audit::record(&mut tx, corp_id, actor, AuditAction::WelcomeUpdate, &format!("welcome:{id}"), &detail).await?;
+    tx.commit().await?;
+    Ok(m)
+}
+
+/// Uploads an image for a welcome message through WeCom's `media/uploadimg` (whose URL does not
+/// expire, unlike a media_id's 3 days) and returns the attachment to add:
+/// `{"msgtype": "image", "image": {"pic_url": …}}`. JPG or PNG, 5 B to 2 MB, as WeCom takes.
+pub async fn upload_image(
+    app: &App,
+    corp_id: i64,
+    bytes: &[u8],
+    file_name: &str,
+) -> Result<serde_json::Value, AppError> {
+    let content_type = if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        "image/png"
+    } else if bytes.starts_with(&[0xff, 0xd8, 0xff]) {
+        "image/jpeg"
+    } else {
+        return Err(ValidationError::new("image", "must be a JPG or PNG image", "须为 JPG 或 PNG 图片").into());
+    };
+    if bytes.len() < 5 || bytes.len() > 2 * 1024 * 1024 {
+        return Err(ValidationError::new(
+            "image",
+            "must be at most 2 MB (WeCom's limit)",
+            "不能超过 2 MB（企业微信的限制）",
+        )
+        .into());
+    }
+    let client = app.client(corp_id).await?;
+    let name = if file_name.trim().is_empty() { "image" } else { file_name };
+    let url = client.upload_image(&wecom::client::Upload { bytes, file_name: name, content_type }).await?;
+    Ok(serde_json::json!({"msgtype": "image", "image": {"pic_url": url}}))
+}
+
+/// Per message: (welcome_id, sent, skipped, failed) over all outcomes.
+pub async fn send_stats(app: &App, corp_id: i64) -> Result<Vec<(i64, i64, i64, i64)>, AppError> {
+    Ok(welcome::counts_by_message(&app.db, corp_id).await?)
 }
 
 /// Deletes a welcome message (codes and employees using it fall back to the next choice).

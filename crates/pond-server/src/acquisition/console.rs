@@ -50,6 +50,11 @@ pub fn pages(book: RouteBook) -> RouteBook {
         .post("/console/stores/{id}/delete", store_delete)
         .get("/console/welcome", welcome_page)
         .post("/console/welcome", welcome_create)
+        .get("/console/welcome/new", welcome_new)
+        .post("/console/welcome/assign", welcome_assign)
+        .get("/console/welcome/{id}/edit", welcome_edit)
+        .post("/console/welcome/{id}", welcome_update)
+        .post("/console/welcome/{id}/delete", welcome_delete)
 }
 
 fn fail(e: impl Into<ApiError>, headers: &HeaderMap) -> ConsoleError {
@@ -706,50 +711,392 @@ fn qr_download(url: &str, name: &str, format: &str, q: &QrParams, headers: &Head
 struct WelcomePage {
     c: Chrome,
     messages: Vec<WelcomeMessage>,
+    /// welcome_id → (sent, skipped, failed)
+    stats: std::collections::HashMap<i64, (i64, i64, i64)>,
+    /// (employee name, userid, message id)
+    assignments: Vec<(String, String, i64)>,
+    staff: Vec<PickerOption>,
     error: Option<String>,
+}
+
+impl WelcomePage {
+    fn stats_of(&self, id: &i64) -> (i64, i64, i64) {
+        self.stats.get(id).copied().unwrap_or_default()
+    }
+    fn attachment_count(&self, m: &WelcomeMessage) -> usize {
+        serde_json::from_str::<Vec<serde_json::Value>>(&m.attachments).map(|a| a.len()).unwrap_or(0)
+    }
+    fn preview(&self, text: &str) -> String {
+        let short: String = text.chars().take(60).collect();
+        if text.chars().count() > 60 { format!("{short}…") } else { short }
+    }
+    fn message_name(&self, id: &i64) -> String {
+        self.messages.iter().find(|m| m.id == *id).map(|m| m.name.clone()).unwrap_or_default()
+    }
+}
+
+async fn welcome_page_with(
+    state: &App,
+    user: &CurrentUser,
+    headers: &HeaderMap,
+    flash: Option<&'static str>,
+    error: Option<String>,
+) -> PageResult {
+    let c = chrome(user, headers, "/console/welcome", flash);
+    let messages = welcome::list(state, user.corp_id).await.map_err(|e| fail(e, headers))?;
+    let stats = welcome::send_stats(state, user.corp_id)
+        .await
+        .map_err(|e| fail(e, headers))?
+        .into_iter()
+        .map(|(id, sent, skipped, failed)| (id, (sent, skipped, failed)))
+        .collect();
+    let names = pickers::staff_names(state, user.corp_id).await.map_err(|e| fail(e, headers))?;
+    let assignments = pond_store::welcome::staff_assignments(&state.db, user.corp_id)
+        .await
+        .map_err(|e| fail(e, headers))?
+        .into_iter()
+        .map(|(userid, id)| (names.get(&userid).cloned().unwrap_or(userid.clone()), userid, id))
+        .collect();
+    let staff = pickers::staff(state, user.corp_id).await.map_err(|e| fail(e, headers))?;
+    let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    Ok(render_with(status, &WelcomePage { c, messages, stats, assignments, staff, error }))
 }
 
 pub async fn welcome_page(
     State(state): State<App>,
     Extension(user): Extension<CurrentUser>,
     headers: HeaderMap,
+    Query(q): Query<SavedQuery>,
 ) -> PageResult {
-    let c = chrome(&user, &headers, "/console/welcome", None);
-    let messages = welcome::list(&state, user.corp_id).await.map_err(|e| fail(e, &headers))?;
-    Ok(render(&WelcomePage { c, messages, error: None }))
+    let flash = q.saved.as_deref().map(|s| match s {
+        "deleted" => "common.deleted",
+        "created" => "common.created",
+        _ => "common.saved",
+    });
+    welcome_page_with(&state, &user, &headers, flash, None).await
 }
 
-#[derive(Debug, Deserialize)]
+/// The welcome form as posted (URL-encoded, or multipart when an image is attached).
+#[derive(Debug, Default, Clone)]
 pub struct WelcomeForm {
-    #[serde(default)]
     name: String,
-    #[serde(default)]
     text: String,
-    #[serde(default)]
-    is_default: Option<String>,
+    is_default: bool,
+    /// Indexes of the saved attachments to keep.
+    keep: Vec<usize>,
+    link_title: String,
+    link_url: String,
+    link_desc: String,
+    /// (bytes, file name) of an uploaded image.
+    image: Option<(Vec<u8>, String)>,
 }
 
+impl WelcomeForm {
+    async fn read(headers: &HeaderMap, body: axum::body::Bytes) -> Result<Self, ValidationError> {
+        let mut form = WelcomeForm::default();
+        let set = |form: &mut WelcomeForm, key: &str, value: String| match key {
+            "name" => form.name = value,
+            "text" => form.text = value,
+            "is_default" => form.is_default = true,
+            "keep" => form.keep.extend(value.parse::<usize>().ok()),
+            "link_title" => form.link_title = value,
+            "link_url" => form.link_url = value,
+            "link_desc" => form.link_desc = value,
+            _ => {}
+        };
+        let boundary = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|ct| multer::parse_boundary(ct).ok());
+        let Some(boundary) = boundary else {
+            let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+            for (k, v) in pairs {
+                set(&mut form, &k, v);
+            }
+            return Ok(form);
+        };
+        let bad = || ValidationError::new("image", "the upload could not be read", "上传的内容无法读取");
+        let stream = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(body) });
+        let mut multipart = multer::Multipart::new(stream, boundary);
+        while let Some(field) = multipart.next_field().await.map_err(|_| bad())? {
+            let name = field.name().unwrap_or_default().to_owned();
+            if name == "image" {
+                let file_name = field.file_name().unwrap_or_default().to_owned();
+                let bytes = field.bytes().await.map_err(|_| bad())?;
+                if !bytes.is_empty() {
+                    form.image = Some((bytes.to_vec(), file_name));
+                }
+            } else {
+                let value = field.text().await.map_err(|_| bad())?;
+                set(&mut form, &name, value);
+            }
+        }
+        Ok(form)
+    }
+
+    /// The service input: kept attachments, then the link, if any (the image is added after upload).
+    fn input(&self, saved: &[serde_json::Value]) -> Result<WelcomeInput, ValidationError> {
+        let mut attachments: Vec<serde_json::Value> =
+            saved.iter().enumerate().filter(|(i, _)| self.keep.contains(i)).map(|(_, a)| a.clone()).collect();
+        let (title, url) = (self.link_title.trim(), self.link_url.trim());
+        if !title.is_empty() || !url.is_empty() {
+            if title.is_empty() || !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(ValidationError::new(
+                    "link_url",
+                    "a link needs a title and an http(s) address",
+                    "链接需要标题和 http(s) 开头的地址",
+                ));
+            }
+            attachments.push(serde_json::json!({"msgtype": "link", "link": {"title": title, "url": url, "desc": self.link_desc.trim()}}));
+        }
+        Ok(WelcomeInput { name: self.name.clone(), text: self.text.clone(), attachments, is_default: self.is_default })
+    }
+
+    fn of_message(m: &WelcomeMessage) -> Self {
+        let saved: Vec<serde_json::Value> = serde_json::from_str(&m.attachments).unwrap_or_default();
+        WelcomeForm {
+            name: m.name.clone(),
+            text: m.text.clone(),
+            is_default: m.is_default,
+            keep: (0..saved.len()).collect(),
+            ..Default::default()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "acquisition/welcome_form.html")]
+struct WelcomeFormPage {
+    c: Chrome,
+    editing: Option<i64>,
+    form: WelcomeForm,
+    /// The saved attachments, described: (index, kind key, text, image URL).
+    saved: Vec<(usize, &'static str, String, String)>,
+    errors: std::collections::HashMap<&'static str, String>,
+    error: Option<String>,
+}
+
+impl WelcomeFormPage {
+    /// The variables' buttons: (token to insert, label).
+    fn variables(&self) -> Vec<(&'static str, &'static str)> {
+        pond_core::acquisition::WELCOME_VARIABLES
+            .iter()
+            .map(|(en, zh)| match self.c.lang {
+                crate::console::i18n::Lang::Zh => (*zh, *zh),
+                crate::console::i18n::Lang::En => (*en, *en),
+            })
+            .collect()
+    }
+    /// A sample for the live preview, as JSON for the script: every variable → an example.
+    fn sample(&self) -> String {
+        serde_json::json!({
+            "{customer_name}": "王小明", "{客户昵称}": "王小明", "{staff_name}": "店长李", "{员工姓名}": "店长李"
+        })
+        .to_string()
+    }
+    fn keeps(&self, i: &usize) -> bool {
+        self.form.keep.contains(i)
+    }
+}
+
+fn describe_attachments(saved: &[serde_json::Value]) -> Vec<(usize, &'static str, String, String)> {
+    saved
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let kind = a.get("msgtype").and_then(|k| k.as_str()).unwrap_or("");
+            let body = a.get(kind).cloned().unwrap_or_default();
+            let text = |k: &str| body.get(k).and_then(|v| v.as_str()).unwrap_or("").to_owned();
+            match kind {
+                "image" => (i, "welcome.kind_image", text("media_id"), text("pic_url")),
+                "link" => (i, "welcome.kind_link", format!("{} · {}", text("title"), text("url")), String::new()),
+                "miniprogram" => (i, "welcome.kind_miniprogram", text("title"), String::new()),
+                "video" => (i, "welcome.kind_video", text("media_id"), String::new()),
+                _ => (i, "welcome.kind_file", text("media_id"), String::new()),
+            }
+        })
+        .collect()
+}
+
+async fn welcome_form_page(
+    user: &CurrentUser,
+    headers: &HeaderMap,
+    editing: Option<(i64, Vec<serde_json::Value>)>,
+    form: WelcomeForm,
+    failure: Option<AppError>,
+) -> PageResult {
+    let path = if editing.is_some() { "/console/welcome" } else { "/console/welcome/new" };
+    let c = chrome(user, headers, path, None);
+    let (mut errors, mut error) = (std::collections::HashMap::new(), None);
+    match failure {
+        Some(AppError::Invalid(v)) => {
+            errors.insert(v.field, crate::console::user_message(&ApiError::Invalid(v.clone()), c.lang));
+        }
+        Some(other) => error = Some(crate::console::user_message(&ApiError::from(other), c.lang)),
+        None => {}
+    }
+    let status = if errors.is_empty() && error.is_none() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    let (editing, saved) = match editing {
+        Some((id, saved)) => (Some(id), describe_attachments(&saved)),
+        None => (None, Vec::new()),
+    };
+    Ok(render_with(status, &WelcomeFormPage { c, editing, form, saved, errors, error }))
+}
+
+/// GET /console/welcome/new
+pub async fn welcome_new(Extension(user): Extension<CurrentUser>, headers: HeaderMap) -> PageResult {
+    admin_only(&user, &headers)?;
+    welcome_form_page(&user, &headers, None, WelcomeForm::default(), None).await
+}
+
+/// GET /console/welcome/{id}/edit
+pub async fn welcome_edit(
+    State(state): State<App>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+    ConsolePath(id): ConsolePath<i64>,
+) -> PageResult {
+    admin_only(&user, &headers)?;
+    let m = pond_store::welcome::get(&state.db, user.corp_id, id).await.map_err(|e| fail(e, &headers))?;
+    let saved: Vec<serde_json::Value> = serde_json::from_str(&m.attachments).unwrap_or_default();
+    welcome_form_page(&user, &headers, Some((id, saved)), WelcomeForm::of_message(&m), None).await
+}
+
+/// Validates, uploads the image (if any) through WeCom, then creates or updates.
+async fn welcome_save(
+    state: &App,
+    user: &CurrentUser,
+    headers: &HeaderMap,
+    id: Option<i64>,
+    body: axum::body::Bytes,
+) -> PageResult {
+    admin_only(user, headers)?;
+    let saved: Vec<serde_json::Value> = match id {
+        Some(id) => {
+            let m = pond_store::welcome::get(&state.db, user.corp_id, id).await.map_err(|e| fail(e, headers))?;
+            serde_json::from_str(&m.attachments).unwrap_or_default()
+        }
+        None => Vec::new(),
+    };
+    let editing = id.map(|id| (id, saved.clone()));
+    let form = match WelcomeForm::read(headers, body).await {
+        Ok(f) => f,
+        Err(e) => return welcome_form_page(user, headers, editing, WelcomeForm::default(), Some(e.into())).await,
+    };
+    let mut input = match form.input(&saved) {
+        Ok(i) => i,
+        Err(e) => return welcome_form_page(user, headers, editing, form, Some(e.into())).await,
+    };
+    let has_image = form.image.is_some();
+    if has_image && input.attachments.len() >= pond_core::acquisition::MAX_WELCOME_ATTACHMENTS {
+        let e =
+            ValidationError::new("image", "at most 9 attachments (WeCom's limit)", "最多 9 个附件（企业微信的限制）");
+        return welcome_form_page(user, headers, editing, form, Some(e.into())).await;
+    }
+    // Check everything else before spending an upload (WeCom allows 1,000 a day).
+    if let Err(e) = (WelcomeInput {
+        text: if has_image && input.text.trim().is_empty() { "x".into() } else { input.text.clone() },
+        ..input.clone()
+    })
+    .validate()
+    {
+        return welcome_form_page(user, headers, editing, form, Some(e.into())).await;
+    }
+    if let Some((bytes, file_name)) = &form.image {
+        match welcome::upload_image(state, user.corp_id, bytes, file_name).await {
+            Ok(attachment) => input.attachments.push(attachment),
+            Err(e @ (AppError::Invalid(_) | AppError::Wecom { .. } | AppError::NotConnected(_))) => {
+                return welcome_form_page(user, headers, editing, form, Some(e)).await;
+            }
+            Err(e) => return Err(fail(e, headers)),
+        }
+    }
+    let result = match id {
+        Some(id) => welcome::update(state, &actor(user), user.corp_id, id, &input).await,
+        None => welcome::create(state, &actor(user), user.corp_id, &input).await,
+    };
+    match result {
+        Ok(_) => {
+            Ok(Redirect::to(if id.is_some() { "/console/welcome?saved=1" } else { "/console/welcome?saved=created" })
+                .into_response())
+        }
+        Err(e @ AppError::Invalid(_)) => welcome_form_page(user, headers, editing, form, Some(e)).await,
+        Err(e) => Err(fail(e, headers)),
+    }
+}
+
+/// POST /console/welcome: a new message.
 pub async fn welcome_create(
     State(state): State<App>,
     Extension(user): Extension<CurrentUser>,
     headers: HeaderMap,
-    Form(form): Form<WelcomeForm>,
+    body: axum::body::Bytes,
+) -> PageResult {
+    welcome_save(&state, &user, &headers, None, body).await
+}
+
+/// POST /console/welcome/{id}: saves the edit form.
+pub async fn welcome_update(
+    State(state): State<App>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+    ConsolePath(id): ConsolePath<i64>,
+    body: axum::body::Bytes,
+) -> PageResult {
+    welcome_save(&state, &user, &headers, Some(id), body).await
+}
+
+/// POST /console/welcome/{id}/delete (asks first without JavaScript).
+pub async fn welcome_delete(
+    State(state): State<App>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+    ConsolePath(id): ConsolePath<i64>,
+    Form(confirm): Form<Confirmation>,
 ) -> PageResult {
     admin_only(&user, &headers)?;
-    let input =
-        WelcomeInput { name: form.name, text: form.text, attachments: vec![], is_default: form.is_default.is_some() };
-    match welcome::create(&state, &actor(&user), user.corp_id, &input).await {
-        Ok(_) => Ok(Redirect::to("/console/welcome").into_response()),
-        Err(e @ AppError::Invalid(_)) => {
-            let c = chrome(&user, &headers, "/console/welcome", None);
-            let messages = welcome::list(&state, user.corp_id).await.map_err(|e| fail(e, &headers))?;
-            Ok(render_with(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &WelcomePage { error: Some(crate::console::user_message(&e.into(), c.lang)), c, messages },
-            ))
-        }
-        Err(e) => Err(fail(e, &headers)),
+    if !confirm.given() {
+        let m = pond_store::welcome::get(&state.db, user.corp_id, id).await.map_err(|e| fail(e, &headers))?;
+        let c = chrome(&user, &headers, "/console/welcome", None);
+        let page = ConfirmPage {
+            title: format!("{} {}", c.t("common.delete"), m.name),
+            message: c.t("welcome.delete_consequence").to_owned(),
+            action: format!("/console/welcome/{id}/delete"),
+            cancel: "/console/welcome".to_owned(),
+            ok: "common.delete",
+            c,
+        };
+        return Ok(render(&page));
     }
+    welcome::delete(&state, &actor(&user), user.corp_id, id).await.map_err(|e| fail(e, &headers))?;
+    Ok(Redirect::to("/console/welcome?saved=deleted").into_response())
+}
+
+/// POST /console/welcome/assign: `staff` (one or more, from the picker) greet with `welcome_id`
+/// (empty: back to the corp default).
+pub async fn welcome_assign(
+    State(state): State<App>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+    body: String,
+) -> PageResult {
+    admin_only(&user, &headers)?;
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&body).unwrap_or_default();
+    let staff: Vec<&str> = pairs.iter().filter(|(k, _)| k == "staff").map(|(_, v)| v.as_str()).collect();
+    let welcome_id = pairs.iter().find(|(k, _)| k == "welcome_id").and_then(|(_, v)| v.parse::<i64>().ok());
+    if staff.is_empty() {
+        let msg = crate::console::user_message(
+            &ApiError::Invalid(ValidationError::new("staff", "choose at least one employee", "请至少选择一名员工")),
+            lang_of(&headers),
+        );
+        return welcome_page_with(&state, &user, &headers, None, Some(msg)).await;
+    }
+    for userid in staff {
+        welcome::set_for_staff(&state, &actor(&user), user.corp_id, userid, welcome_id)
+            .await
+            .map_err(|e| fail(e, &headers))?;
+    }
+    Ok(Redirect::to("/console/welcome?saved=1").into_response())
 }
 
 #[derive(Template)]

@@ -133,7 +133,7 @@ impl LineChart {
 
     /// Legend and chart together.
     pub fn html(&self, title: &str) -> String {
-        format!("{}{}", self.legend(), self.svg(title))
+        format!("{}<div class=\"chart-wrap\">{}</div>", self.legend(), self.svg(title))
     }
 }
 

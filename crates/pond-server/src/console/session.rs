@@ -115,6 +115,11 @@ pub async fn require_csrf(State(state): State<App>, req: Request, next: Next) ->
         return forbidden(lang, "missing CSRF token");
     };
     let header_token = req.headers().get("x-csrf-token").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let boundary = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| multer::parse_boundary(ct).ok());
     let (parts, body) = req.into_parts();
     let bytes = match to_bytes(body, state.config.http.body_limit_bytes).await {
         Ok(b) => b,
@@ -127,12 +132,27 @@ pub async fn require_csrf(State(state): State<App>, req: Request, next: Next) ->
             .into_response();
         }
     };
-    let form_token = form_field(&bytes, "_csrf");
+    let form_token = match boundary {
+        Some(boundary) => multipart_field(bytes.clone(), boundary, "_csrf").await,
+        None => form_field(&bytes, "_csrf"),
+    };
     let given = header_token.or(form_token);
     if !given.as_deref().is_some_and(|g| same(g, &expected)) {
         return forbidden(lang, "invalid or missing CSRF token; reload the page and try again");
     }
     next.run(Request::from_parts(parts, Body::from(bytes))).await
+}
+
+/// One text field of a `multipart/form-data` body (forms that upload files).
+async fn multipart_field(body: axum::body::Bytes, boundary: String, name: &str) -> Option<String> {
+    let stream = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(body) });
+    let mut multipart = multer::Multipart::new(stream, boundary);
+    while let Ok(Some(field)) = multipart.next_field().await {
+        if field.name() == Some(name) {
+            return field.text().await.ok();
+        }
+    }
+    None
 }
 
 /// One field of an `application/x-www-form-urlencoded` body.
