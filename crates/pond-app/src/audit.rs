@@ -29,6 +29,9 @@ pub enum AuditAction {
     StoreDelete,
     CardsUpdate,
     CustomerEdit,
+    TagCreate,
+    TagUpdate,
+    TagDelete,
     CustomerBulkTag,
     CustomerExport,
 }
@@ -58,6 +61,9 @@ impl AuditAction {
             AuditAction::StoreDelete => "store.delete",
             AuditAction::CardsUpdate => "staff.card",
             AuditAction::CustomerEdit => "customer.edit",
+            AuditAction::TagCreate => "tag.create",
+            AuditAction::TagUpdate => "tag.update",
+            AuditAction::TagDelete => "tag.delete",
             AuditAction::CustomerBulkTag => "customer.bulk_tag",
             AuditAction::CustomerExport => "customer.export",
         }

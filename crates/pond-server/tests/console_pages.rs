@@ -175,6 +175,7 @@ async fn every_console_page_renders_in_both_languages_and_escapes_hostile_names(
     let stores = post("/console/stores".into(), format!("_csrf={csrf}&csv={}", enc(&csv))).await;
     assert!(stores.status().is_success() || stores.status().is_redirection(), "stores import: {}", stores.status());
 
+    let live_tag = pond_store::tag::all_live(&s.pond.app.db, s.corp_id).await.unwrap()[0].0.clone();
     let fill = |path: &str| -> Option<String> {
         if path.contains("{*") {
             return None;
@@ -183,7 +184,8 @@ async fn every_console_page_renders_in_both_languages_and_escapes_hostile_names(
             path.replace("{id}", &code_id.to_string())
                 .replace("{external_userid}", &enc(&hostile_customer))
                 .replace("{userid}", &enc(&hostile_user))
-                .replace("{format}", "qr.png"),
+                .replace("{format}", "qr.png")
+                .replace("{tag_id}", &enc(&live_tag)),
         )
     };
     let mut pages = 0;

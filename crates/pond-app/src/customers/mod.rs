@@ -12,6 +12,7 @@ use pond_store::{
 };
 
 pub mod listing;
+pub mod tags;
 
 use crate::{App, AppError};
 

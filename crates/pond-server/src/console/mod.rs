@@ -81,12 +81,21 @@ pub struct ListParams {
     #[serde(default)]
     pub q: String,
     pub page: Option<u32>,
-    pub saved: Option<u8>,
+    /// Set after a change: `deleted`, `created`, or anything for "saved".
+    pub saved: Option<String>,
 }
 
 impl ListParams {
     pub fn request(&self) -> PageRequest {
         PageRequest::new(self.page, Some(50))
+    }
+    /// The toast for `saved`.
+    pub fn flash(&self) -> Option<&'static str> {
+        self.saved.as_deref().map(|s| match s {
+            "deleted" => "common.deleted",
+            "created" => "common.created",
+            _ => "common.saved",
+        })
     }
     pub fn search(&self) -> Option<&str> {
         Some(self.q.trim()).filter(|q| !q.is_empty())

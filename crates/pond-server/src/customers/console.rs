@@ -25,6 +25,11 @@ pub fn pages(book: RouteBook) -> RouteBook {
         .get("/console/customers/{external_userid}", customer_page)
         .post("/console/customers/{external_userid}/follows/{userid}", follow_save)
         .get("/console/tags", tags_page)
+        .get("/console/tags/new", tag_new)
+        .post("/console/tags", tag_create)
+        .get("/console/tags/{tag_id}/edit", tag_edit)
+        .post("/console/tags/{tag_id}", tag_rename)
+        .post("/console/tags/{tag_id}/delete", tag_delete)
         .get("/console/groups", groups_page)
 }
 
@@ -35,6 +40,13 @@ struct StaffPage {
     q: String,
     items: Vec<Staff>,
     pager: Pager,
+    departments: std::collections::HashMap<i64, String>,
+}
+
+impl StaffPage {
+    fn department_names(&self, ids: &str) -> String {
+        pickers::departments_of(ids, &self.departments).join("、")
+    }
 }
 
 pub async fn staff_page(
@@ -46,7 +58,8 @@ pub async fn staff_page(
     let c = chrome(&user, &headers, "/console/staff", None);
     let page = pond_store::staff::list(&state.db, user.corp_id, p.search(), p.request()).await.or_page(c.lang)?;
     let pager = Pager::new(&page, "/console/staff", &p.extra());
-    Ok(render(&StaffPage { c, q: p.q, items: page.items, pager }))
+    let departments = pickers::department_names(&state, user.corp_id).await.or_page(c.lang)?;
+    Ok(render(&StaffPage { c, q: p.q, items: page.items, pager, departments }))
 }
 
 #[derive(Template)]
@@ -223,7 +236,7 @@ pub async fn tags_page(
     headers: HeaderMap,
     Query(p): Query<ListParams>,
 ) -> PageResult {
-    let c = chrome(&user, &headers, "/console/tags", None);
+    let c = chrome(&user, &headers, "/console/tags", p.flash());
     let page = pond_store::tag::list(&state.db, user.corp_id, p.search(), p.request()).await.or_page(c.lang)?;
     let pager = Pager::new(&page, "/console/tags", &p.extra());
     Ok(render(&TagsPage { c, q: p.q, items: page.items, pager }))
@@ -236,6 +249,13 @@ struct GroupsPage {
     q: String,
     items: Vec<GroupListing>,
     pager: Pager,
+    owners: std::collections::HashMap<String, String>,
+}
+
+impl GroupsPage {
+    fn owner(&self, userid: &str) -> String {
+        self.owners.get(userid).cloned().unwrap_or_else(|| userid.to_owned())
+    }
 }
 
 pub async fn groups_page(
@@ -247,7 +267,8 @@ pub async fn groups_page(
     let c = chrome(&user, &headers, "/console/groups", None);
     let page = pond_store::group::list(&state.db, user.corp_id, p.search(), p.request()).await.or_page(c.lang)?;
     let pager = Pager::new(&page, "/console/groups", &p.extra());
-    Ok(render(&GroupsPage { c, q: p.q, items: page.items, pager }))
+    let owners = pickers::staff_names(&state, user.corp_id).await.or_page(c.lang)?;
+    Ok(render(&GroupsPage { c, q: p.q, items: page.items, pager, owners }))
 }
 
 #[derive(Template)]
@@ -362,4 +383,148 @@ pub async fn follow_save(
             customer_page_with(&state, &user, &headers, &external_userid, None, Some((userid, message))).await
         }
     }
+}
+
+#[derive(Template)]
+#[template(path = "customers/tag_form.html")]
+struct TagFormPage {
+    c: Chrome,
+    /// The tag being renamed: (id, group name).
+    editing: Option<(String, String)>,
+    group: String,
+    name: String,
+    groups: Vec<String>,
+    error: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct TagForm {
+    #[serde(default)]
+    group: String,
+    #[serde(default)]
+    name: String,
+}
+
+async fn tag_form_page(
+    state: &App,
+    user: &CurrentUser,
+    headers: &HeaderMap,
+    editing: Option<(String, String)>,
+    form: TagForm,
+    failure: Option<AppError>,
+) -> PageResult {
+    let c = chrome(user, headers, "/console/tags", None);
+    let mut groups: Vec<String> = pond_store::tag::all_live(&state.db, user.corp_id)
+        .await
+        .or_page(c.lang)?
+        .into_iter()
+        .map(|(_, g, _)| g)
+        .collect();
+    groups.sort();
+    groups.dedup();
+    let error = failure.map(|e| crate::console::user_message(&e.into(), c.lang));
+    let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    Ok(render_with(status, &TagFormPage { c, editing, group: form.group, name: form.name, groups, error }))
+}
+
+/// GET /console/tags/new
+pub async fn tag_new(
+    State(state): State<App>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+) -> PageResult {
+    require(&user, user.role.can_administer(), lang_of(&headers))?;
+    tag_form_page(&state, &user, &headers, None, TagForm::default(), None).await
+}
+
+/// POST /console/tags
+pub async fn tag_create(
+    State(state): State<App>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+    Form(form): Form<TagForm>,
+) -> PageResult {
+    require(&user, user.role.can_administer(), lang_of(&headers))?;
+    match pond_app::customers::tags::create(
+        &state,
+        &crate::console::actor(&user),
+        user.corp_id,
+        &form.group,
+        &form.name,
+    )
+    .await
+    {
+        Ok(_) => Ok(Redirect::to("/console/tags?saved=1").into_response()),
+        Err(
+            e @ (AppError::Invalid(_) | AppError::Wecom { .. } | AppError::NotConnected(_) | AppError::Conflict(_)),
+        ) => tag_form_page(&state, &user, &headers, None, form, Some(e)).await,
+        Err(e) => Err(ConsoleError::from_api(e.into(), lang_of(&headers))),
+    }
+}
+
+/// GET /console/tags/{tag_id}/edit
+pub async fn tag_edit(
+    State(state): State<App>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+    ConsolePath(tag_id): ConsolePath<String>,
+) -> PageResult {
+    let lang = lang_of(&headers);
+    require(&user, user.role.can_administer(), lang)?;
+    let tags = pond_store::tag::all_live(&state.db, user.corp_id).await.or_page(lang)?;
+    let (_, group, name) =
+        tags.into_iter().find(|(id, _, _)| *id == tag_id).ok_or_else(|| ConsoleError::not_found(lang))?;
+    tag_form_page(&state, &user, &headers, Some((tag_id, group.clone())), TagForm { group, name }, None).await
+}
+
+/// POST /console/tags/{tag_id}: renames the tag.
+pub async fn tag_rename(
+    State(state): State<App>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+    ConsolePath(tag_id): ConsolePath<String>,
+    Form(form): Form<TagForm>,
+) -> PageResult {
+    require(&user, user.role.can_administer(), lang_of(&headers))?;
+    match pond_app::customers::tags::rename(&state, &crate::console::actor(&user), user.corp_id, &tag_id, &form.name)
+        .await
+    {
+        Ok(()) => Ok(Redirect::to("/console/tags?saved=1").into_response()),
+        Err(e @ (AppError::Invalid(_) | AppError::Wecom { .. } | AppError::NotConnected(_))) => {
+            let editing = Some((tag_id, form.group.clone()));
+            tag_form_page(&state, &user, &headers, editing, form, Some(e)).await
+        }
+        Err(e) => Err(ConsoleError::from_api(e.into(), lang_of(&headers))),
+    }
+}
+
+/// POST /console/tags/{tag_id}/delete (asks first without JavaScript).
+pub async fn tag_delete(
+    State(state): State<App>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+    ConsolePath(tag_id): ConsolePath<String>,
+    Form(confirm): Form<crate::console::Confirmation>,
+) -> PageResult {
+    let lang = lang_of(&headers);
+    require(&user, user.role.can_administer(), lang)?;
+    if !confirm.given() {
+        let tags = pond_store::tag::all_live(&state.db, user.corp_id).await.or_page(lang)?;
+        let (_, group, name) =
+            tags.into_iter().find(|(id, _, _)| *id == tag_id).ok_or_else(|| ConsoleError::not_found(lang))?;
+        let c = chrome(&user, &headers, "/console/tags", None);
+        let page = crate::console::ConfirmPage {
+            title: format!("{} {group}/{name}", c.t("common.delete")),
+            message: c.t("tags.delete_consequence").to_owned(),
+            action: format!("/console/tags/{}/delete", crate::console::session::encode_component(&tag_id)),
+            cancel: "/console/tags".to_owned(),
+            ok: "common.delete",
+            c,
+        };
+        return Ok(render(&page));
+    }
+    pond_app::customers::tags::delete(&state, &crate::console::actor(&user), user.corp_id, &tag_id)
+        .await
+        .or_page(lang)?;
+    Ok(Redirect::to("/console/tags?saved=deleted").into_response())
 }
