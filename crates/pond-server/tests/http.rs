@@ -20,6 +20,7 @@ test_on_both_backends!(
     login_refuses_wrong_password_and_logout_ends_session,
     health_ready_and_metrics,
     owners_create_and_revoke_api_tokens_in_the_console,
+    owners_change_roles_and_disable_logins_but_keep_an_owner,
 );
 
 fn concrete(path: &str) -> String {
@@ -559,4 +560,47 @@ async fn owners_create_and_revoke_api_tokens_in_the_console(db: Db) {
     let revoked = app.post_form(&format!("/console/tokens/{id}/revoke"), &cookie, &format!("_csrf={csrf}")).await;
     assert_eq!(revoked.status, StatusCode::SEE_OTHER);
     assert_eq!(app.get("/api/v1/corp", &[("authorization", &bearer)]).await.status, StatusCode::UNAUTHORIZED);
+}
+
+async fn owners_change_roles_and_disable_logins_but_keep_an_owner(db: Db) {
+    let app = App::new(db).await;
+    app.user("boss@pond.test", Role::Owner).await;
+    app.user("staff@pond.test", Role::Admin).await;
+    let (owner, csrf) = app.login("boss@pond.test").await;
+    let users = pond_store::user::list(app.db(), app.corp_id).await.unwrap();
+    let id_of = |email: &str| users.iter().find(|u| u.email == email).unwrap().id;
+    let (boss, staff) = (id_of("boss@pond.test"), id_of("staff@pond.test"));
+    // The last owner cannot demote themselves: refused in Chinese, nothing changed.
+    let refused = app.post_form(&format!("/console/users/{boss}"), &owner, &format!("_csrf={csrf}&role=admin")).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.body.contains("至少需要一名启用的所有者"), "{}", refused.body);
+    assert_eq!(pond_store::user::get(app.db(), boss).await.unwrap().role, "owner");
+    // A role change is saved and audited.
+    let demoted =
+        app.post_form(&format!("/console/users/{staff}"), &owner, &format!("_csrf={csrf}&role=operator")).await;
+    assert_eq!(demoted.status, StatusCode::SEE_OTHER);
+    assert_eq!(pond_store::user::get(app.db(), staff).await.unwrap().role, "operator");
+    // Disabling asks first, then ends the user's sessions and logins.
+    let (staff_session, _) = app.login("staff@pond.test").await;
+    let asked = app
+        .post_form(&format!("/console/users/{staff}"), &owner, &format!("_csrf={csrf}&role=operator&login=disable"))
+        .await;
+    assert_eq!(asked.status, StatusCode::OK);
+    assert!(asked.body.contains("name=\"login\" value=\"disable\""), "the confirmation posts the same choice");
+    assert!(!pond_store::user::get(app.db(), staff).await.unwrap().disabled);
+    let done = app
+        .post_form(
+            &format!("/console/users/{staff}"),
+            &owner,
+            &format!("_csrf={csrf}&role=operator&login=disable&confirmed=yes"),
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    assert!(pond_store::user::get(app.db(), staff).await.unwrap().disabled);
+    let after = app.get("/console", &[("cookie", &staff_session)]).await;
+    assert_eq!(after.status, StatusCode::SEE_OTHER, "a disabled user's session no longer works");
+    let audit =
+        pond_store::audit::list(app.db(), app.corp_id, Some("user.access"), pond_core::PageRequest::new(None, None))
+            .await;
+    assert!(audit.map(|p| p.total >= 2).unwrap_or(false), "role and access changes are audited");
 }

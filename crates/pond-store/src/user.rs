@@ -78,6 +78,22 @@ pub async fn touch_login(db: &Db, id: i64) -> Result<()> {
 }
 
 /// Replaces a user's password hash.
+/// Changes a user's role and whether they may sign in.
+pub async fn set_access<'c>(conn: impl Into<Conn<'c>>, id: i64, role: &str, disabled: bool) -> Result<()> {
+    let n =
+        on_conn!(conn.into(), |pool| sqlx::query("UPDATE console_users SET role = $2, disabled = $3 WHERE id = $1")
+            .bind(id)
+            .bind(role)
+            .bind(disabled)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+    if n == 0 {
+        return Err(StoreError::NotFound(format!("user {id}")));
+    }
+    Ok(())
+}
+
 pub async fn set_password<'c>(conn: impl Into<Conn<'c>>, id: i64, password_hash: &str) -> Result<()> {
     let n = on_conn!(conn.into(), |pool| sqlx::query("UPDATE console_users SET password_hash = $2 WHERE id = $1")
         .bind(id)

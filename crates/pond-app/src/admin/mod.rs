@@ -2,7 +2,7 @@
 //! jobs and sync runs. Each action validates its input, checks nothing about HTTP, and records
 //! itself in the audit log, so the API, the console and the CLI behave alike.
 
-use pond_core::{Role, ids};
+use pond_core::{Role, ValidationError, ids};
 use pond_store::{StoreError, corp::Corp, jobs::Job, sync_run::SyncRun, token::ApiToken, user::User};
 
 use crate::{
@@ -99,6 +99,40 @@ pub async fn add_user(
     audit::record(&mut tx, corp_id, actor, AuditAction::UserAdd, &user.email, &format!("role={role}")).await?;
     tx.commit().await?;
     Ok(user)
+}
+
+/// Changes a console user's role, or disables or re-enables their login (a disabled user's
+/// sessions stop working at once; the audit log keeps their history). The corp always keeps an
+/// enabled owner.
+pub async fn set_user_access(
+    app: &App,
+    actor: &Actor,
+    corp_id: i64,
+    user_id: i64,
+    role: Role,
+    disabled: bool,
+) -> Result<User, AppError> {
+    let user = pond_store::user::get(&app.db, user_id).await?;
+    if user.corp_id != corp_id {
+        return Err(AppError::NotFound(format!("user {user_id}")));
+    }
+    let users = pond_store::user::list(&app.db, corp_id).await?;
+    let other_owners =
+        users.iter().filter(|u| u.id != user_id && !u.disabled && u.role == Role::Owner.as_str()).count();
+    if (role != Role::Owner || disabled) && user.role == Role::Owner.as_str() && other_owners == 0 {
+        return Err(ValidationError::new(
+            "role",
+            "the corp needs at least one enabled owner",
+            "企业至少需要一名启用的所有者",
+        )
+        .into());
+    }
+    let mut tx = app.db.begin().await?;
+    pond_store::user::set_access(&mut tx, user_id, role.as_str(), disabled).await?;
+    let detail = format!("role: {} → {role}; disabled: {} → {disabled}", user.role, user.disabled);
+    audit::record(&mut tx, corp_id, actor, AuditAction::UserAccess, &user.email, &detail).await?;
+    tx.commit().await?;
+    Ok(pond_store::user::get(&app.db, user_id).await?)
 }
 
 /// Sets a new password for a console user found by e-mail; returns the user.

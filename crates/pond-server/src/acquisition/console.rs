@@ -639,6 +639,7 @@ pub async fn code_delete(
             action: format!("/console/codes/{id}/delete"),
             cancel: format!("/console/codes/{id}"),
             ok: "common.delete",
+            fields: Vec::new(),
             c,
         };
         return Ok(render(&page));
@@ -1064,6 +1065,7 @@ pub async fn welcome_delete(
             action: format!("/console/welcome/{id}/delete"),
             cancel: "/console/welcome".to_owned(),
             ok: "common.delete",
+            fields: Vec::new(),
             c,
         };
         return Ok(render(&page));
@@ -1136,6 +1138,7 @@ pub async fn store_delete(
             action: format!("/console/stores/{id}/delete"),
             cancel: "/console/stores".to_owned(),
             ok: "common.delete",
+            fields: Vec::new(),
             c,
         };
         return Ok(render(&page));

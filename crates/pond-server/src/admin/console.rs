@@ -17,6 +17,7 @@ pub fn pages(book: RouteBook) -> RouteBook {
         .get("/console/audit", audit_page)
         .get("/console/users", users_page)
         .post("/console/users", users_add)
+        .post("/console/users/{id}", users_access)
         .get("/console/tokens", tokens_page)
         .post("/console/tokens", tokens_create)
         .post("/console/tokens/{id}/revoke", tokens_revoke)
@@ -270,7 +271,7 @@ pub async fn users_page(
     headers: HeaderMap,
     Query(p): Query<ListParams>,
 ) -> PageResult {
-    let c = chrome(&user, &headers, "/console/users", p.saved.map(|_| "users.added"));
+    let c = chrome(&user, &headers, "/console/users", p.saved.as_ref().map(|_| "common.saved"));
     require(&user, user.role == Role::Owner, c.lang)?;
     let users = pond_store::user::list(&state.db, user.corp_id).await.or_page(c.lang)?;
     Ok(render(&UsersPage {
@@ -314,6 +315,63 @@ pub async fn users_add(
         StatusCode::UNPROCESSABLE_ENTITY,
         &UsersPage { c, users, roles, error: Some(error), email: form.email },
     ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AccessForm {
+    role: String,
+    /// `enable` or `disable`; absent keeps the login as it is.
+    #[serde(default)]
+    login: String,
+    #[serde(default)]
+    confirmed: String,
+}
+
+/// POST /console/users/{id}: a new role, or the login disabled / re-enabled (disabling asks first).
+pub async fn users_access(
+    State(state): State<App>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+    ConsolePath(id): ConsolePath<i64>,
+    Form(form): Form<AccessForm>,
+) -> PageResult {
+    let c = chrome(&user, &headers, "/console/users", None);
+    require(&user, user.role == Role::Owner, c.lang)?;
+    let target = pond_store::user::get(&state.db, id).await.or_page(c.lang)?;
+    if target.corp_id != user.corp_id {
+        return Err(ConsoleError::not_found(c.lang));
+    }
+    let disabled = match form.login.as_str() {
+        "disable" => true,
+        "enable" => false,
+        _ => target.disabled,
+    };
+    if disabled && !target.disabled && form.confirmed != "yes" {
+        let page = crate::console::ConfirmPage {
+            title: format!("{} {}", c.t("users.disable"), target.email),
+            message: c.t("users.disable_consequence").to_owned(),
+            action: format!("/console/users/{id}"),
+            cancel: "/console/users".to_owned(),
+            ok: "users.disable",
+            fields: vec![("role".into(), form.role.clone()), ("login".into(), "disable".into())],
+            c,
+        };
+        return Ok(render(&page));
+    }
+    let role = form.role.parse::<Role>().map_err(AppError::from).or_page(c.lang)?;
+    match pond_app::admin::set_user_access(&state, &actor(&user), user.corp_id, id, role, disabled).await {
+        Ok(_) => Ok(Redirect::to("/console/users?saved=1").into_response()),
+        Err(e @ AppError::Invalid(_)) => {
+            let users = pond_store::user::list(&state.db, user.corp_id).await.or_page(c.lang)?;
+            let roles = Role::ALL.iter().map(|r| r.as_str()).collect();
+            let error = Some(crate::console::user_message(&e.into(), c.lang));
+            Ok(render_with(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &UsersPage { c, users, roles, error, email: String::new() },
+            ))
+        }
+        Err(e) => Err(ConsoleError::from_api(e.into(), c.lang)),
+    }
 }
 
 #[derive(Template)]

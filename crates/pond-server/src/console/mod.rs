@@ -480,6 +480,8 @@ pub struct ConfirmPage {
     pub action: String,
     pub cancel: String,
     pub ok: &'static str,
+    /// Fields the confirmed form posts again (name, value).
+    pub fields: Vec<(String, String)>,
 }
 
 /// Whether a destructive form was confirmed.

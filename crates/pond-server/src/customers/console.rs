@@ -519,6 +519,7 @@ pub async fn tag_delete(
             action: format!("/console/tags/{}/delete", crate::console::session::encode_component(&tag_id)),
             cancel: "/console/tags".to_owned(),
             ok: "common.delete",
+            fields: Vec::new(),
             c,
         };
         return Ok(render(&page));
