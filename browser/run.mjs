@@ -455,7 +455,7 @@ async function pick(page, id, query) {
   await picker.locator('input.picker-search').fill(query);
   const option = picker.locator('li[data-value]').first();
   if (!(await option.count())) fail(`the picker #${id} found nothing for "${query}"`);
-  const label = await text(option);
+  const label = await option.evaluate((li) => li.firstChild.textContent.trim());
   await option.click();
   return label;
 }

@@ -80,9 +80,9 @@
       chips.innerHTML = '';
       options.filter(function (o) { return o.selected; }).forEach(function (o) {
         var chip = document.createElement('span'); chip.className = 'chip';
-        chip.appendChild(document.createTextNode(o.textContent));
+        chip.appendChild(document.createTextNode(o.dataset.label || o.textContent));
         var x = document.createElement('button'); x.type = 'button'; x.textContent = '×';
-        x.setAttribute('aria-label', (texts.remove || 'remove') + ' ' + o.textContent);
+        x.setAttribute('aria-label', (texts.remove || 'remove') + ' ' + (o.dataset.label || o.textContent));
         x.addEventListener('click', function () { o.selected = false; update(); });
         chip.appendChild(x); chips.appendChild(chip);
       });
@@ -99,7 +99,7 @@
         var li = document.createElement('li'); li.setAttribute('role', 'option');
         li.dataset.value = o.value;
         if (o.selected) li.className = 'sel';
-        li.appendChild(document.createTextNode(o.textContent));
+        li.appendChild(document.createTextNode(o.dataset.label || o.textContent));
         if (o.dataset.meta) { var m = document.createElement('span'); m.className = 'meta'; m.textContent = o.dataset.meta; li.appendChild(m); }
         li.addEventListener('click', function () {
           if (!multi) options.forEach(function (p) { p.selected = false; });

@@ -19,7 +19,7 @@ use crate::api::prelude::*;
 pub fn routes() -> OpenApiRouter<App> {
     OpenApiRouter::new()
         .routes(routes!(list_welcome, create_welcome))
-        .routes(routes!(delete_welcome))
+        .routes(routes!(update_welcome, delete_welcome))
         .routes(routes!(set_staff_welcome))
         .routes(routes!(list_codes, create_code))
         .routes(routes!(get_code, update_code, delete_code))
@@ -54,6 +54,19 @@ async fn create_welcome(
 ) -> Result<(axum::http::StatusCode, Json<WelcomeView>), ApiError> {
     let m = welcome::create(&state, &caller.actor, caller.corp_id, &input).await?;
     Ok((axum::http::StatusCode::CREATED, Json(WelcomeView::try_from(m)?)))
+}
+
+/// Changes a welcome message (unknown `{placeholders}` are refused).
+#[utoipa::path(put, path = "/api/v1/welcome-messages/{id}", tag = "acquisition", params(("id" = i64, Path)), request_body = WelcomeInput,
+    responses((status = 200, body = WelcomeView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn update_welcome(
+    State(state): State<App>,
+    Extension(caller): Extension<ApiCaller>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(input): ApiJson<WelcomeInput>,
+) -> Result<Json<WelcomeView>, ApiError> {
+    let m = welcome::update(&state, &caller.actor, caller.corp_id, id, &input).await?;
+    Ok(Json(WelcomeView::try_from(m)?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/welcome-messages/{id}", tag = "acquisition", params(("id" = i64, Path)),

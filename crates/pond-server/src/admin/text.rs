@@ -98,6 +98,7 @@ pub const TEXT: &[Text] = &[
     ("enum.audit.tag.create", "新建标签", "Created a tag"),
     ("enum.audit.tag.update", "重命名标签", "Renamed a tag"),
     ("enum.audit.tag.delete", "删除标签", "Deleted a tag"),
+    ("tokens.name_example", "BI 报表", "BI reports"),
     ("sync.title", "企业微信数据同步", "WeCom data sync"),
     ("sync.phase", "阶段", "Phase"),
     ("sync.started", "开始于", "started"),

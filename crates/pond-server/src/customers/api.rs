@@ -10,7 +10,10 @@ pub fn routes() -> OpenApiRouter<App> {
         .routes(routes!(list_staff))
         .routes(routes!(list_customers))
         .routes(routes!(get_customer))
-        .routes(routes!(list_tags))
+        .routes(routes!(list_tags, create_tag))
+        .routes(routes!(rename_tag, delete_tag))
+        .routes(routes!(edit_follow))
+        .routes(routes!(bulk_tag))
         .routes(routes!(list_groups))
 }
 
@@ -73,4 +76,113 @@ async fn list_groups(
 ) -> Result<Json<PageOf<GroupView>>, ApiError> {
     let page = pond_store::group::list(&state.db, caller.corp_id, q.search(), q.page()).await?;
     Ok(Json(PageOf::from_page(page)))
+}
+
+/// A follow relation's new tags (the whole set) and remark.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FollowEdit {
+    #[serde(default)]
+    pub tag_ids: Vec<String>,
+    #[serde(default)]
+    pub remark: String,
+}
+
+/// Sets the tags and remark one employee keeps on one customer, in WeCom and in Pond.
+#[utoipa::path(put, path = "/api/v1/customers/{external_userid}/follows/{userid}", tag = "customers",
+    params(("external_userid" = String, Path), ("userid" = String, Path)), request_body = FollowEdit,
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), (status = 502, body = ErrorBody)))]
+async fn edit_follow(
+    State(state): State<App>,
+    Extension(caller): Extension<ApiCaller>,
+    ApiPath((external_userid, userid)): ApiPath<(String, String)>,
+    ApiJson(input): ApiJson<FollowEdit>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    let follow = pond_core::ids::Follow { external_userid: &external_userid, userid: &userid };
+    pond_app::customers::listing::edit_follow(&state, &caller.actor, caller.corp_id, follow, &input.tag_ids, &input.remark)
+        .await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkTag {
+    pub external_userids: Vec<String>,
+    pub tag_ids: Vec<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Queued {
+    /// Jobs queued: one per live follow relation of the chosen customers.
+    pub queued: usize,
+}
+
+/// Tags many customers at once (through every employee still connected to each); queued as jobs.
+#[utoipa::path(post, path = "/api/v1/customers/bulk-tag", tag = "customers", request_body = BulkTag,
+    responses((status = 202, body = Queued), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn bulk_tag(
+    State(state): State<App>,
+    Extension(caller): Extension<ApiCaller>,
+    ApiJson(input): ApiJson<BulkTag>,
+) -> Result<(axum::http::StatusCode, Json<Queued>), ApiError> {
+    let queued =
+        pond_app::customers::listing::bulk_tag(&state, &caller.actor, caller.corp_id, &input.external_userids, &input.tag_ids)
+            .await?;
+    Ok((axum::http::StatusCode::ACCEPTED, Json(Queued { queued })))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTagInput {
+    /// The group's name (created when no group has it).
+    pub group: String,
+    pub name: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CreatedTag {
+    pub tag_id: String,
+}
+
+/// Adds a tag to the corp's library in WeCom.
+#[utoipa::path(post, path = "/api/v1/tags", tag = "tags", request_body = NewTagInput,
+    responses((status = 201, body = CreatedTag), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody), (status = 502, body = ErrorBody)))]
+async fn create_tag(
+    State(state): State<App>,
+    Extension(caller): Extension<ApiCaller>,
+    ApiJson(input): ApiJson<NewTagInput>,
+) -> Result<(axum::http::StatusCode, Json<CreatedTag>), ApiError> {
+    let tag_id = pond_app::customers::tags::create(&state, &caller.actor, caller.corp_id, &input.group, &input.name).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(CreatedTag { tag_id })))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TagRename {
+    pub name: String,
+}
+
+/// Renames a tag in WeCom.
+#[utoipa::path(put, path = "/api/v1/tags/{tag_id}", tag = "tags", params(("tag_id" = String, Path)), request_body = TagRename,
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn rename_tag(
+    State(state): State<App>,
+    Extension(caller): Extension<ApiCaller>,
+    ApiPath(tag_id): ApiPath<String>,
+    ApiJson(input): ApiJson<TagRename>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    pond_app::customers::tags::rename(&state, &caller.actor, caller.corp_id, &tag_id, &input.name).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+/// Deletes a tag in WeCom (which removes it from every customer).
+#[utoipa::path(delete, path = "/api/v1/tags/{tag_id}", tag = "tags", params(("tag_id" = String, Path)),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn delete_tag(
+    State(state): State<App>,
+    Extension(caller): Extension<ApiCaller>,
+    ApiPath(tag_id): ApiPath<String>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    pond_app::customers::tags::delete(&state, &caller.actor, caller.corp_id, &tag_id).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }
