@@ -99,8 +99,15 @@ async fn edit_follow(
     ApiJson(input): ApiJson<FollowEdit>,
 ) -> Result<axum::http::StatusCode, ApiError> {
     let follow = pond_core::ids::Follow { external_userid: &external_userid, userid: &userid };
-    pond_app::customers::listing::edit_follow(&state, &caller.actor, caller.corp_id, follow, &input.tag_ids, &input.remark)
-        .await?;
+    pond_app::customers::listing::edit_follow(
+        &state,
+        &caller.actor,
+        caller.corp_id,
+        follow,
+        &input.tag_ids,
+        &input.remark,
+    )
+    .await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
@@ -125,9 +132,14 @@ async fn bulk_tag(
     Extension(caller): Extension<ApiCaller>,
     ApiJson(input): ApiJson<BulkTag>,
 ) -> Result<(axum::http::StatusCode, Json<Queued>), ApiError> {
-    let queued =
-        pond_app::customers::listing::bulk_tag(&state, &caller.actor, caller.corp_id, &input.external_userids, &input.tag_ids)
-            .await?;
+    let queued = pond_app::customers::listing::bulk_tag(
+        &state,
+        &caller.actor,
+        caller.corp_id,
+        &input.external_userids,
+        &input.tag_ids,
+    )
+    .await?;
     Ok((axum::http::StatusCode::ACCEPTED, Json(Queued { queued })))
 }
 
@@ -152,7 +164,8 @@ async fn create_tag(
     Extension(caller): Extension<ApiCaller>,
     ApiJson(input): ApiJson<NewTagInput>,
 ) -> Result<(axum::http::StatusCode, Json<CreatedTag>), ApiError> {
-    let tag_id = pond_app::customers::tags::create(&state, &caller.actor, caller.corp_id, &input.group, &input.name).await?;
+    let tag_id =
+        pond_app::customers::tags::create(&state, &caller.actor, caller.corp_id, &input.group, &input.name).await?;
     Ok((axum::http::StatusCode::CREATED, Json(CreatedTag { tag_id })))
 }
 
