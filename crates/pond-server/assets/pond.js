@@ -10,6 +10,13 @@
     setTimeout(function () { t.classList.add('hide'); }, 4000);
     setTimeout(function () { t.remove(); }, 4600);
   });
+  document.querySelectorAll('.toast.bad').forEach(function (t) {
+    var close = document.createElement('button');
+    close.type = 'button'; close.className = 'close'; close.textContent = '×';
+    close.setAttribute('aria-label', texts.close || 'close');
+    close.addEventListener('click', function () { t.remove(); });
+    t.appendChild(close);
+  });
 
   // Confirm dialog: <form data-confirm="what stops working" data-confirm-title="…">. Without
   // JavaScript the server answers the post with a confirmation page instead.

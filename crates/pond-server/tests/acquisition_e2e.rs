@@ -593,6 +593,34 @@ async fn regional_code_imports_stores_and_routes_by_location(db: Db) {
         (Some(2), Some(1), Some(1)),
         "{xuhui}"
     );
+    // The console edits one store (staff from the picker); a bad coordinate is refused at the field.
+    let (session, csrf) = console_login(&s, "stores@pond.test").await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let edit = |body: String| {
+        let (http, url, session) =
+            (http.clone(), format!("{}/console/stores/{}/edit", api.base, xuhui["id"]), session.clone());
+        async move {
+            http.post(url)
+                .header("cookie", session)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let staff = xuhui["staff"][0].as_str().unwrap().to_owned();
+    let bad =
+        edit(format!("_csrf={csrf}&name=x&city=%E4%B8%8A%E6%B5%B7&latitude=north&longitude=121.4&staff={staff}")).await;
+    assert_eq!(bad.status(), 422);
+    assert!(bad.text().await.unwrap().contains("须为数字"));
+    let saved = edit(format!(
+        "_csrf={csrf}&name=%E5%BE%90%E6%B1%87%E6%97%97%E8%88%B0%E5%BA%97&city=%E4%B8%8A%E6%B5%B7&address=x&latitude=31.19&longitude=121.437&staff={staff}"
+    ))
+    .await;
+    assert_eq!(saved.status(), 303, "{:?}", saved.text().await);
+    let (_, stores) = api.get("/api/v1/stores").await;
+    assert!(stores.as_array().unwrap().iter().any(|x| x["name"] == "徐汇旗舰店"), "{stores}");
     s.pond.shutdown().await;
 }
 

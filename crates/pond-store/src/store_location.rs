@@ -64,6 +64,33 @@ pub async fn upsert_all_in(tx: &mut Tx, corp_id: i64, stores: &[NewStore]) -> Re
     Ok(stores.len())
 }
 
+/// Changes one store inside the caller's transaction; a name another store has is a conflict.
+pub async fn update_in(tx: &mut Tx, corp_id: i64, id: i64, s: &NewStore) -> Result<()> {
+    let result = on_conn!(Conn::Tx(&mut *tx), |c| {
+        sqlx::query(
+        "UPDATE stores SET name = $3, address = $4, city = $5, latitude = $6, longitude = $7, staff = $8, updated_at = $9
+         WHERE corp_id = $1 AND id = $2"
+    )
+    .bind(corp_id)
+    .bind(id)
+    .bind(&s.name)
+    .bind(&s.address)
+    .bind(&s.city)
+    .bind(s.latitude)
+    .bind(s.longitude)
+    .bind(&s.staff_json)
+    .bind(now_ms())
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected())
+    });
+    match result {
+        Ok(0) => Err(crate::StoreError::NotFound(format!("store {id}"))),
+        Ok(_) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Deletes one store inside the caller's transaction.
 pub async fn delete_in(tx: &mut Tx, corp_id: i64, id: i64) -> Result<()> {
     let n = on_conn!(Conn::Tx(&mut *tx), |c| sqlx::query("DELETE FROM stores WHERE corp_id = $1 AND id = $2")

@@ -221,6 +221,94 @@ pub async fn import(state: &App, actor: &Actor, corp_id: i64, csv_text: &str) ->
     }
 }
 
+/// One store as edited in the console or the API.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct StoreInput {
+    pub name: String,
+    #[serde(default)]
+    pub address: String,
+    pub city: String,
+    /// GCJ-02 (as Amap / Tencent Maps give it).
+    pub latitude: f64,
+    pub longitude: f64,
+    /// Userids of active employees, 1 to 100.
+    pub staff: Vec<String>,
+}
+
+/// Changes one store (validated like an import line); audited with what changed.
+pub async fn update_store(
+    state: &App,
+    actor: &Actor,
+    corp_id: i64,
+    id: i64,
+    input: &StoreInput,
+) -> Result<(), AppError> {
+    let before = pond_store::store_location::get(&state.db, corp_id, id).await?;
+    let name = pond_core::ids::required_text("name", &input.name, 64)?;
+    let city = pond_core::ids::required_text("city", &input.city, 32)?;
+    if input.address.chars().count() > 128 {
+        return Err(ValidationError::new("address", "must be at most 128 characters", "最多 128 个字符").into());
+    }
+    let at = LatLng::new(input.latitude, input.longitude)?;
+    if input.staff.is_empty() || input.staff.len() > 100 {
+        return Err(ValidationError::new("staff", "choose 1 to 100 employees", "请选择 1 到 100 名员工").into());
+    }
+    let active: std::collections::BTreeSet<String> = pond_store::staff::all(&state.db, corp_id)
+        .await?
+        .into_iter()
+        .filter(|s| s.status == pond_core::StaffStatus::Active.as_str())
+        .map(|s| s.userid)
+        .collect();
+    if let Some(unknown) = input.staff.iter().find(|u| !active.contains(*u)) {
+        return Err(ValidationError::new(
+            "staff",
+            format!("unknown or resigned employee {unknown}"),
+            format!("员工 {unknown} 不存在或已离职"),
+        )
+        .into());
+    }
+    let store = NewStore {
+        name,
+        address: input.address.trim().to_owned(),
+        city,
+        latitude: at.lat,
+        longitude: at.lng,
+        staff_json: serde_json::to_string(&input.staff).unwrap_or_else(|_| "[]".into()),
+    };
+    let mut tx = state.db.begin().await?;
+    match pond_store::store_location::update_in(&mut tx, corp_id, id, &store).await {
+        Ok(()) => {}
+        Err(pond_store::StoreError::Conflict(_)) => {
+            return Err(ValidationError::new("name", "another store has this name", "已有同名门店").into());
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let mut changes = Vec::new();
+    for (field, b, a) in [
+        ("name", before.name.clone(), store.name.clone()),
+        ("address", before.address.clone(), store.address.clone()),
+        ("city", before.city.clone(), store.city.clone()),
+        ("staff", before.staff.clone(), store.staff_json.clone()),
+    ] {
+        if b != a {
+            changes.push(format!("{field}: {b:?} → {a:?}"));
+        }
+    }
+    if (before.latitude, before.longitude) != (store.latitude, store.longitude) {
+        changes.push(format!(
+            "location: {},{} → {},{}",
+            before.latitude, before.longitude, store.latitude, store.longitude
+        ));
+    }
+    let detail = if changes.is_empty() { "no change".to_owned() } else { changes.join("; ") };
+    audit::record(&mut tx, corp_id, actor, AuditAction::StoreUpdate, &format!("store:{id}"), &detail).await?;
+    tx.commit().await?;
+    state.store_indexes.invalidate(corp_id);
+    Ok(())
+}
+
 /// Deletes a store (its scans and contact ways stay for the figures); audited.
 pub async fn delete_store(state: &App, actor: &Actor, corp_id: i64, id: i64) -> Result<(), AppError> {
     let store = pond_store::store_location::get(&state.db, corp_id, id).await?;

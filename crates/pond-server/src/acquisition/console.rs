@@ -48,6 +48,8 @@ pub fn pages(book: RouteBook) -> RouteBook {
         .post("/console/stores", stores_import)
         .get("/console/stores/{format}", regional_qr)
         .post("/console/stores/{id}/delete", store_delete)
+        .get("/console/stores/{id}/edit", store_edit)
+        .post("/console/stores/{id}/edit", store_update)
         .get("/console/welcome", welcome_page)
         .post("/console/welcome", welcome_create)
         .get("/console/welcome/new", welcome_new)
@@ -1119,6 +1121,121 @@ impl StoresPage {
     }
 }
 
+#[derive(Template)]
+#[template(path = "acquisition/store_form.html")]
+struct StoreFormPage {
+    c: Chrome,
+    id: i64,
+    form: StoreFormFields,
+    staff: Vec<PickerOption>,
+    errors: std::collections::HashMap<&'static str, String>,
+}
+
+/// The store form as shown and posted (numbers kept as typed, so a bad one is shown back).
+#[derive(Debug, Clone, Default)]
+struct StoreFormFields {
+    name: String,
+    address: String,
+    city: String,
+    latitude: String,
+    longitude: String,
+    staff: Vec<String>,
+}
+
+impl StoreFormFields {
+    fn from_pairs(pairs: Vec<(String, String)>) -> Self {
+        let mut f = StoreFormFields::default();
+        for (k, v) in pairs {
+            match k.as_str() {
+                "name" => f.name = v,
+                "address" => f.address = v,
+                "city" => f.city = v,
+                "latitude" => f.latitude = v,
+                "longitude" => f.longitude = v,
+                "staff" => f.staff.push(v),
+                _ => {}
+            }
+        }
+        f
+    }
+    fn input(&self) -> Result<regional::StoreInput, ValidationError> {
+        let number = |field: &'static str, v: &str| {
+            v.trim().parse::<f64>().map_err(|_| ValidationError::new(field, "must be a number", "须为数字"))
+        };
+        Ok(regional::StoreInput {
+            name: self.name.clone(),
+            address: self.address.clone(),
+            city: self.city.clone(),
+            latitude: number("latitude", &self.latitude)?,
+            longitude: number("longitude", &self.longitude)?,
+            staff: self.staff.clone(),
+        })
+    }
+}
+
+async fn store_form_page(
+    state: &App,
+    user: &CurrentUser,
+    headers: &HeaderMap,
+    id: i64,
+    form: StoreFormFields,
+    failure: Option<AppError>,
+) -> PageResult {
+    let c = chrome(user, headers, "/console/stores", None);
+    let mut errors = std::collections::HashMap::new();
+    match failure {
+        Some(AppError::Invalid(v)) => {
+            errors.insert(v.field, crate::console::user_message(&ApiError::Invalid(v.clone()), c.lang));
+        }
+        Some(e) => return Err(fail(e, headers)),
+        None => {}
+    }
+    let staff = pickers::staff(state, user.corp_id).await.map_err(|e| fail(e, headers))?;
+    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    Ok(render_with(status, &StoreFormPage { c, id, form, staff, errors }))
+}
+
+/// GET /console/stores/{id}/edit
+pub async fn store_edit(
+    State(state): State<App>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+    ConsolePath(id): ConsolePath<i64>,
+) -> PageResult {
+    admin_only(&user, &headers)?;
+    let s = pond_store::store_location::get(&state.db, user.corp_id, id).await.map_err(|e| fail(e, &headers))?;
+    let staff: Vec<String> = pond_app::json_column("stores.staff", s.id, &s.staff).map_err(|e| fail(e, &headers))?;
+    let form = StoreFormFields {
+        name: s.name,
+        address: s.address,
+        city: s.city,
+        latitude: s.latitude.to_string(),
+        longitude: s.longitude.to_string(),
+        staff,
+    };
+    store_form_page(&state, &user, &headers, id, form, None).await
+}
+
+/// POST /console/stores/{id}/edit: saves the edit form.
+pub async fn store_update(
+    State(state): State<App>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+    ConsolePath(id): ConsolePath<i64>,
+    body: String,
+) -> PageResult {
+    admin_only(&user, &headers)?;
+    let form = StoreFormFields::from_pairs(serde_urlencoded::from_str(&body).unwrap_or_default());
+    let result = match form.input() {
+        Ok(input) => regional::update_store(&state, &actor(&user), user.corp_id, id, &input).await,
+        Err(e) => Err(e.into()),
+    };
+    match result {
+        Ok(()) => Ok(Redirect::to("/console/stores?saved=1").into_response()),
+        Err(e) => store_form_page(&state, &user, &headers, id, form, Some(e)).await,
+    }
+}
+
 /// POST /console/stores/{id}/delete (asks first without JavaScript).
 pub async fn store_delete(
     State(state): State<App>,
@@ -1171,7 +1288,16 @@ pub async fn stores_page(
     headers: HeaderMap,
     Query(q): Query<SavedQuery>,
 ) -> PageResult {
-    stores_page_with(&state, &user, &headers, q.saved.map(|_| "common.deleted"), vec![], None, String::new()).await
+    stores_page_with(
+        &state,
+        &user,
+        &headers,
+        q.saved.as_deref().map(|s| if s == "deleted" { "common.deleted" } else { "common.saved" }),
+        vec![],
+        None,
+        String::new(),
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize)]

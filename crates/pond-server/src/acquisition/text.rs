@@ -190,6 +190,13 @@ pub const TEXT: &[Text] = &[
         "静安店,南京西路1号,上海,31.2286,121.4547,s001e01|s001e02",
         "Jing'an,1 West Nanjing Rd,Shanghai,31.2286,121.4547,s001e01|s001e02",
     ),
+    ("stores.edit", "编辑门店", "Edit store"),
+    ("stores.coordinates", "坐标（纬度、经度）", "Coordinates (latitude, longitude)"),
+    (
+        "stores.coordinates_hint",
+        "请填写高德/腾讯地图的坐标（GCJ-02）。",
+        "Enter them as Amap / Tencent Maps give them (GCJ-02).",
+    ),
     ("welcome.title", "欢迎语库", "Welcome messages"),
     ("welcome.text", "内容（可用 {customer_name} {staff_name}）", "Text (variables {customer_name} {staff_name})"),
     ("welcome.default", "设为企业默认", "Corp default"),

@@ -28,6 +28,8 @@ struct DesignPage {
     c: Chrome,
     staff: Vec<PickerOption>,
     tags: Vec<PickerOption>,
+    departments: Vec<PickerOption>,
+    groups: Vec<PickerOption>,
     chosen: Vec<String>,
     errors: HashMap<&'static str, String>,
     chart: String,
@@ -40,6 +42,8 @@ pub async fn page(State(state): State<App>, Extension(user): Extension<CurrentUs
     c.failure = Some(c.t("design.toast_failure").to_owned());
     let staff = pickers::staff(&state, user.corp_id).await.or_page(c.lang)?;
     let tags = pickers::tags(&state, user.corp_id).await.or_page(c.lang)?;
+    let departments = pickers::departments(&state, user.corp_id).await.or_page(c.lang)?;
+    let groups = pickers::groups(&state, user.corp_id).await.or_page(c.lang)?;
     let chosen = staff.iter().take(2).map(|o| o.value.clone()).collect();
     let mut errors = HashMap::new();
     errors.insert("name", format!("{}：{}", super::i18n::field_label(c.lang, "name"), c.t("design.example_error")));
@@ -57,5 +61,5 @@ pub async fn page(State(state): State<App>, Extension(user): Extension<CurrentUs
         ("抖音投放 A 组".to_owned(), "dy-a".to_owned(), 86),
         ("\"'><script>alert(1)</script>".to_owned(), "x".to_owned(), 3),
     ];
-    Ok(render(&DesignPage { c, staff, tags, chosen, errors, chart, rows }))
+    Ok(render(&DesignPage { c, staff, tags, departments, groups, chosen, errors, chart, rows }))
 }

@@ -102,6 +102,7 @@ pub const TEXT: &[Text] = &[
     ("common.copied", "已复制", "Copied"),
     ("common.copy", "复制", "Copy"),
     ("common.remove", "移除", "Remove"),
+    ("common.close", "关闭", "Close"),
     ("common.back", "返回", "Back"),
     ("common.filter", "筛选", "Filter"),
     ("common.reset", "重置", "Reset"),
@@ -208,6 +209,8 @@ pub const TEXT: &[Text] = &[
         "A plain multi-select without JavaScript; with it, search by name, pinyin initials or ID.",
     ),
     ("design.checkbox", "复选项", "A checkbox"),
+    ("design.department_picker", "部门选择器", "Department picker"),
+    ("design.group_picker", "客户群选择器（单选）", "Customer group picker (single)"),
     ("design.feedback", "反馈：提示条、确认、徽标与按钮", "Feedback: alerts, confirmation, badges and buttons"),
     (
         "design.confirm_text",
