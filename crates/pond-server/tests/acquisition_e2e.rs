@@ -481,6 +481,13 @@ async fn console_creates_codes_and_welcomes_and_shows_stats(db: Db) {
     assert_eq!((width, height), (1024, 1024), "the PNG is exactly the size asked");
     let csv = get(&format!("{location}/stats.csv")).await.text().await.unwrap();
     assert!(csv.starts_with("\u{feff}code,date"), "{csv}");
+    // The range switch: 7 days gives 7 day rows in the page and in the CSV.
+    let week = get(&format!("{location}?days=7")).await.text().await.unwrap();
+    let day_rows = week.matches("<tr><td>20").count();
+    assert_eq!(day_rows, 7, "7 day rows for a 7-day range");
+    let week_csv = get(&format!("{location}/stats.csv?days=7")).await.text().await.unwrap();
+    let csv_days = week_csv.lines().skip(1).filter(|l| l.split(',').nth(2) == Some("")).count();
+    assert_eq!(csv_days, 7, "7 per-day lines (the others are per employee): {week_csv}");
     let list = get("/console/codes").await.text().await.unwrap();
     assert!(list.contains("门店海报"));
     // Editing: the form shows what is saved; pickers post one value per chosen employee.

@@ -51,6 +51,19 @@ async fn customers_are_filtered_exported_edited_and_tagged_through_wecom(db: Db)
     let csv = csv.text().await.unwrap();
     assert_eq!(csv.lines().count(), expected + 1, "header plus one line per customer");
     assert!(csv.starts_with("\u{feff}客户,"));
+    // The API filters the same way.
+    let (token, hash, prefix) = pond_app::auth::new_api_token();
+    pond_store::token::create(db, s.corp_id, "t", &hash, &prefix, "test").await.unwrap();
+    let api: serde_json::Value = http
+        .get(format!("{base}/api/v1/customers?userid={userid}&per_page=1"))
+        .header("authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(api["total"].as_u64(), Some(expected as u64), "{api}");
     let bad = get("/console/customers?from=yesterday".into()).await;
     assert_eq!(bad.status(), 422, "a bad date is refused with a message, not ignored");
 

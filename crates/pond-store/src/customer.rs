@@ -655,6 +655,57 @@ const FILTER: &str = "c.corp_id = $1
     AND ($7 < 0 OR COALESCE((SELECT MIN(f.added_at) FROM follow_relations f WHERE f.corp_id = c.corp_id AND f.external_userid = c.external_userid), c.created_at) < $7)
     AND ($8 = '' OR ($8 = 'lost') = NOT EXISTS (SELECT 1 FROM follow_relations f WHERE f.corp_id = c.corp_id AND f.external_userid = c.external_userid AND f.removed_at IS NULL))";
 
+/// Like [`search`], but the customers themselves (for the API's list).
+pub async fn search_customers(
+    db: &Db,
+    corp_id: i64,
+    filter: &CustomerFilter,
+    order: CustomerOrder,
+    req: PageRequest,
+) -> Result<Page<Customer>> {
+    let pattern = crate::db::like_pattern(&filter.search);
+    let lost = match filter.lost {
+        None => "",
+        Some(true) => "lost",
+        Some(false) => "live",
+    };
+    let first_added = "COALESCE((SELECT MIN(f.added_at) FROM follow_relations f WHERE f.corp_id = c.corp_id AND f.external_userid = c.external_userid), c.created_at)";
+    let order_by = match order {
+        CustomerOrder::NewestFirst => format!("{first_added} DESC, c.id DESC"),
+        CustomerOrder::OldestFirst => format!("{first_added} ASC, c.id ASC"),
+        CustomerOrder::Name => "c.name ASC, c.id ASC".to_owned(),
+    };
+    let columns: String = COLUMNS.split(", ").map(|col| format!("c.{col}")).collect::<Vec<_>>().join(", ");
+    let count_sql = format!("SELECT COUNT(*) FROM customers c WHERE {FILTER}");
+    let list_sql = format!("SELECT {columns} FROM customers c WHERE {FILTER} ORDER BY {order_by} LIMIT $9 OFFSET $10");
+    let (from, to) = (filter.added_from.unwrap_or(-1), filter.added_to.unwrap_or(-1));
+    let total: i64 = read_db!(db, |pool| sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql.clone()))
+        .bind(corp_id)
+        .bind(&pattern)
+        .bind(&filter.userid)
+        .bind(&filter.tag_id)
+        .bind(&filter.state)
+        .bind(from)
+        .bind(to)
+        .bind(lost)
+        .fetch_one(pool)
+        .await)?;
+    let items: Vec<Customer> = read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(list_sql.clone()))
+        .bind(corp_id)
+        .bind(&pattern)
+        .bind(&filter.userid)
+        .bind(&filter.tag_id)
+        .bind(&filter.state)
+        .bind(from)
+        .bind(to)
+        .bind(lost)
+        .bind(req.limit())
+        .bind(req.offset())
+        .fetch_all(pool)
+        .await)?;
+    Ok(Page::new(items, total, req))
+}
+
 /// One page of customers matching `filter`, in `order`.
 pub async fn search(
     db: &Db,

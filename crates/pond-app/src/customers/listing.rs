@@ -75,6 +75,17 @@ pub struct CustomerListing {
     pub staff: Vec<String>,
 }
 
+/// One page of the customers themselves matching `filter` (the API's list).
+pub async fn customers(
+    app: &App,
+    corp_id: i64,
+    filter: &CustomerFilter,
+    order: CustomerOrder,
+    req: PageRequest,
+) -> Result<Page<pond_store::customer::Customer>, AppError> {
+    Ok(pond_store::customer::search_customers(&app.db, corp_id, filter, order, req).await?)
+}
+
 /// One page of customers matching `filter`.
 pub async fn list(
     app: &App,

@@ -345,6 +345,16 @@ async fn last_30_days(state: &App, code: &ChannelCode) -> Result<CodeStats, AppE
     stats::stats_of(state, code, None, None).await
 }
 
+/// The ranges a code's page offers, in days.
+const CODE_RANGES: [i64; 3] = [7, 30, 90];
+
+/// A code's figures over the last `days` days (today included), in the corp's time zone.
+async fn last_days(state: &App, code: &ChannelCode, days: i64) -> Result<CodeStats, AppError> {
+    let zone = pond_app::acquisition::routing::corp_zone(state, code.corp_id).await?;
+    let from = stats::date_of(zone, pond_store::now_ms() - (days - 1) * 86_400_000);
+    stats::stats_of(state, code, Some(&from), None).await
+}
+
 #[derive(Debug, Deserialize, Default)]
 pub struct CodesQuery {
     #[serde(default)]
@@ -516,6 +526,8 @@ struct CodePage {
     tag_names: Vec<String>,
     welcome_name: Option<String>,
     current_staff: Vec<String>,
+    days: i64,
+    ranges: [i64; 3],
 }
 
 impl CodePage {
@@ -556,6 +568,8 @@ fn weekday_key(day: &u8) -> &'static str {
 #[derive(Debug, Deserialize, Default)]
 pub struct SavedQuery {
     saved: Option<String>,
+    /// A code page's range: 7, 30 or 90 days.
+    days: Option<i64>,
 }
 
 pub async fn code_page(
@@ -568,7 +582,8 @@ pub async fn code_page(
     let flash = q.saved.as_deref().map(|s| if s == "created" { "common.created" } else { "common.saved" });
     let c = chrome(&user, &headers, "/console/codes", flash);
     let code = pond_store::channel_code::get(&state.db, user.corp_id, id).await.map_err(|e| fail(e, &headers))?;
-    let stats = last_30_days(&state, &code).await.map_err(|e| fail(e, &headers))?;
+    let days = q.days.filter(|d| CODE_RANGES.contains(d)).unwrap_or(30);
+    let stats = last_days(&state, &code, days).await.map_err(|e| fail(e, &headers))?;
     let rules: Rules =
         pond_app::json_column("channel_codes.rules", code.id, &code.rules).map_err(|e| fail(e, &headers))?;
     let tag_ids: Vec<String> =
@@ -621,6 +636,8 @@ pub async fn code_page(
         tag_names,
         welcome_name,
         current_staff,
+        days,
+        ranges: CODE_RANGES,
     }))
 }
 
@@ -655,9 +672,11 @@ pub async fn code_csv(
     Extension(user): Extension<CurrentUser>,
     headers: HeaderMap,
     ConsolePath(id): ConsolePath<i64>,
+    Query(q): Query<SavedQuery>,
 ) -> PageResult {
     let code = pond_store::channel_code::get(&state.db, user.corp_id, id).await.map_err(|e| fail(e, &headers))?;
-    let stats = last_30_days(&state, &code).await.map_err(|e| fail(e, &headers))?;
+    let days = q.days.filter(|d| CODE_RANGES.contains(d)).unwrap_or(30);
+    let stats = last_days(&state, &code, days).await.map_err(|e| fail(e, &headers))?;
     let disposition = format!("attachment; filename=\"channel-code-{id}.csv\"");
     Ok((
         [(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()), (header::CONTENT_DISPOSITION, disposition)],

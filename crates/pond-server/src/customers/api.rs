@@ -28,14 +28,56 @@ async fn list_staff(
     Ok(Json(PageOf::from_page(page)))
 }
 
-#[utoipa::path(get, path = "/api/v1/customers", tag = "customers", params(ListQuery),
-    responses((status = 200, body = PageOf<CustomerView>), (status = 401, body = ErrorBody)))]
+/// The customer list's filters (all optional), as in the console.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CustomerQuery {
+    /// Part of the name, the external id or a remark.
+    pub q: Option<String>,
+    /// Followed by this employee (userid).
+    pub userid: Option<String>,
+    /// Carrying this tag (tag id).
+    pub tag: Option<String>,
+    /// Added through this contact-way `state`.
+    pub state: Option<String>,
+    /// First added on or after this local date, `YYYY-MM-DD`.
+    pub from: Option<String>,
+    /// First added on or before this local date, `YYYY-MM-DD`.
+    pub to: Option<String>,
+    /// `live` (still connected) or `lost`.
+    pub status: Option<String>,
+    /// `newest` (default), `oldest` or `name`.
+    pub sort: Option<String>,
+    pub page: Option<u32>,
+    pub per_page: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/api/v1/customers", tag = "customers", params(CustomerQuery),
+    responses((status = 200, body = PageOf<CustomerView>), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn list_customers(
     State(state): State<App>,
     Extension(caller): Extension<ApiCaller>,
-    ApiQuery(q): ApiQuery<ListQuery>,
+    ApiQuery(q): ApiQuery<CustomerQuery>,
 ) -> Result<Json<PageOf<CustomerView>>, ApiError> {
-    let page = pond_store::customer::list(&state.db, caller.corp_id, q.search(), q.page()).await?;
+    let zone = pond_app::acquisition::routing::corp_zone(&state, caller.corp_id).await?;
+    let some = |v: &Option<String>| v.clone().unwrap_or_default();
+    let filter = pond_app::customers::listing::FilterInput {
+        search: some(&q.q),
+        userid: some(&q.userid),
+        tag_id: some(&q.tag),
+        state: some(&q.state),
+        from: some(&q.from),
+        to: some(&q.to),
+        status: some(&q.status),
+    }
+    .parse(zone)?;
+    let order = match q.sort.as_deref() {
+        Some("oldest") => pond_store::customer::CustomerOrder::OldestFirst,
+        Some("name") => pond_store::customer::CustomerOrder::Name,
+        _ => pond_store::customer::CustomerOrder::NewestFirst,
+    };
+    let req = pond_core::PageRequest::new(q.page, q.per_page);
+    let page = pond_app::customers::listing::customers(&state, caller.corp_id, &filter, order, req).await?;
     Ok(Json(PageOf::from_page(page)))
 }
 
