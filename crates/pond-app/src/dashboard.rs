@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use pond_core::{CorpZone, JobStatus, PageRequest};
-use pond_store::sync_run::SyncRun;
+use pond_store::{customer::FollowEdge, sync_run::SyncRun};
 
 use crate::{
     App, AppError,
@@ -87,8 +87,8 @@ pub async fn dashboard(app: &App, corp_id: i64, range_days: Option<i64>, now: i6
     let db = &app.db;
     let one = PageRequest::new(Some(1), Some(1));
     let (adds, losses, customers, staff, groups, members, by_state, welcome, last_sync, pending, failed, corp) = tokio::try_join!(
-        pond_store::customer::adds_per_day(db, corp_id, offset, from, to),
-        pond_store::customer::losses_per_day(db, corp_id, offset, from, to),
+        pond_store::customer::per_day(db, corp_id, FollowEdge::Added, offset, from, to),
+        pond_store::customer::per_day(db, corp_id, FollowEdge::Ended, offset, from, to),
         pond_store::customer::count_live(db, corp_id),
         pond_store::staff::list(db, corp_id, None, one),
         pond_store::group::list(db, corp_id, None, one),

@@ -83,9 +83,20 @@ pub async fn staff(app: &App, corp_id: i64) -> Result<Vec<PickerOption>, AppErro
     Ok(options)
 }
 
+/// Names by id, for showing names where rows hold ids.
+#[derive(Debug, Clone, Default)]
+pub struct Names(HashMap<String, String>);
+
+impl Names {
+    /// The name of `id`, or the id itself when no name is known (never synced, or removed).
+    pub fn of(&self, id: &str) -> String {
+        self.0.get(id).cloned().unwrap_or_else(|| id.to_owned())
+    }
+}
+
 /// Userid → name of every employee the corp has had (resigned ones too, for history).
-pub async fn staff_names(app: &App, corp_id: i64) -> Result<HashMap<String, String>, AppError> {
-    Ok(pond_store::staff::all(&app.db, corp_id).await?.into_iter().map(|s| (s.userid, s.name)).collect())
+pub async fn staff_names(app: &App, corp_id: i64) -> Result<Names, AppError> {
+    Ok(Names(pond_store::staff::all(&app.db, corp_id).await?.into_iter().map(|s| (s.userid, s.name)).collect()))
 }
 
 /// Live tags, labelled by name, with their group.
@@ -114,7 +125,7 @@ pub async fn groups(app: &App, corp_id: i64) -> Result<Vec<PickerOption>, AppErr
         .await?
         .into_iter()
         .map(|(g, _)| {
-            let owner = names.get(&g.owner_userid).cloned().unwrap_or(g.owner_userid);
+            let owner = names.of(&g.owner_userid);
             option(g.chat_id, g.name, owner)
         })
         .collect())

@@ -545,34 +545,41 @@ pub async fn store_snapshots(tx: &mut Tx, corp_id: i64, snapshots: &[Snapshot]) 
     Ok(ended)
 }
 
-/// Follow relations added per local day in `[from, to)`: (day number since the epoch in a zone
-/// `offset_ms` east of UTC, count). A customer adding two employees counts twice, as in WeCom's
-/// own figures (`new_contact_cnt`).
-pub async fn adds_per_day(db: &Db, corp_id: i64, offset_ms: i64, from: i64, to: i64) -> Result<Vec<(i64, i64)>> {
-    Ok(read_db!(db, |pool| sqlx::query_as(
-        "SELECT (added_at + $2) / 86400000, COUNT(*) FROM follow_relations
-         WHERE corp_id = $1 AND added_at >= $3 AND added_at < $4 GROUP BY 1 ORDER BY 1"
-    )
-    .bind(corp_id)
-    .bind(offset_ms)
-    .bind(from)
-    .bind(to)
-    .fetch_all(pool)
-    .await)?)
+/// Which end of a follow relation a daily count is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FollowEdge {
+    /// Added (`added_at`).
+    Added,
+    /// Ended, either side deleting (`removed_at`).
+    Ended,
 }
 
-/// Follow relations ended per local day in `[from, to)` (either side deleted), as [`adds_per_day`].
-pub async fn losses_per_day(db: &Db, corp_id: i64, offset_ms: i64, from: i64, to: i64) -> Result<Vec<(i64, i64)>> {
-    Ok(read_db!(db, |pool| sqlx::query_as(
-        "SELECT (removed_at + $2) / 86400000, COUNT(*) FROM follow_relations
-         WHERE corp_id = $1 AND removed_at >= $3 AND removed_at < $4 GROUP BY 1 ORDER BY 1"
-    )
-    .bind(corp_id)
-    .bind(offset_ms)
-    .bind(from)
-    .bind(to)
-    .fetch_all(pool)
-    .await)?)
+/// Follow relations added or ended per local day in `[from, to)`: (day number since the epoch in
+/// a zone `offset_ms` east of UTC, count). A customer adding two employees counts twice, as in
+/// WeCom's own figures (`new_contact_cnt`).
+pub async fn per_day(
+    db: &Db,
+    corp_id: i64,
+    edge: FollowEdge,
+    offset_ms: i64,
+    from: i64,
+    to: i64,
+) -> Result<Vec<(i64, i64)>> {
+    let column = match edge {
+        FollowEdge::Added => "added_at",
+        FollowEdge::Ended => "removed_at",
+    };
+    let sql = format!(
+        "SELECT ({column} + $2) / 86400000, COUNT(*) FROM follow_relations
+         WHERE corp_id = $1 AND {column} >= $3 AND {column} < $4 GROUP BY 1 ORDER BY 1"
+    );
+    Ok(read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+        .bind(corp_id)
+        .bind(offset_ms)
+        .bind(from)
+        .bind(to)
+        .fetch_all(pool)
+        .await)?)
 }
 
 /// Per state: (state, relations added since `since`, of them still live). Only non-empty states.
@@ -640,6 +647,8 @@ pub struct CustomerRow {
     pub live_follows: i64,
 }
 
+// `first_added_at` below and the date bounds in FILTER spell out FIRST_ADDED (consts cannot be
+// formatted together).
 const ROW_COLUMNS: &str = "c.external_userid, c.name, c.corp_name, c.customer_type,
     COALESCE((SELECT MIN(f.added_at) FROM follow_relations f WHERE f.corp_id = c.corp_id AND f.external_userid = c.external_userid), c.created_at) AS first_added_at,
     COALESCE((SELECT f.state FROM follow_relations f WHERE f.corp_id = c.corp_id AND f.external_userid = c.external_userid ORDER BY f.added_at LIMIT 1), '') AS first_state,
@@ -655,56 +664,9 @@ const FILTER: &str = "c.corp_id = $1
     AND ($7 < 0 OR COALESCE((SELECT MIN(f.added_at) FROM follow_relations f WHERE f.corp_id = c.corp_id AND f.external_userid = c.external_userid), c.created_at) < $7)
     AND ($8 = '' OR ($8 = 'lost') = NOT EXISTS (SELECT 1 FROM follow_relations f WHERE f.corp_id = c.corp_id AND f.external_userid = c.external_userid AND f.removed_at IS NULL))";
 
-/// Like [`search`], but the customers themselves (for the API's list).
-pub async fn search_customers(
-    db: &Db,
-    corp_id: i64,
-    filter: &CustomerFilter,
-    order: CustomerOrder,
-    req: PageRequest,
-) -> Result<Page<Customer>> {
-    let pattern = crate::db::like_pattern(&filter.search);
-    let lost = match filter.lost {
-        None => "",
-        Some(true) => "lost",
-        Some(false) => "live",
-    };
-    let first_added = "COALESCE((SELECT MIN(f.added_at) FROM follow_relations f WHERE f.corp_id = c.corp_id AND f.external_userid = c.external_userid), c.created_at)";
-    let order_by = match order {
-        CustomerOrder::NewestFirst => format!("{first_added} DESC, c.id DESC"),
-        CustomerOrder::OldestFirst => format!("{first_added} ASC, c.id ASC"),
-        CustomerOrder::Name => "c.name ASC, c.id ASC".to_owned(),
-    };
-    let columns: String = COLUMNS.split(", ").map(|col| format!("c.{col}")).collect::<Vec<_>>().join(", ");
-    let count_sql = format!("SELECT COUNT(*) FROM customers c WHERE {FILTER}");
-    let list_sql = format!("SELECT {columns} FROM customers c WHERE {FILTER} ORDER BY {order_by} LIMIT $9 OFFSET $10");
-    let (from, to) = (filter.added_from.unwrap_or(-1), filter.added_to.unwrap_or(-1));
-    let total: i64 = read_db!(db, |pool| sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql.clone()))
-        .bind(corp_id)
-        .bind(&pattern)
-        .bind(&filter.userid)
-        .bind(&filter.tag_id)
-        .bind(&filter.state)
-        .bind(from)
-        .bind(to)
-        .bind(lost)
-        .fetch_one(pool)
-        .await)?;
-    let items: Vec<Customer> = read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(list_sql.clone()))
-        .bind(corp_id)
-        .bind(&pattern)
-        .bind(&filter.userid)
-        .bind(&filter.tag_id)
-        .bind(&filter.state)
-        .bind(from)
-        .bind(to)
-        .bind(lost)
-        .bind(req.limit())
-        .bind(req.offset())
-        .fetch_all(pool)
-        .await)?;
-    Ok(Page::new(items, total, req))
-}
+/// When a customer was first added: the earliest `added_at` of their follow relations, or when
+/// Pond first saw them.
+const FIRST_ADDED: &str = "COALESCE((SELECT MIN(f.added_at) FROM follow_relations f WHERE f.corp_id = c.corp_id AND f.external_userid = c.external_userid), c.created_at)";
 
 /// One page of customers matching `filter`, in `order`.
 pub async fn search(
@@ -714,6 +676,37 @@ pub async fn search(
     order: CustomerOrder,
     req: PageRequest,
 ) -> Result<Page<CustomerRow>> {
+    search_as(db, corp_id, filter, ROW_COLUMNS, order, req).await
+}
+
+/// Like [`search`], but the customers themselves (for the API's list).
+pub async fn search_customers(
+    db: &Db,
+    corp_id: i64,
+    filter: &CustomerFilter,
+    order: CustomerOrder,
+    req: PageRequest,
+) -> Result<Page<Customer>> {
+    let columns: Vec<String> = COLUMNS.split(", ").map(|col| format!("c.{col}")).collect();
+    let columns = format!("{}, {FIRST_ADDED} AS first_added_at", columns.join(", "));
+    search_as(db, corp_id, filter, &columns, order, req).await
+}
+
+/// The query behind [`search`] and [`search_customers`]: `columns` must name `first_added_at`.
+async fn search_as<T>(
+    db: &Db,
+    corp_id: i64,
+    filter: &CustomerFilter,
+    columns: &str,
+    order: CustomerOrder,
+    req: PageRequest,
+) -> Result<Page<T>>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+        + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+        + Send
+        + Unpin,
+{
     let pattern = crate::db::like_pattern(&filter.search);
     let lost = match filter.lost {
         None => "",
@@ -726,29 +719,26 @@ pub async fn search(
         CustomerOrder::Name => "c.name ASC, c.id ASC",
     };
     let count_sql = format!("SELECT COUNT(*) FROM customers c WHERE {FILTER}");
-    let list_sql =
-        format!("SELECT {ROW_COLUMNS} FROM customers c WHERE {FILTER} ORDER BY {order_by} LIMIT $9 OFFSET $10");
+    let list_sql = format!("SELECT {columns} FROM customers c WHERE {FILTER} ORDER BY {order_by} LIMIT $9 OFFSET $10");
     let (from, to) = (filter.added_from.unwrap_or(-1), filter.added_to.unwrap_or(-1));
-    let total: i64 = read_db!(db, |pool| sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql.clone()))
-        .bind(corp_id)
-        .bind(&pattern)
-        .bind(&filter.userid)
-        .bind(&filter.tag_id)
-        .bind(&filter.state)
-        .bind(from)
-        .bind(to)
-        .bind(lost)
+    // The filter's parameters, $1 to $8, bound the same way for the count and the page.
+    macro_rules! bind_filter {
+        ($query:expr) => {
+            $query
+                .bind(corp_id)
+                .bind(&pattern)
+                .bind(&filter.userid)
+                .bind(&filter.tag_id)
+                .bind(&filter.state)
+                .bind(from)
+                .bind(to)
+                .bind(lost)
+        };
+    }
+    let total: i64 = read_db!(db, |pool| bind_filter!(sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql.clone())))
         .fetch_one(pool)
         .await)?;
-    let items: Vec<CustomerRow> = read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(list_sql.clone()))
-        .bind(corp_id)
-        .bind(&pattern)
-        .bind(&filter.userid)
-        .bind(&filter.tag_id)
-        .bind(&filter.state)
-        .bind(from)
-        .bind(to)
-        .bind(lost)
+    let items: Vec<T> = read_db!(db, |pool| bind_filter!(sqlx::query_as(sqlx::AssertSqlSafe(list_sql.clone())))
         .bind(req.limit())
         .bind(req.offset())
         .fetch_all(pool)
@@ -756,7 +746,7 @@ pub async fn search(
     Ok(Page::new(items, total, req))
 }
 
-/// The live follow relations (userid, remark) of several customers, for a listing.
+/// The live follow relations (external_userid, userid) of several customers, for a listing.
 pub async fn live_follows_of_many(db: &Db, corp_id: i64, external_userids: &[&str]) -> Result<Vec<(String, String)>> {
     let mut out = Vec::new();
     for chunk in external_userids.chunks(200) {

@@ -116,6 +116,19 @@ pub async fn all_live(db: &Db, corp_id: i64) -> Result<Vec<(String, String, Stri
     .await)?)
 }
 
+/// One live tag: (group id, group name, tag name, sort order), if it exists.
+pub async fn get_live(db: &Db, corp_id: i64, tag_id: &str) -> Result<Option<(String, String, String, i64)>> {
+    Ok(crate::read_db!(db, |pool| sqlx::query_as(
+        "SELECT t.group_id, COALESCE(g.name, ''), t.name, t.sort_order FROM tags t
+         LEFT JOIN tag_groups g ON g.corp_id = t.corp_id AND g.group_id = t.group_id
+         WHERE t.corp_id = $1 AND t.tag_id = $2 AND t.deleted_at IS NULL"
+    )
+    .bind(corp_id)
+    .bind(tag_id)
+    .fetch_optional(pool)
+    .await)?)
+}
+
 /// Marks a tag group and all its tags deleted upstream.
 pub async fn mark_group_deleted(db: &Db, corp_id: i64, group_id: &str) -> Result<()> {
     let now = now_ms();

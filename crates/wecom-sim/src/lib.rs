@@ -79,16 +79,17 @@ impl SimState {
     }
     /// The permanent URL of an uploaded image.
     pub fn media_url(&self, id: &str, ext: &str) -> String {
-        match self.public_base.lock().unwrap_or_else(|e| e.into_inner()).as_deref() {
-            Some(base) => format!("{base}/sim/media/{id}.{ext}"),
-            None => format!("https://wework.qpic.cn/wwpic/sim/{id}/0"),
-        }
+        self.image_url(&format!("media/{id}.{ext}"), id)
     }
     /// The image URL of a contact way's QR code.
     pub fn qr_url(&self, config_id: &str) -> String {
+        self.image_url(&format!("qr/{config_id}.png"), config_id)
+    }
+    /// `/sim/{path}` on this simulator once it serves; WeCom's image host (for `id`) before.
+    fn image_url(&self, path: &str, id: &str) -> String {
         match self.public_base.lock().unwrap_or_else(|e| e.into_inner()).as_deref() {
-            Some(base) => format!("{base}/sim/qr/{config_id}.png"),
-            None => format!("https://wework.qpic.cn/wwpic/sim/{config_id}/0"),
+            Some(base) => format!("{base}/sim/{path}"),
+            None => format!("https://wework.qpic.cn/wwpic/sim/{id}/0"),
         }
     }
 }

@@ -53,45 +53,40 @@ pub fn parse_csv(text: &str, active_staff: &dyn Fn(&str) -> bool) -> Result<Vec<
             );
             continue;
         }
-        let (name, address, city) = (record[0].to_owned(), record[1].to_owned(), record[2].to_owned());
-        if name.is_empty() || name.chars().count() > 64 {
-            err("name", "must be 1 to 64 characters".into(), "须为 1 到 64 个字符".into());
-        } else if let Some(first) = names.insert(name.clone(), line) {
+        let name = record[0].to_owned();
+        let name_ok = !name.is_empty() && name.chars().count() <= 64;
+        if let Some(first) = names.insert(name.clone(), line).filter(|_| name_ok) {
             err("name", format!("{name:?} already appears on line {first}"), format!("{name:?} 已在第 {first} 行出现"));
         }
-        if city.is_empty() || city.chars().count() > 32 {
-            err("city", "must be 1 to 32 characters".into(), "须为 1 到 32 个字符".into());
-        }
-        let coords = match (record[3].parse::<f64>(), record[4].parse::<f64>()) {
-            (Ok(lat), Ok(lng)) => {
-                LatLng::new(lat, lng).map_err(|e: ValidationError| err(e.field, e.reason, e.reason_zh)).ok()
-            }
-            (Err(_), _) => {
-                err("latitude", "must be a number from -90 to 90".into(), "须为 -90 到 90 之间的数字".into());
-                None
-            }
-            (_, Err(_)) => {
-                err("longitude", "must be a number from -180 to 180".into(), "须为 -180 到 180 之间的数字".into());
-                None
-            }
+        let mut number = |field: &'static str, text: &str, en: &str, zh: &str| {
+            text.parse::<f64>().map_err(|_| err(field, en.into(), zh.into())).ok()
         };
-        let staff: Vec<String> =
-            record[5].split(['|', ' ']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
-        if staff.is_empty() || staff.len() > 100 {
+        let lat = number("latitude", &record[3], "must be a number from -90 to 90", "须为 -90 到 90 之间的数字");
+        // As before: a bad latitude is reported alone.
+        let lng = match lat {
+            Some(_) => {
+                number("longitude", &record[4], "must be a number from -180 to 180", "须为 -180 到 180 之间的数字")
+            }
+            None => None,
+        };
+        let input = StoreInput {
+            name,
+            address: record[1].to_owned(),
+            city: record[2].to_owned(),
+            latitude: lat.unwrap_or(f64::NAN),
+            longitude: lng.unwrap_or(f64::NAN),
+            staff: record[5].split(['|', ' ']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+        };
+        if input.staff.is_empty() || input.staff.len() > 100 {
             err("staff", "list 1 to 100 employees separated by |".into(), "请填写 1 到 100 名员工，用 | 分隔".into());
         }
-        if let Some(unknown) = staff.iter().find(|u| !active_staff(u)) {
-            err("staff", format!("unknown or resigned employee {unknown}"), format!("员工 {unknown} 不存在或已离职"));
-        }
-        if let Some(c) = coords {
-            stores.push(NewStore {
-                name,
-                address,
-                city,
-                latitude: c.lat,
-                longitude: c.lng,
-                staff_json: serde_json::to_string(&staff).unwrap_or_else(|_| "[]".into()),
-            });
+        match check_store(&input, active_staff) {
+            // A coordinate that is not a number is already reported above.
+            Err(problems) => problems
+                .into_iter()
+                .filter(|p| lat.is_some() && lng.is_some() || !matches!(p.field, "latitude" | "longitude"))
+                .for_each(|p| err(p.field, p.reason, p.reason_zh)),
+            Ok(store) => stores.push(store),
         }
     }
     if errors.is_empty() && stores.is_empty() {
@@ -202,12 +197,7 @@ pub async fn views(db: &pond_store::Db, corp_id: i64) -> Result<Vec<StoreView>, 
 
 /// Imports a store CSV for a corp: all lines valid, or nothing stored and a per-line report.
 pub async fn import(state: &App, actor: &Actor, corp_id: i64, csv_text: &str) -> Result<Import<usize>, AppError> {
-    let active: std::collections::BTreeSet<String> = pond_store::staff::all(&state.db, corp_id)
-        .await?
-        .into_iter()
-        .filter(|s| s.status == pond_core::StaffStatus::Active.as_str())
-        .map(|s| s.userid)
-        .collect();
+    let active = active_staff(state, corp_id).await?;
     match parse_csv(csv_text, &|u| active.contains(u)) {
         Ok(stores) => {
             let mut tx = state.db.begin().await?;
@@ -237,7 +227,51 @@ pub struct StoreInput {
     pub staff: Vec<String>,
 }
 
-/// Changes one store (validated like an import line); audited with what changed.
+/// The problems with one store that an import line and the edit form share (name, city,
+/// coordinates, active staff), or the store to write. How many employees a store may list is
+/// checked by each caller, in its own words (a CSV separates them with `|`).
+fn check_store(input: &StoreInput, active_staff: &dyn Fn(&str) -> bool) -> Result<NewStore, Vec<ValidationError>> {
+    let mut problems = Vec::new();
+    let name = input.name.trim();
+    if name.is_empty() || name.chars().count() > 64 {
+        problems.push(ValidationError::new("name", "must be 1 to 64 characters", "须为 1 到 64 个字符"));
+    }
+    let city = input.city.trim();
+    if city.is_empty() || city.chars().count() > 32 {
+        problems.push(ValidationError::new("city", "must be 1 to 32 characters", "须为 1 到 32 个字符"));
+    }
+    let at = LatLng::new(input.latitude, input.longitude).map_err(|e| problems.push(e)).ok();
+    if let Some(unknown) = input.staff.iter().find(|u| !active_staff(u)) {
+        problems.push(ValidationError::new(
+            "staff",
+            format!("unknown or resigned employee {unknown}"),
+            format!("员工 {unknown} 不存在或已离职"),
+        ));
+    }
+    match at {
+        Some(at) if problems.is_empty() => Ok(NewStore {
+            name: name.to_owned(),
+            address: input.address.trim().to_owned(),
+            city: city.to_owned(),
+            latitude: at.lat,
+            longitude: at.lng,
+            staff_json: serde_json::to_string(&input.staff).unwrap_or_else(|_| "[]".into()),
+        }),
+        _ => Err(problems),
+    }
+}
+
+/// Userids of the corp's active employees.
+async fn active_staff(state: &App, corp_id: i64) -> Result<std::collections::BTreeSet<String>, AppError> {
+    Ok(pond_store::staff::all(&state.db, corp_id)
+        .await?
+        .into_iter()
+        .filter(|s| s.status == pond_core::StaffStatus::Active.as_str())
+        .map(|s| s.userid)
+        .collect())
+}
+
+/// Changes one store (checked as an import line is); audited with what changed.
 pub async fn update_store(
     state: &App,
     actor: &Actor,
@@ -246,36 +280,21 @@ pub async fn update_store(
     input: &StoreInput,
 ) -> Result<(), AppError> {
     let before = pond_store::store_location::get(&state.db, corp_id, id).await?;
-    let name = pond_core::ids::required_text("name", &input.name, 64)?;
-    let city = pond_core::ids::required_text("city", &input.city, 32)?;
     if input.address.chars().count() > 128 {
         return Err(ValidationError::new("address", "must be at most 128 characters", "最多 128 个字符").into());
     }
-    let at = LatLng::new(input.latitude, input.longitude)?;
     if input.staff.is_empty() || input.staff.len() > 100 {
         return Err(ValidationError::new("staff", "choose 1 to 100 employees", "请选择 1 到 100 名员工").into());
     }
-    let active: std::collections::BTreeSet<String> = pond_store::staff::all(&state.db, corp_id)
-        .await?
-        .into_iter()
-        .filter(|s| s.status == pond_core::StaffStatus::Active.as_str())
-        .map(|s| s.userid)
-        .collect();
-    if let Some(unknown) = input.staff.iter().find(|u| !active.contains(*u)) {
-        return Err(ValidationError::new(
-            "staff",
-            format!("unknown or resigned employee {unknown}"),
-            format!("员工 {unknown} 不存在或已离职"),
-        )
-        .into());
-    }
-    let store = NewStore {
-        name,
-        address: input.address.trim().to_owned(),
-        city,
-        latitude: at.lat,
-        longitude: at.lng,
-        staff_json: serde_json::to_string(&input.staff).unwrap_or_else(|_| "[]".into()),
+    let active = active_staff(state, corp_id).await?;
+    let store = match check_store(input, &|u| active.contains(u)) {
+        Ok(store) => store,
+        Err(problems) => {
+            let first = problems.into_iter().next();
+            return Err(first
+                .map(AppError::from)
+                .unwrap_or_else(|| AppError::Internal("store refused without a reason".into())));
+        }
     };
     let mut tx = state.db.begin().await?;
     match pond_store::store_location::update_in(&mut tx, corp_id, id, &store).await {

@@ -191,34 +191,3 @@ pub fn stats_csv(code: &ChannelCode, s: &CodeStats) -> String {
     }
     out
 }
-
-/// A trend chart (new customers and lost per day) as a small server-rendered SVG.
-pub fn trend_svg(s: &CodeStats) -> String {
-    let (w, h, pad) = (640.0_f64, 200.0_f64, 30.0_f64);
-    let max = s.days.iter().map(|d| d.new_customers.max(d.lost)).max().unwrap_or(0).max(1) as f64;
-    let n = s.days.len().max(2) as f64;
-    let point = |i: usize, v: i64| {
-        let x = pad + (w - 2.0 * pad) * i as f64 / (n - 1.0);
-        let y = h - pad - (h - 2.0 * pad) * v as f64 / max;
-        format!("{x:.1},{y:.1}")
-    };
-    let line =
-        |f: fn(&DayStats) -> i64| s.days.iter().enumerate().map(|(i, d)| point(i, f(d))).collect::<Vec<_>>().join(" ");
-    let first = s.days.first().map(|d| d.date.as_str()).unwrap_or("");
-    let last = s.days.last().map(|d| d.date.as_str()).unwrap_or("");
-    format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {w} {h}\" width=\"{w}\" height=\"{h}\" role=\"img\">\
-         <rect width=\"100%\" height=\"100%\" fill=\"#fff\"/>\
-         <line x1=\"{pad}\" y1=\"{b}\" x2=\"{r}\" y2=\"{b}\" stroke=\"#ccc\"/>\
-         <polyline fill=\"none\" stroke=\"#0f5132\" stroke-width=\"2\" points=\"{new}\"/>\
-         <polyline fill=\"none\" stroke=\"#b91c1c\" stroke-width=\"2\" stroke-dasharray=\"4 3\" points=\"{lost}\"/>\
-         <text x=\"{pad}\" y=\"{t}\" font-size=\"11\" fill=\"#555\">{first}</text>\
-         <text x=\"{r}\" y=\"{t}\" font-size=\"11\" fill=\"#555\" text-anchor=\"end\">{last}</text>\
-         <text x=\"{pad}\" y=\"16\" font-size=\"11\" fill=\"#555\">max {max}</text></svg>",
-        b = h - pad,
-        r = w - pad,
-        t = h - 8.0,
-        new = line(|d| d.new_customers),
-        lost = line(|d| d.lost),
-    )
-}

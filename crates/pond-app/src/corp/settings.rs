@@ -44,6 +44,11 @@ pub struct SettingsInput {
     pub brand_logo_url: String,
 }
 
+/// `#rrggbb`: the only form a brand colour is stored in (it is written into a stylesheet).
+pub fn is_brand_color(color: &str) -> bool {
+    color.len() == 7 && color.starts_with('#') && color[1..].chars().all(|ch| ch.is_ascii_hexdigit())
+}
+
 /// A brand change: (colour, logo URL), each `None` when unchanged.
 pub type BrandInput = (Option<String>, Option<String>);
 
@@ -74,9 +79,7 @@ impl SettingsInput {
     pub fn brand(&self) -> Result<BrandInput, ValidationError> {
         let color = match self.brand_color.trim() {
             "" => None,
-            c if c.len() == 7 && c.starts_with('#') && c[1..].chars().all(|ch| ch.is_ascii_hexdigit()) => {
-                Some(c.to_ascii_lowercase())
-            }
+            c if is_brand_color(c) => Some(c.to_ascii_lowercase()),
             _ => {
                 return Err(ValidationError::new(
                     "brand_color",

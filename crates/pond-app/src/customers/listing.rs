@@ -105,7 +105,7 @@ async fn named(app: &App, corp_id: i64, page: Page<CustomerRow>) -> Result<Page<
     let names = crate::pickers::staff_names(app, corp_id).await?;
     let mut staff_of: HashMap<String, Vec<String>> = HashMap::new();
     for (external_userid, userid) in follows {
-        let name = names.get(&userid).cloned().unwrap_or(userid);
+        let name = names.of(&userid);
         staff_of.entry(external_userid).or_default().push(name);
     }
     let Page { items, total, page, per_page } = page;
@@ -175,6 +175,18 @@ pub async fn export_csv(app: &App, actor: &Actor, corp_id: i64, filter: &Custome
     Ok(out)
 }
 
+/// Refuses tag ids that are not live tags of the corp.
+async fn require_live_tags(app: &App, corp_id: i64, tag_ids: &[String]) -> Result<(), AppError> {
+    let live: Vec<String> =
+        pond_store::tag::all_live(&app.db, corp_id).await?.into_iter().map(|(id, _, _)| id).collect();
+    match tag_ids.iter().find(|t| !live.contains(t)) {
+        Some(unknown) => {
+            Err(ValidationError::new("tags", format!("unknown tag {unknown}"), format!("标签 {unknown} 不存在")).into())
+        }
+        None => Ok(()),
+    }
+}
+
 /// Queues putting `tag_ids` on each chosen customer, through every employee still connected to
 /// them (WeCom tags per employee). Returns how many jobs were queued.
 pub async fn bulk_tag(
@@ -198,13 +210,7 @@ pub async fn bulk_tag(
         )
         .into());
     }
-    let live: Vec<String> =
-        pond_store::tag::all_live(&app.db, corp_id).await?.into_iter().map(|(id, _, _)| id).collect();
-    if let Some(unknown) = tag_ids.iter().find(|t| !live.contains(t)) {
-        return Err(
-            ValidationError::new("tags", format!("unknown tag {unknown}"), format!("标签 {unknown} 不存在")).into()
-        );
-    }
+    require_live_tags(app, corp_id, tag_ids).await?;
     let ids: Vec<&str> = external_userids.iter().map(String::as_str).collect();
     let follows = pond_store::customer::live_follows_of_many(&app.db, corp_id, &ids).await?;
     let batch = format!("{}", pond_store::now_ms());
@@ -255,13 +261,7 @@ pub async fn edit_follow(
         .into_iter()
         .find(|f| f.userid == follow.userid && f.removed_at.is_none())
         .ok_or_else(|| AppError::NotFound("no live follow relation".into()))?;
-    let live: Vec<String> =
-        pond_store::tag::all_live(&app.db, corp_id).await?.into_iter().map(|(id, _, _)| id).collect();
-    if let Some(unknown) = tag_ids.iter().find(|t| !live.contains(t)) {
-        return Err(
-            ValidationError::new("tags", format!("unknown tag {unknown}"), format!("标签 {unknown} 不存在")).into()
-        );
-    }
+    require_live_tags(app, corp_id, tag_ids).await?;
     let before = pond_store::customer::follow_tags(&app.db, corp_id, follow).await?;
     let add: Vec<String> = tag_ids.iter().filter(|t| !before.contains(t)).cloned().collect();
     let remove: Vec<String> = before.iter().filter(|t| !tag_ids.contains(t)).cloned().collect();

@@ -1,10 +1,10 @@
-//! The customer center's reads: the overview's counts and one customer with everything Pond
-//! knows of them (follow relations with employees' and tags' names, timeline, welcome outcomes).
-//! Plain lists (staff, customers, tags, groups) are one store read each and are called directly.
+//! The customer center: one customer with everything Pond knows of them (follow relations with
+//! employees' and tags' names, timeline, welcome outcomes), the filtered list and its bulk actions
+//! (`listing`), and the tag library (`tags`). Plain lists (staff, tags, groups) are one store read
+//! each and are called directly.
 
 use std::collections::HashMap;
 
-use pond_core::{JobStatus, PageRequest};
 use pond_store::{
     customer::{Customer, FollowRelation},
     timeline::TimelineEntry,
@@ -15,40 +15,6 @@ pub mod listing;
 pub mod tags;
 
 use crate::{App, AppError};
-
-/// The home page's figures.
-#[derive(Debug, Clone)]
-pub struct Overview {
-    pub corp_name: String,
-    pub staff: i64,
-    pub customers: i64,
-    pub tags: i64,
-    pub groups: i64,
-    pub pending_jobs: i64,
-    pub failed_jobs: i64,
-}
-
-pub async fn overview(app: &App, corp_id: i64) -> Result<Overview, AppError> {
-    let (db, one) = (&app.db, PageRequest::new(Some(1), Some(1)));
-    let (staff, customers, tags, groups, pending, failed, corp) = tokio::try_join!(
-        pond_store::staff::list(db, corp_id, None, one),
-        pond_store::customer::list(db, corp_id, None, one),
-        pond_store::tag::list(db, corp_id, None, one),
-        pond_store::group::list(db, corp_id, None, one),
-        pond_store::jobs::list(db, corp_id, Some(JobStatus::Pending), one),
-        pond_store::jobs::list(db, corp_id, Some(JobStatus::Failed), one),
-        pond_store::corp::get(db, corp_id),
-    )?;
-    Ok(Overview {
-        corp_name: corp.name,
-        staff: staff.total,
-        customers: customers.total,
-        tags: tags.total,
-        groups: groups.total,
-        pending_jobs: pending.total,
-        failed_jobs: failed.total,
-    })
-}
 
 /// One follow relation with the names an operator reads.
 #[derive(Debug, Clone)]

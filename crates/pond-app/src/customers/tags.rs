@@ -76,12 +76,12 @@ pub async fn create(app: &App, actor: &Actor, corp_id: i64, group_name: &str, na
 /// Renames a tag.
 pub async fn rename(app: &App, actor: &Actor, corp_id: i64, tag_id: &str, name: &str) -> Result<(), AppError> {
     let name = ids::required_text("name", name, 30)?;
-    let (group_id, old) = live_tag(app, corp_id, tag_id).await?;
+    let (group_id, old, sort_order) = live_tag(app, corp_id, tag_id).await?;
     let client = app.client(corp_id).await?;
     client.edit_corp_tag(tag_id, Some(&name), None).await?;
     pond_store::tag::upsert_tag(
         &app.db,
-        &Tag { corp_id, tag_id: tag_id.to_owned(), group_id, name: name.clone(), sort_order: 0 },
+        &Tag { corp_id, tag_id: tag_id.to_owned(), group_id, name: name.clone(), sort_order },
     )
     .await?;
     audit::record(
@@ -98,7 +98,7 @@ pub async fn rename(app: &App, actor: &Actor, corp_id: i64, tag_id: &str, name: 
 
 /// Deletes a tag: WeCom removes it from every customer.
 pub async fn delete(app: &App, actor: &Actor, corp_id: i64, tag_id: &str) -> Result<(), AppError> {
-    let (_, old) = live_tag(app, corp_id, tag_id).await?;
+    let (_, old, _) = live_tag(app, corp_id, tag_id).await?;
     let client = app.client(corp_id).await?;
     client.del_corp_tag(&[tag_id.to_owned()], &[]).await?;
     pond_store::tag::mark_tag_deleted(&app.db, corp_id, tag_id).await?;
@@ -106,18 +106,10 @@ pub async fn delete(app: &App, actor: &Actor, corp_id: i64, tag_id: &str) -> Res
     Ok(())
 }
 
-/// (group id, name) of a live tag.
-async fn live_tag(app: &App, corp_id: i64, tag_id: &str) -> Result<(String, String), AppError> {
-    let tags = pond_store::tag::all_live(&app.db, corp_id).await?;
-    let (_, group_name, name) =
-        tags.into_iter().find(|(id, _, _)| id == tag_id).ok_or_else(|| AppError::NotFound(format!("tag {tag_id}")))?;
-    let page =
-        pond_store::tag::list(&app.db, corp_id, Some(&name), pond_core::PageRequest::new(Some(1), Some(200))).await?;
-    let group_id = page
-        .items
-        .into_iter()
-        .find(|t| t.tag_id == tag_id)
-        .map(|t| t.group_id)
-        .ok_or_else(|| AppError::NotFound(format!("tag {tag_id} in {group_name}")))?;
-    Ok((group_id, name))
+/// (group id, name, sort order) of a live tag.
+async fn live_tag(app: &App, corp_id: i64, tag_id: &str) -> Result<(String, String, i64), AppError> {
+    let (group_id, _, name, order) = pond_store::tag::get_live(&app.db, corp_id, tag_id)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("tag {tag_id}")))?;
+    Ok((group_id, name, order))
 }

@@ -370,12 +370,7 @@ pub async fn codes_page(
     headers: HeaderMap,
     Query(q): Query<CodesQuery>,
 ) -> PageResult {
-    let flash = match q.saved.as_deref() {
-        Some("deleted") => Some("common.deleted"),
-        Some(_) => Some("common.saved"),
-        None => None,
-    };
-    let c = chrome(&user, &headers, "/console/codes", flash);
+    let c = chrome(&user, &headers, "/console/codes", saved_flash(q.saved.as_deref()));
     let all = pond_store::channel_code::list(&state.db, user.corp_id).await.map_err(|e| fail(e, &headers))?;
     let mut groups: Vec<String> = all.iter().map(|code| code.channel_group.clone()).filter(|g| !g.is_empty()).collect();
     groups.sort();
@@ -442,7 +437,7 @@ pub async fn code_new(
 }
 
 fn posted_form(body: &str) -> CodeForm {
-    CodeForm::from_pairs(serde_urlencoded::from_str(body).unwrap_or_default())
+    CodeForm::from_pairs(FormPairs::parse(body).0)
 }
 
 pub async fn codes_create(
@@ -522,7 +517,7 @@ struct CodePage {
     stats: CodeStats,
     chart: String,
     landing_url: String,
-    staff_names: std::collections::HashMap<String, String>,
+    staff_names: pickers::Names,
     tag_names: Vec<String>,
     welcome_name: Option<String>,
     current_staff: Vec<String>,
@@ -532,7 +527,7 @@ struct CodePage {
 
 impl CodePage {
     fn staff_name(&self, userid: &str) -> String {
-        self.staff_names.get(userid).cloned().unwrap_or_else(|| userid.to_owned())
+        self.staff_names.of(userid)
     }
     fn is_native(&self) -> bool {
         self.code.mode == "native"
@@ -579,8 +574,7 @@ pub async fn code_page(
     ConsolePath(id): ConsolePath<i64>,
     Query(q): Query<SavedQuery>,
 ) -> PageResult {
-    let flash = q.saved.as_deref().map(|s| if s == "created" { "common.created" } else { "common.saved" });
-    let c = chrome(&user, &headers, "/console/codes", flash);
+    let c = chrome(&user, &headers, "/console/codes", saved_flash(q.saved.as_deref()));
     let code = pond_store::channel_code::get(&state.db, user.corp_id, id).await.map_err(|e| fail(e, &headers))?;
     let days = q.days.filter(|d| CODE_RANGES.contains(d)).unwrap_or(30);
     let stats = last_days(&state, &code, days).await.map_err(|e| fail(e, &headers))?;
@@ -604,7 +598,7 @@ pub async fn code_page(
         Some(w) => pond_store::welcome::get(&state.db, user.corp_id, w).await.ok().map(|m| m.name),
         None => None,
     };
-    let current_staff = current.iter().map(|u| staff_names.get(u).cloned().unwrap_or(u.clone())).collect();
+    let current_staff = current.iter().map(|u| staff_names.of(u)).collect();
     let chart = LineChart {
         labels: stats.days.iter().map(|d| d.date.get(5..).unwrap_or(&d.date).to_owned()).collect(),
         series: {
@@ -652,15 +646,13 @@ pub async fn code_delete(
     if !confirm.given() {
         let code = pond_store::channel_code::get(&state.db, user.corp_id, id).await.map_err(|e| fail(e, &headers))?;
         let c = chrome(&user, &headers, "/console/codes", None);
-        let page = ConfirmPage {
-            title: format!("{} {}", c.t("common.delete"), code.name),
-            message: c.t("codes.delete_consequence").to_owned(),
-            action: format!("/console/codes/{id}/delete"),
-            cancel: format!("/console/codes/{id}"),
-            ok: "common.delete",
-            fields: Vec::new(),
+        let page = ConfirmPage::delete(
             c,
-        };
+            &code.name,
+            "codes.delete_consequence",
+            format!("/console/codes/{id}/delete"),
+            format!("/console/codes/{id}"),
+        );
         return Ok(render(&page));
     }
     codes::delete(&state, &actor(&user), user.corp_id, id).await.map_err(|e| fail(e, &headers))?;
@@ -777,7 +769,7 @@ async fn welcome_page_with(
         .await
         .map_err(|e| fail(e, headers))?
         .into_iter()
-        .map(|(userid, id)| (names.get(&userid).cloned().unwrap_or(userid.clone()), userid, id))
+        .map(|(userid, id)| (names.of(&userid), userid, id))
         .collect();
     let staff = pickers::staff(state, user.corp_id).await.map_err(|e| fail(e, headers))?;
     let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
@@ -790,12 +782,7 @@ pub async fn welcome_page(
     headers: HeaderMap,
     Query(q): Query<SavedQuery>,
 ) -> PageResult {
-    let flash = q.saved.as_deref().map(|s| match s {
-        "deleted" => "common.deleted",
-        "created" => "common.created",
-        _ => "common.saved",
-    });
-    welcome_page_with(&state, &user, &headers, flash, None).await
+    welcome_page_with(&state, &user, &headers, saved_flash(q.saved.as_deref()), None).await
 }
 
 /// The welcome form as posted (URL-encoded, or multipart when an image is attached).
@@ -826,11 +813,7 @@ impl WelcomeForm {
             "link_desc" => form.link_desc = value,
             _ => {}
         };
-        let boundary = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|ct| multer::parse_boundary(ct).ok());
-        let Some(boundary) = boundary else {
+        let Some(boundary) = crate::console::session::multipart_boundary(headers) else {
             let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
             for (k, v) in pairs {
                 set(&mut form, &k, v);
@@ -838,8 +821,7 @@ impl WelcomeForm {
             return Ok(form);
         };
         let bad = || ValidationError::new("image", "the upload could not be read", "上传的内容无法读取");
-        let stream = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(body) });
-        let mut multipart = multer::Multipart::new(stream, boundary);
+        let mut multipart = crate::console::session::multipart_reader(body, boundary);
         while let Some(field) = multipart.next_field().await.map_err(|_| bad())? {
             let name = field.name().unwrap_or_default().to_owned();
             if name == "image" {
@@ -1080,15 +1062,13 @@ pub async fn welcome_delete(
     if !confirm.given() {
         let m = pond_store::welcome::get(&state.db, user.corp_id, id).await.map_err(|e| fail(e, &headers))?;
         let c = chrome(&user, &headers, "/console/welcome", None);
-        let page = ConfirmPage {
-            title: format!("{} {}", c.t("common.delete"), m.name),
-            message: c.t("welcome.delete_consequence").to_owned(),
-            action: format!("/console/welcome/{id}/delete"),
-            cancel: "/console/welcome".to_owned(),
-            ok: "common.delete",
-            fields: Vec::new(),
+        let page = ConfirmPage::delete(
             c,
-        };
+            &m.name,
+            "welcome.delete_consequence",
+            format!("/console/welcome/{id}/delete"),
+            "/console/welcome".to_owned(),
+        );
         return Ok(render(&page));
     }
     welcome::delete(&state, &actor(&user), user.corp_id, id).await.map_err(|e| fail(e, &headers))?;
@@ -1104,9 +1084,9 @@ pub async fn welcome_assign(
     body: String,
 ) -> PageResult {
     admin_only(&user, &headers)?;
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&body).unwrap_or_default();
-    let staff: Vec<&str> = pairs.iter().filter(|(k, _)| k == "staff").map(|(_, v)| v.as_str()).collect();
-    let welcome_id = pairs.iter().find(|(k, _)| k == "welcome_id").and_then(|(_, v)| v.parse::<i64>().ok());
+    let form = FormPairs::parse(&body);
+    let staff = form.all("staff");
+    let welcome_id = form.one("welcome_id").and_then(|v| v.parse::<i64>().ok());
     if staff.is_empty() {
         let msg = crate::console::user_message(
             &ApiError::Invalid(ValidationError::new("staff", "choose at least one employee", "请至少选择一名员工")),
@@ -1115,7 +1095,7 @@ pub async fn welcome_assign(
         return welcome_page_with(&state, &user, &headers, None, Some(msg)).await;
     }
     for userid in staff {
-        welcome::set_for_staff(&state, &actor(&user), user.corp_id, userid, welcome_id)
+        welcome::set_for_staff(&state, &actor(&user), user.corp_id, &userid, welcome_id)
             .await
             .map_err(|e| fail(e, &headers))?;
     }
@@ -1131,12 +1111,12 @@ struct StoresPage {
     report: Vec<LineError>,
     imported: Option<usize>,
     csv: String,
-    staff_names: std::collections::HashMap<String, String>,
+    staff_names: pickers::Names,
 }
 
 impl StoresPage {
     fn staff_name(&self, userid: &str) -> String {
-        self.staff_names.get(userid).cloned().unwrap_or_else(|| userid.to_owned())
+        self.staff_names.of(userid)
     }
 }
 
@@ -1244,7 +1224,7 @@ pub async fn store_update(
     body: String,
 ) -> PageResult {
     admin_only(&user, &headers)?;
-    let form = StoreFormFields::from_pairs(serde_urlencoded::from_str(&body).unwrap_or_default());
+    let form = StoreFormFields::from_pairs(FormPairs::parse(&body).0);
     let result = match form.input() {
         Ok(input) => regional::update_store(&state, &actor(&user), user.corp_id, id, &input).await,
         Err(e) => Err(e.into()),
@@ -1268,15 +1248,13 @@ pub async fn store_delete(
         let store =
             pond_store::store_location::get(&state.db, user.corp_id, id).await.map_err(|e| fail(e, &headers))?;
         let c = chrome(&user, &headers, "/console/stores", None);
-        let page = ConfirmPage {
-            title: format!("{} {}", c.t("common.delete"), store.name),
-            message: c.t("stores.delete_consequence").to_owned(),
-            action: format!("/console/stores/{id}/delete"),
-            cancel: "/console/stores".to_owned(),
-            ok: "common.delete",
-            fields: Vec::new(),
+        let page = ConfirmPage::delete(
             c,
-        };
+            &store.name,
+            "stores.delete_consequence",
+            format!("/console/stores/{id}/delete"),
+            "/console/stores".to_owned(),
+        );
         return Ok(render(&page));
     }
     regional::delete_store(&state, &actor(&user), user.corp_id, id).await.map_err(|e| fail(e, &headers))?;
@@ -1307,16 +1285,7 @@ pub async fn stores_page(
     headers: HeaderMap,
     Query(q): Query<SavedQuery>,
 ) -> PageResult {
-    stores_page_with(
-        &state,
-        &user,
-        &headers,
-        q.saved.as_deref().map(|s| if s == "deleted" { "common.deleted" } else { "common.saved" }),
-        vec![],
-        None,
-        String::new(),
-    )
-    .await
+    stores_page_with(&state, &user, &headers, saved_flash(q.saved.as_deref()), vec![], None, String::new()).await
 }
 
 #[derive(Debug, Deserialize)]

@@ -68,9 +68,7 @@ async fn brand_css(State(app): State<App>, Path(file): Path<String>) -> Response
         return StatusCode::NOT_FOUND.into_response();
     };
     let color = match app.corps.get(&app.db, corp_id).await {
-        Ok(corp) if corp.brand_color.len() == 7 && corp.brand_color[1..].chars().all(|c| c.is_ascii_hexdigit()) => {
-            corp.brand_color.clone()
-        }
+        Ok(corp) if pond_app::corp::settings::is_brand_color(&corp.brand_color) => corp.brand_color.clone(),
         _ => "#14784a".to_owned(),
     };
     (

@@ -136,5 +136,4 @@ pub const TEXT: &[Text] = &[
     ("users.role", "角色", "Role"),
     ("users.last_login", "最近登录", "Last login"),
     ("users.add", "添加用户", "Add user"),
-    ("users.added", "用户已添加", "User added"),
 ];

@@ -20,8 +20,8 @@ pub(crate) mod prelude {
     pub use serde::Deserialize;
 
     pub use super::{
-        Chrome, ConsoleError, ConsolePath, ListParams, OrPage, PageResult, Pager, RouteBook, chrome, render,
-        render_with, require,
+        Chrome, ConsoleError, ConsolePath, FormPairs, ListParams, OrPage, PageResult, Pager, RouteBook, chrome, render,
+        render_with, require, saved_flash,
         session::{CurrentUser, lang_of},
     };
 }
@@ -91,11 +91,7 @@ impl ListParams {
     }
     /// The toast for `saved`.
     pub fn flash(&self) -> Option<&'static str> {
-        self.saved.as_deref().map(|s| match s {
-            "deleted" => "common.deleted",
-            "created" => "common.created",
-            _ => "common.saved",
-        })
+        saved_flash(self.saved.as_deref())
     }
     pub fn search(&self) -> Option<&str> {
         Some(self.q.trim()).filter(|q| !q.is_empty())
@@ -106,6 +102,36 @@ impl ListParams {
         } else {
             format!("&q={}", session::encode_component(self.q.trim()))
         }
+    }
+}
+
+/// The toast after a change redirects back with `?saved=…`: `deleted`, `created`, or anything for
+/// "saved".
+pub fn saved_flash(saved: Option<&str>) -> Option<&'static str> {
+    saved.map(|s| match s {
+        "deleted" => "common.deleted",
+        "created" => "common.created",
+        _ => "common.saved",
+    })
+}
+
+/// A posted form read as pairs, for forms whose pickers post one value per choice (`tags=a&tags=b`),
+/// which a struct of single fields cannot hold.
+#[derive(Debug, Clone, Default)]
+pub struct FormPairs(pub Vec<(String, String)>);
+
+impl FormPairs {
+    /// An `application/x-www-form-urlencoded` body; unreadable input reads as empty.
+    pub fn parse(body: &str) -> Self {
+        FormPairs(serde_urlencoded::from_str(body).unwrap_or_default())
+    }
+    /// Every value posted under `key`, in order.
+    pub fn all(&self, key: &str) -> Vec<String> {
+        self.0.iter().filter(|(k, _)| k == key).map(|(_, v)| v.clone()).collect()
+    }
+    /// The first value posted under `key`.
+    pub fn one(&self, key: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 }
 
@@ -482,6 +508,21 @@ pub struct ConfirmPage {
     pub ok: &'static str,
     /// Fields the confirmed form posts again (name, value).
     pub fields: Vec<(String, String)>,
+}
+
+impl ConfirmPage {
+    /// The confirmation of deleting `name`: `consequence` is the text key of what stops working.
+    pub fn delete(c: Chrome, name: &str, consequence: &'static str, action: String, cancel: String) -> Self {
+        ConfirmPage {
+            title: format!("{} {name}", c.t("common.delete")),
+            message: c.t(consequence).to_owned(),
+            action,
+            cancel,
+            ok: "common.delete",
+            fields: Vec::new(),
+            c,
+        }
+    }
 }
 
 /// Whether a destructive form was confirmed.

@@ -115,11 +115,7 @@ pub async fn require_csrf(State(state): State<App>, req: Request, next: Next) ->
         return forbidden(lang, "missing CSRF token");
     };
     let header_token = req.headers().get("x-csrf-token").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let boundary = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|ct| multer::parse_boundary(ct).ok());
+    let boundary = multipart_boundary(req.headers());
     let (parts, body) = req.into_parts();
     let bytes = match to_bytes(body, state.config.http.body_limit_bytes).await {
         Ok(b) => b,
@@ -143,10 +139,19 @@ pub async fn require_csrf(State(state): State<App>, req: Request, next: Next) ->
     next.run(Request::from_parts(parts, Body::from(bytes))).await
 }
 
-/// One text field of a `multipart/form-data` body (forms that upload files).
+/// The boundary of a `multipart/form-data` request (forms that upload files), if it is one.
+pub fn multipart_boundary(headers: &HeaderMap) -> Option<String> {
+    headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).and_then(|ct| multer::parse_boundary(ct).ok())
+}
+
+/// A buffered `multipart/form-data` body, read field by field.
+pub fn multipart_reader(body: axum::body::Bytes, boundary: String) -> multer::Multipart<'static> {
+    multer::Multipart::new(futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(body) }), boundary)
+}
+
+/// One text field of a `multipart/form-data` body.
 async fn multipart_field(body: axum::body::Bytes, boundary: String, name: &str) -> Option<String> {
-    let stream = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(body) });
-    let mut multipart = multer::Multipart::new(stream, boundary);
+    let mut multipart = multipart_reader(body, boundary);
     while let Ok(Some(field)) = multipart.next_field().await {
         if field.name() == Some(name) {
             return field.text().await.ok();

@@ -1,4 +1,4 @@
-//! Customer-center console pages: overview, staff, customers (with one customer's page), tags,
+//! Customer-center console pages: staff, customers (with one customer's page), tags,
 //! groups.
 
 use pond_app::{
@@ -209,14 +209,14 @@ pub async fn customers_bulk_tag(
 ) -> PageResult {
     let lang = lang_of(&headers);
     require(&user, user.role.can_administer(), lang)?;
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&body).unwrap_or_default();
-    let pick = |key: &str| pairs.iter().filter(|(k, _)| k == key).map(|(_, v)| v.clone()).collect::<Vec<_>>();
-    let back = pairs.iter().find(|(k, _)| k == "back").map(|(_, v)| v.clone()).unwrap_or_default();
+    let form = FormPairs::parse(&body);
+    let back = form.one("back").unwrap_or_default().to_owned();
     let back =
         if back.starts_with("/console/customers") && !back.contains("//") { back } else { "/console/customers".into() };
-    let queued = listing::bulk_tag(&state, &crate::console::actor(&user), user.corp_id, &pick("ids"), &pick("tags"))
-        .await
-        .or_page(lang)?;
+    let queued =
+        listing::bulk_tag(&state, &crate::console::actor(&user), user.corp_id, &form.all("ids"), &form.all("tags"))
+            .await
+            .or_page(lang)?;
     let sep = if back.contains('?') { '&' } else { '?' };
     Ok(Redirect::to(&format!("{back}{sep}queued={queued}")).into_response())
 }
@@ -249,12 +249,12 @@ struct GroupsPage {
     q: String,
     items: Vec<GroupListing>,
     pager: Pager,
-    owners: std::collections::HashMap<String, String>,
+    owners: pickers::Names,
 }
 
 impl GroupsPage {
     fn owner(&self, userid: &str) -> String {
-        self.owners.get(userid).cloned().unwrap_or_else(|| userid.to_owned())
+        self.owners.of(userid)
     }
 }
 
@@ -279,7 +279,7 @@ struct CustomerPage {
     follows: Vec<FollowView>,
     timeline: Vec<pond_store::timeline::TimelineEntry>,
     welcome: Vec<pond_store::welcome::WelcomeResult>,
-    staff_names: std::collections::HashMap<String, String>,
+    staff_names: pickers::Names,
     tags: Vec<PickerOption>,
     /// (userid, message) of a failed edit.
     error: Option<(String, String)>,
@@ -295,7 +295,7 @@ struct FollowView {
 
 impl CustomerPage {
     fn staff_name(&self, userid: &str) -> String {
-        self.staff_names.get(userid).cloned().unwrap_or_else(|| userid.to_owned())
+        self.staff_names.of(userid)
     }
 }
 
@@ -351,7 +351,7 @@ pub async fn customer_page(
     ConsolePath(external_userid): ConsolePath<String>,
     Query(q): Query<CustomerPageQuery>,
 ) -> PageResult {
-    let flash = q.saved.map(|_| "common.saved");
+    let flash = saved_flash(q.saved.as_deref());
     customer_page_with(&state, &user, &headers, &external_userid, flash, None).await
 }
 
@@ -365,9 +365,8 @@ pub async fn follow_save(
 ) -> PageResult {
     let lang = lang_of(&headers);
     require(&user, user.role.can_administer(), lang)?;
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&body).unwrap_or_default();
-    let tags: Vec<String> = pairs.iter().filter(|(k, _)| k == "tags").map(|(_, v)| v.clone()).collect();
-    let remark = pairs.iter().find(|(k, _)| k == "remark").map(|(_, v)| v.as_str()).unwrap_or("");
+    let form = FormPairs::parse(&body);
+    let (tags, remark) = (form.all("tags"), form.one("remark").unwrap_or(""));
     let follow = pond_core::ids::Follow { external_userid: &external_userid, userid: &userid };
     match listing::edit_follow(&state, &crate::console::actor(&user), user.corp_id, follow, &tags, remark).await {
         Ok(()) => Ok(Redirect::to(&format!(
@@ -513,15 +512,13 @@ pub async fn tag_delete(
         let (_, group, name) =
             tags.into_iter().find(|(id, _, _)| *id == tag_id).ok_or_else(|| ConsoleError::not_found(lang))?;
         let c = chrome(&user, &headers, "/console/tags", None);
-        let page = crate::console::ConfirmPage {
-            title: format!("{} {group}/{name}", c.t("common.delete")),
-            message: c.t("tags.delete_consequence").to_owned(),
-            action: format!("/console/tags/{}/delete", crate::console::session::encode_component(&tag_id)),
-            cancel: "/console/tags".to_owned(),
-            ok: "common.delete",
-            fields: Vec::new(),
+        let page = crate::console::ConfirmPage::delete(
             c,
-        };
+            &format!("{group}/{name}"),
+            "tags.delete_consequence",
+            format!("/console/tags/{}/delete", crate::console::session::encode_component(&tag_id)),
+            "/console/tags".to_owned(),
+        );
         return Ok(render(&page));
     }
     pond_app::customers::tags::delete(&state, &crate::console::actor(&user), user.corp_id, &tag_id)
