@@ -8,8 +8,8 @@ use pond_store::Db;
 use tokio::sync::Notify;
 
 use crate::{
-    acquisition::regional::StoreIndexes, config::Config, corp::cache::CorpCache, feature::Features, metrics::Metrics,
-    pipeline::intake::InboxWriter, wecom_link::WecomClients,
+    acquisition::regional::StoreIndexes, clock::Clock, config::Config, corp::cache::CorpCache, feature::Features,
+    metrics::Metrics, pipeline::intake::InboxWriter, secrets::Keyring, wecom_link::WecomClients,
 };
 
 #[derive(Clone)]
@@ -31,6 +31,12 @@ pub struct App {
     pub inbox_writer: Arc<InboxWriter>,
     /// The feature areas, assembled from [`crate::features`].
     pub features: Arc<Features>,
+    /// The keys sealing WeCom secrets in the database.
+    pub secrets: Arc<Keyring>,
+    /// The time as Pond's rules see it (tests move it).
+    pub clock: Clock,
+    /// Password checks running or waiting (argon2 is slow and takes memory on purpose).
+    pub password_checks: Arc<crate::auth::PasswordGate>,
 }
 
 impl App {
@@ -40,12 +46,25 @@ impl App {
     }
 
     /// An app over `db` with these feature areas (tests plug in features of their own).
+    ///
+    /// Secrets are sealed with `config.security.secret_key`; without one (tests), with a key that
+    /// lives as long as the process. The CLI puts the key file's keys there before it starts.
     pub fn with_features(db: Db, config: Config, features: Vec<Arc<dyn crate::feature::Feature>>) -> Self {
         let wecom = Arc::new(WecomClients::new(config.wecom.calls_per_minute));
         let wake_inbox: Arc<Notify> = Arc::default();
+        let secrets = Arc::new(match Keyring::parse(&config.security.secret_key) {
+            Ok(keys) => keys,
+            Err(_) => Keyring::ephemeral(),
+        });
         App {
             inbox_writer: Arc::new(InboxWriter::new(db.clone(), wake_inbox.clone())),
-            corps: Arc::default(),
+            corps: Arc::new(CorpCache::new(secrets.clone())),
+            password_checks: Arc::new(crate::auth::PasswordGate::new(
+                config.security.password_hash_slots,
+                config.security.password_hash_queue,
+            )),
+            secrets,
+            clock: Clock::default(),
             db,
             config: Arc::new(config),
             metrics: Arc::default(),

@@ -9,7 +9,10 @@ use crate::{AppError, auth::Actor};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuditAction {
     Login,
+    LoginFailed,
+    LoginThrottled,
     Logout,
+    SessionsEnded,
     CorpUpdate,
     UserAdd,
     UserPassword,
@@ -43,7 +46,10 @@ impl AuditAction {
     pub fn as_str(self) -> &'static str {
         match self {
             AuditAction::Login => "console.login",
+            AuditAction::LoginFailed => "console.login_failed",
+            AuditAction::LoginThrottled => "console.login_throttled",
             AuditAction::Logout => "console.logout",
+            AuditAction::SessionsEnded => "user.sessions_ended",
             AuditAction::CorpUpdate => "corp.update",
             AuditAction::UserAdd => "user.add",
             AuditAction::UserPassword => "user.password",

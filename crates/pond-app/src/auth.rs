@@ -32,6 +32,16 @@ pub fn sha256_hex(value: &str) -> String {
     hex(&Sha256::digest(value.as_bytes()))
 }
 
+/// Constant-time comparison of two secrets (tokens), so they cannot be guessed byte by byte.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// SHA-256 of raw bytes, lowercase hex.
+pub fn sha256_hex_bytes(value: &[u8]) -> String {
+    hex(&Sha256::digest(value))
+}
+
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
     bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
@@ -83,6 +93,8 @@ impl std::fmt::Display for Actor {
 pub struct ApiCaller {
     pub corp_id: i64,
     pub token_id: i64,
+    /// The role the token acts as.
+    pub role: pond_core::Role,
     /// How the audit log names this caller: `api-token:<prefix>`.
     pub actor: Actor,
 }
@@ -94,7 +106,8 @@ pub async fn find_api_caller(app: &App, token: &str) -> Result<Option<ApiCaller>
     };
     // Best effort: a failed "last used" stamp must not refuse the call.
     let _ = pond_store::token::touch(&app.db, found.id).await;
-    Ok(Some(ApiCaller { corp_id: found.corp_id, token_id: found.id, actor: Actor::api_token(&found.prefix) }))
+    let role = found.role.parse().unwrap_or(pond_core::Role::ReadOnly);
+    Ok(Some(ApiCaller { corp_id: found.corp_id, token_id: found.id, role, actor: Actor::api_token(&found.prefix) }))
 }
 
 /// A signed-in console user, as a live session names them.
@@ -119,30 +132,159 @@ pub struct NewSession {
     pub ttl_ms: i64,
 }
 
-/// Checks a console login. Wrong e-mail, wrong password and disabled user all answer `None`,
-/// and cost the same (argon2 runs either way, off the async threads). Success starts a session,
-/// stamps the login and records it in the audit log.
-pub async fn login(app: &App, email: &str, password: &str) -> Result<Option<NewSession>, AppError> {
+/// Runs password checks (argon2: ~19 MiB and a core for a fraction of a second each) a few at a
+/// time, with a bounded line: a login flood waits or is refused instead of growing memory.
+pub struct PasswordGate {
+    slots: tokio::sync::Semaphore,
+    /// Checks running or waiting.
+    admitted: std::sync::atomic::AtomicUsize,
+    limit: usize,
+}
+
+impl PasswordGate {
+    pub fn new(slots: usize, queue: usize) -> Self {
+        PasswordGate {
+            slots: tokio::sync::Semaphore::new(slots.max(1)),
+            admitted: std::sync::atomic::AtomicUsize::new(0),
+            limit: slots.max(1) + queue,
+        }
+    }
+
+    /// Runs `check` on a blocking thread once a slot is free; `None` when the line is full.
+    pub async fn run<T: Send + 'static>(&self, check: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+        use std::sync::atomic::Ordering;
+        if self.admitted.fetch_add(1, Ordering::SeqCst) >= self.limit {
+            self.admitted.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        let result = async {
+            let _permit = self.slots.acquire().await.ok()?;
+            tokio::task::spawn_blocking(check).await.ok()
+        }
+        .await;
+        self.admitted.fetch_sub(1, Ordering::SeqCst);
+        result
+    }
+}
+
+/// How a console login ended.
+#[derive(Debug)]
+pub enum LoginOutcome {
+    /// Signed in.
+    Success(NewSession),
+    /// Wrong e-mail or password, or a disabled user (indistinguishable to the caller).
+    Refused,
+    /// Too many failures for this account or address: no password is checked until then.
+    Throttled { retry_after_secs: u64 },
+    /// Too many password checks at once; try again shortly.
+    Busy,
+}
+
+/// Who is trying to log in, for throttling.
+fn throttle_keys(email: &str, client: Option<std::net::IpAddr>) -> Vec<(String, u32)> {
+    vec![(format!("account:{email}"), 0), (client.map(|ip| format!("address:{ip}")).unwrap_or_default(), 1)]
+        .into_iter()
+        .filter(|(k, _)| !k.is_empty())
+        .collect()
+}
+
+/// Checks a console login: throttled per account and per client address (failures in a window,
+/// then a lockout that doubles with each further failure), password checks bounded by
+/// [`PasswordGate`]. Wrong e-mail, wrong password and disabled user all answer `Refused` and cost
+/// the same. Failures and refusals for a known account are in its corp's audit log; success
+/// starts a session, stamps the login and records it.
+pub async fn login(
+    app: &App,
+    email: &str,
+    password: &str,
+    client: Option<std::net::IpAddr>,
+) -> Result<LoginOutcome, AppError> {
     let email = pond_core::ids::login_email(email).unwrap_or_default();
+    let sec = &app.config.security;
+    let now = app.clock.now_ms();
+    let keys = throttle_keys(&email, client);
+    let address = client.map(|ip| ip.to_string()).unwrap_or_else(|| "unknown".into());
     let user = pond_store::user::find_by_email(&app.db, &email).await?;
+
+    let mut locked_until = 0;
+    for (key, _) in &keys {
+        if let Some(t) = pond_store::login_throttle::get(&app.db, key).await? {
+            locked_until = locked_until.max(t.locked_until);
+        }
+    }
+    if locked_until > now {
+        let retry_after_secs = u64::try_from((locked_until - now + 999) / 1000).unwrap_or(1);
+        tracing::warn!(email = %email, address = %address, retry_after_secs, "console login throttled");
+        if let Some(u) = &user {
+            let detail = format!("address={address}; retry_after={retry_after_secs}s");
+            crate::audit::record(
+                &app.db,
+                u.corp_id,
+                &Actor::user(&email),
+                crate::audit::AuditAction::LoginThrottled,
+                &email,
+                &detail,
+            )
+            .await?;
+        }
+        return Ok(LoginOutcome::Throttled { retry_after_secs });
+    }
+
     let password = password.to_owned();
     let hash = user.as_ref().map(|u| u.password_hash.clone());
-    let ok = tokio::task::spawn_blocking(move || match hash {
-        Some(h) => verify_password(&password, &h),
-        None => {
-            let _ = hash_password(&password);
-            false
-        }
-    })
-    .await
-    .unwrap_or(false);
+    let checked = app
+        .password_checks
+        .run(move || match hash {
+            Some(h) => verify_password(&password, &h),
+            None => {
+                let _ = hash_password(&password);
+                false
+            }
+        })
+        .await;
+    let Some(ok) = checked else {
+        tracing::warn!(email = %email, address = %address, "console login refused: too many password checks at once");
+        return Ok(LoginOutcome::Busy);
+    };
     let user = match user {
         Some(u) if ok && !u.disabled => u,
-        _ => {
-            tracing::info!(email = %email, "console login refused");
-            return Ok(None);
+        other => {
+            let window_from = now - i64::try_from(sec.login_window_secs * 1000).unwrap_or(i64::MAX);
+            let mut failures_note = Vec::new();
+            for (key, kind) in &keys {
+                let t = pond_store::login_throttle::record_failure(&app.db, key, now, window_from).await?;
+                let limit =
+                    i64::from(if *kind == 0 { sec.login_failures_per_account } else { sec.login_failures_per_address });
+                if t.failures >= limit {
+                    let doublings = u32::try_from((t.failures - limit).min(20)).unwrap_or(20);
+                    let lock_secs =
+                        sec.login_lockout_secs.saturating_mul(1 << doublings).min(sec.login_lockout_max_secs);
+                    let until = now + i64::try_from(lock_secs * 1000).unwrap_or(i64::MAX);
+                    pond_store::login_throttle::lock(&app.db, key, until).await?;
+                    failures_note.push(format!("{key} failures={} locked={lock_secs}s", t.failures));
+                } else {
+                    failures_note.push(format!("{key} failures={}", t.failures));
+                }
+            }
+            tracing::info!(email = %email, address = %address, "console login refused");
+            if let Some(u) = other {
+                let detail = format!("address={address}; {}", failures_note.join("; "));
+                crate::audit::record(
+                    &app.db,
+                    u.corp_id,
+                    &Actor::user(&email),
+                    crate::audit::AuditAction::LoginFailed,
+                    &email,
+                    &detail,
+                )
+                .await?;
+            }
+            return Ok(LoginOutcome::Refused);
         }
     };
+    if let Some((key, _)) = keys.first() {
+        pond_store::login_throttle::clear(&app.db, key).await?;
+    }
     let token = random_hex(32);
     let ttl_ms = i64::from(app.config.session.ttl_hours) * 3_600_000;
     let mut tx = app.db.begin().await?;
@@ -153,14 +295,14 @@ pub async fn login(app: &App, email: &str, password: &str) -> Result<Option<NewS
         &Actor::user(&user.email),
         crate::audit::AuditAction::Login,
         &user.email,
-        "",
+        &format!("address={address}"),
     )
     .await?;
     tx.commit().await?;
     if let Err(e) = pond_store::user::touch_login(&app.db, user.id).await {
         tracing::warn!(user_id = user.id, error = %e, "could not stamp the login time");
     }
-    Ok(Some(NewSession { token, ttl_ms }))
+    Ok(LoginOutcome::Success(NewSession { token, ttl_ms }))
 }
 
 /// The user a session cookie's token belongs to, if the session is live and the user enabled.

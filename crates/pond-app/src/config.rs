@@ -31,6 +31,34 @@ pub struct Config {
     pub sync: SyncConfig,
     pub wecom: WecomConfig,
     pub regional: RegionalConfig,
+    pub security: SecurityConfig,
+}
+
+/// Logins, secrets at rest and the metrics endpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SecurityConfig {
+    /// Failed logins for one account within `login_window_secs` before it is locked.
+    pub login_failures_per_account: u32,
+    /// Failed logins from one client address within the window before it is locked.
+    pub login_failures_per_address: u32,
+    /// The window failures are counted in, in seconds.
+    pub login_window_secs: u64,
+    /// The first lockout, in seconds; each further failure doubles it, up to `login_lockout_max_secs`.
+    pub login_lockout_secs: u64,
+    pub login_lockout_max_secs: u64,
+    /// Password checks run at once (argon2 takes ~19 MiB and a core each); more wait in line.
+    pub password_hash_slots: usize,
+    /// Password checks that may wait for a slot; beyond that a login is answered 429 at once.
+    pub password_hash_queue: usize,
+    /// Take the client address from `X-Forwarded-For` (only behind a proxy that sets it).
+    pub trust_forwarded_for: bool,
+    /// Bearer token for `GET /metrics`; empty: `/metrics` answers only clients on this machine.
+    pub metrics_token: String,
+    /// The key sealing WeCom secrets in the database: base64 of 32 bytes, several separated by
+    /// commas (the first seals, all open). Empty: the key file.
+    pub secret_key: String,
+    /// The key file (created with mode 0600 on first start); empty: `<data_dir>/secret.key`.
+    pub secret_key_file: PathBuf,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -108,6 +136,19 @@ impl Default for Config {
             sync: SyncConfig { reconcile_interval_secs: 6 * 3600 },
             wecom: WecomConfig { calls_per_minute: 9_000 },
             regional: RegionalConfig { max_distance_km: 50.0 },
+            security: SecurityConfig {
+                login_failures_per_account: 5,
+                login_failures_per_address: 20,
+                login_window_secs: 900,
+                login_lockout_secs: 30,
+                login_lockout_max_secs: 900,
+                password_hash_slots: 2,
+                password_hash_queue: 16,
+                trust_forwarded_for: false,
+                metrics_token: String::new(),
+                secret_key: String::new(),
+                secret_key_file: PathBuf::new(),
+            },
         }
     }
 }
@@ -203,20 +244,30 @@ impl Config {
                 allowed: "must be 0 (off) or at least 60".into(),
             });
         }
-        if !(10..=86_400).contains(&self.callback.max_clock_skew_secs) {
-            return Err(ConfigError::Invalid {
-                key: "callback.max_clock_skew_secs",
-                allowed: "must be 10..=86400".into(),
-            });
-        }
-        if self.sync.reconcile_interval_secs != 0 && self.sync.reconcile_interval_secs < 60 {
-            return Err(ConfigError::Invalid {
-                key: "sync.reconcile_interval_secs",
-                allowed: "must be 0 (off) or at least 60".into(),
-            });
-        }
         if !(1..=24 * 30).contains(&self.session.ttl_hours) {
             return Err(ConfigError::Invalid { key: "session.ttl_hours", allowed: "must be 1..=720".into() });
+        }
+        let sec = &self.security;
+        if sec.login_failures_per_account == 0 || sec.login_failures_per_address == 0 {
+            return Err(ConfigError::Invalid {
+                key: "security.login_failures_per_account",
+                allowed: "login failure limits must be at least 1".into(),
+            });
+        }
+        if !(1..=86_400).contains(&sec.login_window_secs)
+            || !(1..=86_400).contains(&sec.login_lockout_secs)
+            || sec.login_lockout_max_secs < sec.login_lockout_secs
+        {
+            return Err(ConfigError::Invalid {
+                key: "security.login_window_secs",
+                allowed: "window and lockout must be 1..=86400 s, the maximum lockout at least the first".into(),
+            });
+        }
+        if !(1..=64).contains(&sec.password_hash_slots) || sec.password_hash_queue > 10_000 {
+            return Err(ConfigError::Invalid {
+                key: "security.password_hash_slots",
+                allowed: "slots must be 1..=64 and the queue at most 10000".into(),
+            });
         }
         if !self.public_url.is_empty() {
             pond_core::ids::base_url("public_url", &self.public_url)
@@ -232,6 +283,20 @@ impl Config {
         } else {
             self.database_url.trim().to_owned()
         }
+    }
+
+    /// The key file in effect (`<data_dir>/secret.key` unless set).
+    pub fn effective_secret_key_file(&self) -> PathBuf {
+        if self.security.secret_key_file.as_os_str().is_empty() {
+            self.data_dir.join("secret.key")
+        } else {
+            self.security.secret_key_file.clone()
+        }
+    }
+
+    /// Whether cookies must be `Secure`: set, or the public URL is HTTPS.
+    pub fn secure_cookies(&self) -> bool {
+        self.session.secure_cookie || self.public_url.trim().to_ascii_lowercase().starts_with("https://")
     }
 
     /// The public URL in effect (derived from `listen` unless set).

@@ -60,7 +60,12 @@ impl AppError {
 impl From<StoreError> for AppError {
     fn from(err: StoreError) -> Self {
         match err {
-            StoreError::Conflict(m) => AppError::Conflict(m),
+            // The database's own words (table and column names, and different on SQLite and
+            // PostgreSQL) go to the log only; services that expect a duplicate name it themselves.
+            StoreError::Conflict(raw) => {
+                tracing::info!(constraint = %raw, "write refused as a duplicate");
+                AppError::Conflict("this already exists (a duplicate of a stored value)".into())
+            }
             StoreError::NotFound(m) => AppError::NotFound(m),
             other => AppError::Storage(other),
         }

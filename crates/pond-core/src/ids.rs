@@ -32,7 +32,42 @@ pub fn required_text(field: &'static str, value: &str, max: usize) -> Result<Str
             format!("最多 {max} 个字符"),
         ));
     }
+    if trimmed.chars().any(crate::text::is_forbidden_in_name) {
+        return Err(ValidationError::new(
+            field,
+            "must not contain line breaks, tabs or other control characters",
+            "不能包含换行、制表符或其他控制字符",
+        ));
+    }
     Ok(trimmed.to_owned())
+}
+
+/// Optional one-line text (trimmed; empty allowed): at most `max` characters, no control or
+/// bidirectional-override characters.
+pub fn optional_text(field: &'static str, value: &str, max: usize) -> Result<String, ValidationError> {
+    let trimmed = value.trim();
+    if trimmed.is_empty() { Ok(String::new()) } else { required_text(field, trimmed, max) }
+}
+
+/// Message text (line breaks allowed, CR dropped): at most `max` characters, no other control or
+/// bidirectional-override characters.
+pub fn message_text(field: &'static str, value: &str, max: usize) -> Result<String, ValidationError> {
+    let text = value.replace("\r\n", "\n").trim().to_owned();
+    if text.chars().count() > max {
+        return Err(ValidationError::new(
+            field,
+            format!("must be at most {max} characters"),
+            format!("最多 {max} 个字符"),
+        ));
+    }
+    if text.chars().any(crate::text::is_forbidden_in_text) {
+        return Err(ValidationError::new(
+            field,
+            "must not contain control characters other than line breaks",
+            "除换行外不能包含控制字符",
+        ));
+    }
+    Ok(text)
 }
 
 /// A WeCom corp id (企业ID), e.g. `ww1234567890abcdef`: ASCII letters and digits, 1–64 characters.
@@ -186,6 +221,9 @@ mod tests {
         assert!(required_text("name", "咖啡连锁", 4).is_ok());
         assert!(required_text("name", "咖啡连锁店", 4).is_err());
         assert!(required_text("name", "   ", 4).is_err());
+        for hostile in ["a\nb", "a\rb", "a\0b", "a\u{202E}b", "a\tb"] {
+            assert!(required_text("name", hostile, 10).is_err(), "{hostile:?}");
+        }
     }
 }
 

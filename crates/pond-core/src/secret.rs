@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-/// Holds a secret. `Debug` and [`Secret::masked`] show at most the first and last 3 characters.
+/// Holds a secret. `Debug` and [`Secret::masked`] show at most its last 4 characters.
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Secret(String);
 
@@ -17,13 +17,15 @@ impl Secret {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
-    /// What may be shown to a person: `abc…xyz` for long secrets, `****` for short ones, empty for none.
+    /// What may be shown to a person: `●●●●wxyz` (the last 4 characters) for secrets of 16 characters
+    /// or more, `●●●●` for shorter ones, empty for none. Never more than 4 characters of the value,
+    /// and never more than a quarter of it.
     pub fn masked(&self) -> String {
         let chars: Vec<char> = self.0.chars().collect();
         match chars.len() {
             0 => String::new(),
-            n if n < 12 => "****".to_owned(),
-            n => format!("{}…{}", chars[..3].iter().collect::<String>(), chars[n - 3..].iter().collect::<String>()),
+            n if n < 16 => "●●●●".to_owned(),
+            n => format!("●●●●{}", chars[n - 4..].iter().collect::<String>()),
         }
     }
 }
@@ -41,9 +43,10 @@ mod tests {
     #[test]
     fn masking_never_reveals_the_middle() {
         let s = Secret::new("abcdefghijklmnopqrstuvwxyz");
-        assert_eq!(s.masked(), "abc…xyz");
-        assert!(!format!("{s:?}").contains("defg"));
-        assert_eq!(Secret::new("short").masked(), "****");
+        assert_eq!(s.masked(), "●●●●wxyz");
+        assert!(!format!("{s:?}").contains("abc"));
+        assert_eq!(Secret::new("sixteen-chars-ok").masked(), "●●●●s-ok");
+        assert_eq!(Secret::new("fifteen-chars-x").masked(), "●●●●");
         assert_eq!(Secret::default().masked(), "");
     }
 }

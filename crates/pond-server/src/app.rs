@@ -116,6 +116,7 @@ pub fn router(app: App) -> Router {
         .merge(api::router(app.clone()))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(app.clone(), health::track))
+        .layer(middleware::from_fn_with_state(app.clone(), crate::headers::every_response))
         .layer(DefaultBodyLimit::max(http.body_limit_bytes))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -129,7 +130,7 @@ async fn not_found(req: Request) -> Response {
     if req.uri().path().starts_with("/api/") {
         ApiError::NotFound("no such API route".into()).into_response()
     } else {
-        (StatusCode::NOT_FOUND, "not found").into_response()
+        ApiError::NotFound("not found".into()).into_response()
     }
 }
 
@@ -181,6 +182,7 @@ pub async fn start(
     let http = router(app.clone());
     let server_stop = pond_app::pipeline::until_stopped(stopped.clone());
     tasks.push(tokio::spawn(async move {
+        let http = http.into_make_service_with_connect_info::<SocketAddr>();
         if let Err(e) = axum::serve(listener, http).with_graceful_shutdown(server_stop).await {
             tracing::error!(error = %e, "HTTP server stopped with an error");
         }

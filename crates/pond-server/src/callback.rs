@@ -13,6 +13,8 @@ use pond_app::{
 };
 use serde::Deserialize;
 
+use crate::error::ApiError;
+
 #[derive(Debug, Deserialize)]
 pub struct CallbackQuery {
     msg_signature: Option<String>,
@@ -31,22 +33,32 @@ impl CallbackQuery {
     }
 }
 
-fn refusal(r: Refusal) -> Response {
-    let status = match r {
-        Refusal::UnknownCorp => StatusCode::NOT_FOUND,
-        Refusal::NotConfigured(_) => StatusCode::CONFLICT,
-        Refusal::Malformed(_) => StatusCode::BAD_REQUEST,
-        Refusal::Forged(_) => StatusCode::FORBIDDEN,
-        Refusal::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+/// A refusal in the error shape. An unknown corp and a corp without callback settings answer
+/// alike (404), so the endpoint does not tell which corp ids exist; the log tells them apart.
+fn refusal(corp_id: i64, r: Refusal) -> Response {
+    let error = match &r {
+        Refusal::UnknownCorp | Refusal::NotConfigured(_) => {
+            tracing::info!(corp_id, reason = %r, "callback for an unknown or unconfigured corp");
+            ApiError::NotFound("no callback endpoint here".into())
+        }
+        Refusal::Malformed(_) => ApiError::BadRequest(r.to_string()),
+        Refusal::Forged(_) => ApiError::Forbidden(r.to_string()),
+        Refusal::Unavailable => {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(crate::error::ErrorBody { code: "unavailable", message: r.to_string(), message_zh: None }),
+            )
+                .into_response();
+        }
     };
-    (status, r.to_string()).into_response()
+    error.into_response()
 }
 
 /// GET: URL verification. Answers the decrypted `echostr` as the raw body.
 pub async fn verify(State(app): State<App>, Path(corp_id): Path<i64>, Query(q): Query<CallbackQuery>) -> Response {
     match intake::verify_url(&app, corp_id, q.signed(), q.echostr.as_deref()).await {
         Ok(plain) => plain.into_response(),
-        Err(r) => refusal(r),
+        Err(r) => refusal(corp_id, r),
     }
 }
 
@@ -59,6 +71,6 @@ pub async fn receive(
 ) -> Response {
     match intake::accept(&app, corp_id, q.signed(), &body).await {
         Ok(_) => "success".into_response(),
-        Err(r) => refusal(r),
+        Err(r) => refusal(corp_id, r),
     }
 }

@@ -30,6 +30,12 @@ pub enum ApiError {
     Conflict(String),
     #[error("request body too large")]
     PayloadTooLarge,
+    #[error("the request took too long")]
+    Timeout,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("{message}")]
+    TooManyRequests { message: String, retry_after_secs: u64 },
     #[error("{0}")]
     UnsupportedMediaType(String),
     /// WeCom refused or could not be reached.
@@ -61,6 +67,9 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Upstream(_) => StatusCode::BAD_GATEWAY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -76,6 +85,9 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict(_) => "conflict",
             ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::Timeout => "timeout",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::TooManyRequests { .. } => "too_many_requests",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::Upstream(_) => "wecom_error",
             ApiError::Internal(_) => "internal",
@@ -140,7 +152,13 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(cause) = &self {
             tracing::error!(%cause, "internal error");
         }
-        (self.status(), Json(self.body())).into_response()
+        let mut resp = (self.status(), Json(self.body())).into_response();
+        if let ApiError::TooManyRequests { retry_after_secs, .. } = &self
+            && let Ok(v) = axum::http::HeaderValue::from_str(&retry_after_secs.to_string())
+        {
+            resp.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+        }
+        resp
     }
 }
 

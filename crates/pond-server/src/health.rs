@@ -1,4 +1,4 @@
-//! Liveness, readiness and metrics endpoints (unauthenticated, as probes and scrapers expect).
+//! Liveness and readiness (unauthenticated, as probes expect) and metrics (a token, or loopback).
 
 use axum::{
     extract::{MatchedPath, Request, State},
@@ -23,8 +23,27 @@ pub async fn readyz(State(state): State<App>) -> Response {
     }
 }
 
-/// GET /metrics: Prometheus text format.
-pub async fn metrics(State(state): State<App>) -> Response {
+/// GET /metrics: Prometheus text format. With `security.metrics_token` set, only for
+/// `Authorization: Bearer <token>`; without it, only for clients on this machine (loopback), since
+/// the figures tell how busy the corp's callbacks and customers are.
+pub async fn metrics(
+    State(state): State<App>,
+    crate::console::session::ClientAddress(client): crate::console::session::ClientAddress,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let token = state.config.security.metrics_token.trim();
+    let allowed = if token.is_empty() {
+        client.is_some_and(|ip| ip.is_loopback())
+    } else {
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|given| pond_app::auth::same_secret(given.trim(), token))
+    };
+    if !allowed {
+        return crate::error::ApiError::Unauthorized.into_response();
+    }
     let gauges = pond_app::metrics::Gauges {
         jobs: pond_store::jobs::counts_by_status(&state.db).await.unwrap_or_default(),
         inbox: pond_store::inbox::counts_by_status(&state.db).await.unwrap_or_default(),

@@ -15,6 +15,7 @@ pub mod callback;
 pub mod console;
 pub mod customers;
 pub mod error;
+pub mod headers;
 pub mod health;
 pub mod home;
 

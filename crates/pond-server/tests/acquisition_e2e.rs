@@ -36,7 +36,7 @@ struct Api {
 impl Api {
     async fn new(s: &Setup) -> Api {
         let (token, hash, prefix) = pond_app::auth::new_api_token();
-        pond_store::token::create(&s.pond.app.db, s.corp_id, "t", &hash, &prefix, "test").await.unwrap();
+        pond_store::token::create(&s.pond.app.db, s.corp_id, "t", &hash, &prefix, "test", "admin").await.unwrap();
         Api { http: reqwest::Client::new(), base: format!("http://{}", s.pond.addr), bearer: format!("Bearer {token}") }
     }
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {

@@ -189,7 +189,7 @@ async fn every_console_page_renders_in_both_languages_and_escapes_hostile_names(
         )
     };
     let mut pages = 0;
-    for (method, pattern) in pond_server::console::protected_routes() {
+    for (method, pattern, _) in pond_server::console::protected_routes() {
         if method != Method::GET {
             continue;
         }

@@ -53,7 +53,7 @@ async fn customers_are_filtered_exported_edited_and_tagged_through_wecom(db: Db)
     assert!(csv.starts_with("\u{feff}客户,"));
     // The API filters the same way.
     let (token, hash, prefix) = pond_app::auth::new_api_token();
-    pond_store::token::create(db, s.corp_id, "t", &hash, &prefix, "test").await.unwrap();
+    pond_store::token::create(db, s.corp_id, "t", &hash, &prefix, "test", "admin").await.unwrap();
     let api: serde_json::Value = http
         .get(format!("{base}/api/v1/customers?userid={userid}&per_page=1"))
         .header("authorization", format!("Bearer {token}"))

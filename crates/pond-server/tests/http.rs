@@ -31,7 +31,7 @@ async fn every_console_route_without_session_redirects_to_login(db: Db) {
     let app = App::new(db).await;
     let routes = pond_server::console::protected_routes();
     assert!(routes.len() >= 12, "the route book lists the console: {routes:?}");
-    for (method, path) in routes {
+    for (method, path, _) in routes {
         for cookie in [None, Some("pond_session=forged")] {
             let headers: Vec<(&str, &str)> = cookie.map(|c| vec![("cookie", c)]).unwrap_or_default();
             let reply = app.send(method.clone(), &concrete(path), &headers, "").await;
@@ -89,7 +89,7 @@ async fn csrf_is_required_on_every_form(db: Db) {
     let before = pond_store::corp::get(app.db(), app.corp_id).await.unwrap();
     let audit_before = pond_store::audit::list(app.db(), app.corp_id, None, Default::default()).await.unwrap().total;
 
-    for (method, path) in pond_server::console::protected_routes() {
+    for (method, path, _) in pond_server::console::protected_routes() {
         if method != Method::POST {
             continue;
         }

@@ -241,7 +241,7 @@ async fn console_and_api_start_sync_and_show_customers(db: Db) {
     let db = s.pond.app.db.clone();
     let base = format!("http://{}", s.pond.addr);
     let (token, hash, prefix) = pond_app::auth::new_api_token();
-    pond_store::token::create(&db, s.corp_id, "t", &hash, &prefix, "test").await.unwrap();
+    pond_store::token::create(&db, s.corp_id, "t", &hash, &prefix, "test", "admin").await.unwrap();
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let bearer = format!("Bearer {token}");
     assert_eq!(

@@ -21,6 +21,7 @@ pub mod department;
 pub mod group;
 pub mod inbox;
 pub mod jobs;
+pub mod login_throttle;
 pub mod session;
 pub mod staff;
 pub mod store_location;

@@ -60,6 +60,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0007_corp_brand.sql"),
         postgres: include_str!("../migrations/postgres/0007_corp_brand.sql"),
     },
+    Migration {
+        version: 8,
+        name: "security",
+        sqlite: include_str!("../migrations/sqlite/0008_security.sql"),
+        postgres: include_str!("../migrations/postgres/0008_security.sql"),
+    },
 ];
 
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS pond_migrations (

@@ -69,3 +69,21 @@ pub async fn purge_expired(db: &Db) -> Result<u64> {
         .await
         .map(|r| r.rows_affected()))?)
 }
+
+/// Ends every session of a user (password change, disable, "sign out everywhere"); returns how many.
+pub async fn delete_for_user<'c>(conn: impl Into<Conn<'c>>, user_id: i64) -> Result<u64> {
+    Ok(on_conn!(conn.into(), |pool| sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+        .bind(user_id)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?)
+}
+
+/// How many live sessions a user has.
+pub async fn count_live_for_user(db: &Db, user_id: i64) -> Result<i64> {
+    Ok(read_db!(db, |pool| sqlx::query_scalar("SELECT COUNT(*) FROM sessions WHERE user_id = $1 AND expires_at > $2")
+        .bind(user_id)
+        .bind(now_ms())
+        .fetch_one(pool)
+        .await)?)
+}

@@ -10,12 +10,14 @@ pub struct ApiToken {
     /// The first characters of the token, to recognise it in lists.
     pub prefix: String,
     pub created_by: String,
+    /// The lowest role this token acts as (`readonly`, `operator`, `admin`, `owner`).
+    pub role: String,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
     pub revoked_at: Option<i64>,
 }
 
-const COLUMNS: &str = "id, corp_id, name, prefix, created_by, created_at, last_used_at, revoked_at";
+const COLUMNS: &str = "id, corp_id, name, prefix, created_by, role, created_at, last_used_at, revoked_at";
 
 pub async fn create<'c>(
     conn: impl Into<Conn<'c>>,
@@ -24,10 +26,11 @@ pub async fn create<'c>(
     token_hash: &str,
     prefix: &str,
     created_by: &str,
+    role: &str,
 ) -> Result<ApiToken> {
     let sql = format!(
-        "INSERT INTO api_tokens (corp_id, name, token_hash, prefix, created_by, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
+        "INSERT INTO api_tokens (corp_id, name, token_hash, prefix, created_by, created_at, role)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
     );
     Ok(on_conn!(conn.into(), |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(corp_id)
@@ -36,6 +39,7 @@ pub async fn create<'c>(
         .bind(prefix)
         .bind(created_by)
         .bind(now_ms())
+        .bind(role)
         .fetch_one(pool)
         .await)?)
 }

@@ -19,7 +19,7 @@ pub struct User {
 impl User {
     /// The stored role; an unreadable value counts as the least privileged.
     pub fn role(&self) -> Role {
-        self.role.parse().unwrap_or(Role::Operator)
+        self.role.parse().unwrap_or(Role::ReadOnly)
     }
 }
 

@@ -36,7 +36,7 @@ async fn new_corp(db: &Db) -> i64 {
 }
 
 async fn migrations_are_recorded_and_idempotent(db: Db) {
-    assert_eq!(db.applied_migrations().await.unwrap(), vec![1, 2, 3, 4, 5, 6, 7]);
+    assert_eq!(db.applied_migrations().await.unwrap(), vec![1, 2, 3, 4, 5, 6, 7, 8]);
     assert!(db.migrate().await.unwrap().is_empty(), "second run applies nothing");
     assert!(db.ping().await);
     if let Db::Postgres(pool) = &db {
@@ -473,7 +473,7 @@ async fn users_sessions_and_tokens(db: Db) {
     session::delete(&db, "hash-live").await.unwrap();
     assert!(session::get_live(&db, "hash-live").await.unwrap().is_none());
 
-    let t = token::create(&db, c, "ci", "sha-of-token", "pond_abc", "boss@example.com").await.unwrap();
+    let t = token::create(&db, c, "ci", "sha-of-token", "pond_abc", "boss@example.com", "operator").await.unwrap();
     assert_eq!(token::find_active(&db, "sha-of-token").await.unwrap().unwrap().id, t.id);
     token::touch(&db, t.id).await.unwrap();
     token::revoke(&db, c, t.id).await.unwrap();

@@ -36,6 +36,9 @@ enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// The key sealing WeCom secrets in the database.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
     /// Fully sync a corp with WeCom now and print what was found.
     Sync {
         /// Corp id (Pond's number); needed only when there are several corps.
@@ -171,9 +174,20 @@ enum TokenCommand {
     Add {
         #[arg(long)]
         name: String,
+        /// What the token may do: readonly, operator, admin or owner.
+        #[arg(long, default_value = "operator")]
+        role: String,
         #[arg(long)]
         corp: Option<i64>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum SecretsCommand {
+    /// Seal every stored secret with a new key, then keep only the new key. With the key in a file,
+    /// the file is rewritten (0600); with POND_SECURITY__SECRET_KEY, the new key is printed for you
+    /// to set on every instance.
+    RotateKey,
 }
 
 pub async fn run(cli: Cli) -> Result<()> {
@@ -204,7 +218,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 Some(p) => (p, false),
                 None => (generate_password(), true),
             };
-            let app = App::new(db, config);
+            let app = app_over(db, config)?;
             let user = pond_app::admin::add_user(&app, &Actor::cli(), corp_id, &email, role, &password)
                 .await
                 .map_err(cli_error)?;
@@ -221,25 +235,27 @@ pub async fn run(cli: Cli) -> Result<()> {
                 .await?
                 .ok_or_else(|| anyhow!("no console user {email}"))?;
             let password = generate_password();
-            let app = App::new(db, config);
+            let app = app_over(db, config)?;
             pond_app::admin::set_password(&app, &Actor::cli(), &user.email, &password).await.map_err(cli_error)?;
             println!("new password for {email}: {password}");
             Ok(())
         }
-        Command::Token(TokenCommand::Add { name, corp }) => {
+        Command::Token(TokenCommand::Add { name, role, corp }) => {
+            let role: Role = role.parse()?;
             let db = connect(&config).await?;
             let corp_id = pick_corp(&db, corp).await?;
-            let app = App::new(db, config);
+            let app = app_over(db, config)?;
             let (token, _) =
-                pond_app::admin::create_token(&app, &Actor::cli(), corp_id, &name).await.map_err(cli_error)?;
-            println!("API token for corp {corp_id} (shown once): {token}");
+                pond_app::admin::create_token(&app, &Actor::cli(), corp_id, &name, role).await.map_err(cli_error)?;
+            println!("API token for corp {corp_id}, role {role} (shown once): {token}");
             Ok(())
         }
+        Command::Secrets(SecretsCommand::RotateKey) => rotate_key(config).await,
         Command::Demo { .. } => demo(config).await,
         Command::Sync { corp } => {
             let db = connect(&config).await?;
             let corp_id = pick_corp(&db, corp).await?;
-            let app = App::new(db, config);
+            let app = app_over(db, config)?;
             let started = std::time::Instant::now();
             let run = pond_app::sync::run_full_sync(&app, corp_id, "cli").await.map_err(cli_error)?;
             match run.error {
@@ -267,10 +283,47 @@ fn init_logging(filter: &str) {
 async fn connect(config: &Config) -> Result<Db> {
     let url = config.effective_database_url();
     if url.starts_with("sqlite:") {
-        std::fs::create_dir_all(&config.data_dir)
+        pond_app::files::private_dir(&config.data_dir)
             .with_context(|| format!("creating data folder {}", config.data_dir.display()))?;
+        pond_app::files::prepare_sqlite(&url).context("creating the database file (mode 0600)")?;
     }
     Db::open(&url).await.context("opening the database")
+}
+
+/// The app over `db`, with the key sealing WeCom secrets loaded (the key file created on first
+/// start).
+fn app_over(db: Db, mut config: Config) -> Result<App> {
+    let (keys, _) = pond_app::secrets::load_or_create(&config).context("loading the key for WeCom secrets")?;
+    config.security.secret_key = keys;
+    Ok(App::new(db, config))
+}
+
+/// `pond secrets rotate-key`.
+async fn rotate_key(mut config: Config) -> Result<()> {
+    use pond_app::secrets::{self, KeySource};
+    let db = connect(&config).await?;
+    let (old, source) = secrets::load_or_create(&config).context("loading the current key")?;
+    let new = secrets::new_key();
+    let during: Vec<String> = std::iter::once(new.clone()).chain(old.split(',').map(str::to_owned)).collect();
+    if let KeySource::File(path) = &source {
+        // Both keys on disk before any value changes, so a crash midway loses nothing.
+        secrets::write_key_file(path, &during).context("writing the key file")?;
+    }
+    config.security.secret_key = during.join(",");
+    let app = App::new(db, config);
+    let corps = secrets::seal_stored(&app).await.map_err(cli_error)?;
+    match source {
+        KeySource::File(path) => {
+            secrets::write_key_file(&path, std::slice::from_ref(&new)).context("writing the key file")?;
+            println!("sealed the secrets of {corps} corp(s) with a new key; {} now holds only it", path.display());
+            println!("back up the key file with the database: one without the other cannot be read");
+        }
+        KeySource::Setting => {
+            println!("sealed the secrets of {corps} corp(s) with a new key. Set it on every instance now:");
+            println!("POND_SECURITY__SECRET_KEY={new}");
+        }
+    }
+    Ok(())
 }
 
 /// The corp a command acts on: the one given, the only one, or a new default corp when none exists.
@@ -307,7 +360,11 @@ async fn serve(config: Config) -> Result<()> {
         .await
         .with_context(|| format!("listening on {} (key `listen`)", config.listen))?;
     let url = config.effective_public_url();
-    let app = App::new(db, config);
+    let app = app_over(db, config)?;
+    let sealed = pond_app::secrets::seal_stored(&app).await.map_err(cli_error)?;
+    if sealed > 0 {
+        tracing::info!(corps = sealed, "sealed WeCom secrets stored before they were encrypted");
+    }
     let registry = pond_app::pipeline::default_registry(&app);
     let running = pond_server::start(app, listener, registry, true).await?;
     tracing::info!(addr = %running.addr, "Pond is serving; console at {url}/console");
@@ -324,7 +381,8 @@ async fn demo(config: Config) -> Result<()> {
         .with_context(|| format!("listening on {} (use --listen to pick another address)", config.listen))?;
     let url = config.effective_public_url();
     let mut out = std::io::stdout().lock();
-    let app = App::new(db.clone(), config.clone());
+    let app = app_over(db.clone(), config.clone())?;
+    pond_app::secrets::seal_stored(&app).await.map_err(cli_error)?;
     let corp_id = match pond_store::user::find_by_email(&db, DEMO_OWNER).await? {
         None => {
             let corp = pond_store::corp::create(&db, "示例咖啡连锁 Demo Coffee").await?;
@@ -333,7 +391,8 @@ async fn demo(config: Config) -> Result<()> {
             pond_app::admin::add_user(&app, &demo, corp.id, DEMO_OWNER, Role::Owner, &password)
                 .await
                 .map_err(cli_error)?;
-            let (token, _) = pond_app::admin::create_token(&app, &demo, corp.id, "demo").await.map_err(cli_error)?;
+            let (token, _) =
+                pond_app::admin::create_token(&app, &demo, corp.id, "demo", Role::Admin).await.map_err(cli_error)?;
             writeln!(out, "Pond demo is ready (data in {}).", config.data_dir.display())?;
             writeln!(out, "  Console:   {url}/console")?;
             writeln!(out, "  Login:     {DEMO_OWNER}")?;
@@ -375,7 +434,7 @@ async fn demo(config: Config) -> Result<()> {
         encoding_aes_key: Some(pond_core::Secret::new(creds.encoding_aes_key.clone())),
         api_base_url: format!("http://{sim_addr}"),
     };
-    pond_store::corp::update_settings(&db, corp_id, &settings).await?;
+    pond_app::secrets::store_settings(&app, &db, corp_id, &settings).await.map_err(cli_error)?;
     writeln!(out, "  WeCom simulator: http://{sim_addr} (world control under /sim/)")?;
     writeln!(out, "Press Ctrl-C to stop.")?;
     drop(out);

@@ -38,12 +38,8 @@ pub struct Card {
 impl Card {
     pub fn validate(&self) -> Result<(), pond_core::ValidationError> {
         use pond_core::ValidationError as V;
-        if self.external_position.chars().count() > 12 {
-            return Err(V::new("external_position", "must be at most 12 characters", "最多 12 个字符"));
-        }
-        if self.external_corp_name.chars().count() > 32 {
-            return Err(V::new("external_corp_name", "must be at most 32 characters", "最多 32 个字符"));
-        }
+        pond_core::ids::optional_text("external_position", &self.external_position, 12)?;
+        pond_core::ids::optional_text("external_corp_name", &self.external_corp_name, 32)?;
         if self.entries.len() > 10 {
             return Err(V::new("entries", "at most 10 entries", "最多 10 项"));
         }
@@ -51,12 +47,24 @@ impl Card {
             let (name, ok) = match e {
                 CardEntry::Text { name, value } => (name, !value.is_empty() && value.chars().count() <= 128),
                 CardEntry::Web { name, title, url } => {
-                    (name, !title.is_empty() && (url.starts_with("https://") || url.starts_with("http://")))
+                    (name, !title.is_empty() && pond_core::text::safe_link(url).is_some())
                 }
                 CardEntry::Miniprogram { name, title, appid, pagepath } => {
                     (name, !title.is_empty() && !appid.is_empty() && !pagepath.is_empty())
                 }
             };
+            let texts = match e {
+                CardEntry::Text { name, value } => vec![name, value],
+                CardEntry::Web { name, title, url } => vec![name, title, url],
+                CardEntry::Miniprogram { name, title, appid, pagepath } => vec![name, title, appid, pagepath],
+            };
+            if texts.iter().any(|t| t.chars().any(pond_core::text::is_forbidden_in_name)) {
+                return Err(V::new(
+                    "entries",
+                    format!("entry {}: no line breaks or control characters", i + 1),
+                    format!("第 {} 项：不能包含换行或控制字符", i + 1),
+                ));
+            }
             if name.is_empty() || name.chars().count() > 32 {
                 return Err(V::new(
                     "entries",

@@ -64,15 +64,11 @@ pub struct ValidCode {
 /// Validates a code against the corp's staff, tags and welcome messages.
 pub async fn validate(db: &Db, corp_id: i64, mut input: CodeInput) -> Result<ValidCode, AppError> {
     input.name = ids::required_text("name", &input.name, 64)?;
-    if input.channel_group.chars().count() > 32 {
-        return Err(ValidationError::new("channel_group", "must be at most 32 characters", "最多 32 个字符").into());
-    }
+    input.channel_group = ids::optional_text("channel_group", &input.channel_group, 32)?;
     input.mode = CodeMode::parse(&input.mode)?.as_str().to_owned();
     Strategy::parse(&input.strategy)?;
     input.state = acquisition::contact_state(&input.state)?;
-    if input.remark_prefix.chars().count() > 10 {
-        return Err(ValidationError::new("remark_prefix", "must be at most 10 characters", "最多 10 个字符").into());
-    }
+    input.remark_prefix = ids::optional_text("remark_prefix", &input.remark_prefix, 10)?;
     let active: BTreeSet<String> = pond_store::staff::all(db, corp_id)
         .await?
         .into_iter()

@@ -236,9 +236,18 @@ fn check_store(input: &StoreInput, active_staff: &dyn Fn(&str) -> bool) -> Resul
     if name.is_empty() || name.chars().count() > 64 {
         problems.push(ValidationError::new("name", "must be 1 to 64 characters", "须为 1 到 64 个字符"));
     }
+    if name.chars().any(pond_core::text::is_forbidden_in_name) {
+        problems.push(ValidationError::new("name", "no line breaks or control characters", "不能包含换行或控制字符"));
+    }
     let city = input.city.trim();
     if city.is_empty() || city.chars().count() > 32 {
         problems.push(ValidationError::new("city", "must be 1 to 32 characters", "须为 1 到 32 个字符"));
+    }
+    if city.chars().any(pond_core::text::is_forbidden_in_name) {
+        problems.push(ValidationError::new("city", "no line breaks or control characters", "不能包含换行或控制字符"));
+    }
+    if let Err(e) = pond_core::ids::optional_text("address", &input.address, 128) {
+        problems.push(e);
     }
     let at = LatLng::new(input.latitude, input.longitude).map_err(|e| problems.push(e)).ok();
     if let Some(unknown) = input.staff.iter().find(|u| !active_staff(u)) {
@@ -280,9 +289,6 @@ pub async fn update_store(
     input: &StoreInput,
 ) -> Result<(), AppError> {
     let before = pond_store::store_location::get(&state.db, corp_id, id).await?;
-    if input.address.chars().count() > 128 {
-        return Err(ValidationError::new("address", "must be at most 128 characters", "最多 128 个字符").into());
-    }
     if input.staff.is_empty() || input.staff.len() > 100 {
         return Err(ValidationError::new("staff", "choose 1 to 100 employees", "请选择 1 到 100 名员工").into());
     }

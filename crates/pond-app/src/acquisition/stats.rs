@@ -180,14 +180,33 @@ pub async fn stats(
 
 /// The stats as CSV (one row per day, then one per employee).
 pub fn stats_csv(code: &ChannelCode, s: &CodeStats) -> String {
-    let mut out = String::from("\u{feff}code,date,userid,scans,new_customers,lost,net,retained_7d\n");
-    let name = code.name.replace(['"', ','], " ");
+    use crate::export::{Cell, CsvOut};
+    let mut out = CsvOut::new(&["code", "date", "userid", "scans", "new_customers", "lost", "net", "retained_7d"]);
+    let n = |v: i64| Cell::Number(v);
     for d in &s.days {
-        let r = d.retained_7d.map(|r| r.to_string()).unwrap_or_default();
-        out.push_str(&format!("{name},{},,{},{},{},{},{r}\n", d.date, d.scans, d.new_customers, d.lost, d.net));
+        let retained = d.retained_7d.map(|r| r.to_string()).unwrap_or_default();
+        out.row(&[
+            Cell::Text(&code.name),
+            Cell::Text(&d.date),
+            Cell::Text(""),
+            n(d.scans),
+            n(d.new_customers),
+            n(d.lost),
+            n(d.net),
+            Cell::Text(&retained),
+        ]);
     }
     for st in &s.staff {
-        out.push_str(&format!("{name},all,{},{},{},{},{},\n", st.userid, st.scans, st.new_customers, st.lost, st.net));
+        out.row(&[
+            Cell::Text(&code.name),
+            Cell::Text("all"),
+            Cell::Text(&st.userid),
+            n(st.scans),
+            n(st.new_customers),
+            n(st.lost),
+            n(st.net),
+            Cell::Text(""),
+        ]);
     }
-    out
+    out.finish()
 }

@@ -320,9 +320,7 @@ impl WelcomeInput {
                 format!("{token} 不是可用的变量，请使用 {{客户昵称}} 或 {{员工姓名}}"),
             ));
         }
-        if self.text.chars().count() > 4000 {
-            return Err(ValidationError::new("text", "must be at most 4000 characters", "最多 4000 个字符"));
-        }
+        pond_core::ids::message_text("text", &self.text, 4000)?;
         if self.attachments.len() > acquisition::MAX_WELCOME_ATTACHMENTS {
             return Err(ValidationError::new(
                 "attachments",

@@ -32,8 +32,13 @@ fn corp_changes(before: &Corp, after: &Corp, changed_secrets: &[&str]) -> String
     if changes.is_empty() { "no change".to_owned() } else { changes.join("; ") }
 }
 
-/// Saves a corp's WeCom settings (blank secrets keep the stored ones). The audit entry names the
-/// secrets that changed, never their values.
+/// Saves a corp's WeCom settings (blank secrets keep the stored ones; secrets are sealed before
+/// they are stored). The audit entry says what changed, before → after, and names the secrets
+/// that changed, never their values.
+///
+/// Pointing `api_base_url` somewhere else requires the secrets Pond would send there (the app and
+/// contact secrets that are set) to be typed again in the same request: whoever may change the
+/// settings cannot make Pond hand the stored secret to a server of their choosing.
 pub async fn update_corp(app: &App, actor: &Actor, corp_id: i64, input: &SettingsInput) -> Result<Corp, AppError> {
     let settings = input.validate()?;
     let zone = input.zone()?;
@@ -47,16 +52,34 @@ pub async fn update_corp(app: &App, actor: &Actor, corp_id: i64, input: &Setting
     .into_iter()
     .filter_map(|(name, changed)| changed.then_some(name))
     .collect();
-    let before = pond_store::corp::get(&app.db, corp_id).await?;
+    let before = crate::secrets::open_corp(&app.secrets, pond_store::corp::get(&app.db, corp_id).await?);
+    if settings.api_base_url.trim_end_matches('/') != before.api_base_url.trim_end_matches('/') {
+        let missing: Vec<&str> = [
+            ("app_secret", &before.app_secret, &settings.app_secret),
+            ("contact_secret", &before.contact_secret, &settings.contact_secret),
+        ]
+        .into_iter()
+        .filter(|(_, stored, given)| !stored.is_empty() && given.is_none())
+        .map(|(name, _, _)| name)
+        .collect();
+        if let Some(first) = missing.first() {
+            return Err(ValidationError::new(
+                first,
+                format!("changing api_base_url requires entering {} again", missing.join(" and ")),
+                format!("修改 API 地址时须重新填写 {}", missing.join("、")),
+            )
+            .into());
+        }
+    }
     let mut tx = app.db.begin().await?;
-    let corp = match pond_store::corp::update_settings(&mut tx, corp_id, &settings).await {
+    let corp = match crate::secrets::store_settings(app, &mut tx, corp_id, &settings).await {
         Ok(corp) => corp,
-        Err(StoreError::Conflict(_)) => {
+        Err(AppError::Conflict(_)) => {
             return Err(AppError::Conflict(
                 "wecom_corp_id: another corp in this Pond already uses this corp id".into(),
             ));
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(e),
     };
     let corp = match zone {
         Some(zone) => pond_store::corp::set_timezone(&mut tx, corp_id, zone.name()).await?,
@@ -73,7 +96,7 @@ pub async fn update_corp(app: &App, actor: &Actor, corp_id: i64, input: &Setting
     audit::record(&mut tx, corp_id, actor, AuditAction::CorpUpdate, &format!("corp:{corp_id}"), &detail).await?;
     tx.commit().await?;
     app.corps.invalidate(corp_id);
-    Ok(corp)
+    Ok(crate::secrets::open_corp(&app.secrets, corp))
 }
 
 /// Adds a console user. The password is hashed off the async threads (argon2 is slow on purpose).
@@ -129,13 +152,78 @@ pub async fn set_user_access(
     }
     let mut tx = app.db.begin().await?;
     pond_store::user::set_access(&mut tx, user_id, role.as_str(), disabled).await?;
-    let detail = format!("role: {} → {role}; disabled: {} → {disabled}", user.role, user.disabled);
+    let mut detail = format!("role: {} → {role}; disabled: {} → {disabled}", user.role, user.disabled);
+    if disabled {
+        let ended = pond_store::session::delete_for_user(&mut tx, user_id).await?;
+        detail.push_str(&format!("; sessions ended: {ended}"));
+    }
     audit::record(&mut tx, corp_id, actor, AuditAction::UserAccess, &user.email, &detail).await?;
     tx.commit().await?;
     Ok(pond_store::user::get(&app.db, user_id).await?)
 }
 
-/// Sets a new password for a console user found by e-mail; returns the user.
+/// Ends every console session of one of the corp's users ("sign out everywhere"); audited.
+/// Returns how many sessions ended.
+pub async fn end_sessions(app: &App, actor: &Actor, corp_id: i64, user_id: i64) -> Result<u64, AppError> {
+    let user = pond_store::user::get(&app.db, user_id).await?;
+    if user.corp_id != corp_id {
+        return Err(AppError::NotFound(format!("user {user_id}")));
+    }
+    let mut tx = app.db.begin().await?;
+    let ended = pond_store::session::delete_for_user(&mut tx, user_id).await?;
+    audit::record(
+        &mut tx,
+        corp_id,
+        actor,
+        AuditAction::SessionsEnded,
+        &user.email,
+        &format!("sessions ended: {ended}"),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(ended)
+}
+
+/// A signed-in user changes their own password: the current one must be right. Every session of
+/// theirs ends, this one included (they sign in again with the new password).
+pub async fn change_own_password(
+    app: &App,
+    user: &auth::SessionUser,
+    current: &str,
+    new: &str,
+) -> Result<(), AppError> {
+    ids::new_password(new)?;
+    let stored = pond_store::user::get(&app.db, user.user_id).await?;
+    let current = current.to_owned();
+    let hash = stored.password_hash.clone();
+    let ok = app.password_checks.run(move || auth::verify_password(&current, &hash)).await;
+    match ok {
+        Some(true) => {}
+        Some(false) => {
+            return Err(
+                ValidationError::new("current_password", "is not your current password", "当前密码不正确").into()
+            );
+        }
+        None => return Err(AppError::Conflict("too many password checks at once; try again shortly".into())),
+    }
+    let hash = hash_password(new).await?;
+    let mut tx = app.db.begin().await?;
+    pond_store::user::set_password(&mut tx, user.user_id, &hash).await?;
+    let ended = pond_store::session::delete_for_user(&mut tx, user.user_id).await?;
+    audit::record(
+        &mut tx,
+        user.corp_id,
+        &Actor::user(&user.email),
+        AuditAction::UserPassword,
+        &user.email,
+        &format!("own password; sessions ended: {ended}"),
+    )
+    .await?;
+    Ok(tx.commit().await?)
+}
+
+/// Sets a new password for a console user found by e-mail; returns the user. Every session of
+/// theirs ends.
 pub async fn set_password(app: &App, actor: &Actor, email: &str, password: &str) -> Result<User, AppError> {
     let email = ids::login_email(email)?;
     ids::new_password(password)?;
@@ -145,7 +233,9 @@ pub async fn set_password(app: &App, actor: &Actor, email: &str, password: &str)
     let hash = hash_password(password).await?;
     let mut tx = app.db.begin().await?;
     pond_store::user::set_password(&mut tx, user.id, &hash).await?;
-    audit::record(&mut tx, user.corp_id, actor, AuditAction::UserPassword, &email, "").await?;
+    let ended = pond_store::session::delete_for_user(&mut tx, user.id).await?;
+    audit::record(&mut tx, user.corp_id, actor, AuditAction::UserPassword, &email, &format!("sessions ended: {ended}"))
+        .await?;
     tx.commit().await?;
     Ok(user)
 }
@@ -157,13 +247,22 @@ async fn hash_password(password: &str) -> Result<String, AppError> {
         .map_err(|e| AppError::Internal(e.to_string()))?
 }
 
-/// Creates an API token; returns it (shown once) with its stored record.
-pub async fn create_token(app: &App, actor: &Actor, corp_id: i64, name: &str) -> Result<(String, ApiToken), AppError> {
+/// Creates an API token acting as `role` in this corp; returns it (shown once) with its stored
+/// record.
+pub async fn create_token(
+    app: &App,
+    actor: &Actor,
+    corp_id: i64,
+    name: &str,
+    role: Role,
+) -> Result<(String, ApiToken), AppError> {
     let name = ids::required_text("name", name, 64)?;
     let (token, hash, prefix) = auth::new_api_token();
     let mut tx = app.db.begin().await?;
-    let stored = pond_store::token::create(&mut tx, corp_id, &name, &hash, &prefix, actor.as_str()).await?;
-    audit::record(&mut tx, corp_id, actor, AuditAction::TokenAdd, &prefix, &name).await?;
+    let stored =
+        pond_store::token::create(&mut tx, corp_id, &name, &hash, &prefix, actor.as_str(), role.as_str()).await?;
+    audit::record(&mut tx, corp_id, actor, AuditAction::TokenAdd, &prefix, &format!("name={name}; role={role}"))
+        .await?;
     tx.commit().await?;
     Ok((token, stored))
 }

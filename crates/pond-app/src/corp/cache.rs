@@ -2,7 +2,7 @@
 //!
 //! Corp rows change rarely (an admin saving WeCom settings) but are needed for every callback
 //! (to check its signature) and every applied event (for the API client). Entries live for
-//! [`CorpCache::TTL`]; the instance that saves settings drops its entry at once, other instances
+//! [`CorpCache::TTL`]; secrets are opened (`crate::secrets`) as rows are read; the instance that saves settings drops its entry at once, other instances
 //! see the change when theirs expires.
 
 use std::{
@@ -13,13 +13,20 @@ use std::{
 
 use pond_store::{Db, StoreError, corp::Corp};
 
-#[derive(Default)]
+use crate::secrets::Keyring;
+
 pub struct CorpCache {
     entries: Mutex<HashMap<i64, (Instant, Arc<Corp>)>>,
+    /// Opens the sealed secrets of rows read from the database.
+    keys: Arc<Keyring>,
 }
 
 impl CorpCache {
     pub const TTL: Duration = Duration::from_secs(2);
+
+    pub fn new(keys: Arc<Keyring>) -> Self {
+        CorpCache { entries: Mutex::default(), keys }
+    }
 
     /// The corp, from the cache while fresh, else from the database.
     pub async fn get(&self, db: &Db, corp_id: i64) -> Result<Arc<Corp>, StoreError> {
@@ -28,7 +35,7 @@ impl CorpCache {
         {
             return Ok(corp.clone());
         }
-        let corp = Arc::new(pond_store::corp::get(db, corp_id).await?);
+        let corp = Arc::new(crate::secrets::open_corp(&self.keys, pond_store::corp::get(db, corp_id).await?));
         self.lock().insert(corp_id, (Instant::now(), corp.clone()));
         Ok(corp)
     }

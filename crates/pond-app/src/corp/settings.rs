@@ -91,7 +91,10 @@ impl SettingsInput {
         let logo = match self.brand_logo_url.trim() {
             "" => None,
             "-" => Some(String::new()),
-            url if url.starts_with("https://") && url.len() <= 512 && !url.contains(['"', '<', '>', ' ']) => {
+            url if url.to_ascii_lowercase().starts_with("https://")
+                && url.len() <= 512
+                && pond_core::text::safe_link(url).is_some() =>
+            {
                 Some(url.to_owned())
             }
             _ => {

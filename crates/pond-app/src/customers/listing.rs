@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use pond_core::{CorpZone, Page, PageRequest, ValidationError, ids::Follow};
+use pond_core::{CorpZone, Page, PageRequest, ValidationError, ids, ids::Follow};
 use pond_store::customer::{CustomerFilter, CustomerOrder, CustomerRow};
 
 use crate::{
@@ -16,6 +16,7 @@ use crate::{
     },
     audit::{self, AuditAction},
     auth::Actor,
+    export::{Cell, CsvOut},
 };
 
 /// The largest export; beyond it the operator is asked to narrow the filter.
@@ -120,12 +121,6 @@ async fn named(app: &App, corp_id: i64, page: Page<CustomerRow>) -> Result<Page<
     Ok(Page { items, total, page, per_page })
 }
 
-fn csv_field(text: &str) -> String {
-    // A leading = + - @ would run as a formula in Excel or WPS; a quote keeps it text.
-    let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{text}") } else { text.to_owned() };
-    if text.contains([',', '"', '\n', '\r']) { format!("\"{}\"", text.replace('"', "\"\"")) } else { text }
-}
-
 /// The customers matching `filter` as CSV (UTF-8 with BOM, so Excel and WPS read the Chinese),
 /// audited; refused when more than [`EXPORT_LIMIT`] match.
 pub async fn export_csv(app: &App, actor: &Actor, corp_id: i64, filter: &CustomerFilter) -> Result<String, AppError> {
@@ -146,24 +141,22 @@ pub async fn export_csv(app: &App, actor: &Actor, corp_id: i64, filter: &Custome
         )
         .into());
     }
-    let mut out = String::from("\u{feff}客户,external_userid,企业,首次添加,渠道,跟进员工,状态\n");
+    let mut out = CsvOut::new(&["客户", "external_userid", "企业", "首次添加", "渠道", "跟进员工", "状态"]);
     let mut page_no = 1;
     loop {
         let page =
             list(app, corp_id, filter, CustomerOrder::NewestFirst, PageRequest::new(Some(page_no), Some(500))).await?;
         for c in &page.items {
             let status = if c.row.live_follows > 0 { "好友" } else { "已流失" };
-            let line = [
-                csv_field(&c.row.name),
-                csv_field(&c.row.external_userid),
-                csv_field(&c.row.corp_name),
-                date_of(zone, c.row.first_added_at),
-                csv_field(c.channel.name()),
-                csv_field(&c.staff.join("、")),
-                status.to_owned(),
-            ];
-            out.push_str(&line.join(","));
-            out.push('\n');
+            out.row(&[
+                Cell::Text(&c.row.name),
+                Cell::Text(&c.row.external_userid),
+                Cell::Text(&c.row.corp_name),
+                Cell::Text(&date_of(zone, c.row.first_added_at)),
+                Cell::Text(c.channel.name()),
+                Cell::Text(&c.staff.join("、")),
+                Cell::Text(status),
+            ]);
         }
         if !page.has_next() {
             break;
@@ -172,7 +165,7 @@ pub async fn export_csv(app: &App, actor: &Actor, corp_id: i64, filter: &Custome
     }
     audit::record(&app.db, corp_id, actor, AuditAction::CustomerExport, "customers", &format!("rows={}", first.total))
         .await?;
-    Ok(out)
+    Ok(out.finish())
 }
 
 /// Refuses tag ids that are not live tags of the corp.
@@ -256,6 +249,8 @@ pub async fn edit_follow(
         )
         .into());
     }
+    let remark = ids::optional_text("remark", remark, 20)?;
+    let remark = remark.as_str();
     let relation = pond_store::customer::follows_of(&app.db, corp_id, follow.external_userid)
         .await?
         .into_iter()
@@ -287,17 +282,4 @@ pub async fn edit_follow(
     );
     audit::record(&app.db, corp_id, actor, AuditAction::CustomerEdit, follow.external_userid, &detail).await?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn csv_fields_are_quoted_and_formulas_defused() {
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
-        assert_eq!(csv_field("=1+1"), "'=1+1");
-        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_field("x\ny"), "\"x\ny\"");
-    }
 }

@@ -8,6 +8,7 @@
 //!   makes applying idempotent and independent of arrival order: a late "added" event for a
 //!   customer who has since deleted the employee still ends with the relation removed.
 
+use pond_core::text::{clean_external, limits};
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::{
@@ -35,8 +36,9 @@ macro_rules! follow_relation {
             corp_id: $corp_id,
             external_userid: $external_userid.to_owned(),
             userid: $f.userid.clone(),
-            remark: $f.remark.clone(),
-            description: $f.description.clone(),
+            // The client lets employees type longer remarks than the API's 20 characters.
+            remark: pond_core::text::clean_external(&$f.remark, 64),
+            description: pond_core::text::clean_external(&$f.description, pond_core::text::limits::DESCRIPTION),
             add_way: $f.add_way,
             state: $f.state.clone(),
             added_at: $f.createtime * 1000,
@@ -222,9 +224,9 @@ fn staff_row(corp_id: i64, u: &wecom::api::User) -> staff::Staff {
     staff::Staff {
         corp_id,
         userid: u.userid.clone(),
-        name: u.name.clone(),
+        name: clean_external(&u.name, limits::STAFF_NAME),
         department_ids: u.department.iter().map(i64::to_string).collect::<Vec<_>>().join(","),
-        position: u.position.clone(),
+        position: clean_external(&u.position, 128),
         mobile: u.mobile.clone(),
         status: if u.status == 5 { "resigned".into() } else { "active".into() },
         removed_at: None,
@@ -234,12 +236,12 @@ fn staff_row(corp_id: i64, u: &wecom::api::User) -> staff::Staff {
 fn customer_data(c: &ExternalContact) -> customer::CustomerData {
     customer::CustomerData {
         external_userid: c.external_userid.clone(),
-        name: c.name.clone(),
+        name: clean_external(&c.name, limits::CUSTOMER_NAME),
         customer_type: c.kind,
         avatar: c.avatar.clone(),
         gender: c.gender,
         unionid: c.unionid.clone(),
-        corp_name: c.corp_name.clone(),
+        corp_name: clean_external(&c.corp_name, limits::CORP_NAME),
     }
 }
 
@@ -258,7 +260,7 @@ async fn sync_departments(
             &department::Department {
                 corp_id,
                 dept_id: d.id,
-                name: d.name.clone(),
+                name: clean_external(&d.name, limits::DEPARTMENT_NAME),
                 parent_id: parent,
                 sort_order: d.order,
                 removed_at: None,
@@ -283,7 +285,12 @@ async fn sync_tags(db: &Db, client: &Client, corp_id: i64, summary: &mut SyncSum
     for g in groups.iter().filter(|g| !g.deleted) {
         tag::upsert_group(
             db,
-            &tag::TagGroup { corp_id, group_id: g.group_id.clone(), name: g.group_name.clone(), sort_order: g.order },
+            &tag::TagGroup {
+                corp_id,
+                group_id: g.group_id.clone(),
+                name: clean_external(&g.group_name, limits::TAG_NAME),
+                sort_order: g.order,
+            },
         )
         .await?;
         for t in g.tag.iter().filter(|t| !t.deleted) {
@@ -293,7 +300,7 @@ async fn sync_tags(db: &Db, client: &Client, corp_id: i64, summary: &mut SyncSum
                     corp_id,
                     tag_id: t.id.clone(),
                     group_id: g.group_id.clone(),
-                    name: t.name.clone(),
+                    name: clean_external(&t.name, limits::TAG_NAME),
                     sort_order: t.order,
                 },
             )
@@ -318,7 +325,7 @@ async fn store_group(db: &Db, corp_id: i64, g: &GroupChat) -> Result<(Vec<String
         &group::CustomerGroup {
             corp_id,
             chat_id: g.chat_id.clone(),
-            name: g.name.clone(),
+            name: clean_external(&g.name, limits::GROUP_NAME),
             owner_userid: g.owner.clone(),
             notice: g.notice.clone(),
             created_at: g.create_time * 1000,
@@ -337,7 +344,7 @@ async fn store_group(db: &Db, corp_id: i64, g: &GroupChat) -> Result<(Vec<String
             join_time: m.join_time * 1000,
             join_scene: m.join_scene,
             invitor_userid: m.invitor.as_ref().map(|i| i.userid.clone()).unwrap_or_default(),
-            group_nickname: m.group_nickname.clone(),
+            group_nickname: clean_external(&m.group_nickname, limits::GROUP_NAME),
             left_at: None,
         })
         .collect();

@@ -34,7 +34,7 @@ pub fn routes() -> OpenApiRouter<App> {
         .routes(routes!(put_cards))
 }
 
-#[utoipa::path(get, path = "/api/v1/welcome-messages", tag = "acquisition",
+#[utoipa::path(get, path = "/api/v1/welcome-messages", security(("bearer" = ["readonly"])), tag = "acquisition",
     responses((status = 200, body = Vec<WelcomeView>), (status = 401, body = ErrorBody)))]
 async fn list_welcome(
     State(state): State<App>,
@@ -45,7 +45,7 @@ async fn list_welcome(
 }
 
 /// Adds a welcome message (text with `{customer_name}` / `{staff_name}`, up to 9 attachments).
-#[utoipa::path(post, path = "/api/v1/welcome-messages", tag = "acquisition", request_body = WelcomeInput,
+#[utoipa::path(post, path = "/api/v1/welcome-messages", security(("bearer" = ["operator"])), tag = "acquisition", request_body = WelcomeInput,
     responses((status = 201, body = WelcomeView), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn create_welcome(
     State(state): State<App>,
@@ -57,7 +57,7 @@ async fn create_welcome(
 }
 
 /// Changes a welcome message (unknown `{placeholders}` are refused).
-#[utoipa::path(put, path = "/api/v1/welcome-messages/{id}", tag = "acquisition", params(("id" = i64, Path)), request_body = WelcomeInput,
+#[utoipa::path(put, path = "/api/v1/welcome-messages/{id}", security(("bearer" = ["operator"])), tag = "acquisition", params(("id" = i64, Path)), request_body = WelcomeInput,
     responses((status = 200, body = WelcomeView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn update_welcome(
     State(state): State<App>,
@@ -69,7 +69,7 @@ async fn update_welcome(
     Ok(Json(WelcomeView::try_from(m)?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/welcome-messages/{id}", tag = "acquisition", params(("id" = i64, Path)),
+#[utoipa::path(delete, path = "/api/v1/welcome-messages/{id}", security(("bearer" = ["operator"])), tag = "acquisition", params(("id" = i64, Path)),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn delete_welcome(
     State(state): State<App>,
@@ -88,7 +88,7 @@ pub struct StaffWelcomeInput {
 }
 
 /// Sets the welcome message an employee greets new customers with (when the code has none).
-#[utoipa::path(put, path = "/api/v1/staff/{userid}/welcome", tag = "acquisition", params(("userid" = String, Path)), request_body = StaffWelcomeInput,
+#[utoipa::path(put, path = "/api/v1/staff/{userid}/welcome", security(("bearer" = ["operator"])), tag = "acquisition", params(("userid" = String, Path)), request_body = StaffWelcomeInput,
     responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn set_staff_welcome(
     State(state): State<App>,
@@ -100,7 +100,7 @@ async fn set_staff_welcome(
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/api/v1/channel-codes", tag = "acquisition",
+#[utoipa::path(get, path = "/api/v1/channel-codes", security(("bearer" = ["readonly"])), tag = "acquisition",
     responses((status = 200, body = Vec<CodeView>), (status = 401, body = ErrorBody)))]
 async fn list_codes(
     State(state): State<App>,
@@ -111,7 +111,7 @@ async fn list_codes(
 }
 
 /// Creates a channel live code; a native code gets its WeCom contact way (and QR) at once.
-#[utoipa::path(post, path = "/api/v1/channel-codes", tag = "acquisition", request_body = CodeInput,
+#[utoipa::path(post, path = "/api/v1/channel-codes", security(("bearer" = ["operator"])), tag = "acquisition", request_body = CodeInput,
     responses((status = 201, body = CodeView), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn create_code(
     State(state): State<App>,
@@ -122,7 +122,7 @@ async fn create_code(
     Ok((axum::http::StatusCode::CREATED, Json(CodeView::new(&code, &codes::landing_url(&state, &code))?)))
 }
 
-#[utoipa::path(get, path = "/api/v1/channel-codes/{id}", tag = "acquisition", params(("id" = i64, Path)),
+#[utoipa::path(get, path = "/api/v1/channel-codes/{id}", security(("bearer" = ["readonly"])), tag = "acquisition", params(("id" = i64, Path)),
     responses((status = 200, body = CodeView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn get_code(
     State(state): State<App>,
@@ -134,7 +134,7 @@ async fn get_code(
 }
 
 /// Changes a code's routing, tags, welcome and remark (mode and state stay).
-#[utoipa::path(put, path = "/api/v1/channel-codes/{id}", tag = "acquisition", params(("id" = i64, Path)), request_body = CodeInput,
+#[utoipa::path(put, path = "/api/v1/channel-codes/{id}", security(("bearer" = ["operator"])), tag = "acquisition", params(("id" = i64, Path)), request_body = CodeInput,
     responses((status = 200, body = CodeView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn update_code(
     State(state): State<App>,
@@ -146,7 +146,7 @@ async fn update_code(
     Ok(Json(CodeView::new(&code, &codes::landing_url(&state, &code))?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/channel-codes/{id}", tag = "acquisition", params(("id" = i64, Path)),
+#[utoipa::path(delete, path = "/api/v1/channel-codes/{id}", security(("bearer" = ["operator"])), tag = "acquisition", params(("id" = i64, Path)),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn delete_code(
     State(state): State<App>,
@@ -168,7 +168,7 @@ pub struct StatsQuery {
 }
 
 /// Per-day and per-employee figures: scans (landing codes), new customers, lost, net, still connected after 7 days.
-#[utoipa::path(get, path = "/api/v1/channel-codes/{id}/stats", tag = "acquisition", params(("id" = i64, Path), StatsQuery),
+#[utoipa::path(get, path = "/api/v1/channel-codes/{id}/stats", security(("bearer" = ["readonly"])), tag = "acquisition", params(("id" = i64, Path), StatsQuery),
     responses((status = 200, body = CodeStats), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn code_stats(
     State(state): State<App>,
@@ -180,7 +180,7 @@ async fn code_stats(
 }
 
 /// The same figures as CSV (UTF-8 with BOM, opens in Excel).
-#[utoipa::path(get, path = "/api/v1/channel-codes/{id}/stats.csv", tag = "acquisition", params(("id" = i64, Path), StatsQuery),
+#[utoipa::path(get, path = "/api/v1/channel-codes/{id}/stats.csv", security(("bearer" = ["readonly"])), tag = "acquisition", params(("id" = i64, Path), StatsQuery),
     responses((status = 200, content_type = "text/csv"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn code_stats_csv(
     State(state): State<App>,
@@ -209,7 +209,7 @@ pub struct QrQuery {
     pub size: Option<u32>,
 }
 
-#[utoipa::path(get, path = "/api/v1/channel-codes/{id}/qr.png", tag = "acquisition", params(("id" = i64, Path), QrQuery),
+#[utoipa::path(get, path = "/api/v1/channel-codes/{id}/qr.png", security(("bearer" = ["readonly"])), tag = "acquisition", params(("id" = i64, Path), QrQuery),
     responses((status = 200, content_type = "image/png"), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn code_qr_png(
     State(state): State<App>,
@@ -222,7 +222,7 @@ async fn code_qr_png(
     Ok(([(axum::http::header::CONTENT_TYPE, "image/png")], png).into_response())
 }
 
-#[utoipa::path(get, path = "/api/v1/channel-codes/{id}/qr.svg", tag = "acquisition", params(("id" = i64, Path), QrQuery),
+#[utoipa::path(get, path = "/api/v1/channel-codes/{id}/qr.svg", security(("bearer" = ["readonly"])), tag = "acquisition", params(("id" = i64, Path), QrQuery),
     responses((status = 200, content_type = "image/svg+xml"), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn code_qr_svg(
     State(state): State<App>,
@@ -236,7 +236,7 @@ async fn code_qr_svg(
 }
 
 /// Stores of the regional code with their last-30-days figures (scans, found by location, new, lost).
-#[utoipa::path(get, path = "/api/v1/stores", tag = "acquisition",
+#[utoipa::path(get, path = "/api/v1/stores", security(("bearer" = ["readonly"])), tag = "acquisition",
     responses((status = 200, body = Vec<StoreView>), (status = 401, body = ErrorBody)))]
 async fn list_stores(
     State(state): State<App>,
@@ -255,7 +255,7 @@ pub struct ImportReport {
 
 /// Imports stores from CSV (`name,address,city,latitude,longitude,staff`, staff separated by `|`),
 /// creating or updating by name. Any bad line refuses the whole file with a per-line report (422).
-#[utoipa::path(post, path = "/api/v1/stores/import", tag = "acquisition", request_body(content = String, content_type = "text/csv"),
+#[utoipa::path(post, path = "/api/v1/stores/import", security(("bearer" = ["operator"])), tag = "acquisition", request_body(content = String, content_type = "text/csv"),
     responses((status = 200, body = ImportReport), (status = 401, body = ErrorBody), (status = 422, body = ImportReport)))]
 async fn import_stores(
     State(state): State<App>,
@@ -272,7 +272,7 @@ async fn import_stores(
 }
 
 /// An employee's external business card, as WeCom has it.
-#[utoipa::path(get, path = "/api/v1/staff/{userid}/card", tag = "staff", params(("userid" = String, Path)),
+#[utoipa::path(get, path = "/api/v1/staff/{userid}/card", security(("bearer" = ["readonly"])), tag = "staff", params(("userid" = String, Path)),
     responses((status = 200, body = Card), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn get_card(
     State(state): State<App>,
@@ -291,7 +291,7 @@ pub struct CardsInput {
 }
 
 /// Writes one business card to many employees through WeCom; each gets its own result.
-#[utoipa::path(put, path = "/api/v1/staff/cards", tag = "staff", request_body = CardsInput,
+#[utoipa::path(put, path = "/api/v1/staff/cards", security(("bearer" = ["operator"])), tag = "staff", request_body = CardsInput,
     responses((status = 200, body = Vec<CardResult>), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn put_cards(
     State(state): State<App>,
@@ -312,7 +312,7 @@ pub struct CodeImportReport {
 /// Creates channel codes in bulk from CSV:
 /// `name,channel_group,mode,strategy,state,staff,daily_cap,auto_tags,welcome_id,remark_prefix`
 /// (staff `userid[:weight]` and tags separated by `|`). All or nothing, with a per-line report.
-#[utoipa::path(post, path = "/api/v1/channel-codes/import", tag = "acquisition", request_body(content = String, content_type = "text/csv"),
+#[utoipa::path(post, path = "/api/v1/channel-codes/import", security(("bearer" = ["operator"])), tag = "acquisition", request_body(content = String, content_type = "text/csv"),
     responses((status = 200, body = CodeImportReport), (status = 401, body = ErrorBody), (status = 422, body = CodeImportReport)))]
 async fn import_codes(
     State(state): State<App>,

@@ -18,7 +18,7 @@ use pond_app::{
 };
 use pond_core::acquisition::CodeMode;
 use pond_core::{
-    ValidationError,
+    Role, ValidationError,
     acquisition::{Rules, Schedule, StaffWeight},
 };
 use pond_store::{channel_code::ChannelCode, welcome::WelcomeMessage};
@@ -31,32 +31,32 @@ use pond_app::pickers::{self, PickerOption};
 
 /// This feature's console pages.
 pub fn pages(book: RouteBook) -> RouteBook {
-    book.get("/console/staff/{userid}/card", card_page)
-        .post("/console/staff/{userid}/card", card_save)
-        .get("/console/codes", codes_page)
-        .get("/console/codes/new", code_new)
-        .post("/console/codes", codes_create)
-        .get("/console/codes/import", codes_import_page)
-        .post("/console/codes/import", codes_import)
-        .get("/console/codes/{id}", code_page)
-        .post("/console/codes/{id}", code_update)
-        .get("/console/codes/{id}/edit", code_edit)
-        .post("/console/codes/{id}/delete", code_delete)
-        .get("/console/codes/{id}/stats.csv", code_csv)
-        .get("/console/codes/{id}/{format}", code_qr)
-        .get("/console/stores", stores_page)
-        .post("/console/stores", stores_import)
-        .get("/console/stores/{format}", regional_qr)
-        .post("/console/stores/{id}/delete", store_delete)
-        .get("/console/stores/{id}/edit", store_edit)
-        .post("/console/stores/{id}/edit", store_update)
-        .get("/console/welcome", welcome_page)
-        .post("/console/welcome", welcome_create)
-        .get("/console/welcome/new", welcome_new)
-        .post("/console/welcome/assign", welcome_assign)
-        .get("/console/welcome/{id}/edit", welcome_edit)
-        .post("/console/welcome/{id}", welcome_update)
-        .post("/console/welcome/{id}/delete", welcome_delete)
+    book.get("/console/staff/{userid}/card", Role::ReadOnly, card_page)
+        .post("/console/staff/{userid}/card", Role::Operator, card_save)
+        .get("/console/codes", Role::ReadOnly, codes_page)
+        .get("/console/codes/new", Role::Operator, code_new)
+        .post("/console/codes", Role::Operator, codes_create)
+        .get("/console/codes/import", Role::Operator, codes_import_page)
+        .post("/console/codes/import", Role::Operator, codes_import)
+        .get("/console/codes/{id}", Role::ReadOnly, code_page)
+        .post("/console/codes/{id}", Role::Operator, code_update)
+        .get("/console/codes/{id}/edit", Role::Operator, code_edit)
+        .post("/console/codes/{id}/delete", Role::Operator, code_delete)
+        .get("/console/codes/{id}/stats.csv", Role::ReadOnly, code_csv)
+        .get("/console/codes/{id}/{format}", Role::ReadOnly, code_qr)
+        .get("/console/stores", Role::ReadOnly, stores_page)
+        .post("/console/stores", Role::Operator, stores_import)
+        .get("/console/stores/{format}", Role::ReadOnly, regional_qr)
+        .post("/console/stores/{id}/delete", Role::Operator, store_delete)
+        .get("/console/stores/{id}/edit", Role::Operator, store_edit)
+        .post("/console/stores/{id}/edit", Role::Operator, store_update)
+        .get("/console/welcome", Role::ReadOnly, welcome_page)
+        .post("/console/welcome", Role::Operator, welcome_create)
+        .get("/console/welcome/new", Role::Operator, welcome_new)
+        .post("/console/welcome/assign", Role::Operator, welcome_assign)
+        .get("/console/welcome/{id}/edit", Role::Operator, welcome_edit)
+        .post("/console/welcome/{id}", Role::Operator, welcome_update)
+        .post("/console/welcome/{id}/delete", Role::Operator, welcome_delete)
 }
 
 fn fail(e: impl Into<ApiError>, headers: &HeaderMap) -> ConsoleError {

@@ -17,30 +17,44 @@ pub fn routes() -> OpenApiRouter<App> {
         .routes(routes!(start_sync, latest_sync))
 }
 
-#[utoipa::path(get, path = "/api/v1/corp", tag = "corp",
+#[utoipa::path(get, path = "/api/v1/corp", security(("bearer" = ["admin"])), tag = "corp",
     responses((status = 200, body = CorpView), (status = 401, body = ErrorBody)))]
 async fn get_corp(
     State(state): State<App>,
     Extension(caller): Extension<ApiCaller>,
 ) -> Result<Json<CorpView>, ApiError> {
-    let corp = pond_store::corp::get(&state.db, caller.corp_id).await?;
+    let corp = state.corps.get(&state.db, caller.corp_id).await?;
     Ok(Json(CorpView::new(&corp)))
 }
 
-/// Replaces the corp's WeCom settings. Secret fields left empty keep their stored values.
-#[utoipa::path(put, path = "/api/v1/corp", tag = "corp", request_body = SettingsInput,
+/// Replaces the corp's WeCom settings: `name`, `wecom_corp_id`, `agent_id` and `api_base_url` must
+/// all be sent (a body without one is refused rather than clearing it). Secret fields left empty
+/// keep their stored values; changing `api_base_url` requires `app_secret` and `contact_secret`
+/// (those set) again.
+#[utoipa::path(put, path = "/api/v1/corp", security(("bearer" = ["admin"])), tag = "corp", request_body = SettingsInput,
     responses((status = 200, body = CorpView), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody),
               (status = 422, body = ErrorBody)))]
 async fn put_corp(
     State(state): State<App>,
     Extension(caller): Extension<ApiCaller>,
-    ApiJson(input): ApiJson<SettingsInput>,
+    ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<Json<CorpView>, ApiError> {
+    const REQUIRED: [&str; 4] = ["name", "wecom_corp_id", "agent_id", "api_base_url"];
+    if let Some(missing) = REQUIRED.iter().find(|k| body.get(**k).is_none()) {
+        return Err(pond_core::ValidationError::new(
+            missing,
+            "is required: PUT replaces the settings, so send every field (null agent_id and empty texts clear them)",
+            "必填：PUT 会替换全部设置，请提交所有字段（agent_id 为 null、文本为空表示清空）",
+        )
+        .into());
+    }
+    let input: SettingsInput = serde_json::from_value(body)
+        .map_err(|e| pond_core::ValidationError::new("body", e.to_string(), format!("请求内容格式不正确：{e}")))?;
     let corp = pond_app::admin::update_corp(&state, &caller.actor, caller.corp_id, &input).await?;
     Ok(Json(CorpView::new(&corp)))
 }
 
-#[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs", params(JobsQuery),
+#[utoipa::path(get, path = "/api/v1/jobs", security(("bearer" = ["readonly"])), tag = "jobs", params(JobsQuery),
     responses((status = 200, body = PageOf<JobView>), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn list_jobs(
     State(state): State<App>,
@@ -62,7 +76,7 @@ async fn list_jobs(
 }
 
 /// Puts a failed job back in the queue with a fresh set of attempts.
-#[utoipa::path(post, path = "/api/v1/jobs/{id}/retry", tag = "jobs",
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/retry", security(("bearer" = ["admin"])), tag = "jobs",
     params(("id" = i64, Path, description = "Job id")),
     responses((status = 200, body = JobView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn retry_job(
@@ -73,7 +87,7 @@ async fn retry_job(
     Ok(Json(pond_app::admin::retry_job(&state, &caller.actor, caller.corp_id, id).await?.into()))
 }
 
-#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(ListQuery),
+#[utoipa::path(get, path = "/api/v1/audit", security(("bearer" = ["admin"])), tag = "audit", params(ListQuery),
     responses((status = 200, body = PageOf<AuditView>), (status = 401, body = ErrorBody)))]
 async fn list_audit(
     State(state): State<App>,
@@ -85,7 +99,7 @@ async fn list_audit(
 }
 
 /// Starts a full sync of the corp with WeCom in the background (202); poll `GET /api/v1/sync`.
-#[utoipa::path(post, path = "/api/v1/sync", tag = "sync",
+#[utoipa::path(post, path = "/api/v1/sync", security(("bearer" = ["admin"])), tag = "sync",
     responses((status = 202, body = SyncRunView), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn start_sync(
     State(state): State<App>,
@@ -96,7 +110,7 @@ async fn start_sync(
 }
 
 /// The latest sync run with its progress.
-#[utoipa::path(get, path = "/api/v1/sync", tag = "sync",
+#[utoipa::path(get, path = "/api/v1/sync", security(("bearer" = ["readonly"])), tag = "sync",
     responses((status = 200, body = SyncRunView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn latest_sync(
     State(state): State<App>,

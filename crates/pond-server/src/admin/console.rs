@@ -8,19 +8,19 @@ use crate::console::{actor, prelude::*};
 
 /// This feature's console pages.
 pub fn pages(book: RouteBook) -> RouteBook {
-    book.get("/console/corp", corp_page)
-        .post("/console/corp", corp_save)
-        .get("/console/sync", sync_page)
-        .post("/console/sync", sync_start)
-        .get("/console/jobs", jobs_page)
-        .post("/console/jobs/{id}/retry", job_retry)
-        .get("/console/audit", audit_page)
-        .get("/console/users", users_page)
-        .post("/console/users", users_add)
-        .post("/console/users/{id}", users_access)
-        .get("/console/tokens", tokens_page)
-        .post("/console/tokens", tokens_create)
-        .post("/console/tokens/{id}/revoke", tokens_revoke)
+    book.get("/console/corp", Role::Admin, corp_page)
+        .post("/console/corp", Role::Admin, corp_save)
+        .get("/console/sync", Role::ReadOnly, sync_page)
+        .post("/console/sync", Role::Admin, sync_start)
+        .get("/console/jobs", Role::ReadOnly, jobs_page)
+        .post("/console/jobs/{id}/retry", Role::Admin, job_retry)
+        .get("/console/audit", Role::Admin, audit_page)
+        .get("/console/users", Role::Owner, users_page)
+        .post("/console/users", Role::Owner, users_add)
+        .post("/console/users/{id}", Role::Owner, users_access)
+        .get("/console/tokens", Role::Owner, tokens_page)
+        .post("/console/tokens", Role::Owner, tokens_create)
+        .post("/console/tokens/{id}/revoke", Role::Owner, tokens_revoke)
 }
 
 #[derive(Template)]
@@ -124,7 +124,7 @@ pub async fn corp_page(
 ) -> PageResult {
     let flash = p.saved.map(|_| "common.saved");
     let c = chrome(&user, &headers, "/console/corp", flash);
-    let corp = pond_store::corp::get(&state.db, user.corp_id).await.or_page(c.lang)?;
+    let corp = state.corps.get(&state.db, user.corp_id).await.or_page(c.lang)?;
     let form = CorpForm::from_corp(&corp);
     Ok(render(&CorpPage {
         c,
@@ -143,7 +143,6 @@ pub async fn corp_save(
     Form(form): Form<CorpForm>,
 ) -> PageResult {
     let c = chrome(&user, &headers, "/console/corp", None);
-    require(&user, user.role.can_administer(), c.lang)?;
     let saved = match form.input() {
         Ok(input) => pond_app::admin::update_corp(&state, &actor(&user), user.corp_id, &input).await,
         Err(e) => Err(e.into()),
@@ -156,7 +155,7 @@ pub async fn corp_save(
         Err(e @ AppError::Conflict(_)) => (StatusCode::CONFLICT, crate::console::user_message(&e.into(), c.lang)),
         Err(e) => return Err(ConsoleError::from_api(e.into(), c.lang)),
     };
-    let corp = pond_store::corp::get(&state.db, user.corp_id).await.or_page(c.lang)?;
+    let corp = state.corps.get(&state.db, user.corp_id).await.or_page(c.lang)?;
     let form = CorpForm {
         contact_secret: String::new(),
         app_secret: String::new(),
@@ -228,7 +227,6 @@ pub async fn job_retry(
     ConsolePath(id): ConsolePath<i64>,
 ) -> PageResult {
     let lang = lang_of(&headers);
-    require(&user, user.role.can_administer(), lang)?;
     pond_app::admin::retry_job(&state, &actor(&user), user.corp_id, id).await.or_page(lang)?;
     Ok(Redirect::to("/console/jobs?status=failed&retried=1").into_response())
 }
@@ -249,7 +247,6 @@ pub async fn audit_page(
     Query(p): Query<ListParams>,
 ) -> PageResult {
     let c = chrome(&user, &headers, "/console/audit", None);
-    require(&user, user.role.can_administer(), c.lang)?;
     let page = pond_store::audit::list(&state.db, user.corp_id, p.search(), p.request()).await.or_page(c.lang)?;
     let pager = Pager::new(&page, "/console/audit", &p.extra());
     Ok(render(&AuditPage { c, q: p.q, items: page.items, pager }))
@@ -272,7 +269,6 @@ pub async fn users_page(
     Query(p): Query<ListParams>,
 ) -> PageResult {
     let c = chrome(&user, &headers, "/console/users", p.saved.as_ref().map(|_| "common.saved"));
-    require(&user, user.role == Role::Owner, c.lang)?;
     let users = pond_store::user::list(&state.db, user.corp_id).await.or_page(c.lang)?;
     Ok(render(&UsersPage {
         c,
@@ -297,7 +293,6 @@ pub async fn users_add(
     Form(form): Form<NewUserForm>,
 ) -> PageResult {
     let c = chrome(&user, &headers, "/console/users", None);
-    require(&user, user.role == Role::Owner, c.lang)?;
     let added = match form.role.parse::<Role>() {
         Ok(role) => {
             pond_app::admin::add_user(&state, &actor(&user), user.corp_id, &form.email, role, &form.password).await
@@ -336,7 +331,6 @@ pub async fn users_access(
     Form(form): Form<AccessForm>,
 ) -> PageResult {
     let c = chrome(&user, &headers, "/console/users", None);
-    require(&user, user.role == Role::Owner, c.lang)?;
     let target = pond_store::user::get(&state.db, id).await.or_page(c.lang)?;
     if target.corp_id != user.corp_id {
         return Err(ConsoleError::not_found(c.lang));
@@ -421,7 +415,7 @@ pub async fn sync_page(
     let flash = p.running.map(|_| "sync.already_running");
     let c = chrome(&user, &headers, "/console/sync", flash);
     let run = pond_store::sync_run::latest(&state.db, user.corp_id).await.or_page(c.lang)?;
-    let corp = pond_store::corp::get(&state.db, user.corp_id).await.or_page(c.lang)?;
+    let corp = state.corps.get(&state.db, user.corp_id).await.or_page(c.lang)?;
     let configured = state.wecom.for_corp(&corp).is_ok();
     Ok(render(&SyncPage { c, run, configured }))
 }
@@ -432,7 +426,6 @@ pub async fn sync_start(
     headers: HeaderMap,
 ) -> PageResult {
     let lang = lang_of(&headers);
-    require(&user, user.role.can_administer(), lang)?;
     match pond_app::admin::start_sync(&state, &actor(&user), user.corp_id).await {
         Ok(_) => Ok(Redirect::to("/console/sync").into_response()),
         // The page shows the run already going, with its progress.
@@ -449,6 +442,7 @@ struct TokensPage {
     /// A token just created, shown this once.
     created: Option<String>,
     error: Option<String>,
+    roles: Vec<&'static str>,
 }
 
 pub async fn tokens_page(
@@ -457,15 +451,16 @@ pub async fn tokens_page(
     headers: HeaderMap,
 ) -> PageResult {
     let c = chrome(&user, &headers, "/console/tokens", None);
-    require(&user, user.role == Role::Owner, c.lang)?;
     let tokens = pond_store::token::list(&state.db, user.corp_id).await.or_page(c.lang)?;
-    Ok(render(&TokensPage { c, tokens, created: None, error: None }))
+    Ok(render(&TokensPage { c, tokens, created: None, error: None, roles: role_names() }))
 }
 
 #[derive(Debug, Deserialize)]
 pub struct TokenForm {
     #[serde(default)]
     name: String,
+    #[serde(default)]
+    role: String,
 }
 
 pub async fn tokens_create(
@@ -475,15 +470,18 @@ pub async fn tokens_create(
     Form(form): Form<TokenForm>,
 ) -> PageResult {
     let c = chrome(&user, &headers, "/console/tokens", None);
-    require(&user, user.role == Role::Owner, c.lang)?;
-    let (created, error) = match pond_app::admin::create_token(&state, &actor(&user), user.corp_id, &form.name).await {
+    let created = match form.role.parse::<Role>() {
+        Ok(role) => pond_app::admin::create_token(&state, &actor(&user), user.corp_id, &form.name, role).await,
+        Err(e) => Err(e.into()),
+    };
+    let (created, error) = match created {
         Ok((token, _)) => (Some(token), None),
         Err(e @ AppError::Invalid(_)) => (None, Some(crate::console::user_message(&e.into(), c.lang))),
         Err(e) => return Err(ConsoleError::from_api(e.into(), c.lang)),
     };
     let tokens = pond_store::token::list(&state.db, user.corp_id).await.or_page(c.lang)?;
     let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
-    Ok(render_with(status, &TokensPage { c, tokens, created, error }))
+    Ok(render_with(status, &TokensPage { c, tokens, created, error, roles: role_names() }))
 }
 
 pub async fn tokens_revoke(
@@ -493,7 +491,10 @@ pub async fn tokens_revoke(
     ConsolePath(id): ConsolePath<i64>,
 ) -> PageResult {
     let lang = lang_of(&headers);
-    require(&user, user.role == Role::Owner, lang)?;
     pond_app::admin::revoke_token(&state, &actor(&user), user.corp_id, id).await.or_page(lang)?;
     Ok(Redirect::to("/console/tokens").into_response())
+}
+
+fn role_names() -> Vec<&'static str> {
+    Role::ALL.iter().map(|r| r.as_str()).collect()
 }

@@ -35,6 +35,9 @@ pub const TEXT: &[Text] = &[
     ("enum.job.channel.refresh", "刷新活码接待员工", "Refresh a code's staff"),
     ("enum.audit.console.login", "登录控制台", "Logged in"),
     ("enum.audit.console.logout", "退出控制台", "Logged out"),
+    ("enum.audit.console.login_failed", "登录失败", "Failed login"),
+    ("enum.audit.console.login_throttled", "登录被限制", "Login refused (too many failures)"),
+    ("enum.audit.user.sessions_ended", "结束全部登录会话", "Ended all sessions"),
     ("enum.audit.corp.update", "修改企业设置", "Changed corp settings"),
     ("enum.audit.user.add", "添加控制台用户", "Added a console user"),
     ("enum.audit.user.password", "重置密码", "Reset a password"),
@@ -134,6 +137,11 @@ pub const TEXT: &[Text] = &[
     ("audit.detail", "详情", "Detail"),
     ("users.title", "控制台用户", "Console users"),
     ("users.role", "角色", "Role"),
+    (
+        "tokens.role_hint",
+        "令牌只能做该角色允许的事：只读可查看；运营可管理活码、欢迎语、门店；管理员还可修改设置、标签与客户；所有者可管理用户与令牌。",
+        "The token may do only what its role allows: read-only views; operators manage codes, welcome messages and stores; admins also change settings, tags and customers; owners manage users and tokens.",
+    ),
     ("users.last_login", "最近登录", "Last login"),
     ("users.add", "添加用户", "Add user"),
 ];

@@ -1,7 +1,10 @@
 //! JSON API v1 under `/api/v1`, documented by an OpenAPI document generated from these handlers.
 //!
 //! Every route sits behind [`crate::auth::require_api_token`], applied to the whole nest, so a new
-//! route cannot be added without authentication. Errors use [`crate::error::ErrorBody`].
+//! route cannot be added without authentication. Each operation names the lowest role allowed in
+//! its documented security requirement (`security(("bearer" = ["operator"]))`); the token's role
+//! is checked against the rule read from this same document, and a route without a rule refuses
+//! every token. Errors use [`crate::error::ErrorBody`].
 
 mod views;
 
@@ -78,11 +81,34 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     documented().1
 }
 
-/// All `/api/v1` routes, every one behind the API-token check (applied to the whole router).
+/// The lowest role allowed per `(method, path pattern)`, read from the operations' documented
+/// security requirements. `openapi.json` itself is readable by every token.
+pub fn access_rules() -> std::collections::HashMap<(String, String), pond_core::Role> {
+    let doc = serde_json::to_value(openapi().paths).unwrap_or_default();
+    let mut rules = std::collections::HashMap::new();
+    rules.insert(("GET".to_owned(), "/api/v1/openapi.json".to_owned()), pond_core::Role::ReadOnly);
+    for (path, ops) in doc.get("paths").and_then(|p| p.as_object()).into_iter().flatten() {
+        for (method, op) in ops.as_object().into_iter().flatten() {
+            let role = op
+                .pointer("/security/0/bearer/0")
+                .and_then(|r| r.as_str())
+                .and_then(|r| r.parse::<pond_core::Role>().ok());
+            if let Some(role) = role {
+                rules.insert((method.to_ascii_uppercase(), path.clone()), role);
+            }
+        }
+    }
+    rules
+}
+
+/// All `/api/v1` routes, every one behind the API-token check and the role check (applied to the
+/// whole router).
 pub fn router(state: App) -> Router<App> {
     let (router, doc) = documented();
+    let rules = std::sync::Arc::new(access_rules());
     router
         .route("/api/v1/openapi.json", axum::routing::get(move || async move { Json(doc) }))
+        .route_layer(middleware::from_fn(move |req, next| crate::auth::require_role(rules.clone(), req, next)))
         .layer(middleware::from_fn_with_state(state, crate::auth::require_api_token))
 }
 

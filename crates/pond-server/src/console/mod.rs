@@ -1,6 +1,7 @@
 //! The operator console: server-rendered pages (askama templates compiled into the binary),
 //! Chinese by default with an English switch. Everything under `/console` requires a session and
-//! every form a CSRF token — both enforced by layers over the whole console, not per handler.
+//! every form a CSRF token — both enforced by layers over the whole console, not per handler —
+//! and every route is registered with the lowest role allowed on it ([`RouteBook`]).
 
 pub mod chart;
 pub mod design;
@@ -29,6 +30,7 @@ pub(crate) mod prelude {
 use askama::Template;
 use axum::{
     Router,
+    extract::State,
     handler::Handler,
     http::{Method, StatusCode},
     middleware,
@@ -45,22 +47,41 @@ use serde::Deserialize;
 use crate::error::ApiError;
 use i18n::Lang;
 
-/// Records each console route as it is registered, so tests can walk the real list.
+/// Records each console route as it is registered, with the lowest role allowed on it, so tests
+/// can walk the real list. A route cannot be registered without its role.
 pub struct RouteBook {
     router: Router<App>,
-    routes: Vec<(Method, &'static str)>,
+    routes: Vec<(Method, &'static str, Role)>,
 }
 
 impl RouteBook {
-    pub fn get<H: Handler<T, App>, T: 'static>(mut self, path: &'static str, handler: H) -> Self {
-        self.router = self.router.route(path, get(handler));
-        self.routes.push((Method::GET, path));
+    pub fn get<H: Handler<T, App>, T: 'static>(mut self, path: &'static str, lowest: Role, handler: H) -> Self {
+        self.router =
+            self.router.route(path, get(handler).route_layer(middleware::from_fn_with_state(lowest, check_role)));
+        self.routes.push((Method::GET, path, lowest));
         self
     }
-    pub fn post<H: Handler<T, App>, T: 'static>(mut self, path: &'static str, handler: H) -> Self {
-        self.router = self.router.route(path, post(handler));
-        self.routes.push((Method::POST, path));
+    pub fn post<H: Handler<T, App>, T: 'static>(mut self, path: &'static str, lowest: Role, handler: H) -> Self {
+        self.router =
+            self.router.route(path, post(handler).route_layer(middleware::from_fn_with_state(lowest, check_role)));
+        self.routes.push((Method::POST, path, lowest));
         self
+    }
+}
+
+/// Route middleware: the signed-in user's role must reach the route's `lowest` (a logged 403 page
+/// otherwise).
+async fn check_role(State(lowest): State<Role>, req: axum::extract::Request, next: middleware::Next) -> Response {
+    let lang = session::lang_of(req.headers());
+    match req.extensions().get::<session::CurrentUser>() {
+        Some(user) if user.role >= lowest => next.run(req).await,
+        other => {
+            if let Some(user) = other {
+                tracing::info!(user = %user.email, role = %user.role, path = %req.uri().path(), "console page refused for role");
+            }
+            ConsoleError { status: StatusCode::FORBIDDEN, message: lang.t("error.forbidden_detail").into(), lang }
+                .into_response()
+        }
     }
 }
 
@@ -141,12 +162,17 @@ pub fn actor(user: &session::CurrentUser) -> Actor {
 }
 
 fn book() -> RouteBook {
-    let book = RouteBook { router: Router::new(), routes: Vec::new() }.post("/console/logout", session::logout);
+    let book = RouteBook { router: Router::new(), routes: Vec::new() }
+        .post("/console/logout", Role::ReadOnly, session::logout)
+        .get("/console/account", Role::ReadOnly, session::account_page)
+        .post("/console/account/password", Role::ReadOnly, session::account_password)
+        .post("/console/account/sessions/end", Role::ReadOnly, session::account_end_sessions)
+        .post("/console/users/{id}/sessions/end", Role::Owner, session::user_end_sessions);
     crate::app::FEATURES.iter().fold(book, |book, feature| (feature.console)(book))
 }
 
-/// Every console route (method, path pattern) that requires a session.
-pub fn protected_routes() -> Vec<(Method, &'static str)> {
+/// Every console route (method, path pattern, lowest role allowed); all require a session.
+pub fn protected_routes() -> Vec<(Method, &'static str, Role)> {
     book().routes
 }
 
@@ -350,7 +376,8 @@ impl Chrome {
         match role {
             "owner" => self.t("role.owner"),
             "admin" => self.t("role.admin"),
-            _ => self.t("role.operator"),
+            "operator" => self.t("role.operator"),
+            _ => self.t("role.readonly"),
         }
     }
 }
@@ -410,7 +437,7 @@ pub fn render<T: Template>(page: &T) -> Response {
 pub struct LoginPage {
     pub c: Chrome,
     pub next: String,
-    pub error: Option<&'static str>,
+    pub error: Option<String>,
     pub email: String,
 }
 

@@ -46,7 +46,7 @@ pub fn lang_of(headers: &HeaderMap) -> Lang {
 }
 
 fn set_cookie(state: &App, name: &str, value: &str, path: &str, max_age_secs: i64, same_site: &str) -> HeaderValue {
-    let secure = if state.config.session.secure_cookie { "; Secure" } else { "" };
+    let secure = if state.config.secure_cookies() { "; Secure" } else { "" };
     let text = format!("{name}={value}; Path={path}; Max-Age={max_age_secs}; HttpOnly; SameSite={same_site}{secure}");
     HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
@@ -54,7 +54,14 @@ fn set_cookie(state: &App, name: &str, value: &str, path: &str, max_age_secs: i6
 /// A path we may send the user back to: on this site, inside the console.
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with("/console") && !n.contains("//") && !n.contains('\\') => n.to_owned(),
+        Some(n)
+            if n.starts_with("/console")
+                && !n.contains("//")
+                && !n.contains('\\')
+                && n.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
+            n.to_owned()
+        }
         _ => "/console".to_owned(),
     }
 }
@@ -88,13 +95,36 @@ fn forbidden(lang: Lang, why: &str) -> Response {
     ConsoleError { status: StatusCode::FORBIDDEN, message: why.to_owned(), lang }.into_response()
 }
 
-/// `Origin` (when sent) must name this host.
-fn origin_matches(headers: &HeaderMap) -> bool {
+/// `scheme://host[:port]` in lower case, the default port (80 for http, 443 for https) left out.
+fn normalized_origin(scheme: &str, authority: &str) -> String {
+    let scheme = scheme.to_ascii_lowercase();
+    let authority = authority.to_ascii_lowercase();
+    let authority = match (scheme.as_str(), authority.rsplit_once(':')) {
+        ("http", Some((host, "80"))) | ("https", Some((host, "443"))) => host.to_owned(),
+        _ => authority,
+    };
+    format!("{scheme}://{authority}")
+}
+
+/// `Origin` (when sent) must be this site: scheme, host and port. The site is the configured
+/// `public_url` when set, else the request's `Host` over http (https when a proxy says
+/// `X-Forwarded-Proto: https`).
+fn origin_matches(headers: &HeaderMap, public_url: &str) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return true;
     };
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
-    origin.split_once("://").is_some_and(|(_, rest)| rest == host)
+    let Some((scheme, authority)) = origin.split_once("://") else { return false };
+    let given = normalized_origin(scheme, authority);
+    let public = public_url.trim();
+    let expected = match public.split_once("://") {
+        Some((scheme, rest)) if !public.is_empty() => normalized_origin(scheme, rest.split('/').next().unwrap_or("")),
+        _ => {
+            let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+            let https = headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()) == Some("https");
+            normalized_origin(if https { "https" } else { "http" }, host)
+        }
+    };
+    given == expected
 }
 
 /// Middleware: every state-changing request must carry the expected CSRF token.
@@ -104,7 +134,7 @@ pub async fn require_csrf(State(state): State<App>, req: Request, next: Next) ->
         return next.run(req).await;
     }
     let lang = lang_of(req.headers());
-    if !origin_matches(req.headers()) {
+    if !origin_matches(req.headers(), &state.config.public_url) {
         return forbidden(lang, "cross-origin form refused (Origin does not match Host)");
     }
     let expected = match req.extensions().get::<CurrentUser>() {
@@ -204,20 +234,63 @@ pub struct LoginForm {
     next: Option<String>,
 }
 
-/// POST /login: checks the password and starts a session.
-pub async fn login_submit(State(state): State<App>, headers: HeaderMap, Form(form): Form<LoginForm>) -> Response {
+/// The client's address: the TCP peer, or the first `X-Forwarded-For` entry when
+/// `security.trust_forwarded_for` says a proxy sets it. `None` when neither is known.
+pub struct ClientAddress(pub Option<std::net::IpAddr>);
+
+impl axum::extract::FromRequestParts<App> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, app: &App) -> Result<Self, Self::Rejection> {
+        let forwarded = app
+            .config
+            .security
+            .trust_forwarded_for
+            .then(|| parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()))
+            .flatten()
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.trim().parse().ok());
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|axum::extract::ConnectInfo(addr)| addr.ip());
+        Ok(ClientAddress(forwarded.or(peer)))
+    }
+}
+
+/// POST /login: checks the password and starts a session. Too many failures answer 429 with
+/// `Retry-After`; so does a flood of logins beyond what the password checker takes at once.
+pub async fn login_submit(
+    State(state): State<App>,
+    ClientAddress(client): ClientAddress,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
     let lang = lang_of(&headers);
-    let session = match auth::login(&state, &form.email, &form.password).await {
-        Ok(Some(session)) => session,
-        Ok(None) => {
-            let csrf = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default().to_owned();
-            let page = LoginPage {
-                c: Chrome::anonymous(lang, &csrf, "/login"),
-                next: safe_next(form.next.as_deref()),
-                error: Some(lang.t("login.failed")),
-                email: form.email.clone(),
-            };
-            return render_with(StatusCode::UNAUTHORIZED, &page);
+    let again = |status: StatusCode, error: String, retry_after: Option<u64>| {
+        let csrf = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default().to_owned();
+        let page = LoginPage {
+            c: Chrome::anonymous(lang, &csrf, "/login"),
+            next: safe_next(form.next.as_deref()),
+            error: Some(error),
+            email: form.email.clone(),
+        };
+        let mut resp = render_with(status, &page);
+        if let Some(secs) = retry_after.and_then(|s| HeaderValue::from_str(&s.to_string()).ok()) {
+            resp.headers_mut().insert(header::RETRY_AFTER, secs);
+        }
+        resp
+    };
+    let session = match auth::login(&state, &form.email, &form.password, client).await {
+        Ok(auth::LoginOutcome::Success(session)) => session,
+        Ok(auth::LoginOutcome::Refused) => {
+            return again(StatusCode::UNAUTHORIZED, lang.t("login.failed").to_owned(), None);
+        }
+        Ok(auth::LoginOutcome::Throttled { retry_after_secs }) => {
+            let text = lang.t("login.throttled").replace("{n}", &retry_after_secs.to_string());
+            return again(StatusCode::TOO_MANY_REQUESTS, text, Some(retry_after_secs));
+        }
+        Ok(auth::LoginOutcome::Busy) => {
+            return again(StatusCode::TOO_MANY_REQUESTS, lang.t("login.busy").to_owned(), Some(1));
         }
         Err(e) => return ConsoleError::from_api(e.into(), lang).into_response(),
     };
@@ -237,6 +310,89 @@ pub async fn logout(State(state): State<App>, axum::Extension(user): axum::Exten
     let mut resp = Redirect::to("/login").into_response();
     resp.headers_mut().append(header::SET_COOKIE, set_cookie(&state, SESSION_COOKIE, "", "/", 0, "Lax"));
     resp
+}
+
+/// The signed-in user's own account page: sessions, "sign out everywhere", password change.
+#[derive(askama::Template)]
+#[template(path = "account.html")]
+pub struct AccountPage {
+    pub c: Chrome,
+    pub sessions: i64,
+    pub error: Option<String>,
+}
+
+async fn account_view(state: &App, user: &CurrentUser, headers: &HeaderMap, error: Option<String>) -> Response {
+    let c = super::chrome(user, headers, "/console/account", None);
+    let sessions = pond_store::session::count_live_for_user(&state.db, user.user_id).await.unwrap_or(0);
+    let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    render_with(status, &AccountPage { c, sessions, error })
+}
+
+/// GET /console/account
+pub async fn account_page(
+    State(state): State<App>,
+    axum::Extension(user): axum::Extension<CurrentUser>,
+    headers: HeaderMap,
+) -> Response {
+    account_view(&state, &user, &headers, None).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    current_password: String,
+    #[serde(default)]
+    new_password: String,
+}
+
+/// Signed out everywhere: the session cookie cleared, off to the login page.
+fn signed_out(state: &App) -> Response {
+    let mut resp = Redirect::to("/login").into_response();
+    resp.headers_mut().append(header::SET_COOKIE, set_cookie(state, SESSION_COOKIE, "", "/", 0, "Lax"));
+    resp
+}
+
+/// POST /console/account/password: the current password checked; every session ends.
+pub async fn account_password(
+    State(state): State<App>,
+    axum::Extension(user): axum::Extension<CurrentUser>,
+    headers: HeaderMap,
+    Form(form): Form<PasswordForm>,
+) -> Response {
+    let lang = lang_of(&headers);
+    match pond_app::admin::change_own_password(&state, &user, &form.current_password, &form.new_password).await {
+        Ok(()) => signed_out(&state),
+        Err(e) => {
+            let message = super::user_message(&e.into(), lang);
+            account_view(&state, &user, &headers, Some(message)).await
+        }
+    }
+}
+
+/// POST /console/account/sessions/end: "sign out everywhere", this session included.
+pub async fn account_end_sessions(
+    State(state): State<App>,
+    axum::Extension(user): axum::Extension<CurrentUser>,
+    headers: HeaderMap,
+) -> Response {
+    match pond_app::admin::end_sessions(&state, &super::actor(&user), user.corp_id, user.user_id).await {
+        Ok(_) => signed_out(&state),
+        Err(e) => ConsoleError::from_api(e.into(), lang_of(&headers)).into_response(),
+    }
+}
+
+/// POST /console/users/{id}/sessions/end: an owner signs a user out everywhere.
+pub async fn user_end_sessions(
+    State(state): State<App>,
+    axum::Extension(user): axum::Extension<CurrentUser>,
+    headers: HeaderMap,
+    super::ConsolePath(id): super::ConsolePath<i64>,
+) -> Response {
+    match pond_app::admin::end_sessions(&state, &super::actor(&user), user.corp_id, id).await {
+        Ok(_) if id == user.user_id => signed_out(&state),
+        Ok(_) => Redirect::to("/console/users?saved=sessions").into_response(),
+        Err(e) => ConsoleError::from_api(e.into(), lang_of(&headers)).into_response(),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -265,9 +421,35 @@ mod tests {
     #[test]
     fn next_must_stay_inside_the_console() {
         assert_eq!(safe_next(Some("/console/staff?page=2")), "/console/staff?page=2");
-        for evil in ["https://evil.example", "//evil.example", "/console//evil", "/login", "/console\\x"] {
+        for evil in [
+            "https://evil.example",
+            "//evil.example",
+            "/console//evil",
+            "/login",
+            "/console\\x",
+            "/console\r\nSet-Cookie: a=b",
+            "/console/客户",
+        ] {
             assert_eq!(safe_next(Some(evil)), "/console", "{evil}");
         }
+    }
+
+    #[test]
+    fn origins_must_match_scheme_host_and_port() {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, HeaderValue::from_static("pond.example:8080"));
+        h.insert(header::ORIGIN, HeaderValue::from_static("http://pond.example:8080"));
+        assert!(origin_matches(&h, ""));
+        h.insert(header::ORIGIN, HeaderValue::from_static("https://pond.example:8080"));
+        assert!(!origin_matches(&h, ""), "scheme differs");
+        h.insert(header::ORIGIN, HeaderValue::from_static("http://pond.example:9090"));
+        assert!(!origin_matches(&h, ""), "port differs");
+        h.insert(header::ORIGIN, HeaderValue::from_static("https://scrm.example"));
+        assert!(origin_matches(&h, "https://scrm.example/"));
+        assert!(origin_matches(&h, "https://SCRM.example:443"));
+        assert!(!origin_matches(&h, "http://scrm.example"));
+        h.insert(header::ORIGIN, HeaderValue::from_static("null"));
+        assert!(!origin_matches(&h, ""));
     }
 
     #[test]
@@ -284,10 +466,10 @@ mod tests {
     fn origin_check() {
         let mut h = HeaderMap::new();
         h.insert(header::HOST, HeaderValue::from_static("pond.local:8080"));
-        assert!(origin_matches(&h));
+        assert!(origin_matches(&h, ""));
         h.insert(header::ORIGIN, HeaderValue::from_static("http://pond.local:8080"));
-        assert!(origin_matches(&h));
+        assert!(origin_matches(&h, ""));
         h.insert(header::ORIGIN, HeaderValue::from_static("https://evil.example"));
-        assert!(!origin_matches(&h));
+        assert!(!origin_matches(&h, ""));
     }
 }

@@ -17,7 +17,7 @@ pub fn routes() -> OpenApiRouter<App> {
         .routes(routes!(list_groups))
 }
 
-#[utoipa::path(get, path = "/api/v1/staff", tag = "staff", params(ListQuery),
+#[utoipa::path(get, path = "/api/v1/staff", security(("bearer" = ["readonly"])), tag = "staff", params(ListQuery),
     responses((status = 200, body = PageOf<StaffView>), (status = 401, body = ErrorBody)))]
 async fn list_staff(
     State(state): State<App>,
@@ -52,7 +52,7 @@ pub struct CustomerQuery {
     pub per_page: Option<u32>,
 }
 
-#[utoipa::path(get, path = "/api/v1/customers", tag = "customers", params(CustomerQuery),
+#[utoipa::path(get, path = "/api/v1/customers", security(("bearer" = ["readonly"])), tag = "customers", params(CustomerQuery),
     responses((status = 200, body = PageOf<CustomerView>), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn list_customers(
     State(state): State<App>,
@@ -82,7 +82,7 @@ async fn list_customers(
 }
 
 /// One customer with the employees who follow them and the tags each put on them.
-#[utoipa::path(get, path = "/api/v1/customers/{external_userid}", tag = "customers",
+#[utoipa::path(get, path = "/api/v1/customers/{external_userid}", security(("bearer" = ["readonly"])), tag = "customers",
     params(("external_userid" = String, Path, description = "WeCom external_userid")),
     responses((status = 200, body = CustomerDetail), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn get_customer(
@@ -98,7 +98,7 @@ async fn get_customer(
     }))
 }
 
-#[utoipa::path(get, path = "/api/v1/tags", tag = "tags", params(ListQuery),
+#[utoipa::path(get, path = "/api/v1/tags", security(("bearer" = ["readonly"])), tag = "tags", params(ListQuery),
     responses((status = 200, body = PageOf<TagView>), (status = 401, body = ErrorBody)))]
 async fn list_tags(
     State(state): State<App>,
@@ -109,7 +109,7 @@ async fn list_tags(
     Ok(Json(PageOf::from_page(page)))
 }
 
-#[utoipa::path(get, path = "/api/v1/groups", tag = "groups", params(ListQuery),
+#[utoipa::path(get, path = "/api/v1/groups", security(("bearer" = ["readonly"])), tag = "groups", params(ListQuery),
     responses((status = 200, body = PageOf<GroupView>), (status = 401, body = ErrorBody)))]
 async fn list_groups(
     State(state): State<App>,
@@ -131,7 +131,7 @@ pub struct FollowEdit {
 }
 
 /// Sets the tags and remark one employee keeps on one customer, in WeCom and in Pond.
-#[utoipa::path(put, path = "/api/v1/customers/{external_userid}/follows/{userid}", tag = "customers",
+#[utoipa::path(put, path = "/api/v1/customers/{external_userid}/follows/{userid}", security(("bearer" = ["admin"])), tag = "customers",
     params(("external_userid" = String, Path), ("userid" = String, Path)), request_body = FollowEdit,
     responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), (status = 502, body = ErrorBody)))]
 async fn edit_follow(
@@ -167,7 +167,7 @@ pub struct Queued {
 }
 
 /// Tags many customers at once (through every employee still connected to each); queued as jobs.
-#[utoipa::path(post, path = "/api/v1/customers/bulk-tag", tag = "customers", request_body = BulkTag,
+#[utoipa::path(post, path = "/api/v1/customers/bulk-tag", security(("bearer" = ["admin"])), tag = "customers", request_body = BulkTag,
     responses((status = 202, body = Queued), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn bulk_tag(
     State(state): State<App>,
@@ -199,7 +199,7 @@ pub struct CreatedTag {
 }
 
 /// Adds a tag to the corp's library in WeCom.
-#[utoipa::path(post, path = "/api/v1/tags", tag = "tags", request_body = NewTagInput,
+#[utoipa::path(post, path = "/api/v1/tags", security(("bearer" = ["admin"])), tag = "tags", request_body = NewTagInput,
     responses((status = 201, body = CreatedTag), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody), (status = 502, body = ErrorBody)))]
 async fn create_tag(
     State(state): State<App>,
@@ -218,7 +218,7 @@ pub struct TagRename {
 }
 
 /// Renames a tag in WeCom.
-#[utoipa::path(put, path = "/api/v1/tags/{tag_id}", tag = "tags", params(("tag_id" = String, Path)), request_body = TagRename,
+#[utoipa::path(put, path = "/api/v1/tags/{tag_id}", security(("bearer" = ["admin"])), tag = "tags", params(("tag_id" = String, Path)), request_body = TagRename,
     responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn rename_tag(
     State(state): State<App>,
@@ -231,7 +231,7 @@ async fn rename_tag(
 }
 
 /// Deletes a tag in WeCom (which removes it from every customer).
-#[utoipa::path(delete, path = "/api/v1/tags/{tag_id}", tag = "tags", params(("tag_id" = String, Path)),
+#[utoipa::path(delete, path = "/api/v1/tags/{tag_id}", security(("bearer" = ["admin"])), tag = "tags", params(("tag_id" = String, Path)),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn delete_tag(
     State(state): State<App>,

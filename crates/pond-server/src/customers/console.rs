@@ -7,6 +7,7 @@ use pond_app::{
     pickers::{self, PickerOption},
 };
 use pond_core::PageRequest;
+use pond_core::Role;
 use pond_store::{
     customer::{Customer, CustomerOrder},
     group::GroupListing,
@@ -18,19 +19,19 @@ use crate::console::prelude::*;
 
 /// This feature's console pages.
 pub fn pages(book: RouteBook) -> RouteBook {
-    book.get("/console/staff", staff_page)
-        .get("/console/customers", customers_page)
-        .get("/console/customers/export.csv", customers_export)
-        .post("/console/customers/bulk-tag", customers_bulk_tag)
-        .get("/console/customers/{external_userid}", customer_page)
-        .post("/console/customers/{external_userid}/follows/{userid}", follow_save)
-        .get("/console/tags", tags_page)
-        .get("/console/tags/new", tag_new)
-        .post("/console/tags", tag_create)
-        .get("/console/tags/{tag_id}/edit", tag_edit)
-        .post("/console/tags/{tag_id}", tag_rename)
-        .post("/console/tags/{tag_id}/delete", tag_delete)
-        .get("/console/groups", groups_page)
+    book.get("/console/staff", Role::ReadOnly, staff_page)
+        .get("/console/customers", Role::ReadOnly, customers_page)
+        .get("/console/customers/export.csv", Role::Operator, customers_export)
+        .post("/console/customers/bulk-tag", Role::Admin, customers_bulk_tag)
+        .get("/console/customers/{external_userid}", Role::ReadOnly, customer_page)
+        .post("/console/customers/{external_userid}/follows/{userid}", Role::Admin, follow_save)
+        .get("/console/tags", Role::ReadOnly, tags_page)
+        .get("/console/tags/new", Role::Admin, tag_new)
+        .post("/console/tags", Role::Admin, tag_create)
+        .get("/console/tags/{tag_id}/edit", Role::Admin, tag_edit)
+        .post("/console/tags/{tag_id}", Role::Admin, tag_rename)
+        .post("/console/tags/{tag_id}/delete", Role::Admin, tag_delete)
+        .get("/console/groups", Role::ReadOnly, groups_page)
 }
 
 #[derive(Template)]
@@ -208,7 +209,6 @@ pub async fn customers_bulk_tag(
     body: String,
 ) -> PageResult {
     let lang = lang_of(&headers);
-    require(&user, user.role.can_administer(), lang)?;
     let form = FormPairs::parse(&body);
     let back = form.one("back").unwrap_or_default().to_owned();
     let back =
@@ -364,7 +364,6 @@ pub async fn follow_save(
     body: String,
 ) -> PageResult {
     let lang = lang_of(&headers);
-    require(&user, user.role.can_administer(), lang)?;
     let form = FormPairs::parse(&body);
     let (tags, remark) = (form.all("tags"), form.one("remark").unwrap_or(""));
     let follow = pond_core::ids::Follow { external_userid: &external_userid, userid: &userid };
@@ -432,7 +431,6 @@ pub async fn tag_new(
     Extension(user): Extension<CurrentUser>,
     headers: HeaderMap,
 ) -> PageResult {
-    require(&user, user.role.can_administer(), lang_of(&headers))?;
     tag_form_page(&state, &user, &headers, None, TagForm::default(), None).await
 }
 
@@ -443,7 +441,6 @@ pub async fn tag_create(
     headers: HeaderMap,
     Form(form): Form<TagForm>,
 ) -> PageResult {
-    require(&user, user.role.can_administer(), lang_of(&headers))?;
     match pond_app::customers::tags::create(
         &state,
         &crate::console::actor(&user),
@@ -469,7 +466,6 @@ pub async fn tag_edit(
     ConsolePath(tag_id): ConsolePath<String>,
 ) -> PageResult {
     let lang = lang_of(&headers);
-    require(&user, user.role.can_administer(), lang)?;
     let tags = pond_store::tag::all_live(&state.db, user.corp_id).await.or_page(lang)?;
     let (_, group, name) =
         tags.into_iter().find(|(id, _, _)| *id == tag_id).ok_or_else(|| ConsoleError::not_found(lang))?;
@@ -484,7 +480,6 @@ pub async fn tag_rename(
     ConsolePath(tag_id): ConsolePath<String>,
     Form(form): Form<TagForm>,
 ) -> PageResult {
-    require(&user, user.role.can_administer(), lang_of(&headers))?;
     match pond_app::customers::tags::rename(&state, &crate::console::actor(&user), user.corp_id, &tag_id, &form.name)
         .await
     {
@@ -506,7 +501,6 @@ pub async fn tag_delete(
     Form(confirm): Form<crate::console::Confirmation>,
 ) -> PageResult {
     let lang = lang_of(&headers);
-    require(&user, user.role.can_administer(), lang)?;
     if !confirm.given() {
         let tags = pond_store::tag::all_live(&state.db, user.corp_id).await.or_page(lang)?;
         let (_, group, name) =

@@ -1,6 +1,7 @@
 //! The dashboard page and the design-system reference page.
 
 use pond_app::dashboard::{self, Dashboard};
+use pond_core::Role;
 
 use crate::console::{
     chart::{LineChart, Series},
@@ -9,7 +10,11 @@ use crate::console::{
 
 /// This feature's console pages.
 pub fn pages(book: RouteBook) -> RouteBook {
-    book.get("/console", dashboard_page).get("/console/design", crate::console::design::page)
+    book.get("/console", Role::ReadOnly, dashboard_page).get(
+        "/console/design",
+        Role::ReadOnly,
+        crate::console::design::page,
+    )
 }
 
 #[derive(Template)]

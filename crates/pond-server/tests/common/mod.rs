@@ -81,7 +81,9 @@ impl App {
     /// A fresh API token for this app's corp.
     pub async fn token(&self) -> String {
         let (token, hash, prefix) = auth::new_api_token();
-        pond_store::token::create(self.db(), self.corp_id, "test", &hash, &prefix, "test").await.expect("token");
+        pond_store::token::create(self.db(), self.corp_id, "test", &hash, &prefix, "test", "admin")
+            .await
+            .expect("token");
         token
     }
 
