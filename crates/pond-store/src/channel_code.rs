@@ -251,3 +251,57 @@ pub async fn follows_through(
     .fetch_all(pool)
     .await)?)
 }
+
+/// Names of the live codes that greet with this welcome message.
+pub async fn names_using_welcome(db: &Db, corp_id: i64, welcome_id: i64) -> Result<Vec<String>> {
+    Ok(read_db!(db, |pool| sqlx::query_scalar(
+        "SELECT name FROM channel_codes WHERE corp_id = $1 AND welcome_id = $2 AND deleted_at IS NULL ORDER BY id"
+    )
+    .bind(corp_id)
+    .bind(welcome_id)
+    .fetch_all(pool)
+    .await)?)
+}
+
+/// One page of a corp's live codes whose name or `state` contains `search` (case-insensitive,
+/// wildcards literal), in `group` when given; ordered as [`list`].
+pub async fn search(
+    db: &Db,
+    corp_id: i64,
+    search: Option<&str>,
+    group: Option<&str>,
+    req: pond_core::PageRequest,
+) -> Result<pond_core::Page<ChannelCode>> {
+    let pattern = crate::db::like_pattern(search.unwrap_or(""));
+    let filter = "corp_id = $1 AND deleted_at IS NULL AND (LOWER(name) LIKE $2 ESCAPE '\\' OR LOWER(state) LIKE $2 ESCAPE '\\')
+                  AND ($3 = '' OR channel_group = $3)";
+    let count_sql = format!("SELECT COUNT(*) FROM channel_codes WHERE {filter}");
+    let list_sql = format!("SELECT {COLUMNS} FROM channel_codes WHERE {filter} ORDER BY channel_group, id LIMIT $4 OFFSET $5");
+    let group = group.unwrap_or("");
+    let total: i64 = read_db!(db, |pool| sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql))
+        .bind(corp_id)
+        .bind(&pattern)
+        .bind(group)
+        .fetch_one(pool)
+        .await)?;
+    let items: Vec<ChannelCode> = read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(list_sql))
+        .bind(corp_id)
+        .bind(&pattern)
+        .bind(group)
+        .bind(req.limit())
+        .bind(req.offset())
+        .fetch_all(pool)
+        .await)?;
+    Ok(pond_core::Page::new(items, total, req))
+}
+
+/// The channel groups a corp's live codes use, sorted.
+pub async fn groups(db: &Db, corp_id: i64) -> Result<Vec<String>> {
+    Ok(read_db!(db, |pool| sqlx::query_scalar(
+        "SELECT DISTINCT channel_group FROM channel_codes WHERE corp_id = $1 AND deleted_at IS NULL AND channel_group <> ''
+         ORDER BY channel_group"
+    )
+    .bind(corp_id)
+    .fetch_all(pool)
+    .await)?)
+}

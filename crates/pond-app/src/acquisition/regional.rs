@@ -363,13 +363,75 @@ fn browser_to_store_datum(lat: f64, lng: f64) -> Result<LatLng, ValidationError>
 pub type StoreChoice = (i64, String, String);
 
 /// What a customer asked the regional page for.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub struct RegionalRequest {
     pub lat: Option<f64>,
     pub lng: Option<f64>,
     pub store: Option<i64>,
     /// The browser refused or failed to give a location.
     pub denied: bool,
+    /// The city opened in the picker.
+    pub city: Option<String>,
+    /// A store searched for by name, address or city.
+    pub search: Option<String>,
+    /// The page of the picker's store list, from 1.
+    pub page: u32,
+}
+
+/// Stores per page of the picker (a phone page; a chain can have tens of thousands).
+pub const PICKER_PAGE: usize = 30;
+
+/// The picker's content: the cities, or one city's (or a search's) stores, a page at a time.
+#[derive(Debug, Clone, Default)]
+pub struct Picker {
+    /// Every city with its number of stores, in pinyin order (shown when no city is open).
+    pub cities: Vec<(String, usize)>,
+    /// The open city, if any.
+    pub city: Option<String>,
+    /// The search, if any.
+    pub search: String,
+    /// This page's stores.
+    pub stores: Vec<StoreChoice>,
+    pub page: u32,
+    pub pages: u32,
+}
+
+impl Picker {
+    fn build(stores: &[pond_store::store_location::Store], q: &RegionalRequest) -> Self {
+        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        for s in stores {
+            *counts.entry(s.city.clone()).or_default() += 1;
+        }
+        // Cities in pinyin order (上海 after 北京 and 杭州), as Chinese city pickers list them.
+        let mut cities: Vec<(String, usize)> = counts.into_iter().collect();
+        cities.sort_by_cached_key(|(city, _)| {
+            crate::pickers::pinyin_keys(city).split(' ').nth(1).unwrap_or("").to_owned()
+        });
+        let search = q.search.as_deref().map(str::trim).unwrap_or("").to_lowercase();
+        let city = q.city.clone().filter(|c| cities.iter().any(|(name, _)| name == c)).or_else(|| {
+            (cities.len() == 1 && search.is_empty()).then(|| cities[0].0.clone())
+        });
+        let matching: Vec<StoreChoice> = if !search.is_empty() {
+            stores
+                .iter()
+                .filter(|s| {
+                    s.name.to_lowercase().contains(&search)
+                        || s.address.to_lowercase().contains(&search)
+                        || s.city.to_lowercase().contains(&search)
+                })
+                .map(|s| (s.id, s.name.clone(), s.address.clone()))
+                .collect()
+        } else if let Some(city) = &city {
+            stores.iter().filter(|s| &s.city == city).map(|s| (s.id, s.name.clone(), s.address.clone())).collect()
+        } else {
+            Vec::new()
+        };
+        let pages = u32::try_from(matching.len().div_ceil(PICKER_PAGE)).unwrap_or(u32::MAX).max(1);
+        let page = q.page.clamp(1, pages);
+        let from = (page as usize - 1) * PICKER_PAGE;
+        let stores = matching.into_iter().skip(from).take(PICKER_PAGE).collect();
+        Picker { cities, city, search: q.search.clone().unwrap_or_default(), stores, page, pages }
+    }
 }
 
 /// What the regional page shows.
@@ -378,7 +440,7 @@ pub enum RegionalView {
     /// The code is unknown (no stores).
     Gone,
     /// The city → store picker, with a message; `ask_location` asks the browser first.
-    Picker { cities: Vec<(String, Vec<StoreChoice>)>, message: &'static str, ask_location: bool, unavailable: bool },
+    Picker { picker: Picker, message: &'static str, ask_location: bool, unavailable: bool },
     /// The chosen store's employee and their QR.
     Store { store_name: String, staff_name: String, qr_code: String, message: String },
 }
@@ -391,17 +453,11 @@ pub async fn regional_page(app: &App, corp_id: i64, q: RegionalRequest) -> Resul
         return Ok(RegionalView::Gone);
     }
     let picker = |message: &'static str, ask_location: bool, unavailable: bool| {
-        let mut cities: BTreeMap<String, Vec<StoreChoice>> = BTreeMap::new();
-        for s in &stores {
-            cities.entry(s.city.clone()).or_default().push((s.id, s.name.clone(), s.address.clone()));
-        }
-        // Cities in pinyin order (上海 after 北京 and 杭州), as Chinese city pickers list them.
-        let mut cities: Vec<(String, Vec<StoreChoice>)> = cities.into_iter().collect();
-        cities.sort_by_cached_key(|(city, _)| {
-            crate::pickers::pinyin_keys(city).split(' ').nth(1).unwrap_or("").to_owned()
-        });
-        Ok(RegionalView::Picker { cities, message, ask_location, unavailable })
+        Ok(RegionalView::Picker { picker: Picker::build(&stores, &q), message, ask_location, unavailable })
     };
+    if q.city.is_some() || q.search.as_deref().is_some_and(|s| !s.trim().is_empty()) {
+        return picker("请选择门店。", false, false);
+    }
     let chosen: Option<(i64, bool, Option<i64>)> = match (q.store, q.lat, q.lng) {
         (Some(id), _, _) => stores.iter().any(|s| s.id == id).then_some((id, false, None)),
         (None, Some(lat), Some(lng)) => match browser_to_store_datum(lat, lng) {

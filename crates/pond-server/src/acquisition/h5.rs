@@ -13,7 +13,7 @@ use pond_app::{
     App,
     acquisition::{
         landing::{LandingView, landing_page},
-        regional::{RegionalRequest, RegionalView, StoreChoice, regional_page},
+        regional::{RegionalRequest, RegionalView, Picker, regional_page},
     },
 };
 use serde::Deserialize;
@@ -118,8 +118,8 @@ struct RegionalPage {
     corp_id: i64,
     brand: Brand,
     message: String,
-    /// city → its stores
-    cities: Vec<(String, Vec<StoreChoice>)>,
+    /// The city → store picker.
+    picker: Picker,
     ask_location: bool,
     store_name: Option<String>,
     staff_name: String,
@@ -133,11 +133,22 @@ struct RegionalQuery {
     store: Option<i64>,
     /// Set by the page when the browser refused or failed to give a location.
     denied: Option<u8>,
+    city: Option<String>,
+    q: Option<String>,
+    page: Option<u32>,
 }
 
 /// GET /r/{corp_id}: the regional landing page.
 async fn regional(State(app): State<App>, Path(corp_id): Path<i64>, Query(q): Query<RegionalQuery>) -> Response {
-    let request = RegionalRequest { lat: q.lat, lng: q.lng, store: q.store, denied: q.denied.is_some() };
+    let request = RegionalRequest {
+        lat: q.lat,
+        lng: q.lng,
+        store: q.store,
+        denied: q.denied.is_some(),
+        city: q.city.filter(|c| !c.trim().is_empty()),
+        search: q.q.map(|s| s.chars().take(32).collect()),
+        page: q.page.unwrap_or(1),
+    };
     let view = regional_page(&app, corp_id, request).await.unwrap_or_else(|e| {
         tracing::error!(corp_id, error = %e, cause = e.cause(), "regional page failed");
         RegionalView::Gone
@@ -146,7 +157,7 @@ async fn regional(State(app): State<App>, Path(corp_id): Path<i64>, Query(q): Qu
         corp_id,
         brand: brand_of(&app, corp_id).await,
         message: String::new(),
-        cities: Vec::new(),
+        picker: Picker::default(),
         ask_location: false,
         store_name: None,
         staff_name: String::new(),
@@ -156,9 +167,9 @@ async fn regional(State(app): State<App>, Path(corp_id): Path<i64>, Query(q): Qu
         RegionalView::Gone => {
             (StatusCode::NOT_FOUND, RegionalPage { message: "这个二维码已失效，请联系门店工作人员。".into(), ..page })
         }
-        RegionalView::Picker { cities, message, ask_location, unavailable } => {
+        RegionalView::Picker { picker, message, ask_location, unavailable } => {
             let status = if unavailable { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
-            (status, RegionalPage { message: message.into(), cities, ask_location, ..page })
+            (status, RegionalPage { message: message.into(), picker, ask_location, ..page })
         }
         RegionalView::Store { store_name, staff_name, qr_code, message } => {
             (StatusCode::OK, RegionalPage { message, store_name: Some(store_name), staff_name, qr_code, ..page })

@@ -22,7 +22,7 @@ pub(crate) mod prelude {
 
     pub use super::{
         Chrome, ConsoleError, ConsolePath, FormPairs, ListParams, OrPage, PageResult, Pager, RouteBook, chrome, render,
-        render_with, require, saved_flash,
+        render_with, saved_flash,
         session::{CurrentUser, lang_of},
     };
 }
@@ -264,16 +264,6 @@ pub fn chrome(
     }
 }
 
-/// Refuses (403, logged) what the user's role may not do.
-pub fn require(user: &session::CurrentUser, allowed: bool, lang: Lang) -> Result<(), ConsoleError> {
-    if allowed {
-        Ok(())
-    } else {
-        tracing::info!(user = %user.email, role = %user.role, "console action refused for role");
-        Err(ConsoleError { status: StatusCode::FORBIDDEN, message: lang.t("error.forbidden_detail").into(), lang })
-    }
-}
-
 /// What every page's layout needs: language, who is signed in, the CSRF token, where we are.
 #[derive(Debug, Clone)]
 pub struct Chrome {
@@ -307,6 +297,10 @@ impl Chrome {
     }
     pub fn is_admin(&self) -> bool {
         self.role.is_some_and(Role::can_administer)
+    }
+    /// May run day-to-day work (codes, welcome messages, stores, exports).
+    pub fn can_operate(&self) -> bool {
+        self.role.is_some_and(|r| r >= Role::Operator)
     }
     pub fn is_owner(&self) -> bool {
         self.role == Some(Role::Owner)
