@@ -116,12 +116,13 @@ pub fn router(app: App) -> Router {
         .merge(api::router(app.clone()))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(app.clone(), health::track))
-        .layer(middleware::from_fn_with_state(app.clone(), crate::headers::every_response))
         .layer(DefaultBodyLimit::max(http.body_limit_bytes))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(http.request_timeout_secs),
         ))
+        // Outside the timeout, so that its 408 gets the error shape and the headers too.
+        .layer(middleware::from_fn_with_state(app.clone(), crate::headers::every_response))
         .layer(TraceLayer::new_for_http())
         .with_state(app)
 }

@@ -273,10 +273,12 @@ pub async fn search(
     req: pond_core::PageRequest,
 ) -> Result<pond_core::Page<ChannelCode>> {
     let pattern = crate::db::like_pattern(search.unwrap_or(""));
-    let filter = "corp_id = $1 AND deleted_at IS NULL AND (LOWER(name) LIKE $2 ESCAPE '\\' OR LOWER(state) LIKE $2 ESCAPE '\\')
+    let filter =
+        "corp_id = $1 AND deleted_at IS NULL AND (LOWER(name) LIKE $2 ESCAPE '\\' OR LOWER(state) LIKE $2 ESCAPE '\\')
                   AND ($3 = '' OR channel_group = $3)";
     let count_sql = format!("SELECT COUNT(*) FROM channel_codes WHERE {filter}");
-    let list_sql = format!("SELECT {COLUMNS} FROM channel_codes WHERE {filter} ORDER BY channel_group, id LIMIT $4 OFFSET $5");
+    let list_sql =
+        format!("SELECT {COLUMNS} FROM channel_codes WHERE {filter} ORDER BY channel_group, id LIMIT $4 OFFSET $5");
     let group = group.unwrap_or("");
     let total: i64 = read_db!(db, |pool| sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql))
         .bind(corp_id)
@@ -297,11 +299,13 @@ pub async fn search(
 
 /// The channel groups a corp's live codes use, sorted.
 pub async fn groups(db: &Db, corp_id: i64) -> Result<Vec<String>> {
-    Ok(read_db!(db, |pool| sqlx::query_scalar(
+    Ok(read_db!(db, |pool| {
+        sqlx::query_scalar(
         "SELECT DISTINCT channel_group FROM channel_codes WHERE corp_id = $1 AND deleted_at IS NULL AND channel_group <> ''
          ORDER BY channel_group"
     )
     .bind(corp_id)
     .fetch_all(pool)
-    .await)?)
+    .await
+    })?)
 }

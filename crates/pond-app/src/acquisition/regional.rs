@@ -408,9 +408,11 @@ impl Picker {
             crate::pickers::pinyin_keys(city).split(' ').nth(1).unwrap_or("").to_owned()
         });
         let search = q.search.as_deref().map(str::trim).unwrap_or("").to_lowercase();
-        let city = q.city.clone().filter(|c| cities.iter().any(|(name, _)| name == c)).or_else(|| {
-            (cities.len() == 1 && search.is_empty()).then(|| cities[0].0.clone())
-        });
+        let city = q
+            .city
+            .clone()
+            .filter(|c| cities.iter().any(|(name, _)| name == c))
+            .or_else(|| (cities.len() == 1 && search.is_empty()).then(|| cities[0].0.clone()));
         let matching: Vec<StoreChoice> = if !search.is_empty() {
             stores
                 .iter()

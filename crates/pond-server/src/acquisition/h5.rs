@@ -13,7 +13,7 @@ use pond_app::{
     App,
     acquisition::{
         landing::{LandingView, landing_page},
-        regional::{RegionalRequest, RegionalView, Picker, regional_page},
+        regional::{Picker, RegionalRequest, RegionalView, regional_page},
     },
 };
 use serde::Deserialize;

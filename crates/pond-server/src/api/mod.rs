@@ -84,7 +84,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// The lowest role allowed per `(method, path pattern)`, read from the operations' documented
 /// security requirements. `openapi.json` itself is readable by every token.
 pub fn access_rules() -> std::collections::HashMap<(String, String), pond_core::Role> {
-    let doc = serde_json::to_value(openapi().paths).unwrap_or_default();
+    let doc = serde_json::to_value(openapi()).unwrap_or_default();
     let mut rules = std::collections::HashMap::new();
     rules.insert(("GET".to_owned(), "/api/v1/openapi.json".to_owned()), pond_core::Role::ReadOnly);
     for (path, ops) in doc.get("paths").and_then(|p| p.as_object()).into_iter().flatten() {

@@ -63,7 +63,22 @@ impl App {
     }
 
     pub async fn send(&self, method: Method, path: &str, headers: &[(&str, &str)], body: impl Into<Body>) -> Reply {
+        self.send_from(None, method, path, headers, body).await
+    }
+
+    /// [`App::send`] as if from this TCP peer (what the server's connection gives handlers).
+    pub async fn send_from(
+        &self,
+        peer: Option<std::net::SocketAddr>,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Body>,
+    ) -> Reply {
         let mut req = Request::builder().method(method).uri(path).header(header::HOST, "pond.test");
+        if let Some(peer) = peer {
+            req = req.extension(axum::extract::ConnectInfo(peer));
+        }
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
@@ -78,10 +93,15 @@ impl App {
         self.send(Method::GET, path, headers, Body::empty()).await
     }
 
-    /// A fresh API token for this app's corp.
+    /// A fresh admin API token for this app's corp.
     pub async fn token(&self) -> String {
+        self.token_as(Role::Admin).await
+    }
+
+    /// A fresh API token acting as `role`.
+    pub async fn token_as(&self, role: Role) -> String {
         let (token, hash, prefix) = auth::new_api_token();
-        pond_store::token::create(self.db(), self.corp_id, "test", &hash, &prefix, "test", "admin")
+        pond_store::token::create(self.db(), self.corp_id, "test", &hash, &prefix, "test", role.as_str())
             .await
             .expect("token");
         token
@@ -108,7 +128,7 @@ impl App {
             .await;
         assert_eq!(reply.status, StatusCode::SEE_OTHER, "login failed: {}", reply.body);
         let session = reply.cookie("pond_session").expect("session cookie");
-        let page = self.get("/console/corp", &[("cookie", &session)]).await;
+        let page = self.get("/console/account", &[("cookie", &session)]).await;
         let csrf = page
             .body
             .split("name=\"_csrf\" value=\"")
@@ -117,6 +137,22 @@ impl App {
             .expect("a form with a CSRF token")
             .to_owned();
         (session, csrf)
+    }
+
+    /// One try at the login form from `peer` (the reply: 303 signed in, 401 refused, 429 throttled).
+    pub async fn login_attempt(&self, email: &str, password: &str, peer: Option<std::net::SocketAddr>) -> Reply {
+        let form = self.get("/login", &[]).await;
+        let login_cookie = form.cookie("pond_login_csrf").expect("login CSRF cookie");
+        let csrf = login_cookie.split_once('=').map(|(_, v)| v.to_owned()).unwrap_or_default();
+        let body = format!("_csrf={csrf}&email={}&password={password}&next=/console", email.replace('@', "%40"));
+        self.send_from(
+            peer,
+            Method::POST,
+            "/login",
+            &[("content-type", "application/x-www-form-urlencoded"), ("cookie", &login_cookie)],
+            body,
+        )
+        .await
     }
 
     pub async fn post_form(&self, path: &str, cookie: &str, body: &str) -> Reply {

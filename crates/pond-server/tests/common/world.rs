@@ -108,8 +108,15 @@ pub async fn console_login_as(s: &Setup, email: &str, role: pond_core::Role) -> 
         .next()
         .unwrap()
         .to_owned();
-    let page =
-        http.get(format!("{base}/console/corp")).header("cookie", &session).send().await.unwrap().text().await.unwrap();
+    let page = http
+        .get(format!("{base}/console/account"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let csrf = page.split("name=\"_csrf\" value=\"").nth(1).and_then(|r| r.split('"').next()).unwrap().to_owned();
     (session, csrf)
 }
