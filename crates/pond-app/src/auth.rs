@@ -355,6 +355,32 @@ mod tests {
         assert!(!verify_password("anything", "not a phc string"));
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn password_checks_wait_in_a_bounded_line() {
+        let gate = std::sync::Arc::new(PasswordGate::new(1, 1));
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let held = std::sync::Arc::new(std::sync::Mutex::new(held));
+        // One check runs (and blocks), one waits for the slot: the line is full.
+        let running = {
+            let (gate, held) = (gate.clone(), held.clone());
+            tokio::spawn(
+                async move { gate.run(move || held.lock().map(|rx| rx.recv().is_ok()).unwrap_or(false)).await },
+            )
+        };
+        let waiting = {
+            let gate = gate.clone();
+            tokio::spawn(async move { gate.run(|| true).await })
+        };
+        while gate.admitted.load(std::sync::atomic::Ordering::SeqCst) < 2 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(gate.run(|| true).await, None, "a third check is refused at once, not queued");
+        release.send(()).unwrap();
+        assert_eq!(running.await.unwrap(), Some(true));
+        assert_eq!(waiting.await.unwrap(), Some(true), "the waiting one ran once the slot was free");
+        assert_eq!(gate.run(|| 7).await, Some(7), "the line is free again");
+    }
+
     #[test]
     fn tokens_are_random_and_hashed() {
         let (a, hash_a, prefix) = new_api_token();

@@ -120,6 +120,16 @@ impl LineError {
 /// A CSV import's reader, once its header is exactly `expected` (any case; a UTF-8 BOM is
 /// allowed); otherwise the report for line 1. Fields are trimmed; lines may have any number of
 /// fields (each importer reports wrong counts per line).
+/// The file line a CSV record starts on (a quoted field may span lines, so it is not always the
+/// record's index + 2).
+pub(crate) fn csv_line(record: &Result<csv::StringRecord, csv::Error>, index: usize) -> usize {
+    let position = match record {
+        Ok(r) => r.position(),
+        Err(e) => e.position(),
+    };
+    position.and_then(|p| usize::try_from(p.line()).ok()).unwrap_or(index + 2)
+}
+
 pub(crate) fn csv_with_header<'a>(text: &'a str, expected: &[&str]) -> Result<csv::Reader<&'a [u8]>, Vec<LineError>> {
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)

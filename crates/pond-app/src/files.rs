@@ -68,3 +68,37 @@ pub fn prepare_sqlite(database_url: &str) -> io::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    fn mode(path: &Path) -> u32 {
+        fs::metadata(path).map(|m| m.permissions().mode() & 0o777).unwrap_or(0)
+    }
+
+    #[tokio::test]
+    async fn the_database_and_its_journals_are_private() {
+        let dir =
+            std::env::temp_dir().join(format!("pond-files-{}-{}", std::process::id(), crate::auth::random_hex(4)));
+        let data = dir.join("data");
+        let url = format!("sqlite:{}", data.join("pond.db").display());
+        prepare_sqlite(&url).unwrap();
+        assert_eq!(mode(&data), 0o700);
+        assert_eq!(mode(&data.join("pond.db")), 0o600);
+        let db = pond_store::Db::open(&url).await.unwrap();
+        pond_store::corp::create(&db, "x").await.unwrap();
+        for file in ["pond.db", "pond.db-wal", "pond.db-shm"] {
+            let path = data.join(file);
+            assert!(path.exists(), "{file}");
+            assert_eq!(mode(&path), 0o600, "{file} is readable only by its owner");
+        }
+        let key = data.join("secret.key");
+        crate::secrets::write_key_file(&key, &[crate::secrets::new_key()]).unwrap();
+        assert_eq!(mode(&key), 0o600);
+        db.close().await;
+        let _ = fs::remove_dir_all(dir);
+    }
+}

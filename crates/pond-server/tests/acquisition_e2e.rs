@@ -952,6 +952,27 @@ async fn console_edits_welcome_messages_with_images_variables_and_assignments(db
         .unwrap();
     assert_eq!(asked.status(), 200);
     assert_eq!(pond_store::welcome::list(&s.pond.app.db, s.corp_id).await.unwrap().len(), 1);
+    // Still greeting for an employee: refused, saying who uses it.
+    let in_use = http
+        .post(format!("{base}/console/welcome/{}/delete", m.id))
+        .header("cookie", &session)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("_csrf={csrf}&confirmed=yes"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(in_use.status(), 422);
+    assert!(in_use.text().await.unwrap().contains(&userid), "the page names the employee");
+    let unassigned = http
+        .post(format!("{base}/console/welcome/assign"))
+        .header("cookie", &session)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("_csrf={csrf}&staff={userid}&welcome_id="))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unassigned.status(), 303);
+    assert_eq!(pond_store::welcome::for_staff(&s.pond.app.db, s.corp_id, &userid).await.unwrap(), None);
     let deleted = http
         .post(format!("{base}/console/welcome/{}/delete", m.id))
         .header("cookie", &session)

@@ -162,15 +162,21 @@ async fn corp_settings_form_validates_saves_and_audits(db: Db) {
     assert_eq!(corp.wecom_corp_id.as_deref(), Some("ww0011223344"));
     assert_eq!(corp.agent_id, Some(1000002));
     assert_eq!(corp.api_base_url, "http://127.0.0.1:9100");
-    assert_eq!(corp.app_secret.expose(), "app-secret-0123456789");
+    assert!(corp.app_secret.expose().starts_with("pond:v1:"), "stored sealed");
+    assert_eq!(app.state.corps.get(app.db(), app.corp_id).await.unwrap().app_secret.expose(), "app-secret-0123456789");
 
     let page = app.get("/console/corp?saved=1", &[("cookie", &cookie)]).await;
     assert!(!page.body.contains("app-secret-0123456789"), "secrets are never shown in full");
-    assert!(page.body.contains("app…789"), "a masked hint is shown");
+    assert!(page.body.contains("●●●●6789"), "a masked hint of at most 4 characters is shown");
 
     // Blank secrets keep what is stored.
-    app.post_form("/console/corp", &cookie, &format!("_csrf={csrf}&name=Again&wecom_corp_id=ww0011223344")).await;
-    let corp = pond_store::corp::get(app.db(), app.corp_id).await.unwrap();
+    app.post_form(
+        "/console/corp",
+        &cookie,
+        &format!("_csrf={csrf}&name=Again&wecom_corp_id=ww0011223344&api_base_url=http%3A%2F%2F127.0.0.1%3A9100%2F"),
+    )
+    .await;
+    let corp = app.state.corps.get(app.db(), app.corp_id).await.unwrap();
     assert_eq!((corp.name.as_str(), corp.app_secret.expose()), ("Again", "app-secret-0123456789"));
     assert_eq!(corp.agent_id, None);
 
@@ -189,16 +195,20 @@ async fn bad_api_input_is_refused_and_nothing_stored(db: Db) {
     let json = [("authorization", bearer.as_str()), ("content-type", "application/json")];
     let cases: Vec<(String, StatusCode, &str)> = vec![
         ("{\"name\": \"x\",".into(), StatusCode::BAD_REQUEST, "bad_request"),
-        ("{\"name\": \"x\", \"bogus\": 1}".into(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
-        ("{\"name\": 42}".into(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
-        (format!("{{\"name\": \"{}\"}}", "x".repeat(5000)), StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
         (
-            "{\"name\": \"ok\", \"encoding_aes_key\": \"short\"}".into(),
+            "{\"name\": \"x\", \"wecom_corp_id\": \"\", \"agent_id\": null, \"api_base_url\": \"\", \"bogus\": 1}".into(),
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_input",
         ),
-        ("{\"name\": \"ok\", \"agent_id\": -1}".into(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
-        ("{\"name\": \"\"}".into(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
+        ("{\"name\": 42}".into(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
+        (format!("{{\"name\": \"{}\"}}", "x".repeat(5000)), StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+        (
+            "{\"name\": \"ok\", \"wecom_corp_id\": \"\", \"api_base_url\": \"\", \"agent_id\": null, \"encoding_aes_key\": \"short\"}".into(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+        ),
+        ("{\"name\": \"ok\", \"wecom_corp_id\": \"\", \"api_base_url\": \"\", \"agent_id\": -1}".into(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
+        ("{\"name\": \"\", \"wecom_corp_id\": \"\", \"api_base_url\": \"\", \"agent_id\": null}".into(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
     ];
     for (body, status, code) in cases {
         let reply = app.send(Method::PUT, "/api/v1/corp", &json, body.clone()).await;
@@ -232,11 +242,25 @@ async fn bad_api_input_is_refused_and_nothing_stored(db: Db) {
         ..Default::default()
     };
     pond_store::corp::update_settings(app.db(), other.id, &taken).await.unwrap();
-    let conflict = app.send(Method::PUT, "/api/v1/corp", &json, "{\"name\":\"x\",\"wecom_corp_id\":\"wwTAKEN\"}").await;
+    let conflict = app
+        .send(
+            Method::PUT,
+            "/api/v1/corp",
+            &json,
+            "{\"name\":\"x\",\"wecom_corp_id\":\"wwTAKEN\",\"agent_id\":null,\"api_base_url\":\"\"}",
+        )
+        .await;
     assert_eq!(conflict.status, StatusCode::CONFLICT);
     assert_eq!(conflict.json()["code"], "conflict");
 
-    let ok = app.send(Method::PUT, "/api/v1/corp", &json, "{\"name\":\"新咖啡\",\"agent_id\":1000002}").await;
+    let ok = app
+        .send(
+            Method::PUT,
+            "/api/v1/corp",
+            &json,
+            "{\"name\":\"新咖啡\",\"wecom_corp_id\":\"\",\"agent_id\":1000002,\"api_base_url\":\"\"}",
+        )
+        .await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
     assert_eq!(ok.json()["agent_id"], 1000002);
     assert_eq!(ok.json()["app_secret"], "");
@@ -501,7 +525,8 @@ async fn login_refuses_wrong_password_and_logout_ends_session(db: Db) {
     let audit = pond_store::audit::list(app.db(), app.corp_id, Some("console."), Default::default()).await.unwrap();
     assert_eq!(
         audit.items.iter().map(|a| a.action.as_str()).collect::<Vec<_>>(),
-        vec!["console.logout", "console.login"]
+        vec!["console.logout", "console.login", "console.login_failed"],
+        "the wrong password (for a known account) is audited too"
     );
 }
 
@@ -523,7 +548,9 @@ async fn health_ready_and_metrics(db: Db) {
     )
     .await
     .unwrap();
-    let metrics = app.get("/metrics", &[]).await;
+    assert_eq!(app.get("/metrics", &[]).await.status, StatusCode::UNAUTHORIZED, "not for anyone anywhere");
+    let local = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 9)));
+    let metrics = app.send_from(local, Method::GET, "/metrics", &[], "").await;
     assert!(metrics.headers["content-type"].to_str().unwrap().starts_with("text/plain"));
     assert!(
         metrics.body.contains("pond_http_requests_total{method=\"GET\",route=\"/api/v1/staff\",status=\"401\"} 1"),
@@ -548,18 +575,23 @@ async fn owners_create_and_revoke_api_tokens_in_the_console(db: Db) {
     let (cookie, csrf) = app.login("owner@example.com").await;
     let empty = app.post_form("/console/tokens", &cookie, &format!("_csrf={csrf}&name=")).await;
     assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
-    let made = app.post_form("/console/tokens", &cookie, &format!("_csrf={csrf}&name=BI")).await;
+    let made = app.post_form("/console/tokens", &cookie, &format!("_csrf={csrf}&name=BI&role=readonly")).await;
     assert_eq!(made.status, StatusCode::OK);
     let token = made.body.split("<code>").nth(1).and_then(|r| r.split("</code>").next()).unwrap().to_owned();
     assert!(token.starts_with("pond_"));
     let bearer = format!("Bearer {token}");
-    assert_eq!(app.get("/api/v1/corp", &[("authorization", &bearer)]).await.status, StatusCode::OK);
+    assert_eq!(app.get("/api/v1/staff", &[("authorization", &bearer)]).await.status, StatusCode::OK);
+    assert_eq!(
+        app.get("/api/v1/corp", &[("authorization", &bearer)]).await.status,
+        StatusCode::FORBIDDEN,
+        "a read-only token does not see the settings"
+    );
     let page = app.get("/console/tokens", &[("cookie", &cookie)]).await;
     assert!(!page.body.contains(&token), "the token is never shown again");
     let id = pond_store::token::list(app.db(), app.corp_id).await.unwrap()[0].id;
     let revoked = app.post_form(&format!("/console/tokens/{id}/revoke"), &cookie, &format!("_csrf={csrf}")).await;
     assert_eq!(revoked.status, StatusCode::SEE_OTHER);
-    assert_eq!(app.get("/api/v1/corp", &[("authorization", &bearer)]).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.get("/api/v1/staff", &[("authorization", &bearer)]).await.status, StatusCode::UNAUTHORIZED);
 }
 
 async fn owners_change_roles_and_disable_logins_but_keep_an_owner(db: Db) {

@@ -713,3 +713,23 @@ async fn javascript_links_from_wecom_are_never_rendered(db: Db) {
     assert!(!page.to_lowercase().contains("javascript:"), "the script URL is not on the page at all");
     assert!(page.contains("不安全的链接"), "the page says the link was withheld");
 }
+
+/// The bytes of the SQLite database and its write-ahead log, searched for the secrets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sqlite_files_hold_no_secret_in_plain_text() {
+    let t = pond_store::testing::TestDb::sqlite().await;
+    let app = App::new(t.db.clone()).await;
+    let token = app.token().await;
+    assert_eq!(put_corp(&app, &token, &full_settings("https://qyapi.weixin.qq.com")).await.status, StatusCode::OK);
+    let path = t.url.trim_start_matches("sqlite:").to_owned();
+    let mut bytes = Vec::new();
+    for suffix in ["", "-wal"] {
+        bytes.extend(std::fs::read(format!("{path}{suffix}")).unwrap_or_default());
+    }
+    let holds = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    assert!(holds("安全咖啡".as_bytes()), "the search finds what is stored in plain text (the corp name)");
+    for secret in [APP_SECRET, CONTACT_SECRET, CALLBACK_TOKEN, AES_KEY] {
+        assert!(!holds(secret.as_bytes()), "{secret} is not in the database files");
+    }
+    t.cleanup().await;
+}

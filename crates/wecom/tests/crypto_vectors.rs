@@ -117,3 +117,48 @@ proptest! {
         prop_assert!(c.verify(&sig, &other_ts, &nonce, V1_ECHO).is_err());
     }
 }
+
+// Fuzzing the parsers a callback reaches before anything is trusted: the envelope and signature
+// check, the decryption, and the event XML. Whatever arrives, they answer an error, never a panic.
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn any_callback_body_is_refused_or_opened_without_panic(
+        body in ".{0,400}",
+        sig in "[0-9a-f]{0,40}",
+        ts in "[0-9]{0,12}",
+        nonce in "[a-zA-Z0-9]{0,16}",
+    ) {
+        let _ = crypt().open_callback(&sig, &ts, &nonce, &body);
+    }
+
+    #[test]
+    fn any_event_xml_parses_or_fails_cleanly(xml in ".{0,400}") {
+        let _ = wecom::Callback::parse(&xml);
+    }
+
+    #[test]
+    fn xml_shaped_events_parse_or_fail_cleanly(
+        fields in proptest::collection::vec(("[A-Za-z]{1,14}", "[^<>]{0,24}", any::<bool>()), 0..10),
+    ) {
+        let mut xml = String::from("<xml>");
+        for (name, value, cdata) in &fields {
+            if *cdata {
+                xml.push_str(&format!("<{name}><![CDATA[{value}]]></{name}>"));
+            } else {
+                xml.push_str(&format!("<{name}>{value}</{name}>"));
+            }
+        }
+        xml.push_str("</xml>");
+        let _ = wecom::Callback::parse(&xml);
+    }
+
+    #[test]
+    fn a_sealed_callback_with_any_message_opens_to_that_message(msg in "[^\u{0}]{0,200}") {
+        let c = crypt();
+        let sealed = c.seal_callback(&msg, "1700000000", "nonce", None);
+        let opened = c.open_callback(&sealed.msg_signature, &sealed.timestamp, &sealed.nonce, &sealed.body);
+        prop_assert_eq!(opened.ok(), Some(msg));
+    }
+}

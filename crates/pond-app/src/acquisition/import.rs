@@ -39,7 +39,7 @@ pub fn parse_codes_csv(text: &str) -> Result<ParsedCodes, Vec<LineError>> {
     let mut out = Vec::new();
     let mut errors = Vec::new();
     for (i, record) in reader.records().enumerate() {
-        let line = i + 2;
+        let line = crate::error::csv_line(&record, i);
         let record = match record {
             Ok(r) if r.len() == expected.len() => r,
             Ok(r) => {

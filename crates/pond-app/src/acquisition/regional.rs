@@ -34,7 +34,7 @@ pub fn parse_csv(text: &str, active_staff: &dyn Fn(&str) -> bool) -> Result<Vec<
     let mut reader = crate::error::csv_with_header(text, &expected)?;
     let mut names = BTreeMap::new();
     for (i, record) in reader.records().enumerate() {
-        let line = i + 2;
+        let line = crate::error::csv_line(&record, i);
         let mut err = |field: &str, message: String, message_zh: String| {
             errors.push(LineError::new(line, field, message, message_zh))
         };
