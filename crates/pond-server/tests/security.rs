@@ -28,6 +28,7 @@ test_on_both_backends!(
     metrics_need_a_token_or_loopback,
     welcome_messages_in_use_cannot_be_deleted,
     javascript_links_from_wecom_are_never_rendered,
+    long_lists_are_paged_and_the_store_picker_searches,
 );
 
 const ROLES: [Role; 4] = [Role::ReadOnly, Role::Operator, Role::Admin, Role::Owner];
@@ -732,4 +733,66 @@ async fn the_sqlite_files_hold_no_secret_in_plain_text() {
         assert!(!holds(secret.as_bytes()), "{secret} is not in the database files");
     }
     t.cleanup().await;
+}
+
+async fn long_lists_are_paged_and_the_store_picker_searches(db: Db) {
+    let app = App::new(db).await;
+    add_staff(&app, "u1").await;
+    for n in 0..60 {
+        let fields = pond_store::channel_code::CodeFields {
+            name: &format!("码{n:02}"),
+            channel_group: if n % 2 == 0 { "门店" } else { "公众号" },
+            mode: "landing",
+            strategy: "round_robin",
+            state: &format!("page-{n}"),
+            rules: "{\"staff\":[{\"userid\":\"u1\",\"weight\":1}]}",
+            auto_tags: "[]",
+            welcome_id: None,
+            skip_verify: true,
+            remark_prefix: "",
+        };
+        pond_store::channel_code::create(app.db(), app.corp_id, &fields).await.unwrap();
+    }
+    app.user("reader@example.com", Role::ReadOnly).await;
+    let (cookie, _) = app.login("reader@example.com").await;
+    let rows = |body: &str| body.matches("data-mode=").count();
+    let first = app.get("/console/codes", &[("cookie", &cookie)]).await;
+    assert_eq!(rows(&first.body), 50, "50 codes a page");
+    assert!(first.body.contains("?page=2"), "a link to page 2");
+    let second = app.get("/console/codes?page=2", &[("cookie", &cookie)]).await;
+    assert_eq!(rows(&second.body), 10);
+    let group = app.get("/console/codes?group=%E5%85%AC%E4%BC%97%E5%8F%B7", &[("cookie", &cookie)]).await;
+    assert_eq!(rows(&group.body), 30, "the group filter runs in the database");
+    let found = app.get("/console/codes?q=%E7%A0%8107", &[("cookie", &cookie)]).await;
+    assert_eq!(rows(&found.body), 1);
+
+    // 70 stores in 上海 and 5 in 北京, imported through the API.
+    let token = app.token_as(Role::Operator).await;
+    let mut csv = String::from("name,address,city,latitude,longitude,staff\n");
+    for n in 0..75 {
+        let city = if n < 70 { "上海" } else { "北京" };
+        csv.push_str(&format!("门店{n:02},路{n}号,{city},31.{n:02},121.{n:02},u1\n"));
+    }
+    let auth = format!("Bearer {token}");
+    let imported = app
+        .send(Method::POST, "/api/v1/stores/import", &[("authorization", &auth), ("content-type", "text/csv")], csv)
+        .await;
+    assert!(imported.status.is_success(), "{}", imported.body);
+    let stores = app.get("/console/stores", &[("cookie", &cookie)]).await;
+    assert_eq!(stores.body.matches("<tr><td>").count(), 50, "the store list is paged");
+    let search = app.get("/console/stores?q=%E5%8C%97%E4%BA%AC", &[("cookie", &cookie)]).await;
+    assert_eq!(search.body.matches("<tr><td>").count(), 5, "searched by city");
+
+    // The phone picker: cities first, then one city's stores 30 at a time, or a search.
+    let corp = app.corp_id;
+    let cities = app.get(&format!("/r/{corp}?denied=1"), &[]).await;
+    assert!(cities.body.contains("上海") && cities.body.contains("70 家门店"), "cities with counts");
+    assert_eq!(cities.body.matches("?store=").count(), 0, "no store list until a city is chosen");
+    let shanghai = app.get(&format!("/r/{corp}?city=%E4%B8%8A%E6%B5%B7"), &[]).await;
+    assert_eq!(shanghai.body.matches("?store=").count(), 30);
+    assert!(shanghai.body.contains("1 / 3") && shanghai.body.contains("page=2"), "paged");
+    let last = app.get(&format!("/r/{corp}?city=%E4%B8%8A%E6%B5%B7&page=3"), &[]).await;
+    assert_eq!(last.body.matches("?store=").count(), 10);
+    let searched = app.get(&format!("/r/{corp}?q=%E9%97%A8%E5%BA%9707"), &[]).await;
+    assert_eq!(searched.body.matches("?store=").count(), 1, "{}", searched.body);
 }

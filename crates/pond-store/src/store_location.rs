@@ -110,6 +110,25 @@ pub async fn list(db: &Db, corp_id: i64) -> Result<Vec<Store>> {
     Ok(read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(corp_id).fetch_all(pool).await)?)
 }
 
+/// One page of a corp's stores whose name, city or address contains `search` (case-insensitive,
+/// wildcards literal), in the order of [`list`].
+pub async fn search(
+    db: &Db,
+    corp_id: i64,
+    search: Option<&str>,
+    req: pond_core::PageRequest,
+) -> Result<pond_core::Page<Store>> {
+    crate::db::Listing {
+        columns: COLUMNS,
+        from: "stores",
+        filter: "corp_id = $1 AND (LOWER(name) LIKE $2 ESCAPE '\\' OR LOWER(city) LIKE $2 ESCAPE '\\'
+                 OR LOWER(address) LIKE $2 ESCAPE '\\')",
+        order_by: "city, name, id",
+    }
+    .fetch(db, corp_id, search, req)
+    .await
+}
+
 pub async fn get(db: &Db, corp_id: i64, id: i64) -> Result<Store> {
     let sql = format!("SELECT {COLUMNS} FROM stores WHERE corp_id = $1 AND id = $2");
     let row: Option<Store> = read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql))

@@ -157,6 +157,28 @@ pub struct StoreView {
 }
 
 pub async fn views(db: &pond_store::Db, corp_id: i64) -> Result<Vec<StoreView>, AppError> {
+    let stores = pond_store::store_location::list(db, corp_id).await?;
+    with_stats(db, corp_id, stores).await
+}
+
+/// One page of the stores matching `search` (name, city or address), with their 30-day figures.
+pub async fn views_page(
+    db: &pond_store::Db,
+    corp_id: i64,
+    search: Option<&str>,
+    req: pond_core::PageRequest,
+) -> Result<pond_core::Page<StoreView>, AppError> {
+    let page = pond_store::store_location::search(db, corp_id, search, req).await?;
+    let (total, page_no, per_page) = (page.total, page.page, page.per_page);
+    let items = with_stats(db, corp_id, page.items).await?;
+    Ok(pond_core::Page { items, total, page: page_no, per_page })
+}
+
+async fn with_stats(
+    db: &pond_store::Db,
+    corp_id: i64,
+    stores: Vec<pond_store::store_location::Store>,
+) -> Result<Vec<StoreView>, AppError> {
     let since = pond_store::now_ms() - 30 * 86_400_000;
     let scans: HashMap<i64, (i64, i64)> = pond_store::store_location::scan_counts(db, corp_id, since)
         .await?
@@ -169,8 +191,7 @@ pub async fn views(db: &pond_store::Db, corp_id: i64) -> Result<Vec<StoreView>, 
             .into_iter()
             .map(|(s, n, l)| (s, (n, l)))
             .collect();
-    pond_store::store_location::list(db, corp_id)
-        .await?
+    stores
         .into_iter()
         .map(|s| -> Result<StoreView, AppError> {
             let state = store_state(s.id);

@@ -1097,6 +1097,9 @@ pub async fn welcome_assign(
 struct StoresPage {
     c: Chrome,
     stores: Vec<StoreView>,
+    total: i64,
+    pager: Pager,
+    q: String,
     regional_url: String,
     report: Vec<LineError>,
     imported: Option<usize>,
@@ -1257,22 +1260,32 @@ async fn stores_page_with(
     report: Vec<LineError>,
     imported: Option<usize>,
     csv: String,
+    list: &ListParams,
 ) -> PageResult {
     let c = chrome(user, headers, "/console/stores", flash);
-    let stores = regional::views(&state.db, user.corp_id).await.map_err(|e| fail(e, headers))?;
+    let search = Some(list.q.trim()).filter(|q| !q.is_empty());
+    let page =
+        regional::views_page(&state.db, user.corp_id, search, list.request()).await.map_err(|e| fail(e, headers))?;
+    let pager = Pager::new(&page, "/console/stores", &list.extra());
+    let total = page.total;
+    let stores = page.items;
+    let q = list.q.clone();
     let regional_url = regional::regional_url(state, user.corp_id);
     let staff_names = pickers::staff_names(state, user.corp_id).await.map_err(|e| fail(e, headers))?;
     let status = if report.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
-    Ok(render_with(status, &StoresPage { c, stores, regional_url, report, imported, csv, staff_names }))
+    Ok(render_with(
+        status,
+        &StoresPage { c, stores, total, pager, q, regional_url, report, imported, csv, staff_names },
+    ))
 }
 
 pub async fn stores_page(
     State(state): State<App>,
     Extension(user): Extension<CurrentUser>,
     headers: HeaderMap,
-    Query(q): Query<SavedQuery>,
+    Query(list): Query<ListParams>,
 ) -> PageResult {
-    stores_page_with(&state, &user, &headers, saved_flash(q.saved.as_deref()), vec![], None, String::new()).await
+    stores_page_with(&state, &user, &headers, list.flash(), vec![], None, String::new(), &list).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -1288,8 +1301,13 @@ pub async fn stores_import(
     Form(form): Form<StoresForm>,
 ) -> PageResult {
     match regional::import(&state, &actor(&user), user.corp_id, &form.csv).await.map_err(|e| fail(e, &headers))? {
-        Import::Done(n) => stores_page_with(&state, &user, &headers, None, vec![], Some(n), String::new()).await,
-        Import::Refused(report) => stores_page_with(&state, &user, &headers, None, report, None, form.csv).await,
+        Import::Done(n) => {
+            stores_page_with(&state, &user, &headers, None, vec![], Some(n), String::new(), &ListParams::default())
+                .await
+        }
+        Import::Refused(report) => {
+            stores_page_with(&state, &user, &headers, None, report, None, form.csv, &ListParams::default()).await
+        }
     }
 }
 

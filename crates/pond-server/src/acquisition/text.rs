@@ -11,6 +11,7 @@ pub const TEXT: &[Text] = &[
     ("card.corp_name", "对外企业名称", "Company name on the card"),
     ("card.position", "对外职务（≤12字）", "Position (≤12 characters)"),
     ("card.also", "同时应用到（员工账号，逗号分隔）", "Also apply to (userids, comma-separated)"),
+    ("stores.search_hint", "门店名称、城市或地址", "Store name, city or address"),
     ("stores.title", "区域活码 · 门店", "Regional code · stores"),
     ("stores.url", "区域活码地址（打印此二维码）", "Regional code URL (print this QR)"),
     ("stores.city", "城市", "City"),
