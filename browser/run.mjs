@@ -433,13 +433,14 @@ async function regionalRefused(t) {
   if (heading !== '选择门店') fail(`without a location the page shows "${heading}", not the store picker`);
   const message = await text(page.locator('#msg'));
   if (!message.includes('无法获取位置')) fail(`the picker does not say the location is unavailable: "${message}"`);
-  const cities = page.locator('details');
+  const cities = page.locator('nav.cities a.store');
   if ((await cities.count()) < 2) fail(`the picker lists ${await cities.count()} cities`);
   expectNoErrors(page, 'store picker');
-  // Picking a store shows that store.
-  const city = cities.first();
-  if (!(await city.evaluate((d) => d.open))) await city.locator('summary').click();
-  const choice = city.locator('a.store').first();
+  // Opening a city lists its stores (a page at a time); picking one shows that store.
+  const [opened] = await Promise.all([page.waitForNavigation({ waitUntil: 'domcontentloaded' }), cities.first().click()]);
+  expectOk(opened, 'open a city');
+  const choice = page.locator('a.store[href*="store="]').first();
+  if (!(await choice.count())) fail('the city lists no stores');
   const name = (await choice.evaluate((a) => a.firstChild.textContent)).trim();
   const [response] = await Promise.all([page.waitForNavigation({ waitUntil: 'domcontentloaded' }), choice.click()]);
   expectOk(response, `store ${name}`);
@@ -514,13 +515,13 @@ async function importStores(t) {
   const page = await t.console();
   await t.goto(page, '/console/stores');
   await page.fill('#csv', 'name,address,city,latitude,longitude,staff\n浏览器测试店,测试路1号,上海,31.2,121.4,nobody\n');
-  const refused = await submit(page, 'form[action="/console/stores"] button.primary');
+  const refused = await submit(page, 'form[action="/console/stores"][method="post"] button.primary');
   if (refused?.status() !== 422) fail(`a bad import answered ${refused?.status()}, not 422`);
   if (!(await page.locator('main table').last().innerText()).includes('nobody')) fail('the report does not name the unknown employee');
   // The refusal's 422 is itself reported by Chromium as a failed resource; nothing else may be.
   page.errors = page.errors.filter((e) => !/status of 422/.test(e));
   await page.fill('#csv', 'name,address,city,latitude,longitude,staff\n浏览器测试店,测试路1号,上海,31.2,121.4,s001e01\n');
-  expectOk(await submit(page, 'form[action="/console/stores"] button.primary'), 'import the stores');
+  expectOk(await submit(page, 'form[action="/console/stores"][method="post"] button.primary'), 'import the stores');
   if (!(await page.locator('main').innerText()).includes('浏览器测试店')) fail('the imported store is not listed');
   expectNoErrors(page, 'stores');
 }

@@ -196,7 +196,6 @@ async fn run(args: &PipelineArgs, url: &str) -> Result<()> {
         api_base_url: format!("http://{sim_addr}"),
         ..Default::default()
     };
-    pond_store::corp::update_settings(&db, corp.id, &settings).await?;
     pond_store::welcome::create(&db, corp.id, "bench", "{customer_name}您好，我是{staff_name}", "[]", true).await?;
     let mut config = Config::default();
     config.jobs.batch_size = 128;
@@ -206,6 +205,7 @@ async fn run(args: &PipelineArgs, url: &str) -> Result<()> {
     config.http.request_timeout_secs = 60;
     config.jobs.enabled = !args.accept_only;
     let state = App::new(db.clone(), config);
+    pond_app::secrets::store_settings(&state, &db, corp.id, &settings).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let registry = pond_app::pipeline::default_registry(&state);
     let pond = pond_server::start(state.clone(), listener, registry, false).await?;

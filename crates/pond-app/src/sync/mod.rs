@@ -584,8 +584,7 @@ const STALE_RUN_MS: i64 = 3_600_000;
 
 /// Runs a full sync of one corp now, recorded as a sync run. Returns the finished run.
 pub async fn run_full_sync(app: &App, corp_id: i64, started_by: &str) -> Result<sync_run::SyncRun, AppError> {
-    let corp = pond_store::corp::get(&app.db, corp_id).await?;
-    let client = app.wecom.for_corp(&corp)?;
+    let client = app.client(corp_id).await?;
     let run = sync_run::start(&app.db, corp_id, started_by, STALE_RUN_MS).await?.ok_or_else(already_running)?;
     finish_run(app, corp_id, run.id, &client).await;
     Ok(sync_run::get(&app.db, corp_id, run.id).await?)
@@ -593,8 +592,7 @@ pub async fn run_full_sync(app: &App, corp_id: i64, started_by: &str) -> Result<
 
 /// Starts a full sync in the background; returns the run at once (progress is on the run).
 pub async fn spawn_full_sync(app: &App, corp_id: i64, started_by: &str) -> Result<sync_run::SyncRun, AppError> {
-    let corp = pond_store::corp::get(&app.db, corp_id).await?;
-    let client = app.wecom.for_corp(&corp)?;
+    let client = app.client(corp_id).await?;
     let run = sync_run::start(&app.db, corp_id, started_by, STALE_RUN_MS).await?.ok_or_else(already_running)?;
     let (app, run_id) = (app.clone(), run.id);
     tokio::spawn(async move { finish_run(&app, corp_id, run_id, &client).await });

@@ -43,11 +43,13 @@ pub async fn setup_with(
         encoding_aes_key: Some(Secret::new(creds.encoding_aes_key.clone())),
         api_base_url: format!("http://{sim_addr}"),
     };
-    pond_store::corp::update_settings(&db, corp.id, &settings).await.unwrap();
     let mut config = Config::default();
     config.jobs.poll_interval_ms = 50;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let state = AppState::with_features(db, config, features);
+    let state = AppState::with_features(db.clone(), config, features);
+    // Stored as Pond stores them: sealed (so every end-to-end test reads them through the key).
+    pond_app::secrets::store_settings(&state, &db, corp.id, &settings).await.unwrap();
+    assert!(pond_store::corp::get(&db, corp.id).await.unwrap().app_secret.expose().starts_with("pond:v1:"));
     let pond =
         pond_server::start(state.clone(), listener, pond_app::pipeline::default_registry(&state), false).await.unwrap();
     sim.configure_callbacks(CallbackConfig {
