@@ -94,8 +94,8 @@ pub const TEXT: &[Text] = &[
     ),
     (
         "users.role_hint",
-        "所有者：全部权限；管理员：设置与操作；运营：查看与日常运营。",
-        "Owner: everything; admin: settings and actions; operator: viewing and daily work.",
+        "所有者：全部权限，管理用户与 API 令牌；管理员：企业设置、标签、客户、任务与操作日志；运营：活码、欢迎语、门店与导出；只读：仅查看。",
+        "Owner: everything, incl. users and API tokens; admin: corp settings, tags, customers, jobs and the audit log; operator: codes, welcome messages, stores and exports; read-only: viewing only.",
     ),
     ("enum.audit.user.access", "修改用户角色/状态", "Changed a user's role or access"),
     ("enum.audit.tag.create", "新建标签", "Created a tag"),
