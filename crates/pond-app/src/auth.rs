@@ -135,7 +135,7 @@ pub struct NewSession {
 /// Runs password checks (argon2: ~19 MiB and a core for a fraction of a second each) a few at a
 /// time, with a bounded line: a login flood waits or is refused instead of growing memory.
 pub struct PasswordGate {
-    slots: tokio::sync::Semaphore,
+    slots: std::sync::Arc<tokio::sync::Semaphore>,
     /// Checks running or waiting.
     admitted: std::sync::atomic::AtomicUsize,
     limit: usize,
@@ -144,26 +144,36 @@ pub struct PasswordGate {
 impl PasswordGate {
     pub fn new(slots: usize, queue: usize) -> Self {
         PasswordGate {
-            slots: tokio::sync::Semaphore::new(slots.max(1)),
+            slots: std::sync::Arc::new(tokio::sync::Semaphore::new(slots.max(1))),
             admitted: std::sync::atomic::AtomicUsize::new(0),
             limit: slots.max(1) + queue,
         }
     }
 
     /// Runs `check` on a blocking thread once a slot is free; `None` when the line is full.
+    /// A caller that goes away while waiting (a timeout, a closed connection) leaves the line.
     pub async fn run<T: Send + 'static>(&self, check: impl FnOnce() -> T + Send + 'static) -> Option<T> {
         use std::sync::atomic::Ordering;
+        /// Leaves the line when dropped, however the wait ends.
+        struct InLine<'a>(&'a std::sync::atomic::AtomicUsize);
+        impl Drop for InLine<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        let _in_line = InLine(&self.admitted);
         if self.admitted.fetch_add(1, Ordering::SeqCst) >= self.limit {
-            self.admitted.fetch_sub(1, Ordering::SeqCst);
             return None;
         }
-        let result = async {
-            let _permit = self.slots.acquire().await.ok()?;
-            tokio::task::spawn_blocking(check).await.ok()
-        }
-        .await;
-        self.admitted.fetch_sub(1, Ordering::SeqCst);
-        result
+        // The slot is held by the check itself: it stays taken until the hash is done, even if
+        // the caller stops waiting for it.
+        let permit = self.slots.clone().acquire_owned().await.ok()?;
+        tokio::task::spawn_blocking(move || {
+            let _slot = permit;
+            check()
+        })
+        .await
+        .ok()
     }
 }
 
@@ -180,58 +190,113 @@ pub enum LoginOutcome {
     Busy,
 }
 
-/// Who is trying to log in, for throttling.
-fn throttle_keys(email: &str, client: Option<std::net::IpAddr>) -> Vec<(String, u32)> {
-    vec![(format!("account:{email}"), 0), (client.map(|ip| format!("address:{ip}")).unwrap_or_default(), 1)]
-        .into_iter()
-        .filter(|(k, _)| !k.is_empty())
-        .collect()
+/// A throttle key (`account:<e-mail>` or `address:<ip>`) and the failures it may have in the window.
+struct ThrottleKey {
+    key: String,
+    limit: i64,
 }
 
-/// Checks a console login: throttled per account and per client address (failures in a window,
-/// then a lockout that doubles with each further failure), password checks bounded by
-/// [`PasswordGate`]. Wrong e-mail, wrong password and disabled user all answer `Refused` and cost
-/// the same. Failures and refusals for a known account are in its corp's audit log; success
-/// starts a session, stamps the login and records it.
-pub async fn login(
+/// The keys a password check from `client` for `email` counts against. IPv6 clients are counted
+/// per /64 (one subscriber's prefix), not per address.
+fn throttle_keys(app: &App, email: &str, client: Option<std::net::IpAddr>) -> Vec<ThrottleKey> {
+    let sec = &app.config.security;
+    let mut keys =
+        vec![ThrottleKey { key: format!("account:{email}"), limit: i64::from(sec.login_failures_per_account) }];
+    if let Some(ip) = client {
+        let address = match ip {
+            std::net::IpAddr::V4(v4) => v4.to_string(),
+            std::net::IpAddr::V6(v6) => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        };
+        keys.push(ThrottleKey { key: format!("address:{address}"), limit: i64::from(sec.login_failures_per_address) });
+    }
+    keys
+}
+
+/// What a throttled password check found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Right,
+    Wrong,
+    Throttled { retry_after_secs: u64 },
+    Busy,
+}
+
+/// Checks `password` against `hash` (`None`: no such user, or a disabled one — hashed anyway, so
+/// it costs the same) under the throttle of `keys`:
+///
+/// - a locked key refuses at once, without a password check (its first refusal in each lockout is
+///   audited, so a flood cannot fill the audit log);
+/// - the try is counted before the password is checked, so parallel guesses all count; a try
+///   beyond the limit (plus one per lockout that has ended) is refused;
+/// - a wrong password that reaches the limit locks the key for `login_lockout_secs`, doubled for
+///   each failure past the limit, at most `login_lockout_max_secs`;
+/// - the right password clears the account's failures and takes back its own count on the address.
+///
+/// Failures and refusals are audited in `audit_corp` when the account is known.
+async fn throttled_check(
     app: &App,
     email: &str,
+    audit_corp: Option<i64>,
+    keys: &[ThrottleKey],
+    address: &str,
     password: &str,
-    client: Option<std::net::IpAddr>,
-) -> Result<LoginOutcome, AppError> {
-    let email = pond_core::ids::login_email(email).unwrap_or_default();
+    hash: Option<String>,
+) -> Result<Verdict, AppError> {
+    use crate::audit::{AuditAction, record};
+    use pond_store::login_throttle;
     let sec = &app.config.security;
     let now = app.clock.now_ms();
-    let keys = throttle_keys(&email, client);
-    let address = client.map(|ip| ip.to_string()).unwrap_or_else(|| "unknown".into());
-    let user = pond_store::user::find_by_email(&app.db, &email).await?;
+    let actor = Actor::user(email);
+    let throttled = |until: i64| Verdict::Throttled {
+        retry_after_secs: u64::try_from((until - now + 999) / 1000).unwrap_or(1).max(1),
+    };
 
     let mut locked_until = 0;
-    for (key, _) in &keys {
-        if let Some(t) = pond_store::login_throttle::get(&app.db, key).await? {
-            locked_until = locked_until.max(t.locked_until);
+    let mut locked_key = None;
+    for k in keys {
+        if let Some(t) = login_throttle::get(&app.db, &k.key).await?
+            && t.locked_until > now
+            && t.locked_until > locked_until
+        {
+            locked_until = t.locked_until;
+            locked_key = Some(k.key.as_str());
         }
     }
-    if locked_until > now {
-        let retry_after_secs = u64::try_from((locked_until - now + 999) / 1000).unwrap_or(1);
-        tracing::warn!(email = %email, address = %address, retry_after_secs, "console login throttled");
-        if let Some(u) = &user {
-            let detail = format!("address={address}; retry_after={retry_after_secs}s");
-            crate::audit::record(
-                &app.db,
-                u.corp_id,
-                &Actor::user(&email),
-                crate::audit::AuditAction::LoginThrottled,
-                &email,
-                &detail,
-            )
-            .await?;
+    if let Some(key) = locked_key {
+        let refusals = login_throttle::note_refusal(&app.db, key).await?;
+        tracing::warn!(email = %email, address = %address, key, refusals, "console login refused: locked");
+        if refusals == 1
+            && let Some(corp) = audit_corp
+        {
+            let detail = format!("address={address}; {key} locked for {}s", (locked_until - now + 999) / 1000);
+            record(&app.db, corp, &actor, AuditAction::LoginThrottled, email, &detail).await?;
         }
-        return Ok(LoginOutcome::Throttled { retry_after_secs });
+        return Ok(throttled(locked_until));
+    }
+
+    let window_from = now - i64::try_from(sec.login_window_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let mut counted = Vec::with_capacity(keys.len());
+    for k in keys {
+        counted.push((k, login_throttle::record_failure(&app.db, &k.key, now, window_from).await?));
+    }
+    let lock_for = |failures: i64, limit: i64| {
+        let doublings = u32::try_from((failures - limit).clamp(0, 20)).unwrap_or(20);
+        let secs = sec.login_lockout_secs.saturating_mul(1u64 << doublings).min(sec.login_lockout_max_secs);
+        (secs, now + i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX))
+    };
+    // Tries past what the key may have checked — the limit, and one more after each lockout
+    // ends — are parallel guesses: refused without a password check, and the key locked.
+    if let Some((k, t)) = counted.iter().find(|(k, t)| t.failures > k.limit + t.lockouts) {
+        let (_, until) = lock_for(t.failures, k.limit);
+        login_throttle::lock(&app.db, &k.key, until).await?;
+        tracing::warn!(email = %email, address = %address, key = %k.key, "console login refused: over the limit");
+        return Ok(throttled(until));
     }
 
     let password = password.to_owned();
-    let hash = user.as_ref().map(|u| u.password_hash.clone());
     let checked = app
         .password_checks
         .run(move || match hash {
@@ -242,49 +307,66 @@ pub async fn login(
             }
         })
         .await;
-    let Some(ok) = checked else {
-        tracing::warn!(email = %email, address = %address, "console login refused: too many password checks at once");
-        return Ok(LoginOutcome::Busy);
-    };
-    let user = match user {
-        Some(u) if ok && !u.disabled => u,
-        other => {
-            let window_from = now - i64::try_from(sec.login_window_secs * 1000).unwrap_or(i64::MAX);
-            let mut failures_note = Vec::new();
-            for (key, kind) in &keys {
-                let t = pond_store::login_throttle::record_failure(&app.db, key, now, window_from).await?;
-                let limit =
-                    i64::from(if *kind == 0 { sec.login_failures_per_account } else { sec.login_failures_per_address });
-                if t.failures >= limit {
-                    let doublings = u32::try_from((t.failures - limit).min(20)).unwrap_or(20);
-                    let lock_secs =
-                        sec.login_lockout_secs.saturating_mul(1 << doublings).min(sec.login_lockout_max_secs);
-                    let until = now + i64::try_from(lock_secs * 1000).unwrap_or(i64::MAX);
-                    pond_store::login_throttle::lock(&app.db, key, until).await?;
-                    failures_note.push(format!("{key} failures={} locked={lock_secs}s", t.failures));
-                } else {
-                    failures_note.push(format!("{key} failures={}", t.failures));
-                }
-            }
-            tracing::info!(email = %email, address = %address, "console login refused");
-            if let Some(u) = other {
-                let detail = format!("address={address}; {}", failures_note.join("; "));
-                crate::audit::record(
-                    &app.db,
-                    u.corp_id,
-                    &Actor::user(&email),
-                    crate::audit::AuditAction::LoginFailed,
-                    &email,
-                    &detail,
-                )
-                .await?;
-            }
-            return Ok(LoginOutcome::Refused);
+    let Some(right) = checked else {
+        // Not checked: not counted either.
+        for (k, _) in &counted {
+            login_throttle::forgive(&app.db, &k.key).await?;
         }
+        tracing::warn!(email = %email, address = %address, "console login refused: too many password checks at once");
+        return Ok(Verdict::Busy);
     };
-    if let Some((key, _)) = keys.first() {
-        pond_store::login_throttle::clear(&app.db, key).await?;
+    if right {
+        for (i, (k, _)) in counted.iter().enumerate() {
+            if i == 0 {
+                login_throttle::clear(&app.db, &k.key).await?;
+            } else {
+                login_throttle::forgive(&app.db, &k.key).await?;
+            }
+        }
+        return Ok(Verdict::Right);
     }
+    let mut notes = Vec::new();
+    for (k, t) in &counted {
+        if t.failures >= k.limit {
+            let (secs, until) = lock_for(t.failures, k.limit);
+            login_throttle::lock(&app.db, &k.key, until).await?;
+            notes.push(format!("{} failures={} locked={secs}s", k.key, t.failures));
+        } else {
+            notes.push(format!("{} failures={}", k.key, t.failures));
+        }
+    }
+    tracing::info!(email = %email, address = %address, "console login refused");
+    if let Some(corp) = audit_corp {
+        let detail = format!("address={address}; {}", notes.join("; "));
+        record(&app.db, corp, &actor, AuditAction::LoginFailed, email, &detail).await?;
+    }
+    Ok(Verdict::Wrong)
+}
+
+/// Checks a console login (see [`throttled_check`] for the throttle, [`PasswordGate`] for the
+/// bound on password checks). Wrong e-mail, wrong password and disabled user all answer
+/// `Refused` and cost the same. Success starts a session, stamps the login and records it.
+pub async fn login(
+    app: &App,
+    email: &str,
+    password: &str,
+    client: Option<std::net::IpAddr>,
+) -> Result<LoginOutcome, AppError> {
+    let email = pond_core::ids::login_email(email).unwrap_or_default();
+    let keys = throttle_keys(app, &email, client);
+    let address = client.map(|ip| ip.to_string()).unwrap_or_else(|| "unknown".into());
+    let user = pond_store::user::find_by_email(&app.db, &email).await?;
+    let hash = user.as_ref().filter(|u| !u.disabled).map(|u| u.password_hash.clone());
+    let corp = user.as_ref().map(|u| u.corp_id);
+    let user = match throttled_check(app, &email, corp, &keys, &address, password, hash).await? {
+        Verdict::Right => match user {
+            Some(user) => user,
+            None => return Ok(LoginOutcome::Refused),
+        },
+        Verdict::Wrong => return Ok(LoginOutcome::Refused),
+        Verdict::Throttled { retry_after_secs } => return Ok(LoginOutcome::Throttled { retry_after_secs }),
+        Verdict::Busy => return Ok(LoginOutcome::Busy),
+    };
     let token = random_hex(32);
     let ttl_ms = i64::from(app.config.session.ttl_hours) * 3_600_000;
     let mut tx = app.db.begin().await?;
@@ -303,6 +385,27 @@ pub async fn login(
         tracing::warn!(user_id = user.id, error = %e, "could not stamp the login time");
     }
     Ok(LoginOutcome::Success(NewSession { token, ttl_ms }))
+}
+
+/// Checks a signed-in user's current password (before they change it) under the same per-account
+/// throttle as logins: a stolen session cannot guess the password faster than the login form.
+pub async fn check_current_password(
+    app: &App,
+    user: &SessionUser,
+    password: &str,
+    client: Option<std::net::IpAddr>,
+) -> Result<bool, AppError> {
+    let stored = pond_store::user::get(&app.db, user.user_id).await?;
+    let keys = throttle_keys(app, &user.email, client);
+    let address = client.map(|ip| ip.to_string()).unwrap_or_else(|| "unknown".into());
+    match throttled_check(app, &user.email, Some(user.corp_id), &keys, &address, password, Some(stored.password_hash))
+        .await?
+    {
+        Verdict::Right => Ok(true),
+        Verdict::Wrong => Ok(false),
+        Verdict::Throttled { retry_after_secs } => Err(AppError::Throttled { retry_after_secs }),
+        Verdict::Busy => Err(AppError::Throttled { retry_after_secs: 1 }),
+    }
 }
 
 /// The user a session cookie's token belongs to, if the session is live and the user enabled.
@@ -375,10 +478,22 @@ mod tests {
             tokio::task::yield_now().await;
         }
         assert_eq!(gate.run(|| true).await, None, "a third check is refused at once, not queued");
+        // A waiting caller that goes away (a timeout, a closed connection) leaves the line.
+        waiting.abort();
+        let _ = waiting.await;
+        assert_eq!(gate.admitted.load(std::sync::atomic::Ordering::SeqCst), 1, "only the running check is left");
+        let again = {
+            let gate = gate.clone();
+            tokio::spawn(async move { gate.run(|| true).await })
+        };
+        while gate.admitted.load(std::sync::atomic::Ordering::SeqCst) < 2 {
+            tokio::task::yield_now().await;
+        }
         release.send(()).unwrap();
         assert_eq!(running.await.unwrap(), Some(true));
-        assert_eq!(waiting.await.unwrap(), Some(true), "the waiting one ran once the slot was free");
+        assert_eq!(again.await.unwrap(), Some(true), "the next one ran once the slot was free");
         assert_eq!(gate.run(|| 7).await, Some(7), "the line is free again");
+        assert_eq!(gate.admitted.load(std::sync::atomic::Ordering::SeqCst), 0);
     }
 
     #[test]

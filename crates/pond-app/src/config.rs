@@ -34,8 +34,8 @@ pub struct Config {
     pub security: SecurityConfig,
 }
 
-/// Logins, secrets at rest and the metrics endpoint.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Logins, secrets at rest and the metrics endpoint. `Debug` leaves the key and token out.
+#[derive(Clone, Serialize, Deserialize)]
 pub struct SecurityConfig {
     /// Failed logins for one account within `login_window_secs` before it is locked.
     pub login_failures_per_account: u32,
@@ -52,6 +52,8 @@ pub struct SecurityConfig {
     pub password_hash_queue: usize,
     /// Take the client address from `X-Forwarded-For` (only behind a proxy that sets it).
     pub trust_forwarded_for: bool,
+    /// Pages may show images from this machine (`http://127.0.0.1:*`): the demo's simulator.
+    pub loopback_images: bool,
     /// Bearer token for `GET /metrics`; empty: `/metrics` answers only clients on this machine.
     pub metrics_token: String,
     /// The key sealing WeCom secrets in the database: base64 of 32 bytes, several separated by
@@ -145,11 +147,32 @@ impl Default for Config {
                 password_hash_slots: 2,
                 password_hash_queue: 16,
                 trust_forwarded_for: false,
+                loopback_images: false,
                 metrics_token: String::new(),
                 secret_key: String::new(),
                 secret_key_file: PathBuf::new(),
             },
         }
+    }
+}
+
+impl std::fmt::Debug for SecurityConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = |v: &str| if v.trim().is_empty() { "(empty)" } else { "(set)" };
+        f.debug_struct("SecurityConfig")
+            .field("login_failures_per_account", &self.login_failures_per_account)
+            .field("login_failures_per_address", &self.login_failures_per_address)
+            .field("login_window_secs", &self.login_window_secs)
+            .field("login_lockout_secs", &self.login_lockout_secs)
+            .field("login_lockout_max_secs", &self.login_lockout_max_secs)
+            .field("password_hash_slots", &self.password_hash_slots)
+            .field("password_hash_queue", &self.password_hash_queue)
+            .field("trust_forwarded_for", &self.trust_forwarded_for)
+            .field("loopback_images", &self.loopback_images)
+            .field("metrics_token", &set(&self.metrics_token))
+            .field("secret_key", &set(&self.secret_key))
+            .field("secret_key_file", &self.secret_key_file)
+            .finish()
     }
 }
 

@@ -23,6 +23,9 @@ pub enum AppError {
     /// The caller may not do this.
     #[error("{0}")]
     Forbidden(String),
+    /// Too many tries (logins, password checks): try again after this many seconds.
+    #[error("too many tries; try again in {retry_after_secs} s")]
+    Throttled { retry_after_secs: u64 },
     /// The corp has no usable WeCom settings yet.
     #[error("{0}")]
     NotConnected(String),

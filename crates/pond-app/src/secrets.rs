@@ -129,6 +129,11 @@ impl Keyring {
         String::from_utf8(plain).map_err(|_| SecretsError::Damaged)
     }
 
+    /// True when a key with this id is configured.
+    pub fn has_key(&self, id: &str) -> bool {
+        self.keys.iter().any(|(k, _)| k == id)
+    }
+
     /// True when `stored` is sealed with the current key (nothing to do for it on rotation).
     pub fn is_current(&self, stored: &str) -> bool {
         stored.is_empty() || stored.starts_with(&format!("{PREFIX}{}:", self.current_id()))
@@ -232,6 +237,32 @@ pub async fn store_settings<'c>(
     let corp = pond_store::corp::update_settings(conn, corp_id, &sealed).await?;
     app.corps.invalidate(corp_id);
     Ok(open_corp(&app.secrets, corp))
+}
+
+/// The id of the key a stored value was sealed with (`None` for plain or empty values).
+fn sealed_with(stored: &str) -> Option<&str> {
+    stored.strip_prefix(PREFIX).and_then(|rest| rest.split_once(':')).map(|(id, _)| id)
+}
+
+/// Refuses to go on when the database holds secrets sealed with a key that is not configured (a
+/// lost key file, or instances with different keys on one database): started anyway, those corps
+/// would silently read as not configured.
+pub async fn check_keys(app: &App) -> Result<(), AppError> {
+    for corp in pond_store::corp::list(&app.db).await? {
+        for value in [&corp.contact_secret, &corp.app_secret, &corp.callback_token, &corp.encoding_aes_key] {
+            if let Some(id) = sealed_with(value.expose())
+                && !app.secrets.has_key(id)
+            {
+                return Err(AppError::NotConnected(format!(
+                    "corp {} has WeCom secrets sealed with key {id}, which is not configured: set \
+                     POND_SECURITY__SECRET_KEY or restore the key file (this instance has key {})",
+                    corp.id,
+                    app.secrets.current_id()
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Seals every stored secret that is plain or sealed with an older key, with the current key.

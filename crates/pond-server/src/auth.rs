@@ -34,7 +34,9 @@ pub async fn require_role(
     next: Next,
 ) -> Result<Response, ApiError> {
     let path = req.extensions().get::<axum::extract::MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_default();
-    let rule = rules.get(&(req.method().as_str().to_owned(), path.clone())).copied();
+    // HEAD is answered by the GET route, under its rule.
+    let method = if req.method() == axum::http::Method::HEAD { "GET" } else { req.method().as_str() };
+    let rule = rules.get(&(method.to_owned(), path.clone())).copied();
     let caller = req.extensions().get::<ApiCaller>().ok_or(ApiError::Unauthorized)?;
     match rule {
         Some(lowest) if caller.role >= lowest => Ok(next.run(req).await),

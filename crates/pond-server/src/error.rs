@@ -130,6 +130,9 @@ impl From<AppError> for ApiError {
             AppError::NotFound(m) => ApiError::NotFound(m),
             AppError::Conflict(m) | AppError::NotConnected(m) => ApiError::Conflict(m),
             AppError::Forbidden(m) => ApiError::Forbidden(m),
+            AppError::Throttled { retry_after_secs } => {
+                ApiError::TooManyRequests { message: err.to_string(), retry_after_secs }
+            }
             AppError::Wecom { .. } => ApiError::Upstream(err.to_string()),
             AppError::Storage(_) | AppError::Internal(_) => ApiError::Internal(err.cause().unwrap_or_default()),
         }

@@ -11,15 +11,17 @@ use axum::{
 };
 use pond_app::App;
 
-use crate::{console::CONSOLE_CSP, error::ApiError};
+use crate::{console::content_security_policy, error::ApiError};
 
 /// The middleware over the whole application.
 pub async fn every_response(State(app): State<App>, req: Request, next: Next) -> Response {
     let resp = next.run(req).await;
     let mut resp = error_shape(resp);
     let h = resp.headers_mut();
-    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
-        h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONSOLE_CSP));
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY)
+        && let Ok(csp) = HeaderValue::from_str(&content_security_policy(app.config.security.loopback_images))
+    {
+        h.insert(header::CONTENT_SECURITY_POLICY, csp);
     }
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));

@@ -24,16 +24,13 @@ pub async fn readyz(State(state): State<App>) -> Response {
 }
 
 /// GET /metrics: Prometheus text format. With `security.metrics_token` set, only for
-/// `Authorization: Bearer <token>`; without it, only for clients on this machine (loopback), since
-/// the figures tell how busy the corp's callbacks and customers are.
-pub async fn metrics(
-    State(state): State<App>,
-    crate::console::session::ClientAddress(client): crate::console::session::ClientAddress,
-    headers: axum::http::HeaderMap,
-) -> Response {
+/// `Authorization: Bearer <token>`; without it, only for requests made on this machine and not
+/// relayed by a proxy, since the figures tell how busy the corp's callbacks and customers are.
+pub async fn metrics(State(state): State<App>, req: Request) -> Response {
+    let headers = req.headers();
     let token = state.config.security.metrics_token.trim();
     let allowed = if token.is_empty() {
-        client.is_some_and(|ip| ip.is_loopback())
+        crate::console::session::is_local_request(headers, req.extensions())
     } else {
         headers
             .get(header::AUTHORIZATION)

@@ -19,6 +19,8 @@ test_on_both_backends!(
     every_route_admits_exactly_its_lowest_role,
     logins_are_throttled_per_account_and_audited,
     logins_are_throttled_per_client_address,
+    parallel_guesses_are_all_counted,
+    the_current_password_check_is_throttled_too,
     password_change_disable_and_sign_out_everywhere_end_sessions,
     secrets_are_sealed_at_rest_and_masked,
     settings_cannot_be_half_replaced_or_pointed_elsewhere_without_the_secret,
@@ -191,6 +193,10 @@ async fn every_route_admits_exactly_its_lowest_role(db: Db) {
         assert_eq!(admitted, expected, "API {method} {path} admits exactly {lowest} and above");
     }
 
+    // HEAD is answered by a GET route under the GET's rule.
+    let reader = format!("Bearer {}", tokens[0].1);
+    assert_eq!(app.send(Method::HEAD, "/api/v1/staff", &[("authorization", &reader)], "").await.status, StatusCode::OK);
+
     // The console: the routes the route book registered, each walked with a user of every role.
     let booked: Vec<(String, String)> =
         pond_server::console::protected_routes().into_iter().map(|(m, p, _)| (m.to_string(), p.to_owned())).collect();
@@ -251,9 +257,13 @@ async fn logins_are_throttled_per_account_and_audited(db: Db) {
     let retry: u64 = reply.headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=30).contains(&retry), "Retry-After {retry}");
     assert!(reply.body.contains("登录失败次数过多"), "the page says why, in Chinese");
+    for _ in 0..3 {
+        let again = app.login_attempt("guess@example.com", PASSWORD, peer(3)).await;
+        assert_eq!(again.status, StatusCode::TOO_MANY_REQUESTS);
+    }
     assert_eq!(actions_in_audit(&app, "console.login_failed").await.len(), 5);
     let throttled = actions_in_audit(&app, "console.login_throttled").await;
-    assert_eq!(throttled.len(), 1);
+    assert_eq!(throttled.len(), 1, "one entry per lockout, however many tries it refuses");
     assert!(throttled[0].detail.contains("10.0.0.2"), "the address is recorded: {}", throttled[0].detail);
 
     // After the lockout, the right password works, and the count starts again.
@@ -288,6 +298,78 @@ async fn logins_are_throttled_per_client_address(db: Db) {
     assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS, "the address is locked");
     let reply = app.login_attempt("victim@example.com", PASSWORD, peer(8)).await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER, "another address still gets in");
+
+    // IPv6 clients are counted per /64: changing the last 64 bits does not buy fresh guesses.
+    let v6 = |last: u16| Some(SocketAddr::from((std::net::Ipv6Addr::new(0x2001, 0xdb8, 1, 2, 0, 0, 0, last), 4000)));
+    for n in 0..20u16 {
+        let reply = app.login_attempt(&format!("v6-{n}@example.com"), "wrong-password", v6(n)).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "guess {n}");
+    }
+    assert_eq!(app.login_attempt("victim@example.com", PASSWORD, v6(999)).await.status, StatusCode::TOO_MANY_REQUESTS);
+
+    // Behind a proxy, the address is the one the proxy appended, not what the client wrote first.
+    let mut config = pond_app::Config::default();
+    config.security.trust_forwarded_for = true;
+    let proxied = App::with_config(app.db().clone(), config).await;
+    proxied.user("proxied@example.com", Role::Operator).await;
+    let form = proxied.get("/login", &[]).await;
+    let login_cookie = form.cookie("pond_login_csrf").unwrap();
+    let csrf = login_cookie.split_once('=').unwrap().1.to_owned();
+    for n in 0..21 {
+        let spoof = format!("198.51.100.{n}, 203.0.113.7");
+        let body = format!("_csrf={csrf}&email=p{n}%40example.com&password=wrong");
+        let reply = proxied
+            .send(
+                Method::POST,
+                "/login",
+                &[
+                    ("content-type", "application/x-www-form-urlencoded"),
+                    ("cookie", &login_cookie),
+                    ("x-forwarded-for", &spoof),
+                ],
+                body,
+            )
+            .await;
+        let expected = if n < 20 { StatusCode::UNAUTHORIZED } else { StatusCode::TOO_MANY_REQUESTS };
+        assert_eq!(reply.status, expected, "try {n}: a new spoofed first entry does not escape the count");
+    }
+}
+
+async fn parallel_guesses_are_all_counted(db: Db) {
+    let app = App::new(db).await;
+    app.user("racy@example.com", Role::Operator).await;
+    let tries =
+        (0..12).map(|n| app.login_attempt("racy@example.com", "wrong-password", peer(u8::try_from(n).unwrap())));
+    let replies = futures_util::future::join_all(tries).await;
+    let checked = replies.iter().filter(|r| r.status == StatusCode::UNAUTHORIZED).count();
+    let refused = replies.iter().filter(|r| r.status == StatusCode::TOO_MANY_REQUESTS).count();
+    assert!(checked <= 5, "at most the limit's worth of passwords is checked: {checked}");
+    assert_eq!(checked + refused, 12);
+}
+
+async fn the_current_password_check_is_throttled_too(db: Db) {
+    let app = App::new(db).await;
+    app.user("stolen@example.com", Role::Operator).await;
+    let (cookie, csrf) = app.login("stolen@example.com").await;
+    for n in 1..=5 {
+        let reply = app
+            .post_form(
+                "/console/account/password",
+                &cookie,
+                &format!("_csrf={csrf}&current_password=guess{n}&new_password=new-password-1"),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "guess {n}");
+    }
+    let reply = app
+        .post_form(
+            "/console/account/password",
+            &cookie,
+            &format!("_csrf={csrf}&current_password={PASSWORD}&new_password=new-password-1"),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS, "a stolen session cannot guess faster than the login form");
+    assert_eq!(actions_in_audit(&app, "console.login_failed").await.len(), 5, "the guesses are audited");
 }
 
 async fn password_change_disable_and_sign_out_everywhere_end_sessions(db: Db) {
@@ -624,6 +706,9 @@ async fn metrics_need_a_token_or_loopback(db: Db) {
     let open = App::with_config(db, pond_app::Config::default()).await;
     let from = |ip: [u8; 4]| Some(SocketAddr::from((ip, 5000)));
     assert_eq!(open.send_from(from([127, 0, 0, 1]), Method::GET, "/metrics", &[], "").await.status, StatusCode::OK);
+    let relayed =
+        open.send_from(from([127, 0, 0, 1]), Method::GET, "/metrics", &[("x-forwarded-for", "203.0.113.9")], "").await;
+    assert_eq!(relayed.status, StatusCode::UNAUTHORIZED, "a request relayed by a proxy on this machine is not local");
     assert_eq!(
         open.send_from(from([203, 0, 113, 9]), Method::GET, "/metrics", &[], "").await.status,
         StatusCode::UNAUTHORIZED

@@ -11,12 +11,14 @@ pub struct Throttle {
     pub window_start: i64,
     /// No login for this key before this time (epoch ms; 0 = not locked).
     pub locked_until: i64,
+    /// Lockouts in this window (each lets one more try be checked once it ends).
+    pub lockouts: i64,
 }
 
 /// The key's state, if it has failed before.
 pub async fn get(db: &Db, key: &str) -> Result<Option<Throttle>> {
     Ok(read_db!(db, |pool| sqlx::query_as(
-        "SELECT failures, window_start, locked_until FROM login_throttle WHERE throttle_key = $1"
+        "SELECT failures, window_start, locked_until, lockouts FROM login_throttle WHERE throttle_key = $1"
     )
     .bind(key)
     .fetch_optional(pool)
@@ -30,8 +32,9 @@ pub async fn record_failure<'c>(conn: impl Into<Conn<'c>>, key: &str, now: i64, 
         "INSERT INTO login_throttle (throttle_key, failures, window_start, locked_until) VALUES ($1, 1, $2, 0)
          ON CONFLICT (throttle_key) DO UPDATE SET
            failures = CASE WHEN login_throttle.window_start < $3 THEN 1 ELSE login_throttle.failures + 1 END,
-           window_start = CASE WHEN login_throttle.window_start < $3 THEN $2 ELSE login_throttle.window_start END
-         RETURNING failures, window_start, locked_until"
+           window_start = CASE WHEN login_throttle.window_start < $3 THEN $2 ELSE login_throttle.window_start END,
+           lockouts = CASE WHEN login_throttle.window_start < $3 THEN 0 ELSE login_throttle.lockouts END
+         RETURNING failures, window_start, locked_until, lockouts"
     )
     .bind(key)
     .bind(now)
@@ -40,14 +43,51 @@ pub async fn record_failure<'c>(conn: impl Into<Conn<'c>>, key: &str, now: i64, 
     .await)?)
 }
 
-/// Locks the key until `until`.
+/// Counts one try refused while the key is locked; returns how many this lockout has refused (the
+/// first is audited, the rest only logged).
+pub async fn note_refusal<'c>(conn: impl Into<Conn<'c>>, key: &str) -> Result<i64> {
+    Ok(on_conn!(conn.into(), |pool| sqlx::query_scalar(
+        "UPDATE login_throttle SET refused = refused + 1 WHERE throttle_key = $1 RETURNING refused"
+    )
+    .bind(key)
+    .fetch_optional(pool)
+    .await)?
+    .unwrap_or(1))
+}
+
+/// Takes back one counted try (it was right, or never checked).
+pub async fn forgive<'c>(conn: impl Into<Conn<'c>>, key: &str) -> Result<()> {
+    on_conn!(conn.into(), |pool| sqlx::query(
+        "UPDATE login_throttle SET failures = failures - 1 WHERE throttle_key = $1 AND failures > 0"
+    )
+    .bind(key)
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Forgets keys whose window and lockout both ended before `before`; returns how many.
+pub async fn purge<'c>(conn: impl Into<Conn<'c>>, before: i64) -> Result<u64> {
+    Ok(on_conn!(conn.into(), |pool| sqlx::query(
+        "DELETE FROM login_throttle WHERE window_start < $1 AND locked_until < $1"
+    )
+    .bind(before)
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected()))?)
+}
+
+/// Locks the key until `until` (its refusal count starts again; one more lockout this window).
 pub async fn lock<'c>(conn: impl Into<Conn<'c>>, key: &str, until: i64) -> Result<()> {
-    on_conn!(conn.into(), |pool| sqlx::query("UPDATE login_throttle SET locked_until = $2 WHERE throttle_key = $1")
-        .bind(key)
-        .bind(until)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+    on_conn!(conn.into(), |pool| sqlx::query(
+        "UPDATE login_throttle SET locked_until = $2, refused = 0, lockouts = lockouts + 1 WHERE throttle_key = $1"
+    )
+    .bind(key)
+    .bind(until)
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }
 

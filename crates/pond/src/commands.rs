@@ -197,6 +197,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         if let Some(addr) = listen {
             config.listen = *addr;
         }
+        // The demo's simulator serves QR and uploaded images from this machine.
+        config.security.loopback_images = true;
     }
     init_logging(&config.log);
     for w in warnings {
@@ -303,6 +305,10 @@ async fn rotate_key(mut config: Config) -> Result<()> {
     use pond_app::secrets::{self, KeySource};
     let db = connect(&config).await?;
     let (old, source) = secrets::load_or_create(&config).context("loading the current key")?;
+    // Every stored secret must open with the current keys before any is re-sealed.
+    let mut current = config.clone();
+    current.security.secret_key = old.clone();
+    secrets::check_keys(&App::new(db.clone(), current)).await.map_err(cli_error)?;
     let new = secrets::new_key();
     let during: Vec<String> = std::iter::once(new.clone()).chain(old.split(',').map(str::to_owned)).collect();
     if let KeySource::File(path) = &source {
@@ -361,6 +367,7 @@ async fn serve(config: Config) -> Result<()> {
         .with_context(|| format!("listening on {} (key `listen`)", config.listen))?;
     let url = config.effective_public_url();
     let app = app_over(db, config)?;
+    pond_app::secrets::check_keys(&app).await.map_err(cli_error)?;
     let sealed = pond_app::secrets::seal_stored(&app).await.map_err(cli_error)?;
     if sealed > 0 {
         tracing::info!(corps = sealed, "sealed WeCom secrets stored before they were encrypted");
@@ -382,6 +389,7 @@ async fn demo(config: Config) -> Result<()> {
     let url = config.effective_public_url();
     let mut out = std::io::stdout().lock();
     let app = app_over(db.clone(), config.clone())?;
+    pond_app::secrets::check_keys(&app).await.map_err(cli_error)?;
     pond_app::secrets::seal_stored(&app).await.map_err(cli_error)?;
     let corp_id = match pond_store::user::find_by_email(&db, DEMO_OWNER).await? {
         None => {

@@ -154,6 +154,27 @@ proptest! {
         let _ = wecom::Callback::parse(&xml);
     }
 
+    /// Correctly signed envelopes around arbitrary whole AES blocks: the signature passes, so
+    /// decryption, the PKCS#7 (32-byte) padding, the length prefix and the receive id are all
+    /// parsed from random bytes.
+    #[test]
+    fn signed_envelopes_around_any_ciphertext_fail_cleanly(
+        blocks in proptest::collection::vec(any::<[u8; 16]>(), 0..16),
+        nonce in "[a-z0-9]{1,12}",
+    ) {
+        use base64::Engine;
+        let c = crypt();
+        let bytes: Vec<u8> = blocks.concat();
+        let encrypted = base64::engine::general_purpose::STANDARD.encode(&bytes);
+        let signature = c.signature("1700000000", &nonce, &encrypted);
+        let body = format!("<xml><ToUserName><![CDATA[{CORP}]]></ToUserName><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>");
+        match c.open_callback(&signature, "1700000000", &nonce, &body) {
+            // Random bytes that happen to frame a message for this corp are possible, only unlikely.
+            Ok(_) => {}
+            Err(e) => prop_assert!(!matches!(e, CryptoError::SignatureMismatch), "the signature was right: {e:?}"),
+        }
+    }
+
     #[test]
     fn a_sealed_callback_with_any_message_opens_to_that_message(msg in "[^\u{0}]{0,200}") {
         let c = crypt();

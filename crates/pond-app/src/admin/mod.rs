@@ -191,20 +191,11 @@ pub async fn change_own_password(
     user: &auth::SessionUser,
     current: &str,
     new: &str,
+    client: Option<std::net::IpAddr>,
 ) -> Result<(), AppError> {
     ids::new_password(new)?;
-    let stored = pond_store::user::get(&app.db, user.user_id).await?;
-    let current = current.to_owned();
-    let hash = stored.password_hash.clone();
-    let ok = app.password_checks.run(move || auth::verify_password(&current, &hash)).await;
-    match ok {
-        Some(true) => {}
-        Some(false) => {
-            return Err(
-                ValidationError::new("current_password", "is not your current password", "当前密码不正确").into()
-            );
-        }
-        None => return Err(AppError::Conflict("too many password checks at once; try again shortly".into())),
+    if !auth::check_current_password(app, user, current, client).await? {
+        return Err(ValidationError::new("current_password", "is not your current password", "当前密码不正确").into());
     }
     let hash = hash_password(new).await?;
     let mut tx = app.db.begin().await?;

@@ -29,6 +29,17 @@ pub async fn run(task: PeriodicTask, shutdown: impl Future<Output = ()>) {
 pub fn core_tasks(app: &App) -> Vec<PeriodicTask> {
     let mut tasks = Vec::new();
     let db = app.db.clone();
+    // Expired console sessions and login-throttle keys whose window and lockout are over.
+    let (purge_db, clock, window) = (app.db.clone(), app.clock.clone(), app.config.security.login_window_secs);
+    tasks.push(PeriodicTask::new("logins.purge", Duration::from_secs(600), move || {
+        let (db, clock) = (purge_db.clone(), clock.clone());
+        async move {
+            pond_store::session::purge_expired(&db).await?;
+            let before = clock.now_ms() - i64::try_from(window.saturating_mul(1000)).unwrap_or(i64::MAX);
+            pond_store::login_throttle::purge(&db, before).await?;
+            Ok(())
+        }
+    }));
     match app.db.backend() {
         // Checkpoints SQLite's write-ahead log off the writer (see `Db::checkpoint_wal`).
         pond_store::Backend::Sqlite => {

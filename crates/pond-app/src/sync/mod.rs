@@ -511,10 +511,10 @@ pub async fn apply_event(
                 Some(g) => {
                     let (joined, left) = store_group(db, corp_id, &g).await?;
                     for m in g.member_list.iter().filter(|m| m.kind == 2 && joined.contains(&m.userid)) {
-                        note(&m.userid, "", "joined_group", g.name.clone()).await?;
+                        note(&m.userid, "", "joined_group", clean_external(&g.name, limits::GROUP_NAME)).await?;
                     }
                     for m in left.iter().filter(|m| m.member_type == 2) {
-                        note(&m.member_id, "", "left_group", g.name.clone()).await?;
+                        note(&m.member_id, "", "left_group", clean_external(&g.name, limits::GROUP_NAME)).await?;
                     }
                 }
                 None => group::mark_dismissed(db, corp_id, &c.chat_id).await?,

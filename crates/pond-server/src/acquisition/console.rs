@@ -688,7 +688,11 @@ pub async fn code_qr(
 ) -> PageResult {
     let code = pond_store::channel_code::get(&state.db, user.corp_id, id).await.map_err(|e| fail(e, &headers))?;
     if CodeMode::parse(&code.mode) == Ok(CodeMode::Native) {
-        return Ok(Redirect::to(&code.qr_code).into_response());
+        // WeCom's QR image URL, and only if it is a web URL.
+        return match pond_core::text::safe_link(&code.qr_code) {
+            Some(url) => Ok(Redirect::to(url).into_response()),
+            None => Err(ConsoleError::not_found(lang_of(&headers))),
+        };
     }
     qr_download(&codes::landing_url(&state, &code), &code.name, &format, &q, &headers)
 }

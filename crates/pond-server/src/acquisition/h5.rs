@@ -38,7 +38,6 @@ pub fn routes() -> Router<App> {
         .route("/c/{corp_id}/{code_id}", get(landing))
         .route("/r/{corp_id}", get(regional))
         .route("/h5/brand/{file}", get(brand_css))
-        .layer(axum::middleware::from_fn(crate::console::phone_headers))
 }
 
 /// The corp's brand on a phone page: its name, logo and colour.

@@ -154,6 +154,8 @@ pub const TEXT: &[Text] = &[
         "该操作与现有数据冲突（例如名称或渠道参数重复，或已有任务在进行），请检查后重试。",
         "This conflicts with existing data (a duplicate, or a run already going); please check and try again.",
     ),
+    ("error.throttled", "尝试次数过多", "Too many tries"),
+    ("error.throttled_detail", "尝试次数过多，请稍后再试。", "Too many tries; try again later."),
     ("error.too_large", "内容过大", "Too large"),
     ("error.too_large_detail", "提交的内容超过了大小限制。", "The request is larger than allowed."),
     ("error.upstream", "企业微信返回错误", "WeCom refused"),

@@ -188,39 +188,27 @@ pub fn router(state: App) -> Router<App> {
         .route("/login", get(session::login_page).post(session::login_submit))
         .route("/lang", get(session::switch_lang))
         .layer(middleware::from_fn_with_state(state, session::require_csrf));
-    protected.merge(public).layer(middleware::from_fn(security_headers))
+    protected.merge(public).layer(middleware::from_fn(no_store))
 }
 
-/// What the browser may do with a console page: scripts, styles and images only from Pond itself
-/// (so nothing inline, and nothing a hostile name could smuggle in), no framing, and no copy kept
-/// after logout (Back shows nothing once the session ends). Images may also come over HTTPS (WeCom's
-/// QR images) and from loopback (the simulator's, in the demo).
-pub const CONSOLE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https: http://127.0.0.1:* http://localhost:*; \
-     connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
-
-async fn security_headers(req: axum::extract::Request, next: middleware::Next) -> Response {
-    use axum::http::{HeaderValue, header};
-    let mut resp = next.run(req).await;
-    let h = resp.headers_mut();
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONSOLE_CSP));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
-    if !h.contains_key(header::CACHE_CONTROL) {
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    }
-    resp
+/// What the browser may do with any page Pond serves: scripts, styles and images only from Pond
+/// itself (so nothing inline, and nothing a hostile name could smuggle in), no framing, forms only
+/// to Pond. Images may also come over HTTPS (WeCom's QR and uploaded images) and, when
+/// `loopback_images` is set (the demo, whose simulator serves them), from this machine.
+pub fn content_security_policy(loopback_images: bool) -> String {
+    let loopback = if loopback_images { " http://127.0.0.1:* http://localhost:*" } else { "" };
+    format!(
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:{loopback}; \
+         connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+    )
 }
 
-/// The customer-facing phone pages' policy: as the console's, and images may come from WeCom's
-/// image host (HTTPS) and the demo's simulator (loopback).
-pub async fn phone_headers(req: axum::extract::Request, next: middleware::Next) -> Response {
+/// No copy of a console page is kept after logout (Back shows nothing once the session ends).
+/// The other headers are every response's (`crate::headers`).
+async fn no_store(req: axum::extract::Request, next: middleware::Next) -> Response {
     use axum::http::{HeaderValue, header};
     let mut resp = next.run(req).await;
-    let h = resp.headers_mut();
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONSOLE_CSP));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    resp.headers_mut().entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
     resp
 }
 
@@ -486,6 +474,7 @@ fn error_title_key(status: StatusCode) -> &'static str {
         404 => "error.not_found",
         409 => "error.conflict",
         413 => "error.too_large",
+        429 => "error.throttled",
         502 => "error.upstream",
         _ => "error.internal",
     }
@@ -498,6 +487,7 @@ fn error_detail_key(status: StatusCode) -> &'static str {
         404 => "error.not_found_detail",
         409 => "error.conflict_detail",
         413 => "error.too_large_detail",
+        429 => "error.throttled_detail",
         502 => "error.upstream_detail",
         _ => "error.internal_detail",
     }

@@ -234,8 +234,9 @@ pub struct LoginForm {
     next: Option<String>,
 }
 
-/// The client's address: the TCP peer, or the first `X-Forwarded-For` entry when
-/// `security.trust_forwarded_for` says a proxy sets it. `None` when neither is known.
+/// The client's address: the TCP peer, or — when `security.trust_forwarded_for` says a proxy in
+/// front sets it — the last `X-Forwarded-For` entry, the one that proxy appended (the entries
+/// before it are whatever the client sent). `None` when neither is known.
 pub struct ClientAddress(pub Option<std::net::IpAddr>);
 
 impl axum::extract::FromRequestParts<App> for ClientAddress {
@@ -247,7 +248,7 @@ impl axum::extract::FromRequestParts<App> for ClientAddress {
             .trust_forwarded_for
             .then(|| parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()))
             .flatten()
-            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.rsplit(',').next())
             .and_then(|v| v.trim().parse().ok());
         let peer = parts
             .extensions
@@ -255,6 +256,17 @@ impl axum::extract::FromRequestParts<App> for ClientAddress {
             .map(|axum::extract::ConnectInfo(addr)| addr.ip());
         Ok(ClientAddress(forwarded.or(peer)))
     }
+}
+
+/// True for a request made on this machine, not relayed: the TCP peer is loopback and no proxy
+/// header says it came from elsewhere (a reverse proxy on the same machine relays public
+/// requests from loopback).
+pub fn is_local_request(parts_headers: &HeaderMap, extensions: &axum::http::Extensions) -> bool {
+    let relayed = parts_headers.contains_key("x-forwarded-for") || parts_headers.contains_key(header::FORWARDED);
+    let peer = extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|axum::extract::ConnectInfo(addr)| addr.ip());
+    !relayed && peer.is_some_and(|ip| ip.is_loopback())
 }
 
 /// POST /login: checks the password and starts a session. Too many failures answer 429 with
@@ -321,10 +333,16 @@ pub struct AccountPage {
     pub error: Option<String>,
 }
 
-async fn account_view(state: &App, user: &CurrentUser, headers: &HeaderMap, error: Option<String>) -> Response {
+async fn account_view(
+    state: &App,
+    user: &CurrentUser,
+    headers: &HeaderMap,
+    failure: Option<crate::error::ApiError>,
+) -> Response {
     let c = super::chrome(user, headers, "/console/account", None);
     let sessions = pond_store::session::count_live_for_user(&state.db, user.user_id).await.unwrap_or(0);
-    let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    let status = failure.as_ref().map_or(StatusCode::OK, |e| e.status());
+    let error = failure.map(|e| super::user_message(&e, c.lang));
     render_with(status, &AccountPage { c, sessions, error })
 }
 
@@ -356,16 +374,14 @@ fn signed_out(state: &App) -> Response {
 pub async fn account_password(
     State(state): State<App>,
     axum::Extension(user): axum::Extension<CurrentUser>,
+    ClientAddress(client): ClientAddress,
     headers: HeaderMap,
     Form(form): Form<PasswordForm>,
 ) -> Response {
-    let lang = lang_of(&headers);
-    match pond_app::admin::change_own_password(&state, &user, &form.current_password, &form.new_password).await {
+    match pond_app::admin::change_own_password(&state, &user, &form.current_password, &form.new_password, client).await
+    {
         Ok(()) => signed_out(&state),
-        Err(e) => {
-            let message = super::user_message(&e.into(), lang);
-            account_view(&state, &user, &headers, Some(message)).await
-        }
+        Err(e) => account_view(&state, &user, &headers, Some(e.into())).await,
     }
 }
 

@@ -8,7 +8,9 @@ CREATE TABLE login_throttle (
     throttle_key  TEXT    PRIMARY KEY,
     failures      BIGINT  NOT NULL,
     window_start  BIGINT  NOT NULL,
-    locked_until  BIGINT  NOT NULL
+    locked_until  BIGINT  NOT NULL,
+    lockouts      BIGINT  NOT NULL DEFAULT 0,
+    refused       BIGINT  NOT NULL DEFAULT 0
 );
 
 CREATE INDEX sessions_by_user ON sessions (user_id);
