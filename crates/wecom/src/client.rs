@@ -172,10 +172,7 @@ fn default_token_lifetime() -> u64 {
 
 impl Client {
     pub fn new(config: ClientConfig) -> Result<Self, WecomError> {
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .build()
-            .map_err(|e| WecomError::Transport(e.to_string()))?;
+        let http = reqwest::Client::builder().timeout(config.timeout).build().map_err(transport)?;
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
@@ -293,12 +290,12 @@ impl Client {
                 self.inner.http.post(url).query(query).multipart(reqwest::multipart::Form::new().part("media", part))
             }
         };
-        let resp = request.send().await.map_err(|e| WecomError::Transport(e.to_string()))?;
+        let resp = request.send().await.map_err(transport)?;
         let status = resp.status();
         if !status.is_success() {
             return Err(WecomError::Transport(format!("HTTP {status}")));
         }
-        let body = resp.bytes().await.map_err(|e| WecomError::Transport(e.to_string()))?;
+        let body = resp.bytes().await.map_err(transport)?;
         let answer: Status = serde_json::from_slice(&body).map_err(|e| WecomError::Decode(format!("{path}: {e}")))?;
         if answer.errcode != 0 {
             return Err(WecomError::Api { errcode: answer.errcode, errmsg: answer.errmsg });
@@ -362,4 +359,10 @@ impl Client {
         let body = serde_json::to_vec(body).map_err(|e| WecomError::Decode(e.to_string()))?;
         self.call(path, Method::Post(&body, &[])).await
     }
+}
+
+/// A transport failure, without its URL: `gettoken`'s query carries the corp secret, and these
+/// messages are logged, stored with sync runs and shown in the console.
+fn transport(e: reqwest::Error) -> WecomError {
+    WecomError::Transport(e.without_url().to_string())
 }
