@@ -28,6 +28,7 @@ test_on_both_backends!(
     hostile_names_are_refused_on_input,
     errors_and_headers_have_one_shape_everywhere,
     metrics_need_a_token_or_loopback,
+    an_https_public_url_makes_cookies_secure_and_origins_exact,
     welcome_messages_in_use_cannot_be_deleted,
     javascript_links_from_wecom_are_never_rendered,
     long_lists_are_paged_and_the_store_picker_searches,
@@ -880,4 +881,45 @@ async fn long_lists_are_paged_and_the_store_picker_searches(db: Db) {
     assert_eq!(last.body.matches("?store=").count(), 10);
     let searched = app.get(&format!("/r/{corp}?q=%E9%97%A8%E5%BA%9707"), &[]).await;
     assert_eq!(searched.body.matches("?store=").count(), 1, "{}", searched.body);
+}
+
+async fn an_https_public_url_makes_cookies_secure_and_origins_exact(db: Db) {
+    let mut config = pond_app::Config::default();
+    config.public_url = "https://scrm.example.cn".into();
+    let app = App::with_config(db, config).await;
+    app.user("tls@example.com", Role::Admin).await;
+    let form = app.get("/login", &[]).await;
+    assert!(form.headers["strict-transport-security"].to_str().unwrap().contains("max-age="));
+    let login_cookie = form.headers["set-cookie"].to_str().unwrap().to_owned();
+    assert!(login_cookie.contains("; Secure"), "{login_cookie}");
+    let reply = app.login_attempt("tls@example.com", PASSWORD, None).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    let session = reply
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|v| v.starts_with("pond_session="))
+        .unwrap();
+    assert!(session.contains("; Secure") && session.contains("HttpOnly"), "{session}");
+    // A form from the same host over plain http, or another port, is refused; the site itself is not.
+    let cookie = session.split(';').next().unwrap().to_owned();
+    let page = app.get("/console/account", &[("cookie", &cookie)]).await;
+    let csrf = page.body.split("name=\"_csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    for (origin, expected) in [
+        ("http://scrm.example.cn", StatusCode::FORBIDDEN),
+        ("https://scrm.example.cn:8443", StatusCode::FORBIDDEN),
+        ("https://evil.example", StatusCode::FORBIDDEN),
+        ("https://scrm.example.cn", StatusCode::SEE_OTHER),
+    ] {
+        let reply = app
+            .send(
+                Method::POST,
+                "/console/account/sessions/end",
+                &[("content-type", "application/x-www-form-urlencoded"), ("cookie", &cookie), ("origin", origin)],
+                format!("_csrf={csrf}"),
+            )
+            .await;
+        assert_eq!(reply.status, expected, "Origin {origin}");
+    }
 }
