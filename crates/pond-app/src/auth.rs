@@ -235,8 +235,25 @@ enum Verdict {
 ///   each failure past the limit, at most `login_lockout_max_secs`;
 /// - the right password clears the account's failures and takes back its own count on the address.
 ///
-/// Failures and refusals are audited in `audit_corp` when the account is known.
+/// Failures and refusals are audited in `audit_corp` when the account is known. The check runs
+/// as a task of its own, so a caller that goes away (a timeout, a closed connection) cannot leave
+/// a try counted and never settled.
 async fn throttled_check(
+    app: &App,
+    email: &str,
+    audit_corp: Option<i64>,
+    keys: Vec<ThrottleKey>,
+    address: &str,
+    password: &str,
+    hash: Option<String>,
+) -> Result<Verdict, AppError> {
+    let (app, email, address, password) = (app.clone(), email.to_owned(), address.to_owned(), password.to_owned());
+    tokio::spawn(async move { settle_try(&app, &email, audit_corp, &keys, &address, &password, hash).await })
+        .await
+        .map_err(|e| AppError::Internal(format!("login check stopped: {e}")))?
+}
+
+async fn settle_try(
     app: &App,
     email: &str,
     audit_corp: Option<i64>,
@@ -288,12 +305,16 @@ async fn throttled_check(
         (secs, now + i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX))
     };
     // Tries past what the key may have checked — the limit, and one more after each lockout
-    // ends — are parallel guesses: refused without a password check, and the key locked.
-    if let Some((k, t)) = counted.iter().find(|(k, t)| t.failures > k.limit + t.lockouts) {
-        let (_, until) = lock_for(t.failures, k.limit);
-        login_throttle::lock(&app.db, &k.key, until).await?;
+    // ends — or made while another try's lockout landed are parallel guesses: refused without a
+    // password check and not counted (the tries being checked decide the lockout).
+    if let Some((k, _)) = counted.iter().find(|(k, t)| t.failures > k.limit + t.lockouts || t.locked_until > now) {
         tracing::warn!(email = %email, address = %address, key = %k.key, "console login refused: over the limit");
-        return Ok(throttled(until));
+        let until = counted.iter().map(|(_, t)| t.locked_until).max().unwrap_or(0);
+        for (k, _) in &counted {
+            login_throttle::forgive(&app.db, &k.key).await?;
+        }
+        let fallback = now + i64::try_from(sec.login_lockout_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+        return Ok(throttled(if until > now { until } else { fallback }));
     }
 
     let password = password.to_owned();
@@ -358,7 +379,7 @@ pub async fn login(
     let user = pond_store::user::find_by_email(&app.db, &email).await?;
     let hash = user.as_ref().filter(|u| !u.disabled).map(|u| u.password_hash.clone());
     let corp = user.as_ref().map(|u| u.corp_id);
-    let user = match throttled_check(app, &email, corp, &keys, &address, password, hash).await? {
+    let user = match throttled_check(app, &email, corp, keys, &address, password, hash).await? {
         Verdict::Right => match user {
             Some(user) => user,
             None => return Ok(LoginOutcome::Refused),
@@ -398,7 +419,7 @@ pub async fn check_current_password(
     let stored = pond_store::user::get(&app.db, user.user_id).await?;
     let keys = throttle_keys(app, &user.email, client);
     let address = client.map(|ip| ip.to_string()).unwrap_or_else(|| "unknown".into());
-    match throttled_check(app, &user.email, Some(user.corp_id), &keys, &address, password, Some(stored.password_hash))
+    match throttled_check(app, &user.email, Some(user.corp_id), keys, &address, password, Some(stored.password_hash))
         .await?
     {
         Verdict::Right => Ok(true),

@@ -180,7 +180,12 @@ pub fn write_key_file(path: &Path, keys: &[String]) -> std::io::Result<()> {
         writeln!(file, "{key}")?;
     }
     file.sync_all()?;
-    std::fs::rename(&tmp, path)
+    std::fs::rename(&tmp, path)?;
+    // The rename itself is durable only once the folder is.
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 fn context(corp_id: i64, field: &str) -> String {

@@ -78,10 +78,13 @@ pub async fn purge<'c>(conn: impl Into<Conn<'c>>, before: i64) -> Result<u64> {
     .map(|r| r.rows_affected()))?)
 }
 
-/// Locks the key until `until` (its refusal count starts again; one more lockout this window).
+/// Locks the key until `until`, or keeps a longer lock (its refusal count starts again; one more
+/// lockout this window).
 pub async fn lock<'c>(conn: impl Into<Conn<'c>>, key: &str, until: i64) -> Result<()> {
     on_conn!(conn.into(), |pool| sqlx::query(
-        "UPDATE login_throttle SET locked_until = $2, refused = 0, lockouts = lockouts + 1 WHERE throttle_key = $1"
+        "UPDATE login_throttle SET refused = 0, lockouts = lockouts + 1,
+           locked_until = CASE WHEN locked_until > $2 THEN locked_until ELSE $2 END
+         WHERE throttle_key = $1"
     )
     .bind(key)
     .bind(until)
@@ -91,7 +94,7 @@ pub async fn lock<'c>(conn: impl Into<Conn<'c>>, key: &str, until: i64) -> Resul
     Ok(())
 }
 
-/// Forgets the key's failures (after a successful login).
+/// Forgets the key's failures and lockout (after a successful login, or an admin's password reset).
 pub async fn clear<'c>(conn: impl Into<Conn<'c>>, key: &str) -> Result<()> {
     on_conn!(conn.into(), |pool| sqlx::query("DELETE FROM login_throttle WHERE throttle_key = $1")
         .bind(key)

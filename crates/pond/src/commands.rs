@@ -301,33 +301,41 @@ fn app_over(db: Db, mut config: Config) -> Result<App> {
 }
 
 /// `pond secrets rotate-key`.
-async fn rotate_key(mut config: Config) -> Result<()> {
+async fn rotate_key(config: Config) -> Result<()> {
     use pond_app::secrets::{self, KeySource};
     let db = connect(&config).await?;
     let (old, source) = secrets::load_or_create(&config).context("loading the current key")?;
+    let app_with = |keys: String| {
+        let mut c = config.clone();
+        c.security.secret_key = keys;
+        App::new(db.clone(), c)
+    };
     // Every stored secret must open with the current keys before any is re-sealed.
-    let mut current = config.clone();
-    current.security.secret_key = old.clone();
-    secrets::check_keys(&App::new(db.clone(), current)).await.map_err(cli_error)?;
+    secrets::check_keys(&app_with(old.clone())).await.map_err(cli_error)?;
     let new = secrets::new_key();
     let during: Vec<String> = std::iter::once(new.clone()).chain(old.split(',').map(str::to_owned)).collect();
-    if let KeySource::File(path) = &source {
-        // Both keys on disk before any value changes, so a crash midway loses nothing.
-        secrets::write_key_file(path, &during).context("writing the key file")?;
+    // The new key is kept before any value is sealed with it, so a crash midway loses nothing:
+    // written beside the old one in the key file, or printed for the variable.
+    match &source {
+        KeySource::File(path) => secrets::write_key_file(path, &during).context("writing the key file")?,
+        KeySource::Setting => {
+            println!("new key (set it on every instance once this command has finished):");
+            println!("POND_SECURITY__SECRET_KEY={new}");
+            println!("until then, POND_SECURITY__SECRET_KEY={} opens both", during.join(","));
+        }
     }
-    config.security.secret_key = during.join(",");
-    let app = App::new(db, config);
-    let corps = secrets::seal_stored(&app).await.map_err(cli_error)?;
+    let corps = secrets::seal_stored(&app_with(during.join(","))).await.map_err(cli_error)?;
+    // Only when everything opens with the new key alone is the old one dropped.
+    secrets::check_keys(&app_with(new.clone())).await.map_err(|e| {
+        anyhow!("{e}; the old key is kept (the key file holds both) — run rotate-key again with Pond stopped")
+    })?;
     match source {
         KeySource::File(path) => {
             secrets::write_key_file(&path, std::slice::from_ref(&new)).context("writing the key file")?;
             println!("sealed the secrets of {corps} corp(s) with a new key; {} now holds only it", path.display());
             println!("back up the key file with the database: one without the other cannot be read");
         }
-        KeySource::Setting => {
-            println!("sealed the secrets of {corps} corp(s) with a new key. Set it on every instance now:");
-            println!("POND_SECURITY__SECRET_KEY={new}");
-        }
+        KeySource::Setting => println!("sealed the secrets of {corps} corp(s) with the new key printed above"),
     }
     Ok(())
 }

@@ -225,6 +225,8 @@ pub async fn set_password(app: &App, actor: &Actor, email: &str, password: &str)
     let mut tx = app.db.begin().await?;
     pond_store::user::set_password(&mut tx, user.id, &hash).await?;
     let ended = pond_store::session::delete_for_user(&mut tx, user.id).await?;
+    // A reset also lifts a lockout of the account (the way out for a user an attacker keeps locked).
+    pond_store::login_throttle::clear(&mut tx, &format!("account:{email}")).await?;
     audit::record(&mut tx, user.corp_id, actor, AuditAction::UserPassword, &email, &format!("sessions ended: {ended}"))
         .await?;
     tx.commit().await?;

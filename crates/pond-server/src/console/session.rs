@@ -246,26 +246,38 @@ impl axum::extract::FromRequestParts<App> for ClientAddress {
             .config
             .security
             .trust_forwarded_for
-            .then(|| parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()))
+            .then(|| parts.headers.get_all("x-forwarded-for").iter().next_back().and_then(|v| v.to_str().ok()))
             .flatten()
             .and_then(|v| v.rsplit(',').next())
-            .and_then(|v| v.trim().parse().ok());
+            .and_then(forwarded_ip);
         let peer = parts
             .extensions
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
             .map(|axum::extract::ConnectInfo(addr)| addr.ip());
-        Ok(ClientAddress(forwarded.or(peer)))
+        // IPv4 clients of a dual-stack listener arrive as `::ffff:a.b.c.d`.
+        Ok(ClientAddress(forwarded.or(peer).map(|ip| ip.to_canonical())))
     }
+}
+
+/// One `X-Forwarded-For` entry as an address: `1.2.3.4`, `1.2.3.4:5678`, `2001:db8::1` or
+/// `[2001:db8::1]:443`.
+fn forwarded_ip(entry: &str) -> Option<std::net::IpAddr> {
+    let entry = entry.trim();
+    entry
+        .parse::<std::net::IpAddr>()
+        .ok()
+        .or_else(|| entry.parse::<std::net::SocketAddr>().ok().map(|s| s.ip()))
+        .or_else(|| entry.strip_prefix('[').and_then(|e| e.strip_suffix(']')).and_then(|e| e.parse().ok()))
 }
 
 /// True for a request made on this machine, not relayed: the TCP peer is loopback and no proxy
 /// header says it came from elsewhere (a reverse proxy on the same machine relays public
 /// requests from loopback).
 pub fn is_local_request(parts_headers: &HeaderMap, extensions: &axum::http::Extensions) -> bool {
-    let relayed = parts_headers.contains_key("x-forwarded-for") || parts_headers.contains_key(header::FORWARDED);
+    let relayed = ["x-forwarded-for", "forwarded", "x-real-ip", "via"].iter().any(|h| parts_headers.contains_key(*h));
     let peer = extensions
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|axum::extract::ConnectInfo(addr)| addr.ip());
+        .map(|axum::extract::ConnectInfo(addr)| addr.ip().to_canonical());
     !relayed && peer.is_some_and(|ip| ip.is_loopback())
 }
 
@@ -448,6 +460,17 @@ mod tests {
         ] {
             assert_eq!(safe_next(Some(evil)), "/console", "{evil}");
         }
+    }
+
+    #[test]
+    fn forwarded_entries_parse_with_or_without_ports() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().ok();
+        assert_eq!(forwarded_ip(" 203.0.113.7 "), ip("203.0.113.7"));
+        assert_eq!(forwarded_ip("203.0.113.7:5678"), ip("203.0.113.7"));
+        assert_eq!(forwarded_ip("2001:db8::1"), ip("2001:db8::1"));
+        assert_eq!(forwarded_ip("[2001:db8::1]:443"), ip("2001:db8::1"));
+        assert_eq!(forwarded_ip("[2001:db8::1]"), ip("2001:db8::1"));
+        assert_eq!(forwarded_ip("unknown"), None);
     }
 
     #[test]
