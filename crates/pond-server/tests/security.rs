@@ -29,6 +29,7 @@ test_on_both_backends!(
     errors_and_headers_have_one_shape_everywhere,
     metrics_need_a_token_or_loopback,
     an_https_public_url_makes_cookies_secure_and_origins_exact,
+    two_owners_demoting_each_other_at_once_leave_one_owner,
     welcome_messages_in_use_cannot_be_deleted,
     javascript_links_from_wecom_are_never_rendered,
     long_lists_are_paged_and_the_store_picker_searches,
@@ -951,5 +952,34 @@ async fn an_https_public_url_makes_cookies_secure_and_origins_exact(db: Db) {
             )
             .await;
         assert_eq!(reply.status, expected, "Origin {origin}");
+    }
+}
+
+async fn two_owners_demoting_each_other_at_once_leave_one_owner(db: Db) {
+    let app = App::new(db).await;
+    for round in 0..5 {
+        let (a, b) = (format!("a{round}@example.com"), format!("b{round}@example.com"));
+        app.user(&a, Role::Owner).await;
+        app.user(&b, Role::Owner).await;
+        let id_a = pond_store::user::find_by_email(app.db(), &a).await.unwrap().unwrap().id;
+        let id_b = pond_store::user::find_by_email(app.db(), &b).await.unwrap().unwrap().id;
+        let actor = pond_app::auth::Actor::cli();
+        let demote =
+            |target: i64| pond_app::admin::set_user_access(&app.state, &actor, app.corp_id, target, Role::Admin, false);
+        let (first, second) = tokio::join!(demote(id_a), demote(id_b));
+        assert!(first.is_ok() || second.is_ok(), "one of them may step down");
+        let owners = pond_store::user::list(app.db(), app.corp_id)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|u| u.role == "owner" && !u.disabled)
+            .count();
+        assert!(owners >= 1, "round {round}: the corp kept an enabled owner");
+        // Make the owners of this round admins, so the next round starts from two fresh owners only.
+        for user in pond_store::user::list(app.db(), app.corp_id).await.unwrap() {
+            let mut tx = app.db().begin().await.unwrap();
+            pond_store::user::set_access(&mut tx, user.id, "admin", false).await.unwrap();
+            tx.commit().await.unwrap();
+        }
     }
 }

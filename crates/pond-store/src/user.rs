@@ -106,3 +106,15 @@ pub async fn set_password<'c>(conn: impl Into<Conn<'c>>, id: i64, password_hash:
     }
     Ok(())
 }
+
+/// The corp's enabled owners' ids, read inside the transaction that will change a user's access,
+/// with their rows locked on PostgreSQL (`FOR UPDATE`; SQLite's write transactions run one at a
+/// time): two owners demoting each other at once cannot both see the other as the one left.
+pub async fn enabled_owners_locked(tx: &mut crate::Tx, corp_id: i64) -> Result<Vec<i64>> {
+    let lock = if tx.backend() == crate::Backend::Postgres { " FOR UPDATE" } else { "" };
+    let sql = format!(
+        "SELECT id FROM console_users WHERE corp_id = $1 AND role = 'owner' AND NOT disabled ORDER BY id{lock}"
+    );
+    let conn: Conn<'_> = tx.into();
+    Ok(on_conn!(conn, |pool| sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(corp_id).fetch_all(pool).await)?)
+}

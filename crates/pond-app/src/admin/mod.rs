@@ -139,10 +139,10 @@ pub async fn set_user_access(
     if user.corp_id != corp_id {
         return Err(AppError::NotFound(format!("user {user_id}")));
     }
-    let users = pond_store::user::list(&app.db, corp_id).await?;
-    let other_owners =
-        users.iter().filter(|u| u.id != user_id && !u.disabled && u.role == Role::Owner.as_str()).count();
-    if (role != Role::Owner || disabled) && user.role == Role::Owner.as_str() && other_owners == 0 {
+    let mut tx = app.db.begin().await?;
+    let owners = pond_store::user::enabled_owners_locked(&mut tx, corp_id).await?;
+    let other_owners = owners.iter().filter(|id| **id != user_id).count();
+    if (role != Role::Owner || disabled) && owners.contains(&user_id) && other_owners == 0 {
         return Err(ValidationError::new(
             "role",
             "the corp needs at least one enabled owner",
@@ -150,7 +150,6 @@ pub async fn set_user_access(
         )
         .into());
     }
-    let mut tx = app.db.begin().await?;
     pond_store::user::set_access(&mut tx, user_id, role.as_str(), disabled).await?;
     let mut detail = format!("role: {} → {role}; disabled: {} → {disabled}", user.role, user.disabled);
     if disabled {
