@@ -913,6 +913,28 @@ async fn long_lists_are_paged_and_the_store_picker_searches(db: Db) {
     assert_eq!(last.body.matches("?store=").count(), 10);
     let searched = app.get(&format!("/r/{corp}?q=%E9%97%A8%E5%BA%9707"), &[]).await;
     assert_eq!(searched.body.matches("?store=").count(), 1, "{}", searched.body);
+
+    // Users, API tokens and welcome messages: 50 a page as well.
+    app.user("boss@example.com", Role::Owner).await;
+    let (owner, _) = app.login("boss@example.com").await;
+    for n in 0..54 {
+        app.user(&format!("member{n:02}@example.com"), Role::ReadOnly).await;
+        app.token_as(Role::ReadOnly).await;
+        pond_store::welcome::create(app.db(), app.corp_id, &format!("欢迎语{n:02}"), "你好", "[]", false).await.unwrap();
+    }
+    for (path, marker, total) in [
+        ("/console/users", "action=\"/console/users/", 56),
+        ("/console/tokens", "/revoke\"", 56),
+        ("/console/welcome", "/edit\">", 54),
+    ] {
+        let first = app.get(path, &[("cookie", &owner)]).await;
+        assert!(first.body.contains(&format!("{path}?page=2")), "{path} links page 2");
+        let second = app.get(&format!("{path}?page=2"), &[("cookie", &owner)]).await;
+        let on_second = second.body.matches(marker).count();
+        assert!(on_second > 0 && on_second < 50, "{path} page 2 holds the rest: {on_second} of {total}");
+    }
+    let found = app.get("/console/users?q=member07", &[("cookie", &owner)]).await;
+    assert!(found.body.contains("member07@example.com") && !found.body.contains("member08@example.com"));
 }
 
 async fn an_https_public_url_makes_cookies_secure_and_origins_exact(db: Db) {

@@ -80,3 +80,20 @@ pub async fn touch(db: &Db, id: i64) -> Result<()> {
         .map(|r| r.rows_affected()))?;
     Ok(())
 }
+
+/// One page of a corp's API tokens whose name or prefix contains `search`, newest first.
+pub async fn page(
+    db: &Db,
+    corp_id: i64,
+    search: Option<&str>,
+    req: pond_core::PageRequest,
+) -> Result<pond_core::Page<ApiToken>> {
+    crate::db::Listing {
+        columns: COLUMNS,
+        from: "api_tokens",
+        filter: "corp_id = $1 AND (LOWER(name) LIKE $2 ESCAPE '\\' OR LOWER(prefix) LIKE $2 ESCAPE '\\')",
+        order_by: "id DESC",
+    }
+    .fetch(db, corp_id, search, req)
+    .await
+}

@@ -118,3 +118,20 @@ pub async fn enabled_owners_locked(tx: &mut crate::Tx, corp_id: i64) -> Result<V
     let conn: Conn<'_> = tx.into();
     Ok(on_conn!(conn, |pool| sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(corp_id).fetch_all(pool).await)?)
 }
+
+/// One page of a corp's console users whose e-mail contains `search`, oldest first.
+pub async fn page(
+    db: &Db,
+    corp_id: i64,
+    search: Option<&str>,
+    req: pond_core::PageRequest,
+) -> Result<pond_core::Page<User>> {
+    crate::db::Listing {
+        columns: COLUMNS,
+        from: "console_users",
+        filter: "corp_id = $1 AND LOWER(email) LIKE $2 ESCAPE '\\'",
+        order_by: "id",
+    }
+    .fetch(db, corp_id, search, req)
+    .await
+}

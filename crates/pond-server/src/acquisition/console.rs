@@ -561,6 +561,8 @@ pub struct SavedQuery {
     saved: Option<String>,
     /// A code page's range: 7, 30 or 90 days.
     days: Option<i64>,
+    /// A list's page.
+    page: Option<u32>,
 }
 
 pub async fn code_page(
@@ -723,7 +725,11 @@ fn qr_download(url: &str, name: &str, format: &str, q: &QrParams, headers: &Head
 #[template(path = "acquisition/welcome.html")]
 struct WelcomePage {
     c: Chrome,
+    /// Every message (the assignment picker, names of assigned messages).
     messages: Vec<WelcomeMessage>,
+    /// This page of the list.
+    shown: Vec<WelcomeMessage>,
+    pager: Pager,
     /// welcome_id → (sent, skipped, failed)
     stats: std::collections::HashMap<i64, (i64, i64, i64)>,
     /// (employee name, userid, message id)
@@ -754,9 +760,18 @@ async fn welcome_page_with(
     headers: &HeaderMap,
     flash: Option<&'static str>,
     error: Option<String>,
+    page: Option<u32>,
 ) -> PageResult {
     let c = chrome(user, headers, "/console/welcome", flash);
     let messages = welcome::list(state, user.corp_id).await.map_err(|e| fail(e, headers))?;
+    // A corp has tens of messages, all needed for the picker; the list shows them a page at a time.
+    let request = pond_core::PageRequest::new(page, Some(50));
+    let total = i64::try_from(messages.len()).unwrap_or(i64::MAX);
+    let from = usize::try_from(request.offset()).unwrap_or(usize::MAX);
+    let shown_items: Vec<WelcomeMessage> = messages.iter().skip(from).take(50).cloned().collect();
+    let shown_page = pond_core::Page::new(shown_items, total, request);
+    let pager = Pager::new(&shown_page, "/console/welcome", "");
+    let shown = shown_page.items;
     let stats = welcome::send_stats(state, user.corp_id)
         .await
         .map_err(|e| fail(e, headers))?
@@ -772,7 +787,7 @@ async fn welcome_page_with(
         .collect();
     let staff = pickers::staff(state, user.corp_id).await.map_err(|e| fail(e, headers))?;
     let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
-    Ok(render_with(status, &WelcomePage { c, messages, stats, assignments, staff, error }))
+    Ok(render_with(status, &WelcomePage { c, messages, shown, pager, stats, assignments, staff, error }))
 }
 
 pub async fn welcome_page(
@@ -781,7 +796,7 @@ pub async fn welcome_page(
     headers: HeaderMap,
     Query(q): Query<SavedQuery>,
 ) -> PageResult {
-    welcome_page_with(&state, &user, &headers, saved_flash(q.saved.as_deref()), None).await
+    welcome_page_with(&state, &user, &headers, saved_flash(q.saved.as_deref()), None, q.page).await
 }
 
 /// The welcome form as posted (URL-encoded, or multipart when an image is attached).
@@ -1086,7 +1101,7 @@ pub async fn welcome_assign(
             &ApiError::Invalid(ValidationError::new("staff", "choose at least one employee", "请至少选择一名员工")),
             lang_of(&headers),
         );
-        return welcome_page_with(&state, &user, &headers, None, Some(msg)).await;
+        return welcome_page_with(&state, &user, &headers, None, Some(msg), None).await;
     }
     for userid in staff {
         welcome::set_for_staff(&state, &actor(&user), user.corp_id, &userid, welcome_id)

@@ -257,9 +257,29 @@ pub async fn audit_page(
 struct UsersPage {
     c: Chrome,
     users: Vec<User>,
+    total: i64,
+    pager: Pager,
+    q: String,
     roles: Vec<&'static str>,
     error: Option<String>,
     email: String,
+}
+
+/// The users page: one page of users (search and page from `p`), with an error and the e-mail
+/// typed when a change was refused.
+async fn users_view(
+    state: &App,
+    user: &CurrentUser,
+    c: Chrome,
+    p: &ListParams,
+    error: Option<String>,
+    email: String,
+) -> PageResult {
+    let page = pond_store::user::page(&state.db, user.corp_id, p.search(), p.request()).await.or_page(c.lang)?;
+    let pager = Pager::new(&page, "/console/users", &p.extra());
+    let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    let (total, users, q) = (page.total, page.items, p.q.clone());
+    Ok(render_with(status, &UsersPage { c, users, total, pager, q, roles: role_names(), error, email }))
 }
 
 pub async fn users_page(
@@ -268,15 +288,8 @@ pub async fn users_page(
     headers: HeaderMap,
     Query(p): Query<ListParams>,
 ) -> PageResult {
-    let c = chrome(&user, &headers, "/console/users", p.saved.as_ref().map(|_| "common.saved"));
-    let users = pond_store::user::list(&state.db, user.corp_id).await.or_page(c.lang)?;
-    Ok(render(&UsersPage {
-        c,
-        users,
-        roles: Role::ALL.iter().map(|r| r.as_str()).collect(),
-        error: None,
-        email: String::new(),
-    }))
+    let c = chrome(&user, &headers, "/console/users", p.flash());
+    users_view(&state, &user, c, &p, None, String::new()).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -304,12 +317,7 @@ pub async fn users_add(
         Err(e @ (AppError::Invalid(_) | AppError::Conflict(_))) => crate::console::user_message(&e.into(), c.lang),
         Err(e) => return Err(ConsoleError::from_api(e.into(), c.lang)),
     };
-    let users = pond_store::user::list(&state.db, user.corp_id).await.or_page(c.lang)?;
-    let roles = Role::ALL.iter().map(|r| r.as_str()).collect();
-    Ok(render_with(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        &UsersPage { c, users, roles, error: Some(error), email: form.email },
-    ))
+    users_view(&state, &user, c, &ListParams::default(), Some(error), form.email).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -356,13 +364,8 @@ pub async fn users_access(
     match pond_app::admin::set_user_access(&state, &actor(&user), user.corp_id, id, role, disabled).await {
         Ok(_) => Ok(Redirect::to("/console/users?saved=1").into_response()),
         Err(e @ AppError::Invalid(_)) => {
-            let users = pond_store::user::list(&state.db, user.corp_id).await.or_page(c.lang)?;
-            let roles = Role::ALL.iter().map(|r| r.as_str()).collect();
             let error = Some(crate::console::user_message(&e.into(), c.lang));
-            Ok(render_with(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &UsersPage { c, users, roles, error, email: String::new() },
-            ))
+            users_view(&state, &user, c, &ListParams::default(), error, String::new()).await
         }
         Err(e) => Err(ConsoleError::from_api(e.into(), c.lang)),
     }
@@ -443,16 +446,35 @@ struct TokensPage {
     created: Option<String>,
     error: Option<String>,
     roles: Vec<&'static str>,
+    total: i64,
+    pager: Pager,
+    q: String,
+}
+
+/// The tokens page: one page of tokens, with a token just created (shown once) or an error.
+async fn tokens_view(
+    state: &App,
+    user: &CurrentUser,
+    c: Chrome,
+    p: &ListParams,
+    created: Option<String>,
+    error: Option<String>,
+) -> PageResult {
+    let page = pond_store::token::page(&state.db, user.corp_id, p.search(), p.request()).await.or_page(c.lang)?;
+    let pager = Pager::new(&page, "/console/tokens", &p.extra());
+    let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    let (total, tokens, q) = (page.total, page.items, p.q.clone());
+    Ok(render_with(status, &TokensPage { c, tokens, created, error, roles: role_names(), total, pager, q }))
 }
 
 pub async fn tokens_page(
     State(state): State<App>,
     Extension(user): Extension<CurrentUser>,
     headers: HeaderMap,
+    Query(p): Query<ListParams>,
 ) -> PageResult {
-    let c = chrome(&user, &headers, "/console/tokens", None);
-    let tokens = pond_store::token::list(&state.db, user.corp_id).await.or_page(c.lang)?;
-    Ok(render(&TokensPage { c, tokens, created: None, error: None, roles: role_names() }))
+    let c = chrome(&user, &headers, "/console/tokens", p.flash());
+    tokens_view(&state, &user, c, &p, None, None).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -479,9 +501,7 @@ pub async fn tokens_create(
         Err(e @ AppError::Invalid(_)) => (None, Some(crate::console::user_message(&e.into(), c.lang))),
         Err(e) => return Err(ConsoleError::from_api(e.into(), c.lang)),
     };
-    let tokens = pond_store::token::list(&state.db, user.corp_id).await.or_page(c.lang)?;
-    let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
-    Ok(render_with(status, &TokensPage { c, tokens, created, error, roles: role_names() }))
+    tokens_view(&state, &user, c, &ListParams::default(), created, error).await
 }
 
 pub async fn tokens_revoke(

@@ -137,6 +137,7 @@ pub const TEXT: &[Text] = &[
     ("audit.detail", "详情", "Detail"),
     ("users.title", "控制台用户", "Console users"),
     ("users.role", "角色", "Role"),
+    ("tokens.search_hint", "名称或前缀", "Name or prefix"),
     (
         "tokens.role_hint",
         "令牌只能做该角色允许的事：只读可查看；运营可管理活码、欢迎语、门店；管理员还可修改设置、标签与客户；所有者可管理用户与令牌。",
