@@ -326,8 +326,8 @@ pub const TEXT: &[Text] = &[
     ("account.password", "修改密码", "Change password"),
     (
         "account.password_hint",
-        "至少 8 个字符。保存后所有设备都会退出登录，请用新密码重新登录。",
-        "At least 8 characters. Saving signs you out everywhere; sign in again with the new password.",
+        "至少 10 个字符。保存后所有设备都会退出登录，请用新密码重新登录。",
+        "At least 10 characters. Saving signs you out everywhere; sign in again with the new password.",
     ),
     ("users.end_sessions", "强制下线", "Sign out everywhere"),
     ("field.role", "角色", "Role"),
