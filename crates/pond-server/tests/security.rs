@@ -920,7 +920,9 @@ async fn long_lists_are_paged_and_the_store_picker_searches(db: Db) {
     for n in 0..54 {
         app.user(&format!("member{n:02}@example.com"), Role::ReadOnly).await;
         app.token_as(Role::ReadOnly).await;
-        pond_store::welcome::create(app.db(), app.corp_id, &format!("欢迎语{n:02}"), "你好", "[]", false).await.unwrap();
+        pond_store::welcome::create(app.db(), app.corp_id, &format!("欢迎语{n:02}"), "你好", "[]", false)
+            .await
+            .unwrap();
     }
     for (path, marker, total) in [
         ("/console/users", "action=\"/console/users/", 56),
