@@ -215,6 +215,11 @@ fn throttle_keys(app: &App, email: &str, client: Option<std::net::IpAddr>) -> Ve
     keys
 }
 
+/// How the audit log and the log name a client address.
+fn address_of(client: Option<std::net::IpAddr>) -> String {
+    client.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+}
+
 /// What a throttled password check found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Verdict {
@@ -242,12 +247,12 @@ async fn throttled_check(
     app: &App,
     email: &str,
     audit_corp: Option<i64>,
-    keys: Vec<ThrottleKey>,
-    address: &str,
+    client: Option<std::net::IpAddr>,
     password: &str,
     hash: Option<String>,
 ) -> Result<Verdict, AppError> {
-    let (app, email, address, password) = (app.clone(), email.to_owned(), address.to_owned(), password.to_owned());
+    let keys = throttle_keys(app, email, client);
+    let (app, email, address, password) = (app.clone(), email.to_owned(), address_of(client), password.to_owned());
     tokio::spawn(async move { settle_try(&app, &email, audit_corp, &keys, &address, &password, hash).await })
         .await
         .map_err(|e| AppError::Internal(format!("login check stopped: {e}")))?
@@ -374,12 +379,10 @@ pub async fn login(
     client: Option<std::net::IpAddr>,
 ) -> Result<LoginOutcome, AppError> {
     let email = pond_core::ids::login_email(email).unwrap_or_default();
-    let keys = throttle_keys(app, &email, client);
-    let address = client.map(|ip| ip.to_string()).unwrap_or_else(|| "unknown".into());
     let user = pond_store::user::find_by_email(&app.db, &email).await?;
     let hash = user.as_ref().filter(|u| !u.disabled).map(|u| u.password_hash.clone());
     let corp = user.as_ref().map(|u| u.corp_id);
-    let user = match throttled_check(app, &email, corp, keys, &address, password, hash).await? {
+    let user = match throttled_check(app, &email, corp, client, password, hash).await? {
         Verdict::Right => match user {
             Some(user) => user,
             None => return Ok(LoginOutcome::Refused),
@@ -398,7 +401,7 @@ pub async fn login(
         &Actor::user(&user.email),
         crate::audit::AuditAction::Login,
         &user.email,
-        &format!("address={address}"),
+        &format!("address={}", address_of(client)),
     )
     .await?;
     tx.commit().await?;
@@ -417,11 +420,7 @@ pub async fn check_current_password(
     client: Option<std::net::IpAddr>,
 ) -> Result<bool, AppError> {
     let stored = pond_store::user::get(&app.db, user.user_id).await?;
-    let keys = throttle_keys(app, &user.email, client);
-    let address = client.map(|ip| ip.to_string()).unwrap_or_else(|| "unknown".into());
-    match throttled_check(app, &user.email, Some(user.corp_id), keys, &address, password, Some(stored.password_hash))
-        .await?
-    {
+    match throttled_check(app, &user.email, Some(user.corp_id), client, password, Some(stored.password_hash)).await? {
         Verdict::Right => Ok(true),
         Verdict::Wrong => Ok(false),
         Verdict::Throttled { retry_after_secs } => Err(AppError::Throttled { retry_after_secs }),

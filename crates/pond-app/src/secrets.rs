@@ -195,6 +195,11 @@ fn context(corp_id: i64, field: &str) -> String {
 /// The four secret fields of a corp row, by name.
 const FIELDS: [&str; 4] = ["contact_secret", "app_secret", "callback_token", "encoding_aes_key"];
 
+/// A corp row's stored secrets, in the order of [`FIELDS`].
+fn stored_secrets(corp: &Corp) -> [&Secret; 4] {
+    [&corp.contact_secret, &corp.app_secret, &corp.callback_token, &corp.encoding_aes_key]
+}
+
 /// A corp as read from the database, with its secrets opened. A secret that does not open (a
 /// missing key) is left empty and logged: the corp then reads as not configured.
 pub fn open_corp(keys: &Keyring, mut corp: Corp) -> Corp {
@@ -254,7 +259,7 @@ fn sealed_with(stored: &str) -> Option<&str> {
 /// would silently read as not configured.
 pub async fn check_keys(app: &App) -> Result<(), AppError> {
     for corp in pond_store::corp::list(&app.db).await? {
-        for value in [&corp.contact_secret, &corp.app_secret, &corp.callback_token, &corp.encoding_aes_key] {
+        for value in stored_secrets(&corp) {
             if let Some(id) = sealed_with(value.expose())
                 && !app.secrets.has_key(id)
             {
@@ -276,8 +281,7 @@ pub async fn check_keys(app: &App) -> Result<(), AppError> {
 pub async fn seal_stored(app: &App) -> Result<usize, AppError> {
     let mut changed = 0;
     for corp in pond_store::corp::list(&app.db).await? {
-        let stored = [&corp.contact_secret, &corp.app_secret, &corp.callback_token, &corp.encoding_aes_key];
-        if stored.iter().all(|s| app.secrets.is_current(s.expose())) {
+        if stored_secrets(&corp).iter().all(|s| app.secrets.is_current(s.expose())) {
             continue;
         }
         let open = open_corp(&app.secrets, corp.clone());

@@ -272,29 +272,16 @@ pub async fn search(
     group: Option<&str>,
     req: pond_core::PageRequest,
 ) -> Result<pond_core::Page<ChannelCode>> {
-    let pattern = crate::db::like_pattern(search.unwrap_or(""));
-    let filter =
-        "corp_id = $1 AND deleted_at IS NULL AND (LOWER(name) LIKE $2 ESCAPE '\\' OR LOWER(state) LIKE $2 ESCAPE '\\')
-                  AND ($3 = '' OR channel_group = $3)";
-    let count_sql = format!("SELECT COUNT(*) FROM channel_codes WHERE {filter}");
-    let list_sql =
-        format!("SELECT {COLUMNS} FROM channel_codes WHERE {filter} ORDER BY channel_group, id LIMIT $4 OFFSET $5");
-    let group = group.unwrap_or("");
-    let total: i64 = read_db!(db, |pool| sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql))
-        .bind(corp_id)
-        .bind(&pattern)
-        .bind(group)
-        .fetch_one(pool)
-        .await)?;
-    let items: Vec<ChannelCode> = read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(list_sql))
-        .bind(corp_id)
-        .bind(&pattern)
-        .bind(group)
-        .bind(req.limit())
-        .bind(req.offset())
-        .fetch_all(pool)
-        .await)?;
-    Ok(pond_core::Page::new(items, total, req))
+    crate::db::Listing {
+        columns: COLUMNS,
+        from: "channel_codes",
+        filter: "corp_id = $1 AND deleted_at IS NULL
+                 AND (LOWER(name) LIKE $2 ESCAPE '\\' OR LOWER(state) LIKE $2 ESCAPE '\\')
+                 AND ($3 = '' OR channel_group = $3)",
+        order_by: "channel_group, id",
+    }
+    .fetch_with(db, corp_id, search, group.unwrap_or(""), req)
+    .await
 }
 
 /// The channel groups a corp's live codes use, sorted.

@@ -465,7 +465,8 @@ pub(crate) fn like_pattern(needle: &str) -> String {
 }
 
 /// A searchable, paginated listing: `SELECT {columns} FROM {from} WHERE {filter}` where `filter`
-/// uses `$1` for the corp id and `$2` for a `LIKE` pattern built from `search`.
+/// uses `$1` for the corp id, `$2` for a `LIKE` pattern built from `search`, and (with
+/// [`Listing::fetch_with`]) `$3` for one more text filter.
 pub(crate) struct Listing<'a> {
     pub columns: &'a str,
     pub from: &'a str,
@@ -487,24 +488,69 @@ impl Listing<'_> {
             + Send
             + Unpin,
     {
+        self.fetch_inner(db, corp_id, search, None, req).await
+    }
+
+    /// [`Listing::fetch`] with a filter that uses `$3` for `extra`.
+    pub(crate) async fn fetch_with<T>(
+        &self,
+        db: &Db,
+        corp_id: i64,
+        search: Option<&str>,
+        extra: &str,
+        req: pond_core::PageRequest,
+    ) -> Result<pond_core::Page<T>>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+            + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+            + Send
+            + Unpin,
+    {
+        self.fetch_inner(db, corp_id, search, Some(extra), req).await
+    }
+
+    async fn fetch_inner<T>(
+        &self,
+        db: &Db,
+        corp_id: i64,
+        search: Option<&str>,
+        extra: Option<&str>,
+        req: pond_core::PageRequest,
+    ) -> Result<pond_core::Page<T>>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+            + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+            + Send
+            + Unpin,
+    {
         let pattern = like_pattern(search.unwrap_or(""));
+        // PostgreSQL refuses a bound parameter the statement does not use: `$3` only with `extra`.
+        let (limit, offset) = if extra.is_some() { ("$4", "$5") } else { ("$3", "$4") };
         let count_sql = format!("SELECT COUNT(*) FROM {} WHERE {}", self.from, self.filter);
         let list_sql = format!(
-            "SELECT {} FROM {} WHERE {} ORDER BY {} LIMIT $3 OFFSET $4",
+            "SELECT {} FROM {} WHERE {} ORDER BY {} LIMIT {limit} OFFSET {offset}",
             self.columns, self.from, self.filter, self.order_by
         );
-        let total: i64 = read_db!(db, |pool| sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql))
-            .bind(corp_id)
-            .bind(&pattern)
+        let total: i64 = read_db!(db, |pool| {
+            let q = sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql)).bind(corp_id).bind(&pattern);
+            match extra {
+                Some(extra) => q.bind(extra),
+                None => q,
+            }
             .fetch_one(pool)
-            .await)?;
-        let items: Vec<T> = read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(list_sql))
-            .bind(corp_id)
-            .bind(&pattern)
+            .await
+        })?;
+        let items: Vec<T> = read_db!(db, |pool| {
+            let q = sqlx::query_as(sqlx::AssertSqlSafe(list_sql)).bind(corp_id).bind(&pattern);
+            match extra {
+                Some(extra) => q.bind(extra),
+                None => q,
+            }
             .bind(req.limit())
             .bind(req.offset())
             .fetch_all(pool)
-            .await)?;
+            .await
+        })?;
         Ok(pond_core::Page::new(items, total, req))
     }
 }

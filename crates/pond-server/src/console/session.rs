@@ -86,11 +86,6 @@ pub async fn require_session(State(state): State<App>, mut req: Request, next: N
     }
 }
 
-/// Constant-time comparison, so the token cannot be guessed byte by byte from timings.
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 fn forbidden(lang: Lang, why: &str) -> Response {
     ConsoleError { status: StatusCode::FORBIDDEN, message: why.to_owned(), lang }.into_response()
 }
@@ -163,7 +158,7 @@ pub async fn require_csrf(State(state): State<App>, req: Request, next: Next) ->
         None => form_field(&bytes, "_csrf"),
     };
     let given = header_token.or(form_token);
-    if !given.as_deref().is_some_and(|g| same(g, &expected)) {
+    if !given.as_deref().is_some_and(|g| auth::same_secret(g, &expected)) {
         return forbidden(lang, "invalid or missing CSRF token; reload the page and try again");
     }
     next.run(Request::from_parts(parts, Body::from(bytes))).await
@@ -331,9 +326,7 @@ pub async fn logout(State(state): State<App>, axum::Extension(user): axum::Exten
     if let Err(e) = auth::logout(&state, &user).await {
         tracing::warn!(user = %user.email, error = %e, cause = e.cause(), "could not end a session");
     }
-    let mut resp = Redirect::to("/login").into_response();
-    resp.headers_mut().append(header::SET_COOKIE, set_cookie(&state, SESSION_COOKIE, "", "/", 0, "Lax"));
-    resp
+    signed_out(&state)
 }
 
 /// The signed-in user's own account page: sessions, "sign out everywhere", password change.
@@ -498,7 +491,7 @@ mod tests {
         assert_eq!(cookie(&h, SESSION_COOKIE), Some("abc"));
         assert_eq!(cookie(&h, "c"), None);
         assert_eq!(form_field(b"x=1&_csrf=ab%2Bc&y=2", "_csrf").as_deref(), Some("ab+c"));
-        assert!(same("abc", "abc") && !same("abc", "abd") && !same("abc", "ab"));
+        assert!(auth::same_secret("abc", "abc") && !auth::same_secret("abc", "abd") && !auth::same_secret("abc", "ab"));
     }
 
     #[test]
