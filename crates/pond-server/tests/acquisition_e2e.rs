@@ -423,15 +423,7 @@ async fn console_creates_codes_and_welcomes_and_shows_stats(db: Db) {
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let post = |path: &str, body: String| {
         let (http, url, session) = (http.clone(), format!("{base}{path}"), session.clone());
-        async move {
-            http.post(url)
-                .header("cookie", session)
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(body)
-                .send()
-                .await
-                .unwrap()
-        }
+        async move { post_form(&http, &url, &session, body).await }
     };
     let get = |path: &str| {
         let (http, url, session) = (http.clone(), format!("{base}{path}"), session.clone());
@@ -606,15 +598,7 @@ async fn regional_code_imports_stores_and_routes_by_location(db: Db) {
     let edit = |body: String| {
         let (http, url, session) =
             (http.clone(), format!("{}/console/stores/{}/edit", api.base, xuhui["id"]), session.clone());
-        async move {
-            http.post(url)
-                .header("cookie", session)
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(body)
-                .send()
-                .await
-                .unwrap()
-        }
+        async move { post_form(&http, &url, &session, body).await }
     };
     let staff = xuhui["staff"][0].as_str().unwrap().to_owned();
     let bad =
@@ -917,71 +901,71 @@ async fn console_edits_welcome_messages_with_images_variables_and_assignments(db
         "the simulator serves what was uploaded"
     );
     // Editing keeps only the ticked attachments.
-    let edited = http
-        .post(format!("{base}/console/welcome/{}", m.id))
-        .header("cookie", &session)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("_csrf={csrf}&name=%E6%96%B0%E5%90%8D&text=%E4%BD%A0%E5%A5%BD&keep=1"))
-        .send()
-        .await
-        .unwrap();
+    let edited = post_form(
+        &http,
+        &format!("{base}/console/welcome/{}", m.id),
+        &session,
+        format!("_csrf={csrf}&name=%E6%96%B0%E5%90%8D&text=%E4%BD%A0%E5%A5%BD&keep=1"),
+    )
+    .await;
     assert_eq!(edited.status(), 303);
     let m = pond_store::welcome::get(&s.pond.app.db, s.corp_id, m.id).await.unwrap();
     let attachments: Vec<Value> = serde_json::from_str(&m.attachments).unwrap();
     assert_eq!((m.name.as_str(), attachments.len(), attachments[0]["msgtype"].as_str()), ("新名", 1, Some("image")));
     // Per-employee assignment through the picker's values.
     let userid = pond_store::staff::all(&s.pond.app.db, s.corp_id).await.unwrap()[0].userid.clone();
-    let assigned = http
-        .post(format!("{base}/console/welcome/assign"))
-        .header("cookie", &session)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("_csrf={csrf}&staff={userid}&welcome_id={}", m.id))
-        .send()
-        .await
-        .unwrap();
+    let assigned = post_form(
+        &http,
+        &format!("{base}/console/welcome/assign"),
+        &session,
+        format!("_csrf={csrf}&staff={userid}&welcome_id={}", m.id),
+    )
+    .await;
     assert_eq!(assigned.status(), 303);
     assert_eq!(pond_store::welcome::for_staff(&s.pond.app.db, s.corp_id, &userid).await.unwrap(), Some(m.id));
     // Deleting asks first.
-    let asked = http
-        .post(format!("{base}/console/welcome/{}/delete", m.id))
-        .header("cookie", &session)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("_csrf={csrf}"))
-        .send()
-        .await
-        .unwrap();
+    let asked =
+        post_form(&http, &format!("{base}/console/welcome/{}/delete", m.id), &session, format!("_csrf={csrf}")).await;
     assert_eq!(asked.status(), 200);
     assert_eq!(pond_store::welcome::list(&s.pond.app.db, s.corp_id).await.unwrap().len(), 1);
     // Still greeting for an employee: refused, saying who uses it.
-    let in_use = http
-        .post(format!("{base}/console/welcome/{}/delete", m.id))
-        .header("cookie", &session)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("_csrf={csrf}&confirmed=yes"))
-        .send()
-        .await
-        .unwrap();
+    let in_use = post_form(
+        &http,
+        &format!("{base}/console/welcome/{}/delete", m.id),
+        &session,
+        format!("_csrf={csrf}&confirmed=yes"),
+    )
+    .await;
     assert_eq!(in_use.status(), 422);
     assert!(in_use.text().await.unwrap().contains(&userid), "the page names the employee");
-    let unassigned = http
-        .post(format!("{base}/console/welcome/assign"))
-        .header("cookie", &session)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("_csrf={csrf}&staff={userid}&welcome_id="))
-        .send()
-        .await
-        .unwrap();
+    let unassigned = post_form(
+        &http,
+        &format!("{base}/console/welcome/assign"),
+        &session,
+        format!("_csrf={csrf}&staff={userid}&welcome_id="),
+    )
+    .await;
     assert_eq!(unassigned.status(), 303);
     assert_eq!(pond_store::welcome::for_staff(&s.pond.app.db, s.corp_id, &userid).await.unwrap(), None);
-    let deleted = http
-        .post(format!("{base}/console/welcome/{}/delete", m.id))
-        .header("cookie", &session)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("_csrf={csrf}&confirmed=yes"))
-        .send()
-        .await
-        .unwrap();
+    let deleted = post_form(
+        &http,
+        &format!("{base}/console/welcome/{}/delete", m.id),
+        &session,
+        format!("_csrf={csrf}&confirmed=yes"),
+    )
+    .await;
     assert_eq!(deleted.status(), 303);
     assert!(pond_store::welcome::list(&s.pond.app.db, s.corp_id).await.unwrap().is_empty());
     s.pond.shutdown().await;
+}
+
+/// A console form posted as the browser posts it (URL-encoded, with the session cookie).
+async fn post_form(http: &reqwest::Client, url: &str, session: &str, body: String) -> reqwest::Response {
+    http.post(url)
+        .header("cookie", session)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
 }

@@ -360,22 +360,10 @@ async fn the_current_password_check_is_throttled_too(db: Db) {
     app.user("stolen@example.com", Role::Operator).await;
     let (cookie, csrf) = app.login("stolen@example.com").await;
     for n in 1..=5 {
-        let reply = app
-            .post_form(
-                "/console/account/password",
-                &cookie,
-                &format!("_csrf={csrf}&current_password=guess{n}&new_password=new-password-1"),
-            )
-            .await;
+        let reply = change_password(&app, &cookie, &csrf, &format!("guess{n}")).await;
         assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "guess {n}");
     }
-    let reply = app
-        .post_form(
-            "/console/account/password",
-            &cookie,
-            &format!("_csrf={csrf}&current_password={PASSWORD}&new_password=new-password-1"),
-        )
-        .await;
+    let reply = change_password(&app, &cookie, &csrf, PASSWORD).await;
     assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS, "a stolen session cannot guess faster than the login form");
     assert_eq!(actions_in_audit(&app, "console.login_failed").await.len(), 5, "the guesses are audited");
 }
@@ -390,21 +378,9 @@ async fn password_change_disable_and_sign_out_everywhere_end_sessions(db: Db) {
     let (a, csrf_a) = app.login("staff@example.com").await;
     let (b, _) = app.login("staff@example.com").await;
     assert!(signed_in(&app.get("/console/account", &[("cookie", &b)]).await));
-    let wrong = app
-        .post_form(
-            "/console/account/password",
-            &a,
-            &format!("_csrf={csrf_a}&current_password=nope&new_password=new-password-1"),
-        )
-        .await;
+    let wrong = change_password(&app, &a, &csrf_a, "nope").await;
     assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY, "the current password is checked");
-    let changed = app
-        .post_form(
-            "/console/account/password",
-            &a,
-            &format!("_csrf={csrf_a}&current_password={PASSWORD}&new_password=new-password-1"),
-        )
-        .await;
+    let changed = change_password(&app, &a, &csrf_a, PASSWORD).await;
     assert_eq!(changed.location(), "/login");
     for session in [&a, &b] {
         let page = app.get("/console/account", &[("cookie", session)]).await;
@@ -1006,4 +982,10 @@ async fn two_owners_demoting_each_other_at_once_leave_one_owner(db: Db) {
             tx.commit().await.unwrap();
         }
     }
+}
+
+/// Posts the account page's password form (the new password is always `new-password-1`).
+async fn change_password(app: &App, cookie: &str, csrf: &str, current: &str) -> common::Reply {
+    let body = format!("_csrf={csrf}&current_password={current}&new_password=new-password-1");
+    app.post_form("/console/account/password", cookie, &body).await
 }
