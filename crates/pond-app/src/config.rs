@@ -24,6 +24,11 @@ pub struct Config {
     pub public_url: String,
     /// Log filter, e.g. `info` or `pond_server=debug,info`.
     pub log: String,
+    /// This instance's stable name (with the port it listens on, what its workers record on the
+    /// events and jobs they hold, so that after a crash it takes them back at once). Empty: the
+    /// CLI uses the one it keeps in `<data_dir>/instance-id`; instances sharing one database
+    /// need different data folders or different ids.
+    pub instance_id: String,
     pub http: HttpConfig,
     pub jobs: JobsConfig,
     pub session: SessionConfig,
@@ -105,7 +110,8 @@ pub struct JobsConfig {
     pub max_attempts: u32,
     /// How often an idle worker looks for due jobs, in milliseconds.
     pub poll_interval_ms: u64,
-    /// How long a claimed job is held before another worker may take it over, in seconds.
+    /// How long a claimed job is held before another worker may take it over, in seconds, should
+    /// its worker stop renewing it (a live worker renews every 3 s, however long the job runs).
     pub lease_secs: u64,
 }
 
@@ -125,13 +131,14 @@ impl Default for Config {
             database_url: String::new(),
             public_url: String::new(),
             log: "info".into(),
+            instance_id: String::new(),
             http: HttpConfig { body_limit_bytes: 1024 * 1024, request_timeout_secs: 30 },
             jobs: JobsConfig {
                 enabled: true,
                 batch_size: 32,
                 max_attempts: 8,
                 poll_interval_ms: 1_000,
-                lease_secs: 300,
+                lease_secs: 30,
             },
             session: SessionConfig { ttl_hours: 12, secure_cookie: false },
             callback: CallbackConfig { max_clock_skew_secs: 300 },
@@ -243,8 +250,8 @@ impl Config {
         if !(10..=60_000).contains(&self.jobs.poll_interval_ms) {
             return Err(ConfigError::Invalid { key: "jobs.poll_interval_ms", allowed: "must be 10..=60000".into() });
         }
-        if !(1..=86_400).contains(&self.jobs.lease_secs) {
-            return Err(ConfigError::Invalid { key: "jobs.lease_secs", allowed: "must be 1..=86400".into() });
+        if !(10..=86_400).contains(&self.jobs.lease_secs) {
+            return Err(ConfigError::Invalid { key: "jobs.lease_secs", allowed: "must be 10..=86400".into() });
         }
         if !(self.regional.max_distance_km > 0.0 && self.regional.max_distance_km <= 20_000.0) {
             return Err(ConfigError::Invalid {

@@ -63,6 +63,8 @@ pub struct Dashboard {
     pub last_sync: Option<SyncRun>,
     pub pending_jobs: i64,
     pub failed_jobs: i64,
+    /// WeCom events failed, or waiting for a retry after an error.
+    pub event_troubles: i64,
 }
 
 impl Dashboard {
@@ -100,6 +102,7 @@ pub async fn dashboard(app: &App, corp_id: i64, range_days: Option<i64>, now: i6
         pond_store::jobs::list(db, corp_id, Some(JobStatus::Failed), one),
         pond_store::corp::get(db, corp_id),
     )?;
+    let event_troubles = pond_store::inbox::troubles(db, corp_id).await?.iter().map(|t| t.failed + t.retrying).sum();
     let adds: HashMap<i64, i64> = adds.into_iter().collect();
     let losses: HashMap<i64, i64> = losses.into_iter().collect();
     let flow_of =
@@ -147,6 +150,7 @@ pub async fn dashboard(app: &App, corp_id: i64, range_days: Option<i64>, now: i6
         last_sync,
         pending_jobs: pending.total,
         failed_jobs: failed.total,
+        event_troubles,
     })
 }
 

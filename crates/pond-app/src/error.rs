@@ -77,7 +77,7 @@ impl From<StoreError> for AppError {
 
 impl From<WecomError> for AppError {
     fn from(err: WecomError) -> Self {
-        AppError::Wecom { errcode: err.errcode(), message: err.to_string(), transient: err.is_transient() }
+        AppError::Wecom { errcode: err.errcode(), message: err.to_string(), transient: err.is_retryable_later() }
     }
 }
 

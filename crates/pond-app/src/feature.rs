@@ -147,8 +147,15 @@ pub trait ExpeditedBatch: Send + Sync {
     /// Whether this job was handled before (its outcome recorded, or queued): not run again.
     fn handled(&self, job: &PlannedJob) -> bool;
     /// Runs the job. `Ok` is an outcome to record (done, or refused for good); `Err` leaves the
-    /// job to the queue (retryable: at the backoff's next attempt).
-    fn run(self: Arc<Self>, client: Client, job: PlannedJob) -> BoxFuture<'static, Result<Record, JobError>>;
+    /// job to the queue (retryable: at the backoff's next attempt). `tried_before`: the event was
+    /// claimed before (its earlier application died or failed), so WeCom may have been called for
+    /// this job already — the run must find out rather than assume.
+    fn run(
+        self: Arc<Self>,
+        client: Client,
+        job: PlannedJob,
+        tried_before: bool,
+    ) -> BoxFuture<'static, Result<Record, JobError>>;
     /// Writes the outcomes this batch's runs returned, in the batch's transaction.
     fn write<'a>(
         &'a self,

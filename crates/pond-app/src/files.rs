@@ -102,3 +102,22 @@ mod tests {
         let _ = fs::remove_dir_all(dir);
     }
 }
+
+/// This instance's stable id, kept in `<data_dir>/instance-id` (created on first start), so that
+/// after a crash the restarted instance recognises the events and jobs it held (see
+/// [`crate::pipeline::reclaim_own`]).
+pub fn instance_id(data_dir: &Path) -> io::Result<String> {
+    let path = data_dir.join("instance-id");
+    match fs::read_to_string(&path) {
+        Ok(text) if !text.trim().is_empty() => return Ok(text.trim().to_owned()),
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    private_dir(data_dir)?;
+    let id = format!("pond-{}", crate::auth::random_hex(6));
+    let mut file = create_private(&path)?;
+    io::Write::write_all(&mut file, id.as_bytes())?;
+    file.sync_all()?;
+    Ok(id)
+}

@@ -20,6 +20,12 @@ pub struct Metrics {
     pub callbacks_accepted: AtomicU64,
     pub callbacks_duplicate: AtomicU64,
     pub callbacks_rejected: AtomicU64,
+    /// Event applications that failed for now and were scheduled again (WeCom errors, database).
+    pub inbox_retries: AtomicU64,
+    /// Events given up after their last attempt.
+    pub inbox_failures: AtomicU64,
+    /// Events and jobs a restarted instance took back from its earlier life.
+    pub reclaimed: AtomicU64,
 }
 
 /// Figures read at scrape time rather than counted here.
@@ -81,6 +87,17 @@ impl Metrics {
                 "pond_callbacks_rejected_total",
                 "WeCom callbacks refused (signature, replay, malformed).",
                 load(&self.callbacks_rejected),
+            ),
+            (
+                "pond_inbox_retries_total",
+                "Event applications this instance scheduled again after an error.",
+                load(&self.inbox_retries),
+            ),
+            ("pond_inbox_failures_total", "Events this instance gave up on.", load(&self.inbox_failures)),
+            (
+                "pond_reclaimed_total",
+                "Events and jobs taken back at start from this instance's earlier run.",
+                load(&self.reclaimed),
             ),
             ("pond_wecom_calls_total", "WeCom API calls made by this instance.", gauges.wecom.calls),
             ("pond_wecom_retries_total", "WeCom API calls retried (busy, rate limit, network).", gauges.wecom.retries),

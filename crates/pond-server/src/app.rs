@@ -189,12 +189,11 @@ pub async fn start(
         }
     }));
     if app.config.jobs.enabled {
-        let name = format!("{}-{}-{}", hostname(), std::process::id(), addr.port());
+        let name = pond_app::pipeline::instance_name(&app, addr.port());
+        if let Err(e) = pond_app::pipeline::reclaim_own(&app, &name).await {
+            tracing::error!(error = %e, "could not take back this instance's events; they come back when their leases end");
+        }
         tasks.extend(pond_app::pipeline::start_workers(&app, registry, name, stopped));
     }
     Ok(Running { addr, app, stop, tasks })
-}
-
-fn hostname() -> String {
-    std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "pond".to_owned())
 }

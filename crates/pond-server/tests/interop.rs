@@ -202,7 +202,7 @@ async fn independent_implementations_interoperate() {
         .await
         .unwrap();
     assert_eq!(reply.text().await.unwrap(), "success");
-    let stored = pond_store::inbox::list(&t.db, corp.id, None, Default::default()).await.unwrap();
+    let stored = pond_store::inbox::list(&t.db, corp.id, None, "", Default::default()).await.unwrap();
     assert_eq!(stored.total, 1);
     assert_eq!(stored.items[0].event_type, "change_external_tag/shuffle");
     pond.shutdown().await;

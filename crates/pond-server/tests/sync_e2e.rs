@@ -123,7 +123,7 @@ async fn duplicated_callbacks_are_applied_once(db: Db) {
     let db = s.pond.app.db.clone();
     let distinct: std::collections::BTreeSet<String> =
         report.callbacks.iter().map(|xml| wecom::Callback::parse(xml).unwrap().dedupe_key()).collect();
-    let stored = pond_store::inbox::list(&db, s.corp_id, None, pond_core::PageRequest::new(Some(1), Some(1)))
+    let stored = pond_store::inbox::list(&db, s.corp_id, None, "", pond_core::PageRequest::new(Some(1), Some(1)))
         .await
         .unwrap()
         .total;
@@ -200,11 +200,11 @@ async fn forged_replayed_and_malformed_callbacks_are_refused(db: Db) {
     let unknown_corp = http.post(format!("http://{}/wecom/callback/999", s.pond.addr)).body("x").send().await.unwrap();
     assert_eq!(unknown_corp.status(), 404);
 
-    let stored = pond_store::inbox::list(&s.pond.app.db, s.corp_id, None, Default::default()).await.unwrap().total;
+    let stored = pond_store::inbox::list(&s.pond.app.db, s.corp_id, None, "", Default::default()).await.unwrap().total;
     assert_eq!(stored, 0, "nothing stored");
     let ok = post(crypt.seal_callback(&event, &now, "n7", None)).await;
     assert_eq!(ok.text().await.unwrap(), "success");
-    let stored = pond_store::inbox::list(&s.pond.app.db, s.corp_id, None, Default::default()).await.unwrap().total;
+    let stored = pond_store::inbox::list(&s.pond.app.db, s.corp_id, None, "", Default::default()).await.unwrap().total;
     assert_eq!(stored, 1);
     s.pond.shutdown().await;
 }

@@ -61,23 +61,27 @@ pub async fn insert_many(db: &Db, events: &[NewEvent<'_>]) -> Result<Vec<Inserte
     Ok(insert_batch(db, events, None).await?.0)
 }
 
-/// As [`insert_many`], but the new events are stored already claimed — `processing`, first
-/// attempt, leased for `lease_ms` — and returned, so the caller can apply them without a claim
-/// round trip. Should the caller die, their leases end and [`claim`] hands them to another worker.
+/// As [`insert_many`], but the new events are stored already claimed by `holder` — `processing`,
+/// first attempt, leased for `lease_ms` — and returned, so the caller can apply them without a
+/// claim round trip. Should the caller die, its instance takes them back when it starts again
+/// ([`requeue_held_by`]), or their leases end and [`claim`] hands them to another worker.
 /// Duplicates are handled as [`insert`] does (an applied one goes back in the queue, unclaimed).
 pub async fn insert_many_held(
     db: &Db,
     events: &[NewEvent<'_>],
+    holder: &str,
     lease_ms: i64,
 ) -> Result<(Vec<Inserted>, Vec<InboxEvent>)> {
-    insert_batch(db, events, Some(lease_ms)).await
+    insert_batch(db, events, Some((holder, lease_ms))).await
 }
 
 async fn insert_batch(
     db: &Db,
     events: &[NewEvent<'_>],
-    lease_ms: Option<i64>,
+    held: Option<(&str, i64)>,
 ) -> Result<(Vec<Inserted>, Vec<InboxEvent>)> {
+    let lease_ms = held.map(|(_, lease)| lease);
+    let holder = held.map(|(holder, _)| holder);
     let now = now_ms();
     // Keys in one order, so two instances storing overlapping batches on PostgreSQL cannot deadlock.
     let mut order: Vec<usize> = (0..events.len()).collect();
@@ -94,9 +98,9 @@ async fn insert_batch(
     let per_statement = rows_per_statement(db.backend());
     for chunk in order.chunks(per_statement) {
         let sql = format!(
-            "INSERT INTO inbox_events (corp_id, dedupe_key, event_type, payload, received_at, status, attempts, locked_until)
+            "INSERT INTO inbox_events (corp_id, dedupe_key, event_type, payload, received_at, status, attempts, locked_until, locked_by)
              VALUES {} ON CONFLICT (corp_id, dedupe_key) DO NOTHING RETURNING id, corp_id, dedupe_key",
-            Params::new(db.backend()).rows(chunk.len(), 8)
+            Params::new(db.backend()).rows(chunk.len(), 9)
         );
         let rows: Vec<(i64, i64, String)> = on_conn!(Conn::Tx(&mut tx), |c| {
             let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
@@ -110,7 +114,8 @@ async fn insert_batch(
                     .bind(now)
                     .bind(status)
                     .bind(attempts)
-                    .bind(locked_until);
+                    .bind(locked_until)
+                    .bind(holder);
             }
             q.fetch_all(c).await
         })?;
@@ -190,7 +195,7 @@ async fn insert_batch(
 /// claim, it was the statement PostgreSQL spent most time on under load).
 pub async fn requeue_lapsed(db: &Db) -> Result<u64> {
     Ok(write_db!(db, |pool| sqlx::query(
-        "UPDATE inbox_events SET status = 'pending', next_attempt_at = 0, locked_until = NULL
+        "UPDATE inbox_events SET status = 'pending', next_attempt_at = 0, locked_until = NULL, locked_by = NULL
          WHERE status = 'processing' AND locked_until < $1"
     )
     .bind(now_ms())
@@ -199,17 +204,45 @@ pub async fn requeue_lapsed(db: &Db) -> Result<u64> {
     .map(|r| r.rows_affected()))?)
 }
 
-/// Takes up to `limit` due events in arrival order, holding each for `lease_ms`. Claimed through
-/// the single writer on SQLite and with `SKIP LOCKED` on PostgreSQL. Events whose lease ended are
-/// due again once [`requeue_lapsed`] has put them back.
-pub async fn claim(db: &Db, limit: i64, lease_ms: i64) -> Result<Vec<InboxEvent>> {
+/// Puts back in the queue, at once, every event `holder` claimed: run when an instance starts, so
+/// what it held when it died is applied again within seconds rather than when the leases end.
+/// Their attempts stay counted, so the application that follows knows an earlier one may have
+/// called WeCom already. Returns how many.
+pub async fn requeue_held_by(db: &Db, holder: &str) -> Result<u64> {
+    Ok(write_db!(db, |pool| sqlx::query(
+        "UPDATE inbox_events SET status = 'pending', next_attempt_at = 0, locked_until = NULL, locked_by = NULL
+         WHERE status = 'processing' AND locked_by = $1"
+    )
+    .bind(holder)
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected()))?)
+}
+
+/// Extends the leases of every event `holder` still holds (its heartbeat: a live worker keeps
+/// its events however long WeCom takes, while a dead one's end soon). Returns how many.
+pub async fn extend_leases(db: &Db, holder: &str, lease_ms: i64) -> Result<u64> {
+    Ok(write_db!(db, |pool| sqlx::query(
+        "UPDATE inbox_events SET locked_until = $2 WHERE status = 'processing' AND locked_by = $1"
+    )
+    .bind(holder)
+    .bind(now_ms() + lease_ms)
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected()))?)
+}
+
+/// Takes up to `limit` due events in arrival order for `holder`, holding each for `lease_ms`.
+/// Claimed through the single writer on SQLite and with `SKIP LOCKED` on PostgreSQL. Events whose
+/// lease ended are due again once [`requeue_lapsed`] has put them back.
+pub async fn claim(db: &Db, holder: &str, limit: i64, lease_ms: i64) -> Result<Vec<InboxEvent>> {
     let now = now_ms();
     let lock = match db {
         Db::Postgres(_) => "FOR UPDATE SKIP LOCKED", // PostgreSQL only
         Db::Sqlite { .. } => "",
     };
     let sql = format!(
-        "UPDATE inbox_events SET status = 'processing', attempts = attempts + 1, locked_until = $2
+        "UPDATE inbox_events SET status = 'processing', attempts = attempts + 1, locked_until = $2, locked_by = $4
          WHERE id IN (SELECT id FROM inbox_events WHERE status = 'pending' AND next_attempt_at <= $3
                       ORDER BY id LIMIT $1 {lock})
          RETURNING {COLUMNS}"
@@ -218,6 +251,7 @@ pub async fn claim(db: &Db, limit: i64, lease_ms: i64) -> Result<Vec<InboxEvent>
         .bind(limit)
         .bind(now + lease_ms)
         .bind(now)
+        .bind(holder)
         .fetch_all(pool)
         .await)?;
     rows.sort_by_key(|e| e.id);
@@ -248,7 +282,7 @@ pub async fn finish<'c>(conn: impl Into<Conn<'c>>, id: i64, outcome: Outcome<'_>
     };
     on_conn!(conn.into(), |pool| {
         sqlx::query(
-        "UPDATE inbox_events SET status = $2, last_error = $3, processed_at = $4, next_attempt_at = $5, locked_until = NULL
+        "UPDATE inbox_events SET status = $2, last_error = $3, processed_at = $4, next_attempt_at = $5, locked_until = NULL, locked_by = NULL
          WHERE id = $1"
     )
     .bind(id)
@@ -271,7 +305,7 @@ pub async fn finish_done<'c>(conn: impl Into<Conn<'c>>, ids: &[i64]) -> Result<(
         let mut p = Params::new(conn.backend());
         let sql = format!(
             "UPDATE inbox_events SET status = 'done', last_error = NULL, processed_at = {}, next_attempt_at = 0,
-                locked_until = NULL WHERE id IN ({})",
+                locked_until = NULL, locked_by = NULL WHERE id IN ({})",
             p.one(),
             p.list(chunk.len())
         );
@@ -291,7 +325,8 @@ pub async fn finish_done<'c>(conn: impl Into<Conn<'c>>, ids: &[i64]) -> Result<(
 pub async fn release(db: &Db, ids: &[i64]) -> Result<()> {
     for chunk in ids.chunks(rows_per_statement(db.backend())) {
         let sql = format!(
-            "UPDATE inbox_events SET status = 'pending', attempts = attempts - 1, next_attempt_at = 0, locked_until = NULL
+            "UPDATE inbox_events SET status = 'pending', attempts = attempts - 1, next_attempt_at = 0, locked_until = NULL,
+                locked_by = NULL
              WHERE status = 'processing' AND id IN ({})",
             Params::new(db.backend()).list(chunk.len())
         );
@@ -324,14 +359,81 @@ pub async fn counts_by_status(db: &Db) -> Result<Vec<(String, i64)>> {
     .await)?)
 }
 
-/// Lists a corp's events, newest first; `search` matches the event type.
-pub async fn list(db: &Db, corp_id: i64, search: Option<&str>, req: PageRequest) -> Result<Page<InboxEvent>> {
+/// Lists a corp's events, newest first; `search` matches the event type, `status` (when not
+/// empty) keeps one status.
+pub async fn list(
+    db: &Db,
+    corp_id: i64,
+    search: Option<&str>,
+    status: &str,
+    req: PageRequest,
+) -> Result<Page<InboxEvent>> {
     Listing {
         columns: COLUMNS,
         from: "inbox_events",
-        filter: "corp_id = $1 AND LOWER(event_type) LIKE $2 ESCAPE '\\'",
+        filter: "corp_id = $1 AND LOWER(event_type) LIKE $2 ESCAPE '\\' AND ($3 = '' OR status = $3)",
         order_by: "id DESC",
     }
-    .fetch(db, corp_id, search, req)
+    .fetch_with(db, corp_id, search, status, req)
     .await
+}
+
+/// One event of a corp.
+pub async fn get(db: &Db, corp_id: i64, id: i64) -> Result<InboxEvent> {
+    let sql = format!("SELECT {COLUMNS} FROM inbox_events WHERE corp_id = $1 AND id = $2");
+    let event: Option<InboxEvent> = read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(corp_id)
+        .bind(id)
+        .fetch_optional(pool)
+        .await)?;
+    event.ok_or_else(|| crate::StoreError::NotFound(format!("inbox event {id}")))
+}
+
+/// Puts failed events of a corp back in the queue with a fresh set of attempts: one (`id`), or
+/// every failed event of one type (`event_type`), or every failed one (neither). Returns how many.
+pub async fn retry_failed<'c>(
+    conn: impl Into<Conn<'c>>,
+    corp_id: i64,
+    id: Option<i64>,
+    event_type: Option<&str>,
+) -> Result<u64> {
+    Ok(on_conn!(conn.into(), |pool| {
+        sqlx::query(
+            "UPDATE inbox_events SET status = 'pending', attempts = 0, next_attempt_at = 0, processed_at = NULL
+             WHERE corp_id = $1 AND status = 'failed' AND ($2 < 0 OR id = $2) AND ($3 = '' OR event_type = $3)",
+        )
+        .bind(corp_id)
+        .bind(id.unwrap_or(-1))
+        .bind(event_type.unwrap_or(""))
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected())
+    })?)
+}
+
+/// Per event type, how many of a corp's events failed and how many wait for a retry after an
+/// error, with one of their errors (the console's alert and its "retry all" buttons).
+pub async fn troubles(db: &Db, corp_id: i64) -> Result<Vec<Trouble>> {
+    Ok(read_db!(db, |pool| sqlx::query_as(
+        "SELECT event_type,
+                SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END) AS failed,
+                SUM(CASE WHEN status <> 'failed' THEN 1 ELSE 0 END) AS retrying,
+                MAX(last_error) AS last_error
+         FROM inbox_events
+         WHERE corp_id = $1 AND (status = 'failed' OR (status IN ('pending', 'processing') AND last_error IS NOT NULL))
+         GROUP BY event_type ORDER BY event_type"
+    )
+    .bind(corp_id)
+    .fetch_all(pool)
+    .await)?)
+}
+
+/// Events of one type in trouble (see [`troubles`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+pub struct Trouble {
+    pub event_type: String,
+    pub failed: i64,
+    /// Waiting for another attempt after an error.
+    pub retrying: i64,
+    pub last_error: Option<String>,
 }

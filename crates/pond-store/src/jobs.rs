@@ -183,6 +183,88 @@ pub async fn retry<'c>(conn: impl Into<Conn<'c>>, corp_id: i64, id: i64) -> Resu
     Ok(())
 }
 
+/// Puts every failed job of one kind back in the queue with a fresh set of attempts. Returns how
+/// many.
+pub async fn retry_kind<'c>(conn: impl Into<Conn<'c>>, corp_id: i64, kind: &str) -> Result<u64> {
+    let now = now_ms();
+    Ok(on_conn!(conn.into(), |pool| {
+        sqlx::query(
+            "UPDATE jobs SET status = 'pending', attempts = 0, next_run_at = $3, finished_at = NULL, updated_at = $3
+             WHERE corp_id = $1 AND kind = $2 AND status = 'failed'",
+        )
+        .bind(corp_id)
+        .bind(kind)
+        .bind(now)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected())
+    })?)
+}
+
+/// Puts back in the queue, at once, every job `worker` was running: run when an instance starts
+/// again under the same name, so what it held when it died is not kept waiting for its lease.
+/// Returns how many.
+pub async fn requeue_held_by(db: &Db, worker: &str) -> Result<u64> {
+    Ok(write_db!(db, |pool| sqlx::query(
+        "UPDATE jobs SET status = 'pending', locked_by = NULL, locked_until = NULL, updated_at = $2
+         WHERE status = 'running' AND locked_by = $1"
+    )
+    .bind(worker)
+    .bind(now_ms())
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected()))?)
+}
+
+/// Extends the leases of every job `worker` is running (its heartbeat). Returns how many.
+pub async fn extend_leases(db: &Db, worker: &str, lease_ms: i64) -> Result<u64> {
+    Ok(write_db!(db, |pool| sqlx::query(
+        "UPDATE jobs SET locked_until = $2 WHERE status = 'running' AND locked_by = $1"
+    )
+    .bind(worker)
+    .bind(now_ms() + lease_ms)
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected()))?)
+}
+
+/// Records that jobs just queued (by idempotency key) had a first attempt already, outside the
+/// queue (an expedited run that failed, or one an interrupted application may have made): their
+/// next run knows it is not the first. Only jobs not yet claimed are marked.
+pub async fn note_tried(tx: &mut crate::Tx, corp_id: i64, keys: &[&str], reason: &str) -> Result<u64> {
+    let mut marked = 0;
+    let mut conn = Conn::Tx(tx);
+    for chunk in keys.chunks(rows_per_statement(conn.backend())) {
+        let mut p = Params::new(conn.backend());
+        let sql = format!(
+            "UPDATE jobs SET attempts = 1, last_error = {} WHERE corp_id = {} AND status = 'pending' AND attempts = 0
+               AND idempotency_key IN ({})",
+            p.one(),
+            p.one(),
+            p.list(chunk.len())
+        );
+        marked += on_conn!(conn.reborrow(), |c| {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(reason).bind(corp_id);
+            for key in chunk {
+                q = q.bind(*key);
+            }
+            q.execute(c).await.map(|r| r.rows_affected())
+        })?;
+    }
+    Ok(marked)
+}
+
+/// Failed jobs of a corp per kind, with one of their errors (the console's "retry all" buttons).
+pub async fn failed_by_kind(db: &Db, corp_id: i64) -> Result<Vec<(String, i64, Option<String>)>> {
+    Ok(read_db!(db, |pool| sqlx::query_as(
+        "SELECT kind, COUNT(*), MAX(last_error) FROM jobs WHERE corp_id = $1 AND status = 'failed'
+         GROUP BY kind ORDER BY kind"
+    )
+    .bind(corp_id)
+    .fetch_all(pool)
+    .await)?)
+}
+
 pub async fn get(db: &Db, corp_id: i64, id: i64) -> Result<Job> {
     let sql = format!("SELECT {COLUMNS} FROM jobs WHERE corp_id = $1 AND id = $2");
     let job: Option<Job> = read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql))

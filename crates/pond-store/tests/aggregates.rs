@@ -357,21 +357,21 @@ async fn inbox_absorbs_duplicates_and_claims_once(db: Db) {
         Inserted::Duplicate
     );
     inbox::insert(&db, c, "del:u1:wmA:200", "change_external_contact", "<xml/>").await.unwrap();
-    let claimed = inbox::claim(&db, 10, 60_000).await.unwrap();
+    let claimed = inbox::claim(&db, "w1", 10, 60_000).await.unwrap();
     assert_eq!(claimed.len(), 2);
-    assert!(inbox::claim(&db, 10, 60_000).await.unwrap().is_empty(), "claimed events are not handed out again");
+    assert!(inbox::claim(&db, "w1", 10, 60_000).await.unwrap().is_empty(), "claimed events are not handed out again");
     assert_eq!(inbox::unfinished(&db).await.unwrap(), 2);
     inbox::finish(&db, claimed[0].id, inbox::Outcome::Done).await.unwrap();
     let later = pond_store::now_ms() + 3_600_000;
     inbox::finish(&db, claimed[1].id, inbox::Outcome::Retry { error: "boom", at: later }).await.unwrap();
-    assert!(inbox::claim(&db, 10, 60_000).await.unwrap().is_empty(), "retries wait for their time");
+    assert!(inbox::claim(&db, "w1", 10, 60_000).await.unwrap().is_empty(), "retries wait for their time");
     inbox::finish(&db, claimed[1].id, inbox::Outcome::Retry { error: "boom", at: 0 }).await.unwrap();
-    let again = inbox::claim(&db, 10, -1).await.unwrap();
+    let again = inbox::claim(&db, "w1", 10, -1).await.unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].attempts, 2);
-    assert!(inbox::claim(&db, 10, 60_000).await.unwrap().is_empty(), "a lapsed lease waits for the sweep");
+    assert!(inbox::claim(&db, "w1", 10, 60_000).await.unwrap().is_empty(), "a lapsed lease waits for the sweep");
     assert_eq!(inbox::requeue_lapsed(&db).await.unwrap(), 1);
-    let lease_over = inbox::claim(&db, 10, 60_000).await.unwrap();
+    let lease_over = inbox::claim(&db, "w1", 10, 60_000).await.unwrap();
     assert_eq!(lease_over.len(), 1, "an expired lease makes the event claimable again");
     inbox::finish(&db, lease_over[0].id, inbox::Outcome::Failed { error: "gave up" }).await.unwrap();
     assert_eq!(inbox::unfinished(&db).await.unwrap(), 0);
@@ -381,8 +381,8 @@ async fn inbox_absorbs_duplicates_and_claims_once(db: Db) {
         inbox::insert(&db, c, "add:u1:wmA:100", "change_external_contact", "<xml/>").await.unwrap(),
         Inserted::Duplicate
     );
-    assert_eq!(inbox::claim(&db, 10, 60_000).await.unwrap().len(), 1);
-    let page = inbox::list(&db, c, Some("external"), PageRequest::default()).await.unwrap();
+    assert_eq!(inbox::claim(&db, "w1", 10, 60_000).await.unwrap().len(), 1);
+    let page = inbox::list(&db, c, Some("external"), "", PageRequest::default()).await.unwrap();
     assert_eq!(page.total, 2);
 }
 

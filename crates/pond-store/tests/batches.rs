@@ -47,7 +47,7 @@ async fn group_commit_stores_each_event_once_and_requeues_applied_duplicates(db:
     assert_eq!(inbox::unfinished(&db).await.unwrap(), 120);
 
     // Apply k000..k009, then a later batch repeats k003 (done → queued again) and k050 (still pending).
-    let claimed = inbox::claim(&db, 10, 60_000).await.unwrap();
+    let claimed = inbox::claim(&db, "w1", 10, 60_000).await.unwrap();
     let ids: Vec<i64> = claimed.iter().map(|e| e.id).collect();
     assert!(ids.contains(&k007));
     inbox::finish_done(&db, &ids).await.unwrap();
@@ -63,7 +63,7 @@ async fn events_stored_held_are_claimed_only_when_released_or_their_lease_ends(d
     let keys: Vec<String> = (0..5).map(|i| format!("h{i}")).collect();
     let mut batch: Vec<NewEvent<'_>> = keys.iter().map(|k| event(c, k)).collect();
     batch.push(event(c, "h2"));
-    let (stored, held) = inbox::insert_many_held(&db, &batch, 60_000).await.unwrap();
+    let (stored, held) = inbox::insert_many_held(&db, &batch, "w1", 60_000).await.unwrap();
     let new_ids: Vec<i64> = stored
         .iter()
         .filter_map(|s| match s {
@@ -75,26 +75,26 @@ async fn events_stored_held_are_claimed_only_when_released_or_their_lease_ends(d
     assert_eq!(held.iter().map(|e| e.id).collect::<Vec<_>>(), new_ids, "each new event handed back once, in order");
     assert!(held.iter().all(|e| e.status == "processing" && e.attempts == 1 && e.dedupe_key.starts_with('h')));
     assert_eq!(held[0].payload, "<xml/>");
-    assert!(inbox::claim(&db, 10, 60_000).await.unwrap().is_empty(), "held events are not claimable");
+    assert!(inbox::claim(&db, "w1", 10, 60_000).await.unwrap().is_empty(), "held events are not claimable");
     assert_eq!(inbox::unfinished(&db).await.unwrap(), 5);
 
     // An applied event seen again goes back in the queue, unheld.
     inbox::finish_done(&db, &[held[0].id]).await.unwrap();
-    let (again, none_held) = inbox::insert_many_held(&db, &[event(c, "h0")], 60_000).await.unwrap();
+    let (again, none_held) = inbox::insert_many_held(&db, &[event(c, "h0")], "w1", 60_000).await.unwrap();
     assert_eq!((again[0], none_held.len()), (Inserted::Duplicate, 0));
-    let claimed = inbox::claim(&db, 10, 60_000).await.unwrap();
+    let claimed = inbox::claim(&db, "w1", 10, 60_000).await.unwrap();
     assert_eq!(claimed.iter().map(|e| e.id).collect::<Vec<_>>(), vec![held[0].id]);
 
     // Released (a stopping worker) or lease over (a dead one): claimable, the attempt not lost.
     inbox::release(&db, &[held[1].id, held[2].id]).await.unwrap();
-    let (_, expired) = inbox::insert_many_held(&db, &[event(c, "late")], -1).await.unwrap();
+    let (_, expired) = inbox::insert_many_held(&db, &[event(c, "late")], "w1", -1).await.unwrap();
     assert_eq!(inbox::requeue_lapsed(&db).await.unwrap(), 1);
-    let claimed = inbox::claim(&db, 10, 60_000).await.unwrap();
+    let claimed = inbox::claim(&db, "w1", 10, 60_000).await.unwrap();
     assert_eq!(claimed.iter().map(|e| e.id).collect::<Vec<_>>(), vec![held[1].id, held[2].id, expired[0].id]);
     assert_eq!(claimed.iter().map(|e| e.attempts).collect::<Vec<_>>(), vec![1, 1, 2]);
     inbox::release(&db, &[held[3].id, held[4].id]).await.unwrap();
     inbox::release(&db, &[]).await.unwrap();
-    assert_eq!(inbox::claim(&db, 10, 60_000).await.unwrap().len(), 2);
+    assert_eq!(inbox::claim(&db, "w1", 10, 60_000).await.unwrap().len(), 2);
 }
 
 async fn wal_checkpoint_runs_beside_the_writer(db: Db) {

@@ -297,6 +297,10 @@ async fn connect(config: &Config) -> Result<Db> {
 fn app_over(db: Db, mut config: Config) -> Result<App> {
     let (keys, _) = pond_app::secrets::load_or_create(&config).context("loading the key for WeCom secrets")?;
     config.security.secret_key = keys;
+    if config.instance_id.trim().is_empty() {
+        config.instance_id = pond_app::files::instance_id(&config.data_dir)
+            .with_context(|| format!("keeping this instance's id in {}", config.data_dir.display()))?;
+    }
     Ok(App::new(db, config))
 }
 

@@ -42,7 +42,15 @@ impl WecomError {
             _ => None,
         }
     }
-    /// Worth retrying later (upstream busy, rate limited, network).
+    /// Worth retrying later by a queue: transient, or a credential answer (see
+    /// [`is_retryable_later_code`]).
+    pub fn is_retryable_later(&self) -> bool {
+        match self {
+            WecomError::Api { errcode, .. } => is_retryable_later_code(*errcode),
+            _ => self.is_transient(),
+        }
+    }
+    /// Worth retrying at once, within the call (upstream busy, rate limited, network, HTTP status).
     pub fn is_transient(&self) -> bool {
         match self {
             WecomError::Api { errcode, .. } => is_transient_code(*errcode),
@@ -50,6 +58,15 @@ impl WecomError {
             WecomError::Decode(_) => false,
         }
     }
+}
+
+/// Worth retrying later by a queue (minutes, not the client's seconds): everything
+/// [`WecomError::is_transient`] covers, plus the credential answers that a secret being rotated or a
+/// token renewed elsewhere gives for a while — 40001 invalid secret or token, 40013 invalid corp
+/// id, 40014 invalid token, 42001 expired token (the client has renewed the token once already).
+/// Callers retry with backoff and alert, rather than fail the work on the first answer.
+pub fn is_retryable_later_code(errcode: i64) -> bool {
+    is_transient_code(errcode) || is_token_code(errcode) || errcode == 40013
 }
 
 /// -1 system busy, 45009 frequency limit, 45033 concurrency limit.

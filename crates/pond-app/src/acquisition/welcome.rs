@@ -131,12 +131,18 @@ impl Delivered {
 }
 
 /// Sends the welcome message of a `welcome.send` job (payload as queued), within WeCom's window.
+///
+/// `tried_before`: an earlier attempt may have reached WeCom (its worker died, or its answer was
+/// lost). Then the code is offered to WeCom even past the window, and a "code used" answer means
+/// that earlier attempt sent it: recorded as sent, confirmed by WeCom — so a crash neither sends
+/// twice nor leaves a sent welcome counted as skipped.
 pub async fn deliver_welcome(
     db: &Db,
     client: &Client,
     corp_id: i64,
     payload: &str,
     lookups: &WelcomeLookups,
+    tried_before: bool,
 ) -> Result<Delivered, JobError> {
     let p: WelcomeJob = serde_json::from_str(payload).map_err(|e| JobError::Permanent(format!("bad payload: {e}")))?;
     let outcome = |status: WelcomeStatus, reason: String| WelcomeResult {
@@ -154,7 +160,7 @@ pub async fn deliver_welcome(
     let Some(welcome_id) = p.welcome_id else {
         return skipped("no welcome message configured (code, employee or corp default)".into());
     };
-    if now_ms() - p.event_at > WELCOME_WINDOW_MS {
+    if now_ms() - p.event_at > WELCOME_WINDOW_MS && !tried_before {
         return skipped("welcome code expired before sending (20 s window)".into());
     }
     let Some(message) = lookups.message(db, corp_id, welcome_id).await? else {
@@ -176,21 +182,38 @@ pub async fn deliver_welcome(
     };
     match client.send_welcome_msg(&msg).await {
         Ok(()) => Ok(Delivered::Done(outcome(WelcomeStatus::Sent, String::new()))),
-        Err(e) if e.errcode() == Some(41051) => skipped(format!("welcome code already used ({e})")),
+        Err(e) if is_code_used(&e) && tried_before => Ok(Delivered::Done(outcome(
+            WelcomeStatus::Sent,
+            format!("confirmed by WeCom: code used by an earlier attempt that was interrupted ({e})"),
+        ))),
+        Err(e) if is_code_used(&e) => skipped(format!("welcome code already used ({e})")),
+        Err(e) if e.errcode() == Some(40058) && tried_before => skipped(format!(
+            "welcome code refused ({e}); an interrupted earlier attempt may have sent it, WeCom does not say"
+        )),
         Err(e) if e.errcode() == Some(40058) => skipped(format!("welcome code refused ({e})")),
-        Err(e) if e.is_transient() && now_ms() - p.event_at <= WELCOME_WINDOW_MS => {
+        Err(e) if e.is_retryable_later() && now_ms() - p.event_at <= WELCOME_WINDOW_MS => {
             Err(JobError::Retryable(e.to_string()))
         }
-        Err(e) if e.is_transient() => skipped(format!("window passed while WeCom was unavailable ({e})")),
+        Err(e) if e.is_retryable_later() => skipped(format!("window passed while WeCom was unavailable ({e})")),
         Err(e) => Ok(Delivered::Failed(outcome(WelcomeStatus::Failed, e.to_string()), e.to_string())),
     }
+}
+
+/// WeCom's answers that a welcome code was used already: 41051 (the customer has been sent a
+/// welcome or started chatting) and 41096 (a welcome is being sent with this code).
+fn is_code_used(e: &wecom::WecomError) -> bool {
+    matches!(e.errcode(), Some(41051 | 41096))
 }
 
 impl WelcomeSender {
     async fn send(&self, job: &pond_store::jobs::Job) -> Result<(), JobError> {
         let client = self.0.client(job.corp_id).await.map_err(job_error)?;
+        // Attempts count claims: above one, an earlier claim (or the run made at once while the
+        // event was applied, see `jobs::note_tried`) may have reached WeCom.
+        let tried_before = job.attempts > 1;
         let delivered =
-            deliver_welcome(&self.0.db, &client, job.corp_id, &job.payload, &WelcomeLookups::default()).await?;
+            deliver_welcome(&self.0.db, &client, job.corp_id, &job.payload, &WelcomeLookups::default(), tried_before)
+                .await?;
         let (result, failure) = match delivered {
             Delivered::Done(r) => (r, None),
             Delivered::Failed(r, reason) => (r, Some(reason)),
@@ -265,9 +288,15 @@ impl ExpeditedBatch for WelcomeBatch {
         welcome_code_of_key(&job.idempotency_key).is_some_and(|code| self.handled.contains(code))
     }
 
-    fn run(self: Arc<Self>, client: Client, job: PlannedJob) -> BoxFuture<'static, Result<Record, JobError>> {
+    fn run(
+        self: Arc<Self>,
+        client: Client,
+        job: PlannedJob,
+        tried_before: bool,
+    ) -> BoxFuture<'static, Result<Record, JobError>> {
         Box::pin(async move {
-            let delivered = deliver_welcome(&self.db, &client, self.corp_id, &job.payload, &self.lookups).await?;
+            let delivered =
+                deliver_welcome(&self.db, &client, self.corp_id, &job.payload, &self.lookups, tried_before).await?;
             Ok(Box::new(delivered.result().clone()) as Record)
         })
     }

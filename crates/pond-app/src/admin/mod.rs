@@ -277,6 +277,102 @@ pub async fn retry_job(app: &App, actor: &Actor, corp_id: i64, id: i64) -> Resul
     Ok(pond_store::jobs::get(&app.db, corp_id, id).await?)
 }
 
+/// Puts every failed job of one kind back in the queue with fresh attempts, and wakes the worker.
+/// Returns how many. Nothing failed of that kind is not an error (the answer is 0).
+pub async fn retry_failed_jobs(app: &App, actor: &Actor, corp_id: i64, kind: &str) -> Result<u64, AppError> {
+    let kind = pond_core::ids::required_text("kind", kind, 64)?;
+    let mut tx = app.db.begin().await?;
+    let n = pond_store::jobs::retry_kind(&mut tx, corp_id, &kind).await?;
+    audit::record(&mut tx, corp_id, actor, AuditAction::JobRetryKind, &format!("jobs:{kind}"), &format!("{n} job(s)"))
+        .await?;
+    tx.commit().await?;
+    app.wake_worker.notify_one();
+    Ok(n)
+}
+
+/// Which inbox events to put back in the queue.
+#[derive(Debug, Clone, Copy)]
+pub enum EventsToRetry<'a> {
+    One(i64),
+    /// Every failed event of this type.
+    OfType(&'a str),
+    /// Every failed event.
+    All,
+}
+
+/// Puts failed inbox events back in the queue with fresh attempts, and wakes the inbox worker.
+/// Returns how many. Retrying one that is not failed is "not found"; a type with none failed is 0.
+pub async fn retry_failed_events(
+    app: &App,
+    actor: &Actor,
+    corp_id: i64,
+    which: EventsToRetry<'_>,
+) -> Result<u64, AppError> {
+    let (id, event_type, target) = match which {
+        EventsToRetry::One(id) => (Some(id), None, format!("event:{id}")),
+        EventsToRetry::OfType(t) => {
+            let t = pond_core::ids::required_text("event_type", t, 128)?;
+            (None, Some(t.clone()), format!("events:{t}"))
+        }
+        EventsToRetry::All => (None, None, "events:*".to_owned()),
+    };
+    let mut tx = app.db.begin().await?;
+    let n = pond_store::inbox::retry_failed(&mut tx, corp_id, id, event_type.as_deref()).await?;
+    if n == 0 && id.is_some() {
+        return Err(AppError::NotFound(format!("failed event {target}")));
+    }
+    audit::record(&mut tx, corp_id, actor, AuditAction::EventRetry, &target, &format!("{n} event(s)")).await?;
+    tx.commit().await?;
+    app.wake_inbox.notify_one();
+    Ok(n)
+}
+
+/// What is wrong in the corp's pipeline now: events failed or waiting for a retry after an error
+/// (by type, with one of their errors) and failed jobs (by kind) — the console's alert.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PipelineTroubles {
+    pub events: Vec<EventTrouble>,
+    pub jobs: Vec<JobTrouble>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EventTrouble {
+    pub event_type: String,
+    pub failed: i64,
+    /// Waiting for another attempt after an error (WeCom busy, credentials being changed…).
+    pub retrying: i64,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct JobTrouble {
+    pub kind: String,
+    pub failed: i64,
+    pub error: Option<String>,
+}
+
+impl PipelineTroubles {
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty() && self.jobs.is_empty()
+    }
+}
+
+/// The corp's [`PipelineTroubles`].
+pub async fn pipeline_troubles(app: &App, corp_id: i64) -> Result<PipelineTroubles, AppError> {
+    let (events, jobs) =
+        tokio::join!(pond_store::inbox::troubles(&app.db, corp_id), pond_store::jobs::failed_by_kind(&app.db, corp_id));
+    Ok(PipelineTroubles {
+        events: events?
+            .into_iter()
+            .map(|t| EventTrouble { event_type: t.event_type, failed: t.failed, retrying: t.retrying, error: t.last_error })
+            .collect(),
+        jobs: jobs?.into_iter().map(|(kind, failed, error)| JobTrouble { kind, failed, error }).collect(),
+    })
+}
+
 /// Starts a full sync in the background and returns its run at once (progress is on the run).
 /// A sync already running is a conflict.
 pub async fn start_sync(app: &App, actor: &Actor, corp_id: i64) -> Result<SyncRun, AppError> {

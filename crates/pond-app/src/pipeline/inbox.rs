@@ -35,10 +35,17 @@ use crate::{
     wecom_link::WecomClients,
 };
 
-/// Attempts before an event is given up.
-pub const MAX_ATTEMPTS: i64 = 10;
-/// How long a claimed event stays with its worker before another may take it.
-pub const LEASE_MS: i64 = 120_000;
+/// Attempts before an event is given up: with the backoff below (0.5 s doubling, at most 5 min
+/// apart) the last comes about an hour after the first — long enough to ride out a secret being
+/// rotated or WeCom being down, after which the event is failed and can be retried from the
+/// console.
+pub const MAX_ATTEMPTS: i64 = 20;
+/// How long a claimed event stays with its worker before another may take it. Short, because a
+/// welcome code is valid for 20 s: a live worker renews its leases every [`HEARTBEAT`], so only a
+/// dead one's lapse — and an instance restarted under the same name takes its own back at once.
+pub const LEASE_MS: i64 = 10_000;
+/// How often a worker renews the leases of what it holds.
+pub const HEARTBEAT: Duration = Duration::from_secs(3);
 /// Groups of events applied at the same time.
 const CONCURRENT_LANES: usize = 16;
 
@@ -66,6 +73,9 @@ pub struct InboxWorker {
     pub poll_interval: Duration,
     pub batch_size: i64,
     pub backoff: Backoff,
+    /// The instance this worker claims events for (see [`crate::pipeline::instance_name`]).
+    pub holder: String,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// How often the database's queue is claimed at least while events keep being handed over.
@@ -131,7 +141,7 @@ impl InboxWorker {
     /// concurrently when about different things and in arrival order when about the same thing.
     pub async fn run_batch(&self) -> Result<usize, pond_store::StoreError> {
         inbox::requeue_lapsed(&self.db).await?;
-        let events = inbox::claim(&self.db, self.batch_size, LEASE_MS).await?;
+        let events = inbox::claim(&self.db, &self.holder, self.batch_size, LEASE_MS).await?;
         let prepared = self.prepare(events).await;
         self.write(prepared).await
     }
@@ -257,9 +267,10 @@ impl InboxWorker {
                                     }
                                     Some(batch) => {
                                         let (batch, client, job) = (batch.clone(), client.clone(), job.clone());
+                                        let tried_before = event.attempts > 1;
                                         runs.spawn(async move {
                                             let (kind, key) = (job.kind, job.idempotency_key.clone());
-                                            (kind, key, batch.run(client, job).await)
+                                            (kind, key, batch.run(client, job, tried_before).await)
                                         });
                                     }
                                 }
@@ -450,6 +461,10 @@ impl InboxWorker {
         let mut queue: Vec<NewJob<'_>> = Vec::new();
         let mut done = Vec::new();
         let mut callbacks = Vec::with_capacity(part.len());
+        // Jobs queued after a first attempt elsewhere: a failed expedited run, or an earlier
+        // application of the same event that was interrupted and may have run them.
+        let mut ran_before: Vec<&str> = Vec::new();
+        let mut reapplied: Vec<&str> = Vec::new();
         for &i in part {
             let ((event, cb), fx) = (&batch.events[i], &effects[i]);
             let external_userid = customer_of(cb);
@@ -462,7 +477,14 @@ impl InboxWorker {
             for job in &fx.jobs {
                 let mut new = job.as_new(corp_id);
                 match expedited.to_retry.get(&job.idempotency_key) {
-                    Some(at) => new.run_at = *at,
+                    Some(at) => {
+                        new.run_at = *at;
+                        if at.is_some() {
+                            ran_before.push(&job.idempotency_key);
+                        } else if event.attempts > 1 {
+                            reapplied.push(&job.idempotency_key);
+                        }
+                    }
                     // Run to an outcome, or handled before: nothing to queue.
                     None if expedited.ran.contains_key(&job.idempotency_key)
                         || expedited.handled.contains(&job.idempotency_key) =>
@@ -486,6 +508,13 @@ impl InboxWorker {
         timeline::record_many(&mut tx, &entries).await?;
         write_records(&mut tx, corp_id, &batch.expedited, records).await?;
         let queued = !jobs::enqueue_in(&mut tx, &queue).await?.is_empty();
+        if !ran_before.is_empty() {
+            jobs::note_tried(&mut tx, corp_id, &ran_before, "first attempt made at once while the event was applied")
+                .await?;
+        }
+        if !reapplied.is_empty() {
+            jobs::note_tried(&mut tx, corp_id, &reapplied, "an interrupted earlier application may have run it").await?;
+        }
         inbox::finish_done(&mut tx, &done).await?;
         tx.commit().await?;
         self.features.after_commit(corp_id, &callbacks);
@@ -538,12 +567,15 @@ impl InboxWorker {
             Err(e) if e.is_transient() && event.attempts < MAX_ATTEMPTS => {
                 let delay =
                     self.backoff.delay_ms(u32::try_from(event.attempts).unwrap_or(1), rand::rng().random::<f64>());
-                tracing::info!(inbox_id = event.id, error = %e, "event will be retried");
+                // Shown in the console (events waiting for a retry after an error) and counted.
+                tracing::warn!(inbox_id = event.id, attempts = event.attempts, error = %e, "event will be retried");
+                self.metrics.inbox_retries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 inbox::finish(&self.db, event.id, Outcome::Retry { error: &e.to_string(), at: now_ms() + delay })
                     .await?;
             }
             Err(e) => {
-                tracing::warn!(inbox_id = event.id, error = %e, "event failed");
+                tracing::error!(inbox_id = event.id, attempts = event.attempts, error = %e, "event failed");
+                self.metrics.inbox_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 inbox::finish(&self.db, event.id, Outcome::Failed { error: &e.to_string() }).await?;
             }
         }
@@ -636,7 +668,7 @@ impl InboxWorker {
                             tracing::error!(error = %e, "inbox worker could not requeue lapsed events");
                         }
                     }
-                    match inbox::claim(&self.db, self.batch_size, LEASE_MS).await {
+                    match inbox::claim(&self.db, &self.holder, self.batch_size, LEASE_MS).await {
                         Ok(events) => next = events,
                         Err(e) => tracing::error!(error = %e, "inbox worker could not reach the database"),
                     }

@@ -46,6 +46,8 @@ pub struct InboxWriter {
 struct Handoff {
     to_worker: mpsc::Sender<Vec<InboxEvent>>,
     lease_ms: i64,
+    /// The instance the handed-over events are claimed for.
+    holder: Arc<str>,
 }
 
 impl InboxWriter {
@@ -55,9 +57,9 @@ impl InboxWriter {
 
     /// Hands new events to the caller (this instance's inbox worker) already claimed for
     /// `lease_ms`, whenever it has room. Returns `None` if a worker already takes them.
-    pub fn hand_off(&self, lease_ms: i64) -> Option<mpsc::Receiver<Vec<InboxEvent>>> {
+    pub fn hand_off(&self, holder: &str, lease_ms: i64) -> Option<mpsc::Receiver<Vec<InboxEvent>>> {
         let (to_worker, from_writer) = mpsc::channel(HANDOFF_BATCHES);
-        self.handoff.set(Handoff { to_worker, lease_ms }).ok()?;
+        self.handoff.set(Handoff { to_worker, lease_ms, holder: Arc::from(holder) }).ok()?;
         Some(from_writer)
     }
 
@@ -105,9 +107,9 @@ async fn write_batches(
             })
             .collect();
         // A place in the worker's queue is reserved before storing, so held events always reach it.
-        let room = handoff.get().and_then(|h| h.to_worker.try_reserve().ok().map(|permit| (permit, h.lease_ms)));
+        let room = handoff.get().and_then(|h| h.to_worker.try_reserve().ok().map(|permit| (permit, h)));
         let result = match room {
-            Some((permit, lease_ms)) => pond_store::inbox::insert_many_held(&db, &events, lease_ms)
+            Some((permit, h)) => pond_store::inbox::insert_many_held(&db, &events, &h.holder, h.lease_ms)
                 .await
                 .map(|(stored, held)| (stored, Some((permit, held)))),
             None => pond_store::inbox::insert_many(&db, &events).await.map(|stored| (stored, None)),

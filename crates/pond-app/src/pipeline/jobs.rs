@@ -38,7 +38,7 @@ pub enum JobError {
 
 /// A WeCom error as a job outcome: retried when transient.
 pub fn api_error(e: wecom::WecomError) -> JobError {
-    if e.is_transient() { JobError::Retryable(e.to_string()) } else { JobError::Permanent(e.to_string()) }
+    if e.is_retryable_later() { JobError::Retryable(e.to_string()) } else { JobError::Permanent(e.to_string()) }
 }
 
 /// A database error as a job outcome: retried.

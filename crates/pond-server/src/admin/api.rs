@@ -13,6 +13,11 @@ pub fn routes() -> OpenApiRouter<App> {
         .routes(routes!(get_corp, put_corp))
         .routes(routes!(list_jobs))
         .routes(routes!(retry_job))
+        .routes(routes!(retry_jobs_of_kind))
+        .routes(routes!(list_events))
+        .routes(routes!(retry_event))
+        .routes(routes!(retry_events))
+        .routes(routes!(pipeline_troubles))
         .routes(routes!(list_audit))
         .routes(routes!(start_sync, latest_sync))
 }
@@ -85,6 +90,101 @@ async fn retry_job(
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<JobView>, ApiError> {
     Ok(Json(pond_app::admin::retry_job(&state, &caller.actor, caller.corp_id, id).await?.into()))
+}
+
+/// What to retry in bulk.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetryKind {
+    /// A job kind (`welcome.send`, …).
+    pub kind: String,
+}
+
+/// Puts every failed job of one kind back in the queue with a fresh set of attempts.
+#[utoipa::path(post, path = "/api/v1/jobs/retry", security(("bearer" = ["admin"])), tag = "jobs",
+    request_body = RetryKind,
+    responses((status = 200, body = RetriedView), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn retry_jobs_of_kind(
+    State(state): State<App>,
+    Extension(caller): Extension<ApiCaller>,
+    ApiJson(body): ApiJson<RetryKind>,
+) -> Result<Json<RetriedView>, ApiError> {
+    let retried = pond_app::admin::retry_failed_jobs(&state, &caller.actor, caller.corp_id, &body.kind).await?;
+    Ok(Json(RetriedView { retried }))
+}
+
+/// The stored WeCom callbacks (newest first) and how applying each went.
+#[utoipa::path(get, path = "/api/v1/events", security(("bearer" = ["readonly"])), tag = "events", params(EventsQuery),
+    responses((status = 200, body = PageOf<EventView>), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn list_events(
+    State(state): State<App>,
+    Extension(caller): Extension<ApiCaller>,
+    ApiQuery(q): ApiQuery<EventsQuery>,
+) -> Result<Json<PageOf<EventView>>, ApiError> {
+    let status = q.status.as_deref().map(str::trim).unwrap_or("");
+    if !["", "pending", "processing", "done", "failed"].contains(&status) {
+        return Err(pond_core::ValidationError::new(
+            "status",
+            "must be one of pending, processing, done, failed",
+            "须为 pending、processing、done、failed 之一",
+        )
+        .into());
+    }
+    let search = q.q.as_deref().filter(|s| !s.trim().is_empty());
+    let page =
+        pond_store::inbox::list(&state.db, caller.corp_id, search, status, PageRequest::new(q.page, q.per_page))
+            .await?;
+    Ok(Json(PageOf::from_page(page)))
+}
+
+/// Puts a failed event back in the queue with a fresh set of attempts.
+#[utoipa::path(post, path = "/api/v1/events/{id}/retry", security(("bearer" = ["admin"])), tag = "events",
+    params(("id" = i64, Path, description = "Event id")),
+    responses((status = 200, body = EventView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn retry_event(
+    State(state): State<App>,
+    Extension(caller): Extension<ApiCaller>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<EventView>, ApiError> {
+    use pond_app::admin::EventsToRetry;
+    pond_app::admin::retry_failed_events(&state, &caller.actor, caller.corp_id, EventsToRetry::One(id)).await?;
+    Ok(Json(pond_store::inbox::get(&state.db, caller.corp_id, id).await?.into()))
+}
+
+/// Which failed events to retry in bulk.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetryEvents {
+    /// Only events of this type; every failed event when absent.
+    pub event_type: Option<String>,
+}
+
+/// Puts failed events (of one type, or all) back in the queue with a fresh set of attempts.
+#[utoipa::path(post, path = "/api/v1/events/retry", security(("bearer" = ["admin"])), tag = "events",
+    request_body = RetryEvents,
+    responses((status = 200, body = RetriedView), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn retry_events(
+    State(state): State<App>,
+    Extension(caller): Extension<ApiCaller>,
+    ApiJson(body): ApiJson<RetryEvents>,
+) -> Result<Json<RetriedView>, ApiError> {
+    use pond_app::admin::EventsToRetry;
+    let which = match body.event_type.as_deref() {
+        Some(t) => EventsToRetry::OfType(t),
+        None => EventsToRetry::All,
+    };
+    let retried = pond_app::admin::retry_failed_events(&state, &caller.actor, caller.corp_id, which).await?;
+    Ok(Json(RetriedView { retried }))
+}
+
+/// Events failed or waiting for a retry after an error (by type), and failed jobs (by kind).
+#[utoipa::path(get, path = "/api/v1/pipeline/troubles", security(("bearer" = ["readonly"])), tag = "events",
+    responses((status = 200, body = pond_app::admin::PipelineTroubles), (status = 401, body = ErrorBody)))]
+async fn pipeline_troubles(
+    State(state): State<App>,
+    Extension(caller): Extension<ApiCaller>,
+) -> Result<Json<pond_app::admin::PipelineTroubles>, ApiError> {
+    Ok(Json(pond_app::admin::pipeline_troubles(&state, caller.corp_id).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/audit", security(("bearer" = ["admin"])), tag = "audit", params(ListQuery),

@@ -14,6 +14,10 @@ pub fn pages(book: RouteBook) -> RouteBook {
         .post("/console/sync", Role::Admin, sync_start)
         .get("/console/jobs", Role::ReadOnly, jobs_page)
         .post("/console/jobs/{id}/retry", Role::Admin, job_retry)
+        .post("/console/jobs/retry", Role::Admin, jobs_retry_kind)
+        .get("/console/events", Role::ReadOnly, events_page)
+        .post("/console/events/{id}/retry", Role::Admin, event_retry)
+        .post("/console/events/retry", Role::Admin, events_retry)
         .get("/console/audit", Role::Admin, audit_page)
         .get("/console/users", Role::Owner, users_page)
         .post("/console/users", Role::Owner, users_add)
@@ -184,6 +188,10 @@ struct JobsPage {
     tabs: Vec<(&'static str, &'static str)>,
     items: Vec<Job>,
     pager: Pager,
+    /// Failed jobs by kind (the "retry all" buttons).
+    troubles: pond_app::admin::PipelineTroubles,
+    /// How many a "retry all" just put back.
+    retried: Option<u64>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -191,6 +199,8 @@ pub struct JobParams {
     status: Option<String>,
     page: Option<u32>,
     retried: Option<u8>,
+    /// How many a "retry all" put back.
+    count: Option<u64>,
 }
 
 pub async fn jobs_page(
@@ -199,7 +209,7 @@ pub async fn jobs_page(
     headers: HeaderMap,
     Query(p): Query<JobParams>,
 ) -> PageResult {
-    let flash = p.retried.map(|_| "jobs.retried");
+    let flash = p.retried.or(p.count.map(|_| 1)).map(|_| "jobs.retried");
     let c = chrome(&user, &headers, "/console/jobs", flash);
     let status = p.status.as_deref().and_then(|s| s.parse::<JobStatus>().ok()).unwrap_or(JobStatus::Pending);
     let page: Page<Job> =
@@ -208,7 +218,8 @@ pub async fn jobs_page(
             .or_page(c.lang)?;
     let pager = Pager::new(&page, "/console/jobs", &format!("&status={}", status.as_str()));
     let tabs = JobStatus::ALL.iter().map(|s| (s.as_str(), job_status_key(*s))).collect();
-    Ok(render(&JobsPage { c, status: status.as_str(), tabs, items: page.items, pager }))
+    let troubles = pond_app::admin::pipeline_troubles(&state, user.corp_id).await.or_page(c.lang)?;
+    Ok(render(&JobsPage { c, status: status.as_str(), tabs, items: page.items, pager, troubles, retried: p.count }))
 }
 
 fn job_status_key(s: JobStatus) -> &'static str {
@@ -229,6 +240,114 @@ pub async fn job_retry(
     let lang = lang_of(&headers);
     pond_app::admin::retry_job(&state, &actor(&user), user.corp_id, id).await.or_page(lang)?;
     Ok(Redirect::to("/console/jobs?status=failed&retried=1").into_response())
+}
+
+/// "Retry all failed jobs of this kind", as posted.
+#[derive(Debug, Deserialize)]
+pub struct RetryKindForm {
+    kind: String,
+}
+
+pub async fn jobs_retry_kind(
+    State(state): State<App>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+    Form(form): Form<RetryKindForm>,
+) -> PageResult {
+    let lang = lang_of(&headers);
+    let n = pond_app::admin::retry_failed_jobs(&state, &actor(&user), user.corp_id, &form.kind).await.or_page(lang)?;
+    Ok(Redirect::to(&format!("/console/jobs?status=failed&count={n}")).into_response())
+}
+
+#[derive(Template)]
+#[template(path = "admin/events.html")]
+struct EventsPage {
+    c: Chrome,
+    status: &'static str,
+    q: String,
+    tabs: Vec<(&'static str, &'static str)>,
+    items: Vec<pond_store::inbox::InboxEvent>,
+    pager: Pager,
+    troubles: pond_app::admin::PipelineTroubles,
+    /// How many a retry just put back.
+    retried: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct EventParams {
+    status: Option<String>,
+    q: Option<String>,
+    page: Option<u32>,
+    count: Option<u64>,
+}
+
+const EVENT_TABS: [(&str, &str); 4] = [
+    ("failed", "events.failed"),
+    ("pending", "events.pending"),
+    ("processing", "events.processing"),
+    ("done", "events.done"),
+];
+
+pub async fn events_page(
+    State(state): State<App>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+    Query(p): Query<EventParams>,
+) -> PageResult {
+    let c = chrome(&user, &headers, "/console/events", p.count.map(|_| "jobs.retried"));
+    let status = EVENT_TABS.iter().map(|(s, _)| *s).find(|s| Some(*s) == p.status.as_deref()).unwrap_or("failed");
+    let q = p.q.unwrap_or_default();
+    let search = Some(q.as_str()).filter(|q| !q.trim().is_empty());
+    let (page, troubles) = tokio::join!(
+        pond_store::inbox::list(&state.db, user.corp_id, search, status, PageRequest::new(p.page, Some(50))),
+        pond_app::admin::pipeline_troubles(&state, user.corp_id)
+    );
+    let page = page.or_page(c.lang)?;
+    let troubles = troubles.or_page(c.lang)?;
+    let pager = Pager::new(
+        &page,
+        "/console/events",
+        &format!("&status={status}&q={}", crate::console::session::encode_component(q.trim())),
+    );
+    let tabs = EVENT_TABS.to_vec();
+    Ok(render(&EventsPage { c, status, q, tabs, items: page.items, pager, troubles, retried: p.count }))
+}
+
+pub async fn event_retry(
+    State(state): State<App>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+    ConsolePath(id): ConsolePath<i64>,
+) -> PageResult {
+    use pond_app::admin::EventsToRetry;
+    let lang = lang_of(&headers);
+    let n = pond_app::admin::retry_failed_events(&state, &actor(&user), user.corp_id, EventsToRetry::One(id))
+        .await
+        .or_page(lang)?;
+    Ok(Redirect::to(&format!("/console/events?status=failed&count={n}")).into_response())
+}
+
+/// "Retry every failed event (of this type)", as posted.
+#[derive(Debug, Deserialize)]
+pub struct RetryEventsForm {
+    #[serde(default)]
+    event_type: String,
+}
+
+pub async fn events_retry(
+    State(state): State<App>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+    Form(form): Form<RetryEventsForm>,
+) -> PageResult {
+    use pond_app::admin::EventsToRetry;
+    let lang = lang_of(&headers);
+    let which = match form.event_type.trim() {
+        "" => EventsToRetry::All,
+        t => EventsToRetry::OfType(t),
+    };
+    let n = pond_app::admin::retry_failed_events(&state, &actor(&user), user.corp_id, which).await.or_page(lang)?;
+    Ok(Redirect::to(&format!("/console/events?status=failed&count={n}")).into_response())
 }
 
 #[derive(Template)]

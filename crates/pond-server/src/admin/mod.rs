@@ -1,4 +1,5 @@
-//! Admin: corp settings, sync runs, jobs, the audit log, console users and API tokens.
+//! Admin: corp settings, sync runs, jobs and WeCom events (with their retries), the audit log,
+//! console users and API tokens.
 
 mod api;
 mod console;
@@ -11,6 +12,7 @@ pub const ROUTES: FeatureRoutes =
 
 const NAV: &[NavItem] = &[
     NavItem { group: NavGroup::System, key: "nav.jobs", href: "/console/jobs", shown_to: ShownTo::Everyone },
+    NavItem { group: NavGroup::System, key: "nav.events", href: "/console/events", shown_to: ShownTo::Everyone },
     NavItem { group: NavGroup::System, key: "nav.sync", href: "/console/sync", shown_to: ShownTo::Everyone },
     NavItem { group: NavGroup::System, key: "nav.corp", href: "/console/corp", shown_to: ShownTo::Everyone },
     NavItem { group: NavGroup::System, key: "nav.audit", href: "/console/audit", shown_to: ShownTo::Admins },

@@ -15,7 +15,7 @@ pub(crate) mod prelude {
     pub use serde::{Deserialize, Serialize};
     pub use utoipa::IntoParams;
 
-    pub use super::{JobsQuery, ListQuery, views::*};
+    pub use super::{EventsQuery, JobsQuery, ListQuery, views::*};
     pub use crate::{
         auth::ApiCaller,
         error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody},
@@ -131,6 +131,18 @@ impl ListQuery {
     pub fn search(&self) -> Option<&str> {
         self.q.as_deref().filter(|q| !q.trim().is_empty())
     }
+}
+
+/// Search, status filter and pagination for the inbox event list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventsQuery {
+    /// `pending`, `processing`, `done` or `failed`; all when absent.
+    pub status: Option<String>,
+    /// Case-insensitive substring of the event type, e.g. `add_external_contact`.
+    pub q: Option<String>,
+    pub page: Option<u32>,
+    pub per_page: Option<u32>,
 }
 
 /// Pagination and status filter for the job list.

@@ -320,6 +320,40 @@ impl From<pond_store::jobs::Job> for JobView {
     }
 }
 
+/// A stored WeCom callback and how applying it went.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventView {
+    pub id: i64,
+    /// `change_external_contact/add_external_contact` and the like.
+    pub event_type: String,
+    /// `pending`, `processing`, `done` or `failed`.
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub received_at: i64,
+    pub processed_at: Option<i64>,
+}
+
+impl From<pond_store::inbox::InboxEvent> for EventView {
+    fn from(e: pond_store::inbox::InboxEvent) -> Self {
+        EventView {
+            id: e.id,
+            event_type: e.event_type,
+            status: e.status,
+            attempts: e.attempts,
+            last_error: e.last_error,
+            received_at: e.received_at,
+            processed_at: e.processed_at,
+        }
+    }
+}
+
+/// How many were put back in the queue.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RetriedView {
+    pub retried: u64,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuditView {
     pub id: i64,
