@@ -528,6 +528,7 @@ pub fn dispatch(
             }
             let now = w.now_ms();
             let entry = w.welcome_codes.get_mut(&code).ok_or_else(|| SimError::new(40058, "invalid welcome_code"))?;
+            entry.send_attempts += 1;
             if entry.used {
                 return Err(SimError::new(41051, "externaluser has started chatting"));
             }

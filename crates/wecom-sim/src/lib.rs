@@ -295,11 +295,15 @@ async fn cgi_handler(
     Query(query): Query<Vec<(String, String)>>,
     body: Bytes,
 ) -> Response {
-    let state = &sim.state;
-    if let Ok(mut calls) = state.calls.lock() {
+    if let Ok(mut calls) = sim.state.calls.lock() {
         *calls.entry(path.clone()).or_default() += 1;
     }
-    let result = answer(state, &path, &method, &query, &body).await;
+    // Answered in a task of its own: like WeCom, a request that arrived is carried out even if the
+    // caller goes away before the answer (a caller killed mid-call must find out what happened).
+    let state = sim.state.clone();
+    let result = tokio::spawn(async move { answer(&state, &path, &method, &query, &body).await })
+        .await
+        .unwrap_or_else(|_| Err(SimError::new(-1, "system busy")));
     match result {
         Ok(v) => Json(v).into_response(),
         Err(e) if e.errcode == 48001 => sim_error(StatusCode::NOT_FOUND, &e),

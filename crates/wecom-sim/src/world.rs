@@ -86,6 +86,9 @@ pub struct WelcomeCode {
     pub external_userid: String,
     pub issued_at_ms: i64,
     pub used: bool,
+    /// `send_welcome_msg` calls made with this code, refused ones included (tests count them: a
+    /// second call is only right after a crash, when the caller had to ask).
+    pub send_attempts: u32,
 }
 
 /// A welcome message accepted by `send_welcome_msg`.
@@ -718,6 +721,7 @@ impl World {
                         external_userid: external_userid.clone(),
                         issued_at_ms: self.now_ms(),
                         used: false,
+                        send_attempts: 0,
                     },
                 );
                 out.callbacks.push(self.event_xml(

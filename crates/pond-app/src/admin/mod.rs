@@ -367,7 +367,12 @@ pub async fn pipeline_troubles(app: &App, corp_id: i64) -> Result<PipelineTroubl
     Ok(PipelineTroubles {
         events: events?
             .into_iter()
-            .map(|t| EventTrouble { event_type: t.event_type, failed: t.failed, retrying: t.retrying, error: t.last_error })
+            .map(|t| EventTrouble {
+                event_type: t.event_type,
+                failed: t.failed,
+                retrying: t.retrying,
+                error: t.last_error,
+            })
             .collect(),
         jobs: jobs?.into_iter().map(|(kind, failed, error)| JobTrouble { kind, failed, error }).collect(),
     })

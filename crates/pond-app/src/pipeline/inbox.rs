@@ -513,7 +513,8 @@ impl InboxWorker {
                 .await?;
         }
         if !reapplied.is_empty() {
-            jobs::note_tried(&mut tx, corp_id, &reapplied, "an interrupted earlier application may have run it").await?;
+            jobs::note_tried(&mut tx, corp_id, &reapplied, "an interrupted earlier application may have run it")
+                .await?;
         }
         inbox::finish_done(&mut tx, &done).await?;
         tx.commit().await?;

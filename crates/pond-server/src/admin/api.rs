@@ -131,9 +131,8 @@ async fn list_events(
         .into());
     }
     let search = q.q.as_deref().filter(|s| !s.trim().is_empty());
-    let page =
-        pond_store::inbox::list(&state.db, caller.corp_id, search, status, PageRequest::new(q.page, q.per_page))
-            .await?;
+    let page = pond_store::inbox::list(&state.db, caller.corp_id, search, status, PageRequest::new(q.page, q.per_page))
+        .await?;
     Ok(Json(PageOf::from_page(page)))
 }
 
