@@ -8,8 +8,16 @@ use pond_store::Db;
 use tokio::sync::Notify;
 
 use crate::{
-    acquisition::regional::StoreIndexes, clock::Clock, config::Config, corp::cache::CorpCache, feature::Features,
-    metrics::Metrics, pipeline::intake::InboxWriter, secrets::Keyring, wecom_link::WecomClients,
+    acquisition::{contact_ways::ContactWayMemory, regional::StoreIndexes},
+    clock::Clock,
+    config::Config,
+    corp::cache::CorpCache,
+    feature::Features,
+    metrics::Metrics,
+    pipeline::intake::InboxWriter,
+    rate_limit::ClientBudget,
+    secrets::Keyring,
+    wecom_link::WecomClients,
 };
 
 #[derive(Clone)]
@@ -25,6 +33,10 @@ pub struct App {
     pub wecom: Arc<WecomClients>,
     /// Nearest-store indexes per corp.
     pub store_indexes: Arc<StoreIndexes>,
+    /// What WeCom answered about per-employee contact ways (made, refused), on this instance.
+    pub contact_ways: Arc<ContactWayMemory>,
+    /// Hits of the public phone pages per client address (`security.h5_hits_per_minute`).
+    pub h5_budget: Arc<ClientBudget>,
     /// Corp settings, cached briefly (read for every callback and event).
     pub corps: Arc<CorpCache>,
     /// Stores accepted callbacks in group commits.
@@ -52,6 +64,7 @@ impl App {
     pub fn with_features(db: Db, config: Config, features: Vec<Arc<dyn crate::feature::Feature>>) -> Self {
         let wecom = Arc::new(WecomClients::new(config.wecom.calls_per_minute));
         let wake_inbox: Arc<Notify> = Arc::default();
+        let h5_budget = Arc::new(ClientBudget::new(config.security.h5_hits_per_minute));
         let secrets = Arc::new(match Keyring::parse(&config.security.secret_key) {
             Ok(keys) => keys,
             Err(_) => Keyring::ephemeral(),
@@ -72,6 +85,8 @@ impl App {
             wake_inbox,
             wecom,
             store_indexes: Arc::default(),
+            contact_ways: Arc::default(),
+            h5_budget,
             features: Arc::new(Features::new(features)),
         }
     }

@@ -203,13 +203,7 @@ fn throttle_keys(app: &App, email: &str, client: Option<std::net::IpAddr>) -> Ve
     let mut keys =
         vec![ThrottleKey { key: format!("account:{email}"), limit: i64::from(sec.login_failures_per_account) }];
     if let Some(ip) = client {
-        let address = match ip {
-            std::net::IpAddr::V4(v4) => v4.to_string(),
-            std::net::IpAddr::V6(v6) => {
-                let s = v6.segments();
-                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-            }
-        };
+        let address = crate::rate_limit::client_key(ip);
         keys.push(ThrottleKey { key: format!("address:{address}"), limit: i64::from(sec.login_failures_per_address) });
     }
     keys

@@ -55,6 +55,9 @@ pub struct SecurityConfig {
     pub password_hash_slots: usize,
     /// Password checks that may wait for a slot; beyond that a login is answered 429 at once.
     pub password_hash_queue: usize,
+    /// Hits of the public phone pages (landing and regional codes) one client address may make
+    /// per minute (IPv6: per /64); more are answered 429 with a page saying when to try again.
+    pub h5_hits_per_minute: u32,
     /// Take the client address from `X-Forwarded-For` (only behind a proxy that sets it).
     pub trust_forwarded_for: bool,
     /// Pages may show images from this machine (`http://127.0.0.1:*`): the demo's simulator.
@@ -153,6 +156,7 @@ impl Default for Config {
                 login_lockout_max_secs: 900,
                 password_hash_slots: 2,
                 password_hash_queue: 16,
+                h5_hits_per_minute: 30,
                 trust_forwarded_for: false,
                 loopback_images: false,
                 metrics_token: String::new(),
@@ -174,6 +178,7 @@ impl std::fmt::Debug for SecurityConfig {
             .field("login_lockout_max_secs", &self.login_lockout_max_secs)
             .field("password_hash_slots", &self.password_hash_slots)
             .field("password_hash_queue", &self.password_hash_queue)
+            .field("h5_hits_per_minute", &self.h5_hits_per_minute)
             .field("trust_forwarded_for", &self.trust_forwarded_for)
             .field("loopback_images", &self.loopback_images)
             .field("metrics_token", &set(&self.metrics_token))
@@ -297,6 +302,12 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "security.password_hash_slots",
                 allowed: "slots must be 1..=64 and the queue at most 10000".into(),
+            });
+        }
+        if !(1..=100_000).contains(&sec.h5_hits_per_minute) {
+            return Err(ConfigError::Invalid {
+                key: "security.h5_hits_per_minute",
+                allowed: "must be 1..=100000".into(),
             });
         }
         if !self.public_url.is_empty() {

@@ -34,6 +34,7 @@ pub mod groups;
 pub mod metrics;
 pub mod pickers;
 pub mod pipeline;
+pub mod rate_limit;
 pub mod reach;
 pub mod risk;
 pub mod secrets;

@@ -189,19 +189,31 @@ pub struct Eligible {
     pub used_backup: bool,
 }
 
-/// The employees on duty now and under their cap; the backup staff (under cap) only when none is.
-pub fn eligible(rules: &Rules, now: LocalTime, added_today: &HashMap<String, u32>) -> Eligible {
-    let under_cap = |u: &str| rules.daily_cap.is_none_or(|cap| added_today.get(u).copied().unwrap_or(0) < cap);
-    let on_duty: Vec<StaffWeight> = match rules.schedules.iter().find(|s| s.covers(now)) {
-        Some(s) => s.staff.clone(),
-        None => rules.staff.clone(),
+/// The employees who may take the next customer now: those on duty (the schedule covering `now`,
+/// else the regular staff) who are under their daily cap and able to serve; the backup staff
+/// (under cap and able) only when no one on duty is.
+///
+/// `can_serve` carries what the caller knows of each employee: not resigned, disabled or
+/// inactive in WeCom, and not refused a contact way by WeCom lately. An employee who cannot
+/// serve is never chosen, on duty or as backup.
+pub fn eligible(
+    rules: &Rules,
+    now: LocalTime,
+    added_today: &HashMap<String, u32>,
+    can_serve: impl Fn(&str) -> bool,
+) -> Eligible {
+    let available =
+        |u: &str| rules.daily_cap.is_none_or(|cap| added_today.get(u).copied().unwrap_or(0) < cap) && can_serve(u);
+    let on_duty: &[StaffWeight] = match rules.schedules.iter().find(|s| s.covers(now)) {
+        Some(s) => &s.staff,
+        None => &rules.staff,
     };
-    let staff: Vec<StaffWeight> = on_duty.into_iter().filter(|s| under_cap(&s.userid)).collect();
+    let staff: Vec<StaffWeight> = on_duty.iter().filter(|s| available(&s.userid)).cloned().collect();
     if !staff.is_empty() {
         return Eligible { staff, used_backup: false };
     }
     let backup =
-        rules.backup.iter().filter(|u| under_cap(u)).map(|u| StaffWeight { userid: u.clone(), weight: 1 }).collect();
+        rules.backup.iter().filter(|u| available(u)).map(|u| StaffWeight { userid: u.clone(), weight: 1 }).collect();
     Eligible { staff: backup, used_backup: true }
 }
 
@@ -366,7 +378,7 @@ mod tests {
             added.clear();
             let mut backups = 0;
             for i in 0..100u64 {
-                let e = eligible(&rules, MONDAY_10, &added);
+                let e = eligible(&rules, MONDAY_10, &added, |_| true);
                 if e.used_backup {
                     backups += 1;
                     assert!(added["a"] >= 30 && added["b"] >= 30, "backup used while a regular had room");
@@ -398,11 +410,107 @@ mod tests {
             staff: vec![sw("night", 1)],
         };
         let rules = Rules { staff: vec![sw("day", 1)], daily_cap: None, schedules: vec![night], backup: vec![] };
-        let at = |weekday, minute| eligible(&rules, LocalTime { weekday, minute }, &HashMap::new()).staff;
+        let at = |weekday, minute| eligible(&rules, LocalTime { weekday, minute }, &HashMap::new(), |_| true).staff;
         assert_eq!(at(1, 17 * 60 + 59), vec![sw("day", 1)]);
         assert_eq!(at(1, 18 * 60), vec![sw("night", 1)]);
         assert_eq!(at(5, 23 * 60 + 59), vec![sw("night", 1)]);
         assert_eq!(at(6, 20 * 60), vec![sw("day", 1)], "weekends are outside the schedule");
+    }
+
+    #[test]
+    fn staff_who_cannot_serve_are_never_chosen_and_the_backup_steps_in() {
+        let rules = Rules {
+            staff: vec![sw("a", 1), sw("b", 5), sw("c", 1)],
+            daily_cap: Some(2),
+            schedules: vec![],
+            backup: vec!["y".into(), "z".into()],
+        };
+        let none = HashMap::new();
+        let users = |e: &Eligible| e.staff.iter().map(|s| s.userid.clone()).collect::<Vec<_>>();
+        let resigned_b = eligible(&rules, MONDAY_10, &none, |u| u != "b");
+        assert_eq!((users(&resigned_b), resigned_b.used_backup), (vec!["a".into(), "c".into()], false));
+        for strategy in [Strategy::Random, Strategy::RoundRobin, Strategy::Weighted, Strategy::FewestAddedToday] {
+            for i in 0..50u64 {
+                let u = pick(strategy, &resigned_b.staff, i, &none, (i as f64 * 0.377) % 1.0);
+                assert_ne!(u.as_deref(), Some("b"), "{strategy:?}");
+            }
+        }
+        // a capped, b resigned, c refused by WeCom: the backup serves, but not a backup who cannot.
+        let added: HashMap<String, u32> = [("a".into(), 2)].into();
+        let e = eligible(&rules, MONDAY_10, &added, |u| !matches!(u, "b" | "c" | "y"));
+        assert_eq!((users(&e), e.used_backup), (vec!["z".into()], true));
+        let nobody = eligible(&rules, MONDAY_10, &added, |u| !matches!(u, "b" | "c" | "y" | "z"));
+        assert!(nobody.staff.is_empty() && pick(Strategy::Random, &nobody.staff, 0, &added, 0.5).is_none());
+    }
+
+    #[test]
+    fn off_schedule_staff_do_not_stand_in_for_the_schedule_the_backup_does() {
+        let evening = Schedule {
+            weekdays: vec![1, 2, 3, 4, 5, 6, 7],
+            start: "18:00".into(),
+            end: "22:00".into(),
+            staff: vec![sw("night", 1)],
+        };
+        // Only a schedule: outside it, nobody regular is on duty.
+        let rules = Rules { staff: vec![], daily_cap: None, schedules: vec![evening], backup: vec!["z".into()] };
+        let at = |minute, can: &dyn Fn(&str) -> bool| {
+            let e = eligible(&rules, LocalTime { weekday: 3, minute }, &HashMap::new(), can);
+            (e.staff.into_iter().map(|s| s.userid).collect::<Vec<_>>(), e.used_backup)
+        };
+        assert_eq!(at(10 * 60, &|_| true), (vec!["z".to_owned()], true), "off schedule: backup");
+        assert_eq!(at(19 * 60, &|_| true), (vec!["night".to_owned()], false), "on schedule");
+        assert_eq!(at(19 * 60, &|u| u != "night"), (vec!["z".to_owned()], true), "on schedule but resigned");
+    }
+
+    /// Over many random situations: whoever is picked is on duty (or backup), under the cap and
+    /// able to serve, and the backup is used only when no one on duty is available.
+    #[test]
+    fn a_pick_is_always_on_duty_under_cap_and_able() {
+        let night = Schedule {
+            weekdays: vec![6, 7],
+            start: "00:00".into(),
+            end: "12:00".into(),
+            staff: vec![sw("n1", 1), sw("n2", 2)],
+        };
+        let rules = Rules {
+            staff: vec![sw("a", 1), sw("b", 2), sw("c", 3)],
+            daily_cap: Some(3),
+            schedules: vec![night],
+            backup: vec!["y".into(), "z".into()],
+        };
+        let everyone = ["a", "b", "c", "n1", "n2", "y", "z"];
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for round in 0..5_000u64 {
+            let bits = next();
+            // Each employee able with probability 3/4.
+            let able: Vec<&str> =
+                everyone.iter().enumerate().filter(|(i, _)| (bits >> (2 * i)) & 3 != 0).map(|(_, u)| *u).collect();
+            let added: HashMap<String, u32> = everyone.iter().map(|u| ((*u).to_owned(), (next() % 5) as u32)).collect();
+            let now = LocalTime { weekday: (next() % 7 + 1) as u8, minute: (next() % 1440) as u16 };
+            let e = eligible(&rules, now, &added, |u| able.contains(&u));
+            let on_duty: Vec<&str> =
+                if now.weekday >= 6 && now.minute < 720 { vec!["n1", "n2"] } else { vec!["a", "b", "c"] };
+            let ok = |u: &str| able.contains(&u) && added[u] < 3;
+            let strategy = [Strategy::Random, Strategy::RoundRobin, Strategy::Weighted, Strategy::FewestAddedToday]
+                [(round % 4) as usize];
+            match pick(strategy, &e.staff, round, &added, (next() >> 11) as f64 / (1u64 << 53) as f64) {
+                Some(u) => {
+                    assert!(ok(&u), "{u} picked: able {able:?}, added {added:?}");
+                    if e.used_backup {
+                        assert!(["y", "z"].contains(&u.as_str()) && !on_duty.iter().any(|d| ok(d)));
+                    } else {
+                        assert!(on_duty.contains(&u.as_str()));
+                    }
+                }
+                None => assert!(!on_duty.iter().chain(&["y", "z"]).any(|d| ok(d)), "nobody picked while {able:?} able"),
+            }
+        }
     }
 
     #[test]

@@ -33,9 +33,18 @@ macro_rules! text_enum {
 }
 
 text_enum!(
-    /// Whether an employee still works for the corp (resigned staff keep their history).
-    StaffStatus { Active => "active", Resigned => "resigned" }
+    /// Whether an employee still works for the corp (resigned staff keep their history), and
+    /// whether WeCom lets them work: a disabled or not yet activated account cannot be added by
+    /// customers.
+    StaffStatus { Active => "active", Disabled => "disabled", Inactive => "inactive", Resigned => "resigned" }
 );
+
+impl StaffStatus {
+    /// Whether the employee can take new customers (routing hands them out only if so).
+    pub fn can_serve(self) -> bool {
+        self == StaffStatus::Active
+    }
+}
 
 text_enum!(
     /// A job's place in the queue. `Running` rows whose lease expired are claimable again.
@@ -66,6 +75,8 @@ mod tests {
             assert_eq!(s.as_str().parse::<StaffStatus>(), Ok(*s));
         }
         assert!("gone".parse::<JobStatus>().is_err());
+        let serving: Vec<StaffStatus> = StaffStatus::ALL.iter().copied().filter(|s| s.can_serve()).collect();
+        assert_eq!(serving, [StaffStatus::Active], "only active employees take customers");
         for s in WelcomeStatus::ALL {
             assert_eq!(s.as_str().parse::<WelcomeStatus>(), Ok(*s));
         }

@@ -72,6 +72,14 @@ pub async fn names(db: &Db, corp_id: i64, userids: &[&str]) -> Result<Vec<(Strin
     .await
 }
 
+/// These employees, those Pond knows (routing reads their status and name in one statement).
+pub async fn of_userids(db: &Db, corp_id: i64, userids: &[&str]) -> Result<Vec<Staff>> {
+    select_in(db, corp_id, userids, |corp, list| {
+        format!("SELECT {COLUMNS} FROM staff WHERE corp_id = {corp} AND userid IN ({list})")
+    })
+    .await
+}
+
 /// Marks an employee resigned (kept, with history).
 pub async fn set_status(db: &Db, corp_id: i64, userid: &str, status: StaffStatus) -> Result<()> {
     let n = write_db!(db, |pool| sqlx::query(

@@ -183,6 +183,14 @@ async fn staff_upsert_search_paginate_and_resign(db: Db) {
     assert_eq!(staff::get(&db, c, "user03").await.unwrap().status(), StaffStatus::Resigned);
     assert_eq!(staff::get(&db, other, "user00").await.unwrap().name, "别家员工", "corps are separate");
     assert!(matches!(staff::set_status(&db, c, "nobody", StaffStatus::Resigned).await, Err(StoreError::NotFound(_))));
+    let mut some = staff::of_userids(&db, c, &["user03", "user04", "nobody"]).await.unwrap();
+    some.sort_by(|a, b| a.userid.cmp(&b.userid));
+    let got: Vec<(&str, StaffStatus)> = some.iter().map(|s| (s.userid.as_str(), s.status())).collect();
+    assert_eq!(
+        got,
+        [("user03", StaffStatus::Resigned), ("user04", StaffStatus::Active)],
+        "only known ones, this corp's"
+    );
 }
 
 fn follow(corp_id: i64, ext: &str, userid: &str) -> FollowRelation {

@@ -1,15 +1,16 @@
-//! The landing page of a landing-mode channel code: picks the employee by the code's strategy,
-//! counts the scan, and gives that employee's own contact QR (a single-person contact way
-//! carrying the code's `state`, see [`super::contact_ways`]).
+//! The landing page of a landing-mode channel code: picks the employee by the code's strategy
+//! (only employees who can serve; the backup when no one else can), counts the scan, and gives
+//! that employee's own contact QR (a single-person contact way carrying the code's `state`, see
+//! [`super::contact_ways`]). Each client address has a budget of hits
+//! (`security.h5_hits_per_minute`), spent before anything is read.
+
+use std::net::IpAddr;
 
 use pond_core::acquisition::CodeMode;
 
 use crate::{
     App,
-    acquisition::{
-        contact_ways::{self, WayOwner},
-        routing,
-    },
+    acquisition::routing::{self, Route},
 };
 
 /// What the landing page shows.
@@ -17,16 +18,22 @@ use crate::{
 pub enum LandingView {
     /// No such landing code (deleted, or never one).
     Gone,
-    /// Nobody can serve now (caps reached, outside every schedule).
+    /// Nobody can serve now (caps reached, outside every schedule, resigned).
     NobodyFree { title: String },
     /// WeCom or the database failed; try again.
     Busy { title: String },
+    /// This client opened the phone pages too often; the next hit is allowed in this many seconds.
+    Limited { retry_after_secs: u64 },
     /// The employee chosen and their QR.
     Staff { title: String, staff_name: String, qr_code: String },
 }
 
-/// Serves one scan of `/c/{corp}/{code}`.
-pub async fn landing_page(app: &App, corp_id: i64, code_id: i64) -> LandingView {
+/// Serves one scan of `/c/{corp}/{code}` from `client`.
+pub async fn landing_page(app: &App, corp_id: i64, code_id: i64, client: Option<IpAddr>) -> LandingView {
+    let now = app.clock.now_ms();
+    if let Err(retry_after_secs) = app.h5_budget.spend(client, now) {
+        return LandingView::Limited { retry_after_secs };
+    }
     let code = match pond_store::channel_code::get(&app.db, corp_id, code_id).await {
         Ok(c) if CodeMode::parse(&c.mode) == Ok(CodeMode::Landing) => c,
         _ => return LandingView::Gone,
@@ -36,30 +43,17 @@ pub async fn landing_page(app: &App, corp_id: i64, code_id: i64) -> LandingView 
         Ok(corp) => corp.name.clone(),
         Err(_) => String::new(),
     };
-    let now = pond_store::now_ms();
-    let userid = match routing::route_scan(app, &code, now).await {
-        Ok(Some(u)) => u,
-        Ok(None) => return LandingView::NobodyFree { title },
+    let served = match routing::route_scan(app, &code, now).await {
+        Ok(Route::Served(served)) => served,
+        Ok(Route::NobodyFree) => return LandingView::NobodyFree { title },
+        Ok(Route::Busy) => return LandingView::Busy { title },
         Err(e) => {
             tracing::error!(code_id, error = %e, cause = e.cause(), "landing page could not route");
             return LandingView::Busy { title };
         }
     };
-    let qr_code = match contact_ways::staff_qr(app, WayOwner::ChannelCode(&code), &userid).await {
-        Ok(qr) => qr,
-        Err(e) => {
-            tracing::warn!(code_id, userid, error = %e, cause = e.cause(), "no contact way for the employee");
-            return LandingView::Busy { title };
-        }
-    };
-    if let Err(e) = pond_store::channel_code::record_scan(&app.db, corp_id, code.id, &userid).await {
+    if let Err(e) = pond_store::channel_code::record_scan(&app.db, corp_id, code.id, &served.userid).await {
         tracing::warn!(code_id, error = %e, "scan not counted");
     }
-    let staff_name = staff_name(app, corp_id, userid).await;
-    LandingView::Staff { title, staff_name, qr_code }
-}
-
-/// An employee's name, or their userid when unknown.
-pub async fn staff_name(app: &App, corp_id: i64, userid: String) -> String {
-    pond_store::staff::get(&app.db, corp_id, &userid).await.map(|s| s.name).unwrap_or(userid)
+    LandingView::Staff { title, staff_name: served.staff_name, qr_code: served.qr_code }
 }

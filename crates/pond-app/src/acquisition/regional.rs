@@ -1,7 +1,8 @@
 //! Regional store codes (区域活码): one printed code for a whole chain. The customer's browser
 //! shares its location, Pond finds the nearest store (R-tree on the unit sphere, great-circle
-//! distance) and shows the QR of one of that store's employees; when location is refused or the
-//! nearest store is too far, the page offers a city → store picker.
+//! distance) and shows the QR of one of that store's employees who can serve (see
+//! [`super::routing`]); when location is refused or the nearest store is too far, the page offers
+//! a city → store picker.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -15,7 +16,7 @@ use serde::Serialize;
 
 use crate::{
     App, AppError, Import, LineError,
-    acquisition::contact_ways::{self, WayOwner},
+    acquisition::routing::{self, Route},
     audit::{self, AuditAction},
     auth::Actor,
 };
@@ -464,13 +465,24 @@ pub enum RegionalView {
     Gone,
     /// The city → store picker, with a message; `ask_location` asks the browser first.
     Picker { picker: Picker, message: &'static str, ask_location: bool, unavailable: bool },
+    /// This client opened the phone pages too often; the next hit is allowed in this many seconds.
+    Limited { retry_after_secs: u64 },
     /// The chosen store's employee and their QR.
     Store { store_name: String, staff_name: String, qr_code: String, message: String },
 }
 
-/// Decides the regional page for a scan: the nearest store (within the configured distance),
-/// the store picked, or the picker; counts the scan and hands out an employee's contact way.
-pub async fn regional_page(app: &App, corp_id: i64, q: RegionalRequest) -> Result<RegionalView, AppError> {
+/// Decides the regional page for a scan from `client`: the nearest store (within the configured
+/// distance), the store picked, or the picker; counts the scan and hands out the contact way of
+/// a store employee who can serve. Each hit spends one of the client's budget first.
+pub async fn regional_page(
+    app: &App,
+    corp_id: i64,
+    q: RegionalRequest,
+    client: Option<std::net::IpAddr>,
+) -> Result<RegionalView, AppError> {
+    if let Err(retry_after_secs) = app.h5_budget.spend(client, app.clock.now_ms()) {
+        return Ok(RegionalView::Limited { retry_after_secs });
+    }
     let stores = pond_store::store_location::list(&app.db, corp_id).await?;
     if stores.is_empty() {
         return Ok(RegionalView::Gone);
@@ -517,19 +529,18 @@ async fn serve_store(
 ) -> Result<RegionalView, AppError> {
     let store = pond_store::store_location::get(&app.db, corp_id, store_id).await?;
     let staff: Vec<String> = crate::json_column("stores.staff", store.id, &store.staff)?;
-    if staff.is_empty() {
-        return Err(AppError::Conflict("store has no staff".into()));
-    }
-    let userid = staff[rand::Rng::random_range(&mut rand::rng(), 0..staff.len())].clone();
-    let qr = contact_ways::staff_qr(app, WayOwner::Store(&store), &userid).await?;
-    pond_store::store_location::record_scan(&app.db, corp_id, store_id, &userid, located, distance).await?;
-    let staff_name = crate::acquisition::landing::staff_name(app, corp_id, userid).await;
+    let served = match routing::route_store_scan(app, &store, &staff, app.clock.now_ms()).await? {
+        Route::Served(served) => served,
+        Route::NobodyFree => return Err(AppError::Conflict("nobody at the store can serve now".into())),
+        Route::Busy => return Err(AppError::Conflict("WeCom made no contact way for the store now".into())),
+    };
+    pond_store::store_location::record_scan(&app.db, corp_id, store_id, &served.userid, located, distance).await?;
     let message = match distance {
         Some(d) if d >= 1000 => format!("距您约 {:.1} 公里 · {}", d as f64 / 1000.0, store.address),
         Some(d) => format!("距您约 {d} 米 · {}", store.address),
         None => store.address.clone(),
     };
-    Ok(RegionalView::Store { store_name: store.name, staff_name, qr_code: qr, message })
+    Ok(RegionalView::Store { store_name: store.name, staff_name: served.staff_name, qr_code: served.qr_code, message })
 }
 
 #[cfg(test)]

@@ -1,17 +1,23 @@
-//! Who serves the next customer of a channel code: the employees a native code's contact way
-//! should hold now, and the employee a landing-page scan goes to (by strategy, caps and schedules
-//! in the corp's time zone). The rules themselves are pure, in `pond_core::acquisition`.
+//! Who serves the next customer: the employees a native code's contact way should hold now, the
+//! employee a landing-page scan goes to (by strategy, caps and schedules in the corp's time zone)
+//! and the store employee a regional scan goes to. Only employees who can serve are chosen (not
+//! resigned, disabled or refused a contact way by WeCom lately); the code's backup staff when no
+//! one else can. The rules themselves are pure, in `pond_core::acquisition`; this module gathers
+//! the facts they need.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use pond_core::{
     CorpZone,
-    acquisition::{self, Eligible, Rules, Strategy},
+    acquisition::{self, LocalTime, Rules, StaffWeight, Strategy},
 };
-use pond_store::channel_code::ChannelCode;
+use pond_store::{channel_code::ChannelCode, store_location::Store};
 use wecom::api::ContactWay;
 
-use crate::{App, AppError};
+use crate::{
+    App, AppError,
+    acquisition::contact_ways::{self, StaffWay, WayOwner},
+};
 
 /// The corp's time zone.
 pub async fn corp_zone(app: &App, corp_id: i64) -> Result<CorpZone, AppError> {
@@ -32,31 +38,135 @@ pub async fn added_today(
         .collect())
 }
 
-/// Who may receive a code's next customer now (caps and schedules in the corp's time zone), with
-/// each employee's new customers today.
-async fn eligible_now(app: &App, code: &ChannelCode, now: i64) -> Result<(Eligible, HashMap<String, u32>), AppError> {
+/// The employees of `userids` who can take customers now, with their names: active as Pond knows
+/// them (the address-book callbacks and syncs tell it who resigned or was disabled), and not
+/// refused a contact way by WeCom lately.
+pub async fn able_staff(
+    app: &App,
+    corp_id: i64,
+    userids: &[String],
+    now: i64,
+) -> Result<HashMap<String, String>, AppError> {
+    let ids: Vec<&str> = userids.iter().map(String::as_str).collect();
+    Ok(pond_store::staff::of_userids(&app.db, corp_id, &ids)
+        .await?
+        .into_iter()
+        .filter(|s| {
+            s.status().can_serve() && s.removed_at.is_none() && !app.contact_ways.refused(corp_id, &s.userid, now)
+        })
+        .map(|s| (s.userid, s.name))
+        .collect())
+}
+
+/// What routing reads for one decision about a code.
+struct Facts {
+    rules: Rules,
+    zone: CorpZone,
+    added: HashMap<String, u32>,
+    able: HashMap<String, String>,
+}
+
+async fn facts(app: &App, code: &ChannelCode, now: i64) -> Result<Facts, AppError> {
     let rules: Rules = crate::json_column("channel_codes.rules", code.id, &code.rules)?;
     let zone = corp_zone(app, code.corp_id).await?;
     let added = added_today(app, code, zone, now).await?;
-    Ok((acquisition::eligible(&rules, zone.local_time(now), &added), added))
+    let able = able_staff(app, code.corp_id, &rules.all_staff(), now).await?;
+    Ok(Facts { rules, zone, added, able })
 }
 
 /// Employees a native code's contact way should hold right now (never empty while anyone can serve).
 pub async fn native_users(app: &App, code: &ChannelCode, now: i64) -> Result<Vec<String>, AppError> {
-    let (eligible, _) = eligible_now(app, code, now).await?;
+    let f = facts(app, code, now).await?;
+    let eligible = acquisition::eligible(&f.rules, f.zone.local_time(now), &f.added, |u| f.able.contains_key(u));
     let mut users: Vec<String> = eligible.staff.into_iter().map(|s| s.userid).collect();
     users.sort();
     users.dedup();
     Ok(users)
 }
 
-/// Picks the employee for one landing-page scan and advances the round-robin counter.
-pub async fn route_scan(app: &App, code: &ChannelCode, now: i64) -> Result<Option<String>, AppError> {
-    let strategy = Strategy::parse(&code.strategy)?;
-    let (eligible, added) = eligible_now(app, code, now).await?;
-    let position = pond_store::channel_code::next_position(&app.db, code.id).await?;
+/// Most `add_contact_way` calls one scan may make (each refused employee is remembered, so later
+/// scans do not ask again).
+pub const MAX_CALLS_PER_SCAN: u32 = 3;
+
+/// The employee a scan was handed to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Served {
+    pub userid: String,
+    pub staff_name: String,
+    pub qr_code: String,
+    pub used_backup: bool,
+}
+
+/// How routing one scan ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    Served(Served),
+    /// Nobody can serve: everyone capped, off schedule, resigned or refused by WeCom.
+    NobodyFree,
+    /// Someone could, but WeCom cannot make their contact way now.
+    Busy,
+}
+
+/// One scan to route: the rule and the facts it is applied to.
+struct Scan<'a> {
+    strategy: Strategy,
+    rules: &'a Rules,
+    now: LocalTime,
+    /// The round-robin counter.
+    position: u64,
+    added: &'a HashMap<String, u32>,
+    /// Who can serve, with their names.
+    able: &'a HashMap<String, String>,
+}
+
+/// Hands one scan to an employee of `owner` and gets their contact way. Whom routing may choose
+/// is the pure rule ([`acquisition::eligible`], [`acquisition::pick`]) over what Pond knows:
+/// caps, schedules, who can serve. An employee WeCom refuses a contact way is remembered and the
+/// next one chosen instead; at most [`MAX_CALLS_PER_SCAN`] calls are made.
+async fn serve(app: &App, owner: WayOwner<'_>, scan: Scan<'_>) -> Result<Route, AppError> {
     let unit: f64 = rand::Rng::random(&mut rand::rng());
-    Ok(acquisition::pick(strategy, &eligible.staff, u64::try_from(position).unwrap_or(0), &added, unit))
+    let mut left_out: HashSet<String> = HashSet::new();
+    let mut calls_left = MAX_CALLS_PER_SCAN;
+    let mut unavailable = false;
+    loop {
+        let can_serve = |u: &str| scan.able.contains_key(u) && !left_out.contains(u);
+        let eligible = acquisition::eligible(scan.rules, scan.now, scan.added, can_serve);
+        let Some(userid) = acquisition::pick(scan.strategy, &eligible.staff, scan.position, scan.added, unit) else {
+            return Ok(if unavailable { Route::Busy } else { Route::NobodyFree });
+        };
+        match contact_ways::staff_way(app, owner, &userid, &mut calls_left).await? {
+            StaffWay::Ready(qr_code) => {
+                let staff_name = scan.able.get(&userid).cloned().unwrap_or_else(|| userid.clone());
+                return Ok(Route::Served(Served { userid, staff_name, qr_code, used_backup: eligible.used_backup }));
+            }
+            StaffWay::Refused => {}
+            StaffWay::Unavailable => unavailable = true,
+        }
+        left_out.insert(userid);
+    }
+}
+
+/// Routes one landing-page scan (advancing the round-robin counter) to an employee with their QR.
+pub async fn route_scan(app: &App, code: &ChannelCode, now: i64) -> Result<Route, AppError> {
+    let strategy = Strategy::parse(&code.strategy)?;
+    let f = facts(app, code, now).await?;
+    let position = u64::try_from(pond_store::channel_code::next_position(&app.db, code.id).await?).unwrap_or(0);
+    let scan =
+        Scan { strategy, rules: &f.rules, now: f.zone.local_time(now), position, added: &f.added, able: &f.able };
+    serve(app, WayOwner::ChannelCode(code), scan).await
+}
+
+/// Routes one regional scan to one of the store's employees (at random) with their QR.
+pub async fn route_store_scan(app: &App, store: &Store, staff: &[String], now: i64) -> Result<Route, AppError> {
+    let rules = Rules {
+        staff: staff.iter().map(|u| StaffWeight { userid: u.clone(), weight: 1 }).collect(),
+        ..Rules::default()
+    };
+    let able = able_staff(app, store.corp_id, staff, now).await?;
+    let local = corp_zone(app, store.corp_id).await?.local_time(now);
+    let none = HashMap::new();
+    let scan = Scan { strategy: Strategy::Random, rules: &rules, now: local, position: 0, added: &none, able: &able };
+    serve(app, WayOwner::Store(store), scan).await
 }
 
 /// The contact way a native code uses, for `users` (single when one employee, multi otherwise).

@@ -129,7 +129,7 @@ pub async fn full_sync(db: &Db, client: &Client, corp_id: i64, run_id: Option<i6
         }
     }
     for s in staff::all(db, corp_id).await? {
-        if !seen_staff.contains(&s.userid) && s.status() == StaffStatus::Active {
+        if !seen_staff.contains(&s.userid) && s.status() != StaffStatus::Resigned {
             staff::set_status(db, corp_id, &s.userid, StaffStatus::Resigned).await?;
             summary.marked_removed += 1;
         }
@@ -228,8 +228,18 @@ fn staff_row(corp_id: i64, u: &wecom::api::User) -> staff::Staff {
         department_ids: u.department.iter().map(i64::to_string).collect::<Vec<_>>().join(","),
         position: clean_external(&u.position, 128),
         mobile: u.mobile.clone(),
-        status: if u.status == 5 { "resigned".into() } else { "active".into() },
+        status: staff_status(u.status).as_str().into(),
         removed_at: None,
+    }
+}
+
+/// WeCom's member status (1 active, 2 disabled, 4 not yet activated, 5 left the corp).
+fn staff_status(wecom_status: i64) -> StaffStatus {
+    match wecom_status {
+        2 => StaffStatus::Disabled,
+        4 => StaffStatus::Inactive,
+        5 => StaffStatus::Resigned,
+        _ => StaffStatus::Active,
     }
 }
 
@@ -655,5 +665,19 @@ mod summary_tests {
         let text = format!("{s} in 2.5 s");
         assert_eq!(SyncSummary::from_stored(&text), Some((s, 2.5)));
         assert_eq!(SyncSummary::from_stored("something else 1 2"), None);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_active_wecom_members_are_active_staff() {
+        let statuses: Vec<StaffStatus> = [1, 2, 4, 5].into_iter().map(staff_status).collect();
+        assert_eq!(
+            statuses,
+            [StaffStatus::Active, StaffStatus::Disabled, StaffStatus::Inactive, StaffStatus::Resigned]
+        );
     }
 }

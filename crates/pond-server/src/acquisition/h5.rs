@@ -1,5 +1,6 @@
 //! The customer-facing H5 pages of acquisition: a landing code's page (`/c/{corp}/{code}`) and
-//! the regional store code's page (`/r/{corp}`). Mobile-first; they show no internal names.
+//! the regional store code's page (`/r/{corp}`). Mobile-first; they show no internal names. A
+//! client over its budget of hits gets a 429 page with `Retry-After`.
 
 use askama::Template;
 use axum::{
@@ -18,7 +19,10 @@ use pond_app::{
 };
 use serde::Deserialize;
 
-use crate::{assets, console::render_with};
+use crate::{
+    assets,
+    console::{render_with, session::ClientAddress},
+};
 
 impl LandingPage {
     fn asset(&self, name: &str) -> String {
@@ -30,6 +34,26 @@ impl RegionalPage {
     fn asset(&self, name: &str) -> String {
         assets::url(name)
     }
+}
+
+impl LimitedPage {
+    fn asset(&self, name: &str) -> String {
+        assets::url(name)
+    }
+}
+
+/// The page for a client over its budget of phone-page hits (nothing about the corp is read).
+#[derive(Template)]
+#[template(path = "acquisition/limited.html")]
+struct LimitedPage {
+    retry_after_secs: u64,
+}
+
+/// 429 with `Retry-After`: this client opened the phone pages too often.
+fn limited(retry_after_secs: u64) -> Response {
+    let mut resp = render_with(StatusCode::TOO_MANY_REQUESTS, &LimitedPage { retry_after_secs });
+    resp.headers_mut().insert(axum::http::header::RETRY_AFTER, retry_after_secs.into());
+    resp
 }
 
 /// This feature's public pages.
@@ -88,8 +112,13 @@ struct LandingPage {
 }
 
 /// GET /c/{corp_id}/{code_id}
-async fn landing(State(app): State<App>, Path((corp_id, code_id)): Path<(i64, i64)>) -> Response {
-    let (status, title, staff_name, qr_code, message) = match landing_page(&app, corp_id, code_id).await {
+async fn landing(
+    State(app): State<App>,
+    ClientAddress(client): ClientAddress,
+    Path((corp_id, code_id)): Path<(i64, i64)>,
+) -> Response {
+    let (status, title, staff_name, qr_code, message) = match landing_page(&app, corp_id, code_id, client).await {
+        LandingView::Limited { retry_after_secs } => return limited(retry_after_secs),
         LandingView::Gone => (
             StatusCode::NOT_FOUND,
             "二维码已失效".into(),
@@ -138,7 +167,12 @@ struct RegionalQuery {
 }
 
 /// GET /r/{corp_id}: the regional landing page.
-async fn regional(State(app): State<App>, Path(corp_id): Path<i64>, Query(q): Query<RegionalQuery>) -> Response {
+async fn regional(
+    State(app): State<App>,
+    ClientAddress(client): ClientAddress,
+    Path(corp_id): Path<i64>,
+    Query(q): Query<RegionalQuery>,
+) -> Response {
     let request = RegionalRequest {
         lat: q.lat,
         lng: q.lng,
@@ -148,7 +182,7 @@ async fn regional(State(app): State<App>, Path(corp_id): Path<i64>, Query(q): Qu
         search: q.q.map(|s| s.chars().take(32).collect()),
         page: q.page.unwrap_or(1),
     };
-    let view = regional_page(&app, corp_id, request).await.unwrap_or_else(|e| {
+    let view = regional_page(&app, corp_id, request, client).await.unwrap_or_else(|e| {
         tracing::error!(corp_id, error = %e, cause = e.cause(), "regional page failed");
         RegionalView::Gone
     });
@@ -173,6 +207,7 @@ async fn regional(State(app): State<App>, Path(corp_id): Path<i64>, Query(q): Qu
         RegionalView::Store { store_name, staff_name, qr_code, message } => {
             (StatusCode::OK, RegionalPage { message, store_name: Some(store_name), staff_name, qr_code, ..page })
         }
+        RegionalView::Limited { retry_after_secs } => return limited(retry_after_secs),
     };
     render_with(status, &page)
 }

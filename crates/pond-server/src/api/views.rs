@@ -64,7 +64,7 @@ pub struct StaffView {
     pub name: String,
     pub department_ids: Vec<i64>,
     pub position: String,
-    /// `active` or `resigned`.
+    /// `active`, `disabled`, `inactive` (not yet activated in WeCom) or `resigned`.
     pub status: String,
     pub removed_at: Option<i64>,
 }

@@ -96,6 +96,8 @@ pub const TEXT: &[Text] = &[
     ("staff.departments", "部门", "Departments"),
     ("staff.active", "在职", "active"),
     ("staff.resigned", "已离职", "resigned"),
+    ("staff.disabled", "已禁用", "disabled"),
+    ("staff.inactive", "未激活", "not activated"),
     ("customers.title", "客户", "Customers"),
     ("customers.external_userid", "外部联系人ID", "External user ID"),
     ("customers.type", "类型", "Type"),
