@@ -179,8 +179,9 @@ impl Simulator {
     /// Saves the state now to `path` (atomically). Blocking file I/O: from async code, prefer
     /// [`Autosave`] or `spawn_blocking`.
     pub fn save(&self, path: &Path) -> io::Result<()> {
-        let bytes = serde_json::to_vec(&self.snapshot()).map_err(io::Error::other)?;
+        // Held from the snapshot on, so that saves land in the order they were taken.
         let _one_writer = self.state.save_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let bytes = serde_json::to_vec(&self.snapshot()).map_err(io::Error::other)?;
         write_atomically(path, &bytes)
     }
 }
