@@ -51,13 +51,22 @@ enum Command {
     #[command(subcommand)]
     Bench(BenchCommand),
     /// Start a demo: a data folder, a demo corp and owner login, the WeCom simulator, the server.
+    /// The simulator's world is kept in the data folder, so a restart shows the same world.
     Demo {
-        /// Folder for the demo's database.
+        /// Folder for the demo's database and the simulator's world.
         #[arg(long, default_value = "pond-data")]
         data_dir: PathBuf,
-        /// Address to listen on.
+        /// Address to listen on (the simulator listens one port above).
         #[arg(long)]
         listen: Option<SocketAddr>,
+        /// Start over: delete the demo's database and the simulator's world in the data folder
+        /// first (the key file is kept).
+        #[arg(long)]
+        reset: bool,
+        /// World actions per second the simulator makes up (customers scanning, leaving, being
+        /// tagged…); 0 for none.
+        #[arg(long, default_value_t = 0.5)]
+        traffic: f64,
     },
 }
 
@@ -192,7 +201,7 @@ enum SecretsCommand {
 
 pub async fn run(cli: Cli) -> Result<()> {
     let (mut config, warnings) = Config::load(&Sources { file: cli.config.clone() })?;
-    if let Command::Demo { data_dir, listen } = &cli.command {
+    if let Command::Demo { data_dir, listen, .. } = &cli.command {
         config.data_dir = data_dir.clone();
         if let Some(addr) = listen {
             config.listen = *addr;
@@ -257,7 +266,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Secrets(SecretsCommand::RotateKey) => rotate_key(config).await,
-        Command::Demo { .. } => demo(config).await,
+        Command::Demo { reset, traffic, .. } => demo(config, DemoOptions { reset, traffic }).await,
         Command::Sync { corp } => {
             let db = connect(&config).await?;
             let corp_id = pick_corp(&db, corp).await?;
@@ -397,17 +406,86 @@ async fn serve(config: Config) -> Result<()> {
 
 const DEMO_OWNER: &str = "owner@demo.pond";
 
-async fn demo(config: Config) -> Result<()> {
+/// The simulator's world, in the demo's data folder.
+const DEMO_WORLD_FILE: &str = "wecom-sim-world.json";
+
+/// How often the demo saves the simulator's world when it changed (after a `kill -9`, the saved
+/// world can be this much behind Pond's database).
+const DEMO_SAVE_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+struct DemoOptions {
+    reset: bool,
+    traffic: f64,
+}
+
+/// `pond demo`: Pond and the WeCom simulator in one process, over one data folder holding both
+/// Pond's database and the simulator's world, so that they always belong together. A folder with
+/// Pond's demo data but no usable world is refused (a new world would make Pond mark its
+/// customers and staff removed) unless `--reset` starts both over.
+async fn demo(config: Config, opts: DemoOptions) -> Result<()> {
+    if !(0.0..=100.0).contains(&opts.traffic) {
+        bail!("--traffic must be between 0 and 100 actions per second");
+    }
+    // Listened to from the start, so that a signal during start-up waits for it to finish.
+    let mut stop = StopSignals::listen()?;
+    let world_path = config.data_dir.join(DEMO_WORLD_FILE);
+    let again = demo_command(&config);
+    if opts.reset {
+        reset_demo(&config, &world_path)?;
+    }
+    let saved = wecom_sim::persist::load(&world_path).map_err(|e| {
+        anyhow!(
+            "the WeCom simulator's world cannot be loaded: {e}.\n\
+             Pond's demo data in {dir} was made with that world; with a new one, Pond would mark \
+             its customers and staff removed, so the demo does not start.\n\
+             Put back a good copy of {file}, or start a new demo (this deletes the demo's data): {again} --reset",
+            dir = config.data_dir.display(),
+            file = world_path.display(),
+        )
+    })?;
     let db = connect(&config).await?;
+    let owner = pond_store::user::find_by_email(&db, DEMO_OWNER).await?;
+    if saved.is_none() && owner.is_some() {
+        bail!(
+            "{dir} holds a Pond demo but not the WeCom simulator's world it was made with ({file} is \
+             missing: made by an earlier Pond, or removed). With a new world, Pond would mark its \
+             customers and staff removed, so the demo does not start.\n\
+             Start a new demo (this deletes the demo's data): {again} --reset",
+            dir = config.data_dir.display(),
+            file = world_path.display(),
+        );
+    }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {} (use --listen to pick another address)", config.listen))?;
     let url = config.effective_public_url();
+
+    // The simulator plays WeCom for the demo corp: the saved world, or a new one — saved at once,
+    // before Pond holds anything from it.
+    let restored = saved.is_some();
+    let sim = match saved {
+        Some(saved) => wecom_sim::Simulator::restore(wecom_sim::SimConfig::default(), saved)?,
+        None => {
+            // Customers added over the last 60 days, so the dashboard has a trend to show.
+            let scenario = wecom_sim::world::Scenario { history_days: 60, ..Default::default() };
+            let sim =
+                wecom_sim::Simulator::new(wecom_sim::SimConfig { scenario: Some(scenario), ..Default::default() })?;
+            pond_app::files::private_dir(&config.data_dir)
+                .with_context(|| format!("creating data folder {}", config.data_dir.display()))?;
+            let (s, p) = (sim.clone(), world_path.clone());
+            tokio::task::spawn_blocking(move || s.save(&p))
+                .await?
+                .with_context(|| format!("saving the simulator's world to {}", world_path.display()))?;
+            sim
+        }
+    };
+    let autosave = wecom_sim::persist::Autosave::start(&sim, world_path.clone(), DEMO_SAVE_EVERY);
+
     let mut out = std::io::stdout().lock();
     let app = app_over(db.clone(), config.clone())?;
     pond_app::secrets::check_keys(&app).await.map_err(cli_error)?;
     pond_app::secrets::seal_stored(&app).await.map_err(cli_error)?;
-    let corp_id = match pond_store::user::find_by_email(&db, DEMO_OWNER).await? {
+    let corp_id = match owner {
         None => {
             let corp = pond_store::corp::create(&db, "示例咖啡连锁 Demo Coffee").await?;
             let password = generate_password();
@@ -440,10 +518,6 @@ async fn demo(config: Config) -> Result<()> {
             owner.corp_id
         }
     };
-    // The simulator plays WeCom for the demo corp: one port above Pond's.
-    // Customers added over the last 60 days, so the dashboard has a trend to show.
-    let scenario = wecom_sim::world::Scenario { history_days: 60, ..Default::default() };
-    let sim = wecom_sim::Simulator::new(wecom_sim::SimConfig { scenario: Some(scenario), ..Default::default() })?;
     let sim_addr = SocketAddr::new(config.listen.ip(), config.listen.port().wrapping_add(1));
     let (sim_addr, _sim_server) =
         sim.start(sim_addr).await.with_context(|| format!("starting the WeCom simulator on {sim_addr}"))?;
@@ -460,40 +534,189 @@ async fn demo(config: Config) -> Result<()> {
     };
     pond_app::secrets::store_settings(&app, &db, corp_id, &settings).await.map_err(cli_error)?;
     writeln!(out, "  WeCom simulator: http://{sim_addr} (world control under /sim/)")?;
+    writeln!(
+        out,
+        "  Its world: {} ({}; saved every {} s and at stop)",
+        world_path.display(),
+        if restored { "restored" } else { "new" },
+        DEMO_SAVE_EVERY.as_secs()
+    )?;
     writeln!(out, "Press Ctrl-C to stop.")?;
     drop(out);
     let state = app;
     let registry = pond_app::pipeline::default_registry(&state);
-    let running = pond_server::start(state.clone(), listener, registry, true).await?;
+    // Signals are this command's: it stops the simulator's deliveries before the server.
+    let running = pond_server::start(state.clone(), listener, registry, false).await?;
     sim.configure_callbacks(wecom_sim::callbacks::CallbackConfig {
         url: Some(format!("http://{}/wecom/callback/{corp_id}", running.addr)),
         duplicate: false,
         retry_delay_ms: 1_000,
         concurrency: 1,
     });
-    match pond_app::sync::run_full_sync(&state, corp_id, "demo").await {
-        Ok(run) if run.error.is_none() => {
-            tracing::info!("demo data synced: {}", run.summary);
-            if let Err(e) = demo_codes(&state, corp_id).await {
-                tracing::warn!("demo channel codes not created: {e}");
-            }
-        }
-        Ok(run) => tracing::warn!("demo sync failed: {}", run.error.unwrap_or_default()),
-        Err(e) => tracing::warn!("demo sync could not start: {e}"),
+    // A full sync at every start: the first fills Pond; after a restart it reconciles Pond with
+    // the world (after a `kill -9`, the saved world may be a few seconds behind Pond).
+    if demo_sync(&state, corp_id).await
+        && let Err(e) = demo_codes(&state, corp_id).await
+    {
+        tracing::warn!("demo channel codes not created: {e}");
     }
     let landing = pond_store::channel_code::list(&state.db, corp_id)
         .await?
         .into_iter()
         .find(|c| c.mode == "landing")
         .map(|c| c.id);
-    tokio::spawn(demo_visits(format!("http://{}", running.addr), corp_id, landing));
-    // Light traffic keeps the console alive: one world action every two seconds.
-    let traffic_sim = sim.clone();
-    tokio::spawn(async move {
-        wecom_sim::generate_traffic(&traffic_sim, 0.5, std::time::Duration::from_secs(u64::MAX / 4), 1).await;
+    let visits = tokio::spawn(demo_visits(format!("http://{}", running.addr), corp_id, landing));
+    // Light traffic keeps the console alive (by default one world action every two seconds),
+    // continuing where the saved world's traffic stopped.
+    let traffic = (opts.traffic > 0.0).then(|| {
+        let sim = sim.clone();
+        tokio::spawn(async move {
+            wecom_sim::generate_traffic(&sim, opts.traffic, std::time::Duration::from_secs(u64::MAX / 4), 1).await;
+        })
     });
-    running.wait().await;
+
+    let signal = stop.recv().await;
+    tracing::info!("{signal} received, stopping the demo");
+    // The world stops changing on its own and stops delivering (what is not acknowledged stays
+    // pending, saved with the world); then Pond finishes its batches — still able to call the
+    // simulator — and the world is saved once more, so it is never behind Pond after a clean stop.
+    visits.abort();
+    if let Some(traffic) = traffic {
+        traffic.abort();
+    }
+    sim.state.pusher.hold();
+    running.shutdown().await;
+    autosave.stop().await.with_context(|| format!("saving the simulator's world to {}", world_path.display()))?;
+    tracing::info!(path = %world_path.display(), "simulator world saved");
     Ok(())
+}
+
+/// The demo's sync at start; whether Pond now holds the world. If another sync of the corp is
+/// running (Pond's own reconcile at start), it waits for that one instead — for two minutes at
+/// most, since a run left `running` by a crash is only taken over after an hour.
+async fn demo_sync(state: &App, corp_id: i64) -> bool {
+    match pond_app::sync::run_full_sync(state, corp_id, "demo").await {
+        Ok(run) if run.error.is_none() => {
+            tracing::info!("demo data synced: {}", run.summary);
+            true
+        }
+        Ok(run) => {
+            tracing::warn!("demo sync failed: {}", run.error.unwrap_or_default());
+            false
+        }
+        Err(AppError::Conflict(_)) => {
+            tracing::info!("a sync of the demo corp is already running; waiting for it");
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
+            while tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                match pond_store::sync_run::latest(&state.db, corp_id).await {
+                    Ok(Some(run)) if run.status == "running" => {}
+                    Ok(Some(run)) if run.error.is_none() => {
+                        tracing::info!("demo data synced: {}", run.summary);
+                        return true;
+                    }
+                    Ok(run) => {
+                        tracing::warn!("demo sync failed: {}", run.and_then(|r| r.error).unwrap_or_default());
+                        return false;
+                    }
+                    Err(e) => {
+                        tracing::warn!("demo sync could not be followed: {e}");
+                        return false;
+                    }
+                }
+            }
+            tracing::warn!("the sync already running did not finish within two minutes");
+            false
+        }
+        Err(e) => {
+            tracing::warn!("demo sync could not start: {e}");
+            false
+        }
+    }
+}
+
+/// How to run this demo again (for messages): `pond demo` with the folder and address given.
+fn demo_command(config: &Config) -> String {
+    let mut command = "pond demo".to_owned();
+    if config.data_dir != std::path::Path::new("pond-data") {
+        command.push_str(&format!(" --data-dir {}", config.data_dir.display()));
+    }
+    command
+}
+
+/// `pond demo --reset`: deletes the demo's SQLite database (with its journals) and the
+/// simulator's world. The key file stays (nothing sealed with it remains). A demo on PostgreSQL
+/// is not reset: its database is not in the folder.
+fn reset_demo(config: &Config, world_path: &std::path::Path) -> Result<()> {
+    let url = config.effective_database_url();
+    let Some(db_path) = url.strip_prefix("sqlite:") else {
+        bail!(
+            "--reset deletes a demo kept in SQLite in the data folder, but this demo's database is \
+             PostgreSQL (database_url): drop and recreate that database yourself, delete {}, then \
+             start the demo without --reset",
+            world_path.display()
+        );
+    };
+    let db_path = db_path.split('?').next().unwrap_or(db_path).trim_start_matches("//");
+    let mut tmp = world_path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let mut files: Vec<PathBuf> = ["", "-wal", "-shm"].iter().map(|s| PathBuf::from(format!("{db_path}{s}"))).collect();
+    files.push(world_path.to_owned());
+    files.push(PathBuf::from(tmp));
+    let mut removed = Vec::new();
+    for file in files {
+        match std::fs::remove_file(&file) {
+            Ok(()) => removed.push(file.display().to_string()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("--reset: deleting {}", file.display())),
+        }
+    }
+    if removed.is_empty() {
+        println!("--reset: no demo data in {}; starting a new demo.", config.data_dir.display());
+    } else {
+        println!("--reset: deleted {}; starting a new demo.", removed.join(", "));
+    }
+    Ok(())
+}
+
+/// Ctrl-C, and on Unix SIGTERM (what service managers and `kill` send), listened to from the
+/// moment they are created.
+struct StopSignals {
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn listen() -> Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(StopSignals {
+                interrupt: signal(SignalKind::interrupt()).context("listening for Ctrl-C")?,
+                terminate: signal(SignalKind::terminate()).context("listening for SIGTERM")?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(StopSignals {})
+    }
+
+    /// Waits for the first of them; returns its name.
+    async fn recv(&mut self) -> &'static str {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.interrupt.recv() => "Ctrl-C",
+                _ = self.terminate.recv() => "SIGTERM",
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
+        }
+    }
 }
 
 async fn sim(args: SimArgs) -> Result<()> {

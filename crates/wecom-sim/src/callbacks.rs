@@ -1,17 +1,19 @@
 //! Pushes callbacks to the configured URL as WeCom does: encrypted and signed, one at a time in
 //! the order they happened, retried up to 3 times when the answer is not `success` (or empty)
-//! within 5 seconds. Every delivery is recorded.
+//! within 5 seconds. Every delivery is recorded. Callbacks not yet acknowledged stay pending, so a
+//! saved world can keep them ([`Pusher::pending`]).
 
 use std::{
+    collections::BTreeMap,
     sync::{
         Arc, Mutex,
-        atomic::{AtomicUsize, Ordering},
+        atomic::{AtomicU64, Ordering},
     },
     time::Duration,
 };
 
 use serde::Serialize;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use wecom::MsgCrypt;
 
 /// One callback's delivery record.
@@ -30,6 +32,8 @@ pub struct DeliveryStats {
     pub delivered: u64,
     pub failed: u64,
     pub attempts: u64,
+    /// Deliveries stopped by [`Pusher::hold`] before an acknowledgement (made again later).
+    pub interrupted: u64,
     pub recent: Vec<Delivery>,
 }
 
@@ -58,61 +62,97 @@ fn default_retry_ms() -> u64 {
     1_000
 }
 
+/// What the delivery loop obeys: where to deliver, and whether it is held.
+#[derive(Debug, Clone, Default)]
+struct Control {
+    config: CallbackConfig,
+    held: bool,
+}
+
+impl Control {
+    fn ready(&self) -> bool {
+        self.config.url.is_some() && !self.held
+    }
+}
+
+/// Delivers callbacks in the background. Every callback is *pending* from [`Pusher::push`] until
+/// it is acknowledged or given up (after WeCom's retries); the pending ones can be read back
+/// ([`Pusher::pending`]) so a saved world keeps them, and [`Pusher::hold`] stops deliveries
+/// without dropping any (a delivery interrupted by the hold stays pending).
 pub struct Pusher {
-    tx: mpsc::UnboundedSender<String>,
-    pub config: Arc<Mutex<CallbackConfig>>,
-    queued: Arc<AtomicUsize>,
+    tx: mpsc::UnboundedSender<(u64, String)>,
+    control: watch::Sender<Control>,
+    /// seq → callback XML, in push order.
+    pending: Arc<Mutex<BTreeMap<u64, String>>>,
+    next_seq: AtomicU64,
+    /// Bumped whenever `pending` changes (for savers that write only when something changed).
+    changes: Arc<AtomicU64>,
     stats: Arc<Mutex<DeliveryStats>>,
-    wake: Arc<tokio::sync::Notify>,
 }
 
 const RETRIES: u32 = 3;
 const ACK_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How one delivery (one copy of a callback) ended.
+enum Ended {
+    Done(Delivery),
+    /// Stopped by [`Pusher::hold`] before an acknowledgement: to be delivered again.
+    Held,
+}
+
 impl Pusher {
     pub fn start(crypt: MsgCrypt, config: CallbackConfig) -> Pusher {
-        let (tx, mut rx) = mpsc::unbounded_channel::<String>();
-        let config = Arc::new(Mutex::new(config));
-        let queued = Arc::new(AtomicUsize::new(0));
+        let (tx, mut rx) = mpsc::unbounded_channel::<(u64, String)>();
+        let (control, _) = watch::channel(Control { config, held: false });
+        let pending = Arc::new(Mutex::new(BTreeMap::new()));
+        let changes = Arc::new(AtomicU64::new(0));
         let stats = Arc::new(Mutex::new(DeliveryStats::default()));
-        let wake = Arc::new(tokio::sync::Notify::new());
-        let (cfg, q, st, wk) = (config.clone(), queued.clone(), stats.clone(), wake.clone());
+        let (ctl, pend, chg, st) = (control.subscribe(), pending.clone(), changes.clone(), stats.clone());
         tokio::spawn(async move {
             let http = reqwest::Client::builder().timeout(ACK_TIMEOUT).build().unwrap_or_default();
-            let mut seq = 0u64;
             let mut in_flight = tokio::task::JoinSet::new();
-            while let Some(xml) = rx.recv().await {
-                seq += 1;
-                let (url, duplicate, retry_ms, concurrency) = loop {
-                    let c = cfg.lock().map(|c| c.clone()).unwrap_or_default();
-                    match c.url {
-                        Some(url) => break (url, c.duplicate, c.retry_delay_ms, c.concurrency.max(1)),
-                        None => wk.notified().await,
-                    }
+            while let Some((seq, xml)) = rx.recv().await {
+                let concurrency = match ctl.clone().wait_for(Control::ready).await {
+                    Ok(c) => c.config.concurrency.max(1),
+                    Err(_) => return,
                 };
                 while in_flight.len() >= concurrency {
                     in_flight.join_next().await;
                 }
-                let (http, crypt, st, q) = (http.clone(), crypt.clone(), st.clone(), q.clone());
+                let (http, crypt, ctl, pend, chg, st) =
+                    (http.clone(), crypt.clone(), ctl.clone(), pend.clone(), chg.clone(), st.clone());
                 let job = async move {
                     let event = summary(&xml);
-                    let copies = if duplicate { 2 } else { 1 };
-                    for _ in 0..copies {
-                        let record = deliver(&http, &crypt, &url, &xml, seq, &event, retry_ms).await;
-                        if let Ok(mut s) = st.lock() {
-                            s.attempts += u64::from(record.attempts);
-                            if record.delivered {
-                                s.delivered += 1;
-                            } else {
-                                s.failed += 1;
+                    let mut copies_left = if ctl.borrow().config.duplicate { 2 } else { 1 };
+                    while copies_left > 0 {
+                        let Ok(config) = ctl.clone().wait_for(Control::ready).await.map(|c| c.config.clone()) else {
+                            return;
+                        };
+                        match deliver(&http, &crypt, &config, &ctl, &xml, seq, &event).await {
+                            Ended::Held => {
+                                if let Ok(mut s) = st.lock() {
+                                    s.interrupted += 1;
+                                }
                             }
-                            s.recent.push(record);
-                            if s.recent.len() > 200 {
-                                s.recent.remove(0);
+                            Ended::Done(record) => {
+                                copies_left -= 1;
+                                if let Ok(mut s) = st.lock() {
+                                    s.attempts += u64::from(record.attempts);
+                                    if record.delivered {
+                                        s.delivered += 1;
+                                    } else {
+                                        s.failed += 1;
+                                    }
+                                    s.recent.push(record);
+                                    if s.recent.len() > 200 {
+                                        s.recent.remove(0);
+                                    }
+                                }
                             }
                         }
                     }
-                    q.fetch_sub(1, Ordering::SeqCst);
+                    pend.lock().unwrap_or_else(|e| e.into_inner()).remove(&seq);
+                    chg.fetch_add(1, Ordering::SeqCst);
                 };
                 if concurrency == 1 {
                     job.await;
@@ -121,26 +161,52 @@ impl Pusher {
                 }
             }
         });
-        Pusher { tx, config, queued, stats, wake }
+        Pusher { tx, control, pending, next_seq: AtomicU64::new(1), changes, stats }
     }
 
+    /// Queues a callback for delivery, after every one queued before it.
     pub fn push(&self, xml: String) {
-        self.queued.fetch_add(1, Ordering::SeqCst);
-        if self.tx.send(xml).is_err() {
-            self.queued.fetch_sub(1, Ordering::SeqCst);
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let seq = self.next_seq.fetch_add(1, Ordering::SeqCst);
+        if self.tx.send((seq, xml.clone())).is_ok() {
+            pending.insert(seq, xml);
+            self.changes.fetch_add(1, Ordering::SeqCst);
         }
     }
 
     pub fn configure(&self, config: CallbackConfig) {
-        if let Ok(mut c) = self.config.lock() {
-            *c = config;
-        }
-        self.wake.notify_one();
+        self.control.send_modify(|c| c.config = config);
+    }
+
+    /// Where and how callbacks go now.
+    pub fn config(&self) -> CallbackConfig {
+        self.control.borrow().config.clone()
+    }
+
+    /// Stops delivering: no new delivery starts, and one that fails while held is kept pending
+    /// instead of being retried or given up. For a clean stop before the world is saved.
+    pub fn hold(&self) {
+        self.control.send_modify(|c| c.held = true);
+    }
+
+    /// Delivers again after [`Pusher::hold`].
+    pub fn resume(&self) {
+        self.control.send_modify(|c| c.held = false);
+    }
+
+    /// The callbacks not yet acknowledged or given up (queued or in flight), in order.
+    pub fn pending(&self) -> Vec<String> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
+    }
+
+    /// A counter that moves whenever the pending callbacks change.
+    pub fn changes(&self) -> u64 {
+        self.changes.load(Ordering::SeqCst)
     }
 
     /// Callbacks not yet delivered (or given up).
     pub fn queued(&self) -> usize {
-        self.queued.load(Ordering::SeqCst)
+        self.pending.lock().map(|p| p.len()).unwrap_or(0)
     }
 
     pub fn stats(&self) -> DeliveryStats {
@@ -171,12 +237,13 @@ fn summary(xml: &str) -> String {
 async fn deliver(
     http: &reqwest::Client,
     crypt: &MsgCrypt,
-    url: &str,
+    config: &CallbackConfig,
+    control: &watch::Receiver<Control>,
     xml: &str,
     seq: u64,
     event: &str,
-    retry_ms: u64,
-) -> Delivery {
+) -> Ended {
+    let Some(url) = config.url.as_deref() else { return Ended::Held };
     let mut last_error = None;
     for attempt in 1..=RETRIES + 1 {
         let timestamp =
@@ -199,23 +266,29 @@ async fn deliver(
             Ok(resp) if resp.status().is_success() => {
                 let body = resp.text().await.unwrap_or_default();
                 if body.trim().is_empty() || body.trim() == "success" {
-                    return Delivery {
+                    return Ended::Done(Delivery {
                         seq,
                         event: event.to_owned(),
                         attempts: attempt,
                         delivered: true,
                         last_error: None,
-                    };
+                    });
                 }
                 last_error = Some(format!("answer was not success: {}", body.chars().take(100).collect::<String>()));
             }
             Ok(resp) => last_error = Some(format!("HTTP {}", resp.status())),
             Err(e) => last_error = Some(e.to_string()),
         }
+        if control.borrow().held {
+            return Ended::Held;
+        }
         if attempt <= RETRIES {
-            tokio::time::sleep(Duration::from_millis(retry_ms)).await;
+            tokio::time::sleep(Duration::from_millis(config.retry_delay_ms)).await;
+            if control.borrow().held {
+                return Ended::Held;
+            }
         }
     }
     tracing::warn!(seq, event, error = ?last_error, "callback not acknowledged after retries");
-    Delivery { seq, event: event.to_owned(), attempts: RETRIES + 1, delivered: false, last_error }
+    Ended::Done(Delivery { seq, event: event.to_owned(), attempts: RETRIES + 1, delivered: false, last_error })
 }

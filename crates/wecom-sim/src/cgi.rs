@@ -15,13 +15,15 @@ use crate::{
 
 /// Which secret a token was issued for: the customer-contact secret reaches only
 /// `externalcontact/*`; the self-built app's secret reaches the address book too.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Scope {
     Contact,
     App,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TokenInfo {
     pub scope: Scope,
     pub expires_at_ms: i64,

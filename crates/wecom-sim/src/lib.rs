@@ -1,18 +1,23 @@
 //! A WeCom that runs locally, for demos and tests: the same `/cgi-bin/...` endpoints, tokens,
 //! errcodes and limits as WeCom ([`cgi`]), encrypted callbacks pushed to a configured URL
 //! ([`callbacks`]), and a world-control API under `/sim/...` to seed scenarios, act as customers,
-//! employees and admins, inject faults and generate traffic ([`world`]). It talks to Pond only
-//! over HTTP, as WeCom would.
+//! employees and admins, inject faults and generate traffic ([`world`]). Its state can be saved
+//! and restored ([`persist`]), so a simulator can be restarted with the same world. It talks to
+//! Pond only over HTTP, as WeCom would.
 #![forbid(unsafe_code)]
 
 pub mod callbacks;
 pub mod cgi;
+pub mod persist;
 pub mod world;
 
 use std::{
     collections::HashMap,
     net::SocketAddr,
-    sync::{Arc, Mutex, MutexGuard},
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
@@ -25,6 +30,7 @@ use axum::{
     routing::{any, get, post},
 };
 use rand::{Rng, SeedableRng, rngs::StdRng};
+use rand_chacha::ChaCha12Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -56,7 +62,15 @@ impl Default for SimConfig {
 /// Everything the handlers share.
 pub struct SimState {
     world: Mutex<World>,
-    rng: Mutex<StdRng>,
+    /// The generator behind new ids, codes and names (ChaCha12, as `StdRng`, but serializable).
+    rng: Mutex<ChaCha12Rng>,
+    /// Steps the traffic generator has taken.
+    traffic_steps: AtomicU64,
+    /// Moves whenever the world or the generator is locked (so possibly changed): savers write
+    /// only when it moved.
+    changes: AtomicU64,
+    /// One save at a time (they share a temporary file).
+    save_lock: Mutex<()>,
     pub tokens: Mutex<HashMap<String, TokenInfo>>,
     faults: Mutex<Faults>,
     rate: Mutex<HashMap<String, (i64, u32)>>,
@@ -72,9 +86,11 @@ pub struct SimState {
 
 impl SimState {
     pub fn world(&self) -> MutexGuard<'_, World> {
+        self.changes.fetch_add(1, Ordering::Relaxed);
         self.world.lock().unwrap_or_else(|e| e.into_inner())
     }
-    pub fn rng(&self) -> MutexGuard<'_, StdRng> {
+    pub fn rng(&self) -> MutexGuard<'_, ChaCha12Rng> {
+        self.changes.fetch_add(1, Ordering::Relaxed);
         self.rng.lock().unwrap_or_else(|e| e.into_inner())
     }
     /// The permanent URL of an uploaded image.
@@ -104,17 +120,30 @@ impl Simulator {
     /// Creates the world (seeded when the config has a scenario) and starts the callback pusher.
     /// Must be called inside a Tokio runtime.
     pub fn new(config: SimConfig) -> Result<Self, wecom::CryptoError> {
-        let c = &config.credentials;
-        let crypt = wecom::MsgCrypt::new(&c.callback_token, &c.encoding_aes_key, &c.corp_id)?;
         let mut world = World::new(config.credentials.clone());
         if let Some(s) = &config.scenario {
             world.seed(s);
         }
         let seed = config.scenario.as_ref().map_or(0, |s| s.seed);
+        Simulator::assemble(config, world, ChaCha12Rng::seed_from_u64(seed.wrapping_add(1)), 0)
+    }
+
+    /// A simulator over `world` (whose credentials it answers to), starting its callback pusher.
+    fn assemble(
+        config: SimConfig,
+        world: World,
+        rng: ChaCha12Rng,
+        traffic_steps: u64,
+    ) -> Result<Self, wecom::CryptoError> {
+        let c = &world.creds;
+        let crypt = wecom::MsgCrypt::new(&c.callback_token, &c.encoding_aes_key, &c.corp_id)?;
         Ok(Simulator {
             state: Arc::new(SimState {
                 world: Mutex::new(world),
-                rng: Mutex::new(StdRng::seed_from_u64(seed.wrapping_add(1))),
+                rng: Mutex::new(rng),
+                traffic_steps: AtomicU64::new(traffic_steps),
+                changes: AtomicU64::new(0),
+                save_lock: Mutex::new(()),
                 tokens: Mutex::default(),
                 faults: Mutex::default(),
                 rate: Mutex::default(),
@@ -131,16 +160,18 @@ impl Simulator {
         self.state.world().creds.clone()
     }
 
-    /// Applies a world action and queues its callbacks.
+    /// Applies a world action and queues its callbacks (while the world is locked, so that a
+    /// snapshot has both or neither).
     pub fn act(&self, action: Action) -> Result<world::Outcome, SimError> {
+        let mut world = self.state.world();
         let outcome = {
-            let mut world = self.state.world();
             let mut rng = self.state.rng();
             world.apply(action, &mut *rng)?
         };
         for xml in &outcome.callbacks {
             self.state.pusher.push(xml.clone());
         }
+        drop(world);
         Ok(outcome)
     }
 
@@ -160,6 +191,26 @@ impl Simulator {
             }
         }
         report
+    }
+
+    /// The next `count` steps of the traffic generator, continuing where it stopped (its position
+    /// is part of the saved world, so a restored simulator does not repeat itself). Step `n` is
+    /// [`Simulator::random_actions`]`(1, seed + n)`.
+    pub fn next_traffic(&self, count: usize, seed: u64) -> TrafficReport {
+        let mut report = TrafficReport::default();
+        for _ in 0..count {
+            let step = self.state.traffic_steps.fetch_add(1, Ordering::SeqCst);
+            let r = self.random_actions(1, seed.wrapping_add(step));
+            report.applied += r.applied;
+            report.refused += r.refused;
+            report.callbacks.extend(r.callbacks);
+        }
+        report
+    }
+
+    /// Steps the traffic generator has taken.
+    pub fn traffic_steps(&self) -> u64 {
+        self.state.traffic_steps.load(Ordering::SeqCst)
     }
 
     pub fn picture(&self) -> world::Picture {
@@ -243,7 +294,8 @@ pub struct TrafficReport {
     pub callbacks: Vec<String>,
 }
 
-/// Runs the traffic generator: `rate` actions per second for `duration`, from `seed`.
+/// Runs the traffic generator: `rate` actions per second for `duration`, from `seed`, continuing
+/// from the simulator's traffic position ([`Simulator::next_traffic`]).
 pub async fn generate_traffic(sim: &Simulator, rate: f64, duration: Duration, seed: u64) -> TrafficReport {
     let mut report = TrafficReport::default();
     if rate <= 0.0 {
@@ -253,7 +305,7 @@ pub async fn generate_traffic(sim: &Simulator, rate: f64, duration: Duration, se
     let start = tokio::time::Instant::now();
     let mut n = 0u64;
     while start.elapsed() < duration {
-        let r = sim.random_actions(1, seed.wrapping_add(n));
+        let r = sim.next_traffic(1, seed);
         report.applied += r.applied;
         report.refused += r.refused;
         report.callbacks.extend(r.callbacks);
@@ -449,7 +501,8 @@ async fn sim_seed(State(sim): State<Simulator>, body: Bytes) -> Response {
         }
     };
     sim.state.world().seed(&scenario);
-    *sim.state.rng() = StdRng::seed_from_u64(scenario.seed.wrapping_add(1));
+    *sim.state.rng() = ChaCha12Rng::seed_from_u64(scenario.seed.wrapping_add(1));
+    sim.state.traffic_steps.store(0, Ordering::SeqCst);
     let w = sim.state.world();
     Json(json!({"departments": w.departments.len(), "staff": w.users.len(), "customers": w.customers.len(), "groups": w.groups.len(), "tags": w.tags.len()})).into_response()
 }
@@ -525,7 +578,7 @@ async fn sim_clock(State(sim): State<Simulator>, body: Bytes) -> Response {
 }
 
 async fn sim_callback_get(State(sim): State<Simulator>) -> Json<CallbackConfig> {
-    Json(sim.state.pusher.config.lock().map(|c| c.clone()).unwrap_or_default())
+    Json(sim.state.pusher.config())
 }
 
 async fn sim_callback_put(State(sim): State<Simulator>, body: Bytes) -> Response {

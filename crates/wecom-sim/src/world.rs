@@ -80,7 +80,7 @@ pub struct Tag {
     pub create_time: i64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct WelcomeCode {
     pub userid: String,
     pub external_userid: String,
@@ -100,22 +100,26 @@ pub struct SentWelcome {
     pub at_ms: i64,
 }
 
-/// The whole simulated state. Everything is ordered so snapshots are deterministic.
-#[derive(Debug, Clone, Default)]
+/// The whole simulated state. Everything is ordered so snapshots (and saved worlds, see
+/// [`crate::persist`]) are deterministic.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct World {
     pub creds: Credentials,
     pub departments: BTreeMap<i64, Department>,
     pub users: BTreeMap<String, User>,
     pub customers: BTreeMap<String, ExternalContact>,
+    /// (external_userid, userid) → the relation; saved as a list of pairs (JSON keys are strings).
+    #[serde(with = "pairs")]
     pub follows: BTreeMap<(String, String), Follow>,
     pub tag_groups: BTreeMap<String, TagGroup>,
     pub tags: BTreeMap<String, Tag>,
     pub groups: BTreeMap<String, Group>,
     pub contact_ways: BTreeMap<String, ContactWay>,
-    pub welcome_codes: HashMap<String, WelcomeCode>,
+    pub welcome_codes: BTreeMap<String, WelcomeCode>,
     pub welcomes_sent: Vec<SentWelcome>,
     /// Round-robin position per multi-user contact way.
-    pub rotation: HashMap<String, usize>,
+    pub rotation: BTreeMap<String, usize>,
     pub seq: u64,
     /// Added to the wall clock (tests move time forward, e.g. to expire welcome codes).
     pub clock_offset_ms: i64,
@@ -126,8 +130,28 @@ pub struct World {
     pub mass_messages: BTreeMap<String, MassMessage>,
     pub moments: BTreeMap<String, Moment>,
     /// Moment job id → moment id.
-    pub moment_jobs: HashMap<String, (String, Vec<String>)>,
+    pub moment_jobs: BTreeMap<String, (String, Vec<String>)>,
     pub transfers: Vec<Transfer>,
+}
+
+/// A map with composite keys, serialized as a list of `[key, value]` pairs.
+mod pairs {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer, K: Serialize, V: Serialize>(map: &BTreeMap<K, V>, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(map.iter())
+    }
+
+    pub fn deserialize<'de, D, K, V>(d: D) -> Result<BTreeMap<K, V>, D::Error>
+    where
+        D: Deserializer<'de>,
+        K: Deserialize<'de> + Ord,
+        V: Deserialize<'de>,
+    {
+        Ok(Vec::<(K, V)>::deserialize(d)?.into_iter().collect())
+    }
 }
 
 /// A mass message: who sends what to whom, and who has confirmed sending.
