@@ -28,6 +28,7 @@ use wecom::{Callback, EventKind};
 
 use crate::{
     AppError,
+    clock::Clock,
     corp::cache::CorpCache,
     feature::{ExpeditedBatch, Features, Record},
     pipeline::jobs::{JobError, LAPSED_SWEEP_INTERVAL},
@@ -66,6 +67,8 @@ pub struct InboxWorker {
     pub poll_interval: Duration,
     pub batch_size: i64,
     pub backoff: Backoff,
+    /// The App's clock (expedited jobs judge their deadlines by it).
+    pub clock: Clock,
 }
 
 /// How often the database's queue is claimed at least while events keep being handed over.
@@ -292,7 +295,7 @@ impl InboxWorker {
     ) -> HashMap<&'static str, Arc<dyn ExpeditedBatch>> {
         let mut batches = HashMap::new();
         for (kind, expedite) in self.features.expedited() {
-            match expedite.prepare(&self.db, corp_id, callbacks).await {
+            match expedite.prepare(&self.db, &self.clock, corp_id, callbacks).await {
                 Ok(batch) => {
                     batches.insert(*kind, batch);
                 }

@@ -55,6 +55,7 @@ pub fn inbox_worker(app: &App) -> inbox::InboxWorker {
         poll_interval: Duration::from_millis(app.config.jobs.poll_interval_ms),
         batch_size: 200,
         backoff: Backoff { base_ms: 500, max_ms: 5 * 60 * 1000 },
+        clock: app.clock.clone(),
     }
 }
 
