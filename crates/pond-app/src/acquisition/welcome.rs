@@ -191,6 +191,13 @@ pub async fn deliver_welcome(
 
 impl WelcomeSender {
     async fn send(&self, job: &pond_store::jobs::Job) -> Result<(), JobError> {
+        // An event applied again (its batch's write failed after the welcome went out) queues its
+        // welcome job again: the outcome is recorded, so WeCom is not asked a second time.
+        if let Some(code) = welcome_code_of_key(&job.idempotency_key)
+            && !welcome::recorded_codes(&self.0.db, job.corp_id, &[code]).await.map_err(store_error)?.is_empty()
+        {
+            return Ok(());
+        }
         let client = self.0.client(job.corp_id).await.map_err(job_error)?;
         let delivered =
             deliver_welcome(&self.0.db, &client, &self.0.clock, job.corp_id, &job.payload, &WelcomeLookups::default())

@@ -419,8 +419,8 @@ impl InboxWorker {
     }
 
     /// Applies events of a batch each on its own, after keeping the outcomes of the expedited jobs
-    /// already run for them (a welcome code is used, so the welcome jobs the events queue again
-    /// only confirm it) — so one bad event cannot hold back the others.
+    /// already run for them (the welcome jobs the events queue again find the outcome and do not
+    /// call WeCom) — so one bad event cannot hold back the others.
     async fn apply_on_their_own(&self, batch: &CorpBatch, part: &[usize]) -> Result<bool, pond_store::StoreError> {
         let records = match &batch.effects {
             Ok(effects) => records_by_kind(
