@@ -19,6 +19,7 @@ use wecom::{Callback, Client};
 
 use crate::{
     App, AppError,
+    clock::Clock,
     pipeline::jobs::{JobError, Registry},
     sync::CustomerNow,
 };
@@ -134,9 +135,11 @@ pub trait Expedite: Send + Sync + 'static {
     fn kind(&self) -> &'static str;
     /// Reads once what running this batch's jobs of this kind needs, and which were handled by an
     /// earlier application of the same events. An error leaves every such job to the queue.
+    /// `clock` is the App's: deadlines are judged by it.
     fn prepare<'a>(
         &'a self,
         db: &'a Db,
+        clock: &'a Clock,
         corp_id: i64,
         events: &'a [&'a Callback],
     ) -> BoxFuture<'a, Result<Arc<dyn ExpeditedBatch>, AppError>>;

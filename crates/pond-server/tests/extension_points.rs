@@ -144,5 +144,6 @@ async fn a_feature_plugs_in_through_the_extension_points_alone(db: Db) {
     // No welcome message is configured: acquisition's expedited welcome recorded the add as skipped.
     let outcomes = pond_store::welcome::result_counts(&s.pond.app.db, s.corp_id).await.unwrap();
     assert_eq!(outcomes, vec![("skipped".to_owned(), 1)], "acquisition ran beside the new feature");
+    assert_eq!(s.sim.calls().get("externalcontact/send_welcome_msg"), None, "nothing to send, nothing called");
     s.pond.shutdown().await;
 }

@@ -118,6 +118,12 @@ pub async fn allow_timeline_writes(db: &Db) {
     execute(db, statement.to_owned()).await;
 }
 
+/// Ends every lease on inbox events at once, as their running out would: the events a crashed
+/// instance held become free for the others to take.
+pub async fn end_inbox_leases(db: &Db) {
+    execute(db, "UPDATE inbox_events SET locked_until = 0 WHERE status = 'processing'".to_owned()).await;
+}
+
 async fn execute(db: &Db, statement: String) {
     crate::write_db!(db, |pool| pool.execute(sqlx::AssertSqlSafe(statement)).await.map(|_| ()))
         .expect("test statement");

@@ -36,7 +36,7 @@ use serde_json::{Value, json};
 
 use callbacks::{CallbackConfig, Pusher};
 use cgi::{Scope, TokenInfo};
-use world::{Action, Credentials, Fault, Faults, Scenario, SimError, World};
+use world::{Action, Credentials, Fault, Faults, LateAnswer, Scenario, SimError, World};
 
 /// Settings of a simulator instance.
 #[derive(Debug, Clone)]
@@ -73,6 +73,8 @@ pub struct SimState {
     save_lock: Mutex<()>,
     pub tokens: Mutex<HashMap<String, TokenInfo>>,
     faults: Mutex<Faults>,
+    /// Answers to hold back, per API path, in order.
+    late: Mutex<HashMap<String, std::collections::VecDeque<LateAnswer>>>,
     rate: Mutex<HashMap<String, (i64, u32)>>,
     calls: Mutex<HashMap<String, u64>>,
     calls_per_minute: Mutex<u32>,
@@ -146,6 +148,7 @@ impl Simulator {
                 save_lock: Mutex::new(()),
                 tokens: Mutex::default(),
                 faults: Mutex::default(),
+                late: Mutex::default(),
                 rate: Mutex::default(),
                 calls: Mutex::default(),
                 calls_per_minute: Mutex::new(config.calls_per_minute),
@@ -231,6 +234,12 @@ impl Simulator {
         faults.entry(fault.path.clone()).or_default().push_back(fault);
     }
 
+    /// Holds back the answers of the next calls of a path after they took effect.
+    pub fn answer_late(&self, late: LateAnswer) {
+        let mut queue = self.state.late.lock().unwrap_or_else(|e| e.into_inner());
+        queue.entry(late.path.clone()).or_default().push_back(late);
+    }
+
     /// Expires every issued token (the next call with one gets 42001).
     pub fn expire_tokens(&self) {
         let mut tokens = self.state.tokens.lock().unwrap_or_else(|e| e.into_inner());
@@ -239,7 +248,25 @@ impl Simulator {
         }
     }
 
-    /// Calls answered per API path (including refused ones).
+    /// The simulator's time (epoch ms): the wall clock, or where tests stopped it, plus what they
+    /// moved it by.
+    pub fn now_ms(&self) -> i64 {
+        self.state.world().now_ms()
+    }
+
+    /// Stops the simulator's clock at `at_ms`: it moves only by [`Simulator::advance_clock`].
+    pub fn freeze_clock(&self, at_ms: i64) {
+        let mut world = self.state.world();
+        (world.frozen_at_ms, world.clock_offset_ms) = (Some(at_ms), 0);
+    }
+
+    /// Moves the simulator's clock forward (expires welcome codes, tokens, …).
+    pub fn advance_clock(&self, by_ms: i64) {
+        self.state.world().clock_offset_ms += by_ms.max(0);
+    }
+
+    /// Calls received per API path — every attempt, including refused and unanswered ones
+    /// (counted when the request arrives).
     pub fn calls(&self) -> HashMap<String, u64> {
         self.state.calls.lock().map(|c| c.clone()).unwrap_or_default()
     }
@@ -257,8 +284,11 @@ impl Simulator {
             .route("/sim/actions", post(sim_action))
             .route("/sim/traffic", post(sim_traffic))
             .route("/sim/faults", post(sim_fault).delete(sim_clear_faults))
+            .route("/sim/late_answers", post(sim_late_answer))
             .route("/sim/tokens/expire", post(sim_expire_tokens))
+            .route("/sim/clock", get(sim_clock_get))
             .route("/sim/clock/advance", post(sim_clock))
+            .route("/sim/clock/freeze", post(sim_clock_freeze))
             .route("/sim/callback", get(sim_callback_get).put(sim_callback_put))
             .route("/sim/deliveries", get(sim_deliveries))
             .route("/sim/welcome_messages", get(sim_welcomes))
@@ -393,6 +423,35 @@ async fn answer(
             return Err(SimError::new(f.errcode, "injected fault"));
         }
     }
+    let late_ms = {
+        let mut late = state.late.lock().unwrap_or_else(|e| e.into_inner());
+        let mut ms = 0;
+        if let Some(q) = late.get_mut(path)
+            && let Some(front) = q.front_mut()
+        {
+            ms = front.delay_ms;
+            front.count = front.count.saturating_sub(1);
+            if front.count == 0 {
+                q.pop_front();
+            }
+        }
+        ms
+    };
+    let answer = handle(state, path, method, query, body);
+    if late_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(late_ms)).await;
+    }
+    answer
+}
+
+/// Answers a call that passed the injected faults.
+fn handle(
+    state: &SimState,
+    path: &str,
+    method: &Method,
+    query: &[(String, String)],
+    body: &[u8],
+) -> Result<Value, SimError> {
     if path == "gettoken" {
         return cgi::gettoken(state, query);
     }
@@ -550,8 +609,19 @@ async fn sim_fault(State(sim): State<Simulator>, body: Bytes) -> Response {
     }
 }
 
+async fn sim_late_answer(State(sim): State<Simulator>, body: Bytes) -> Response {
+    match serde_json::from_slice::<LateAnswer>(&body) {
+        Ok(late) => {
+            sim.answer_late(late);
+            Json(json!({"ok": true})).into_response()
+        }
+        Err(e) => sim_error(StatusCode::BAD_REQUEST, &SimError::new(40058, e.to_string())),
+    }
+}
+
 async fn sim_clear_faults(State(sim): State<Simulator>) -> Json<Value> {
     sim.state.faults.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    sim.state.late.lock().unwrap_or_else(|e| e.into_inner()).clear();
     Json(json!({"ok": true}))
 }
 
@@ -574,6 +644,38 @@ async fn sim_clock(State(sim): State<Simulator>, body: Bytes) -> Response {
             Json(json!({"clock_offset_ms": w.clock_offset_ms})).into_response()
         }
         _ => sim_error(StatusCode::BAD_REQUEST, &SimError::new(40058, "body must be {\"ms\": <non-negative>}")),
+    }
+}
+
+async fn sim_clock_get(State(sim): State<Simulator>) -> Json<Value> {
+    let w = sim.state.world();
+    Json(json!({"now_ms": w.now_ms(), "frozen": w.frozen_at_ms.is_some(), "clock_offset_ms": w.clock_offset_ms}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Freeze {
+    /// Where to stop the clock (epoch ms); `null` lets it follow the wall clock again.
+    at_ms: Option<i64>,
+}
+
+/// POST /sim/clock/freeze `{"at_ms": …}`: stops the clock there (or restarts it with `null`).
+async fn sim_clock_freeze(State(sim): State<Simulator>, body: Bytes) -> Response {
+    match serde_json::from_slice::<Freeze>(&body) {
+        Ok(Freeze { at_ms: Some(at) }) => {
+            sim.freeze_clock(at);
+            sim_clock_get(State(sim)).await.into_response()
+        }
+        Ok(Freeze { at_ms: None }) => {
+            {
+                let mut w = sim.state.world();
+                (w.frozen_at_ms, w.clock_offset_ms) = (None, 0);
+            }
+            sim_clock_get(State(sim)).await.into_response()
+        }
+        Err(_) => {
+            sim_error(StatusCode::BAD_REQUEST, &SimError::new(40058, "body must be {\"at_ms\": <epoch ms or null>}"))
+        }
     }
 }
 

@@ -121,8 +121,12 @@ pub struct World {
     /// Round-robin position per multi-user contact way.
     pub rotation: BTreeMap<String, usize>,
     pub seq: u64,
-    /// Added to the wall clock (tests move time forward, e.g. to expire welcome codes).
+    /// Added to the clock (tests move time forward, e.g. to expire welcome codes).
     pub clock_offset_ms: i64,
+    /// Where the clock stands when tests stopped it (`None`: it follows the wall clock). Tests stop
+    /// it so that deadlines (the welcome code's 20 s) and the times in callbacks do not depend on
+    /// how fast the machine runs them; `clock_offset_ms` still moves it.
+    pub frozen_at_ms: Option<i64>,
     pub contact_way_quota: usize,
     /// Customers of resigned employees awaiting reassignment: (handover userid, external userid, resigned at s).
     pub unassigned: Vec<(String, String, i64)>,
@@ -245,7 +249,7 @@ impl World {
     }
 
     pub fn now_ms(&self) -> i64 {
-        now_ms() + self.clock_offset_ms
+        self.frozen_at_ms.unwrap_or_else(now_ms) + self.clock_offset_ms
     }
 
     pub fn now_s(&self) -> i64 {
@@ -263,10 +267,12 @@ impl World {
         format!("{}{}", SURNAMES.choose(rng).unwrap_or(&"王"), GIVEN.choose(rng).unwrap_or(&"伟"))
     }
 
-    /// Replaces the world with the scenario's, deterministically from its seed.
+    /// Replaces the world with the scenario's, deterministically from its seed. The clock is not
+    /// part of the world: it is kept.
     pub fn seed(&mut self, s: &Scenario) {
-        let creds = self.creds.clone();
+        let (creds, offset, frozen) = (self.creds.clone(), self.clock_offset_ms, self.frozen_at_ms);
         *self = World::new(creds);
+        (self.clock_offset_ms, self.frozen_at_ms) = (offset, frozen);
         let mut rng = StdRng::seed_from_u64(s.seed);
         let t0 = 1_700_000_000;
         let now = self.now_s();
@@ -1106,6 +1112,20 @@ pub struct Fault {
     pub count: u32,
     /// Delay each affected call by this long.
     #[serde(default)]
+    pub delay_ms: u64,
+}
+
+/// Calls that take effect but whose answer is held back: an answer late or lost on its way back,
+/// so the caller cannot tell whether the call happened.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LateAnswer {
+    /// e.g. `externalcontact/send_welcome_msg` (without `/cgi-bin/`).
+    pub path: String,
+    /// For this many calls.
+    #[serde(default = "one_call")]
+    pub count: u32,
+    /// How long each answer waits after its call took effect.
     pub delay_ms: u64,
 }
 

@@ -11,7 +11,7 @@ use wecom::{
 use wecom_sim::{
     SimConfig, Simulator,
     callbacks::CallbackConfig,
-    world::{Action, Fault, Scenario},
+    world::{Action, Fault, LateAnswer, Scenario},
 };
 
 async fn start(scenario: Scenario) -> (Simulator, String) {
@@ -190,13 +190,36 @@ async fn welcome_codes_are_single_use_and_expire() {
     };
     c.send_welcome_msg(&msg(first.welcome_code.clone().unwrap())).await.unwrap();
     assert_eq!(c.send_welcome_msg(&msg(first.welcome_code.clone().unwrap())).await.unwrap_err().errcode(), Some(41051));
+    // The clock stopped, then moved past the code's 20 seconds, through the control API.
+    let http = reqwest::Client::new();
+    let at = sim.now_ms();
+    let frozen: serde_json::Value = http
+        .post(format!("{base}/sim/clock/freeze"))
+        .json(&serde_json::json!({ "at_ms": at }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!((frozen["now_ms"].as_i64(), frozen["frozen"].as_bool()), (Some(at), Some(true)));
     let second = scan(&sim);
     assert_ne!(first.userid, second.userid, "multi-user codes rotate");
-    sim.state.world().clock_offset_ms += 21_000;
+    let issued = sim.state.world().welcome_codes[second.welcome_code.as_deref().unwrap()].issued_at_ms;
+    assert_eq!(issued, at, "issued on the simulator's clock");
+    let advance =
+        |ms: i64| http.post(format!("{base}/sim/clock/advance")).json(&serde_json::json!({ "ms": ms })).send();
+    assert!(advance(20_000).await.unwrap().status().is_success());
+    assert_eq!(sim.now_ms(), at + 20_000);
+    let third = scan(&sim);
+    c.send_welcome_msg(&msg(third.welcome_code.unwrap())).await.unwrap();
+    assert_eq!(sim.state.world().welcomes_sent[1].at_ms, at + 20_000, "sent on the simulator's clock");
+    assert!(advance(1).await.unwrap().status().is_success());
     assert_eq!(c.send_welcome_msg(&msg(second.welcome_code.unwrap())).await.unwrap_err().errcode(), Some(40058));
     let empty = WelcomeMsg { welcome_code: "x".into(), text: None, attachments: vec![] };
     assert_eq!(c.send_welcome_msg(&empty).await.unwrap_err().errcode(), Some(40058));
-    assert_eq!(sim.state.world().welcomes_sent.len(), 1);
+    assert_eq!(sim.state.world().welcomes_sent.len(), 2);
+    assert_eq!(sim.calls().get("externalcontact/send_welcome_msg"), Some(&5), "refused calls are counted too");
 }
 
 #[tokio::test]
@@ -210,6 +233,25 @@ async fn faults_are_retried_by_the_client() {
     sim.inject(Fault { path: "user/get".into(), errcode: 60111, count: 1, delay_ms: 0 });
     assert_eq!(c.user_get("s001e01").await.unwrap_err().errcode(), Some(60111), "permanent errors are not retried");
     assert_eq!(sim.calls().get("department/list"), Some(&4));
+
+    // An answer held back after the call took effect: the tag exists while the caller still waits.
+    sim.answer_late(LateAnswer { path: "externalcontact/add_corp_tag".into(), count: 1, delay_ms: 600_000 });
+    let waiting = tokio::spawn(async move {
+        let tag = AddCorpTag {
+            group_name: Some("渠道".into()),
+            tag: vec![NewTag { name: "迟到的回答".into(), order: None }],
+            ..Default::default()
+        };
+        c.add_corp_tag(&tag).await
+    });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !sim.picture().tags.values().any(|(_, name)| name == "迟到的回答") {
+        assert!(tokio::time::Instant::now() < deadline, "the call never took effect");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!waiting.is_finished(), "the answer is held back");
+    assert_eq!(sim.calls().get("externalcontact/add_corp_tag"), Some(&1), "counted when it arrived");
+    waiting.abort();
 }
 
 #[tokio::test]
@@ -268,13 +310,21 @@ async fn actions_push_signed_callbacks_with_retries() {
 async fn seeding_is_deterministic_and_traffic_changes_the_world() {
     let (a, _) = start(small()).await;
     let (b, _) = start(small()).await;
+    // The callbacks carry the simulator's time (CreateTime): both clocks stand at the same instant,
+    // so the comparison does not depend on whether the two runs fall in the same second.
+    a.freeze_clock(1_700_000_000_000);
+    b.freeze_clock(1_700_000_000_000);
     assert_eq!(a.picture(), b.picture());
     let before = a.picture();
     let report = a.random_actions(200, 9);
     assert!(report.applied > 150, "{report:?}");
     assert_ne!(a.picture(), before);
     let r2 = b.random_actions(200, 9);
-    assert_eq!(report, r2);
+    assert!(
+        !report.callbacks.is_empty()
+            && report.callbacks.iter().all(|xml| xml.contains("<CreateTime>1700000000</CreateTime>"))
+    );
+    assert_eq!(report, r2, "the same callbacks, CreateTime included");
     assert_eq!(a.picture(), b.picture(), "same seed, same world");
 }
 
@@ -372,22 +422,20 @@ async fn operations_endpoints_for_later_features() {
     let unassigned = c.get_unassigned_list("", 1000).await.unwrap();
     let mine: Vec<String> =
         unassigned.info.iter().filter(|u| u.handover_userid == leaver).map(|u| u.external_userid.clone()).collect();
-    if let Some(first) = mine.first() {
-        assert_eq!(
-            c.transfer_customer(false, leaver, "s002e02", std::slice::from_ref(first)).await.unwrap_err().errcode(),
-            Some(40058)
-        );
-        let out = c.transfer_customer(true, leaver, "s002e02", std::slice::from_ref(first)).await.unwrap();
-        assert_eq!(out[0].errcode, 0);
-        sim.act(Action::FinishTransfers { force: true }).unwrap();
-        assert!(sim.picture().follows.contains_key(&format!("{first}|s002e02")));
-    }
-    if !owned.is_empty() {
-        let failed = c.transfer_group_chats(true, &owned, "s002e02").await.unwrap();
-        assert_eq!(failed.len(), owned.len(), "on-job transfer refuses a resigned owner's groups");
-        assert!(c.transfer_group_chats(false, &owned, "s002e02").await.unwrap().is_empty());
-        assert!(owned.iter().all(|g| sim.state.world().groups[g].owner == "s002e02"));
-    }
+    let first = mine.first().expect("the leaver had customers, now unassigned");
+    assert_eq!(
+        c.transfer_customer(false, leaver, "s002e02", std::slice::from_ref(first)).await.unwrap_err().errcode(),
+        Some(40058)
+    );
+    let out = c.transfer_customer(true, leaver, "s002e02", std::slice::from_ref(first)).await.unwrap();
+    assert_eq!(out[0].errcode, 0);
+    sim.act(Action::FinishTransfers { force: true }).unwrap();
+    assert!(sim.picture().follows.contains_key(&format!("{first}|s002e02")));
+    assert!(!owned.is_empty(), "the leaver owned groups");
+    let failed = c.transfer_group_chats(true, &owned, "s002e02").await.unwrap();
+    assert_eq!(failed.len(), owned.len(), "on-job transfer refuses a resigned owner's groups");
+    assert!(c.transfer_group_chats(false, &owned, "s002e02").await.unwrap().is_empty());
+    assert!(owned.iter().all(|g| sim.state.world().groups[g].owner == "s002e02"));
 
     // Statistics.
     let day = (now + 8 * 3600) / 86_400 * 86_400 - 8 * 3600;

@@ -9,7 +9,7 @@ use std::{
 
 use pond_core::{ValidationError, WelcomeStatus, acquisition, ids};
 use pond_store::{
-    Db, StoreError, Tx, customer, now_ms, staff,
+    Db, StoreError, Tx, customer, staff,
     welcome::{self, WelcomeResult},
 };
 use serde::{Deserialize, Serialize};
@@ -20,6 +20,7 @@ use crate::{
     acquisition::effects::added,
     audit::{self, AuditAction},
     auth::Actor,
+    clock::Clock,
     feature::{BoxFuture, Expedite, ExpeditedBatch, PlannedJob, Record},
     pipeline::jobs::{JobError, JobFuture, JobHandler, job_error, store_error},
 };
@@ -130,7 +131,8 @@ impl Delivered {
     }
 }
 
-/// Sends the welcome message of a `welcome.send` job (payload as queued), within WeCom's window.
+/// Sends the welcome message of a `welcome.send` job (payload as queued), within WeCom's window
+/// as `clock` (the App's) tells it.
 ///
 /// `tried_before`: an earlier attempt may have reached WeCom (its worker died, or its answer was
 /// lost). Then the code is offered to WeCom even past the window, and a "code used" answer means
@@ -139,6 +141,7 @@ impl Delivered {
 pub async fn deliver_welcome(
     db: &Db,
     client: &Client,
+    clock: &Clock,
     corp_id: i64,
     payload: &str,
     lookups: &WelcomeLookups,
@@ -154,13 +157,13 @@ pub async fn deliver_welcome(
         reason,
         event_at: p.event_at,
         received_at: p.received_at,
-        finished_at: now_ms(),
+        finished_at: clock.now_ms(),
     };
     let skipped = |reason: String| Ok(Delivered::Done(outcome(WelcomeStatus::Skipped, reason)));
     let Some(welcome_id) = p.welcome_id else {
         return skipped("no welcome message configured (code, employee or corp default)".into());
     };
-    if now_ms() - p.event_at > WELCOME_WINDOW_MS && !tried_before {
+    if clock.now_ms() - p.event_at > WELCOME_WINDOW_MS && !tried_before {
         return skipped("welcome code expired before sending (20 s window)".into());
     }
     let Some(message) = lookups.message(db, corp_id, welcome_id).await? else {
@@ -191,7 +194,7 @@ pub async fn deliver_welcome(
             "welcome code refused ({e}); an interrupted earlier attempt may have sent it, WeCom does not say"
         )),
         Err(e) if e.errcode() == Some(40058) => skipped(format!("welcome code refused ({e})")),
-        Err(e) if e.is_retryable_later() && now_ms() - p.event_at <= WELCOME_WINDOW_MS => {
+        Err(e) if e.is_retryable_later() && clock.now_ms() - p.event_at <= WELCOME_WINDOW_MS => {
             Err(JobError::Retryable(e.to_string()))
         }
         Err(e) if e.is_retryable_later() => skipped(format!("window passed while WeCom was unavailable ({e})")),
@@ -207,13 +210,27 @@ fn is_code_used(e: &wecom::WecomError) -> bool {
 
 impl WelcomeSender {
     async fn send(&self, job: &pond_store::jobs::Job) -> Result<(), JobError> {
+        // An event applied again (its batch's write failed after the welcome went out) queues its
+        // welcome job again: the outcome is recorded, so WeCom is not asked a second time.
+        if let Some(code) = welcome_code_of_key(&job.idempotency_key)
+            && !welcome::recorded_codes(&self.0.db, job.corp_id, &[code]).await.map_err(store_error)?.is_empty()
+        {
+            return Ok(());
+        }
         let client = self.0.client(job.corp_id).await.map_err(job_error)?;
         // Attempts count claims: above one, an earlier claim (or the run made at once while the
         // event was applied, see `jobs::note_tried`) may have reached WeCom.
         let tried_before = job.attempts > 1;
-        let delivered =
-            deliver_welcome(&self.0.db, &client, job.corp_id, &job.payload, &WelcomeLookups::default(), tried_before)
-                .await?;
+        let delivered = deliver_welcome(
+            &self.0.db,
+            &client,
+            &self.0.clock,
+            job.corp_id,
+            &job.payload,
+            &WelcomeLookups::default(),
+            tried_before,
+        )
+        .await?;
         let (result, failure) = match delivered {
             Delivered::Done(r) => (r, None),
             Delivered::Failed(r, reason) => (r, Some(reason)),
@@ -238,6 +255,7 @@ pub struct ExpediteWelcome;
 /// A batch's welcome sends: names read once, codes handled before.
 struct WelcomeBatch {
     db: Db,
+    clock: Clock,
     corp_id: i64,
     lookups: WelcomeLookups,
     /// Codes whose outcome is recorded or whose job is queued already.
@@ -252,6 +270,7 @@ impl Expedite for ExpediteWelcome {
     fn prepare<'a>(
         &'a self,
         db: &'a Db,
+        clock: &'a Clock,
         corp_id: i64,
         events: &'a [&'a Callback],
     ) -> BoxFuture<'a, Result<Arc<dyn ExpeditedBatch>, AppError>> {
@@ -278,7 +297,8 @@ impl Expedite for ExpediteWelcome {
             }
             let mut handled: HashSet<String> = recorded?.into_iter().collect();
             handled.extend(queued?.iter().filter_map(|k| welcome_code_of_key(k)).map(str::to_owned));
-            Ok(Arc::new(WelcomeBatch { db: db.clone(), corp_id, lookups, handled }) as Arc<dyn ExpeditedBatch>)
+            let clock = clock.clone();
+            Ok(Arc::new(WelcomeBatch { db: db.clone(), clock, corp_id, lookups, handled }) as Arc<dyn ExpeditedBatch>)
         })
     }
 }
@@ -295,8 +315,16 @@ impl ExpeditedBatch for WelcomeBatch {
         tried_before: bool,
     ) -> BoxFuture<'static, Result<Record, JobError>> {
         Box::pin(async move {
-            let delivered =
-                deliver_welcome(&self.db, &client, self.corp_id, &job.payload, &self.lookups, tried_before).await?;
+            let delivered = deliver_welcome(
+                &self.db,
+                &client,
+                &self.clock,
+                self.corp_id,
+                &job.payload,
+                &self.lookups,
+                tried_before,
+            )
+            .await?;
             Ok(Box::new(delivered.result().clone()) as Record)
         })
     }

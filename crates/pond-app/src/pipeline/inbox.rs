@@ -28,6 +28,7 @@ use wecom::{Callback, EventKind};
 
 use crate::{
     AppError,
+    clock::Clock,
     corp::cache::CorpCache,
     feature::{ExpeditedBatch, Features, Record},
     pipeline::jobs::{JobError, LAPSED_SWEEP_INTERVAL},
@@ -76,6 +77,8 @@ pub struct InboxWorker {
     /// The instance this worker claims events for (see [`crate::pipeline::instance_name`]).
     pub holder: String,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The App's clock (expedited jobs judge their deadlines by it).
+    pub clock: Clock,
 }
 
 /// How often the database's queue is claimed at least while events keep being handed over.
@@ -303,7 +306,7 @@ impl InboxWorker {
     ) -> HashMap<&'static str, Arc<dyn ExpeditedBatch>> {
         let mut batches = HashMap::new();
         for (kind, expedite) in self.features.expedited() {
-            match expedite.prepare(&self.db, corp_id, callbacks).await {
+            match expedite.prepare(&self.db, &self.clock, corp_id, callbacks).await {
                 Ok(batch) => {
                     batches.insert(*kind, batch);
                 }
@@ -427,8 +430,8 @@ impl InboxWorker {
     }
 
     /// Applies events of a batch each on its own, after keeping the outcomes of the expedited jobs
-    /// already run for them (a welcome code is used, so the welcome jobs the events queue again
-    /// only confirm it) — so one bad event cannot hold back the others.
+    /// already run for them (the welcome jobs the events queue again find the outcome and do not
+    /// call WeCom) — so one bad event cannot hold back the others.
     async fn apply_on_their_own(&self, batch: &CorpBatch, part: &[usize]) -> Result<bool, pond_store::StoreError> {
         let records = match &batch.effects {
             Ok(effects) => records_by_kind(

@@ -57,6 +57,7 @@ pub fn inbox_worker(app: &App, holder: &str) -> inbox::InboxWorker {
         backoff: Backoff { base_ms: 500, max_ms: 5 * 60 * 1000 },
         holder: holder.to_owned(),
         metrics: app.metrics.clone(),
+        clock: app.clock.clone(),
     }
 }
 

@@ -1,4 +1,5 @@
-//! Pond and the WeCom simulator started together, talking over real HTTP.
+//! Pond and the WeCom simulator started together, talking over real HTTP, their clocks stopped at
+//! the same instant (tests move both: [`Setup::advance_clocks`]).
 
 use std::time::Duration;
 
@@ -15,24 +16,42 @@ pub struct Setup {
     pub sim_url: String,
 }
 
+impl Setup {
+    /// Moves the simulator's clock and Pond's forward together (both stand still otherwise).
+    pub fn advance_clocks(&self, by: Duration) {
+        self.sim.advance_clock(i64::try_from(by.as_millis()).unwrap_or(i64::MAX));
+        self.pond.app.clock.advance(by);
+    }
+}
+
 pub fn scenario() -> Scenario {
     Scenario { seed: 11, stores: 4, staff_per_store: 4, customers: 300, groups: 6, history_days: 0 }
 }
 
-pub async fn setup(db: Db, duplicate: bool) -> Setup {
-    setup_with(db, duplicate, pond_app::features()).await
+/// A simulator and a corp of `db` connected to it, before any Pond runs (callbacks wait until
+/// they are given a URL).
+pub struct Connected {
+    pub sim: Simulator,
+    pub sim_url: String,
+    pub corp_id: i64,
+    /// Pond's configuration for this test; its secret key opens the corp's sealed secrets, so every
+    /// instance of the test uses it.
+    pub config: Config,
+    /// Where the simulator's clock was stopped, and where each Pond's starts stopped: the same
+    /// instant, so that WeCom's deadlines (the welcome code's 20 s) pass only when a test moves
+    /// both clocks, however slowly the machine runs the test.
+    pub clock_at_ms: i64,
 }
 
-/// [`setup`] with these feature areas.
-pub async fn setup_with(
-    db: Db,
-    duplicate: bool,
-    features: Vec<std::sync::Arc<dyn pond_app::feature::Feature>>,
-) -> Setup {
+/// Seeds a simulator (its clock stopped at this whole second: callbacks carry seconds) and stores
+/// its credentials as a corp's settings, sealed as Pond seals them.
+pub async fn connect(db: &Db) -> Connected {
     let sim = Simulator::new(SimConfig { scenario: Some(scenario()), ..SimConfig::default() }).expect("sim");
+    let clock_at_ms = pond_store::now_ms() / 1000 * 1000;
+    sim.freeze_clock(clock_at_ms);
     let (sim_addr, _) = sim.start("127.0.0.1:0".parse().unwrap()).await.expect("sim bind");
     let creds = sim.credentials();
-    let corp = pond_store::corp::create(&db, "模拟咖啡").await.unwrap();
+    let corp = pond_store::corp::create(db, "模拟咖啡").await.unwrap();
     let settings = pond_store::corp::WecomSettings {
         name: "模拟咖啡".into(),
         wecom_corp_id: Some(creds.corp_id.clone()),
@@ -45,20 +64,60 @@ pub async fn setup_with(
     };
     let mut config = Config::default();
     config.jobs.poll_interval_ms = 50;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let state = AppState::with_features(db.clone(), config, features);
+    config.security.secret_key = pond_app::secrets::new_key();
     // Stored as Pond stores them: sealed (so every end-to-end test reads them through the key).
-    pond_app::secrets::store_settings(&state, &db, corp.id, &settings).await.unwrap();
-    assert!(pond_store::corp::get(&db, corp.id).await.unwrap().app_secret.expose().starts_with("pond:v1:"));
-    let pond =
-        pond_server::start(state.clone(), listener, pond_app::pipeline::default_registry(&state), false).await.unwrap();
-    sim.configure_callbacks(CallbackConfig {
-        url: Some(format!("http://{}/wecom/callback/{}", pond.addr, corp.id)),
+    let sealing = AppState::new(db.clone(), config.clone());
+    pond_app::secrets::store_settings(&sealing, db, corp.id, &settings).await.unwrap();
+    assert!(pond_store::corp::get(db, corp.id).await.unwrap().app_secret.expose().starts_with("pond:v1:"));
+    Connected { sim, sim_url: format!("http://{sim_addr}"), corp_id: corp.id, config, clock_at_ms }
+}
+
+/// Starts a Pond instance over `db` (workers included), its clock stopped where the simulator's is.
+pub async fn start_pond(
+    db: Db,
+    c: &Connected,
+    features: Vec<std::sync::Arc<dyn pond_app::feature::Feature>>,
+) -> Running {
+    start_pond_at(db, c.config.clone(), c.clock_at_ms, features).await
+}
+
+/// [`start_pond`] from the parts of a [`Connected`] (for a Pond started on another runtime).
+pub async fn start_pond_at(
+    db: Db,
+    config: Config,
+    clock_at_ms: i64,
+    features: Vec<std::sync::Arc<dyn pond_app::feature::Feature>>,
+) -> Running {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let state = AppState::with_features(db, config, features);
+    state.clock.set(clock_at_ms);
+    pond_server::start(state.clone(), listener, pond_app::pipeline::default_registry(&state), false).await.unwrap()
+}
+
+/// The simulator's callbacks to this Pond, one at a time, each twice when `duplicate`.
+pub fn callbacks_to(addr: std::net::SocketAddr, corp_id: i64, duplicate: bool) -> CallbackConfig {
+    CallbackConfig {
+        url: Some(format!("http://{addr}/wecom/callback/{corp_id}")),
         duplicate,
         retry_delay_ms: 50,
         concurrency: 1,
-    });
-    Setup { sim, pond, corp_id: corp.id, sim_url: format!("http://{sim_addr}") }
+    }
+}
+
+pub async fn setup(db: Db, duplicate: bool) -> Setup {
+    setup_with(db, duplicate, pond_app::features()).await
+}
+
+/// [`setup`] with these feature areas.
+pub async fn setup_with(
+    db: Db,
+    duplicate: bool,
+    features: Vec<std::sync::Arc<dyn pond_app::feature::Feature>>,
+) -> Setup {
+    let c = connect(&db).await;
+    let pond = start_pond(db, &c, features).await;
+    c.sim.configure_callbacks(callbacks_to(pond.addr, c.corp_id, duplicate));
+    Setup { sim: c.sim, pond, corp_id: c.corp_id, sim_url: c.sim_url }
 }
 
 /// Waits until the simulator has delivered every callback and Pond has applied every event.
