@@ -329,14 +329,35 @@ async fn answer(
         }
         fault
     };
-    if let Some(f) = fault {
-        if f.delay_ms > 0 {
-            tokio::time::sleep(Duration::from_millis(f.delay_ms)).await;
+    match fault {
+        Some(f) if f.applied => {
+            let done = carry_out(state, path, method, query, body);
+            if f.delay_ms > 0 {
+                tokio::time::sleep(Duration::from_millis(f.delay_ms)).await;
+            }
+            return if f.errcode != 0 { Err(SimError::new(f.errcode, "injected fault")) } else { done };
         }
-        if f.errcode != 0 {
-            return Err(SimError::new(f.errcode, "injected fault"));
+        Some(f) => {
+            if f.delay_ms > 0 {
+                tokio::time::sleep(Duration::from_millis(f.delay_ms)).await;
+            }
+            if f.errcode != 0 {
+                return Err(SimError::new(f.errcode, "injected fault"));
+            }
         }
+        None => {}
     }
+    carry_out(state, path, method, query, body)
+}
+
+/// Answers a call as WeCom would, faults aside.
+fn carry_out(
+    state: &SimState,
+    path: &str,
+    method: &Method,
+    query: &[(String, String)],
+    body: &[u8],
+) -> Result<Value, SimError> {
     if path == "gettoken" {
         return cgi::gettoken(state, query);
     }
