@@ -29,6 +29,30 @@ pub async fn setup_with(
     duplicate: bool,
     features: Vec<std::sync::Arc<dyn pond_app::feature::Feature>>,
 ) -> Setup {
+    setup_configured(db, duplicate, features, test_config()).await
+}
+
+/// The configuration tests start Pond with (jobs polled every 50 ms).
+pub fn test_config() -> Config {
+    let mut config = Config::default();
+    config.jobs.poll_interval_ms = 50;
+    config
+}
+
+/// Another Pond on the same database (and corp), as a second instance or a restart would be.
+pub async fn start_pond(db: &Db, config: Config) -> Running {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let state = AppState::with_features(db.clone(), config, pond_app::features());
+    pond_server::start(state.clone(), listener, pond_app::pipeline::default_registry(&state), false).await.unwrap()
+}
+
+/// [`setup_with`] with this configuration.
+pub async fn setup_configured(
+    db: Db,
+    duplicate: bool,
+    features: Vec<std::sync::Arc<dyn pond_app::feature::Feature>>,
+    config: Config,
+) -> Setup {
     let sim = Simulator::new(SimConfig { scenario: Some(scenario()), ..SimConfig::default() }).expect("sim");
     let (sim_addr, _) = sim.start("127.0.0.1:0".parse().unwrap()).await.expect("sim bind");
     let creds = sim.credentials();
@@ -43,8 +67,6 @@ pub async fn setup_with(
         encoding_aes_key: Some(Secret::new(creds.encoding_aes_key.clone())),
         api_base_url: format!("http://{sim_addr}"),
     };
-    let mut config = Config::default();
-    config.jobs.poll_interval_ms = 50;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let state = AppState::with_features(db.clone(), config, features);
     // Stored as Pond stores them: sealed (so every end-to-end test reads them through the key).
