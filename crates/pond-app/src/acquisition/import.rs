@@ -50,12 +50,26 @@ impl JobHandler for ImportSteps {
                 Err(pond_store::StoreError::NotFound(m)) => return Err(JobError::Permanent(m)),
                 Err(e) => return Err(store_error(e)),
             };
-            match import.kind.parse::<ImportKind>() {
+            let outcome = match import.kind.parse::<ImportKind>() {
                 Ok(ImportKind::ChannelCodes) => step(&self.0, job, &import).await,
                 Ok(ImportKind::Stores) => crate::acquisition::regional::import_step(&self.0, &import).await,
                 Err(_) => {
                     Err(JobError::Permanent(format!("import {} has an unknown kind {:?}", import.id, import.kind)))
                 }
+            };
+            // A step that will not run again must not leave its import running: it fails (and is
+            // undone). An undoing that cannot finish stays `undoing`, its job failed and retryable.
+            let last = matches!(&outcome, Err(JobError::Permanent(_)))
+                || (outcome.is_err() && job.attempts >= job.max_attempts);
+            match outcome {
+                Err(e) if last && matches!(import.status(), ImportStatus::Queued | ImportStatus::Running) => {
+                    let why = Failure::Other {
+                        en: format!("{e}; nothing was imported"),
+                        zh: format!("导入未能完成（{e}），整批未导入"),
+                    };
+                    imports::fail(&self.0, &import, why, &after(job)).await.map_err(job_error)
+                }
+                outcome => outcome,
             }
         })
     }
@@ -285,7 +299,7 @@ async fn make(app: &App, job: &Job, import: &Import) -> Result<(), JobError> {
             Some(c) => c,
             None => match app.client(import.corp_id).await {
                 Ok(c) => client.insert(c),
-                Err(e) => return give_up(app, job, import, e).await,
+                Err(e) => return retry_or_give_up(app, job, import, e).await,
             },
         };
         let mut calls = JoinSet::new();
@@ -324,7 +338,7 @@ async fn make(app: &App, job: &Job, import: &Import) -> Result<(), JobError> {
             Some(c) => c,
             None => match app.client(import.corp_id).await {
                 Ok(c) => c,
-                Err(e) => return give_up(app, job, import, e).await,
+                Err(e) => return retry_or_give_up(app, job, import, e).await,
             },
         };
         if let Err(e) = sweep(app, &wecom, import, Sweep::Duplicates).await {
@@ -390,7 +404,8 @@ async fn refused_line(app: &App, import: &Import, code: &ChannelCode, e: &AppErr
 /// fails and is undone.
 async fn retry_or_give_up(app: &App, job: &Job, import: &Import, e: AppError) -> Result<(), JobError> {
     if job.attempts < job.max_attempts {
-        return Err(job_error(e));
+        // Retried whatever the error (a permanent job failure would leave the import running).
+        return Err(JobError::Retryable(e.cause().unwrap_or_else(|| e.to_string())));
     }
     give_up(app, job, import, e).await
 }
