@@ -274,7 +274,7 @@ fn after(job: &Job) -> String {
 enum Way {
     Made,
     /// WeCom refused it for good.
-    Refused(ChannelCode, AppError),
+    Refused(Box<ChannelCode>, AppError),
     /// WeCom could not do it now.
     Transient(AppError),
     /// The import stopped running meanwhile (it is being undone); the contact way was deleted again.
@@ -362,12 +362,12 @@ async fn make_way(app: App, client: Client, import_id: i64, code: ChannelCode) -
             Err(e) => return Way::Transient(e),
         },
         Err(e) if e.is_transient() => return Way::Transient(e),
-        Err(e) => return Way::Refused(code, e),
+        Err(e) => return Way::Refused(Box::new(code), e),
     };
     let created = match client.add_contact_way(&routing::native_way(&code, users.clone())).await {
         Ok(created) => created,
         Err(e) if e.is_transient() => return Way::Transient(e.into()),
-        Err(e) => return Way::Refused(code, e.into()),
+        Err(e) => return Way::Refused(Box::new(code), e.into()),
     };
     let json = serde_json::to_string(&users).unwrap_or_else(|_| "[]".into());
     let way = (created.config_id.as_str(), created.qr_code.as_str());
