@@ -522,6 +522,15 @@ async function importStores(t) {
   page.errors = page.errors.filter((e) => !/status of 422/.test(e));
   await page.fill('#csv', 'name,address,city,latitude,longitude,staff\n浏览器测试店,测试路1号,上海,31.2,121.4,s001e01\n');
   expectOk(await submit(page, 'form[action="/console/stores"][method="post"] button.primary'), 'import the stores');
+  // The import runs in the background; its page refreshes itself until it ends.
+  const importUrl = new URL(page.url()).pathname;
+  if (!importUrl.startsWith('/console/imports/')) fail(`importing led to ${page.url()}`);
+  await poll('the store import to finish', async () => {
+    await t.goto(page, importUrl);
+    if (await page.locator('main .error').count()) fail(`the store import failed: ${await page.locator('main').innerText()}`);
+    return page.locator('main .alert a[href="/console/stores"]').count();
+  });
+  await t.goto(page, '/console/stores');
   if (!(await page.locator('main').innerText()).includes('浏览器测试店')) fail('the imported store is not listed');
   expectNoErrors(page, 'stores');
 }

@@ -77,6 +77,10 @@ impl Actor {
     pub fn system(name: &str) -> Self {
         Actor(name.to_owned())
     }
+    /// An actor as the audit log recorded it (a background import acts for whoever uploaded it).
+    pub fn recorded(name: &str) -> Self {
+        Actor(name.to_owned())
+    }
     pub fn as_str(&self) -> &str {
         &self.0
     }

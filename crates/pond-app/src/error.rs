@@ -90,16 +90,8 @@ impl From<LinkError> for AppError {
     }
 }
 
-/// The result of importing a CSV file: everything imported, or nothing and a report naming each
-/// bad line and field.
-#[derive(Debug)]
-pub enum Import<T> {
-    Done(T),
-    Refused(Vec<LineError>),
-}
-
 /// A problem on one line of an import.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LineError {
     /// 1-based line number in the file (the header is line 1).

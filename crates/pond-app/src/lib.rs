@@ -9,6 +9,7 @@
 //! * [`acquisition`] — welcome messages, channel codes, regional store codes, business cards.
 //! * [`groups`], [`reach`], [`risk`], [`fission`] — the next feature areas (empty for now).
 //! * [`admin`] — corp settings, console users, API tokens, jobs and the audit log.
+//! * [`imports`] — CSV imports run in the background, all or nothing.
 //!
 //! Heavy engines (full-text search, audience bitmaps, the sensitive-word matcher, poster
 //! rendering, the archive SDK) live in crates of their own with no database access: the feature
@@ -31,6 +32,7 @@ pub mod feature;
 pub mod files;
 pub mod fission;
 pub mod groups;
+pub mod imports;
 pub mod metrics;
 pub mod pickers;
 pub mod pipeline;
@@ -45,7 +47,7 @@ use std::sync::Arc;
 
 pub use app::App;
 pub use config::Config;
-pub use error::{AppError, Import, LineError};
+pub use error::{AppError, LineError};
 
 /// The feature areas of this Pond. Adding an area is one line here plus its own folders.
 pub fn features() -> Vec<Arc<dyn feature::Feature>> {

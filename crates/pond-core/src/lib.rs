@@ -22,5 +22,5 @@ pub use ids::{ValidationError, WecomCorpId};
 pub use page::{Page, PageRequest};
 pub use role::Role;
 pub use secret::Secret;
-pub use status::{JobStatus, StaffStatus, SyncStatus, WelcomeStatus};
+pub use status::{ImportKind, ImportStatus, JobStatus, StaffStatus, SyncStatus, WelcomeStatus};
 pub use time::CorpZone;

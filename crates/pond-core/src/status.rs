@@ -62,6 +62,24 @@ text_enum!(
     SyncStatus { Running => "running", Done => "done", Failed => "failed" }
 );
 
+text_enum!(
+    /// A background import's state: queued, making what its lines ask for, undoing it after a
+    /// failure, and finished — everything made (`done`) or nothing left (`failed`).
+    ImportStatus { Queued => "queued", Running => "running", Undoing => "undoing", Done => "done", Failed => "failed" }
+);
+
+impl ImportStatus {
+    /// Still queued, running or undoing.
+    pub fn unfinished(self) -> bool {
+        !matches!(self, ImportStatus::Done | ImportStatus::Failed)
+    }
+}
+
+text_enum!(
+    /// What an import makes from its CSV lines.
+    ImportKind { ChannelCodes => "channel_codes", Stores => "stores" }
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,6 +97,12 @@ mod tests {
         assert_eq!(serving, [StaffStatus::Active], "only active employees take customers");
         for s in WelcomeStatus::ALL {
             assert_eq!(s.as_str().parse::<WelcomeStatus>(), Ok(*s));
+        }
+        for s in ImportStatus::ALL {
+            assert_eq!(s.as_str().parse::<ImportStatus>(), Ok(*s));
+        }
+        for k in ImportKind::ALL {
+            assert_eq!(k.as_str().parse::<ImportKind>(), Ok(*k));
         }
     }
 }

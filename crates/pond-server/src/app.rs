@@ -152,6 +152,15 @@ impl Running {
         }
     }
 
+    /// Stops everything at once, as if the process died: requests, batches and jobs in flight are
+    /// dropped where they are (their transactions roll back, their leases run out). For tests of
+    /// what another instance makes of the work left behind.
+    pub fn kill(self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+
     /// Waits until the server stops (after Ctrl-C when started with `stop_on_ctrl_c`).
     pub async fn wait(self) {
         for task in self.tasks {

@@ -60,6 +60,20 @@ impl Api {
     async fn get(&self, path: &str) -> (u16, Value) {
         self.call(reqwest::Method::GET, path, None).await
     }
+    /// The import an upload answered (202) with, once it has ended.
+    async fn finished_import(&self, started: &Value) -> Value {
+        let id = started["id"].as_i64().unwrap_or_else(|| panic!("not an import: {started}"));
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            let (st, import) = self.get(&format!("/api/v1/imports/{id}")).await;
+            assert_eq!(st, 200, "{import}");
+            if import["status"] == "done" || import["status"] == "failed" {
+                return import;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "import still unfinished: {import}");
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+    }
 }
 
 /// Waits until the inbox is applied and no job is pending or running.
@@ -404,7 +418,7 @@ async fn an_instance_killed_mid_batch_is_taken_over_and_each_customer_welcomed_o
     // The next welcome call hangs before taking effect; the two after it take effect, and their
     // answers hang. The three adds are delivered together (A applies them in at most three batches
     // at a time, so all three calls are made).
-    c.sim.inject(Fault { path: WELCOME.into(), errcode: 0, count: 1, delay_ms: 600_000 });
+    c.sim.inject(Fault { path: WELCOME.into(), count: 1, delay_ms: 600_000, ..Fault::default() });
     c.sim.answer_late(LateAnswer { path: WELCOME.into(), count: 2, delay_ms: 600_000 });
     c.sim.configure_callbacks(a_callbacks(false));
     let in_flight: Vec<String> = (0..3).map(|_| scan()).collect();
@@ -649,7 +663,9 @@ async fn regional_code_imports_stores_and_routes_by_location(db: Db) {
         "name,address,city,latitude,longitude,staff\n静安店,南京西路1号,上海,31.2286,121.4547,s001e01|s001e02\n徐汇店,漕溪北路,上海,31.1880,121.4365,s001e03\n朝阳店,建国路,北京,39.9087,116.4605,s002e01\n",
     )
     .await;
-    assert_eq!((st, report["imported"].as_i64()), (200, Some(3)), "{report}");
+    assert_eq!((st, report["status"].as_str(), report["total"].as_i64()), (202, Some("queued"), Some(3)), "{report}");
+    let import = api.finished_import(&report).await;
+    assert_eq!((import["status"].as_str(), import["done"].as_i64()), (Some("done"), Some(3)), "{import}");
 
     let page = |q: &str| {
         let (http, url) = (api.http.clone(), format!("{}/r/{}{q}", api.base, s.corp_id));
@@ -814,8 +830,11 @@ async fn codes_are_bulk_created_from_csv_all_or_nothing(db: Db) {
         "{header}\n静安海报,门店,landing,weighted,poster-ja,s001e01:2|s001e02,50,,,\n包裹卡A,包裹卡,native,round_robin,parcel-a,s001e01|s001e02,,,,包裹-\n"
     );
     let (st, report) = import(good).await;
-    assert_eq!(st, 200, "{report}");
-    assert_eq!(report["created"].as_array().unwrap().len(), 2);
+    assert_eq!(st, 202, "{report}");
+    let import = api.finished_import(&report).await;
+    assert_eq!((import["status"].as_str(), import["done"].as_i64()), (Some("done"), Some(2)), "{import}");
+    let (_, codes) = api.get("/api/v1/channel-codes").await;
+    assert_eq!(codes.as_array().unwrap().len(), 2, "{codes}");
     assert!(
         s.sim.state.world().contact_ways.values().any(|w| w.state == "parcel-a"),
         "the native code has its WeCom contact way"

@@ -323,9 +323,9 @@ async fn a_burst_from_one_client_is_limited_without_wecom_calls(db: Db) {
     // the first call slowly, so the others arrive while it is being made).
     s.sim.inject(wecom_sim::world::Fault {
         path: "externalcontact/add_contact_way".into(),
-        errcode: 0,
         count: 1,
         delay_ms: 500,
+        ..Default::default()
     });
     let mut at_once = tokio::task::JoinSet::new();
     for n in 100..120 {

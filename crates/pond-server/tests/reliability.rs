@@ -57,8 +57,20 @@ async fn credential_errors_are_retried_not_failed(db: Db) {
     let reads_before = s.sim.calls().get("externalcontact/get").copied().unwrap_or(0);
     // Reading the new customer answers 40001 (secret being rotated) then 40013: the client renews its
     // token once per call, so the first two applications of the event fail.
-    s.sim.inject(Fault { path: "externalcontact/get".into(), errcode: 40001, count: 2, delay_ms: 0 });
-    s.sim.inject(Fault { path: "externalcontact/get".into(), errcode: 40013, count: 1, delay_ms: 0 });
+    s.sim.inject(Fault {
+        path: "externalcontact/get".into(),
+        errcode: 40001,
+        count: 2,
+        delay_ms: 0,
+        ..Fault::default()
+    });
+    s.sim.inject(Fault {
+        path: "externalcontact/get".into(),
+        errcode: 40013,
+        count: 1,
+        delay_ms: 0,
+        ..Fault::default()
+    });
     let (customer, _) = scan(&s);
     settle(&s).await;
 
@@ -76,7 +88,13 @@ async fn failed_events_are_retried_from_the_api_and_console(db: Db) {
     let s = setup(db, false).await;
     pond_app::sync::run_full_sync(&s.pond.app, s.corp_id, "test").await.unwrap();
     // 60011 (no permission for this customer) is not worth retrying: both events fail at once.
-    s.sim.inject(Fault { path: "externalcontact/get".into(), errcode: 60011, count: 2, delay_ms: 0 });
+    s.sim.inject(Fault {
+        path: "externalcontact/get".into(),
+        errcode: 60011,
+        count: 2,
+        delay_ms: 0,
+        ..Fault::default()
+    });
     let (first, _) = scan(&s);
     let (second, _) = scan(&s);
     settle(&s).await;

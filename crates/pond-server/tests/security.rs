@@ -68,6 +68,8 @@ const API_RULES: &[(&str, &str, Role)] = &[
     ("GET", "/api/v1/channel-codes/{id}/qr.png", Role::ReadOnly),
     ("GET", "/api/v1/channel-codes/{id}/qr.svg", Role::ReadOnly),
     ("POST", "/api/v1/channel-codes/import", Role::Operator),
+    ("GET", "/api/v1/imports", Role::ReadOnly),
+    ("GET", "/api/v1/imports/{id}", Role::ReadOnly),
     ("GET", "/api/v1/stores", Role::ReadOnly),
     ("POST", "/api/v1/stores/import", Role::Operator),
     ("GET", "/api/v1/staff/{userid}/card", Role::ReadOnly),
@@ -113,6 +115,8 @@ const CONSOLE_RULES: &[(&str, &str, Role)] = &[
     ("POST", "/console/codes", Role::Operator),
     ("GET", "/console/codes/import", Role::Operator),
     ("POST", "/console/codes/import", Role::Operator),
+    ("GET", "/console/imports", Role::ReadOnly),
+    ("GET", "/console/imports/{id}", Role::ReadOnly),
     ("GET", "/console/codes/{id}", Role::ReadOnly),
     ("POST", "/console/codes/{id}", Role::Operator),
     ("GET", "/console/codes/{id}/edit", Role::Operator),
@@ -880,7 +884,8 @@ async fn long_lists_are_paged_and_the_store_picker_searches(db: Db) {
     let imported = app
         .send(Method::POST, "/api/v1/stores/import", &[("authorization", &auth), ("content-type", "text/csv")], csv)
         .await;
-    assert!(imported.status.is_success(), "{}", imported.body);
+    assert_eq!(imported.status, StatusCode::ACCEPTED, "{}", imported.body);
+    app.run_jobs().await;
     let stores = app.get("/console/stores", &[("cookie", &cookie)]).await;
     assert_eq!(stores.body.matches("<tr><td>").count(), 50, "the store list is paged");
     let search = app.get("/console/stores?q=%E5%8C%97%E4%BA%AC", &[("cookie", &cookie)]).await;

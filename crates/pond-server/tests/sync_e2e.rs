@@ -234,10 +234,28 @@ async fn forged_replayed_and_malformed_callbacks_are_refused(db: Db) {
 async fn sync_survives_rate_limits_busy_errors_and_token_expiry(db: Db) {
     let s = setup(db, false).await;
     // Make the client's backoff irrelevant to wall time: faults are few and retries fast enough.
-    s.sim.inject(Fault { path: "department/list".into(), errcode: 45009, count: 2, delay_ms: 0 });
-    s.sim.inject(Fault { path: "externalcontact/batch/get_by_user".into(), errcode: -1, count: 2, delay_ms: 0 });
-    s.sim.inject(Fault { path: "externalcontact/groupchat/get".into(), errcode: 42001, count: 1, delay_ms: 0 });
-    s.sim.inject(Fault { path: "externalcontact/get_corp_tag_list".into(), errcode: 0, count: 1, delay_ms: 300 });
+    s.sim.inject(Fault { path: "department/list".into(), errcode: 45009, count: 2, delay_ms: 0, ..Fault::default() });
+    s.sim.inject(Fault {
+        path: "externalcontact/batch/get_by_user".into(),
+        errcode: -1,
+        count: 2,
+        delay_ms: 0,
+        ..Fault::default()
+    });
+    s.sim.inject(Fault {
+        path: "externalcontact/groupchat/get".into(),
+        errcode: 42001,
+        count: 1,
+        delay_ms: 0,
+        ..Fault::default()
+    });
+    s.sim.inject(Fault {
+        path: "externalcontact/get_corp_tag_list".into(),
+        errcode: 0,
+        count: 1,
+        delay_ms: 300,
+        ..Fault::default()
+    });
     let run = pond_app::sync::run_full_sync(&s.pond.app, s.corp_id, "test").await.expect("sync");
     assert_eq!(run.status, "done", "{run:?}");
     assert_same(&pond_picture(&s.pond.app.db, s.corp_id).await, &s.sim.picture());
@@ -251,7 +269,13 @@ async fn sync_survives_rate_limits_busy_errors_and_token_expiry(db: Db) {
     assert!(metrics.contains("pond_wecom_token_refreshes_total 2"), "the expired token was renewed: {metrics}");
 
     // A permanent error fails the run with its reason, visibly.
-    s.sim.inject(Fault { path: "externalcontact/get_follow_user_list".into(), errcode: 48002, count: 1, delay_ms: 0 });
+    s.sim.inject(Fault {
+        path: "externalcontact/get_follow_user_list".into(),
+        errcode: 48002,
+        count: 1,
+        delay_ms: 0,
+        ..Fault::default()
+    });
     let failed = pond_app::sync::run_full_sync(&s.pond.app, s.corp_id, "test").await.expect("run recorded");
     assert_eq!(failed.status, "failed");
     assert!(failed.error.as_deref().unwrap_or("").contains("48002"), "{failed:?}");

@@ -68,3 +68,12 @@ pub async fn put<'c>(conn: impl Into<Conn<'c>>, corp_id: i64, owner: Owner, way:
     .map(|r| r.rows_affected()))?;
     Ok(())
 }
+
+/// Which of these WeCom contact ways Pond holds as a per-employee contact way.
+pub async fn config_ids_held(db: &Db, corp_id: i64, config_ids: &[&str]) -> Result<Vec<String>> {
+    let rows: Vec<(String,)> = crate::db::select_in(db, corp_id, config_ids, |corp, list| {
+        format!("SELECT config_id FROM contact_ways WHERE corp_id = {corp} AND config_id IN ({list})")
+    })
+    .await?;
+    Ok(rows.into_iter().map(|(s,)| s).collect())
+}

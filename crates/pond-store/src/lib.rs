@@ -19,6 +19,7 @@ pub mod corp;
 pub mod customer;
 pub mod department;
 pub mod group;
+pub mod import;
 pub mod inbox;
 pub mod jobs;
 pub mod login_throttle;

@@ -67,6 +67,12 @@ pub const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0008_security.sql"),
     },
     Migration {
+        version: 9,
+        name: "imports",
+        sqlite: include_str!("../migrations/sqlite/0009_imports.sql"),
+        postgres: include_str!("../migrations/postgres/0009_imports.sql"),
+    },
+    Migration {
         version: 10,
         name: "leases",
         sqlite: include_str!("../migrations/sqlite/0010_leases.sql"),

@@ -154,7 +154,7 @@ async fn killed_pond_welcomes_everyone_once(t: &TestDb) {
     // WeCom's answers take a while, so that kills land while calls are in flight: a welcome WeCom
     // carried out for a Pond that died before recording it must be found out, not sent again.
     for (path, delay_ms) in [("externalcontact/get", 150), ("externalcontact/send_welcome_msg", 250)] {
-        sim.inject(wecom_sim::world::Fault { path: path.into(), errcode: 0, count: u32::MAX, delay_ms });
+        sim.inject(wecom_sim::world::Fault { path: path.into(), count: u32::MAX, delay_ms, ..Default::default() });
     }
     let http = reqwest::Client::new();
     pond.start();

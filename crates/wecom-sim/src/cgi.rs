@@ -464,6 +464,7 @@ pub fn dispatch(
             }
             let config_id = format!("{:032x}", state.rng().random::<u128>());
             let qr = if way.scene == 2 { state.qr_url(&config_id) } else { String::new() };
+            w.contact_way_created.insert(config_id.clone(), w.now_s());
             w.contact_ways
                 .insert(config_id.clone(), ContactWay { config_id: config_id.clone(), qr_code: qr.clone(), ..way });
             Ok(ok(json!({"config_id": config_id, "qr_code": qr})))
@@ -501,6 +502,7 @@ pub fn dispatch(
         "externalcontact/del_contact_way" => {
             let id = body.get("config_id").and_then(Value::as_str).unwrap_or_default();
             w.contact_ways.remove(id).ok_or_else(|| SimError::new(40058, "invalid config_id"))?;
+            w.contact_way_created.remove(id);
             Ok(ok(json!({})))
         }
         "externalcontact/list_contact_way" => {
@@ -508,14 +510,19 @@ pub fn dispatch(
             if !(1..=1000).contains(&limit) {
                 return Err(SimError::new(40058, "limit must be 1..1000"));
             }
+            // Created in [start_time, end_time] (seconds; by default the last 90 days).
+            let now = w.now_s();
+            let from = body.get("start_time").and_then(Value::as_i64).unwrap_or(now - 90 * 86_400);
+            let to = body.get("end_time").and_then(Value::as_i64).unwrap_or(now);
+            let within: Vec<&String> = w
+                .contact_ways
+                .keys()
+                .filter(|id| w.contact_way_created.get(*id).is_some_and(|t| (from..=to).contains(t)))
+                .collect();
             let start = cursor_start(body);
-            let ids: Vec<Value> =
-                w.contact_ways.keys().skip(start).take(limit).map(|id| json!({"config_id": id})).collect();
-            let next = if start.saturating_add(limit) < w.contact_ways.len() {
-                (start + limit).to_string()
-            } else {
-                String::new()
-            };
+            let ids: Vec<Value> = within.iter().skip(start).take(limit).map(|id| json!({"config_id": id})).collect();
+            let next =
+                if start.saturating_add(limit) < within.len() { (start + limit).to_string() } else { String::new() };
             Ok(ok(json!({"contact_way": ids, "next_cursor": next})))
         }
         "externalcontact/send_welcome_msg" => {

@@ -415,13 +415,23 @@ async fn answer(
         }
         fault
     };
-    if let Some(f) = fault {
-        if f.delay_ms > 0 {
-            tokio::time::sleep(Duration::from_millis(f.delay_ms)).await;
+    match fault {
+        Some(f) if f.applied => {
+            let done = carry_out(state, path, method, query, body);
+            if f.delay_ms > 0 {
+                tokio::time::sleep(Duration::from_millis(f.delay_ms)).await;
+            }
+            return if f.errcode != 0 { Err(SimError::new(f.errcode, "injected fault")) } else { done };
         }
-        if f.errcode != 0 {
-            return Err(SimError::new(f.errcode, "injected fault"));
+        Some(f) => {
+            if f.delay_ms > 0 {
+                tokio::time::sleep(Duration::from_millis(f.delay_ms)).await;
+            }
+            if f.errcode != 0 {
+                return Err(SimError::new(f.errcode, "injected fault"));
+            }
         }
+        None => {}
     }
     let late_ms = {
         let mut late = state.late.lock().unwrap_or_else(|e| e.into_inner());
@@ -437,15 +447,15 @@ async fn answer(
         }
         ms
     };
-    let answer = handle(state, path, method, query, body);
+    let answer = carry_out(state, path, method, query, body);
     if late_ms > 0 {
         tokio::time::sleep(Duration::from_millis(late_ms)).await;
     }
     answer
 }
 
-/// Answers a call that passed the injected faults.
-fn handle(
+/// Answers a call as WeCom would, faults aside.
+fn carry_out(
     state: &SimState,
     path: &str,
     method: &Method,

@@ -116,6 +116,8 @@ pub struct World {
     pub tags: BTreeMap<String, Tag>,
     pub groups: BTreeMap<String, Group>,
     pub contact_ways: BTreeMap<String, ContactWay>,
+    /// When each contact way was created (epoch seconds): `list_contact_way` filters by it.
+    pub contact_way_created: BTreeMap<String, i64>,
     pub welcome_codes: BTreeMap<String, WelcomeCode>,
     pub welcomes_sent: Vec<SentWelcome>,
     /// Round-robin position per multi-user contact way.
@@ -307,6 +309,7 @@ impl World {
                 managers.push(m.clone());
             }
             let config_id = format!("{:032x}", rng.random::<u128>());
+            self.contact_way_created.insert(config_id.clone(), self.now_s());
             self.contact_ways.insert(
                 config_id.clone(),
                 ContactWay {
@@ -1113,6 +1116,10 @@ pub struct Fault {
     /// Delay each affected call by this long.
     #[serde(default)]
     pub delay_ms: u64,
+    /// Carry the call out first, then delay and answer (with `errcode` when set): WeCom did the
+    /// work but its answer came late or said otherwise — the caller cannot know it was done.
+    #[serde(default)]
+    pub applied: bool,
 }
 
 /// Calls that take effect but whose answer is held back: an answer late or lost on its way back,
@@ -1131,6 +1138,13 @@ pub struct LateAnswer {
 
 fn one_call() -> u32 {
     1
+}
+
+impl Default for Fault {
+    /// One call to no path, answered normally: fill in what to inject.
+    fn default() -> Self {
+        Fault { path: String::new(), errcode: 0, count: one_call(), delay_ms: 0, applied: false }
+    }
 }
 
 /// Pending faults per path, consumed in order.

@@ -165,6 +165,11 @@ async fn contact_ways_enforce_limits() {
     assert_eq!(updated.state, "parcel-card", "fields not sent are kept");
     let listed = c.list_contact_way(None, None, "", 100).await.unwrap();
     assert_eq!(listed.contact_way.len(), 4, "3 store codes + the new one");
+    let now = sim.state.world().now_s();
+    let later = c.list_contact_way(Some(now + 60), None, "", 100).await.unwrap();
+    assert!(later.contact_way.is_empty(), "none created after start_time: {later:?}");
+    let earlier = c.list_contact_way(Some(now - 86_400), Some(now - 3_600), "", 100).await.unwrap();
+    assert!(earlier.contact_way.is_empty(), "none created before end_time: {earlier:?}");
     c.del_contact_way(&created.config_id).await.unwrap();
     assert_eq!(c.get_contact_way(&created.config_id).await.unwrap_err().errcode(), Some(40058));
 }
@@ -226,13 +231,25 @@ async fn welcome_codes_are_single_use_and_expire() {
 async fn faults_are_retried_by_the_client() {
     let (sim, base) = start(small()).await;
     let c = client(&base, &sim, true);
-    sim.inject(Fault { path: "department/list".into(), errcode: 45009, count: 2, delay_ms: 0 });
-    sim.inject(Fault { path: "department/list".into(), errcode: -1, count: 1, delay_ms: 0 });
+    sim.inject(Fault { path: "department/list".into(), errcode: 45009, count: 2, delay_ms: 0, ..Fault::default() });
+    sim.inject(Fault { path: "department/list".into(), errcode: -1, count: 1, delay_ms: 0, ..Fault::default() });
     assert_eq!(c.department_list(None).await.unwrap().len(), 4);
     assert_eq!(c.stats().retries.load(std::sync::atomic::Ordering::Relaxed), 3);
-    sim.inject(Fault { path: "user/get".into(), errcode: 60111, count: 1, delay_ms: 0 });
+    sim.inject(Fault { path: "user/get".into(), errcode: 60111, count: 1, delay_ms: 0, ..Fault::default() });
     assert_eq!(c.user_get("s001e01").await.unwrap_err().errcode(), Some(60111), "permanent errors are not retried");
     assert_eq!(sim.calls().get("department/list"), Some(&4));
+    // Carried out, answered "busy": the client retries and WeCom now holds two contact ways.
+    let way =
+        ContactWay { kind: 1, scene: 2, state: "twice".into(), user: vec!["s001e01".into()], ..Default::default() };
+    sim.inject(Fault {
+        path: "externalcontact/add_contact_way".into(),
+        errcode: -1,
+        applied: true,
+        ..Fault::default()
+    });
+    c.add_contact_way(&way).await.unwrap();
+    let twice = sim.state.world().contact_ways.values().filter(|w| w.state == "twice").count();
+    assert_eq!(twice, 2, "the first call was carried out although it answered -1");
 
     // An answer held back after the call took effect: the tag exists while the caller still waits.
     sim.answer_late(LateAnswer { path: "externalcontact/add_corp_tag".into(), count: 1, delay_ms: 600_000 });

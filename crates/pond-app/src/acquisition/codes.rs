@@ -61,37 +61,61 @@ pub struct ValidCode {
     pub tags_json: String,
 }
 
-/// Validates a code against the corp's staff, tags and welcome messages.
-pub async fn validate(db: &Db, corp_id: i64, mut input: CodeInput) -> Result<ValidCode, AppError> {
-    input.name = ids::required_text("name", &input.name, 64)?;
-    input.channel_group = ids::optional_text("channel_group", &input.channel_group, 32)?;
-    input.mode = CodeMode::parse(&input.mode)?.as_str().to_owned();
-    Strategy::parse(&input.strategy)?;
-    input.state = acquisition::contact_state(&input.state)?;
-    input.remark_prefix = ids::optional_text("remark_prefix", &input.remark_prefix, 10)?;
-    let active: BTreeSet<String> = pond_store::staff::all(db, corp_id)
-        .await?
-        .into_iter()
-        .filter(|s| s.status == StaffStatus::Active.as_str())
-        .map(|s| s.userid)
-        .collect();
-    input.rules.validate(|u| active.contains(u))?;
-    let live_tags: BTreeSet<String> =
-        pond_store::tag::all_live(db, corp_id).await?.into_iter().map(|(id, _, _)| id).collect();
-    if let Some(t) = input.auto_tags.iter().find(|t| !live_tags.contains(*t)) {
-        return Err(ValidationError::new("auto_tags", format!("unknown tag {t}"), format!("标签 {t} 不存在")).into());
-    }
-    if let Some(w) = input.welcome_id {
-        pond_store::welcome::get(db, corp_id, w).await.map_err(|_| {
-            ValidationError::new("welcome_id", format!("no welcome message {w}"), format!("欢迎语 {w} 不存在"))
-        })?;
-    }
-    let rules_json = serde_json::to_string(&input.rules).map_err(|e| AppError::Internal(e.to_string()))?;
-    let tags_json = serde_json::to_string(&input.auto_tags).map_err(|e| AppError::Internal(e.to_string()))?;
-    Ok(ValidCode { input, rules_json, tags_json })
+/// What a code is checked against: the corp's active staff, live tags and welcome messages,
+/// read once (an import checks thousands of lines against one catalog).
+pub struct Catalog {
+    active_staff: BTreeSet<String>,
+    live_tags: BTreeSet<String>,
+    welcomes: BTreeSet<i64>,
 }
 
-fn fields(v: &ValidCode) -> pond_store::channel_code::CodeFields<'_> {
+impl Catalog {
+    pub async fn load(db: &Db, corp_id: i64) -> Result<Catalog, AppError> {
+        let active_staff = pond_store::staff::all(db, corp_id)
+            .await?
+            .into_iter()
+            .filter(|s| s.status == StaffStatus::Active.as_str())
+            .map(|s| s.userid)
+            .collect();
+        let live_tags = pond_store::tag::all_live(db, corp_id).await?.into_iter().map(|(id, _, _)| id).collect();
+        let welcomes = pond_store::welcome::list(db, corp_id).await?.into_iter().map(|w| w.id).collect();
+        Ok(Catalog { active_staff, live_tags, welcomes })
+    }
+
+    /// Checks a code's fields and its references (staff, tags, welcome message).
+    pub fn validate(&self, mut input: CodeInput) -> Result<ValidCode, AppError> {
+        input.name = ids::required_text("name", &input.name, 64)?;
+        input.channel_group = ids::optional_text("channel_group", &input.channel_group, 32)?;
+        input.mode = CodeMode::parse(&input.mode)?.as_str().to_owned();
+        Strategy::parse(&input.strategy)?;
+        input.state = acquisition::contact_state(&input.state)?;
+        input.remark_prefix = ids::optional_text("remark_prefix", &input.remark_prefix, 10)?;
+        input.rules.validate(|u| self.active_staff.contains(u))?;
+        if let Some(t) = input.auto_tags.iter().find(|t| !self.live_tags.contains(*t)) {
+            return Err(
+                ValidationError::new("auto_tags", format!("unknown tag {t}"), format!("标签 {t} 不存在")).into()
+            );
+        }
+        if let Some(w) = input.welcome_id.filter(|w| !self.welcomes.contains(w)) {
+            return Err(ValidationError::new(
+                "welcome_id",
+                format!("no welcome message {w}"),
+                format!("欢迎语 {w} 不存在"),
+            )
+            .into());
+        }
+        let rules_json = serde_json::to_string(&input.rules).map_err(|e| AppError::Internal(e.to_string()))?;
+        let tags_json = serde_json::to_string(&input.auto_tags).map_err(|e| AppError::Internal(e.to_string()))?;
+        Ok(ValidCode { input, rules_json, tags_json })
+    }
+}
+
+/// Validates a code against the corp's staff, tags and welcome messages.
+pub async fn validate(db: &Db, corp_id: i64, input: CodeInput) -> Result<ValidCode, AppError> {
+    Catalog::load(db, corp_id).await?.validate(input)
+}
+
+pub(crate) fn fields(v: &ValidCode) -> pond_store::channel_code::CodeFields<'_> {
     pond_store::channel_code::CodeFields {
         name: &v.input.name,
         channel_group: &v.input.channel_group,
@@ -109,7 +133,7 @@ fn fields(v: &ValidCode) -> pond_store::channel_code::CodeFields<'_> {
 /// Creates a code; a native one gets its WeCom contact way at once (or is not created at all).
 pub async fn create(app: &App, actor: &Actor, corp_id: i64, input: CodeInput) -> Result<ChannelCode, AppError> {
     let valid = validate(&app.db, corp_id, input).await?;
-    if pond_store::channel_code::find_by_state(&app.db, corp_id, &valid.input.state).await?.is_some() {
+    if !pond_store::channel_code::states_in_use(&app.db, corp_id, &[&valid.input.state]).await?.is_empty() {
         return Err(AppError::Conflict(format!("state: another code already uses {:?}", valid.input.state)));
     }
     let client = match CodeMode::parse(&valid.input.mode)? {

@@ -4,7 +4,8 @@
 //! It plugs into Pond as a [`Feature`]: its effects on "customer added" events plan the welcome
 //! message, the channel's tags and remark and a refresh of a capped native code; the welcome is
 //! expedited (sent while the batch is read: WeCom's code is valid 20 s and once only); its job
-//! kinds and a once-a-minute refresh of native codes are registered with the workers.
+//! kinds and a once-a-minute refresh of native codes are registered with the workers, with the
+//! steps of its background imports (channel codes and stores from CSV, see [`crate::imports`]).
 
 pub mod cards;
 pub mod channels;
@@ -42,6 +43,7 @@ impl Feature for Acquisition {
             .with(jobs::MARK_TAG_JOB, jobs::TagMarker(app.clone()))
             .with(jobs::REMARK_JOB, jobs::Remarker(app.clone()))
             .with(jobs::REFRESH_JOB, jobs::Refresher(app.clone()))
+            .with(crate::imports::IMPORT_JOB, import::ImportSteps(app.clone()))
     }
 
     fn periodic_tasks(&self, app: &App) -> Vec<PeriodicTask> {

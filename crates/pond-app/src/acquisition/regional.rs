@@ -9,16 +9,18 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use pond_core::{ValidationError, geo::LatLng, state::StateSpace};
-use pond_store::store_location::NewStore;
+use pond_core::{ImportKind, ImportStatus, ValidationError, geo::LatLng, state::StateSpace};
+use pond_store::{import::Import, store_location::NewStore};
 use rstar::{RTree, primitives::GeomWithData};
 use serde::Serialize;
 
 use crate::{
-    App, AppError, Import, LineError,
+    App, AppError, LineError,
     acquisition::routing::{self, Route},
     audit::{self, AuditAction},
     auth::Actor,
+    imports::{self, Upload},
+    pipeline::jobs::{JobError, job_error, store_error},
 };
 
 /// The `state` of a store employee's contact way (≤30 characters).
@@ -217,20 +219,63 @@ async fn with_stats(
         .collect()
 }
 
-/// Imports a store CSV for a corp: all lines valid, or nothing stored and a per-line report.
-pub async fn import(state: &App, actor: &Actor, corp_id: i64, csv_text: &str) -> Result<Import<usize>, AppError> {
-    let active = active_staff(state, corp_id).await?;
+/// Checks a store CSV and, when every line is good, imports it in the background ([`crate::imports`]):
+/// one step writes every store in one transaction. A file with any bad line is refused at once
+/// with a report naming each line and field.
+pub async fn start_import(app: &App, actor: &Actor, corp_id: i64, csv_text: &str) -> Result<Upload, AppError> {
+    let active = active_staff(app, corp_id).await?;
     match parse_csv(csv_text, &|u| active.contains(u)) {
+        Err(report) => Ok(Upload::Refused(report)),
         Ok(stores) => {
-            let mut tx = state.db.begin().await?;
-            let n = pond_store::store_location::upsert_all_in(&mut tx, corp_id, &stores).await?;
-            audit::record(&mut tx, corp_id, actor, AuditAction::StoreImport, "stores", &format!("stores={n}")).await?;
+            let mut tx = app.db.begin().await?;
+            let import = imports::start(&mut tx, corp_id, actor, ImportKind::Stores, stores.len(), csv_text).await?;
             tx.commit().await?;
-            state.store_indexes.invalidate(corp_id);
-            Ok(Import::Done(n))
+            app.wake_worker.notify_one();
+            Ok(Upload::Started(import.try_into()?))
         }
-        Err(report) => Ok(Import::Refused(report)),
     }
+}
+
+/// The one step of a store import: checks the file again (an employee may have left since it was
+/// uploaded) and writes every store in one transaction with the import's end — or fails it with
+/// the report, nothing written.
+pub(crate) async fn import_step(app: &App, import: &Import) -> Result<(), JobError> {
+    let mut tx = app.db.begin().await.map_err(store_error)?;
+    match import.status() {
+        ImportStatus::Done | ImportStatus::Failed => return Ok(()),
+        // Stores are written only with the import's end: nothing to remove.
+        ImportStatus::Undoing => {}
+        ImportStatus::Queued | ImportStatus::Running => {
+            let csv = pond_store::import::payload(&app.db, import.corp_id, import.id).await.map_err(store_error)?;
+            let active = active_staff(app, import.corp_id).await.map_err(job_error)?;
+            match parse_csv(&csv, &|u| active.contains(u)) {
+                Ok(stores) => {
+                    let n = pond_store::store_location::upsert_all_in(&mut tx, import.corp_id, &stores)
+                        .await
+                        .map_err(store_error)?;
+                    if imports::finish_done(&mut tx, import, &format!("stores: {n} stores")).await.map_err(job_error)? {
+                        tx.commit().await.map_err(store_error)?;
+                        app.store_indexes.invalidate(import.corp_id);
+                    }
+                    return Ok(());
+                }
+                Err(report) => {
+                    let report = serde_json::to_string(&report).map_err(|e| JobError::Permanent(e.to_string()))?;
+                    let why = pond_store::import::Failure { report: &report, ..Default::default() };
+                    pond_store::import::begin_undo(&mut tx, import.id, &why).await.map_err(store_error)?;
+                    let failed = Import { report, ..import.clone() };
+                    if imports::finish_failed(&mut tx, &failed).await.map_err(job_error)? {
+                        tx.commit().await.map_err(store_error)?;
+                    }
+                    return Ok(());
+                }
+            }
+        }
+    }
+    if imports::finish_failed(&mut tx, import).await.map_err(job_error)? {
+        tx.commit().await.map_err(store_error)?;
+    }
+    Ok(())
 }
 
 /// One store as edited in the console or the API.

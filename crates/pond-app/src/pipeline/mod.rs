@@ -91,10 +91,12 @@ pub async fn reclaim_own(app: &App, name: &str) -> Result<u64, pond_store::Store
 async fn heartbeat(app: App, name: String, shutdown: impl std::future::Future<Output = ()>) {
     tokio::pin!(shutdown);
     let job_lease_ms = i64::try_from(app.config.jobs.lease_secs).unwrap_or(30).saturating_mul(1000);
+    // Three beats per lease at least, so one late beat never lets a live worker's hold lapse.
+    let every = inbox::HEARTBEAT.min(Duration::from_millis(u64::try_from(job_lease_ms / 3).unwrap_or(1).max(1)));
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
-            _ = tokio::time::sleep(inbox::HEARTBEAT) => {}
+            _ = tokio::time::sleep(every) => {}
         }
         let (events, jobs) = tokio::join!(
             pond_store::inbox::extend_leases(&app.db, &name, inbox::LEASE_MS),

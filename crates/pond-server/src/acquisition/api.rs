@@ -1,5 +1,5 @@
 //! Acquisition API: welcome messages, channel codes (with stats, QR, CSV import), regional stores,
-//! business cards.
+//! business cards, and the background imports of codes and stores.
 
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -11,7 +11,10 @@ use pond_app::acquisition::{
     stats::{self, CodeStats},
     welcome::{self, WelcomeInput},
 };
-use pond_app::{Import, LineError};
+use pond_app::{
+    LineError,
+    imports::{self, ImportView, Upload},
+};
 
 use crate::api::prelude::*;
 
@@ -30,6 +33,8 @@ pub fn routes() -> OpenApiRouter<App> {
         .routes(routes!(list_stores))
         .routes(routes!(import_stores))
         .routes(routes!(import_codes))
+        .routes(routes!(list_imports))
+        .routes(routes!(get_import))
         .routes(routes!(get_card))
         .routes(routes!(put_cards))
 }
@@ -245,30 +250,67 @@ async fn list_stores(
     Ok(Json(regional::views(&state.db, caller.corp_id).await?))
 }
 
-/// The outcome of a store import.
+/// A CSV refused at once: every bad line with its field and reason. Nothing was stored.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ImportReport {
-    /// Stores created or updated (0 when any line was refused: nothing is half-imported).
-    pub imported: usize,
+pub struct ImportRefused {
     pub errors: Vec<LineError>,
 }
 
+/// 202 with the import started in the background (and where to follow it), or 422 with the report.
+fn upload_answer(upload: Upload) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match upload {
+        Upload::Started(view) => {
+            let location = format!("/api/v1/imports/{}", view.id);
+            (axum::http::StatusCode::ACCEPTED, [(axum::http::header::LOCATION, location)], Json(view)).into_response()
+        }
+        Upload::Refused(errors) => {
+            (axum::http::StatusCode::UNPROCESSABLE_ENTITY, Json(ImportRefused { errors })).into_response()
+        }
+    }
+}
+
+fn csv_body(body: &axum::body::Bytes) -> Result<String, ApiError> {
+    String::from_utf8(body.to_vec()).map_err(|_| ApiError::BadRequest("the CSV must be UTF-8".into()))
+}
+
 /// Imports stores from CSV (`name,address,city,latitude,longitude,staff`, staff separated by `|`),
-/// creating or updating by name. Any bad line refuses the whole file with a per-line report (422).
+/// creating or updating by name, in the background: every line is checked first (any bad line
+/// refuses the file, 422, with a per-line report); a good file answers 202 with the import, whose
+/// progress `GET /api/v1/imports/{id}` shows. All stores are written together, or none.
 #[utoipa::path(post, path = "/api/v1/stores/import", security(("bearer" = ["operator"])), tag = "acquisition", request_body(content = String, content_type = "text/csv"),
-    responses((status = 200, body = ImportReport), (status = 401, body = ErrorBody), (status = 422, body = ImportReport)))]
+    responses((status = 202, body = ImportView), (status = 401, body = ErrorBody), (status = 422, body = ImportRefused)))]
 async fn import_stores(
     State(state): State<App>,
     Extension(caller): Extension<ApiCaller>,
     body: axum::body::Bytes,
-) -> Result<(axum::http::StatusCode, Json<ImportReport>), ApiError> {
-    let text = String::from_utf8(body.to_vec()).map_err(|_| ApiError::BadRequest("the CSV must be UTF-8".into()))?;
-    match regional::import(&state, &caller.actor, caller.corp_id, &text).await? {
-        Import::Done(n) => Ok((axum::http::StatusCode::OK, Json(ImportReport { imported: n, errors: vec![] }))),
-        Import::Refused(errors) => {
-            Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, Json(ImportReport { imported: 0, errors })))
-        }
-    }
+) -> Result<axum::response::Response, ApiError> {
+    let text = csv_body(&body)?;
+    Ok(upload_answer(regional::start_import(&state, &caller.actor, caller.corp_id, &text).await?))
+}
+
+/// The corp's imports (codes and stores), newest first, with their progress.
+#[utoipa::path(get, path = "/api/v1/imports", security(("bearer" = ["readonly"])), tag = "acquisition", params(ListQuery),
+    responses((status = 200, body = PageOf<ImportView>), (status = 401, body = ErrorBody)))]
+async fn list_imports(
+    State(state): State<App>,
+    Extension(caller): Extension<ApiCaller>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<PageOf<ImportView>>, ApiError> {
+    Ok(Json(PageOf::from_page(imports::list(&state, caller.corp_id, q.page()).await?)))
+}
+
+/// One import: `queued`, `running` (`done` of `total` lines made), `undoing` (it failed; what it
+/// made is being removed), `done` (everything made, shown at once) or `failed` (nothing left;
+/// `errors` names the refused line, or `error` the reason).
+#[utoipa::path(get, path = "/api/v1/imports/{id}", security(("bearer" = ["readonly"])), tag = "acquisition", params(("id" = i64, Path)),
+    responses((status = 200, body = ImportView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn get_import(
+    State(state): State<App>,
+    Extension(caller): Extension<ApiCaller>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<ImportView>, ApiError> {
+    Ok(Json(imports::get(&state, caller.corp_id, id).await?))
 }
 
 /// An employee's external business card, as WeCom has it.
@@ -301,33 +343,19 @@ async fn put_cards(
     Ok(Json(cards::write_many(&state, &caller.actor, caller.corp_id, &input.userids, &input.card).await?))
 }
 
-/// The outcome of a code import.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct CodeImportReport {
-    /// Codes created (none when any line was refused).
-    pub created: Vec<CodeView>,
-    pub errors: Vec<LineError>,
-}
-
-/// Creates channel codes in bulk from CSV:
+/// Creates channel codes in bulk from CSV, in the background:
 /// `name,channel_group,mode,strategy,state,staff,daily_cap,auto_tags,welcome_id,remark_prefix`
-/// (staff `userid[:weight]` and tags separated by `|`). All or nothing, with a per-line report.
+/// (staff `userid[:weight]` and tags separated by `|`). Every line is checked first (any bad line
+/// refuses the file, 422, with a per-line report); a good file answers 202 with the import. The
+/// codes appear together once every native code has its WeCom contact way — or, if WeCom refuses
+/// one, none do and every contact way made is deleted again (`failed`, with the line).
 #[utoipa::path(post, path = "/api/v1/channel-codes/import", security(("bearer" = ["operator"])), tag = "acquisition", request_body(content = String, content_type = "text/csv"),
-    responses((status = 200, body = CodeImportReport), (status = 401, body = ErrorBody), (status = 422, body = CodeImportReport)))]
+    responses((status = 202, body = ImportView), (status = 401, body = ErrorBody), (status = 422, body = ImportRefused)))]
 async fn import_codes(
     State(state): State<App>,
     Extension(caller): Extension<ApiCaller>,
     body: axum::body::Bytes,
-) -> Result<(axum::http::StatusCode, Json<CodeImportReport>), ApiError> {
-    let text = String::from_utf8(body.to_vec()).map_err(|_| ApiError::BadRequest("the CSV must be UTF-8".into()))?;
-    match import::import_csv(&state, &caller.actor, caller.corp_id, &text).await? {
-        Import::Done(created) => {
-            let created =
-                created.iter().map(|c| CodeView::new(c, &codes::landing_url(&state, c))).collect::<Result<_, _>>()?;
-            Ok((axum::http::StatusCode::OK, Json(CodeImportReport { created, errors: vec![] })))
-        }
-        Import::Refused(errors) => {
-            Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, Json(CodeImportReport { created: vec![], errors })))
-        }
-    }
+) -> Result<axum::response::Response, ApiError> {
+    let text = csv_body(&body)?;
+    Ok(upload_answer(import::start_csv(&state, &caller.actor, caller.corp_id, &text).await?))
 }

@@ -6,7 +6,7 @@ use crate::console::{
     prelude::*,
 };
 use pond_app::{
-    Import, LineError,
+    LineError,
     acquisition::{
         cards,
         codes::{self, CodeInput},
@@ -15,6 +15,7 @@ use pond_app::{
         stats::{self, CodeStats},
         welcome::{self, WelcomeInput},
     },
+    imports::{self, ImportView, Upload},
 };
 use pond_core::acquisition::CodeMode;
 use pond_core::{
@@ -38,6 +39,8 @@ pub fn pages(book: RouteBook) -> RouteBook {
         .post("/console/codes", Role::Operator, codes_create)
         .get("/console/codes/import", Role::Operator, codes_import_page)
         .post("/console/codes/import", Role::Operator, codes_import)
+        .get("/console/imports", Role::ReadOnly, imports_page)
+        .get("/console/imports/{id}", Role::ReadOnly, import_page)
         .get("/console/codes/{id}", Role::ReadOnly, code_page)
         .post("/console/codes/{id}", Role::Operator, code_update)
         .get("/console/codes/{id}/edit", Role::Operator, code_edit)
@@ -1121,7 +1124,6 @@ struct StoresPage {
     q: String,
     regional_url: String,
     report: Vec<LineError>,
-    imported: Option<usize>,
     csv: String,
     staff_names: pickers::Names,
 }
@@ -1277,7 +1279,6 @@ async fn stores_page_with(
     headers: &HeaderMap,
     flash: Option<&'static str>,
     report: Vec<LineError>,
-    imported: Option<usize>,
     csv: String,
     list: &ListParams,
 ) -> PageResult {
@@ -1292,10 +1293,7 @@ async fn stores_page_with(
     let regional_url = regional::regional_url(state, user.corp_id);
     let staff_names = pickers::staff_names(state, user.corp_id).await.map_err(|e| fail(e, headers))?;
     let status = if report.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
-    Ok(render_with(
-        status,
-        &StoresPage { c, stores, total, pager, q, regional_url, report, imported, csv, staff_names },
-    ))
+    Ok(render_with(status, &StoresPage { c, stores, total, pager, q, regional_url, report, csv, staff_names }))
 }
 
 pub async fn stores_page(
@@ -1304,7 +1302,7 @@ pub async fn stores_page(
     headers: HeaderMap,
     Query(list): Query<ListParams>,
 ) -> PageResult {
-    stores_page_with(&state, &user, &headers, list.flash(), vec![], None, String::new(), &list).await
+    stores_page_with(&state, &user, &headers, list.flash(), vec![], String::new(), &list).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -1319,13 +1317,10 @@ pub async fn stores_import(
     headers: HeaderMap,
     Form(form): Form<StoresForm>,
 ) -> PageResult {
-    match regional::import(&state, &actor(&user), user.corp_id, &form.csv).await.map_err(|e| fail(e, &headers))? {
-        Import::Done(n) => {
-            stores_page_with(&state, &user, &headers, None, vec![], Some(n), String::new(), &ListParams::default())
-                .await
-        }
-        Import::Refused(report) => {
-            stores_page_with(&state, &user, &headers, None, report, None, form.csv, &ListParams::default()).await
+    match regional::start_import(&state, &actor(&user), user.corp_id, &form.csv).await.map_err(|e| fail(e, &headers))? {
+        Upload::Started(import) => Ok(Redirect::to(&format!("/console/imports/{}", import.id)).into_response()),
+        Upload::Refused(report) => {
+            stores_page_with(&state, &user, &headers, None, report, form.csv, &ListParams::default()).await
         }
     }
 }
@@ -1472,11 +1467,68 @@ pub async fn codes_import(
     headers: HeaderMap,
     Form(form): Form<StoresForm>,
 ) -> PageResult {
-    match import::import_csv(&state, &actor(&user), user.corp_id, &form.csv).await.map_err(|e| fail(e, &headers))? {
-        Import::Done(_) => Ok(Redirect::to("/console/codes?saved=1").into_response()),
-        Import::Refused(report) => {
+    match import::start_csv(&state, &actor(&user), user.corp_id, &form.csv).await.map_err(|e| fail(e, &headers))? {
+        Upload::Started(import) => Ok(Redirect::to(&format!("/console/imports/{}", import.id)).into_response()),
+        Upload::Refused(report) => {
             let c = chrome(&user, &headers, "/console/codes", None);
             Ok(render_with(StatusCode::UNPROCESSABLE_ENTITY, &CodesImportPage { c, report, csv: form.csv }))
         }
     }
+}
+
+#[derive(Template)]
+#[template(path = "acquisition/imports.html")]
+struct ImportsPage {
+    c: Chrome,
+    items: Vec<ImportView>,
+    pager: Pager,
+}
+
+/// GET /console/imports — the corp's imports, newest first.
+pub async fn imports_page(
+    State(state): State<App>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+    Query(list): Query<ListParams>,
+) -> PageResult {
+    let c = chrome(&user, &headers, "/console/imports", None);
+    let page = imports::list(&state, user.corp_id, list.request()).await.map_err(|e| fail(e, &headers))?;
+    let pager = Pager::new(&page, "/console/imports", &list.extra());
+    Ok(render(&ImportsPage { c, items: page.items, pager }))
+}
+
+#[derive(Template)]
+#[template(path = "acquisition/import.html")]
+struct ImportPage {
+    c: Chrome,
+    import: ImportView,
+}
+
+impl ImportPage {
+    fn unfinished(&self) -> bool {
+        self.import.status().unfinished()
+    }
+    /// Where what it made is listed.
+    fn made_href(&self) -> &'static str {
+        if self.import.kind == pond_core::ImportKind::Stores.as_str() { "/console/stores" } else { "/console/codes" }
+    }
+    fn made_key(&self) -> &'static str {
+        if self.import.kind == pond_core::ImportKind::Stores.as_str() {
+            "imports.view_stores"
+        } else {
+            "imports.view_codes"
+        }
+    }
+}
+
+/// GET /console/imports/{id} — one import's progress (the page refreshes itself until it ends).
+pub async fn import_page(
+    State(state): State<App>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+    ConsolePath(id): ConsolePath<i64>,
+) -> PageResult {
+    let c = chrome(&user, &headers, "/console/imports", None);
+    let import = imports::get(&state, user.corp_id, id).await.map_err(|e| fail(e, &headers))?;
+    Ok(render(&ImportPage { c, import }))
 }

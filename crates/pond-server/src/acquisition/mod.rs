@@ -14,5 +14,6 @@ pub const ROUTES: FeatureRoutes =
 const NAV: &[NavItem] = &[
     NavItem { group: NavGroup::Acquisition, key: "nav.codes", href: "/console/codes", shown_to: ShownTo::Everyone },
     NavItem { group: NavGroup::Acquisition, key: "nav.stores", href: "/console/stores", shown_to: ShownTo::Everyone },
+    NavItem { group: NavGroup::Acquisition, key: "nav.imports", href: "/console/imports", shown_to: ShownTo::Everyone },
     NavItem { group: NavGroup::Content, key: "nav.welcome", href: "/console/welcome", shown_to: ShownTo::Everyone },
 ];

@@ -93,6 +93,13 @@ impl App {
         self.send(Method::GET, path, headers, Body::empty()).await
     }
 
+    /// Runs the queued jobs (this in-process app has no workers) until none is due.
+    pub async fn run_jobs(&self) {
+        let registry = pond_app::pipeline::default_registry(&self.state);
+        let worker = pond_app::pipeline::job_worker(&self.state, registry, "test-worker".into());
+        while worker.run_batch().await.expect("job batch") > 0 {}
+    }
+
     /// A fresh admin API token for this app's corp.
     pub async fn token(&self) -> String {
         self.token_as(Role::Admin).await

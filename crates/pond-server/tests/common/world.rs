@@ -43,9 +43,28 @@ pub struct Connected {
     pub clock_at_ms: i64,
 }
 
-/// Seeds a simulator (its clock stopped at this whole second: callbacks carry seconds) and stores
-/// its credentials as a corp's settings, sealed as Pond seals them.
+/// The configuration tests start Pond with (jobs polled every 50 ms, a key for the WeCom secrets).
+pub fn test_config() -> Config {
+    let mut config = Config::default();
+    config.jobs.poll_interval_ms = 50;
+    config.security.secret_key = pond_app::secrets::new_key();
+    config
+}
+
+/// [`connect_with`] the test configuration.
 pub async fn connect(db: &Db) -> Connected {
+    connect_with(db, test_config()).await
+}
+
+/// Another Pond on the same database (and corp), as a second instance or a restart would be, its
+/// clock stopped at `clock_at_ms` (where the simulator's is).
+pub async fn start_instance(db: &Db, config: Config, clock_at_ms: i64) -> Running {
+    start_pond_at(db.clone(), config, clock_at_ms, pond_app::features()).await
+}
+
+/// Seeds a simulator (its clock stopped at this whole second: callbacks carry seconds) and stores
+/// its credentials as a corp's settings, sealed as Pond seals them; Pond is to run with `config`.
+pub async fn connect_with(db: &Db, config: Config) -> Connected {
     let sim = Simulator::new(SimConfig { scenario: Some(scenario()), ..SimConfig::default() }).expect("sim");
     let clock_at_ms = pond_store::now_ms() / 1000 * 1000;
     sim.freeze_clock(clock_at_ms);
@@ -62,9 +81,6 @@ pub async fn connect(db: &Db) -> Connected {
         encoding_aes_key: Some(Secret::new(creds.encoding_aes_key.clone())),
         api_base_url: format!("http://{sim_addr}"),
     };
-    let mut config = Config::default();
-    config.jobs.poll_interval_ms = 50;
-    config.security.secret_key = pond_app::secrets::new_key();
     // Stored as Pond stores them: sealed (so every end-to-end test reads them through the key).
     let sealing = AppState::new(db.clone(), config.clone());
     pond_app::secrets::store_settings(&sealing, db, corp.id, &settings).await.unwrap();
@@ -114,7 +130,17 @@ pub async fn setup_with(
     duplicate: bool,
     features: Vec<std::sync::Arc<dyn pond_app::feature::Feature>>,
 ) -> Setup {
-    let c = connect(&db).await;
+    setup_configured(db, duplicate, features, test_config()).await
+}
+
+/// [`setup_with`] with this configuration.
+pub async fn setup_configured(
+    db: Db,
+    duplicate: bool,
+    features: Vec<std::sync::Arc<dyn pond_app::feature::Feature>>,
+    config: Config,
+) -> Setup {
+    let c = connect_with(&db, config).await;
     let pond = start_pond(db, &c, features).await;
     c.sim.configure_callbacks(callbacks_to(pond.addr, c.corp_id, duplicate));
     Setup { sim: c.sim, pond, corp_id: c.corp_id, sim_url: c.sim_url }
