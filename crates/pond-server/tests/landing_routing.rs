@@ -289,7 +289,17 @@ async fn regional_pages_route_to_store_staff_who_can_serve(db: Db) {
         .send()
         .await
         .unwrap();
-    assert_eq!(imported.status(), 200);
+    assert_eq!(imported.status(), 202, "imports run in the background");
+    let id = imported.json::<serde_json::Value>().await.unwrap()["id"].as_i64().unwrap();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let (_, import) = api.call(reqwest::Method::GET, &format!("/api/v1/imports/{id}"), None).await;
+        if import["status"] == "done" {
+            break;
+        }
+        assert!(import["status"] != "failed" && tokio::time::Instant::now() < deadline, "{import}");
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    }
     let (_, stores) = api.call(reqwest::Method::GET, "/api/v1/stores", None).await;
     let store = format!("/r/{}?store={}", s.corp_id, stores[0]["id"]);
 
