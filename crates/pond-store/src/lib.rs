@@ -20,6 +20,7 @@ pub mod customer;
 pub mod department;
 pub mod group;
 pub mod inbox;
+pub mod instance;
 pub mod jobs;
 pub mod login_throttle;
 pub mod session;

@@ -66,6 +66,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0008_security.sql"),
         postgres: include_str!("../migrations/postgres/0008_security.sql"),
     },
+    Migration {
+        version: 9,
+        name: "catch_up",
+        sqlite: include_str!("../migrations/sqlite/0009_catch_up.sql"),
+        postgres: include_str!("../migrations/postgres/0009_catch_up.sql"),
+    },
 ];
 
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS pond_migrations (
