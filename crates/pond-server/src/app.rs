@@ -188,8 +188,10 @@ pub async fn start(
             tracing::error!(error = %e, "HTTP server stopped with an error");
         }
     }));
+    let name = format!("{}-{}-{}", hostname(), std::process::id(), addr.port());
+    // Every instance records that it is alive (it takes callbacks); those with workers catch up.
+    tasks.extend(pond_app::sync::catch_up::start(&app, name.clone(), app.config.jobs.enabled, stopped.clone()));
     if app.config.jobs.enabled {
-        let name = format!("{}-{}-{}", hostname(), std::process::id(), addr.port());
         tasks.extend(pond_app::pipeline::start_workers(&app, registry, name, stopped));
     }
     Ok(Running { addr, app, stop, tasks })
