@@ -127,9 +127,8 @@ pub async fn delete(db: &Db, corp_id: i64, tag_ids: &[String], group_ids: &[Stri
         })?;
     }
     for tag_id in tag_ids {
-        out.tags +=
-            on_conn!(Conn::Tx(&mut tx), |c| {
-                sqlx::query(
+        out.tags += on_conn!(Conn::Tx(&mut tx), |c| {
+            sqlx::query(
             "UPDATE tags SET deleted_at = $3, updated_at = $3 WHERE corp_id = $1 AND tag_id = $2 AND deleted_at IS NULL"
         )
         .bind(corp_id)
@@ -138,7 +137,7 @@ pub async fn delete(db: &Db, corp_id: i64, tag_ids: &[String], group_ids: &[Stri
         .execute(c)
         .await
         .map(|r| r.rows_affected())
-            })?;
+        })?;
     }
     out.detached = on_conn!(Conn::Tx(&mut tx), |c| sqlx::query(
         "DELETE FROM follow_relation_tags WHERE corp_id = $1 AND tag_id IN (
@@ -199,24 +198,22 @@ pub async fn mark_group_deleted(db: &Db, corp_id: i64, group_id: &str) -> Result
 
 /// The live tag library: groups, and tags with their group.
 pub async fn library(db: &Db, corp_id: i64) -> Result<(Vec<TagGroup>, Vec<Tag>)> {
-    let groups: Vec<(String, String, i64)> =
-        crate::read_db!(db, |pool| {
-            sqlx::query_as(
+    let groups: Vec<(String, String, i64)> = crate::read_db!(db, |pool| {
+        sqlx::query_as(
         "SELECT group_id, name, sort_order FROM tag_groups WHERE corp_id = $1 AND deleted_at IS NULL ORDER BY group_id"
     )
     .bind(corp_id)
     .fetch_all(pool)
     .await
-        })?;
-    let tags: Vec<(String, String, String, i64)> =
-        crate::read_db!(db, |pool| {
-            sqlx::query_as(
+    })?;
+    let tags: Vec<(String, String, String, i64)> = crate::read_db!(db, |pool| {
+        sqlx::query_as(
         "SELECT tag_id, group_id, name, sort_order FROM tags WHERE corp_id = $1 AND deleted_at IS NULL ORDER BY tag_id"
     )
     .bind(corp_id)
     .fetch_all(pool)
     .await
-        })?;
+    })?;
     Ok((
         groups
             .into_iter()
