@@ -49,6 +49,15 @@ impl<'a> Request<'a> {
     }
 }
 
+/// Stops a task when dropped (the run's sign of life ends with the run, however it ends).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Records a run if `req` allows one now (see [`pond_core::sync::decide`]); `Err(decision)` says
 /// why not.
 pub async fn try_start(app: &App, req: &Request<'_>) -> Result<Result<SyncRun, Decision>, AppError> {
@@ -73,18 +82,17 @@ pub async fn execute(app: &App, run: &SyncRun, client: &wecom::Client) -> bool {
     let started = Instant::now();
     let kind = run.kind.parse::<SyncKind>().unwrap_or(SyncKind::Full);
     let (db, run_id, clock) = (app.db.clone(), run.id, app.clock.clone());
-    let alive = tokio::spawn(async move {
+    let _alive = AbortOnDrop(tokio::spawn(async move {
         loop {
             tokio::time::sleep(TOUCH_EVERY).await;
             let _ = sync_run::touch(&db, run_id, clock.now_ms()).await;
         }
-    });
+    }));
     let mut ctx = RunCtx { db: &app.db, run_id: Some(run.id), clock: &app.clock, rows: 0 };
     let result = match kind {
         SyncKind::Full => full_sync(&mut ctx, &client, run.corp_id).await.map(|s| s.to_string()),
         SyncKind::Incremental => incremental(&mut ctx, &client, run.corp_id).await.map(|s| s.to_string()),
     };
-    alive.abort();
     let elapsed = started.elapsed();
     let cost = Cost {
         wecom_calls: i64::try_from(calls.load(Ordering::Relaxed)).unwrap_or(i64::MAX),
