@@ -115,16 +115,22 @@ fn numbers_in(text: &str) -> Option<Vec<f64>> {
 /// A run in progress: where it reports its phase, and the rows it wrote so far.
 pub struct RunCtx<'a> {
     pub db: &'a Db,
-    pub run_id: Option<i64>,
-    pub clock: &'a crate::clock::Clock,
+    /// The recorded run and the clock its progress is stamped with (`None`: work outside a run,
+    /// e.g. an event refreshing the tag library).
+    pub progress: Option<(i64, &'a crate::clock::Clock)>,
     /// Rows written (inserted, updated or deleted) so far.
     pub rows: u64,
 }
 
-impl RunCtx<'_> {
+impl<'a> RunCtx<'a> {
+    /// Work that is not a recorded run.
+    pub fn untracked(db: &'a Db) -> Self {
+        RunCtx { db, progress: None, rows: 0 }
+    }
+
     async fn report(&self, phase: &str, done: usize, total: usize) {
-        if let Some(id) = self.run_id {
-            let _ = sync_run::progress(self.db, id, phase, done as i64, total as i64, self.clock.now_ms()).await;
+        if let Some((id, clock)) = self.progress {
+            let _ = sync_run::progress(self.db, id, phase, done as i64, total as i64, clock.now_ms()).await;
         }
     }
 }
@@ -589,9 +595,7 @@ pub async fn apply_event(
                     tag::mark_tag_deleted(db, corp_id, &t.id).await?;
                 }
             } else {
-                let clock = crate::clock::Clock::default();
-                let mut run = RunCtx { db, run_id: None, clock: &clock, rows: 0 };
-                sync_tags(&mut run, client, corp_id, true).await?;
+                sync_tags(&mut RunCtx::untracked(db), client, corp_id, true).await?;
             }
         }
         EventKind::Contact(c) => match c {
@@ -606,10 +610,8 @@ pub async fn apply_event(
             ContactEvent::PartyCreated { .. }
             | ContactEvent::PartyUpdated { .. }
             | ContactEvent::PartyDeleted { .. } => {
-                let clock = crate::clock::Clock::default();
-                let mut run = RunCtx { db, run_id: None, clock: &clock, rows: 0 };
                 let depts = client.department_list(None).await?;
-                store_departments(&mut run, corp_id, &depts, true).await?;
+                store_departments(&mut RunCtx::untracked(db), corp_id, &depts, true).await?;
             }
         },
         EventKind::Unknown => {}

@@ -88,7 +88,7 @@ pub async fn execute(app: &App, run: &SyncRun, client: &wecom::Client) -> bool {
             let _ = sync_run::touch(&db, run_id, clock.now_ms()).await;
         }
     }));
-    let mut ctx = RunCtx { db: &app.db, run_id: Some(run.id), clock: &app.clock, rows: 0 };
+    let mut ctx = RunCtx { db: &app.db, progress: Some((run.id, &app.clock)), rows: 0 };
     let result = match kind {
         SyncKind::Full => full_sync(&mut ctx, &client, run.corp_id).await.map(|s| s.to_string()),
         SyncKind::Incremental => incremental(&mut ctx, &client, run.corp_id).await.map(|s| s.to_string()),
