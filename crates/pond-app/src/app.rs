@@ -49,6 +49,8 @@ pub struct App {
     pub clock: Clock,
     /// Password checks running or waiting (argon2 is slow and takes memory on purpose).
     pub password_checks: Arc<crate::auth::PasswordGate>,
+    /// Reasons to believe callbacks were missed, per corp (acted on by the catch-up task).
+    pub catch_up: Arc<crate::sync::catch_up::Signals>,
 }
 
 impl App {
@@ -77,6 +79,7 @@ impl App {
                 config.security.password_hash_queue,
             )),
             secrets,
+            catch_up: Arc::new(crate::sync::catch_up::Signals::new(&config.sync)),
             clock: Clock::default(),
             db,
             config: Arc::new(config),

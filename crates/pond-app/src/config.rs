@@ -91,8 +91,18 @@ pub struct CallbackConfig {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SyncConfig {
-    /// Full reconcile of every configured corp this often, in seconds (0 = never).
+    /// Incremental reconcile of every configured corp this often, in seconds (0 = never): reads
+    /// every customer relation, the tag library, staff and the group list, writes what differs.
     pub reconcile_interval_secs: u64,
+    /// Full sync of every configured corp this often, in seconds (0 = never): also re-reads every
+    /// group with its members, and rewrites every row.
+    pub full_sync_interval_secs: u64,
+    /// A callback arriving this much later than it was created (WeCom held it back), or an
+    /// instance starting after no instance was alive this long, calls for a catch-up, in seconds
+    /// (0 = late callbacks never do).
+    pub catch_up_lag_secs: u64,
+    /// Catch-ups for late or refused callbacks start at most this often per corp, in seconds.
+    pub catch_up_debounce_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -145,7 +155,12 @@ impl Default for Config {
             },
             session: SessionConfig { ttl_hours: 12, secure_cookie: false },
             callback: CallbackConfig { max_clock_skew_secs: 300 },
-            sync: SyncConfig { reconcile_interval_secs: 6 * 3600 },
+            sync: SyncConfig {
+                reconcile_interval_secs: 30 * 60,
+                full_sync_interval_secs: 24 * 3600,
+                catch_up_lag_secs: 30,
+                catch_up_debounce_secs: 300,
+            },
             wecom: WecomConfig { calls_per_minute: 9_000 },
             regional: RegionalConfig { max_distance_km: 50.0 },
             security: SecurityConfig {
@@ -277,6 +292,25 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "sync.reconcile_interval_secs",
                 allowed: "must be 0 (off) or at least 60".into(),
+            });
+        }
+        if self.sync.full_sync_interval_secs != 0 && self.sync.full_sync_interval_secs < 600 {
+            return Err(ConfigError::Invalid {
+                key: "sync.full_sync_interval_secs",
+                allowed: "must be 0 (off) or at least 600".into(),
+            });
+        }
+        // Below WeCom's own retries (3 × 5 s), every retried callback would look late.
+        if self.sync.catch_up_lag_secs != 0 && !(20..=86_400).contains(&self.sync.catch_up_lag_secs) {
+            return Err(ConfigError::Invalid {
+                key: "sync.catch_up_lag_secs",
+                allowed: "must be 0 (off) or 20..=86400".into(),
+            });
+        }
+        if self.sync.catch_up_debounce_secs > 86_400 {
+            return Err(ConfigError::Invalid {
+                key: "sync.catch_up_debounce_secs",
+                allowed: "must be at most 86400".into(),
             });
         }
         if !(1..=24 * 30).contains(&self.session.ttl_hours) {

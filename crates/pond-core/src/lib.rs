@@ -15,6 +15,7 @@ pub mod role;
 pub mod secret;
 pub mod state;
 pub mod status;
+pub mod sync;
 pub mod text;
 pub mod time;
 

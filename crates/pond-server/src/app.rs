@@ -197,8 +197,10 @@ pub async fn start(
             tracing::error!(error = %e, "HTTP server stopped with an error");
         }
     }));
+    let name = pond_app::pipeline::instance_name(&app, addr.port());
+    // Every instance records that it is alive (it takes callbacks); those with workers catch up.
+    tasks.extend(pond_app::sync::catch_up::start(&app, name.clone(), app.config.jobs.enabled, stopped.clone()));
     if app.config.jobs.enabled {
-        let name = pond_app::pipeline::instance_name(&app, addr.port());
         if let Err(e) = pond_app::pipeline::reclaim_own(&app, &name).await {
             tracing::error!(error = %e, "could not take back this instance's events; they come back when their leases end");
         }

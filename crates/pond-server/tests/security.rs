@@ -53,6 +53,7 @@ const API_RULES: &[(&str, &str, Role)] = &[
     ("GET", "/api/v1/audit", Role::Admin),
     ("POST", "/api/v1/sync", Role::Admin),
     ("GET", "/api/v1/sync", Role::ReadOnly),
+    ("GET", "/api/v1/sync/runs", Role::ReadOnly),
     ("GET", "/api/v1/welcome-messages", Role::ReadOnly),
     ("POST", "/api/v1/welcome-messages", Role::Operator),
     ("PUT", "/api/v1/welcome-messages/{id}", Role::Operator),

@@ -97,6 +97,12 @@ pub async fn get(db: &Db, corp_id: i64, external_userid: &str) -> Result<Custome
     row.ok_or_else(|| StoreError::NotFound(format!("customer {external_userid}")))
 }
 
+/// Every customer of a corp, removed ones included.
+pub async fn all(db: &Db, corp_id: i64) -> Result<Vec<Customer>> {
+    let sql = format!("SELECT {COLUMNS} FROM customers WHERE corp_id = $1 ORDER BY external_userid");
+    Ok(read_db!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(corp_id).fetch_all(pool).await)?)
+}
+
 /// Marks a customer as gone upstream (no follow relation left).
 pub async fn mark_removed<'c>(conn: impl Into<Conn<'c>>, corp_id: i64, external_userid: &str) -> Result<()> {
     let now = now_ms();

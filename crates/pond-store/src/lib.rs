@@ -21,6 +21,7 @@ pub mod department;
 pub mod group;
 pub mod import;
 pub mod inbox;
+pub mod instance;
 pub mod jobs;
 pub mod login_throttle;
 pub mod session;

@@ -78,6 +78,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0010_leases.sql"),
         postgres: include_str!("../migrations/postgres/0010_leases.sql"),
     },
+    Migration {
+        version: 11,
+        name: "catch_up",
+        sqlite: include_str!("../migrations/sqlite/0011_catch_up.sql"),
+        postgres: include_str!("../migrations/postgres/0011_catch_up.sql"),
+    },
 ];
 
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS pond_migrations (

@@ -2,7 +2,7 @@
 
 use pond_core::{Page, PageRequest};
 
-use crate::{Db, Result, db::Listing, now_ms, write_db};
+use crate::{Conn, Db, Result, db::Listing, now_ms, on_conn, write_db};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TagGroup {
@@ -73,21 +73,82 @@ pub async fn upsert_tag(db: &Db, t: &Tag) -> Result<()> {
     Ok(())
 }
 
-/// Marks a tag deleted upstream. Returns whether it was live.
+/// Marks a tag deleted upstream and removes it from every customer (as WeCom does). Returns
+/// whether it was live.
 pub async fn mark_tag_deleted(db: &Db, corp_id: i64, tag_id: &str) -> Result<bool> {
+    Ok(delete(db, corp_id, &[tag_id.to_owned()], &[]).await?.tags > 0)
+}
+
+/// What [`delete`] changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Deletion {
+    /// Tags that were live and are now marked deleted (those of deleted groups included).
+    pub tags: u64,
+    /// Tag groups newly marked deleted.
+    pub groups: u64,
+    /// Tags taken off customers (follow relations).
+    pub detached: u64,
+}
+
+impl Deletion {
+    pub fn rows(&self) -> u64 {
+        self.tags + self.groups + self.detached
+    }
+}
+
+/// Marks tags and tag groups (with all their tags) deleted upstream, in one transaction, and takes
+/// every deleted tag of the corp off its customers: WeCom removes a deleted tag from everyone
+/// it was on, and says so in a single `delete` callback.
+pub async fn delete(db: &Db, corp_id: i64, tag_ids: &[String], group_ids: &[String]) -> Result<Deletion> {
     let now = now_ms();
-    let n = write_db!(db, |pool| {
-        sqlx::query(
-        "UPDATE tags SET deleted_at = $3, updated_at = $3 WHERE corp_id = $1 AND tag_id = $2 AND deleted_at IS NULL"
+    let mut out = Deletion::default();
+    let mut tx = db.begin().await?;
+    for group_id in group_ids {
+        out.groups += on_conn!(Conn::Tx(&mut tx), |c| sqlx::query(
+            "UPDATE tag_groups SET deleted_at = $3, updated_at = $3
+             WHERE corp_id = $1 AND group_id = $2 AND deleted_at IS NULL"
+        )
+        .bind(corp_id)
+        .bind(group_id)
+        .bind(now)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        out.tags += on_conn!(Conn::Tx(&mut tx), |c| {
+            sqlx::query(
+            "UPDATE tags SET deleted_at = $3, updated_at = $3 WHERE corp_id = $1 AND group_id = $2 AND deleted_at IS NULL"
+        )
+        .bind(corp_id)
+        .bind(group_id)
+        .bind(now)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected())
+        })?;
+    }
+    for tag_id in tag_ids {
+        out.tags += on_conn!(Conn::Tx(&mut tx), |c| {
+            sqlx::query(
+            "UPDATE tags SET deleted_at = $3, updated_at = $3 WHERE corp_id = $1 AND tag_id = $2 AND deleted_at IS NULL"
+        )
+        .bind(corp_id)
+        .bind(tag_id)
+        .bind(now)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected())
+        })?;
+    }
+    out.detached = on_conn!(Conn::Tx(&mut tx), |c| sqlx::query(
+        "DELETE FROM follow_relation_tags WHERE corp_id = $1 AND tag_id IN (
+            SELECT tag_id FROM tags WHERE corp_id = $1 AND deleted_at IS NOT NULL)"
     )
     .bind(corp_id)
-    .bind(tag_id)
-    .bind(now)
-    .execute(pool)
+    .execute(c)
     .await
-    .map(|r| r.rows_affected())
-    })?;
-    Ok(n > 0)
+    .map(|r| r.rows_affected()))?;
+    tx.commit().await?;
+    Ok(out)
 }
 
 /// Lists tags whose name or group name contains `search`, grouped by tag group.
@@ -129,27 +190,37 @@ pub async fn get_live(db: &Db, corp_id: i64, tag_id: &str) -> Result<Option<(Str
     .await)?)
 }
 
-/// Marks a tag group and all its tags deleted upstream.
+/// Marks a tag group and all its tags deleted upstream, and takes them off customers.
 pub async fn mark_group_deleted(db: &Db, corp_id: i64, group_id: &str) -> Result<()> {
-    let now = now_ms();
-    write_db!(db, |pool| {
-        async {
-        let mut tx = pool.begin().await?;
-        sqlx::query("UPDATE tag_groups SET deleted_at = $3, updated_at = $3 WHERE corp_id = $1 AND group_id = $2 AND deleted_at IS NULL")
-            .bind(corp_id)
-            .bind(group_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("UPDATE tags SET deleted_at = $3, updated_at = $3 WHERE corp_id = $1 AND group_id = $2 AND deleted_at IS NULL")
-            .bind(corp_id)
-            .bind(group_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await
-    }
+    delete(db, corp_id, &[], &[group_id.to_owned()]).await?;
+    Ok(())
+}
+
+/// The live tag library: groups, and tags with their group.
+pub async fn library(db: &Db, corp_id: i64) -> Result<(Vec<TagGroup>, Vec<Tag>)> {
+    let groups: Vec<(String, String, i64)> = crate::read_db!(db, |pool| {
+        sqlx::query_as(
+        "SELECT group_id, name, sort_order FROM tag_groups WHERE corp_id = $1 AND deleted_at IS NULL ORDER BY group_id"
+    )
+    .bind(corp_id)
+    .fetch_all(pool)
     .await
     })?;
-    Ok(())
+    let tags: Vec<(String, String, String, i64)> = crate::read_db!(db, |pool| {
+        sqlx::query_as(
+        "SELECT tag_id, group_id, name, sort_order FROM tags WHERE corp_id = $1 AND deleted_at IS NULL ORDER BY tag_id"
+    )
+    .bind(corp_id)
+    .fetch_all(pool)
+    .await
+    })?;
+    Ok((
+        groups
+            .into_iter()
+            .map(|(group_id, name, sort_order)| TagGroup { corp_id, group_id, name, sort_order })
+            .collect(),
+        tags.into_iter()
+            .map(|(tag_id, group_id, name, sort_order)| Tag { corp_id, tag_id, group_id, name, sort_order })
+            .collect(),
+    ))
 }

@@ -1,7 +1,16 @@
 //! Pushes callbacks to the configured URL as WeCom does: encrypted and signed, one at a time in
 //! the order they happened, retried up to 3 times when the answer is not `success` (or empty)
-//! within 5 seconds. Every delivery is recorded. Callbacks not yet acknowledged stay pending, so a
-//! saved world can keep them ([`Pusher::pending`]).
+//! within 5 seconds, then given up for good. Every delivery is recorded. Callbacks not yet
+//! acknowledged stay pending, so a saved world can keep them ([`Pusher::pending`]).
+//!
+//! WeCom's rule (回调配置 and 接收消息与事件, developer.work.weixin.qq.com/document/path/90930 and
+//! 90238): "企业微信服务器在五秒内收不到响应会断掉连接，并且重新发起请求，总共重试三次" — no answer
+//! within 5 s ends the attempt and the request is sent again, three retries in all; a callback
+//! still not acknowledged is never sent again (nor can it be fetched later). The interval between
+//! retries is not documented: here `retry_delay_ms` (1 s by default; tests shorten it). 90238 says
+//! any answer but HTTP 200 counts as a failure and is retried; 90930 that only failed connections
+//! and timeouts are — this simulator retries both, so Pond must also act on callbacks it refused
+//! itself (it does: a refused callback calls for a catch-up).
 
 use std::{
     collections::BTreeMap,
@@ -90,7 +99,9 @@ pub struct Pusher {
     stats: Arc<Mutex<DeliveryStats>>,
 }
 
+/// Retries after the first attempt ("总共重试三次"), then the callback is given up.
 const RETRIES: u32 = 3;
+/// WeCom drops the connection when no answer came within five seconds ("五秒内收不到响应").
 const ACK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How one delivery (one copy of a callback) ended.

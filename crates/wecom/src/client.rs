@@ -136,6 +136,8 @@ struct Inner {
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
+    /// Counts this handle's calls apart from the shared stats (see [`Client::tallied`]).
+    tally: Option<Arc<AtomicU64>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -198,7 +200,16 @@ impl Client {
                 budget: Mutex::new(HashMap::new()),
                 stats: Arc::default(),
             }),
+            tally: None,
         })
+    }
+
+    /// The same client (token, budget and stats shared) with a counter of its own: every request
+    /// made through it (token fetches and retries included) adds one, so a task can say what it
+    /// cost while other tasks use the client too.
+    pub fn tallied(&self) -> (Client, Arc<AtomicU64>) {
+        let tally = Arc::new(AtomicU64::new(0));
+        (Client { inner: self.inner.clone(), tally: Some(tally.clone()) }, tally)
     }
 
     pub fn stats(&self) -> Arc<ClientStats> {
@@ -290,6 +301,9 @@ impl Client {
         method: &Method<'_>,
     ) -> Result<T, WecomError> {
         self.inner.stats.calls.fetch_add(1, Ordering::Relaxed);
+        if let Some(tally) = &self.tally {
+            tally.fetch_add(1, Ordering::Relaxed);
+        }
         let request = match method {
             Method::Get(query) => self.inner.http.get(url).query(query),
             Method::Post(body, query) => self

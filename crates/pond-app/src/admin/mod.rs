@@ -2,7 +2,7 @@
 //! jobs and sync runs. Each action validates its input, checks nothing about HTTP, and records
 //! itself in the audit log, so the API, the console and the CLI behave alike.
 
-use pond_core::{Role, ValidationError, ids};
+use pond_core::{Role, ValidationError, ids, sync::SyncKind};
 use pond_store::{StoreError, corp::Corp, jobs::Job, sync_run::SyncRun, token::ApiToken, user::User};
 
 use crate::{
@@ -378,10 +378,21 @@ pub async fn pipeline_troubles(app: &App, corp_id: i64) -> Result<PipelineTroubl
     })
 }
 
-/// Starts a full sync in the background and returns its run at once (progress is on the run).
+/// Starts a sync in the background and returns its run at once (progress is on the run).
 /// A sync already running is a conflict.
-pub async fn start_sync(app: &App, actor: &Actor, corp_id: i64) -> Result<SyncRun, AppError> {
-    let run = crate::sync::spawn_full_sync(app, corp_id, actor.as_str()).await?;
-    audit::record(&app.db, corp_id, actor, AuditAction::SyncStart, &format!("sync:{}", run.id), "").await?;
+pub async fn start_sync(app: &App, actor: &Actor, corp_id: i64, kind: SyncKind) -> Result<SyncRun, AppError> {
+    let run = crate::sync::spawn_sync(app, corp_id, actor.as_str(), kind).await?;
+    audit::record(&app.db, corp_id, actor, AuditAction::SyncStart, &format!("sync:{}", run.id), kind.as_str()).await?;
     Ok(run)
+}
+
+/// The kind of sync asked for by name (`full` when absent).
+pub fn sync_kind(name: Option<&str>) -> Result<SyncKind, AppError> {
+    match name.map(str::trim) {
+        None | Some("") => Ok(SyncKind::Full),
+        Some(s) => s.parse::<SyncKind>().map_err(|_| {
+            ValidationError::new("kind", "must be full or incremental", "须为 full（全量）或 incremental（增量）")
+                .into()
+        }),
+    }
 }

@@ -242,9 +242,12 @@ async fn accept_checked(app: &App, corp_id: i64, signed: Option<Signed<'_>>, bod
     } else {
         format!("{}/{}", event.event, event.change_type)
     };
+    // The end of the second WeCom created it in (`CreateTime` counts whole seconds).
+    let created_ms = event.create_time.saturating_add(1).saturating_mul(1000);
     match app.inbox_writer.store(corp_id, event.dedupe_key(), event_type, xml).await {
         Ok(Inserted::New(_)) => {
             app.metrics.callbacks_accepted.fetch_add(1, Ordering::Relaxed);
+            app.catch_up.callback_stored(corp_id, created_ms, app.clock.now_ms());
             Ok(Accepted::New)
         }
         Ok(Inserted::Duplicate) => {
@@ -253,6 +256,8 @@ async fn accept_checked(app: &App, corp_id: i64, signed: Option<Signed<'_>>, bod
         }
         Err(e) => {
             tracing::error!(corp_id, error = %e, "could not store callback");
+            // WeCom may not send it again (it retries failed connections and timeouts only).
+            app.catch_up.callback_refused(corp_id, app.clock.now_ms());
             Err(Refusal::Unavailable)
         }
     }

@@ -1,4 +1,4 @@
-//! Timed tasks: every feature's ([`crate::feature::Feature::periodic_tasks`]), sync's reconcile,
+//! Timed tasks: every feature's ([`crate::feature::Feature::periodic_tasks`]), sync's reconciles,
 //! and the database's upkeep (SQLite's WAL checkpoint, PostgreSQL's first statistics). One loop
 //! runs them all the same way; a failed run is logged with the task's name and cause.
 
@@ -72,6 +72,14 @@ pub fn core_tasks(app: &App) -> Vec<PeriodicTask> {
         tasks.push(PeriodicTask::new("sync.reconcile", Duration::from_secs(every), move || {
             let app = app.clone();
             async move { crate::sync::reconcile_all(&app).await }
+        }));
+    }
+    let every = app.config.sync.full_sync_interval_secs;
+    if every > 0 {
+        let app = app.clone();
+        tasks.push(PeriodicTask::new("sync.full", Duration::from_secs(every), move || {
+            let app = app.clone();
+            async move { crate::sync::runs::full_sync_all(&app).await }
         }));
     }
     tasks

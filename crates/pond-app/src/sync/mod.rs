@@ -3,16 +3,21 @@
 //! * [`full_sync`] reads everything (departments, staff, customers with follow relations and
 //!   tags, the tag library, customer groups with members) and marks what disappeared upstream as
 //!   removed — never deleting it. It reports progress on its sync run.
+//! * [`incremental`] brings a synced picture up to date after callbacks may have been missed:
+//!   it reads what may have changed (as cheaply as WeCom allows) and writes only what differs.
 //! * [`apply_event`] applies one callback from the inbox. Callbacks carry only ids, so each one
 //!   re-reads the thing it names (customer, group, tag library, employee) and reconciles it. This
 //!   makes applying idempotent and independent of arrival order: a late "added" event for a
 //!   customer who has since deleted the employee still ends with the relation removed.
+//! * [`runs`] records runs (one at a time per corp, with why they ran and their cost) and starts
+//!   them by hand and periodically; [`catch_up`] starts incremental ones when callbacks may have
+//!   been missed (at start, after downtime, on late or refused callbacks).
 
 use pond_core::text::{clean_external, limits};
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::{
-    App, AppError,
+    AppError,
     feature::{Event, Features, PlannedJob, Plans},
 };
 use pond_core::StaffStatus;
@@ -47,6 +52,13 @@ macro_rules! follow_relation {
     };
 }
 
+// After the macro, so that they can use it.
+pub mod catch_up;
+pub mod incremental;
+pub mod runs;
+
+pub use runs::{reconcile_all, run_full_sync, spawn_full_sync, spawn_sync};
+
 /// What a full sync found.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct SyncSummary {
@@ -73,12 +85,7 @@ impl SyncSummary {
     /// Reads back a finished run's stored summary (`Display` followed by ` in 1.2 s`): the counts
     /// and the seconds, so the console can show them in the reader's language.
     pub fn from_stored(text: &str) -> Option<(SyncSummary, f64)> {
-        let numbers: Vec<f64> = text
-            .split(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .filter(|part| !part.is_empty() && *part != ".")
-            .map(str::parse::<f64>)
-            .collect::<Result<_, _>>()
-            .ok()?;
+        let numbers = numbers_in(text)?;
         let [departments, staff, customers, follows, tags, groups, marked_removed, seconds] = numbers[..] else {
             return None;
         };
@@ -96,35 +103,56 @@ impl SyncSummary {
     }
 }
 
-struct Progress<'a> {
-    db: &'a Db,
-    run_id: Option<i64>,
+/// The numbers in a stored summary, in order.
+fn numbers_in(text: &str) -> Option<Vec<f64>> {
+    text.split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .filter(|part| !part.is_empty() && *part != ".")
+        .map(str::parse::<f64>)
+        .collect::<Result<_, _>>()
+        .ok()
 }
 
-impl Progress<'_> {
+/// A run in progress: where it reports its phase, and the rows it wrote so far.
+pub struct RunCtx<'a> {
+    pub db: &'a Db,
+    /// The recorded run and the clock its progress is stamped with (`None`: work outside a run,
+    /// e.g. an event refreshing the tag library).
+    pub progress: Option<(i64, &'a crate::clock::Clock)>,
+    /// Rows written (inserted, updated or deleted) so far.
+    pub rows: u64,
+}
+
+impl<'a> RunCtx<'a> {
+    /// Work that is not a recorded run.
+    pub fn untracked(db: &'a Db) -> Self {
+        RunCtx { db, progress: None, rows: 0 }
+    }
+
     async fn report(&self, phase: &str, done: usize, total: usize) {
-        if let Some(id) = self.run_id {
-            let _ = sync_run::progress(self.db, id, phase, done as i64, total as i64).await;
+        if let Some((id, clock)) = self.progress {
+            let _ = sync_run::progress(self.db, id, phase, done as i64, total as i64, clock.now_ms()).await;
         }
     }
 }
 
-/// Reads the whole corp from WeCom into Pond. `run_id` receives progress.
-pub async fn full_sync(db: &Db, client: &Client, corp_id: i64, run_id: Option<i64>) -> Result<SyncSummary, AppError> {
-    let progress = Progress { db, run_id };
+/// Reads the whole corp from WeCom into Pond, rewriting every row it reads.
+pub async fn full_sync(run: &mut RunCtx<'_>, client: &Client, corp_id: i64) -> Result<SyncSummary, AppError> {
+    let db = run.db;
     let mut summary = SyncSummary::default();
 
-    progress.report("departments", 0, 1).await;
-    summary.marked_removed += sync_departments(db, client, corp_id, &mut summary).await?;
-
-    progress.report("staff", 0, 1).await;
+    run.report("departments", 0, 1).await;
     let depts = client.department_list(None).await?;
+    summary.marked_removed += store_departments(run, corp_id, &depts, false).await?;
+    summary.departments = depts.len();
+
+    run.report("staff", 0, 1).await;
     let ids: BTreeSet<i64> = depts.iter().map(|d| d.id).collect();
     let mut seen_staff = BTreeSet::new();
     for root in depts.iter().filter(|d| !ids.contains(&d.parentid)) {
         for u in client.user_list(root.id, true).await? {
             if seen_staff.insert(u.userid.clone()) {
                 staff::upsert(db, &staff_row(corp_id, &u)).await?;
+                run.rows += 1;
             }
         }
     }
@@ -132,23 +160,27 @@ pub async fn full_sync(db: &Db, client: &Client, corp_id: i64, run_id: Option<i6
         if !seen_staff.contains(&s.userid) && s.status() != StaffStatus::Resigned {
             staff::set_status(db, corp_id, &s.userid, StaffStatus::Resigned).await?;
             summary.marked_removed += 1;
+            run.rows += 1;
         }
     }
     summary.staff = seen_staff.len();
 
-    progress.report("tags", 0, 1).await;
-    summary.marked_removed += sync_tags(db, client, corp_id, &mut summary).await?;
+    run.report("tags", 0, 1).await;
+    let tags = sync_tags(run, client, corp_id, false).await?;
+    summary.tags = tags.live;
+    summary.marked_removed += tags.deleted;
 
     let follow_users = client.follow_user_list().await?;
     let chunks: Vec<&[String]> = follow_users.chunks(100).collect();
     let mut seen_follows: BTreeSet<(String, String)> = BTreeSet::new();
     let mut seen_customers: BTreeSet<String> = BTreeSet::new();
     for (i, chunk) in chunks.iter().enumerate() {
-        progress.report("customers", i, chunks.len()).await;
+        run.report("customers", i, chunks.len()).await;
         for item in client.batch_get_by_user_all(chunk).await? {
             let c = &item.external_contact;
             if seen_customers.insert(c.external_userid.clone()) {
                 customer::upsert(db, corp_id, &customer_data(c)).await?;
+                run.rows += 1;
             }
             let f = &item.follow_info;
             customer::upsert_follow(db, &follow_relation!(corp_id, c.external_userid, f)).await?;
@@ -159,6 +191,7 @@ pub async fn full_sync(db: &Db, client: &Client, corp_id: i64, run_id: Option<i6
                 &f.tag_id,
             )
             .await?;
+            run.rows += 1 + f.tag_id.len() as u64;
             seen_follows.insert((c.external_userid.clone(), f.userid.clone()));
         }
     }
@@ -173,13 +206,16 @@ pub async fn full_sync(db: &Db, client: &Client, corp_id: i64, run_id: Option<i6
             .cloned()
             .collect();
         if keep.len() != userids.len() {
-            summary.marked_removed += customer::reconcile_follows(db, corp_id, &external_userid, &keep).await?.len();
+            let ended = customer::reconcile_follows(db, corp_id, &external_userid, &keep).await?.len();
+            summary.marked_removed += ended;
+            run.rows += ended as u64;
         }
     }
     for (external_userid, _) in customer::all_live(db, corp_id).await? {
         if !seen_customers.contains(&external_userid) {
             customer::mark_removed(db, corp_id, &external_userid).await?;
             summary.marked_removed += 1;
+            run.rows += 1;
         }
     }
     summary.customers = seen_customers.len();
@@ -189,11 +225,12 @@ pub async fn full_sync(db: &Db, client: &Client, corp_id: i64, run_id: Option<i6
     let mut seen_groups = BTreeSet::new();
     for (i, chat) in chats.iter().enumerate() {
         if i % 20 == 0 {
-            progress.report("groups", i, chats.len()).await;
+            run.report("groups", i, chats.len()).await;
         }
         match client.group_chat_get(&chat.chat_id).await {
             Ok(g) => {
                 store_group(db, corp_id, &g).await?;
+                run.rows += 1 + g.member_list.len() as u64;
                 seen_groups.insert(g.chat_id);
             }
             Err(e) if e.errcode() == Some(GROUP_GONE) => {}
@@ -204,13 +241,14 @@ pub async fn full_sync(db: &Db, client: &Client, corp_id: i64, run_id: Option<i6
         if !seen_groups.contains(&chat_id) {
             group::mark_dismissed(db, corp_id, &chat_id).await?;
             summary.marked_removed += 1;
+            run.rows += 1;
         }
     }
     summary.groups = seen_groups.len();
     if let Err(e) = db.refresh_statistics().await {
         tracing::warn!(error = %e, "could not refresh planner statistics after the sync");
     }
-    progress.report("finished", 1, 1).await;
+    run.report("finished", 1, 1).await;
     Ok(summary)
 }
 
@@ -255,78 +293,107 @@ fn customer_data(c: &ExternalContact) -> customer::CustomerData {
     }
 }
 
-async fn sync_departments(
-    db: &Db,
-    client: &Client,
+/// Stores WeCom's departments and marks those it no longer lists removed. With `only_changed`,
+/// rows equal to Pond's are not written. Returns how many were marked removed.
+async fn store_departments(
+    run: &mut RunCtx<'_>,
     corp_id: i64,
-    summary: &mut SyncSummary,
+    depts: &[wecom::api::Department],
+    only_changed: bool,
 ) -> Result<usize, AppError> {
-    let depts = client.department_list(None).await?;
-    let seen: BTreeSet<i64> = depts.iter().map(|d| d.id).collect();
-    for d in &depts {
-        let parent = (d.parentid != 0).then_some(d.parentid);
-        department::upsert(
-            db,
-            &department::Department {
-                corp_id,
-                dept_id: d.id,
-                name: clean_external(&d.name, limits::DEPARTMENT_NAME),
-                parent_id: parent,
-                sort_order: d.order,
-                removed_at: None,
-            },
-        )
-        .await?;
-    }
-    let mut removed = 0;
-    for id in department::live_ids(db, corp_id).await? {
-        if !seen.contains(&id) {
-            department::mark_removed(db, corp_id, id).await?;
-            removed += 1;
+    let db = run.db;
+    let known: BTreeMap<i64, department::Department> =
+        department::list(db, corp_id).await?.into_iter().map(|d| (d.dept_id, d)).collect();
+    for d in depts {
+        let row = department::Department {
+            corp_id,
+            dept_id: d.id,
+            name: clean_external(&d.name, limits::DEPARTMENT_NAME),
+            parent_id: (d.parentid != 0).then_some(d.parentid),
+            sort_order: d.order,
+            removed_at: None,
+        };
+        if !only_changed || known.get(&d.id) != Some(&row) {
+            department::upsert(db, &row).await?;
+            run.rows += 1;
         }
     }
-    summary.departments = depts.len();
+    let seen: BTreeSet<i64> = depts.iter().map(|d| d.id).collect();
+    let mut removed = 0;
+    for (id, d) in &known {
+        if d.removed_at.is_none() && !seen.contains(id) && department::mark_removed(db, corp_id, *id).await? {
+            removed += 1;
+            run.rows += 1;
+        }
+    }
     Ok(removed)
 }
 
-async fn sync_tags(db: &Db, client: &Client, corp_id: i64, summary: &mut SyncSummary) -> Result<usize, AppError> {
+/// What [`sync_tags`] found and changed.
+#[derive(Debug, Clone, Copy, Default)]
+struct TagsSynced {
+    /// Tags WeCom lists.
+    live: usize,
+    /// Tags and tag groups written because they were new or differed.
+    changed: usize,
+    /// Tags and tag groups marked deleted.
+    deleted: usize,
+    /// Deleted tags taken off customers.
+    detached: usize,
+}
+
+/// Reads the tag library: tags and groups stored, those WeCom no longer lists marked deleted and
+/// taken off every customer. With `only_changed`, rows equal to Pond's are not written.
+async fn sync_tags(
+    run: &mut RunCtx<'_>,
+    client: &Client,
+    corp_id: i64,
+    only_changed: bool,
+) -> Result<TagsSynced, AppError> {
+    let db = run.db;
     let groups = client.corp_tag_list(&[], &[]).await?;
-    let mut seen = BTreeSet::new();
+    let (known_groups, known_tags) = tag::library(db, corp_id).await?;
+    let known_groups: BTreeMap<String, tag::TagGroup> =
+        known_groups.into_iter().map(|g| (g.group_id.clone(), g)).collect();
+    let known_tags: BTreeMap<String, tag::Tag> = known_tags.into_iter().map(|t| (t.tag_id.clone(), t)).collect();
+    let mut out = TagsSynced::default();
+    let (mut seen_groups, mut seen_tags) = (BTreeSet::new(), BTreeSet::new());
     for g in groups.iter().filter(|g| !g.deleted) {
-        tag::upsert_group(
-            db,
-            &tag::TagGroup {
-                corp_id,
-                group_id: g.group_id.clone(),
-                name: clean_external(&g.group_name, limits::TAG_NAME),
-                sort_order: g.order,
-            },
-        )
-        .await?;
+        let row = tag::TagGroup {
+            corp_id,
+            group_id: g.group_id.clone(),
+            name: clean_external(&g.group_name, limits::TAG_NAME),
+            sort_order: g.order,
+        };
+        if !only_changed || known_groups.get(&g.group_id) != Some(&row) {
+            tag::upsert_group(db, &row).await?;
+            out.changed += 1;
+        }
+        seen_groups.insert(g.group_id.clone());
         for t in g.tag.iter().filter(|t| !t.deleted) {
-            tag::upsert_tag(
-                db,
-                &tag::Tag {
-                    corp_id,
-                    tag_id: t.id.clone(),
-                    group_id: g.group_id.clone(),
-                    name: clean_external(&t.name, limits::TAG_NAME),
-                    sort_order: t.order,
-                },
-            )
-            .await?;
-            seen.insert(t.id.clone());
+            let row = tag::Tag {
+                corp_id,
+                tag_id: t.id.clone(),
+                group_id: g.group_id.clone(),
+                name: clean_external(&t.name, limits::TAG_NAME),
+                sort_order: t.order,
+            };
+            if !only_changed || known_tags.get(&t.id) != Some(&row) {
+                tag::upsert_tag(db, &row).await?;
+                out.changed += 1;
+            }
+            seen_tags.insert(t.id.clone());
         }
     }
-    let mut removed = 0;
-    for (tag_id, _, _) in tag::all_live(db, corp_id).await? {
-        if !seen.contains(&tag_id) {
-            tag::mark_tag_deleted(db, corp_id, &tag_id).await?;
-            removed += 1;
-        }
-    }
-    summary.tags = seen.len();
-    Ok(removed)
+    let gone_tags: Vec<String> = known_tags.into_keys().filter(|id| !seen_tags.contains(id)).collect();
+    let gone_groups: Vec<String> = known_groups.into_keys().filter(|id| !seen_groups.contains(id)).collect();
+    // Also takes off customers any deleted tag still on them (events applied in another order).
+    let deletion = tag::delete(db, corp_id, &gone_tags, &gone_groups).await?;
+    out.live = seen_tags.len();
+    out.deleted = (deletion.tags + deletion.groups) as usize;
+    out.detached = deletion.detached as usize;
+    run.rows += out.changed as u64 + deletion.rows();
+    Ok(out)
 }
 
 async fn store_group(db: &Db, corp_id: i64, g: &GroupChat) -> Result<(Vec<String>, Vec<group::GroupMember>), AppError> {
@@ -538,7 +605,7 @@ pub async fn apply_event(
                     tag::mark_tag_deleted(db, corp_id, &t.id).await?;
                 }
             } else {
-                sync_tags(db, client, corp_id, &mut SyncSummary::default()).await?;
+                sync_tags(&mut RunCtx::untracked(db), client, corp_id, true).await?;
             }
         }
         EventKind::Contact(c) => match c {
@@ -553,7 +620,8 @@ pub async fn apply_event(
             ContactEvent::PartyCreated { .. }
             | ContactEvent::PartyUpdated { .. }
             | ContactEvent::PartyDeleted { .. } => {
-                sync_departments(db, client, corp_id, &mut SyncSummary::default()).await?;
+                let depts = client.department_list(None).await?;
+                store_departments(&mut RunCtx::untracked(db), corp_id, &depts, true).await?;
             }
         },
         EventKind::Unknown => {}
@@ -587,64 +655,6 @@ async fn resign(db: &Db, corp_id: i64, userid: &str) -> Result<(), AppError> {
     }
     customer::end_follows_of_staff(db, corp_id, userid).await?;
     Ok(())
-}
-
-/// How long a `running` sync run blocks another one before it is considered abandoned.
-const STALE_RUN_MS: i64 = 3_600_000;
-
-/// Runs a full sync of one corp now, recorded as a sync run. Returns the finished run.
-pub async fn run_full_sync(app: &App, corp_id: i64, started_by: &str) -> Result<sync_run::SyncRun, AppError> {
-    let client = app.client(corp_id).await?;
-    let run = sync_run::start(&app.db, corp_id, started_by, STALE_RUN_MS).await?.ok_or_else(already_running)?;
-    finish_run(app, corp_id, run.id, &client).await;
-    Ok(sync_run::get(&app.db, corp_id, run.id).await?)
-}
-
-/// Starts a full sync in the background; returns the run at once (progress is on the run).
-pub async fn spawn_full_sync(app: &App, corp_id: i64, started_by: &str) -> Result<sync_run::SyncRun, AppError> {
-    let client = app.client(corp_id).await?;
-    let run = sync_run::start(&app.db, corp_id, started_by, STALE_RUN_MS).await?.ok_or_else(already_running)?;
-    let (app, run_id) = (app.clone(), run.id);
-    tokio::spawn(async move { finish_run(&app, corp_id, run_id, &client).await });
-    Ok(run)
-}
-
-async fn finish_run(app: &App, corp_id: i64, run_id: i64, client: &Client) {
-    let started = std::time::Instant::now();
-    let result = full_sync(&app.db, client, corp_id, Some(run_id)).await;
-    let elapsed = started.elapsed();
-    let outcome = match &result {
-        Ok(summary) => {
-            tracing::info!(corp_id, run_id, ?elapsed, %summary, "full sync finished");
-            sync_run::finish(&app.db, run_id, &format!("{summary} in {:.1} s", elapsed.as_secs_f64()), None).await
-        }
-        Err(e) => {
-            tracing::warn!(corp_id, run_id, error = %e, "full sync failed");
-            sync_run::finish(&app.db, run_id, "", Some(&e.to_string())).await
-        }
-    };
-    if let Err(e) = outcome {
-        tracing::error!(run_id, error = %e, "could not record the end of a sync run");
-    }
-}
-
-/// Fully syncs each corp with WeCom settings (skipping corps already syncing): the periodic
-/// reconcile.
-pub async fn reconcile_all(app: &App) -> Result<(), AppError> {
-    for corp in pond_store::corp::list(&app.db).await?.into_iter().filter(|c| c.wecom_corp_id.is_some()) {
-        match run_full_sync(app, corp.id, "reconcile").await {
-            Ok(_) => {}
-            Err(AppError::Conflict(_)) => tracing::info!(corp_id = corp.id, "reconcile skipped: a sync is running"),
-            Err(e) => {
-                tracing::warn!(corp_id = corp.id, error = %e, cause = e.cause(), "periodic reconcile could not run")
-            }
-        }
-    }
-    Ok(())
-}
-
-fn already_running() -> AppError {
-    AppError::Conflict("a sync of this corp is already running".into())
 }
 
 #[cfg(test)]

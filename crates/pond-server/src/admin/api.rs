@@ -20,6 +20,7 @@ pub fn routes() -> OpenApiRouter<App> {
         .routes(routes!(pipeline_troubles))
         .routes(routes!(list_audit))
         .routes(routes!(start_sync, latest_sync))
+        .routes(routes!(list_sync_runs))
 }
 
 #[utoipa::path(get, path = "/api/v1/corp", security(("bearer" = ["admin"])), tag = "corp",
@@ -197,15 +198,38 @@ async fn list_audit(
     Ok(Json(PageOf::from_page(page)))
 }
 
-/// Starts a full sync of the corp with WeCom in the background (202); poll `GET /api/v1/sync`.
-#[utoipa::path(post, path = "/api/v1/sync", security(("bearer" = ["admin"])), tag = "sync",
-    responses((status = 202, body = SyncRunView), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
+/// Which sync to start.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SyncStartQuery {
+    /// `full` (default: everything, every row rewritten) or `incremental` (what may have changed,
+    /// only differing rows written; group members left to full syncs).
+    pub kind: Option<String>,
+}
+
+/// Starts a sync of the corp with WeCom in the background (202); poll `GET /api/v1/sync`.
+#[utoipa::path(post, path = "/api/v1/sync", security(("bearer" = ["admin"])), tag = "sync", params(SyncStartQuery),
+    responses((status = 202, body = SyncRunView), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn start_sync(
     State(state): State<App>,
     Extension(caller): Extension<ApiCaller>,
+    ApiQuery(q): ApiQuery<SyncStartQuery>,
 ) -> Result<(axum::http::StatusCode, Json<SyncRunView>), ApiError> {
-    let run = pond_app::admin::start_sync(&state, &caller.actor, caller.corp_id).await?;
+    let kind = pond_app::admin::sync_kind(q.kind.as_deref())?;
+    let run = pond_app::admin::start_sync(&state, &caller.actor, caller.corp_id, kind).await?;
     Ok((axum::http::StatusCode::ACCEPTED, Json(run.into())))
+}
+
+/// The corp's sync runs, newest first: why each ran and what it cost.
+#[utoipa::path(get, path = "/api/v1/sync/runs", security(("bearer" = ["readonly"])), tag = "sync", params(ListQuery),
+    responses((status = 200, body = PageOf<SyncRunView>), (status = 401, body = ErrorBody)))]
+async fn list_sync_runs(
+    State(state): State<App>,
+    Extension(caller): Extension<ApiCaller>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<PageOf<SyncRunView>>, ApiError> {
+    let page = pond_store::sync_run::list(&state.db, caller.corp_id, q.page()).await?;
+    Ok(Json(PageOf::from_page(page)))
 }
 
 /// The latest sync run with its progress.

@@ -494,24 +494,69 @@ pub async fn users_access(
 #[template(path = "admin/sync.html")]
 struct SyncPage {
     c: Chrome,
+    /// The latest run, with its progress.
     run: Option<pond_store::sync_run::SyncRun>,
+    /// This page of the history.
+    runs: Vec<pond_store::sync_run::SyncRun>,
+    pager: Pager,
     configured: bool,
 }
 
 impl SyncPage {
-    /// The run's summary in the page's language (older free-text summaries as stored).
-    fn summary(&self) -> String {
-        let Some(run) = &self.run else { return String::new() };
-        match pond_app::sync::SyncSummary::from_stored(&run.summary) {
-            Some((s, seconds)) => match self.c.lang {
-                crate::console::i18n::Lang::Zh => format!(
+    /// A run's summary in the page's language (older free-text summaries as stored).
+    fn summary(&self, run: &pond_store::sync_run::SyncRun) -> String {
+        use crate::console::i18n::Lang;
+        if let Some((s, seconds)) = pond_app::sync::SyncSummary::from_stored(&run.summary) {
+            return match self.c.lang {
+                Lang::Zh => format!(
                     "部门 {} 个，员工 {} 人，客户 {} 位（好友关系 {} 条），标签 {} 个，客户群 {} 个；标记为已删除 {} 项。用时 {seconds:.1} 秒。",
                     s.departments, s.staff, s.customers, s.follows, s.tags, s.groups, s.marked_removed
                 ),
-                crate::console::i18n::Lang::En => run.summary.clone(),
-            },
-            None => run.summary.clone(),
+                Lang::En => run.summary.clone(),
+            };
         }
+        if let Some((s, seconds)) = pond_app::sync::incremental::IncrementalSummary::from_stored(&run.summary) {
+            return match self.c.lang {
+                Lang::Zh => format!(
+                    "核对客户 {} 位（好友关系 {} 条）：有变化 {} 位，已无好友关系 {} 位；标签新增或改名 {} 个，删除 {} 个，从客户身上移除 {} 处；员工变化 {} 人，部门变化 {} 个；新客户群 {} 个，解散 {} 个。用时 {seconds:.1} 秒。",
+                    s.customers,
+                    s.follows,
+                    s.customers_changed,
+                    s.customers_removed,
+                    s.tags_changed,
+                    s.tags_deleted,
+                    s.tags_detached,
+                    s.staff_changed,
+                    s.departments_changed,
+                    s.groups_added,
+                    s.groups_dismissed
+                ),
+                Lang::En => run.summary.clone(),
+            };
+        }
+        run.summary.clone()
+    }
+    /// Why a run ran, with its gap when it has one.
+    fn reason(&self, run: &pond_store::sync_run::SyncRun) -> String {
+        let label = self.c.label("sync_reason", &run.reason);
+        match run.gap_ms {
+            Some(gap) => format!("{label}{}{}{}", self.c.pick(" (", "（"), self.span(gap), self.c.pick(")", "）")),
+            None => label,
+        }
+    }
+    /// A length of time, roughly: seconds, minutes, hours or days.
+    fn span(&self, ms: i64) -> String {
+        let secs = ms.max(0) / 1000;
+        let (n, unit) = match secs {
+            0..120 => (secs, "sync.seconds"),
+            120..7_200 => (secs / 60, "sync.minutes"),
+            7_200..172_800 => (secs / 3600, "sync.hours"),
+            _ => (secs / 86_400, "sync.days"),
+        };
+        format!("{n} {}", self.c.t(unit))
+    }
+    fn duration(&self, run: &pond_store::sync_run::SyncRun) -> String {
+        run.duration_ms.map(|ms| format!("{:.1} {}", ms as f64 / 1000.0, self.c.t("sync.seconds"))).unwrap_or_default()
     }
     fn percent(&self) -> i64 {
         match &self.run {
@@ -526,6 +571,7 @@ impl SyncPage {
 pub struct SyncParams {
     /// Set after a start was refused because a sync is running.
     running: Option<u8>,
+    page: Option<u32>,
 }
 
 pub async fn sync_page(
@@ -537,18 +583,31 @@ pub async fn sync_page(
     let flash = p.running.map(|_| "sync.already_running");
     let c = chrome(&user, &headers, "/console/sync", flash);
     let run = pond_store::sync_run::latest(&state.db, user.corp_id).await.or_page(c.lang)?;
+    let page = pond_store::sync_run::list(&state.db, user.corp_id, PageRequest::new(p.page, Some(20)))
+        .await
+        .or_page(c.lang)?;
+    let pager = Pager::new(&page, "/console/sync", "");
     let corp = state.corps.get(&state.db, user.corp_id).await.or_page(c.lang)?;
     let configured = state.wecom.for_corp(&corp).is_ok();
-    Ok(render(&SyncPage { c, run, configured }))
+    Ok(render(&SyncPage { c, run, runs: page.items, pager, configured }))
+}
+
+/// Which sync the console starts.
+#[derive(Debug, Deserialize, Default)]
+pub struct SyncForm {
+    #[serde(default)]
+    kind: Option<String>,
 }
 
 pub async fn sync_start(
     State(state): State<App>,
     Extension(user): Extension<CurrentUser>,
     headers: HeaderMap,
+    Form(form): Form<SyncForm>,
 ) -> PageResult {
     let lang = lang_of(&headers);
-    match pond_app::admin::start_sync(&state, &actor(&user), user.corp_id).await {
+    let kind = pond_app::admin::sync_kind(form.kind.as_deref()).or_page(lang)?;
+    match pond_app::admin::start_sync(&state, &actor(&user), user.corp_id, kind).await {
         Ok(_) => Ok(Redirect::to("/console/sync").into_response()),
         // The page shows the run already going, with its progress.
         Err(AppError::Conflict(_)) => Ok(Redirect::to("/console/sync?running=1").into_response()),

@@ -377,10 +377,20 @@ impl From<pond_store::audit::AuditEntry> for AuditView {
     }
 }
 
-/// A full sync with WeCom and its progress.
+/// A sync with WeCom: why it ran, its progress, and what it cost.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SyncRunView {
     pub id: i64,
+    /// `full` (everything, every row rewritten) or `incremental` (what may have changed, only
+    /// differing rows written).
+    pub kind: String,
+    /// `manual`, `periodic`, `start` (an instance started), `downtime` (an instance started after
+    /// no instance was alive for `gap_ms`), `callback_lag` (a callback came `gap_ms` late: WeCom
+    /// was holding callbacks back) or `callback_refused` (Pond could not store a callback).
+    pub reason: String,
+    /// For `downtime` and `callback_lag` (and `start`, when another instance was alive): the gap
+    /// in milliseconds.
+    pub gap_ms: Option<i64>,
     /// `running`, `done` or `failed`.
     pub status: String,
     /// departments, staff, tags, customers, groups, finished.
@@ -389,6 +399,12 @@ pub struct SyncRunView {
     pub total_items: i64,
     pub summary: String,
     pub error: Option<String>,
+    /// Calls made to WeCom (token fetches and retries included).
+    pub wecom_calls: i64,
+    /// Rows written to Pond's database.
+    pub rows_written: i64,
+    /// How long it took, once finished.
+    pub duration_ms: Option<i64>,
     pub started_by: String,
     pub started_at: i64,
     pub finished_at: Option<i64>,
@@ -398,12 +414,18 @@ impl From<pond_store::sync_run::SyncRun> for SyncRunView {
     fn from(r: pond_store::sync_run::SyncRun) -> Self {
         SyncRunView {
             id: r.id,
+            kind: r.kind,
+            reason: r.reason,
+            gap_ms: r.gap_ms,
             status: r.status,
             phase: r.phase,
             done_items: r.done_items,
             total_items: r.total_items,
             summary: r.summary,
             error: r.error,
+            wecom_calls: r.wecom_calls,
+            rows_written: r.rows_written,
+            duration_ms: r.duration_ms,
             started_by: r.started_by,
             started_at: r.started_at,
             finished_at: r.finished_at,
