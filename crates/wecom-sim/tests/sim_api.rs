@@ -193,10 +193,25 @@ async fn welcome_codes_are_single_use_and_expire() {
     let second = scan(&sim);
     assert_ne!(first.userid, second.userid, "multi-user codes rotate");
     sim.state.world().clock_offset_ms += 21_000;
-    assert_eq!(c.send_welcome_msg(&msg(second.welcome_code.unwrap())).await.unwrap_err().errcode(), Some(40058));
+    assert_eq!(
+        c.send_welcome_msg(&msg(second.welcome_code.clone().unwrap())).await.unwrap_err().errcode(),
+        Some(40058)
+    );
     let empty = WelcomeMsg { welcome_code: "x".into(), text: None, attachments: vec![] };
     assert_eq!(c.send_welcome_msg(&empty).await.unwrap_err().errcode(), Some(40058));
     assert_eq!(sim.state.world().welcomes_sent.len(), 1);
+
+    // Each add is listed with its creation time in ms and when its code was used, over HTTP too.
+    let adds: Vec<wecom_sim::world::AddRecord> =
+        reqwest::get(format!("{base}/sim/adds")).await.unwrap().json().await.unwrap();
+    assert_eq!(adds, sim.adds());
+    assert_eq!(adds.len(), 2);
+    let by_code = |code: &Option<String>| adds.iter().find(|a| Some(&a.welcome_code) == code.as_ref()).unwrap();
+    let (welcomed, expired) = (by_code(&first.welcome_code), by_code(&second.welcome_code));
+    assert_eq!(welcomed.external_userid, first.created.unwrap());
+    assert!(welcomed.welcomed_at_ms.is_some_and(|at| at >= welcomed.created_at_ms));
+    assert_eq!(expired.welcomed_at_ms, None, "an expired code is never used");
+    assert!(expired.created_at_ms >= welcomed.created_at_ms);
 }
 
 #[tokio::test]
