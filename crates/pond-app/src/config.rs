@@ -29,6 +29,7 @@ pub struct Config {
     /// CLI uses the one it keeps in `<data_dir>/instance-id`; instances sharing one database
     /// need different data folders or different ids.
     pub instance_id: String,
+    pub storage: StorageConfig,
     pub http: HttpConfig,
     pub jobs: JobsConfig,
     pub session: SessionConfig,
@@ -69,6 +70,36 @@ pub struct SecurityConfig {
     pub secret_key: String,
     /// The key file (created with mode 0600 on first start); empty: `<data_dir>/secret.key`.
     pub secret_key_file: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StorageConfig {
+    /// How SQLite makes a commit durable: `full` (the default) syncs the write-ahead log at every
+    /// commit, so a callback answered `success` survives a power failure; `normal` syncs only at
+    /// checkpoints — faster commits, but a power failure or an operating-system crash can lose the
+    /// last callbacks acknowledged to WeCom, which WeCom does not send again (Pond's own crash
+    /// loses nothing either way). Ignored on PostgreSQL (see its `synchronous_commit`).
+    pub sqlite_synchronous: SqliteSynchronous,
+}
+
+/// [`StorageConfig::sqlite_synchronous`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSynchronous {
+    Full,
+    Normal,
+}
+
+impl StorageConfig {
+    /// How the database is opened.
+    pub fn db_options(&self) -> pond_store::DbOptions {
+        pond_store::DbOptions {
+            sqlite_synchronous: match self.sqlite_synchronous {
+                SqliteSynchronous::Full => pond_store::SqliteSync::Full,
+                SqliteSynchronous::Normal => pond_store::SqliteSync::Normal,
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -145,6 +176,7 @@ impl Default for Config {
             public_url: String::new(),
             log: "info".into(),
             instance_id: String::new(),
+            storage: StorageConfig { sqlite_synchronous: SqliteSynchronous::Full },
             http: HttpConfig { body_limit_bytes: 1024 * 1024, request_timeout_secs: 30 },
             jobs: JobsConfig {
                 enabled: true,
@@ -456,6 +488,17 @@ mod tests {
             assert!(err.contains("database_url") && err.contains("sqlite:"), "{err}");
 
             jail.set_env("POND_DATABASE_URL", "");
+            assert_eq!(
+                Config::load(&Sources::default()).map_err(|e| e.to_string())?.0.storage.sqlite_synchronous,
+                SqliteSynchronous::Full
+            );
+            jail.set_env("POND_STORAGE__SQLITE_SYNCHRONOUS", "normal");
+            let relaxed = Config::load(&Sources::default()).map_err(|e| e.to_string())?.0;
+            assert_eq!(relaxed.storage.db_options().sqlite_synchronous, pond_store::SqliteSync::Normal);
+            jail.set_env("POND_STORAGE__SQLITE_SYNCHRONOUS", "off");
+            let err = Config::load(&Sources::default()).unwrap_err().to_string();
+            assert!(err.contains("storage.sqlite_synchronous") && err.contains("full"), "{err}");
+            jail.set_env("POND_STORAGE__SQLITE_SYNCHRONOUS", "full");
             jail.set_env("POND_JOBS__MAX_ATTEMPTS", "0");
             let err = Config::load(&Sources::default()).unwrap_err().to_string();
             assert!(err.contains("jobs.max_attempts") && err.contains("1..=100"), "{err}");

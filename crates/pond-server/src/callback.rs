@@ -3,8 +3,8 @@
 //! (signature, replay window, decryption, the inbox) and answers `success` once it is stored.
 
 use axum::{
-    extract::{Path, Query, State},
-    http::StatusCode,
+    extract::{FromRequestParts, Path, Query, State},
+    http::{StatusCode, request::Parts},
     response::{IntoResponse, Response},
 };
 use pond_app::{
@@ -62,14 +62,27 @@ pub async fn verify(State(app): State<App>, Path(corp_id): Path<i64>, Query(q): 
     }
 }
 
+/// When a request reached the handler (epoch ms): taken first, before the body is read, so an
+/// event's receipt time counts everything Pond does with it.
+pub struct ReceivedAt(i64);
+
+impl<S: Send + Sync> FromRequestParts<S> for ReceivedAt {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(_: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ReceivedAt(pond_store::now_ms()))
+    }
+}
+
 /// POST: an event.
 pub async fn receive(
+    ReceivedAt(received_at): ReceivedAt,
     State(app): State<App>,
     Path(corp_id): Path<i64>,
     Query(q): Query<CallbackQuery>,
     body: String,
 ) -> Response {
-    match intake::accept(&app, corp_id, q.signed(), &body).await {
+    match intake::accept(&app, corp_id, received_at, q.signed(), &body).await {
         Ok(_) => "success".into_response(),
         Err(r) => refusal(corp_id, r),
     }

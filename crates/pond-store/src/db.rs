@@ -33,6 +33,36 @@ pub enum Db {
     Postgres(PgPool),
 }
 
+/// How SQLite makes a commit durable (`PRAGMA synchronous`, in WAL mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SqliteSync {
+    /// Every commit syncs the write-ahead log before it returns (`FULL`): a callback answered
+    /// `success` survives a power failure or an operating-system crash. The default.
+    #[default]
+    Full,
+    /// Commits reach the operating system but are synced only at checkpoints (`NORMAL`): a power
+    /// failure or an operating-system crash can lose the last commits — callbacks WeCom was told
+    /// were stored, and does not send again. Survives Pond's own crash.
+    Normal,
+}
+
+impl SqliteSync {
+    /// The pragma's value, as configured (`full` or `normal`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SqliteSync::Full => "full",
+            SqliteSync::Normal => "normal",
+        }
+    }
+}
+
+/// How [`Db::connect_with`] opens a database.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DbOptions {
+    /// SQLite only; PostgreSQL's durability is the server's `synchronous_commit`.
+    pub sqlite_synchronous: SqliteSync,
+}
+
 /// WAL pages after which a commit checkpoints by itself: a safety net, far above what
 /// [`Db::checkpoint_wal`] lets the log reach when it runs.
 const WRITER_AUTOCHECKPOINT_PAGES: &str = "131072";
@@ -175,15 +205,25 @@ pub fn now_ms() -> i64 {
 }
 
 impl Db {
-    /// Connects to `sqlite:PATH` (file created if missing) or `postgres://…`. Does not migrate.
+    /// Connects to `sqlite:PATH` (file created if missing) or `postgres://…` with the default
+    /// options (SQLite durable: `synchronous = FULL`). Does not migrate.
     pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_with(url, DbOptions::default()).await
+    }
+
+    /// [`Self::connect`] with `options`.
+    pub async fn connect_with(url: &str, options: DbOptions) -> Result<Self> {
         let bad = |reason: String| StoreError::BadUrl { url: redact_url(url), reason };
         if url.starts_with("sqlite:") {
+            let synchronous = match options.sqlite_synchronous {
+                SqliteSync::Full => SqliteSynchronous::Full,
+                SqliteSync::Normal => SqliteSynchronous::Normal,
+            };
             let options = SqliteConnectOptions::from_str(url)
                 .map_err(|e| bad(e.to_string()))?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
+                .synchronous(synchronous)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10))
                 // Statement journals and sorts in memory: a multi-row statement inside a
@@ -230,9 +270,31 @@ impl Db {
 
     /// Connects and applies pending migrations.
     pub async fn open(url: &str) -> Result<Self> {
-        let db = Self::connect(url).await?;
+        Self::open_with(url, DbOptions::default()).await
+    }
+
+    /// [`Self::open`] with `options`.
+    pub async fn open_with(url: &str, options: DbOptions) -> Result<Self> {
+        let db = Self::connect_with(url, options).await?;
         db.migrate().await?;
         Ok(db)
+    }
+
+    /// On SQLite, the writer's journal mode and `synchronous` setting as SQLite reports them
+    /// (e.g. `("wal", "full")`); `None` on PostgreSQL.
+    pub async fn sqlite_durability(&self) -> Result<Option<(String, String)>> {
+        let Db::Sqlite { writer, .. } = self else { return Ok(None) };
+        let mut conn = writer.acquire().await?;
+        let journal: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut *conn).await?;
+        let level: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(&mut *conn).await?;
+        let level = match level {
+            0 => "off",
+            1 => "normal",
+            2 => "full",
+            3 => "extra",
+            _ => "unknown",
+        };
+        Ok(Some((journal, level.to_owned())))
     }
 
     /// Starts a write transaction (on SQLite, on the single writer connection).

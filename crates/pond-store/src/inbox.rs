@@ -39,6 +39,8 @@ const COLUMNS: &str =
 #[derive(Debug, Clone, Copy)]
 pub struct NewEvent<'a> {
     pub corp_id: i64,
+    /// When its request arrived (epoch ms).
+    pub received_at: i64,
     pub dedupe_key: &'a str,
     pub event_type: &'a str,
     pub payload: &'a str,
@@ -51,7 +53,8 @@ pub struct NewEvent<'a> {
 /// apart, and applying is an idempotent refresh, so re-applying is harmless while skipping could
 /// leave Pond behind.
 pub async fn insert(db: &Db, corp_id: i64, dedupe_key: &str, event_type: &str, payload: &str) -> Result<Inserted> {
-    let stored = insert_many(db, &[NewEvent { corp_id, dedupe_key, event_type, payload }]).await?;
+    let stored =
+        insert_many(db, &[NewEvent { corp_id, received_at: now_ms(), dedupe_key, event_type, payload }]).await?;
     Ok(stored.into_iter().next().unwrap_or(Inserted::Duplicate))
 }
 
@@ -111,7 +114,7 @@ async fn insert_batch(
                     .bind(e.dedupe_key)
                     .bind(e.event_type)
                     .bind(e.payload)
-                    .bind(now)
+                    .bind(e.received_at)
                     .bind(status)
                     .bind(attempts)
                     .bind(locked_until)
@@ -174,7 +177,7 @@ async fn insert_batch(
                         status: status.to_owned(),
                         attempts,
                         last_error: None,
-                        received_at: now,
+                        received_at: e.received_at,
                         processed_at: None,
                     });
                 }

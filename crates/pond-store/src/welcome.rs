@@ -314,22 +314,23 @@ pub async fn result_counts(db: &Db, corp_id: i64) -> Result<Vec<(String, i64)>> 
     .await)?)
 }
 
-/// (status, received_at, finished_at - received_at) of every welcome outcome of a corp, for
-/// latency figures.
-pub async fn latencies(db: &Db, corp_id: i64) -> Result<Vec<(String, i64, i64)>> {
+/// When one welcome outcome's event was received and the outcome reached, for latency figures.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Timing {
+    pub welcome_code: String,
+    pub status: String,
+    pub reason: String,
+    /// When Pond received the add event (epoch ms; 0 for outcomes recorded before this was kept).
+    pub received_at: i64,
+    pub finished_at: i64,
+}
+
+/// Every welcome outcome of a corp with its times, for latency figures.
+pub async fn timings(db: &Db, corp_id: i64) -> Result<Vec<Timing>> {
     Ok(read_db!(db, |pool| sqlx::query_as(
-        "SELECT status, received_at, finished_at - received_at FROM welcome_results
-         WHERE corp_id = $1 AND received_at > 0"
+        "SELECT welcome_code, status, reason, received_at, finished_at FROM welcome_results WHERE corp_id = $1"
     )
     .bind(corp_id)
     .fetch_all(pool)
     .await)?)
-}
-
-/// When the last outcome of a corp was recorded (epoch ms), if any.
-pub async fn last_finished_at(db: &Db, corp_id: i64) -> Result<Option<i64>> {
-    Ok(read_db!(db, |pool| sqlx::query_scalar("SELECT MAX(finished_at) FROM welcome_results WHERE corp_id = $1")
-        .bind(corp_id)
-        .fetch_one(pool)
-        .await)?)
 }

@@ -25,12 +25,34 @@ test_on_both_backends!(
     timeline_and_outcomes_in_one_transaction_or_none,
 );
 
+/// SQLite commits are durable unless relaxed: `synchronous = FULL` in WAL mode by default.
+#[tokio::test]
+async fn sqlite_is_durable_by_default_and_can_be_relaxed() {
+    let t = pond_store::testing::TestDb::sqlite().await;
+    assert_eq!(t.db.sqlite_durability().await.unwrap(), Some(("wal".to_owned(), "full".to_owned())));
+    let options = pond_store::DbOptions { sqlite_synchronous: pond_store::SqliteSync::Normal };
+    let relaxed = Db::connect_with(&t.url, options).await.unwrap();
+    assert_eq!(relaxed.sqlite_durability().await.unwrap(), Some(("wal".to_owned(), "normal".to_owned())));
+    relaxed.close().await;
+    if let Some(pg) = pond_store::testing::TestDb::postgres().await {
+        assert_eq!(pg.db.sqlite_durability().await.unwrap(), None);
+        pg.cleanup().await;
+    }
+    t.cleanup().await;
+}
+
 async fn new_corp(db: &Db) -> i64 {
     corp::create(db, "批量测试").await.expect("create corp").id
 }
 
 fn event<'a>(corp_id: i64, key: &'a str) -> NewEvent<'a> {
-    NewEvent { corp_id, dedupe_key: key, event_type: "change_external_contact/add_external_contact", payload: "<xml/>" }
+    NewEvent {
+        corp_id,
+        received_at: 1,
+        dedupe_key: key,
+        event_type: "change_external_contact/add_external_contact",
+        payload: "<xml/>",
+    }
 }
 
 async fn group_commit_stores_each_event_once_and_requeues_applied_duplicates(db: Db) {
@@ -74,6 +96,7 @@ async fn events_stored_held_are_claimed_only_when_released_or_their_lease_ends(d
     assert_eq!(stored[5], Inserted::Duplicate, "the copy inside the batch");
     assert_eq!(held.iter().map(|e| e.id).collect::<Vec<_>>(), new_ids, "each new event handed back once, in order");
     assert!(held.iter().all(|e| e.status == "processing" && e.attempts == 1 && e.dedupe_key.starts_with('h')));
+    assert!(held.iter().all(|e| e.received_at == 1), "receipt time as given (the request's arrival), not the commit's");
     assert_eq!(held[0].payload, "<xml/>");
     assert!(inbox::claim(&db, "w1", 10, 60_000).await.unwrap().is_empty(), "held events are not claimable");
     assert_eq!(inbox::unfinished(&db).await.unwrap(), 5);
@@ -84,6 +107,7 @@ async fn events_stored_held_are_claimed_only_when_released_or_their_lease_ends(d
     assert_eq!((again[0], none_held.len()), (Inserted::Duplicate, 0));
     let claimed = inbox::claim(&db, "w1", 10, 60_000).await.unwrap();
     assert_eq!(claimed.iter().map(|e| e.id).collect::<Vec<_>>(), vec![held[0].id]);
+    assert_eq!(claimed[0].received_at, 1, "stored as given");
 
     // Released (a stopping worker) or lease over (a dead one): claimable, the attempt not lost.
     inbox::release(&db, &[held[1].id, held[2].id]).await.unwrap();

@@ -301,8 +301,14 @@ async fn connect(config: &Config) -> Result<Db> {
         pond_app::files::private_dir(&config.data_dir)
             .with_context(|| format!("creating data folder {}", config.data_dir.display()))?;
         pond_app::files::prepare_sqlite(&url).context("creating the database file (mode 0600)")?;
+        if config.storage.sqlite_synchronous == pond_app::config::SqliteSynchronous::Normal {
+            tracing::warn!(
+                "storage.sqlite_synchronous = normal: a power failure or an operating-system crash can lose the last \
+                 callbacks acknowledged to WeCom, which WeCom does not send again"
+            );
+        }
     }
-    Db::open(&url).await.context("opening the database")
+    Db::open_with(&url, config.storage.db_options()).await.context("opening the database")
 }
 
 /// The app over `db`, with the key sealing WeCom secrets loaded (the key file created on first

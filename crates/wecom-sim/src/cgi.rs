@@ -545,6 +545,7 @@ pub fn dispatch(
                 return Err(SimError::new(40058, "welcome_code expired"));
             }
             entry.used = true;
+            entry.used_at_ms = Some(now);
             let sent = crate::world::SentWelcome {
                 userid: entry.userid.clone(),
                 external_userid: entry.external_userid.clone(),

@@ -216,6 +216,27 @@ impl Simulator {
         self.state.traffic_steps.load(Ordering::SeqCst)
     }
 
+    /// Every add through a contact way so far, with its creation time in ms (the callback's
+    /// `CreateTime` has whole seconds) and when its welcome code was used, oldest first: what a
+    /// load test measures latency from.
+    pub fn adds(&self) -> Vec<world::AddRecord> {
+        let mut adds: Vec<world::AddRecord> = self
+            .state
+            .world()
+            .welcome_codes
+            .iter()
+            .map(|(code, c)| world::AddRecord {
+                welcome_code: code.clone(),
+                external_userid: c.external_userid.clone(),
+                userid: c.userid.clone(),
+                created_at_ms: c.issued_at_ms,
+                welcomed_at_ms: c.used_at_ms,
+            })
+            .collect();
+        adds.sort_by(|a, b| (a.created_at_ms, &a.welcome_code).cmp(&(b.created_at_ms, &b.welcome_code)));
+        adds
+    }
+
     pub fn picture(&self) -> world::Picture {
         self.state.world().picture()
     }
@@ -292,6 +313,7 @@ impl Simulator {
             .route("/sim/callback", get(sim_callback_get).put(sim_callback_put))
             .route("/sim/deliveries", get(sim_deliveries))
             .route("/sim/welcome_messages", get(sim_welcomes))
+            .route("/sim/adds", get(sim_adds))
             .route("/sim/calls", get(sim_calls))
             .with_state(self.clone())
     }
@@ -709,6 +731,10 @@ async fn sim_deliveries(State(sim): State<Simulator>) -> Json<callbacks::Deliver
 
 async fn sim_welcomes(State(sim): State<Simulator>) -> Json<Vec<world::SentWelcome>> {
     Json(sim.state.world().welcomes_sent.clone())
+}
+
+async fn sim_adds(State(sim): State<Simulator>) -> Json<Vec<world::AddRecord>> {
+    Json(sim.adds())
 }
 
 async fn sim_calls(State(sim): State<Simulator>) -> Json<HashMap<String, u64>> {

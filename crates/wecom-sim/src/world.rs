@@ -84,11 +84,28 @@ pub struct Tag {
 pub struct WelcomeCode {
     pub userid: String,
     pub external_userid: String,
+    /// When the customer added the employee (the simulator's clock, in ms: the callback's
+    /// `CreateTime` has whole seconds only).
     pub issued_at_ms: i64,
     pub used: bool,
     /// `send_welcome_msg` calls made with this code, refused ones included (tests count them: a
     /// second call is only right after a crash, when the caller had to ask).
+    #[serde(default)]
     pub send_attempts: u32,
+    /// When `send_welcome_msg` used the code.
+    pub used_at_ms: Option<i64>,
+}
+
+/// One add through a contact way, as the simulator made it (see [`crate::Simulator::adds`]).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AddRecord {
+    pub welcome_code: String,
+    pub external_userid: String,
+    pub userid: String,
+    /// When the customer added the employee, in ms.
+    pub created_at_ms: i64,
+    /// When the welcome message was accepted for this add, if it was.
+    pub welcomed_at_ms: Option<i64>,
 }
 
 /// A welcome message accepted by `send_welcome_msg`.
@@ -755,6 +772,7 @@ impl World {
                         issued_at_ms: self.now_ms(),
                         used: false,
                         send_attempts: 0,
+                        used_at_ms: None,
                     },
                 );
                 out.callbacks.push(self.event_xml(

@@ -217,14 +217,30 @@ async fn welcome_codes_are_single_use_and_expire() {
     assert!(advance(20_000).await.unwrap().status().is_success());
     assert_eq!(sim.now_ms(), at + 20_000);
     let third = scan(&sim);
-    c.send_welcome_msg(&msg(third.welcome_code.unwrap())).await.unwrap();
+    c.send_welcome_msg(&msg(third.welcome_code.clone().unwrap())).await.unwrap();
     assert_eq!(sim.state.world().welcomes_sent[1].at_ms, at + 20_000, "sent on the simulator's clock");
     assert!(advance(1).await.unwrap().status().is_success());
-    assert_eq!(c.send_welcome_msg(&msg(second.welcome_code.unwrap())).await.unwrap_err().errcode(), Some(40058));
+    assert_eq!(
+        c.send_welcome_msg(&msg(second.welcome_code.clone().unwrap())).await.unwrap_err().errcode(),
+        Some(40058)
+    );
     let empty = WelcomeMsg { welcome_code: "x".into(), text: None, attachments: vec![] };
     assert_eq!(c.send_welcome_msg(&empty).await.unwrap_err().errcode(), Some(40058));
     assert_eq!(sim.state.world().welcomes_sent.len(), 2);
     assert_eq!(sim.calls().get("externalcontact/send_welcome_msg"), Some(&5), "refused calls are counted too");
+
+    // Each add is listed with its creation time in ms and when its code was used, over HTTP too.
+    let adds: Vec<wecom_sim::world::AddRecord> =
+        reqwest::get(format!("{base}/sim/adds")).await.unwrap().json().await.unwrap();
+    assert_eq!(adds, sim.adds());
+    assert_eq!(adds.len(), 3);
+    let by_code = |code: &Option<String>| adds.iter().find(|a| Some(&a.welcome_code) == code.as_ref()).unwrap();
+    let (welcomed, expired, late) =
+        (by_code(&first.welcome_code), by_code(&second.welcome_code), by_code(&third.welcome_code));
+    assert_eq!(welcomed.external_userid, first.created.clone().unwrap());
+    assert!(welcomed.welcomed_at_ms.is_some_and(|at| at >= welcomed.created_at_ms));
+    assert_eq!(expired.welcomed_at_ms, None, "an expired code is never used");
+    assert_eq!(late.welcomed_at_ms, Some(at + 20_000), "used on the simulator's clock");
 }
 
 #[tokio::test]

@@ -28,6 +28,7 @@ const MAX_BATCH: usize = 512;
 
 struct Pending {
     corp_id: i64,
+    received_at: i64,
     dedupe_key: String,
     event_type: String,
     payload: String,
@@ -64,15 +65,17 @@ impl InboxWriter {
     }
 
     /// Stores one event (with whatever else is waiting) and says whether it was new.
+    /// `received_at` is when its request arrived (epoch ms).
     pub async fn store(
         &self,
         corp_id: i64,
+        received_at: i64,
         dedupe_key: String,
         event_type: String,
         payload: String,
     ) -> Result<Inserted, String> {
         let (reply, answer) = oneshot::channel();
-        let pending = Pending { corp_id, dedupe_key, event_type, payload, reply };
+        let pending = Pending { corp_id, received_at, dedupe_key, event_type, payload, reply };
         self.sender().send(pending).await.map_err(|_| "inbox writer stopped".to_owned())?;
         answer.await.map_err(|_| "inbox writer stopped".to_owned())?
     }
@@ -101,6 +104,7 @@ async fn write_batches(
             .iter()
             .map(|p| NewEvent {
                 corp_id: p.corp_id,
+                received_at: p.received_at,
                 dedupe_key: &p.dedupe_key,
                 event_type: &p.event_type,
                 payload: &p.payload,
@@ -217,13 +221,26 @@ pub async fn verify_url(
 /// Takes one callback: checks its timestamp (replays) and signature, decrypts and parses it,
 /// and stores it in the inbox under its dedupe key — all before it is applied, so WeCom gets its
 /// answer well within 5 seconds.
-/// `signed` is `None` when the request lacks its signature parameters.
-pub async fn accept(app: &App, corp_id: i64, signed: Option<Signed<'_>>, body: &str) -> Result<Accepted, Refusal> {
-    let result = accept_checked(app, corp_id, signed, body).await;
+/// `signed` is `None` when the request lacks its signature parameters; `received_at` is when the
+/// request arrived (epoch ms), stored as the event's receipt time.
+pub async fn accept(
+    app: &App,
+    corp_id: i64,
+    received_at: i64,
+    signed: Option<Signed<'_>>,
+    body: &str,
+) -> Result<Accepted, Refusal> {
+    let result = accept_checked(app, corp_id, received_at, signed, body).await;
     result.map_err(|r| if r == Refusal::Unavailable { r } else { refused(app, corp_id, r) })
 }
 
-async fn accept_checked(app: &App, corp_id: i64, signed: Option<Signed<'_>>, body: &str) -> Result<Accepted, Refusal> {
+async fn accept_checked(
+    app: &App,
+    corp_id: i64,
+    received_at: i64,
+    signed: Option<Signed<'_>>,
+    body: &str,
+) -> Result<Accepted, Refusal> {
     use std::sync::atomic::Ordering;
     let crypt = crypt_for(app, corp_id).await?;
     let signed = signed.ok_or_else(|| Refusal::Malformed("msg_signature, timestamp and nonce are required".into()))?;
@@ -244,7 +261,7 @@ async fn accept_checked(app: &App, corp_id: i64, signed: Option<Signed<'_>>, bod
     };
     // The end of the second WeCom created it in (`CreateTime` counts whole seconds).
     let created_ms = event.create_time.saturating_add(1).saturating_mul(1000);
-    match app.inbox_writer.store(corp_id, event.dedupe_key(), event_type, xml).await {
+    match app.inbox_writer.store(corp_id, received_at, event.dedupe_key(), event_type, xml).await {
         Ok(Inserted::New(_)) => {
             app.metrics.callbacks_accepted.fetch_add(1, Ordering::Relaxed);
             app.catch_up.callback_stored(corp_id, created_ms, app.clock.now_ms());
