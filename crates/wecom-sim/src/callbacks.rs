@@ -30,7 +30,7 @@ pub struct DeliveryStats {
     pub delivered: u64,
     pub failed: u64,
     pub attempts: u64,
-    pub recent: Vec<Delivery>,
+    pub recent: std::collections::VecDeque<Delivery>,
 }
 
 /// Where and how callbacks go.
@@ -106,9 +106,9 @@ impl Pusher {
                             } else {
                                 s.failed += 1;
                             }
-                            s.recent.push(record);
+                            s.recent.push_back(record);
                             if s.recent.len() > 200 {
-                                s.recent.remove(0);
+                                s.recent.pop_front();
                             }
                         }
                     }
