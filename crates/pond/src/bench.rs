@@ -149,7 +149,26 @@ fn cpu_time_of(path: impl AsRef<std::path::Path>) -> Option<Duration> {
     Some(Duration::from_millis(ticks * 10))
 }
 
-/// CPU time counters read before and after the run.
+/// Context switches (voluntary, involuntary) so far of this process's threads whose name passes
+/// `named`, from `/proc/self/task/*/status`; threads that ended are not counted.
+fn context_switches(named: impl Fn(&str) -> bool) -> (u64, u64) {
+    let mut total = (0, 0);
+    for entry in std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten() {
+        let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+        if !named(comm.trim_end()) {
+            continue;
+        }
+        let status = std::fs::read_to_string(entry.path().join("status")).unwrap_or_default();
+        let field = |name: &str| {
+            status.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().parse::<u64>().ok()).unwrap_or(0)
+        };
+        total.0 += field("voluntary_ctxt_switches:");
+        total.1 += field("nonvoluntary_ctxt_switches:");
+    }
+    total
+}
+
+/// Counters read before and after the run.
 #[derive(Clone, Copy)]
 struct CpuSample {
     process: Option<Duration>,
@@ -157,6 +176,10 @@ struct CpuSample {
     sqlite: Option<Duration>,
     postgres: Option<Duration>,
     written: Option<u64>,
+    /// Context switches of Pond's threads (all but the simulator's), and of SQLite's alone.
+    switches: (u64, u64),
+    sqlite_switches: (u64, u64),
+    transactions: u64,
 }
 
 impl CpuSample {
@@ -167,6 +190,9 @@ impl CpuSample {
             sqlite: threads_cpu_time(|comm| comm.starts_with("sqlx-sqlite")),
             postgres: local_postgres_cpu_time(),
             written: storage_bytes_written(),
+            switches: context_switches(|comm| comm != SIM_THREAD),
+            sqlite_switches: context_switches(|comm| comm.starts_with("sqlx-sqlite")),
+            transactions: pond_store::transactions_begun(),
         }
     }
 }
@@ -398,6 +424,7 @@ async fn run(args: &PipelineArgs, url: &str, sim_runtime: &tokio::runtime::Handl
         concurrency: args.concurrency.max(1),
     });
     let machine = machine();
+    let commits_before = state.inbox_writer.group_commits();
     let before = CpuSample::now();
     let start = Instant::now();
     let start_ms = pond_store::now_ms();
@@ -427,6 +454,7 @@ async fn run(args: &PipelineArgs, url: &str, sim_runtime: &tokio::runtime::Handl
     let drained = if args.accept_only { Ok(()) } else { wait_until_drained(&db).await };
     let elapsed = start.elapsed();
     let after = CpuSample::now();
+    let commits_after = state.inbox_writer.group_commits();
     let _ = stop_upkeep.send(true);
 
     // What happened to each add: the simulator's record joined with Pond's welcome outcome.
@@ -546,6 +574,30 @@ async fn run(args: &PipelineArgs, url: &str, sim_runtime: &tokio::runtime::Handl
             );
         }
     }
+    let commits = commits_after.0.saturating_sub(commits_before.0);
+    let stored = commits_after.1.saturating_sub(commits_before.1);
+    let transactions = after.transactions.saturating_sub(before.transactions);
+    println!(
+        "  write transactions (Db::begin): {transactions} ({:.2} per event); of them the intake's group commits: {commits}, {:.1} callbacks each",
+        transactions as f64 / n,
+        stored as f64 / commits.max(1) as f64
+    );
+    let switched = |after: (u64, u64), before: (u64, u64)| {
+        format!(
+            "{:.1} voluntary + {:.1} involuntary",
+            after.0.saturating_sub(before.0) as f64 / n,
+            after.1.saturating_sub(before.1) as f64 / n
+        )
+    };
+    println!(
+        "  context switches per event: Pond's threads {}{}",
+        switched(after.switches, before.switches),
+        if sqlite {
+            format!(" (SQLite's threads {})", switched(after.sqlite_switches, before.sqlite_switches))
+        } else {
+            String::new()
+        }
+    );
     if let Some(bytes) = after.written.zip(before.written).map(|(a, b)| a.saturating_sub(b)).filter(|_| sqlite) {
         println!("  written to storage: {:.0} MB, {:.1} KB per event", bytes as f64 / 1e6, bytes as f64 / 1e3 / n);
     }
