@@ -196,6 +196,15 @@ macro_rules! on_conn {
     };
 }
 
+/// Write transactions begun through [`Db::begin`] in this process (both backends), for the
+/// pipeline benchmark: on SQLite with `synchronous = full` each commit syncs the log once.
+static TRANSACTIONS_BEGUN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many write transactions [`Db::begin`] has begun in this process.
+pub fn transactions_begun() -> u64 {
+    TRANSACTIONS_BEGUN.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// The current time as UTC epoch milliseconds, the unit of every time column.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -299,6 +308,7 @@ impl Db {
 
     /// Starts a write transaction (on SQLite, on the single writer connection).
     pub async fn begin(&self) -> Result<Tx> {
+        TRANSACTIONS_BEGUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(match self {
             Db::Sqlite { writer, .. } => Tx::Sqlite(writer.begin().await?),
             Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),

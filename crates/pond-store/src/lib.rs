@@ -37,7 +37,7 @@ pub mod welcome;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use db::{Backend, Conn, Db, DbOptions, SqliteSync, Tx, WalLimits, now_ms};
+pub use db::{Backend, Conn, Db, DbOptions, SqliteSync, Tx, WalLimits, now_ms, transactions_begun};
 pub use error::StoreError;
 pub use migrate::{MIGRATIONS, Migration};
 

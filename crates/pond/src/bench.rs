@@ -149,7 +149,26 @@ fn cpu_time_of(path: impl AsRef<std::path::Path>) -> Option<Duration> {
     Some(Duration::from_millis(ticks * 10))
 }
 
-/// CPU time counters read before and after the run.
+/// Context switches (voluntary, involuntary) so far of this process's threads whose name passes
+/// `named`, from `/proc/self/task/*/status`; threads that ended are not counted.
+fn context_switches(named: impl Fn(&str) -> bool) -> (u64, u64) {
+    let mut total = (0, 0);
+    for entry in std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten() {
+        let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+        if !named(comm.trim_end()) {
+            continue;
+        }
+        let status = std::fs::read_to_string(entry.path().join("status")).unwrap_or_default();
+        let field = |name: &str| {
+            status.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().parse::<u64>().ok()).unwrap_or(0)
+        };
+        total.0 += field("voluntary_ctxt_switches:");
+        total.1 += field("nonvoluntary_ctxt_switches:");
+    }
+    total
+}
+
+/// Counters read before and after the run.
 #[derive(Clone, Copy)]
 struct CpuSample {
     process: Option<Duration>,
@@ -157,6 +176,10 @@ struct CpuSample {
     sqlite: Option<Duration>,
     postgres: Option<Duration>,
     written: Option<u64>,
+    /// Context switches of Pond's threads (all but the simulator's), and of SQLite's alone.
+    switches: (u64, u64),
+    sqlite_switches: (u64, u64),
+    transactions: u64,
 }
 
 impl CpuSample {
@@ -167,6 +190,9 @@ impl CpuSample {
             sqlite: threads_cpu_time(|comm| comm.starts_with("sqlx-sqlite")),
             postgres: local_postgres_cpu_time(),
             written: storage_bytes_written(),
+            switches: context_switches(|comm| comm != SIM_THREAD),
+            sqlite_switches: context_switches(|comm| comm.starts_with("sqlx-sqlite")),
+            transactions: pond_store::transactions_begun(),
         }
     }
 }
@@ -284,8 +310,8 @@ async fn describe_database(db: &Db) -> Result<String> {
     ))
 }
 
-/// Waits until no event or job is left to do, polling every 20 ms (both counts read an index);
-/// returns the inbox's event counts by status.
+/// Waits until no event or job is left to do, polling every 20 ms (the inbox's count reads an
+/// index; the jobs table holds few rows in this run). Fails after [`DRAIN_TIMEOUT`].
 async fn wait_until_drained(db: &Db) -> Result<()> {
     let deadline = Instant::now() + DRAIN_TIMEOUT;
     loop {
@@ -303,6 +329,37 @@ async fn wait_until_drained(db: &Db) -> Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// What a run ended with, as far as its verdict goes.
+struct Tally {
+    events: usize,
+    delivered: u64,
+    given_up: u64,
+    sent: usize,
+    welcomed_in_simulator: usize,
+    accept_only: bool,
+}
+
+/// Why the run failed (empty: it passed): every callback delivered and, unless only accepting,
+/// every add's welcome sent — by Pond's record and by the simulator's.
+fn verdict(t: &Tally) -> Vec<String> {
+    let mut failures = Vec::new();
+    if t.delivered != t.events as u64 || t.given_up > 0 {
+        failures.push(format!("{} of {} callbacks delivered ({} given up)", t.delivered, t.events, t.given_up));
+    }
+    if !t.accept_only {
+        if t.sent != t.events {
+            failures.push(format!("{} of {} welcomes sent", t.sent, t.events));
+        }
+        if t.welcomed_in_simulator != t.sent {
+            failures.push(format!(
+                "Pond recorded {} welcomes sent, the simulator accepted {}",
+                t.sent, t.welcomed_in_simulator
+            ));
+        }
+    }
+    failures
 }
 
 pub async fn pipeline(args: PipelineArgs) -> Result<()> {
@@ -398,6 +455,7 @@ async fn run(args: &PipelineArgs, url: &str, sim_runtime: &tokio::runtime::Handl
         concurrency: args.concurrency.max(1),
     });
     let machine = machine();
+    let commits_before = state.inbox_writer.group_commits();
     let before = CpuSample::now();
     let start = Instant::now();
     let start_ms = pond_store::now_ms();
@@ -427,6 +485,7 @@ async fn run(args: &PipelineArgs, url: &str, sim_runtime: &tokio::runtime::Handl
     let drained = if args.accept_only { Ok(()) } else { wait_until_drained(&db).await };
     let elapsed = start.elapsed();
     let after = CpuSample::now();
+    let commits_after = state.inbox_writer.group_commits();
     let _ = stop_upkeep.send(true);
 
     // What happened to each add: the simulator's record joined with Pond's welcome outcome.
@@ -546,28 +605,44 @@ async fn run(args: &PipelineArgs, url: &str, sim_runtime: &tokio::runtime::Handl
             );
         }
     }
+    let commits = commits_after.0.saturating_sub(commits_before.0);
+    let stored = commits_after.1.saturating_sub(commits_before.1);
+    let transactions = after.transactions.saturating_sub(before.transactions);
+    println!(
+        "  write transactions (Db::begin): {transactions} ({:.2} per event); of them the intake's group commits: {commits}, {:.1} callbacks each",
+        transactions as f64 / n,
+        stored as f64 / commits.max(1) as f64
+    );
+    let switched = |after: (u64, u64), before: (u64, u64)| {
+        format!(
+            "{:.1} voluntary + {:.1} involuntary",
+            after.0.saturating_sub(before.0) as f64 / n,
+            after.1.saturating_sub(before.1) as f64 / n
+        )
+    };
+    println!(
+        "  context switches per event: Pond's threads {}{}",
+        switched(after.switches, before.switches),
+        if sqlite {
+            format!(" (SQLite's threads {})", switched(after.sqlite_switches, before.sqlite_switches))
+        } else {
+            String::new()
+        }
+    );
     if let Some(bytes) = after.written.zip(before.written).map(|(a, b)| a.saturating_sub(b)).filter(|_| sqlite) {
         println!("  written to storage: {:.0} MB, {:.1} KB per event", bytes as f64 / 1e6, bytes as f64 / 1e3 / n);
     }
     pond.shutdown().await;
 
     drained?;
-    let mut failures = Vec::new();
-    if deliveries.delivered != args.events as u64 || deliveries.failed > 0 {
-        failures.push(format!(
-            "{} of {} callbacks delivered ({} given up)",
-            deliveries.delivered, args.events, deliveries.failed
-        ));
-    }
-    if !args.accept_only {
-        if sent != args.events {
-            failures.push(format!("{sent} of {} welcomes sent", args.events));
-        }
-        if welcomed_in_simulator != sent {
-            failures
-                .push(format!("Pond recorded {sent} welcomes sent, the simulator accepted {welcomed_in_simulator}"));
-        }
-    }
+    let failures = verdict(&Tally {
+        events: args.events,
+        delivered: deliveries.delivered,
+        given_up: deliveries.failed,
+        sent,
+        welcomed_in_simulator,
+        accept_only: args.accept_only,
+    });
     if !failures.is_empty() {
         bail!("benchmark failed: {}", failures.join("; "));
     }
@@ -592,6 +667,21 @@ mod tests {
         assert_eq!(percentile(&tail, 0.99), 1);
         tail.push(1_000);
         assert_eq!(percentile(&tail, 0.99), 1_000);
+    }
+
+    #[test]
+    fn a_run_passes_only_when_every_add_was_delivered_and_welcomed() {
+        let all =
+            Tally { events: 10, delivered: 10, given_up: 0, sent: 10, welcomed_in_simulator: 10, accept_only: false };
+        assert!(verdict(&all).is_empty());
+        let skipped = Tally { sent: 9, welcomed_in_simulator: 9, ..all };
+        assert_eq!(verdict(&skipped), vec!["9 of 10 welcomes sent".to_owned()]);
+        let lost = Tally { delivered: 9, given_up: 1, ..all };
+        assert_eq!(verdict(&lost), vec!["9 of 10 callbacks delivered (1 given up)".to_owned()]);
+        let unconfirmed = Tally { welcomed_in_simulator: 8, ..all };
+        assert_eq!(verdict(&unconfirmed).len(), 1, "Pond's record must match the simulator's");
+        let accepting = Tally { sent: 0, welcomed_in_simulator: 0, accept_only: true, ..all };
+        assert!(verdict(&accepting).is_empty(), "accept-only runs apply nothing");
     }
 
     #[test]

@@ -43,7 +43,7 @@ pub struct DeliveryStats {
     pub attempts: u64,
     /// Deliveries stopped by [`Pusher::hold`] before an acknowledgement (made again later).
     pub interrupted: u64,
-    pub recent: Vec<Delivery>,
+    pub recent: std::collections::VecDeque<Delivery>,
 }
 
 /// Where and how callbacks go.
@@ -154,9 +154,9 @@ impl Pusher {
                                     } else {
                                         s.failed += 1;
                                     }
-                                    s.recent.push(record);
+                                    s.recent.push_back(record);
                                     if s.recent.len() > 200 {
-                                        s.recent.remove(0);
+                                        s.recent.pop_front();
                                     }
                                 }
                             }

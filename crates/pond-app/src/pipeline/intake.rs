@@ -9,7 +9,10 @@
 //! handed over in memory ([`InboxWriter::hand_off`]), so applying them needs no claim round trip
 //! and no wake-up; otherwise they are stored pending and the worker is woken to claim them.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{
+    Arc, OnceLock,
+    atomic::{AtomicU64, Ordering},
+};
 
 use pond_store::{
     Db,
@@ -42,6 +45,14 @@ pub struct InboxWriter {
     /// Rung when events were stored pending (not handed over), so the inbox worker claims them.
     wake_inbox: Arc<Notify>,
     handoff: Arc<OnceLock<Handoff>>,
+    counts: Arc<Counts>,
+}
+
+/// Group commits made and callbacks they stored, since start.
+#[derive(Default)]
+struct Counts {
+    commits: AtomicU64,
+    callbacks: AtomicU64,
 }
 
 struct Handoff {
@@ -53,7 +64,7 @@ struct Handoff {
 
 impl InboxWriter {
     pub fn new(db: Db, wake_inbox: Arc<Notify>) -> Self {
-        InboxWriter { db, sender: OnceLock::new(), wake_inbox, handoff: Arc::default() }
+        InboxWriter { db, sender: OnceLock::new(), wake_inbox, handoff: Arc::default(), counts: Arc::default() }
     }
 
     /// Hands new events to the caller (this instance's inbox worker) already claimed for
@@ -80,12 +91,17 @@ impl InboxWriter {
         answer.await.map_err(|_| "inbox writer stopped".to_owned())?
     }
 
+    /// Group commits made so far, and the callbacks they stored (new or not).
+    pub fn group_commits(&self) -> (u64, u64) {
+        (self.counts.commits.load(Ordering::Relaxed), self.counts.callbacks.load(Ordering::Relaxed))
+    }
+
     fn sender(&self) -> &mpsc::Sender<Pending> {
         self.sender.get_or_init(|| {
             let (tx, rx) = mpsc::channel(MAX_BATCH * 4);
             crate::pipeline::writer_thread::spawn(
                 &self.db,
-                write_batches(self.db.clone(), rx, self.handoff.clone(), self.wake_inbox.clone()),
+                write_batches(self.db.clone(), rx, self.handoff.clone(), self.wake_inbox.clone(), self.counts.clone()),
             );
             tx
         })
@@ -97,6 +113,7 @@ async fn write_batches(
     mut rx: mpsc::Receiver<Pending>,
     handoff: Arc<OnceLock<Handoff>>,
     wake_inbox: Arc<Notify>,
+    counts: Arc<Counts>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
@@ -121,6 +138,8 @@ async fn write_batches(
         drop(events);
         match result {
             Ok((stored, handed)) => {
+                counts.commits.fetch_add(1, Ordering::Relaxed);
+                counts.callbacks.fetch_add(stored.len() as u64, Ordering::Relaxed);
                 let held = match handed {
                     Some((permit, held)) => {
                         let count = held.len();
@@ -195,7 +214,7 @@ async fn crypt_for(app: &App, corp_id: i64) -> Result<wecom::MsgCrypt, Refusal> 
 }
 
 fn refused(app: &App, corp_id: i64, refusal: Refusal) -> Refusal {
-    app.metrics.callbacks_rejected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    app.metrics.callbacks_rejected.fetch_add(1, Ordering::Relaxed);
     tracing::warn!(corp_id, reason = %refusal, "callback refused");
     refusal
 }
@@ -241,7 +260,6 @@ async fn accept_checked(
     signed: Option<Signed<'_>>,
     body: &str,
 ) -> Result<Accepted, Refusal> {
-    use std::sync::atomic::Ordering;
     let crypt = crypt_for(app, corp_id).await?;
     let signed = signed.ok_or_else(|| Refusal::Malformed("msg_signature, timestamp and nonce are required".into()))?;
     let ts_secs: i64 = signed.timestamp.parse().map_err(|_| Refusal::Malformed("timestamp is not a number".into()))?;
