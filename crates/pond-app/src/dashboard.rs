@@ -88,7 +88,21 @@ pub async fn dashboard(app: &App, corp_id: i64, range_days: Option<i64>, now: i6
     let to = zone.start_of_day_number(today + 1);
     let db = &app.db;
     let one = PageRequest::new(Some(1), Some(1));
-    let (adds, losses, customers, staff, groups, members, by_state, welcome, last_sync, pending, failed, corp) = tokio::try_join!(
+    let (
+        adds,
+        losses,
+        customers,
+        staff,
+        groups,
+        members,
+        by_state,
+        welcome,
+        last_sync,
+        pending,
+        failed,
+        troubles,
+        corp,
+    ) = tokio::try_join!(
         pond_store::customer::per_day(db, corp_id, FollowEdge::Added, offset, from, to),
         pond_store::customer::per_day(db, corp_id, FollowEdge::Ended, offset, from, to),
         pond_store::customer::count_live(db, corp_id),
@@ -100,9 +114,10 @@ pub async fn dashboard(app: &App, corp_id: i64, range_days: Option<i64>, now: i6
         pond_store::sync_run::latest(db, corp_id),
         pond_store::jobs::list(db, corp_id, Some(JobStatus::Pending), one),
         pond_store::jobs::list(db, corp_id, Some(JobStatus::Failed), one),
+        pond_store::inbox::troubles(db, corp_id),
         pond_store::corp::get(db, corp_id),
     )?;
-    let event_troubles = pond_store::inbox::troubles(db, corp_id).await?.iter().map(|t| t.failed + t.retrying).sum();
+    let event_troubles = troubles.iter().map(|t| t.failed + t.retrying).sum();
     let adds: HashMap<i64, i64> = adds.into_iter().collect();
     let losses: HashMap<i64, i64> = losses.into_iter().collect();
     let flow_of =

@@ -9,8 +9,7 @@ mod common;
 
 use std::{collections::BTreeMap, time::Duration};
 
-use common::world::{Setup, console_login, settle, setup};
-use pond_core::Secret;
+use common::world::{Setup, console_login, settle, setup, sim_settings};
 use pond_store::{Db, test_on_both_backends};
 use serde_json::Value;
 use wecom_sim::{
@@ -172,17 +171,7 @@ async fn start_pond(db: &Db, sim: &Simulator, corp_id: i64, ahead: Duration) -> 
     let state = pond_app::App::new(db.clone(), config);
     state.clock.advance(ahead);
     // Sealed with the instances' key (the first instance of the test had one of its own).
-    let creds = sim.credentials();
-    let settings = pond_store::corp::WecomSettings {
-        name: "模拟咖啡".into(),
-        wecom_corp_id: Some(creds.corp_id.clone()),
-        agent_id: Some(creds.agent_id),
-        contact_secret: Some(Secret::new(creds.contact_secret.clone())),
-        app_secret: Some(Secret::new(creds.app_secret.clone())),
-        callback_token: Some(Secret::new(creds.callback_token.clone())),
-        encoding_aes_key: Some(Secret::new(creds.encoding_aes_key.clone())),
-        api_base_url: pond_store::corp::get(db, corp_id).await.unwrap().api_base_url,
-    };
+    let settings = sim_settings(sim, &pond_store::corp::get(db, corp_id).await.unwrap().api_base_url);
     pond_app::secrets::store_settings(&state, db, corp_id, &settings).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let registry = pond_app::pipeline::default_registry(&state);

@@ -62,16 +62,10 @@ pub async fn start_instance(db: &Db, config: Config, clock_at_ms: i64) -> Runnin
     start_pond_at(db.clone(), config, clock_at_ms, pond_app::features()).await
 }
 
-/// Seeds a simulator (its clock stopped at this whole second: callbacks carry seconds) and stores
-/// its credentials as a corp's settings, sealed as Pond seals them; Pond is to run with `config`.
-pub async fn connect_with(db: &Db, config: Config) -> Connected {
-    let sim = Simulator::new(SimConfig { scenario: Some(scenario()), ..SimConfig::default() }).expect("sim");
-    let clock_at_ms = pond_store::now_ms() / 1000 * 1000;
-    sim.freeze_clock(clock_at_ms);
-    let (sim_addr, _) = sim.start("127.0.0.1:0".parse().unwrap()).await.expect("sim bind");
+/// A corp's WeCom settings for the simulator's credentials, its API at `api_base_url`.
+pub fn sim_settings(sim: &Simulator, api_base_url: &str) -> pond_store::corp::WecomSettings {
     let creds = sim.credentials();
-    let corp = pond_store::corp::create(db, "模拟咖啡").await.unwrap();
-    let settings = pond_store::corp::WecomSettings {
+    pond_store::corp::WecomSettings {
         name: "模拟咖啡".into(),
         wecom_corp_id: Some(creds.corp_id.clone()),
         agent_id: Some(creds.agent_id),
@@ -79,8 +73,19 @@ pub async fn connect_with(db: &Db, config: Config) -> Connected {
         app_secret: Some(Secret::new(creds.app_secret.clone())),
         callback_token: Some(Secret::new(creds.callback_token.clone())),
         encoding_aes_key: Some(Secret::new(creds.encoding_aes_key.clone())),
-        api_base_url: format!("http://{sim_addr}"),
-    };
+        api_base_url: api_base_url.to_owned(),
+    }
+}
+
+/// Seeds a simulator (its clock stopped at this whole second: callbacks carry seconds) and stores
+/// its credentials as a corp's settings, sealed as Pond seals them; Pond is to run with `config`.
+pub async fn connect_with(db: &Db, config: Config) -> Connected {
+    let sim = Simulator::new(SimConfig { scenario: Some(scenario()), ..SimConfig::default() }).expect("sim");
+    let clock_at_ms = pond_store::now_ms() / 1000 * 1000;
+    sim.freeze_clock(clock_at_ms);
+    let (sim_addr, _) = sim.start("127.0.0.1:0".parse().unwrap()).await.expect("sim bind");
+    let corp = pond_store::corp::create(db, "模拟咖啡").await.unwrap();
+    let settings = sim_settings(&sim, &format!("http://{sim_addr}"));
     // Stored as Pond stores them: sealed (so every end-to-end test reads them through the key).
     let sealing = AppState::new(db.clone(), config.clone());
     pond_app::secrets::store_settings(&sealing, db, corp.id, &settings).await.unwrap();
