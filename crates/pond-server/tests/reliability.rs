@@ -1,15 +1,21 @@
 //! What Pond does when WeCom misbehaves, through HTTP and the simulator, on both databases:
 //! credential errors (a secret being rotated) are retried rather than failing the event; an event
-//! that failed for good is retried — one, or all of a type — from the API and the console, audited.
+//! that failed for good is retried — one, or all of a type — from the API and the console, audited;
+//! a backlog of stored events (an instance that accepted callbacks without applying them) is drained
+//! batch after batch, not one batch per poll.
 
 mod common;
 
-use common::world::{Setup, console_login, settle, setup};
+use common::world::{Setup, callbacks_to, connect, console_login, settle, setup, start_instance};
 use pond_store::{Db, test_on_both_backends};
 use serde_json::{Value, json};
 use wecom_sim::world::{Action, Fault};
 
-test_on_both_backends!(credential_errors_are_retried_not_failed, failed_events_are_retried_from_the_api_and_console);
+test_on_both_backends!(
+    credential_errors_are_retried_not_failed,
+    failed_events_are_retried_from_the_api_and_console,
+    a_backlog_is_drained_without_waiting_for_the_poll
+);
 
 async fn api(s: &Setup, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
     let (token, hash, prefix) = pond_app::auth::new_api_token();
@@ -154,4 +160,42 @@ async fn failed_events_are_retried_from_the_api_and_console(db: Db) {
         pond_store::audit::list(&s.pond.app.db, s.corp_id, Some("event.retry"), Default::default()).await.unwrap();
     assert_eq!(audit.total, 2, "{:?}", audit.items);
     assert!(audit.items.iter().any(|e| e.actor.contains("ops@example.com")), "{:?}", audit.items);
+}
+
+async fn a_backlog_is_drained_without_waiting_for_the_poll(db: Db) {
+    // An instance that only accepts callbacks (no workers) leaves them pending in the database —
+    // more than one claim's batch (200).
+    let c = connect(&db).await;
+    pond_store::welcome::create(&db, c.corp_id, "欢迎", "您好", "[]", true).await.unwrap();
+    let mut accepting_only = c.config.clone();
+    accepting_only.jobs.enabled = false;
+    let acceptor = start_instance(&db, accepting_only, c.clock_at_ms).await;
+    c.sim.configure_callbacks(wecom_sim::callbacks::CallbackConfig {
+        concurrency: 8,
+        ..callbacks_to(acceptor.addr, c.corp_id, false)
+    });
+    let adds = 450;
+    for _ in 0..adds {
+        c.sim
+            .act(Action::Scan { config_id: None, state: Some("store-001".into()), external_userid: None, name: None })
+            .unwrap();
+    }
+    c.sim.state.pusher.idle().await;
+    let pending = pond_store::inbox::unfinished(&db).await.unwrap();
+    assert_eq!(pending, adds, "every add stored, none applied");
+
+    // A worker that polls once a minute: the backlog must not wait a poll per batch of 200.
+    let mut slow_poll = c.config.clone();
+    slow_poll.jobs.poll_interval_ms = 60_000;
+    let started = std::time::Instant::now();
+    let worker = start_instance(&db, slow_poll, c.clock_at_ms).await;
+    let deadline = started + std::time::Duration::from_secs(45);
+    while pond_store::inbox::unfinished(&db).await.unwrap() > 0 {
+        assert!(std::time::Instant::now() < deadline, "the backlog waited for the poll interval");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let sent = c.sim.calls().get("externalcontact/send_welcome_msg").copied().unwrap_or(0);
+    assert_eq!(sent, adds as u64, "every added customer welcomed once");
+    worker.shutdown().await;
+    acceptor.shutdown().await;
 }

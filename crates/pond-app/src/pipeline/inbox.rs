@@ -630,6 +630,8 @@ impl InboxWorker {
         let mut carried: Vec<InboxEvent> = Vec::new();
         let mut last_claim: Option<Instant> = None;
         let mut last_sweep: Option<Instant> = None;
+        // The last claim took a full batch: more are likely waiting in the database.
+        let mut backlog = false;
         let mut previous_reads: Option<oneshot::Receiver<()>> = None;
         'batches: loop {
             // A free slot first: the batch then takes everything that has arrived meanwhile.
@@ -662,7 +664,8 @@ impl InboxWorker {
                     _ = std::future::ready(()) => false,
                 };
                 let idle = carried.is_empty() && slots.available_permits() + 1 == PREPARES_IN_FLIGHT;
-                let claim_due = woken || idle || last_claim.is_none_or(|at| at.elapsed() >= QUEUE_CLAIM_INTERVAL);
+                let claim_due =
+                    woken || idle || backlog || last_claim.is_none_or(|at| at.elapsed() >= QUEUE_CLAIM_INTERVAL);
                 let mut next = Vec::new();
                 if claim_due {
                     last_claim = Some(Instant::now());
@@ -673,8 +676,14 @@ impl InboxWorker {
                         }
                     }
                     match inbox::claim(&self.db, &self.holder, self.batch_size, LEASE_MS).await {
-                        Ok(events) => next = events,
-                        Err(e) => tracing::error!(error = %e, "inbox worker could not reach the database"),
+                        Ok(events) => {
+                            backlog = events.len() >= limit;
+                            next = events;
+                        }
+                        Err(e) => {
+                            backlog = false;
+                            tracing::error!(error = %e, "inbox worker could not reach the database");
+                        }
                     }
                 }
                 next.append(&mut carried);
