@@ -73,7 +73,7 @@ def main():
         client.external_contact.get_contact_way(config_id)
         raise AssertionError("deleted contact way still readable")
     except Exception as e:  # wechatpy raises WeChatClientException with errcode
-        assert getattr(e, "errcode", None) == 40058, e
+        assert getattr(e, "errcode", None) == 41044, e  # 无效的「联系我」config_id参数 (errcode table, 90313)
     done["contact_way_crud"] = True
 
     if len(sys.argv) > 4:

@@ -174,7 +174,10 @@ async fn scan_to_welcome_to_tags_to_stats(db: Db) {
     let scanned = s
         .sim
         .act(Action::Scan {
-            config_id: Some(config_id), state: None, external_userid: None, name: Some("小林".into())
+            config_id: Some(config_id.clone()),
+            state: None,
+            external_userid: None,
+            name: Some("小林".into()),
         })
         .unwrap();
     settle_jobs(&s).await;
@@ -233,6 +236,17 @@ async fn scan_to_welcome_to_tags_to_stats(db: Db) {
         csv.contains("code,date,userid,scans,new_customers,lost,net,retained_7d") && csv.contains("包裹卡,all,"),
         "{csv}"
     );
+
+    // The contact way deleted in WeCom's admin console first: WeCom answers 41044 (no such
+    // config_id; errcode table, document 90313), which means it is gone — Pond deletes its code.
+    assert!(s.sim.state.world().contact_ways.remove(&config_id).is_some());
+    let deletes = || s.sim.calls().get("externalcontact/del_contact_way").copied().unwrap_or(0);
+    let before = deletes();
+    let (st, deleted) = api.call(reqwest::Method::DELETE, &format!("/api/v1/channel-codes/{}", code["id"]), None).await;
+    assert!((200..300).contains(&st), "{st} {deleted}");
+    assert_eq!(deletes(), before + 1, "WeCom asked once");
+    let (st, _) = api.get(&format!("/api/v1/channel-codes/{}", code["id"])).await;
+    assert_eq!(st, 404, "the code is gone from Pond");
     s.pond.shutdown().await;
 }
 
@@ -305,7 +319,8 @@ async fn landing_code_routes_counts_and_attributes(db: Db) {
 
 /// WeCom's welcome code is valid 20 seconds from the add. Callbacks held back while both clocks
 /// move: one arriving 19 s after its add is still welcomed; one arriving 21 s after is recorded as
-/// skipped without a call to WeCom, and not retried.
+/// skipped without a call to WeCom, and not retried; one WeCom refuses (its clock ahead) is skipped
+/// after one call.
 async fn expired_welcome_code_is_skipped_not_retried(db: Db) {
     let (s, _api) = setup_with_default_welcome(db, "欢迎").await;
     let scan = || {
@@ -334,6 +349,22 @@ async fn expired_welcome_code_is_skipped_not_retried(db: Db) {
     assert_eq!(results[0].status, "skipped");
     assert!(results[0].reason.contains("expired before sending"), "{results:?}");
     assert_eq!(results[0].finished_at - results[0].event_at, 21_000, "judged by Pond's clock");
+
+    // WeCom judges the 20 s by its own clock. Ahead of Pond's (skew, or a delivery WeCom held
+    // back), it refuses the code Pond still thinks valid with 41050 (errcode table, document
+    // 90313: "须在添加好友后20秒内使用"): one call, recorded as skipped, not failed, not retried.
+    s.sim.configure_callbacks(callbacks(&s, false, 1, false));
+    let action = Action::Scan { config_id: None, state: Some("store-001".into()), external_userid: None, name: None };
+    let added = s.sim.act(action).unwrap();
+    let (refused, code) = (added.created.unwrap(), added.welcome_code.unwrap());
+    s.sim.advance_clock(21_000);
+    s.sim.configure_callbacks(callbacks(&s, true, 1, false));
+    settle_jobs(&s).await;
+    assert_eq!(s.sim.state.world().welcome_codes[&code].send_attempts, 1, "asked once, not retried");
+    let results = pond_store::welcome::results_for_customer(&s.pond.app.db, s.corp_id, &refused).await.unwrap();
+    assert_eq!(results.len(), 1, "{results:?}");
+    assert_eq!(results[0].status, "skipped", "{results:?}");
+    assert!(results[0].reason.contains("41050"), "{results:?}");
     let failed =
         pond_store::jobs::list(&s.pond.app.db, s.corp_id, Some(pond_core::JobStatus::Failed), Default::default())
             .await

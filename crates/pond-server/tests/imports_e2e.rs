@@ -221,7 +221,8 @@ async fn wecom_refusing_a_contact_way_midway_leaves_nothing(db: Db) {
     assert_eq!(errors.len(), 1, "{failed}");
     let line = errors[0]["line"].as_i64().unwrap();
     assert!((2..=401).contains(&line), "the refused line is named: {failed}");
-    assert!(errors[0]["message"].as_str().unwrap().contains("40058"), "{failed}");
+    // WeCom's 41045 (API添加「联系我」达到数量上限; errcode table, document 90313).
+    assert!(errors[0]["message"].as_str().unwrap().contains("41045"), "{failed}");
 
     assert!(ways(&s.sim, "cap-").is_empty(), "no contact way of the import is left in WeCom");
     let after: Vec<String> = s.sim.state.world().contact_ways.keys().cloned().collect();
@@ -231,7 +232,7 @@ async fn wecom_refusing_a_contact_way_midway_leaves_nothing(db: Db) {
     let audited = api.audited(id).await;
     let actions: Vec<&str> = audited.iter().map(|(a, _, _)| a.as_str()).collect();
     assert_eq!(actions, ["import.start", "import.failed"], "{audited:?}");
-    assert!(audited[1].2.contains("40058") && audited[1].2.contains("nothing imported"), "{audited:?}");
+    assert!(audited[1].2.contains("41045") && audited[1].2.contains("nothing imported"), "{audited:?}");
     // The states are free again: the same file imports once WeCom has room.
     s.sim.state.world().contact_way_quota = 500_000;
     let (status, again) = api.upload(codes_csv("cap", 400, 20)).await;

@@ -460,7 +460,8 @@ pub fn dispatch(
             }
             validate_way(w, &way, true)?;
             if w.contact_ways.len() >= w.contact_way_quota {
-                return Err(SimError::new(40058, "contact way quota exhausted"));
+                // 41045 API添加「联系我」达到数量上限 (errcode table, document 90313).
+                return Err(SimError::new(41045, "contact way quota exhausted"));
             }
             let config_id = format!("{:032x}", state.rng().random::<u128>());
             let qr = if way.scene == 2 { state.qr_url(&config_id) } else { String::new() };
@@ -471,12 +472,12 @@ pub fn dispatch(
         }
         "externalcontact/get_contact_way" => {
             let id = body.get("config_id").and_then(Value::as_str).unwrap_or_default();
-            let way = w.contact_ways.get(id).ok_or_else(|| SimError::new(40058, "invalid config_id"))?;
+            let way = w.contact_ways.get(id).ok_or_else(|| SimError::new(41044, "invalid config_id"))?;
             Ok(ok(json!({"contact_way": way})))
         }
         "externalcontact/update_contact_way" => {
             let id = body.get("config_id").and_then(Value::as_str).unwrap_or_default().to_owned();
-            let mut way = w.contact_ways.get(&id).cloned().ok_or_else(|| SimError::new(40058, "invalid config_id"))?;
+            let mut way = w.contact_ways.get(&id).cloned().ok_or_else(|| SimError::new(41044, "invalid config_id"))?;
             let obj = body.as_object().cloned().unwrap_or_default();
             if let Some(v) = obj.get("remark").and_then(Value::as_str) {
                 way.remark = v.to_owned();
@@ -501,7 +502,7 @@ pub fn dispatch(
         }
         "externalcontact/del_contact_way" => {
             let id = body.get("config_id").and_then(Value::as_str).unwrap_or_default();
-            w.contact_ways.remove(id).ok_or_else(|| SimError::new(40058, "invalid config_id"))?;
+            w.contact_ways.remove(id).ok_or_else(|| SimError::new(41044, "invalid config_id"))?;
             w.contact_way_created.remove(id);
             Ok(ok(json!({})))
         }
@@ -526,7 +527,13 @@ pub fn dispatch(
             Ok(ok(json!({"contact_way": ids, "next_cursor": next})))
         }
         "externalcontact/send_welcome_msg" => {
+            // Errcodes from WeCom's global table (document 90313, as generated into xen0n/go-workwx
+            // errcodes/mod.go): 41049 缺少欢迎语code参数; 41050 无效的欢迎语code — "welcome_code具有
+            // 时效性，须在添加好友后20秒内使用", so an unknown and an expired code answer the same.
             let code = body.get("welcome_code").and_then(Value::as_str).unwrap_or_default().to_owned();
+            if code.is_empty() {
+                return Err(SimError::new(41049, "missing welcome_code"));
+            }
             let has_text = body.pointer("/text/content").and_then(Value::as_str).is_some_and(|t| !t.is_empty());
             let attachments = body.get("attachments").and_then(Value::as_array).map_or(0, Vec::len);
             if !has_text && attachments == 0 {
@@ -536,13 +543,13 @@ pub fn dispatch(
                 return Err(SimError::new(40058, "at most 9 attachments"));
             }
             let now = w.now_ms();
-            let entry = w.welcome_codes.get_mut(&code).ok_or_else(|| SimError::new(40058, "invalid welcome_code"))?;
+            let entry = w.welcome_codes.get_mut(&code).ok_or_else(|| SimError::new(41050, "invalid welcome_code"))?;
             entry.send_attempts += 1;
             if entry.used {
                 return Err(SimError::new(41051, "externaluser has started chatting"));
             }
             if now - entry.issued_at_ms > WELCOME_CODE_TTL_MS {
-                return Err(SimError::new(40058, "welcome_code expired"));
+                return Err(SimError::new(41050, "invalid welcome_code: expired (valid 20 s after the add)"));
             }
             entry.used = true;
             entry.used_at_ms = Some(now);

@@ -171,7 +171,9 @@ async fn contact_ways_enforce_limits() {
     let earlier = c.list_contact_way(Some(now - 86_400), Some(now - 3_600), "", 100).await.unwrap();
     assert!(earlier.contact_way.is_empty(), "none created before end_time: {earlier:?}");
     c.del_contact_way(&created.config_id).await.unwrap();
-    assert_eq!(c.get_contact_way(&created.config_id).await.unwrap_err().errcode(), Some(40058));
+    // 41044 无效的「联系我」config_id参数 (errcode table, document 90313; xen0n/go-workwx errcodes).
+    assert_eq!(c.get_contact_way(&created.config_id).await.unwrap_err().errcode(), Some(41044));
+    assert_eq!(c.del_contact_way(&created.config_id).await.unwrap_err().errcode(), Some(41044));
 }
 
 #[tokio::test]
@@ -220,14 +222,20 @@ async fn welcome_codes_are_single_use_and_expire() {
     c.send_welcome_msg(&msg(third.welcome_code.clone().unwrap())).await.unwrap();
     assert_eq!(sim.state.world().welcomes_sent[1].at_ms, at + 20_000, "sent on the simulator's clock");
     assert!(advance(1).await.unwrap().status().is_success());
+    // WeCom's errcode table (document 90313; xen0n/go-workwx errcodes/mod.go): 41050 无效的欢迎语code,
+    // "须在添加好友后20秒内使用" — for a code past its 20 s and for one WeCom never issued alike;
+    // 41049 缺少欢迎语code参数.
     assert_eq!(
         c.send_welcome_msg(&msg(second.welcome_code.clone().unwrap())).await.unwrap_err().errcode(),
-        Some(40058)
+        Some(41050),
+        "a code past its 20 s"
     );
+    assert_eq!(c.send_welcome_msg(&msg("never-issued".into())).await.unwrap_err().errcode(), Some(41050));
+    assert_eq!(c.send_welcome_msg(&msg(String::new())).await.unwrap_err().errcode(), Some(41049));
     let empty = WelcomeMsg { welcome_code: "x".into(), text: None, attachments: vec![] };
     assert_eq!(c.send_welcome_msg(&empty).await.unwrap_err().errcode(), Some(40058));
     assert_eq!(sim.state.world().welcomes_sent.len(), 2);
-    assert_eq!(sim.calls().get("externalcontact/send_welcome_msg"), Some(&5), "refused calls are counted too");
+    assert_eq!(sim.calls().get("externalcontact/send_welcome_msg"), Some(&7), "refused calls are counted too");
 
     // Each add is listed with its creation time in ms and when its code was used, over HTTP too.
     let adds: Vec<wecom_sim::world::AddRecord> =

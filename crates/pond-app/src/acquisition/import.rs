@@ -82,8 +82,9 @@ const BATCH: i64 = 8;
 /// clocks that disagree.
 const SWEEP_MARGIN_S: i64 = 300;
 
-/// WeCom's errcode for a contact way that does not exist (deleted already).
-const NO_SUCH_WAY: i64 = 40058;
+/// WeCom's errcode for a contact way that does not exist (deleted already): 41044 无效的「联系我」
+/// config_id参数 (errcode table, document 90313).
+const NO_SUCH_WAY: i64 = 41044;
 
 /// Lines that parsed (with their line numbers) and the problems of the others.
 pub type ParsedCodes = (Vec<(usize, CodeInput)>, Vec<LineError>);

@@ -190,10 +190,10 @@ pub async fn deliver_welcome(
             format!("confirmed by WeCom: code used by an earlier attempt that was interrupted ({e})"),
         ))),
         Err(e) if is_code_used(&e) => skipped(format!("welcome code already used ({e})")),
-        Err(e) if e.errcode() == Some(40058) && tried_before => skipped(format!(
+        Err(e) if is_code_invalid(&e) && tried_before => skipped(format!(
             "welcome code refused ({e}); an interrupted earlier attempt may have sent it, WeCom does not say"
         )),
-        Err(e) if e.errcode() == Some(40058) => skipped(format!("welcome code refused ({e})")),
+        Err(e) if is_code_invalid(&e) => skipped(format!("welcome code refused ({e})")),
         Err(e) if e.is_retryable_later() && clock.now_ms() - p.event_at <= WELCOME_WINDOW_MS => {
             Err(JobError::Retryable(e.to_string()))
         }
@@ -206,6 +206,12 @@ pub async fn deliver_welcome(
 /// welcome or started chatting) and 41096 (a welcome is being sent with this code).
 fn is_code_used(e: &wecom::WecomError) -> bool {
     matches!(e.errcode(), Some(41051 | 41096))
+}
+
+/// WeCom's answers that a welcome code cannot be used: 41049 (missing) and 41050 (invalid — unknown,
+/// or past its 20 s; errcode table, document 90313). Nothing to retry: the welcome is skipped.
+fn is_code_invalid(e: &wecom::WecomError) -> bool {
+    matches!(e.errcode(), Some(41049 | 41050))
 }
 
 impl WelcomeSender {
