@@ -244,8 +244,7 @@ pub async fn delete(app: &App, actor: &Actor, corp_id: i64, id: i64) -> Result<(
         let client = app.client(corp_id).await?;
         match client.del_contact_way(&code.config_id).await {
             Ok(()) => {}
-            // 41044: no such config_id (errcode table, document 90313) — already gone upstream.
-            Err(e) if e.errcode() == Some(41044) => {}
+            Err(e) if e.errcode() == Some(super::NO_SUCH_WAY) => {} // already gone upstream
             Err(e) => return Err(e.into()),
         }
     }

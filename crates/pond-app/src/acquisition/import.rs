@@ -82,10 +82,6 @@ const BATCH: i64 = 8;
 /// clocks that disagree.
 const SWEEP_MARGIN_S: i64 = 300;
 
-/// WeCom's errcode for a contact way that does not exist (deleted already): 41044 无效的「联系我」
-/// config_id参数 (errcode table, document 90313).
-const NO_SUCH_WAY: i64 = 41044;
-
 /// Lines that parsed (with their line numbers) and the problems of the others.
 pub type ParsedCodes = (Vec<(usize, CodeInput)>, Vec<LineError>);
 
@@ -444,7 +440,7 @@ async fn undo(app: &App, job: &Job, import: &Import) -> Result<(), JobError> {
             calls.spawn(async move {
                 match wecom.del_contact_way(&code.config_id).await {
                     Ok(()) => {}
-                    Err(e) if e.errcode() == Some(NO_SUCH_WAY) => {}
+                    Err(e) if e.errcode() == Some(super::NO_SUCH_WAY) => {}
                     Err(e) => return Err(still_to_undo(e.into())),
                 }
                 pond_store::channel_code::clear_import_way(&app.db, import_id, code.id).await.map_err(store_error)
@@ -525,7 +521,7 @@ async fn sweep(app: &App, client: &Client, import: &Import, what: Sweep) -> Resu
     for config_id in ids.into_iter().filter(|id| !held.contains(*id)) {
         let way = match client.get_contact_way(config_id).await {
             Ok(way) => way,
-            Err(e) if e.errcode() == Some(NO_SUCH_WAY) => continue,
+            Err(e) if e.errcode() == Some(super::NO_SUCH_WAY) => continue,
             Err(e) => return Err(e.into()),
         };
         let Some(code) = pond_store::channel_code::import_code_by_state(&app.db, import.id, &way.state).await? else {
@@ -536,7 +532,7 @@ async fn sweep(app: &App, client: &Client, import: &Import, what: Sweep) -> Resu
         }
         match client.del_contact_way(config_id).await {
             Ok(()) => removed += 1,
-            Err(e) if e.errcode() == Some(NO_SUCH_WAY) => {}
+            Err(e) if e.errcode() == Some(super::NO_SUCH_WAY) => {}
             Err(e) => return Err(e.into()),
         }
     }

@@ -21,6 +21,10 @@ pub mod routing;
 pub mod stats;
 pub mod welcome;
 
+/// WeCom's errcode for a contact way that does not exist (deleted already): 41044 无效的「联系我」
+/// config_id参数 (errcode table, document 90313). Deleting one that answers it finds it gone.
+pub(crate) const NO_SUCH_WAY: i64 = 41044;
+
 use std::{sync::Arc, time::Duration};
 
 use crate::{
